@@ -1,0 +1,9 @@
+//! boxmq: a small, single-threaded MQTT broker for the box.
+
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod codec;
+pub mod limits;
+
+pub use limits::Limits;

@@ -1,0 +1,81 @@
+//! Every memory and resource bound of the broker, in one place.
+//!
+//! Each field says its default, what it costs in the worst case and what the
+//! broker does when it is reached. There is no "0 means unlimited": a bound
+//! is always a real number. Defaults are sized for a box with 64 MiB of RAM to
+//! spare and a few hundred devices.
+
+use std::time::Duration;
+
+/// The broker's bounds. `Limits::default()` gives the documented defaults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Simultaneous network connections (the connection slab's capacity).
+    /// Default 1024. One more is accepted and closed at once, with a log line.
+    pub max_connections: usize,
+    /// Largest MQTT packet accepted or sent, fixed header included, in bytes.
+    /// Default 256 KiB. A larger incoming packet closes the connection
+    /// (3.1.1) or is answered with DISCONNECT 0x95 (5.0) before its body is
+    /// buffered. Worst-case read buffer per connection.
+    pub max_packet_size: u32,
+    /// QoS 1/2 messages sent to one client and not yet acknowledged.
+    /// Default 20. Further messages wait in the session queue.
+    pub max_inflight: u16,
+    /// QoS 1/2 messages queued for one session beyond the inflight window
+    /// (while it is offline, or while it is slow). Default 1000. When full,
+    /// new messages for that session are dropped and counted.
+    pub max_queued_messages: usize,
+    /// Bytes of payload and topic queued for one session. Default 4 MiB.
+    /// Same reaction as `max_queued_messages`.
+    pub max_queued_bytes: usize,
+    /// Subscriptions one session may hold. Default 256. Further SUBSCRIBE
+    /// filters get return code 0x80 (3.1.1) / 0x97 quota exceeded (5.0).
+    pub max_subscriptions_per_session: usize,
+    /// Sessions kept in all (connected and persistent offline ones).
+    /// Default 4096. A CONNECT that would need one more is refused with
+    /// CONNACK 0x03 server unavailable (3.1.1) / 0x97 quota exceeded (5.0).
+    pub max_sessions: usize,
+    /// Longest topic name or filter in bytes. Default 4096. A longer PUBLISH
+    /// topic is a protocol error (disconnect); a longer filter gets 0x80.
+    pub max_topic_len: usize,
+    /// Most levels in a topic name or filter. Default 64. Same reactions as
+    /// `max_topic_len`.
+    pub max_topic_levels: usize,
+    /// Longest client identifier in bytes. Default 256. Longer gets CONNACK
+    /// 0x02 identifier rejected (3.1.1) / 0x85 (5.0).
+    pub max_client_id_len: usize,
+    /// Retained messages held. Default 10,000. A new retained topic past the
+    /// bound is not stored (the message is still delivered) and counted.
+    pub max_retained_messages: usize,
+    /// Bytes of retained topics and payloads held. Default 16 MiB. Same
+    /// reaction as `max_retained_messages`.
+    pub max_retained_bytes: usize,
+    /// Bytes waiting in one connection's output queue before the broker stops
+    /// adding to it: QoS 0 messages for that client are dropped and counted,
+    /// QoS 1/2 messages stay in the session queue. Default 256 KiB.
+    pub max_output_buffer: usize,
+    /// Time a new connection has to send a complete CONNECT. Default 10 s;
+    /// then it is closed.
+    pub connect_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 1024,
+            max_packet_size: 256 * 1024,
+            max_inflight: 20,
+            max_queued_messages: 1000,
+            max_queued_bytes: 4 * 1024 * 1024,
+            max_subscriptions_per_session: 256,
+            max_sessions: 4096,
+            max_topic_len: 4096,
+            max_topic_levels: 64,
+            max_client_id_len: 256,
+            max_retained_messages: 10_000,
+            max_retained_bytes: 16 * 1024 * 1024,
+            max_output_buffer: 256 * 1024,
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
