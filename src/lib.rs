@@ -1,9 +1,27 @@
 //! boxmq: a small, single-threaded MQTT broker for the box.
+//!
+//! Layers, from the wire up:
+//!
+//! * [`codec`]: the MQTT 3.1/3.1.1/5.0 wire format; borrowed views over
+//!   frames, and encoders.
+//! * [`topic`]: topic name and filter validation, and the array-based
+//!   subscription trie.
+//! * [`core`]: the sans-IO broker. Events in (connection opened, bytes,
+//!   closed, time), effects out (bytes to write, connections to close, the
+//!   next deadline). No sockets, no clock, no threads.
+//! * [`net`]: the `mio` event loop that feeds the core from sockets.
+//! * [`config`]: the config file and command line; [`Limits`] holds every
+//!   bound.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod codec;
+pub mod config;
+pub mod core;
 pub mod limits;
+pub mod net;
+pub mod topic;
 
+pub use config::{Config, ConfigError, ListenerConfig};
 pub use limits::Limits;

@@ -1,0 +1,119 @@
+//! Per-connection state: where the connection is in its life, its keepalive,
+//! its will, and the bytes waiting to be written to it.
+
+use std::time::{Duration, Instant};
+
+use crate::codec::{ProtocolVersion, QoS};
+
+use super::session::SessionId;
+
+/// Where a connection is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Opened; the first packet must be CONNECT [MQTT-3.1.0-1].
+    AwaitConnect,
+    /// CONNECT accepted; attached to a session.
+    Connected(SessionId),
+    /// The broker has decided to close it; output is flushed best-effort,
+    /// input is ignored.
+    Closing,
+}
+
+/// A will message held until the connection ends (MQTT 3.1.1 §3.1.2.5).
+#[derive(Clone, Debug)]
+pub(crate) struct WillMsg {
+    pub topic: Box<str>,
+    pub payload: Box<[u8]>,
+    pub qos: QoS,
+    pub retain: bool,
+}
+
+/// Output buffers larger than this are given back once drained, so an idle
+/// connection holds no big allocation.
+const IDLE_BUFFER_KEEP: usize = 4 * 1024;
+
+/// One connection as the core sees it.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    pub phase: Phase,
+    pub protocol: ProtocolVersion,
+    pub opened: Instant,
+    pub last_rx: Instant,
+    /// Keepalive as the client asked; zero turns it off [MQTT-3.1.2-10].
+    pub keep_alive: Duration,
+    pub will: Option<WillMsg>,
+    /// Encoded frames waiting to be written, from `out_pos` on.
+    out: Vec<u8>,
+    out_pos: usize,
+    /// Already in the core's dirty list.
+    pub dirty: bool,
+    /// Text for log lines: the peer address given at open, then the client id.
+    pub label: Box<str>,
+}
+
+impl Conn {
+    pub fn new(now: Instant, label: Box<str>) -> Conn {
+        Conn {
+            phase: Phase::AwaitConnect,
+            protocol: ProtocolVersion::V311,
+            opened: now,
+            last_rx: now,
+            keep_alive: Duration::ZERO,
+            will: None,
+            out: Vec::new(),
+            out_pos: 0,
+            dirty: false,
+            label,
+        }
+    }
+
+    /// The instant after which the connection is to be closed for silence:
+    /// 1.5 times the keepalive after the last packet [MQTT-3.1.2-24], or the
+    /// connect timeout while CONNECT is awaited.
+    pub fn deadline(&self, connect_timeout: Duration) -> Option<Instant> {
+        match self.phase {
+            Phase::AwaitConnect => Some(self.opened + connect_timeout),
+            Phase::Connected(_) if !self.keep_alive.is_zero() => {
+                Some(self.last_rx + self.keep_alive + self.keep_alive / 2)
+            }
+            _ => None,
+        }
+    }
+
+    /// Bytes waiting to be written.
+    pub fn pending_output(&self) -> &[u8] {
+        self.out.get(self.out_pos..).unwrap_or(&[])
+    }
+
+    /// Number of bytes waiting to be written.
+    pub fn output_len(&self) -> usize {
+        self.out.len() - self.out_pos
+    }
+
+    /// The buffer to append encoded frames to.
+    pub fn out_buf(&mut self) -> &mut Vec<u8> {
+        &mut self.out
+    }
+
+    /// `n` bytes of the pending output were written.
+    pub fn consume_output(&mut self, n: usize) {
+        self.out_pos = (self.out_pos + n).min(self.out.len());
+        if self.out_pos == self.out.len() {
+            self.out_pos = 0;
+            if self.out.capacity() > IDLE_BUFFER_KEEP {
+                self.out = Vec::new();
+            } else {
+                self.out.clear();
+            }
+        } else if self.out_pos > self.out.len() / 2 {
+            // Keep appends cheap: move the unwritten tail to the front once
+            // it is the smaller part.
+            self.out.drain(..self.out_pos);
+            self.out_pos = 0;
+        }
+    }
+
+    pub fn is_connected(&self) -> bool {
+        matches!(self.phase, Phase::Connected(_))
+    }
+}

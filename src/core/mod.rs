@@ -1,0 +1,417 @@
+//! The sans-IO broker core.
+//!
+//! The core never touches a socket and never reads the clock. The event loop
+//! (or a test, a fuzzer, the in-process client) drives it with inputs and
+//! collects its outputs:
+//!
+//! * inputs, each with the current time: [`Core::handle_open`] when a
+//!   connection is accepted, [`Core::handle_data`] with the bytes read from
+//!   it, [`Core::handle_written`] when some of its output went out,
+//!   [`Core::handle_close`] when the peer or the network closed it, and
+//!   [`Core::handle_timeout`] once [`Core::next_deadline`] has passed;
+//! * outputs: [`Core::poll_dirty`] names each connection that has new bytes
+//!   to send or must be closed, [`Core::pending_output`] gives its bytes and
+//!   [`Core::is_closing`] says whether to close it once they are written (or
+//!   right away if they cannot be).
+//!
+//! A connection id is the caller's to choose (the event loop uses its slab
+//! key); the caller promises not to reuse an id before it has called
+//! `handle_close` for it.
+
+mod conn;
+mod connect;
+mod publish;
+mod retain;
+mod session;
+mod subscribe;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use slab::Slab;
+
+use crate::Limits;
+use crate::codec::{self, DecodeError, Packet, ProtocolVersion, QoS, SubOptions};
+use crate::config::Config;
+use crate::topic::Trie;
+
+use conn::{Conn, Phase};
+use retain::RetainStore;
+use session::{Session, SessionId};
+
+/// Identifies one connection to the core. Chosen by the caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnId(pub usize);
+
+/// Running counters, for `$SYS` and the embedding handle.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Connections that completed CONNECT and are still attached.
+    pub clients_connected: usize,
+    /// Most clients connected at once since start.
+    pub clients_maximum: usize,
+    /// Sessions held (connected ones and persistent offline ones).
+    pub sessions: usize,
+    /// PUBLISH packets received from clients (and in-process publishes).
+    pub messages_received: u64,
+    /// PUBLISH packets sent to clients.
+    pub messages_sent: u64,
+    /// Bytes received from all connections.
+    pub bytes_received: u64,
+    /// Bytes handed to the network for all connections.
+    pub bytes_sent: u64,
+    /// Messages not delivered to a subscriber because a limit was reached
+    /// (output buffer full for QoS 0, session queue full for QoS 1/2).
+    pub publish_dropped: u64,
+    /// Retained messages not stored because the retained limits were reached.
+    pub retained_refused: u64,
+    /// Retained messages held.
+    pub retained_messages: usize,
+    /// Subscriptions held, over all sessions.
+    pub subscriptions: usize,
+}
+
+/// The broker's whole protocol state. See the module documentation.
+pub struct Core {
+    limits: Limits,
+    allow_anonymous: bool,
+    /// Indexed by `ConnId`.
+    conns: Vec<Option<Conn>>,
+    sessions: Slab<Session>,
+    by_client_id: HashMap<Box<str>, SessionId>,
+    trie: Trie<SessionId, SubOptions>,
+    retained: RetainStore,
+    dirty: Vec<ConnId>,
+    /// No connection's deadline is before this instant (see `sweep`).
+    next_sweep: Option<Instant>,
+    stats: Stats,
+    next_auto_id: u64,
+    /// Reused buffers for the hot path, so routing allocates nothing.
+    scratch_matches: Vec<(SessionId, QoS)>,
+    scratch_frame: Vec<u8>,
+    scratch_codes: Vec<u8>,
+}
+
+impl Core {
+    /// A core with no connections and no sessions, enforcing `config`'s
+    /// limits and access rules.
+    pub fn new(config: &Config) -> Core {
+        Core {
+            limits: config.limits.clone(),
+            allow_anonymous: config.allow_anonymous,
+            conns: Vec::new(),
+            sessions: Slab::new(),
+            by_client_id: HashMap::new(),
+            trie: Trie::new(),
+            retained: RetainStore::default(),
+            dirty: Vec::new(),
+            next_sweep: None,
+            stats: Stats::default(),
+            next_auto_id: 0,
+            scratch_matches: Vec::new(),
+            scratch_frame: Vec::new(),
+            scratch_codes: Vec::new(),
+        }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Counters as of now.
+    pub fn stats(&self) -> Stats {
+        let mut s = self.stats.clone();
+        s.sessions = self.sessions.len();
+        s.retained_messages = self.retained.len();
+        s.subscriptions = self.trie.len();
+        s
+    }
+
+    /// A new connection `id` was opened. `label` (usually the peer address)
+    /// names it in log lines until its client id is known.
+    pub fn handle_open(&mut self, id: ConnId, label: &str, now: Instant) {
+        if self.conns.len() <= id.0 {
+            self.conns.resize_with(id.0 + 1, || None);
+        }
+        let conn = Conn::new(now, label.into());
+        self.note_deadline(conn.deadline(self.limits.connect_timeout));
+        self.conns[id.0] = Some(conn);
+    }
+
+    /// Bytes arrived on connection `id`. Decodes and handles every complete
+    /// packet at the start of `data` and returns how many bytes it used; the
+    /// caller keeps the rest (an incomplete packet) and passes it again with
+    /// what follows. A connection the core closes uses all of `data`.
+    pub fn handle_data(&mut self, id: ConnId, data: &[u8], now: Instant) -> usize {
+        let max = self.limits.max_packet_size as usize;
+        self.stats.bytes_received += data.len() as u64;
+        let mut used = 0;
+        loop {
+            let (version, phase) = match self.conn(id) {
+                Some(c) => (c.protocol, c.phase),
+                None => return data.len(),
+            };
+            if phase == Phase::Closing {
+                return data.len();
+            }
+            let rest = data.get(used..).unwrap_or(&[]);
+            match codec::decode(rest, version, max) {
+                Ok(None) => return used,
+                Ok(Some((packet, n))) => {
+                    used += n;
+                    if let Some(c) = self.conn_mut(id) {
+                        c.last_rx = now;
+                    }
+                    self.handle_packet(id, packet, now);
+                }
+                Err(err) => {
+                    self.decode_error(id, err, now);
+                    return data.len();
+                }
+            }
+        }
+    }
+
+    /// `n` bytes of connection `id`'s pending output were written. Room in
+    /// its output buffer may let queued messages go out.
+    pub fn handle_written(&mut self, id: ConnId, n: usize, _now: Instant) {
+        self.stats.bytes_sent += n as u64;
+        let session = match self.conn_mut(id) {
+            Some(c) => {
+                c.consume_output(n);
+                match c.phase {
+                    Phase::Connected(sid) => sid,
+                    _ => return,
+                }
+            }
+            None => return,
+        };
+        self.pump(session);
+    }
+
+    /// Connection `id` is gone (closed by the peer, by the network, or by the
+    /// caller after [`Core::is_closing`]). A will is published unless the
+    /// client said DISCONNECT [MQTT-3.1.2-8]. The id may be reused afterwards.
+    pub fn handle_close(&mut self, id: ConnId, now: Instant) {
+        if self.conn(id).is_some_and(|c| c.phase != Phase::Closing) {
+            log::info!("client {} closed the connection", self.label(id));
+            self.close(id, true, now);
+        }
+        if let Some(slot) = self.conns.get_mut(id.0) {
+            *slot = None;
+        }
+    }
+
+    /// Time has reached `now`: closes connections whose keepalive or connect
+    /// timeout has run out.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.next_sweep.is_some_and(|t| t <= now) {
+            self.sweep(now);
+        }
+    }
+
+    /// When [`Core::handle_timeout`] next has work to do, if ever.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.next_sweep
+    }
+
+    /// The next connection with output to write or to close, if any. Each is
+    /// named once per change; call until `None`.
+    pub fn poll_dirty(&mut self) -> Option<ConnId> {
+        while let Some(id) = self.dirty.pop() {
+            if let Some(c) = self.conn_mut(id) {
+                c.dirty = false;
+                return Some(id);
+            }
+        }
+        None
+    }
+
+    /// Bytes waiting to be written to connection `id`.
+    pub fn pending_output(&self, id: ConnId) -> &[u8] {
+        self.conn(id).map(|c| c.pending_output()).unwrap_or(&[])
+    }
+
+    /// The core wants connection `id` closed (after writing what is pending,
+    /// as far as the socket takes it).
+    pub fn is_closing(&self, id: ConnId) -> bool {
+        self.conn(id).is_none_or(|c| c.phase == Phase::Closing)
+    }
+
+    /// Graceful stop: tells every connected client (5.0: DISCONNECT 0x8B,
+    /// server shutting down) and marks every connection for closing. Wills
+    /// are not published: the clients did nothing wrong.
+    pub fn shutdown(&mut self, now: Instant) {
+        for i in 0..self.conns.len() {
+            let id = ConnId(i);
+            if self.conn(id).is_some_and(|c| c.phase != Phase::Closing) {
+                self.disconnect_v5(id, 0x8B);
+                self.close(id, false, now);
+            }
+        }
+    }
+
+    /// Number of connections the core knows (opened and not yet closed).
+    pub fn connection_count(&self) -> usize {
+        self.conns.iter().filter(|c| c.is_some()).count()
+    }
+
+    // ----- internals shared by the handlers -----
+
+    fn conn(&self, id: ConnId) -> Option<&Conn> {
+        self.conns.get(id.0).and_then(Option::as_ref)
+    }
+
+    fn conn_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
+        self.conns.get_mut(id.0).and_then(Option::as_mut)
+    }
+
+    fn label(&self, id: ConnId) -> &str {
+        self.conn(id).map(|c| &*c.label).unwrap_or("?")
+    }
+
+    /// Queues `id` for the caller's attention.
+    fn mark_dirty(&mut self, id: ConnId) {
+        if let Some(c) = self.conns.get_mut(id.0).and_then(Option::as_mut) {
+            if !c.dirty {
+                c.dirty = true;
+                self.dirty.push(id);
+            }
+        }
+    }
+
+    /// Encodes `packet` for connection `id` and queues it for writing.
+    fn send(&mut self, id: ConnId, packet: &Packet<'_>) {
+        let Some(c) = self.conn_mut(id) else { return };
+        let version = c.protocol;
+        packet.encode(version, c.out_buf());
+        self.mark_dirty(id);
+    }
+
+    fn note_deadline(&mut self, deadline: Option<Instant>) {
+        if let Some(d) = deadline {
+            if self.next_sweep.is_none_or(|t| d < t) {
+                self.next_sweep = Some(d);
+            }
+        }
+    }
+
+    /// Closes every connection past its deadline and works out the earliest
+    /// deadline left. Deadlines only move later as packets arrive, so the
+    /// minimum computed here is never later than the true next one: waking
+    /// then is never late, at worst a little early.
+    fn sweep(&mut self, now: Instant) {
+        let timeout = self.limits.connect_timeout;
+        let mut expired: Vec<(ConnId, bool)> = Vec::new();
+        let mut next: Option<Instant> = None;
+        for (i, slot) in self.conns.iter().enumerate() {
+            let Some(c) = slot else { continue };
+            let Some(d) = c.deadline(timeout) else { continue };
+            if d <= now {
+                expired.push((ConnId(i), c.phase == Phase::AwaitConnect));
+            } else if next.is_none_or(|t| d < t) {
+                next = Some(d);
+            }
+        }
+        self.next_sweep = next;
+        for (id, awaiting_connect) in expired {
+            if awaiting_connect {
+                log::info!("client {} sent no CONNECT in time; closing", self.label(id));
+                self.close(id, false, now);
+            } else {
+                // [MQTT-3.1.2-24]: no packet within 1.5 x keepalive.
+                log::info!("client {} keepalive expired; closing", self.label(id));
+                self.disconnect_v5(id, 0x8D);
+                self.close(id, true, now);
+            }
+        }
+    }
+
+    /// Sends a 5.0 DISCONNECT with `reason` if the connection speaks 5.0.
+    fn disconnect_v5(&mut self, id: ConnId, reason: u8) {
+        if self.conn(id).is_some_and(|c| c.protocol.is_v5() && c.is_connected()) {
+            let packet = Packet::Disconnect(codec::Disconnect {
+                reason,
+                properties: codec::Properties::EMPTY,
+            });
+            self.send(id, &packet);
+        }
+    }
+
+    /// A frame could not be decoded: the connection is closed (after a
+    /// 5.0 DISCONNECT with the matching reason code) and its will published
+    /// [MQTT-4.8.0-1].
+    fn decode_error(&mut self, id: ConnId, err: DecodeError, now: Instant) {
+        if let DecodeError::UnsupportedProtocolVersion(level) = err {
+            // [MQTT-3.1.2-2]: CONNACK 0x01 and close.
+            log::info!(
+                "client {} asked for protocol level {level}; refusing",
+                self.label(id)
+            );
+            let connack = Packet::Connack(codec::Connack {
+                session_present: false,
+                code: 0x01,
+                properties: codec::Properties::EMPTY,
+            });
+            self.send(id, &connack);
+            self.close(id, false, now);
+            return;
+        }
+        log::warn!("client {}: bad packet ({err}); closing", self.label(id));
+        self.disconnect_v5(id, err.reason_code());
+        self.close(id, true, now);
+    }
+
+    /// Closes for a protocol violation found after decoding.
+    fn protocol_violation(&mut self, id: ConnId, what: &str, now: Instant) {
+        log::warn!("client {}: protocol violation ({what}); closing", self.label(id));
+        self.disconnect_v5(id, 0x82);
+        self.close(id, true, now);
+    }
+
+    fn handle_packet(&mut self, id: ConnId, packet: Packet<'_>, now: Instant) {
+        let Some(phase) = self.conn(id).map(|c| c.phase) else {
+            return;
+        };
+        let sid = match (phase, &packet) {
+            (Phase::AwaitConnect, Packet::Connect(_)) => None,
+            (Phase::AwaitConnect, _) => {
+                // [MQTT-3.1.0-1]: the first packet must be CONNECT.
+                return self.protocol_violation(id, "first packet is not CONNECT", now);
+            }
+            (Phase::Connected(_), Packet::Connect(_)) => {
+                // [MQTT-3.1.0-2]: a second CONNECT is a protocol violation.
+                return self.protocol_violation(id, "second CONNECT", now);
+            }
+            (Phase::Connected(sid), _) => Some(sid),
+            (Phase::Closing, _) => return,
+        };
+        match (packet, sid) {
+            (Packet::Connect(c), _) => self.handle_connect(id, c, now),
+            (Packet::Publish(p), Some(sid)) => self.handle_publish(id, sid, p, now),
+            (Packet::PubResp(r), Some(sid)) => self.handle_pubresp(id, sid, r, now),
+            (Packet::Subscribe(s), Some(sid)) => self.handle_subscribe(id, sid, s, now),
+            (Packet::Unsubscribe(u), Some(sid)) => self.handle_unsubscribe(id, sid, u),
+            (Packet::PingReq, Some(_)) => self.send(id, &Packet::PingResp),
+            (Packet::Disconnect(d), Some(_)) => self.handle_disconnect(id, d, now),
+            (Packet::Auth(_), Some(_)) => {
+                self.protocol_violation(id, "AUTH without an authentication method", now)
+            }
+            (_, _) => self.protocol_violation(id, "a packet only a server may send", now),
+        }
+    }
+
+    /// Client ids the broker assigns to clients that sent an empty one.
+    fn assign_client_id(&mut self) -> String {
+        loop {
+            self.next_auto_id += 1;
+            let id = format!("auto-{:016x}", self.next_auto_id);
+            if !self.by_client_id.contains_key(id.as_str()) {
+                return id;
+            }
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! Per-client session state: what outlives a connection when clean session
+//! is 0 (MQTT 3.1.1 §3.1.2.4, §4.1): subscriptions, QoS 1/2 messages in
+//! flight towards the client, messages queued for it, and the packet ids of
+//! QoS 2 messages it sent us that await PUBREL.
+
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use crate::codec::{PacketId, ProtocolVersion, QoS, SubOptions};
+
+use super::ConnId;
+
+/// Index of a session in the core's session slab.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SessionId(pub(crate) usize);
+
+/// An application message as the broker keeps it once it must outlive the
+/// packet it came in (queued, in flight, retained). Shared by every session
+/// it goes to: one thread, so `Rc` is enough.
+#[derive(Debug)]
+pub(crate) struct Message {
+    pub topic: Box<str>,
+    pub payload: Box<[u8]>,
+    /// QoS it was published with.
+    pub qos: QoS,
+    /// The session that published it (for No Local); `None` for wills sent
+    /// after the session ended and for in-process publishes.
+    pub origin: Option<SessionId>,
+}
+
+impl Message {
+    /// Bytes this message accounts for in queue and retained limits.
+    pub fn cost(&self) -> usize {
+        self.topic.len() + self.payload.len()
+    }
+}
+
+/// A message waiting in a session's queue.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    pub msg: Rc<Message>,
+    /// QoS it is to be delivered with (the minimum of published and granted).
+    pub qos: QoS,
+    /// RETAIN flag it is to be delivered with.
+    pub retain: bool,
+}
+
+/// Where an outgoing QoS 1/2 message stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OutState {
+    /// PUBLISH sent, PUBACK (QoS 1) or PUBREC (QoS 2) awaited.
+    AwaitAck,
+    /// PUBREL sent, PUBCOMP awaited.
+    AwaitComp,
+}
+
+/// An outgoing QoS 1/2 message not yet fully acknowledged.
+#[derive(Debug)]
+pub(crate) struct Inflight {
+    pub pid: PacketId,
+    pub state: OutState,
+    pub pending: Pending,
+}
+
+/// One subscription of a session, as granted.
+#[derive(Clone, Debug)]
+pub(crate) struct Subscription {
+    pub filter: Box<str>,
+    pub options: SubOptions,
+}
+
+/// Per-client state, connected or not.
+#[derive(Debug)]
+pub(crate) struct Session {
+    pub client_id: Box<str>,
+    /// The connection currently attached, if any.
+    pub conn: Option<ConnId>,
+    /// Protocol level of the last connection (to encode queued messages).
+    pub protocol: ProtocolVersion,
+    /// Clean session: the session ends with its connection.
+    pub clean: bool,
+    pub subscriptions: Vec<Subscription>,
+    /// Outgoing QoS 1/2 messages in send order.
+    pub inflight: VecDeque<Inflight>,
+    /// Messages waiting for room in the inflight window or in the
+    /// connection's output buffer, or for the client to come back.
+    pub queue: VecDeque<Pending>,
+    /// Topic and payload bytes held in `queue`.
+    pub queued_bytes: usize,
+    /// Incoming QoS 2 packet ids received and not yet released by PUBREL.
+    /// Bounded by the packet-id space (at most 65,535 entries).
+    pub incoming_qos2: Vec<u16>,
+    next_pid: u16,
+}
+
+impl Session {
+    pub fn new(client_id: Box<str>, protocol: ProtocolVersion, clean: bool) -> Session {
+        Session {
+            client_id,
+            conn: None,
+            protocol,
+            clean,
+            subscriptions: Vec::new(),
+            inflight: VecDeque::new(),
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            incoming_qos2: Vec::new(),
+            next_pid: 0,
+        }
+    }
+
+    /// A packet id not used by any message in flight [MQTT-2.3.1-2].
+    /// The inflight window is far smaller than the id space, so a free one
+    /// always exists; the loop is bounded by the window's size.
+    pub fn next_packet_id(&mut self) -> PacketId {
+        loop {
+            self.next_pid = self.next_pid.wrapping_add(1);
+            if self.next_pid == 0 {
+                self.next_pid = 1;
+            }
+            let candidate = self.next_pid;
+            if !self.inflight.iter().any(|f| f.pid.get() == candidate) {
+                if let Some(pid) = PacketId::new(candidate) {
+                    return pid;
+                }
+            }
+        }
+    }
+
+    /// Position of the inflight entry with this packet id.
+    pub fn inflight_position(&self, pid: PacketId) -> Option<usize> {
+        self.inflight.iter().position(|f| f.pid == pid)
+    }
+
+    /// Pops the oldest queued message, keeping the byte count right.
+    pub fn pop_queued(&mut self) -> Option<Pending> {
+        let p = self.queue.pop_front()?;
+        self.queued_bytes -= p.msg.cost();
+        Some(p)
+    }
+
+    /// Index of the subscription on exactly this filter.
+    pub fn subscription_index(&self, filter: &str) -> Option<usize> {
+        self.subscriptions
+            .iter()
+            .position(|s| &*s.filter == filter)
+    }
+}

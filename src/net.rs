@@ -1,0 +1,341 @@
+//! The event loop: one `mio::Poll`, the listeners, a slab of connections
+//! whose keys are their tokens, and a `Waker` for other threads. It moves
+//! bytes between sockets and the sans-IO [`Core`] and owns no MQTT logic.
+//!
+//! Reading: each readable socket is read into one shared 64 KiB buffer and
+//! the core parses frames straight out of it; only the tail of a frame cut by
+//! the read is copied into the connection's own buffer, so an idle connection
+//! holds no buffer. Writing: after every turn, each connection the core
+//! marked dirty gets one write of all its pending output (frames coalesced);
+//! what the kernel does not take waits for the WRITABLE event.
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token, Waker};
+use slab::Slab;
+
+use crate::config::Config;
+use crate::core::{ConnId, Core};
+
+/// Token of the waker (other threads asking the loop to look at its mailbox).
+const WAKER: Token = Token(usize::MAX - 1);
+/// Token of the signal pipe.
+const SIGNALS: Token = Token(usize::MAX - 2);
+/// Listeners take the tokens below `LISTENER_BASE`, counting down.
+const LISTENER_BASE: usize = usize::MAX - 16;
+/// Size of the shared read buffer.
+const READ_CHUNK: usize = 64 * 1024;
+/// Reads per connection per turn before others get a go.
+const READS_PER_TURN: usize = 8;
+
+fn listener_token(i: usize) -> Token {
+    Token(LISTENER_BASE - i)
+}
+
+fn would_block(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::WouldBlock
+}
+
+fn interrupted(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::Interrupted
+}
+
+struct NetConn {
+    stream: TcpStream,
+    /// The start of a frame that the last read cut off.
+    partial: Vec<u8>,
+}
+
+/// Why the loop stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// SIGINT or SIGTERM.
+    Signal(i32),
+    /// Asked through the waker.
+    Requested,
+}
+
+/// Bound listeners and the loop state, ready to run.
+pub struct Server {
+    poll: Poll,
+    listeners: Vec<TcpListener>,
+    conns: Slab<NetConn>,
+    core: Core,
+    read_buf: Vec<u8>,
+    /// Connections that had more to read when their turn ended.
+    backlog: Vec<usize>,
+    signals: Option<signal_hook_mio::v1_0::Signals>,
+}
+
+impl Server {
+    /// Binds every listener of `config`.
+    ///
+    /// # Errors
+    /// The first listener that cannot be bound (address in use, permission
+    /// denied, ...), with its address in the message.
+    pub fn bind(config: &Config) -> io::Result<Server> {
+        let poll = Poll::new()?;
+        let mut listeners = Vec::new();
+        for (i, addr) in config.effective_listeners().into_iter().enumerate() {
+            let mut l = TcpListener::bind(addr)
+                .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+            poll.registry()
+                .register(&mut l, listener_token(i), Interest::READABLE)?;
+            listeners.push(l);
+        }
+        Ok(Server {
+            poll,
+            listeners,
+            conns: Slab::with_capacity(config.limits.max_connections),
+            core: Core::new(config),
+            read_buf: vec![0; READ_CHUNK],
+            backlog: Vec::new(),
+            signals: None,
+        })
+    }
+
+    /// The addresses actually bound (useful with port 0).
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
+    }
+
+    /// Stops the loop on SIGINT and SIGTERM.
+    ///
+    /// # Errors
+    /// When the signal handlers cannot be installed.
+    pub fn handle_signals(&mut self) -> io::Result<()> {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let mut signals = signal_hook_mio::v1_0::Signals::new([SIGINT, SIGTERM])?;
+        self.poll
+            .registry()
+            .register(&mut signals, SIGNALS, Interest::READABLE)?;
+        self.signals = Some(signals);
+        Ok(())
+    }
+
+    /// A waker other threads can use to interrupt the loop.
+    ///
+    /// # Errors
+    /// When the waker cannot be registered.
+    pub fn waker(&self) -> io::Result<Waker> {
+        Waker::new(self.poll.registry(), WAKER)
+    }
+
+    /// The broker core (counters, limits).
+    pub fn core(&self) -> &Core {
+        &self.core
+    }
+
+    /// Runs until a signal arrives (see [`Server::handle_signals`]) or
+    /// `on_wake` returns `true` after a wake-up. `on_wake` gets the core to
+    /// act on requests from other threads.
+    ///
+    /// # Errors
+    /// Only when polling itself fails.
+    pub fn run(&mut self, mut on_wake: impl FnMut(&mut Core, Instant) -> bool) -> io::Result<StopReason> {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let now = Instant::now();
+            let timeout = if self.backlog.is_empty() {
+                self.core
+                    .next_deadline()
+                    .map(|d| d.saturating_duration_since(now) + Duration::from_millis(1))
+            } else {
+                Some(Duration::ZERO)
+            };
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if interrupted(&e) {
+                    continue;
+                }
+                return Err(e);
+            }
+            let now = Instant::now();
+            let backlog = std::mem::take(&mut self.backlog);
+            for key in backlog {
+                self.read_conn(key, now);
+            }
+            for event in events.iter() {
+                match event.token() {
+                    WAKER => {
+                        if on_wake(&mut self.core, now) {
+                            self.shutdown(now);
+                            return Ok(StopReason::Requested);
+                        }
+                    }
+                    SIGNALS => {
+                        if let Some(sig) = self.signals.as_mut().and_then(|s| s.pending().next()) {
+                            log::info!("signal {sig} received; stopping");
+                            self.shutdown(now);
+                            return Ok(StopReason::Signal(sig));
+                        }
+                    }
+                    Token(t) if t > LISTENER_BASE - self.listeners.len() && t <= LISTENER_BASE => {
+                        self.accept(LISTENER_BASE - t, now);
+                    }
+                    Token(key) => {
+                        if event.is_readable() || event.is_read_closed() || event.is_error() {
+                            self.read_conn(key, now);
+                        }
+                        if event.is_writable() && self.conns.contains(key) {
+                            self.flush(key, now);
+                        }
+                    }
+                }
+            }
+            self.core.handle_timeout(now);
+            self.flush_dirty(now);
+        }
+    }
+
+    fn accept(&mut self, index: usize, now: Instant) {
+        loop {
+            let Some(listener) = self.listeners.get(index) else {
+                return;
+            };
+            let (mut stream, peer) = match listener.accept() {
+                Ok(x) => x,
+                Err(e) if would_block(&e) => return,
+                Err(e) if interrupted(&e) => continue,
+                Err(e) => {
+                    // Out of file descriptors and the like: log, keep serving.
+                    log::error!("accept failed: {e}");
+                    return;
+                }
+            };
+            // Slab::with_capacity is only a hint; the bound is checked here.
+            if self.conns.len() >= self.core.limits().max_connections {
+                log::warn!(
+                    "connection from {peer} refused: max_connections ({}) reached",
+                    self.core.limits().max_connections
+                );
+                drop(stream);
+                continue;
+            }
+            // Button presses are tiny packets: send them at once.
+            let _ = stream.set_nodelay(true);
+            let entry = self.conns.vacant_entry();
+            let key = entry.key();
+            if let Err(e) = self.poll.registry().register(
+                &mut stream,
+                Token(key),
+                Interest::READABLE | Interest::WRITABLE,
+            ) {
+                log::error!("cannot register connection from {peer}: {e}");
+                continue;
+            }
+            entry.insert(NetConn {
+                stream,
+                partial: Vec::new(),
+            });
+            log::debug!("new connection from {peer} (slot {key})");
+            self.core.handle_open(ConnId(key), &peer.to_string(), now);
+        }
+    }
+
+    fn read_conn(&mut self, key: usize, now: Instant) {
+        for _ in 0..READS_PER_TURN {
+            let Some(conn) = self.conns.get_mut(key) else {
+                return;
+            };
+            let n = match conn.stream.read(&mut self.read_buf) {
+                Ok(0) => return self.close(key, now),
+                Ok(n) => n,
+                Err(e) if would_block(&e) => return,
+                Err(e) if interrupted(&e) => continue,
+                Err(e) => {
+                    log::debug!("read error on slot {key}: {e}");
+                    return self.close(key, now);
+                }
+            };
+            let id = ConnId(key);
+            let fresh = &self.read_buf[..n];
+            if conn.partial.is_empty() {
+                let used = self.core.handle_data(id, fresh, now);
+                if let Some(rest) = fresh.get(used..) {
+                    conn.partial.extend_from_slice(rest);
+                }
+            } else {
+                conn.partial.extend_from_slice(fresh);
+                let used = self.core.handle_data(id, &conn.partial, now);
+                conn.partial.drain(..used.min(conn.partial.len()));
+                if conn.partial.capacity() > READ_CHUNK && conn.partial.len() < READ_CHUNK / 4 {
+                    conn.partial.shrink_to(READ_CHUNK / 4);
+                }
+            }
+            if self.core.is_closing(id) {
+                return;
+            }
+        }
+        // Still readable: come back next turn, after the others.
+        self.backlog.push(key);
+    }
+
+    fn flush_dirty(&mut self, now: Instant) {
+        while let Some(id) = self.core.poll_dirty() {
+            self.flush(id.0, now);
+        }
+    }
+
+    /// Writes what the core has for `key`; closes it if the core asks.
+    fn flush(&mut self, key: usize, now: Instant) {
+        let id = ConnId(key);
+        loop {
+            let Some(conn) = self.conns.get_mut(key) else {
+                return;
+            };
+            let out = self.core.pending_output(id);
+            if out.is_empty() {
+                break;
+            }
+            match conn.stream.write(out) {
+                Ok(0) => return self.close(key, now),
+                Ok(n) => self.core.handle_written(id, n, now),
+                Err(e) if would_block(&e) => {
+                    if self.core.is_closing(id) {
+                        // Closing and the peer does not read: do not wait.
+                        break;
+                    }
+                    return;
+                }
+                Err(e) if interrupted(&e) => {}
+                Err(e) => {
+                    log::debug!("write error on slot {key}: {e}");
+                    return self.close(key, now);
+                }
+            }
+        }
+        if self.core.is_closing(id) {
+            self.close(key, now);
+        }
+    }
+
+    /// Deregisters and forgets a connection. The slab key is freed only
+    /// after deregistering, so a reused token never points at a stale socket.
+    fn close(&mut self, key: usize, now: Instant) {
+        if !self.conns.contains(key) {
+            return;
+        }
+        let mut conn = self.conns.remove(key);
+        let _ = self.poll.registry().deregister(&mut conn.stream);
+        let _ = conn.stream.shutdown(std::net::Shutdown::Both);
+        drop(conn);
+        self.core.handle_close(ConnId(key), now);
+    }
+
+    /// Graceful stop: every client is told (5.0: DISCONNECT 0x8B) and closed
+    /// after its pending output had a last chance to go out.
+    fn shutdown(&mut self, now: Instant) {
+        self.core.shutdown(now);
+        self.flush_dirty(now);
+        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            self.close(key, now);
+        }
+    }
+}
