@@ -4,6 +4,8 @@
 #![warn(missing_docs)]
 
 pub mod codec;
+pub mod config;
 pub mod limits;
 
+pub use config::{Config, ConfigError, ListenerConfig};
 pub use limits::Limits;
