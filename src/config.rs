@@ -1,0 +1,1602 @@
+//! Configuration: a mosquitto.conf-style file and the command line.
+//!
+//! The file format follows mosquitto.conf(5): one directive per line, the
+//! directive name first, its values after it, separated by white space. A
+//! line whose first non-blank character is `#` is a comment; `#` anywhere
+//! else is an error rather than a silent surprise. Blank lines are ignored,
+//! CRLF line endings and a leading UTF-8 byte order mark are accepted.
+//!
+//! boxmq understands the Mosquitto directives it implements (`listener`,
+//! `port`, `allow_anonymous`, `log_type`, `max_connections`,
+//! `max_packet_size`, `max_inflight_messages`, `max_queued_messages`,
+//! `max_queued_bytes`) and its own bounds (see [`HELP`]). Every other
+//! Mosquitto directive is refused by name, so a Mosquitto file that relies
+//! on a feature boxmq lacks fails loudly instead of running without it.
+//!
+//! Every bound is a real number: `0` and `-1` never mean "unlimited". When a
+//! directive is repeated the last one wins, as in Mosquitto; `listener`,
+//! `port` and `log_type` accumulate instead. Settings apply to the whole
+//! broker wherever they appear in the file (Mosquitto makes some of them,
+//! such as `max_connections`, per listener).
+
+use std::fmt;
+use std::fs::File;
+use std::io::Read;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use log::LevelFilter;
+
+use crate::Limits;
+
+/// One network listener.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListenerConfig {
+    /// Address and port to bind. Port 0 lets the system pick a free port.
+    pub addr: SocketAddr,
+}
+
+/// Everything the broker needs to run; the binary and the embedding API share it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Listeners; empty means the default 127.0.0.1:1883 (see `effective_listeners`).
+    pub listeners: Vec<ListenerConfig>,
+    /// Every memory and resource bound.
+    pub limits: Limits,
+    /// Whether clients without a user name may connect. Default true.
+    pub allow_anonymous: bool,
+    /// Log level from `log_type` lines, if any (RUST_LOG overrides it).
+    pub log_level: Option<LevelFilter>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listeners: Vec::new(),
+            limits: Limits::default(),
+            allow_anonymous: true,
+            log_level: None,
+        }
+    }
+}
+
+/// Port of the default listener.
+const DEFAULT_PORT: u16 = 1883;
+
+/// Largest config file read, in bytes. Protects against `--config /dev/zero`.
+const MAX_FILE_SIZE: u64 = 1024 * 1024;
+
+/// Upper bound of `max_connections`: the connection table may be sized by it.
+const MAX_CONNECTIONS: u64 = 1 << 20;
+
+/// Largest MQTT packet: 1 byte of type, 4 of remaining length, 268,435,455 of body.
+const MAX_MQTT_PACKET: u64 = 268_435_460;
+
+/// Smallest `max_packet_size` accepted: room for a CONNECT with a modest
+/// client id, user name and will.
+const MIN_PACKET_SIZE: u64 = 128;
+
+/// MQTT strings (topics, client ids) are at most this many bytes.
+const MAX_MQTT_STRING: u64 = 65_535;
+
+/// MQTT 3.1.1 [MQTT-3.1.3-5]: servers must accept client ids of 1 to 23 bytes.
+const MIN_CLIENT_ID_LEN: u64 = 23;
+
+/// Upper bound of `connect_timeout`, in seconds; keeps deadline arithmetic sane.
+const MAX_CONNECT_TIMEOUT: u64 = 3600;
+
+/// Origin used in errors about the command line.
+const ARGS_ORIGIN: &str = "boxmq";
+
+/// The expected form of a `--listen` value, for error messages.
+const LISTEN_FORM: &str = "expected ADDR:PORT such as 127.0.0.1:1883";
+
+impl Config {
+    /// Where boxmq listens when no listener is configured.
+    pub const DEFAULT_LISTEN: &'static str = "127.0.0.1:1883";
+
+    /// Listeners to bind: `listeners`, or the default when empty.
+    pub fn effective_listeners(&self) -> Vec<SocketAddr> {
+        if self.listeners.is_empty() {
+            vec![SocketAddr::new(
+                IpAddr::V4(Ipv4Addr::LOCALHOST),
+                DEFAULT_PORT,
+            )]
+        } else {
+            self.listeners.iter().map(|l| l.addr).collect()
+        }
+    }
+
+    /// Parse a config file's text; `origin` (usually the path) is used in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let mut parser = Parser {
+            config: Config::default(),
+            listener_lines: Vec::new(),
+        };
+        // `lines` splits on "\n" and drops a "\r" before it.
+        for (index, raw) in text.lines().enumerate() {
+            let line = index + 1;
+            let mut words = raw.split_whitespace();
+            let Some(name) = words.next() else {
+                continue;
+            };
+            if name.starts_with('#') {
+                continue;
+            }
+            let args: Vec<&str> = words.collect();
+            parser
+                .directive(name, &args, line)
+                .map_err(|message| ConfigError::new(origin, line, message))?;
+        }
+        Ok(parser.config)
+    }
+
+    /// Read and parse a file.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let origin = path.display().to_string();
+        let text = read_text(path).map_err(|(line, message)| ConfigError {
+            origin: origin.clone(),
+            line,
+            message,
+        })?;
+        Config::parse(&text, &origin)
+    }
+}
+
+/// Read a config file of at most `MAX_FILE_SIZE` bytes of UTF-8 text.
+/// Errors carry the line they are about (0 for the whole file).
+fn read_text(path: &Path) -> Result<String, (usize, String)> {
+    let file = File::open(path).map_err(|e| (0, format!("cannot open: {e}")))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_SIZE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| (0, format!("cannot read: {e}")))?;
+    if bytes.len() as u64 > MAX_FILE_SIZE {
+        return Err((
+            0,
+            format!("larger than {MAX_FILE_SIZE} bytes; is this really a config file?"),
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let good = e.utf8_error().valid_up_to();
+        let before = e.as_bytes().get(..good).unwrap_or_default();
+        let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
+        (line, "not UTF-8 text".to_owned())
+    })
+}
+
+/// A config error: which file, which line (1-based; 0 when not about a line), what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file (or `boxmq` for the command line) the error is about.
+    pub origin: String,
+    /// 1-based line number, or 0 when the error is not about one line.
+    pub line: usize,
+    /// What is wrong, in one line.
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(origin: &str, line: usize, message: String) -> Self {
+        ConfigError {
+            origin: origin.to_owned(),
+            line,
+            message,
+        }
+    }
+
+    fn args(message: String) -> Self {
+        ConfigError::new(ARGS_ORIGIN, 0, message)
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.origin, self.message)
+        } else {
+            write!(f, "{}:{}: {}", self.origin, self.line, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Mosquitto directives boxmq knows of but does not implement.
+const UNSUPPORTED: &[&str] = &[
+    // General.
+    "acl_file",
+    "allow_duplicate_messages",
+    "allow_zero_length_clientid",
+    "auth_plugin",
+    "auth_plugin_deny_special_chars",
+    "auto_id_prefix",
+    "autosave_interval",
+    "autosave_on_changes",
+    "check_retain_source",
+    "clientid_prefixes",
+    "connection_messages",
+    "include_dir",
+    "log_dest",
+    "log_facility",
+    "log_timestamp",
+    "log_timestamp_format",
+    "max_inflight_bytes",
+    "max_keepalive",
+    "max_qos",
+    "max_topic_alias",
+    "memory_limit",
+    "message_size_limit",
+    "password_file",
+    "per_listener_settings",
+    "persistence",
+    "persistence_file",
+    "persistence_location",
+    "persistent_client_expiration",
+    "pid_file",
+    "plugin",
+    "psk_file",
+    "queue_qos0_messages",
+    "retain_available",
+    "retry_interval",
+    "set_tcp_nodelay",
+    "store_clean_interval",
+    "sys_interval",
+    "upgrade_outgoing_qos",
+    "user",
+    // Listeners.
+    "accept_protocol_versions",
+    "bind_address",
+    "bind_interface",
+    "http_dir",
+    "mount_point",
+    "protocol",
+    "socket_domain",
+    "use_username_as_clientid",
+    "websockets_headers_size",
+    "websockets_log_level",
+    // TLS.
+    "cafile",
+    "capath",
+    "certfile",
+    "ciphers",
+    "ciphers_tls1.3",
+    "crlfile",
+    "dhparamfile",
+    "keyfile",
+    "psk_hint",
+    "require_certificate",
+    "tls_engine",
+    "tls_engine_kpass_sha1",
+    "tls_keyform",
+    "tls_version",
+    "use_identity_as_username",
+    "use_subject_as_username",
+    // Bridges (plus everything starting with `bridge_`).
+    "address",
+    "addresses",
+    "cleansession",
+    "connection",
+    "idle_timeout",
+    "keepalive_interval",
+    "local_cleansession",
+    "local_clientid",
+    "local_password",
+    "local_username",
+    "notification_topic",
+    "notifications",
+    "notifications_local_only",
+    "remote_clientid",
+    "remote_password",
+    "remote_username",
+    "restart_timeout",
+    "round_robin",
+    "start_type",
+    "threshold",
+    "topic",
+    "try_private",
+];
+
+/// Prefixes of Mosquitto directive families boxmq does not implement.
+const UNSUPPORTED_PREFIXES: &[&str] = &["auth_opt_", "plugin_opt_", "bridge_"];
+
+/// Every directive boxmq understands.
+const SUPPORTED: &[&str] = &[
+    "listener",
+    "port",
+    "allow_anonymous",
+    "log_type",
+    "max_connections",
+    "max_packet_size",
+    "max_inflight_messages",
+    "max_queued_messages",
+    "max_queued_bytes",
+    "max_subscriptions_per_session",
+    "max_sessions",
+    "max_topic_length",
+    "max_topic_levels",
+    "max_client_id_length",
+    "max_retained_messages",
+    "max_retained_bytes",
+    "max_output_buffer",
+    "connect_timeout",
+];
+
+/// Config being built from a file, with where each listener came from.
+struct Parser {
+    config: Config,
+    /// Line of each entry of `config.listeners`.
+    listener_lines: Vec<usize>,
+}
+
+impl Parser {
+    /// Apply one directive line. The error is the message only.
+    fn directive(&mut self, name: &str, args: &[&str], line: usize) -> Result<(), String> {
+        if let Some(word) = args.iter().find(|a| a.starts_with('#')) {
+            return Err(format!(
+                "{name}: unexpected '{}': '#' starts a comment only at the beginning of a line",
+                shown(word)
+            ));
+        }
+        let defaults = Limits::default();
+        let limits = &mut self.config.limits;
+        match name {
+            "listener" => {
+                const FORM: &str = "expected 'listener PORT [ADDRESS]'";
+                let (port, addr) = match args {
+                    [port] => (*port, None),
+                    [port, addr] => (*port, Some(*addr)),
+                    _ => return Err(format!("listener: {FORM}")),
+                };
+                let port = parse_port(name, port, FORM)?;
+                let ip = match addr {
+                    None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                    Some(addr) => parse_ip(name, addr)?,
+                };
+                self.add_listener(SocketAddr::new(ip, port), line)?;
+            }
+            "port" => {
+                const FORM: &str = "expected 'port PORT'";
+                let port = one(name, args, FORM)?;
+                let port = parse_port(name, port, FORM)?;
+                let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port);
+                self.add_listener(addr, line)?;
+            }
+            "allow_anonymous" => {
+                const FORM: &str = "expected 'allow_anonymous true' or 'allow_anonymous false'";
+                self.config.allow_anonymous = match one(name, args, FORM)? {
+                    "true" => true,
+                    "false" => false,
+                    other => return Err(format!("{name}: '{}': {FORM}", shown(other))),
+                };
+            }
+            "log_type" => {
+                const FORM: &str = "expected 'log_type TYPE' with TYPE error, warning, notice, information, debug, all or none";
+                let level = match one(name, args, FORM)? {
+                    "error" => LevelFilter::Error,
+                    "warning" => LevelFilter::Warn,
+                    "notice" | "information" => LevelFilter::Info,
+                    "debug" => LevelFilter::Debug,
+                    "all" => LevelFilter::Trace,
+                    "none" => LevelFilter::Off,
+                    // Mosquitto message classes boxmq has no separate switch for.
+                    "subscribe" | "unsubscribe" | "websockets" => return Ok(()),
+                    other => {
+                        return Err(format!("{name}: unknown type '{}'; {FORM}", shown(other)));
+                    }
+                };
+                // Off < Error < ... < Trace: the most verbose line wins.
+                self.config.log_level = Some(match self.config.log_level {
+                    Some(old) => old.max(level),
+                    None => level,
+                });
+            }
+            "max_connections" => {
+                let v = count(name, args, 1, MAX_CONNECTIONS, defaults.max_connections)?;
+                limits.max_connections = to_usize(name, v)?;
+            }
+            "max_packet_size" => {
+                let default = u64::from(defaults.max_packet_size);
+                let v = count(name, args, MIN_PACKET_SIZE, MAX_MQTT_PACKET, default)?;
+                limits.max_packet_size =
+                    u32::try_from(v).map_err(|_| format!("{name}: {v} is too large"))?;
+            }
+            "max_inflight_messages" => {
+                let default = u64::from(defaults.max_inflight);
+                let v = count(name, args, 1, u64::from(u16::MAX), default)?;
+                limits.max_inflight =
+                    u16::try_from(v).map_err(|_| format!("{name}: {v} is too large"))?;
+            }
+            "max_queued_messages" => {
+                let v = count(name, args, 1, USIZE_MAX, defaults.max_queued_messages)?;
+                limits.max_queued_messages = to_usize(name, v)?;
+            }
+            "max_queued_bytes" => {
+                let v = count(name, args, 1, USIZE_MAX, defaults.max_queued_bytes)?;
+                limits.max_queued_bytes = to_usize(name, v)?;
+            }
+            "max_subscriptions_per_session" => {
+                let default = defaults.max_subscriptions_per_session;
+                let v = count(name, args, 1, USIZE_MAX, default)?;
+                limits.max_subscriptions_per_session = to_usize(name, v)?;
+            }
+            "max_sessions" => {
+                let v = count(name, args, 1, USIZE_MAX, defaults.max_sessions)?;
+                limits.max_sessions = to_usize(name, v)?;
+            }
+            "max_topic_length" => {
+                let v = count(name, args, 1, MAX_MQTT_STRING, defaults.max_topic_len)?;
+                limits.max_topic_len = to_usize(name, v)?;
+            }
+            "max_topic_levels" => {
+                let v = count(name, args, 1, MAX_MQTT_STRING, defaults.max_topic_levels)?;
+                limits.max_topic_levels = to_usize(name, v)?;
+            }
+            "max_client_id_length" => {
+                let default = defaults.max_client_id_len;
+                let v = count(name, args, MIN_CLIENT_ID_LEN, MAX_MQTT_STRING, default)?;
+                limits.max_client_id_len = to_usize(name, v)?;
+            }
+            "max_retained_messages" => {
+                let v = count(name, args, 1, USIZE_MAX, defaults.max_retained_messages)?;
+                limits.max_retained_messages = to_usize(name, v)?;
+            }
+            "max_retained_bytes" => {
+                let v = count(name, args, 1, USIZE_MAX, defaults.max_retained_bytes)?;
+                limits.max_retained_bytes = to_usize(name, v)?;
+            }
+            "max_output_buffer" => {
+                let v = count(name, args, 1, USIZE_MAX, defaults.max_output_buffer)?;
+                limits.max_output_buffer = to_usize(name, v)?;
+            }
+            "connect_timeout" => {
+                let default = defaults.connect_timeout.as_secs();
+                let v = count(name, args, 1, MAX_CONNECT_TIMEOUT, default)?;
+                limits.connect_timeout = Duration::from_secs(v);
+            }
+            _ if is_unsupported(name) => {
+                let hint = match name {
+                    "message_size_limit" => "; use max_packet_size",
+                    "bind_address" => "; use 'listener PORT ADDRESS'",
+                    _ => "",
+                };
+                return Err(format!(
+                    "'{name}' is not supported by this version of boxmq{hint}"
+                ));
+            }
+            _ => {
+                let lower = name.to_ascii_lowercase();
+                let hint = if SUPPORTED.contains(&lower.as_str()) {
+                    " (directive names are lower case)"
+                } else {
+                    ""
+                };
+                return Err(format!("unknown directive '{}'{hint}", shown(name)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Add a listener unless the same address and port is already there.
+    fn add_listener(&mut self, addr: SocketAddr, line: usize) -> Result<(), String> {
+        if addr.port() != 0 {
+            let earlier = self.config.listeners.iter().position(|l| l.addr == addr);
+            if let Some(index) = earlier {
+                let first = self.listener_lines.get(index).copied().unwrap_or(0);
+                return Err(format!(
+                    "listener {addr} is already defined on line {first}"
+                ));
+            }
+        }
+        self.config.listeners.push(ListenerConfig { addr });
+        self.listener_lines.push(line);
+        Ok(())
+    }
+}
+
+fn is_unsupported(name: &str) -> bool {
+    UNSUPPORTED.contains(&name) || UNSUPPORTED_PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
+/// `usize::MAX` as a `u64` (every platform Rust supports has usize <= 64 bits).
+const USIZE_MAX: u64 = usize::MAX as u64;
+
+fn to_usize(name: &str, v: u64) -> Result<usize, String> {
+    usize::try_from(v).map_err(|_| format!("{name}: {v} is too large for this platform"))
+}
+
+/// A token as shown in an error: control characters escaped, cut at 60 characters.
+fn shown(word: &str) -> String {
+    let mut out: String = word
+        .chars()
+        .take(60)
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect();
+    if word.chars().nth(60).is_some() {
+        out.push_str("...");
+    }
+    out
+}
+
+/// The single value of a directive.
+fn one<'a>(name: &str, args: &[&'a str], form: &str) -> Result<&'a str, String> {
+    match args {
+        [value] => Ok(*value),
+        _ => Err(format!("{name}: {form}")),
+    }
+}
+
+/// The expected form of a count directive, for error messages.
+fn count_form(name: &str, min: u64, max: u64) -> String {
+    if max == USIZE_MAX {
+        format!("expected '{name} N' with N a whole number of at least {min}")
+    } else {
+        format!("expected '{name} N' with N a whole number from {min} to {max}")
+    }
+}
+
+/// The single value of a count directive: a plain decimal number in `min..=max`.
+fn count<D>(name: &str, args: &[&str], min: u64, max: u64, default: D) -> Result<u64, String>
+where
+    D: fmt::Display,
+{
+    let form = count_form(name, min, max);
+    let word = one(name, args, &form)?;
+    if let Some(digits) = word.strip_prefix('-') {
+        if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!(
+                "{name}: {word} is not accepted: boxmq has no 'unlimited' and needs a real \
+                 bound (default {default}); {form}"
+            ));
+        }
+    }
+    if word.is_empty() || !word.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "{name}: '{}' is not a whole number; {form}",
+            shown(word)
+        ));
+    }
+    let value: u64 = word
+        .parse()
+        .map_err(|_| format!("{name}: {word} is too large; {form}"))?;
+    if value == 0 {
+        return Err(format!(
+            "{name}: 0 is not accepted: boxmq has no 'unlimited' and needs a real bound \
+             (default {default}); {form}"
+        ));
+    }
+    if value < min {
+        return Err(format!("{name}: {value} is too small; {form}"));
+    }
+    if value > max {
+        return Err(format!("{name}: {value} is too large; {form}"));
+    }
+    Ok(value)
+}
+
+/// A port number, 0..=65535 (0: the system picks a free port).
+fn parse_port(name: &str, word: &str, form: &str) -> Result<u16, String> {
+    if word.is_empty() || !word.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "{name}: port '{}' is not a number from 0 to 65535; {form}",
+            shown(word)
+        ));
+    }
+    word.parse()
+        .map_err(|_| format!("{name}: port {word} is out of range 0 to 65535; {form}"))
+}
+
+/// A bind address: an IPv4 or IPv6 address (the latter optionally in
+/// brackets), or `localhost`. Host names are not resolved.
+fn parse_ip(name: &str, word: &str) -> Result<IpAddr, String> {
+    if word.eq_ignore_ascii_case("localhost") {
+        return Ok(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    }
+    let bare = word
+        .strip_prefix('[')
+        .and_then(|w| w.strip_suffix(']'))
+        .unwrap_or(word);
+    if let Ok(ip) = bare.parse::<IpAddr>() {
+        return Ok(ip);
+    }
+    let what = if word.contains('/') {
+        "unix sockets are not supported; use an IP address"
+    } else if word.contains(':') {
+        "not a valid IPv6 address"
+    } else if word.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        "not a valid IPv4 address"
+    } else {
+        "host names are not resolved; use an IP address"
+    };
+    Err(format!("{name}: address '{}': {what}", shown(word)))
+}
+
+/// What the command line asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Run the broker with this configuration.
+    Run(Config),
+    /// Print [`HELP`] and exit.
+    Help,
+    /// Print the version and exit.
+    Version,
+}
+
+/// Parse arguments (without `argv[0]`): `--listen ADDR:PORT` (repeatable; also
+/// `--listen=ADDR:PORT`), `--config FILE` (also `-c`), `-h`/`--help`, `-V`/`--version`.
+///
+/// Config file listeners come first, then --listen ones are added. A bad
+/// flag or value is an `Err` with a one-line message whose origin is
+/// `boxmq`; an error in the config file names the file and line.
+/// `-h` or `-V` ends parsing at once: later arguments are not looked at.
+pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, ConfigError> {
+    let mut listens: Vec<SocketAddr> = Vec::new();
+    let mut config_path: Option<String> = None;
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => (flag, Some(value.to_owned())),
+            _ => (arg.as_str(), None),
+        };
+        match flag {
+            "-h" | "--help" | "-V" | "--version" => {
+                if inline.is_some() {
+                    return Err(ConfigError::args(format!("{flag} takes no value")));
+                }
+                return Ok(if flag == "-h" || flag == "--help" {
+                    Command::Help
+                } else {
+                    Command::Version
+                });
+            }
+            "--listen" => {
+                let Some(value) = inline.or_else(|| args.next()) else {
+                    return Err(ConfigError::args(format!(
+                        "--listen: missing value; {LISTEN_FORM}"
+                    )));
+                };
+                let addr = parse_listen(&value)?;
+                if addr.port() != 0 && listens.contains(&addr) {
+                    return Err(ConfigError::args(format!(
+                        "--listen: {addr} is given twice"
+                    )));
+                }
+                listens.push(addr);
+            }
+            "-c" | "--config" => {
+                let value = inline.or_else(|| args.next()).unwrap_or_default();
+                if value.is_empty() || value.starts_with('-') {
+                    return Err(ConfigError::args(format!("{flag}: missing FILE")));
+                }
+                if config_path.is_some() {
+                    return Err(ConfigError::args(format!(
+                        "{flag}: only one config file may be given"
+                    )));
+                }
+                config_path = Some(value);
+            }
+            _ if flag.starts_with('-') => {
+                return Err(ConfigError::args(format!(
+                    "unknown option '{}' (try --help)",
+                    shown(flag)
+                )));
+            }
+            _ => {
+                return Err(ConfigError::args(format!(
+                    "unexpected argument '{}' (try --help)",
+                    shown(flag)
+                )));
+            }
+        }
+    }
+    let mut config = match config_path {
+        Some(path) => Config::from_file(Path::new(&path))?,
+        None => Config::default(),
+    };
+    for addr in listens {
+        if addr.port() != 0 && config.listeners.iter().any(|l| l.addr == addr) {
+            return Err(ConfigError::args(format!(
+                "--listen: {addr} is already a listener in the config file"
+            )));
+        }
+        config.listeners.push(ListenerConfig { addr });
+    }
+    Ok(Command::Run(config))
+}
+
+/// A `--listen` value: `ADDR:PORT`, `[IPV6]:PORT` or `localhost:PORT`.
+fn parse_listen(value: &str) -> Result<SocketAddr, ConfigError> {
+    if let Ok(addr) = value.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    if let Some((host, port)) = value.rsplit_once(':') {
+        if host.eq_ignore_ascii_case("localhost") {
+            if let Ok(port) = port.parse::<u16>() {
+                return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
+            }
+        }
+    }
+    Err(ConfigError::args(format!(
+        "--listen: invalid address '{}': {LISTEN_FORM}",
+        shown(value)
+    )))
+}
+
+/// The --help text (also documents config lines briefly).
+pub const HELP: &str = "\
+boxmq: a small, single-threaded MQTT broker
+
+Usage: boxmq [--listen ADDR:PORT]... [--config FILE]
+
+Options:
+      --listen ADDR:PORT  listen on ADDR:PORT; repeatable; IPv6 as [::1]:1883;
+                          port 0 picks a free port
+  -c, --config FILE       read settings from a mosquitto.conf-style FILE
+  -h, --help              print this help and exit
+  -V, --version           print the version and exit
+
+With no arguments boxmq listens on 127.0.0.1:1883 only. Listeners from the
+config file come first; each --listen adds one more.
+
+Logging: the RUST_LOG environment variable (error, warn, info, debug, trace)
+sets the log level and overrides log_type lines in the config file.
+
+Config file: one directive per line; a line starting with # is a comment.
+  listener PORT [ADDRESS]          listen on PORT at ADDRESS (an IP address or
+                                   localhost); without ADDRESS, all interfaces
+  port PORT                        same as 'listener PORT'
+  allow_anonymous true|false       clients may omit a user name (default true)
+  log_type TYPE                    error, warning, notice, information, debug,
+                                   all or none; repeatable, most verbose wins
+  max_connections N                open connections (default 1024)
+  max_packet_size N                largest packet in bytes (default 262144)
+  max_inflight_messages N          QoS 1/2 in flight per client (default 20)
+  max_queued_messages N            QoS 1/2 queued per session (default 1000)
+  max_queued_bytes N               bytes queued per session (default 4194304)
+  max_subscriptions_per_session N  per session (default 256)
+  max_sessions N                   online and offline sessions (default 4096)
+  max_topic_length N               longest topic in bytes (default 4096)
+  max_topic_levels N               most levels in a topic (default 64)
+  max_client_id_length N           longest client id in bytes (default 256)
+  max_retained_messages N          retained messages (default 10000)
+  max_retained_bytes N             retained bytes (default 16777216)
+  max_output_buffer N              unsent bytes per connection (default 262144)
+  connect_timeout SECONDS          time to send CONNECT (default 10)
+Every bound is a real number: 0 and -1 do not mean unlimited. Other
+Mosquitto directives (persistence, password_file, bridges, TLS, ...) are
+refused by name.
+";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn sa(s: &str) -> SocketAddr {
+        s.parse().expect("test address")
+    }
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, "test.conf")
+    }
+
+    /// Parse text expected to fail; return (line, message).
+    fn fail(text: &str) -> (usize, String) {
+        match parse(text) {
+            Ok(c) => panic!("expected an error for {text:?}, got {c:?}"),
+            Err(e) => {
+                assert_eq!(e.origin, "test.conf");
+                (e.line, e.message)
+            }
+        }
+    }
+
+    /// Assert that `text` fails on `line` with a message containing every part.
+    fn fails_with(text: &str, line: usize, parts: &[&str]) {
+        let (got_line, message) = fail(text);
+        assert_eq!(got_line, line, "line for {text:?}: {message}");
+        for part in parts {
+            assert!(
+                message.contains(part),
+                "message for {text:?} lacks {part:?}: {message}"
+            );
+        }
+    }
+
+    fn args(list: &[&str]) -> Result<Command, ConfigError> {
+        parse_args(list.iter().map(|s| s.to_string()))
+    }
+
+    fn run(list: &[&str]) -> Config {
+        match args(list) {
+            Ok(Command::Run(c)) => c,
+            other => panic!("expected Run for {list:?}, got {other:?}"),
+        }
+    }
+
+    fn args_error(list: &[&str]) -> String {
+        match args(list) {
+            Err(e) => {
+                assert_eq!(e.origin, "boxmq");
+                assert_eq!(e.line, 0);
+                assert!(!e.message.contains('\n'));
+                e.message
+            }
+            Ok(c) => panic!("expected an error for {list:?}, got {c:?}"),
+        }
+    }
+
+    /// A file under the temp dir, removed on drop.
+    struct TempFile(PathBuf);
+
+    impl TempFile {
+        fn new(contents: &[u8]) -> TempFile {
+            static NEXT: AtomicUsize = AtomicUsize::new(0);
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let name = format!("boxmq-config-test-{}-{n}.conf", std::process::id());
+            let path = std::env::temp_dir().join(name);
+            std::fs::write(&path, contents).expect("write temp file");
+            TempFile(path)
+        }
+
+        fn arg(&self) -> String {
+            self.0.to_str().expect("utf-8 temp path").to_owned()
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    // ---- defaults ----
+
+    #[test]
+    fn defaults() {
+        let c = Config::default();
+        assert!(c.listeners.is_empty());
+        assert_eq!(c.limits, Limits::default());
+        assert!(c.allow_anonymous);
+        assert_eq!(c.log_level, None);
+        assert_eq!(parse("").unwrap(), c);
+    }
+
+    #[test]
+    fn effective_listeners_default_and_explicit() {
+        let c = Config::default();
+        assert_eq!(c.effective_listeners(), vec![sa(Config::DEFAULT_LISTEN)]);
+        assert_eq!(c.effective_listeners(), vec![sa("127.0.0.1:1883")]);
+        let c = Config {
+            listeners: vec![
+                ListenerConfig {
+                    addr: sa("0.0.0.0:1883"),
+                },
+                ListenerConfig {
+                    addr: sa("[::1]:0"),
+                },
+            ],
+            ..Config::default()
+        };
+        assert_eq!(
+            c.effective_listeners(),
+            vec![sa("0.0.0.0:1883"), sa("[::1]:0")]
+        );
+    }
+
+    // ---- every directive ----
+
+    #[test]
+    fn every_directive() {
+        let text = "\
+listener 1883
+listener 8883 10.0.0.1
+listener 0 ::1
+port 1884
+allow_anonymous false
+log_type warning
+max_connections 10
+max_packet_size 1000
+max_inflight_messages 5
+max_queued_messages 6
+max_queued_bytes 7000
+max_subscriptions_per_session 8
+max_sessions 9
+max_topic_length 100
+max_topic_levels 11
+max_client_id_length 64
+max_retained_messages 13
+max_retained_bytes 14000
+max_output_buffer 15000
+connect_timeout 16
+";
+        let c = parse(text).unwrap();
+        let addrs: Vec<SocketAddr> = c.listeners.iter().map(|l| l.addr).collect();
+        assert_eq!(
+            addrs,
+            vec![
+                sa("0.0.0.0:1883"),
+                sa("10.0.0.1:8883"),
+                sa("[::1]:0"),
+                sa("0.0.0.0:1884")
+            ]
+        );
+        assert!(!c.allow_anonymous);
+        assert_eq!(c.log_level, Some(LevelFilter::Warn));
+        let expected = Limits {
+            max_connections: 10,
+            max_packet_size: 1000,
+            max_inflight: 5,
+            max_queued_messages: 6,
+            max_queued_bytes: 7000,
+            max_subscriptions_per_session: 8,
+            max_sessions: 9,
+            max_topic_len: 100,
+            max_topic_levels: 11,
+            max_client_id_len: 64,
+            max_retained_messages: 13,
+            max_retained_bytes: 14000,
+            max_output_buffer: 15000,
+            connect_timeout: Duration::from_secs(16),
+        };
+        assert_eq!(c.limits, expected);
+        assert_eq!(c.effective_listeners(), addrs);
+    }
+
+    #[test]
+    fn every_supported_directive_is_handled_and_in_help() {
+        for name in SUPPORTED {
+            // Without a value each is an arity error, never "unknown".
+            let (line, message) = fail(name);
+            assert_eq!(line, 1);
+            assert!(
+                message.starts_with(&format!("{name}: expected")),
+                "{message}"
+            );
+            assert!(
+                HELP.lines()
+                    .any(|l| l.trim_start().starts_with(&format!("{name} "))),
+                "{name} missing from HELP"
+            );
+            assert!(!is_unsupported(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn last_setting_wins() {
+        let c =
+            parse("max_sessions 5\nmax_sessions 7\nallow_anonymous false\nallow_anonymous true")
+                .unwrap();
+        assert_eq!(c.limits.max_sessions, 7);
+        assert!(c.allow_anonymous);
+    }
+
+    #[test]
+    fn listener_addresses() {
+        let one = |text: &str| -> SocketAddr {
+            let c = parse(text).unwrap();
+            assert_eq!(c.listeners.len(), 1, "{text}");
+            c.listeners[0].addr
+        };
+        assert_eq!(one("listener 1883"), sa("0.0.0.0:1883"));
+        assert_eq!(one("listener 1883 127.0.0.1"), sa("127.0.0.1:1883"));
+        assert_eq!(one("listener 1883 localhost"), sa("127.0.0.1:1883"));
+        assert_eq!(one("listener 1883 LocalHost"), sa("127.0.0.1:1883"));
+        assert_eq!(one("listener 1883 ::"), sa("[::]:1883"));
+        assert_eq!(one("listener 1883 [::1]"), sa("[::1]:1883"));
+        assert_eq!(one("listener 1883 fe80::1"), sa("[fe80::1]:1883"));
+        assert_eq!(one("listener 0"), sa("0.0.0.0:0"));
+        assert_eq!(one("listener 65535 0.0.0.0"), sa("0.0.0.0:65535"));
+        assert_eq!(one("port 1883"), sa("0.0.0.0:1883"));
+        assert_eq!(one("port 0"), sa("0.0.0.0:0"));
+    }
+
+    #[test]
+    fn listener_errors() {
+        let form = "expected 'listener PORT [ADDRESS]'";
+        fails_with("listener", 1, &["listener", form]);
+        fails_with("\nlistener 1 2 3", 2, &["listener", form]);
+        fails_with("listener 65536", 1, &["port 65536", "0 to 65535", form]);
+        fails_with("listener 99999999999999999999", 1, &["out of range"]);
+        fails_with("listener abc", 1, &["port 'abc'", form]);
+        fails_with("listener -1", 1, &["port '-1'"]);
+        fails_with("listener +1", 1, &["port '+1'"]);
+        fails_with(
+            "listener 1883 broker.example.com",
+            1,
+            &[
+                "'broker.example.com'",
+                "host names are not resolved; use an IP address",
+            ],
+        );
+        fails_with("listener 1883 300.1.1.1", 1, &["not a valid IPv4 address"]);
+        fails_with("listener 1883 1.2.3", 1, &["not a valid IPv4 address"]);
+        fails_with(
+            "listener 1883 fe80::1%eth0",
+            1,
+            &["not a valid IPv6 address"],
+        );
+        fails_with("listener 1883 [::1", 1, &["not a valid IPv6 address"]);
+        fails_with(
+            "listener 0 /run/mosquitto.sock",
+            1,
+            &["unix sockets are not supported"],
+        );
+        fails_with("port", 1, &["port: expected 'port PORT'"]);
+        fails_with("port 1883 127.0.0.1", 1, &["expected 'port PORT'"]);
+        fails_with("port x", 1, &["port 'x'"]);
+    }
+
+    #[test]
+    fn duplicate_listeners() {
+        fails_with(
+            "listener 1883\n\nport 1883",
+            3,
+            &["listener 0.0.0.0:1883 is already defined on line 1"],
+        );
+        fails_with(
+            "listener 1 ::1\nlistener 1 [::1]",
+            2,
+            &["[::1]:1 is already defined on line 1"],
+        );
+        // Different addresses, or port 0, are fine.
+        let c = parse("listener 1883\nlistener 1883 127.0.0.1\nlistener 0\nlistener 0").unwrap();
+        assert_eq!(c.listeners.len(), 4);
+    }
+
+    #[test]
+    fn allow_anonymous_values() {
+        assert!(parse("allow_anonymous true").unwrap().allow_anonymous);
+        assert!(!parse("allow_anonymous false").unwrap().allow_anonymous);
+        let form = "expected 'allow_anonymous true' or 'allow_anonymous false'";
+        fails_with("allow_anonymous yes", 1, &["'yes'", form]);
+        fails_with("allow_anonymous True", 1, &["'True'", form]);
+        fails_with("allow_anonymous", 1, &[form]);
+        fails_with("allow_anonymous true false", 1, &[form]);
+    }
+
+    #[test]
+    fn log_types() {
+        let level = |text: &str| parse(text).unwrap().log_level;
+        assert_eq!(level("log_type error"), Some(LevelFilter::Error));
+        assert_eq!(level("log_type warning"), Some(LevelFilter::Warn));
+        assert_eq!(level("log_type notice"), Some(LevelFilter::Info));
+        assert_eq!(level("log_type information"), Some(LevelFilter::Info));
+        assert_eq!(level("log_type debug"), Some(LevelFilter::Debug));
+        assert_eq!(level("log_type all"), Some(LevelFilter::Trace));
+        assert_eq!(level("log_type none"), Some(LevelFilter::Off));
+        // The most verbose wins, whatever the order.
+        assert_eq!(
+            level("log_type error\nlog_type debug\nlog_type warning"),
+            Some(LevelFilter::Debug)
+        );
+        assert_eq!(
+            level("log_type none\nlog_type error"),
+            Some(LevelFilter::Error)
+        );
+        assert_eq!(
+            level("log_type error\nlog_type none"),
+            Some(LevelFilter::Error)
+        );
+        // Accepted and ignored.
+        assert_eq!(
+            level("log_type subscribe\nlog_type unsubscribe\nlog_type websockets"),
+            None
+        );
+        assert_eq!(
+            level("log_type subscribe\nlog_type notice"),
+            Some(LevelFilter::Info)
+        );
+        fails_with(
+            "\n\nlog_type verbose",
+            3,
+            &["log_type: unknown type 'verbose'"],
+        );
+        fails_with("log_type", 1, &["log_type: expected 'log_type TYPE'"]);
+        fails_with("log_type error debug", 1, &["log_type: expected"]);
+    }
+
+    // ---- numbers ----
+
+    #[test]
+    fn zero_is_refused_for_every_count() {
+        for name in SUPPORTED {
+            if matches!(*name, "listener" | "port" | "allow_anonymous" | "log_type") {
+                continue;
+            }
+            let (line, message) = fail(&format!("# c\n{name} 0"));
+            assert_eq!(line, 2);
+            assert!(
+                message.starts_with(&format!("{name}: 0 is not accepted")),
+                "{message}"
+            );
+            assert!(message.contains("no 'unlimited'"), "{message}");
+            assert!(message.contains("(default "), "{message}");
+        }
+    }
+
+    #[test]
+    fn negatives_are_refused() {
+        fails_with(
+            "max_connections -1",
+            1,
+            &[
+                "max_connections: -1 is not accepted",
+                "needs a real bound",
+                "default 1024",
+            ],
+        );
+        fails_with(
+            "max_queued_messages -1",
+            1,
+            &["-1 is not accepted", "default 1000"],
+        );
+        fails_with("max_sessions -5", 1, &["-5 is not accepted"]);
+        fails_with("max_sessions -", 1, &["'-' is not a whole number"]);
+    }
+
+    #[test]
+    fn malformed_numbers() {
+        for bad in ["1k", "+5", "0x10", "1_000", "1.5", "1e3", "ten", "１２"] {
+            let (line, message) = fail(&format!("max_sessions {bad}"));
+            assert_eq!(line, 1);
+            assert!(
+                message.contains(&format!("'{bad}' is not a whole number")),
+                "{message}"
+            );
+            assert!(
+                message.contains("expected 'max_sessions N' with N a whole number"),
+                "{message}"
+            );
+        }
+        fails_with(
+            "max_retained_bytes 99999999999999999999999",
+            1,
+            &["max_retained_bytes: 99999999999999999999999 is too large"],
+        );
+        fails_with(
+            "max_sessions",
+            1,
+            &["max_sessions: expected 'max_sessions N'"],
+        );
+        fails_with(
+            "max_sessions 1 2",
+            1,
+            &["max_sessions: expected 'max_sessions N'"],
+        );
+    }
+
+    #[test]
+    fn ranges() {
+        let limits = |text: &str| parse(text).unwrap().limits;
+        // Bounds that are accepted.
+        assert_eq!(limits("max_connections 1").max_connections, 1);
+        assert_eq!(limits("max_connections 1048576").max_connections, 1 << 20);
+        assert_eq!(limits("max_packet_size 128").max_packet_size, 128);
+        assert_eq!(
+            limits("max_packet_size 268435460").max_packet_size,
+            268_435_460
+        );
+        assert_eq!(limits("max_inflight_messages 1").max_inflight, 1);
+        assert_eq!(limits("max_inflight_messages 65535").max_inflight, 65535);
+        assert_eq!(limits("max_topic_length 65535").max_topic_len, 65535);
+        assert_eq!(limits("max_topic_levels 1").max_topic_levels, 1);
+        assert_eq!(limits("max_client_id_length 23").max_client_id_len, 23);
+        assert_eq!(
+            limits("connect_timeout 3600").connect_timeout,
+            Duration::from_secs(3600)
+        );
+        assert_eq!(
+            limits("max_queued_bytes 18446744073709551615").max_queued_bytes as u64,
+            USIZE_MAX
+        );
+        // And just past them.
+        fails_with(
+            "max_connections 1048577",
+            1,
+            &["1048577 is too large", "from 1 to 1048576"],
+        );
+        fails_with(
+            "max_packet_size 127",
+            1,
+            &["max_packet_size: 127 is too small", "from 128 to 268435460"],
+        );
+        fails_with("max_packet_size 268435461", 1, &["268435461 is too large"]);
+        fails_with(
+            "max_inflight_messages 65536",
+            1,
+            &[
+                "max_inflight_messages: 65536 is too large",
+                "from 1 to 65535",
+            ],
+        );
+        fails_with("max_topic_length 65536", 1, &["65536 is too large"]);
+        fails_with("max_topic_levels 65536", 1, &["65536 is too large"]);
+        fails_with(
+            "max_client_id_length 22",
+            1,
+            &["max_client_id_length: 22 is too small", "from 23 to 65535"],
+        );
+        fails_with(
+            "connect_timeout 3601",
+            1,
+            &["connect_timeout: 3601 is too large", "from 1 to 3600"],
+        );
+    }
+
+    // ---- unsupported and unknown ----
+
+    #[test]
+    fn unsupported_mosquitto_directives() {
+        for name in [
+            "persistence",
+            "persistence_location",
+            "password_file",
+            "acl_file",
+            "connection",
+            "address",
+            "topic",
+            "certfile",
+            "keyfile",
+            "cafile",
+            "protocol",
+            "sys_interval",
+            "autosave_interval",
+            "include_dir",
+            "per_listener_settings",
+            "user",
+            "pid_file",
+            "log_dest",
+            "retain_available",
+            "max_keepalive",
+            "bridge_cafile",
+            "auth_opt_db",
+            "plugin_opt_x",
+        ] {
+            let (line, message) = fail(&format!("\n{name} some value"));
+            assert_eq!(line, 2);
+            assert_eq!(
+                message,
+                format!("'{name}' is not supported by this version of boxmq"),
+            );
+        }
+        for name in UNSUPPORTED {
+            let (_, message) = fail(name);
+            assert!(message.contains("is not supported"), "{message}");
+            assert!(!SUPPORTED.contains(name), "{name}");
+        }
+        fails_with(
+            "bind_address 127.0.0.1",
+            1,
+            &["not supported", "use 'listener PORT ADDRESS'"],
+        );
+        fails_with("message_size_limit 10", 1, &["use max_packet_size"]);
+    }
+
+    #[test]
+    fn unknown_directives() {
+        fails_with("\n\n\nxyz 1", 4, &["unknown directive 'xyz'"]);
+        let (_, message) = fail("xyz");
+        assert_eq!(message, "unknown directive 'xyz'");
+        fails_with(
+            "Max_Connections 5",
+            1,
+            &["unknown directive 'Max_Connections' (directive names are lower case)"],
+        );
+        // Control characters are escaped, long words cut.
+        let (_, message) = fail("a\u{7}b");
+        assert!(message.contains("a\\u{7}b"), "{message}");
+        let long = "x".repeat(500);
+        let (_, message) = fail(&long);
+        assert!(message.len() < 100, "{message}");
+        assert!(message.ends_with("...'"), "{message}");
+    }
+
+    // ---- layout ----
+
+    #[test]
+    fn comments_blank_lines_and_whitespace() {
+        let text = "# a comment\n\n   \n\t# indented comment\n  listener\t1883   127.0.0.1  \n#listener 1\n";
+        let c = parse(text).unwrap();
+        assert_eq!(c.effective_listeners(), vec![sa("127.0.0.1:1883")]);
+        // '#' mid-line is not a comment.
+        fails_with(
+            "\nmax_sessions 10 # ten",
+            2,
+            &[
+                "max_sessions: unexpected '#'",
+                "only at the beginning of a line",
+            ],
+        );
+        fails_with("listener 1883 #all", 1, &["'#all'"]);
+    }
+
+    #[test]
+    fn crlf_and_bom() {
+        let text = "\u{feff}# hi\r\nmax_sessions 12\r\n\r\nlog_type debug\r\n";
+        let c = parse(text).unwrap();
+        assert_eq!(c.limits.max_sessions, 12);
+        assert_eq!(c.log_level, Some(LevelFilter::Debug));
+        fails_with("a_ok\r\n", 1, &["unknown directive 'a_ok'"]);
+        fails_with(
+            "\r\n\r\nmax_sessions x\r\n",
+            3,
+            &["'x' is not a whole number"],
+        );
+        // No trailing newline, and a lone CR, are both fine.
+        assert_eq!(parse("max_sessions 3").unwrap().limits.max_sessions, 3);
+        assert_eq!(parse("max_sessions 3\r").unwrap().limits.max_sessions, 3);
+    }
+
+    #[test]
+    fn error_display() {
+        let e = ConfigError {
+            origin: "/etc/boxmq.conf".into(),
+            line: 7,
+            message: "unknown directive 'xyz'".into(),
+        };
+        assert_eq!(e.to_string(), "/etc/boxmq.conf:7: unknown directive 'xyz'");
+        let e = ConfigError {
+            line: 0,
+            message: "cannot open".into(),
+            ..e
+        };
+        assert_eq!(e.to_string(), "/etc/boxmq.conf: cannot open");
+        let boxed: Box<dyn std::error::Error> = Box::new(e);
+        assert!(boxed.to_string().ends_with("cannot open"));
+    }
+
+    // ---- files ----
+
+    #[test]
+    fn from_file_reads_and_names_the_file() {
+        let file = TempFile::new(b"listener 1884\nmax_sessions 3\n");
+        let c = Config::from_file(&file.0).unwrap();
+        assert_eq!(c.effective_listeners(), vec![sa("0.0.0.0:1884")]);
+        assert_eq!(c.limits.max_sessions, 3);
+
+        let file = TempFile::new(b"\n\nbogus\n");
+        let e = Config::from_file(&file.0).unwrap_err();
+        assert_eq!(e.origin, file.0.display().to_string());
+        assert_eq!(e.line, 3);
+        assert_eq!(
+            e.to_string(),
+            format!("{}:3: unknown directive 'bogus'", file.arg())
+        );
+    }
+
+    #[test]
+    fn from_file_errors() {
+        let missing = std::env::temp_dir().join(format!(
+            "boxmq-config-test-{}-missing.conf",
+            std::process::id()
+        ));
+        let e = Config::from_file(&missing).unwrap_err();
+        assert_eq!(e.line, 0);
+        assert!(e.message.starts_with("cannot open: "), "{e}");
+
+        let file = TempFile::new(b"max_sessions 1\n# caf\xe9\n");
+        let e = Config::from_file(&file.0).unwrap_err();
+        assert_eq!((e.line, e.message.as_str()), (2, "not UTF-8 text"));
+
+        let big = vec![b'#'; MAX_FILE_SIZE as usize + 1];
+        let file = TempFile::new(&big);
+        let e = Config::from_file(&file.0).unwrap_err();
+        assert_eq!(e.line, 0);
+        assert!(e.message.starts_with("larger than 1048576 bytes"), "{e}");
+
+        let dir = Config::from_file(&std::env::temp_dir()).unwrap_err();
+        assert_eq!(dir.line, 0);
+    }
+
+    // ---- command line ----
+
+    #[test]
+    fn args_empty_runs_default() {
+        assert_eq!(args(&[]).unwrap(), Command::Run(Config::default()));
+    }
+
+    #[test]
+    fn args_help_and_version() {
+        assert_eq!(args(&["-h"]).unwrap(), Command::Help);
+        assert_eq!(args(&["--help"]).unwrap(), Command::Help);
+        assert_eq!(args(&["-V"]).unwrap(), Command::Version);
+        assert_eq!(args(&["--version"]).unwrap(), Command::Version);
+        assert_eq!(
+            args(&["--listen", "127.0.0.1:1", "--help", "--bogus"]).unwrap(),
+            Command::Help
+        );
+        assert_eq!(args_error(&["--help=x"]), "--help takes no value");
+    }
+
+    #[test]
+    fn args_listen() {
+        let c = run(&[
+            "--listen",
+            "0.0.0.0:1883",
+            "--listen=[::1]:1884",
+            "--listen",
+            "localhost:0",
+        ]);
+        assert_eq!(
+            c.effective_listeners(),
+            vec![sa("0.0.0.0:1883"), sa("[::1]:1884"), sa("127.0.0.1:0")]
+        );
+        assert_eq!(c.limits, Limits::default());
+        // Port 0 may repeat; others may not.
+        assert_eq!(
+            run(&["--listen=127.0.0.1:0", "--listen=127.0.0.1:0"])
+                .listeners
+                .len(),
+            2
+        );
+        assert_eq!(
+            args_error(&["--listen=127.0.0.1:5", "--listen=127.0.0.1:5"]),
+            "--listen: 127.0.0.1:5 is given twice"
+        );
+    }
+
+    #[test]
+    fn args_listen_errors() {
+        let form = "expected ADDR:PORT such as 127.0.0.1:1883";
+        assert_eq!(
+            args_error(&["--listen", "x"]),
+            format!("--listen: invalid address 'x': {form}")
+        );
+        for bad in [
+            "1883",
+            "127.0.0.1",
+            "127.0.0.1:65536",
+            "::1:1883",
+            "host:1883",
+            "",
+        ] {
+            let m = args_error(&["--listen", bad]);
+            assert_eq!(m, format!("--listen: invalid address '{bad}': {form}"));
+        }
+        assert_eq!(
+            args_error(&["--listen=x"]),
+            format!("--listen: invalid address 'x': {form}")
+        );
+        assert_eq!(
+            args_error(&["--listen"]),
+            format!("--listen: missing value; {form}")
+        );
+    }
+
+    #[test]
+    fn args_other_errors() {
+        assert_eq!(
+            args_error(&["--bogus"]),
+            "unknown option '--bogus' (try --help)"
+        );
+        assert_eq!(args_error(&["-x"]), "unknown option '-x' (try --help)");
+        assert_eq!(
+            args_error(&["--bogus=1"]),
+            "unknown option '--bogus' (try --help)"
+        );
+        assert_eq!(
+            args_error(&["serve"]),
+            "unexpected argument 'serve' (try --help)"
+        );
+        assert_eq!(args_error(&["-c"]), "-c: missing FILE");
+        assert_eq!(args_error(&["--config"]), "--config: missing FILE");
+        assert_eq!(args_error(&["--config="]), "--config: missing FILE");
+        assert_eq!(
+            args_error(&["--config", "--listen", "1.2.3.4:5"]),
+            "--config: missing FILE"
+        );
+        assert_eq!(
+            args_error(&["-c", "a.conf", "--config", "b.conf"]),
+            "--config: only one config file may be given"
+        );
+    }
+
+    #[test]
+    fn args_config_file() {
+        let file = TempFile::new(b"listener 1883 10.1.2.3\r\nmax_sessions 42\r\nlog_type all\r\n");
+        let path = file.arg();
+        let expected_limits = Limits {
+            max_sessions: 42,
+            ..Limits::default()
+        };
+        for list in [vec!["--config", path.as_str()], vec!["-c", path.as_str()]] {
+            let c = run(&list);
+            assert_eq!(c.effective_listeners(), vec![sa("10.1.2.3:1883")]);
+            assert_eq!(c.limits, expected_limits);
+            assert_eq!(c.log_level, Some(LevelFilter::Trace));
+        }
+        // Config file listeners first, then --listen, whatever the order.
+        let with_eq = format!("--config={path}");
+        let c = run(&[
+            "--listen",
+            "127.0.0.1:2000",
+            with_eq.as_str(),
+            "--listen=[::]:2001",
+        ]);
+        assert_eq!(
+            c.effective_listeners(),
+            vec![sa("10.1.2.3:1883"), sa("127.0.0.1:2000"), sa("[::]:2001")]
+        );
+        assert_eq!(c.limits, expected_limits);
+        // A --listen that repeats a file listener.
+        assert_eq!(
+            args_error(&["-c", path.as_str(), "--listen", "10.1.2.3:1883"]),
+            "--listen: 10.1.2.3:1883 is already a listener in the config file"
+        );
+    }
+
+    #[test]
+    fn args_config_file_errors() {
+        let file = TempFile::new(b"# boxmq\nlistener 1883\npersistence true\n");
+        let e = args(&["-c", &file.arg()]).unwrap_err();
+        assert_eq!(e.origin, file.arg());
+        assert_eq!(e.line, 3);
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{}:3: 'persistence' is not supported by this version of boxmq",
+                file.arg()
+            )
+        );
+        let missing = format!("{}.missing", file.arg());
+        let e = args(&["--config", &missing]).unwrap_err();
+        assert_eq!((e.origin.as_str(), e.line), (missing.as_str(), 0));
+        assert!(e.message.starts_with("cannot open: "), "{e}");
+    }
+
+    // ---- help ----
+
+    /// Every "(default X)" in HELP is checked by parsing "NAME X": the result
+    /// must be the default config, so a stale number in the text fails.
+    #[test]
+    fn help_defaults_agree_with_limits() {
+        let mut names = Vec::new();
+        for line in HELP.lines() {
+            let Some((_, rest)) = line.split_once("(default ") else {
+                continue;
+            };
+            let name = line.split_whitespace().next().expect("directive name");
+            let value: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric())
+                .collect();
+            let text = format!("{name} {value}");
+            let parsed = parse(&text).unwrap_or_else(|e| panic!("HELP line {line:?}: {e}"));
+            assert_eq!(parsed, Config::default(), "HELP line {line:?}");
+            names.push(name);
+        }
+        names.sort_unstable();
+        names.dedup();
+        // allow_anonymous and the fourteen fields of Limits.
+        assert_eq!(names.len(), 15, "{names:?}");
+        for name in SUPPORTED {
+            let documented = names.contains(name);
+            let has_default = !matches!(*name, "listener" | "port" | "log_type");
+            assert_eq!(documented, has_default, "{name}");
+        }
+    }
+
+    #[test]
+    fn help_text_basics() {
+        assert!(HELP.contains("Usage: boxmq [--listen ADDR:PORT]... [--config FILE]"));
+        assert!(HELP.contains(Config::DEFAULT_LISTEN));
+        assert!(HELP.contains("RUST_LOG"));
+        for flag in ["--listen", "-c, --config", "-h, --help", "-V, --version"] {
+            assert!(HELP.contains(flag), "{flag}");
+        }
+        for line in HELP.lines() {
+            assert!(line.chars().count() <= 80, "long HELP line: {line:?}");
+        }
+    }
+}
