@@ -6,7 +6,11 @@ use boxmq::config::{self, Command};
 use boxmq::net::Server;
 
 fn main() -> ExitCode {
-    let command = match config::parse_args(std::env::args().skip(1)) {
+    let command = match config::parse_args(
+        std::env::args_os()
+            .skip(1)
+            .map(|a| a.to_string_lossy().into_owned()),
+    ) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("boxmq: {e}");

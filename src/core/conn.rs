@@ -47,7 +47,8 @@ pub(crate) struct Conn {
     out_pos: usize,
     /// Already in the core's dirty list.
     pub dirty: bool,
-    /// Text for log lines: the peer address given at open, then the client id.
+    /// Text for log lines: the peer address given at open, then the client
+    /// id and the peer address.
     pub label: Box<str>,
 }
 

@@ -113,7 +113,9 @@ impl Core {
             retain: w.retain,
         });
         let keep_alive = Duration::from_secs(u64::from(c.keep_alive));
-        let label: Box<str> = format!("'{client_id}'").into();
+        let peer = self.label(id).to_string();
+        let label: Box<str> = format!("'{client_id}' ({peer})").into();
+        let connect_timeout = self.limits.connect_timeout;
         let Some(conn) = self.conn_mut(id) else {
             return;
         };
@@ -121,12 +123,12 @@ impl Core {
         conn.keep_alive = keep_alive;
         conn.will = will;
         conn.label = label;
-        let deadline = conn.deadline(self.limits.connect_timeout);
+        let deadline = conn.deadline(connect_timeout);
         self.note_deadline(deadline);
         self.stats.clients_connected += 1;
         self.stats.clients_maximum = self.stats.clients_maximum.max(self.stats.clients_connected);
         log::info!(
-            "client '{client_id}' connected (protocol {:?}, clean {}, keepalive {}s)",
+            "client '{client_id}' connected from {peer} (protocol {:?}, clean {}, keepalive {}s)",
             c.protocol,
             c.clean_start,
             c.keep_alive

@@ -33,7 +33,7 @@ use std::time::Instant;
 use slab::Slab;
 
 use crate::Limits;
-use crate::codec::{self, DecodeError, Packet, ProtocolVersion, QoS, SubOptions};
+use crate::codec::{self, DecodeError, Packet, QoS, SubOptions};
 use crate::config::Config;
 use crate::topic::Trie;
 
