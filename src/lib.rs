@@ -5,5 +5,6 @@
 
 pub mod codec;
 pub mod limits;
+pub mod topic;
 
 pub use limits::Limits;
