@@ -13,34 +13,60 @@ use super::primitives::{
 /// Property identifiers [MQTT 5.0 §2.2.2.2].
 #[repr(u8)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[allow(missing_docs)] // Each variant is named exactly as in the spec's table.
 pub enum PropertyId {
+    /// 0x01, byte: 0 unspecified bytes, 1 UTF-8 payload (PUBLISH, will).
     PayloadFormatIndicator = 0x01,
+    /// 0x02, four-byte integer: lifetime in seconds (PUBLISH, will).
     MessageExpiryInterval = 0x02,
+    /// 0x03, string: MIME type of the payload (PUBLISH, will).
     ContentType = 0x03,
+    /// 0x08, string: topic name for a response (PUBLISH, will).
     ResponseTopic = 0x08,
+    /// 0x09, binary: ties a response to its request (PUBLISH, will).
     CorrelationData = 0x09,
+    /// 0x0B, variable byte integer 1..268,435,455 (PUBLISH, SUBSCRIBE).
     SubscriptionIdentifier = 0x0B,
+    /// 0x11, four-byte integer: seconds (CONNECT, CONNACK, DISCONNECT).
     SessionExpiryInterval = 0x11,
+    /// 0x12, string: client id chosen by the server (CONNACK).
     AssignedClientIdentifier = 0x12,
+    /// 0x13, two-byte integer: keep alive imposed by the server (CONNACK).
     ServerKeepAlive = 0x13,
+    /// 0x15, string: extended authentication method (CONNECT, CONNACK, AUTH).
     AuthenticationMethod = 0x15,
+    /// 0x16, binary: extended authentication data (CONNECT, CONNACK, AUTH).
     AuthenticationData = 0x16,
+    /// 0x17, byte 0 or 1 (CONNECT).
     RequestProblemInformation = 0x17,
+    /// 0x18, four-byte integer: seconds before the will is sent (will).
     WillDelayInterval = 0x18,
+    /// 0x19, byte 0 or 1 (CONNECT).
     RequestResponseInformation = 0x19,
+    /// 0x1A, string: basis for response topics (CONNACK).
     ResponseInformation = 0x1A,
+    /// 0x1C, string: another server to use (CONNACK, DISCONNECT).
     ServerReference = 0x1C,
+    /// 0x1F, string: human-readable diagnostic (acks, DISCONNECT, AUTH).
     ReasonString = 0x1F,
+    /// 0x21, two-byte integer, not 0: QoS 1/2 inflight limit (CONNECT, CONNACK).
     ReceiveMaximum = 0x21,
+    /// 0x22, two-byte integer: highest topic alias accepted (CONNECT, CONNACK).
     TopicAliasMaximum = 0x22,
+    /// 0x23, two-byte integer, not 0 (PUBLISH).
     TopicAlias = 0x23,
+    /// 0x24, byte 0 or 1 (CONNACK).
     MaximumQoS = 0x24,
+    /// 0x25, byte 0 or 1 (CONNACK).
     RetainAvailable = 0x25,
+    /// 0x26, string pair: name and value; repeatable (every packet).
     UserProperty = 0x26,
+    /// 0x27, four-byte integer, not 0 (CONNECT, CONNACK).
     MaximumPacketSize = 0x27,
+    /// 0x28, byte 0 or 1 (CONNACK).
     WildcardSubscriptionAvailable = 0x28,
+    /// 0x29, byte 0 or 1 (CONNACK).
     SubscriptionIdentifierAvailable = 0x29,
+    /// 0x2A, byte 0 or 1 (CONNACK).
     SharedSubscriptionAvailable = 0x2A,
 }
 
@@ -150,35 +176,60 @@ impl PropCtx {
 /// One MQTT 5.0 property with its value [MQTT 5.0 §2.2.2.2]. Strings and
 /// binary values borrow from the packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[allow(missing_docs)] // Each variant is named exactly as in the spec's table.
 pub enum Property<'a> {
+    /// 0x01, byte: 0 unspecified bytes, 1 UTF-8 payload (PUBLISH, will).
     PayloadFormatIndicator(u8),
+    /// 0x02, four-byte integer: lifetime in seconds (PUBLISH, will).
     MessageExpiryInterval(u32),
+    /// 0x03, string: MIME type of the payload (PUBLISH, will).
     ContentType(&'a str),
+    /// 0x08, string: topic name for a response (PUBLISH, will).
     ResponseTopic(&'a str),
+    /// 0x09, binary: ties a response to its request (PUBLISH, will).
     CorrelationData(&'a [u8]),
+    /// 0x0B, variable byte integer 1..268,435,455 (PUBLISH, SUBSCRIBE).
     SubscriptionIdentifier(u32),
+    /// 0x11, four-byte integer: seconds (CONNECT, CONNACK, DISCONNECT).
     SessionExpiryInterval(u32),
+    /// 0x12, string: client id chosen by the server (CONNACK).
     AssignedClientIdentifier(&'a str),
+    /// 0x13, two-byte integer: keep alive imposed by the server (CONNACK).
     ServerKeepAlive(u16),
+    /// 0x15, string: extended authentication method (CONNECT, CONNACK, AUTH).
     AuthenticationMethod(&'a str),
+    /// 0x16, binary: extended authentication data (CONNECT, CONNACK, AUTH).
     AuthenticationData(&'a [u8]),
+    /// 0x17, byte 0 or 1 (CONNECT).
     RequestProblemInformation(u8),
+    /// 0x18, four-byte integer: seconds before the will is sent (will).
     WillDelayInterval(u32),
+    /// 0x19, byte 0 or 1 (CONNECT).
     RequestResponseInformation(u8),
+    /// 0x1A, string: basis for response topics (CONNACK).
     ResponseInformation(&'a str),
+    /// 0x1C, string: another server to use (CONNACK, DISCONNECT).
     ServerReference(&'a str),
+    /// 0x1F, string: human-readable diagnostic (acks, DISCONNECT, AUTH).
     ReasonString(&'a str),
+    /// 0x21, two-byte integer, not 0: QoS 1/2 inflight limit (CONNECT, CONNACK).
     ReceiveMaximum(u16),
+    /// 0x22, two-byte integer: highest topic alias accepted (CONNECT, CONNACK).
     TopicAliasMaximum(u16),
+    /// 0x23, two-byte integer, not 0 (PUBLISH).
     TopicAlias(u16),
+    /// 0x24, byte 0 or 1 (CONNACK).
     MaximumQoS(u8),
+    /// 0x25, byte 0 or 1 (CONNACK).
     RetainAvailable(u8),
-    /// Name and value.
+    /// 0x26, string pair: name and value; repeatable (every packet).
     UserProperty(&'a str, &'a str),
+    /// 0x27, four-byte integer, not 0 (CONNECT, CONNACK).
     MaximumPacketSize(u32),
+    /// 0x28, byte 0 or 1 (CONNACK).
     WildcardSubscriptionAvailable(u8),
+    /// 0x29, byte 0 or 1 (CONNACK).
     SubscriptionIdentifierAvailable(u8),
+    /// 0x2A, byte 0 or 1 (CONNACK).
     SharedSubscriptionAvailable(u8),
 }
 
