@@ -11,13 +11,17 @@
 //!
 //! Encoding writes into a `Vec<u8>`; `encoded_len` tells the size beforehand.
 
+mod encode;
 mod packet;
 mod primitives;
 mod properties;
+#[cfg(test)]
+mod tests;
 
+pub use encode::{encode_subscribe, encode_unsubscribe};
 pub use packet::*;
 pub use primitives::{encode_remaining_length, remaining_length_len};
-pub use properties::{Properties, PropertiesBuf, Property, PropertyId};
+pub use properties::{Properties, PropertiesBuf, Property, PropertyId, PropertyIter};
 
 use core::num::NonZeroU16;
 
@@ -81,7 +85,9 @@ impl PacketId {
 /// caller answers with a disconnect (and, for 5.0, [`DecodeError::reason_code`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DecodeError {
-    /// The remaining length uses more than four bytes [MQTT-2.2.3].
+    /// The remaining length uses more than four bytes [MQTT-2.2.3]; also any
+    /// other variable byte integer (property length, subscription
+    /// identifier) longer than four bytes [MQTT 5.0 §1.5.5].
     MalformedRemainingLength,
     /// The frame (fixed header included) is larger than the allowed maximum.
     PacketTooLarge {
@@ -109,7 +115,8 @@ pub enum DecodeError {
     /// CONNECT asks for a level the broker does not speak; the caller answers
     /// CONNACK 0x01 (3.1.1) or 0x84 (5.0) [MQTT-3.1.2-2].
     UnsupportedProtocolVersion(u8),
-    /// CONNECT's reserved flag is set [MQTT-3.1.2-3].
+    /// CONNECT's reserved flag is set [MQTT-3.1.2-3], or a reserved bit of
+    /// CONNACK's acknowledge flags is [MQTT-3.2.2-1].
     ConnectReservedFlag,
     /// Will QoS or retain set without the will flag, or will QoS 3
     /// [MQTT-3.1.2-11], [MQTT-3.1.2-13], [MQTT-3.1.2-14], [MQTT-3.1.2-15].
