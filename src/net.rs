@@ -138,7 +138,10 @@ impl Server {
     ///
     /// # Errors
     /// Only when polling itself fails.
-    pub fn run(&mut self, mut on_wake: impl FnMut(&mut Core, Instant) -> bool) -> io::Result<StopReason> {
+    pub fn run(
+        &mut self,
+        mut on_wake: impl FnMut(&mut Core, Instant) -> bool,
+    ) -> io::Result<StopReason> {
         let mut events = Events::with_capacity(1024);
         loop {
             let now = Instant::now();

@@ -69,6 +69,8 @@ pub struct Stats {
     pub retained_refused: u64,
     /// Retained messages held.
     pub retained_messages: usize,
+    /// Topic and payload bytes of the retained messages held.
+    pub retained_bytes: usize,
     /// Subscriptions held, over all sessions.
     pub subscriptions: usize,
 }
@@ -126,6 +128,7 @@ impl Core {
         let mut s = self.stats.clone();
         s.sessions = self.sessions.len();
         s.retained_messages = self.retained.len();
+        s.retained_bytes = self.retained.bytes();
         s.subscriptions = self.trie.len();
         s
     }
@@ -309,7 +312,9 @@ impl Core {
         let mut next: Option<Instant> = None;
         for (i, slot) in self.conns.iter().enumerate() {
             let Some(c) = slot else { continue };
-            let Some(d) = c.deadline(timeout) else { continue };
+            let Some(d) = c.deadline(timeout) else {
+                continue;
+            };
             if d <= now {
                 expired.push((ConnId(i), c.phase == Phase::AwaitConnect));
             } else if next.is_none_or(|t| d < t) {
@@ -332,7 +337,10 @@ impl Core {
 
     /// Sends a 5.0 DISCONNECT with `reason` if the connection speaks 5.0.
     fn disconnect_v5(&mut self, id: ConnId, reason: u8) {
-        if self.conn(id).is_some_and(|c| c.protocol.is_v5() && c.is_connected()) {
+        if self
+            .conn(id)
+            .is_some_and(|c| c.protocol.is_v5() && c.is_connected())
+        {
             let packet = Packet::Disconnect(codec::Disconnect {
                 reason,
                 properties: codec::Properties::EMPTY,
@@ -367,7 +375,10 @@ impl Core {
 
     /// Closes for a protocol violation found after decoding.
     fn protocol_violation(&mut self, id: ConnId, what: &str, now: Instant) {
-        log::warn!("client {}: protocol violation ({what}); closing", self.label(id));
+        log::warn!(
+            "client {}: protocol violation ({what}); closing",
+            self.label(id)
+        );
         self.disconnect_v5(id, 0x82);
         self.close(id, true, now);
     }

@@ -150,7 +150,7 @@ impl Core {
         // Built at most once, and only when some session must keep it.
         let mut shared: Option<Rc<Message>> = None;
         if retain {
-            let msg = new_message(topic, payload, qos, origin);
+            let msg = new_message(topic, payload, qos);
             match self.retained.set(
                 &msg,
                 self.limits.max_retained_messages,
@@ -167,8 +167,13 @@ impl Core {
 
         let mut matches = std::mem::take(&mut self.scratch_matches);
         matches.clear();
-        self.trie
-            .for_each_match(topic, |sid, opts| matches.push((sid, opts.qos)));
+        self.trie.for_each_match(topic, |sid, opts| {
+            // 5.0 No Local: not back to the session that published it
+            // [MQTT-3.8.3-3]; always false before 5.0.
+            if !(opts.no_local && Some(sid) == origin) {
+                matches.push((sid, opts.qos));
+            }
+        });
         // One delivery per session, at the highest QoS granted among the
         // subscriptions that match [MQTT-3.3.5-1].
         matches.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
@@ -198,7 +203,7 @@ impl Core {
                 self.deliver_frame(sid, &frame);
             } else {
                 let msg = shared
-                    .get_or_insert_with(|| new_message(topic, payload, qos, origin))
+                    .get_or_insert_with(|| new_message(topic, payload, qos))
                     .clone();
                 self.deliver(
                     sid,
@@ -320,11 +325,10 @@ impl Core {
     }
 }
 
-fn new_message(topic: &str, payload: &[u8], qos: QoS, origin: Option<SessionId>) -> Rc<Message> {
+fn new_message(topic: &str, payload: &[u8], qos: QoS) -> Rc<Message> {
     Rc::new(Message {
         topic: topic.into(),
         payload: payload.into(),
         qos,
-        origin,
     })
 }

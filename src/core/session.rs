@@ -23,9 +23,6 @@ pub(crate) struct Message {
     pub payload: Box<[u8]>,
     /// QoS it was published with.
     pub qos: QoS,
-    /// The session that published it (for No Local); `None` for wills sent
-    /// after the session ended and for in-process publishes.
-    pub origin: Option<SessionId>,
 }
 
 impl Message {
@@ -141,8 +138,6 @@ impl Session {
 
     /// Index of the subscription on exactly this filter.
     pub fn subscription_index(&self, filter: &str) -> Option<usize> {
-        self.subscriptions
-            .iter()
-            .position(|s| &*s.filter == filter)
+        self.subscriptions.iter().position(|s| &*s.filter == filter)
     }
 }

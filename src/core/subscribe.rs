@@ -28,7 +28,13 @@ impl Core {
             .conn(id)
             .map(|c| c.protocol)
             .unwrap_or(ProtocolVersion::V311);
-        let fail = |v5_code: u8| if version.is_v5() { v5_code } else { SUBACK_FAILURE };
+        let fail = |v5_code: u8| {
+            if version.is_v5() {
+                v5_code
+            } else {
+                SUBACK_FAILURE
+            }
+        };
         let mut codes = std::mem::take(&mut self.scratch_codes);
         codes.clear();
         for (filter, options) in s.filters() {
@@ -39,7 +45,10 @@ impl Core {
             ) {
                 // boxmq answers a bad filter with a failure code and keeps
                 // the connection, so one bad filter does not cost the others.
-                log::info!("client {}: subscription '{filter}' refused: {e}", self.label(id));
+                log::info!(
+                    "client {}: subscription '{filter}' refused: {e}",
+                    self.label(id)
+                );
                 fail(RC_TOPIC_FILTER_INVALID)
             } else if filter.starts_with("$share/") {
                 log::info!(
@@ -84,7 +93,12 @@ impl Core {
 
     /// Adds or replaces a subscription. `false` when the session holds its
     /// maximum of subscriptions already and this filter is new.
-    fn add_subscription(&mut self, sid: SessionId, filter: &str, options: codec::SubOptions) -> bool {
+    fn add_subscription(
+        &mut self,
+        sid: SessionId,
+        filter: &str,
+        options: codec::SubOptions,
+    ) -> bool {
         let max = self.limits.max_subscriptions_per_session;
         let Some(session) = self.sessions.get_mut(sid.0) else {
             return false;
@@ -104,7 +118,8 @@ impl Core {
 
     fn send_retained(&mut self, sid: SessionId, filter: &str, granted: QoS) {
         let mut found = Vec::new();
-        self.retained.for_each_match(filter, |m| found.push(m.clone()));
+        self.retained
+            .for_each_match(filter, |m| found.push(m.clone()));
         for msg in found {
             let qos = msg.qos.min(granted);
             self.deliver(
@@ -133,7 +148,11 @@ impl Core {
                     }
                     None => false,
                 };
-                codes.push(if existed { 0 } else { RC_NO_SUBSCRIPTION_EXISTED });
+                codes.push(if existed {
+                    0
+                } else {
+                    RC_NO_SUBSCRIPTION_EXISTED
+                });
             }
         }
         let v5 = self.conn(id).is_some_and(|c| c.protocol.is_v5());

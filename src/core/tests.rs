@@ -14,13 +14,33 @@ const V4: ProtocolVersion = ProtocolVersion::V311;
 /// A decoded frame the core sent, owned so tests can keep it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Out {
-    Connack { present: bool, code: u8 },
-    Publish { topic: String, payload: Vec<u8>, qos: QoS, retain: bool, dup: bool, pid: Option<u16> },
-    Resp { kind: PubRespKind, pid: u16 },
-    Suback { pid: u16, codes: Vec<u8> },
-    Unsuback { pid: u16 },
+    Connack {
+        present: bool,
+        code: u8,
+    },
+    Publish {
+        topic: String,
+        payload: Vec<u8>,
+        qos: QoS,
+        retain: bool,
+        dup: bool,
+        pid: Option<u16>,
+    },
+    Resp {
+        kind: PubRespKind,
+        pid: u16,
+    },
+    Suback {
+        pid: u16,
+        codes: Vec<u8>,
+    },
+    Unsuback {
+        pid: u16,
+    },
     PingResp,
-    Disconnect { reason: u8 },
+    Disconnect {
+        reason: u8,
+    },
 }
 
 struct Harness {
@@ -64,7 +84,13 @@ impl Harness {
         self.bytes(id, &buf);
     }
 
-    fn connect_with(&mut self, client_id: &str, clean: bool, keep_alive: u16, will: Option<Will<'_>>) -> ConnId {
+    fn connect_with(
+        &mut self,
+        client_id: &str,
+        clean: bool,
+        keep_alive: u16,
+        will: Option<Will<'_>>,
+    ) -> ConnId {
         let id = self.open();
         self.send(
             id,
@@ -92,12 +118,26 @@ impl Harness {
 
     fn subscribe(&mut self, id: ConnId, filter: &str, qos: QoS) -> Vec<Out> {
         let mut buf = Vec::new();
-        codec::encode_subscribe(pid(1), Properties::EMPTY, &[(filter, SubOptions::qos_only(qos))], V4, &mut buf);
+        codec::encode_subscribe(
+            pid(1),
+            Properties::EMPTY,
+            &[(filter, SubOptions::qos_only(qos))],
+            V4,
+            &mut buf,
+        );
         self.bytes(id, &buf);
         self.recv(id)
     }
 
-    fn publish(&mut self, id: ConnId, topic: &str, payload: &[u8], qos: QoS, retain: bool, packet_id: u16) {
+    fn publish(
+        &mut self,
+        id: ConnId,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+        packet_id: u16,
+    ) {
         self.send(
             id,
             Packet::Publish(Publish {
@@ -105,7 +145,11 @@ impl Harness {
                 qos,
                 retain,
                 topic,
-                packet_id: if qos == QoS::AtMostOnce { None } else { Some(pid(packet_id)) },
+                packet_id: if qos == QoS::AtMostOnce {
+                    None
+                } else {
+                    Some(pid(packet_id))
+                },
                 properties: Properties::EMPTY,
                 payload,
             }),
@@ -115,7 +159,12 @@ impl Harness {
     fn resp(&mut self, id: ConnId, kind: PubRespKind, packet_id: u16) {
         self.send(
             id,
-            Packet::PubResp(PubResp { kind, packet_id: pid(packet_id), reason: 0, properties: Properties::EMPTY }),
+            Packet::PubResp(PubResp {
+                kind,
+                packet_id: pid(packet_id),
+                reason: 0,
+                properties: Properties::EMPTY,
+            }),
         );
     }
 
@@ -132,7 +181,10 @@ impl Harness {
                 .expect("core sends well-formed packets")
                 .expect("core sends whole packets");
             out.push(match p {
-                Packet::Connack(c) => Out::Connack { present: c.session_present, code: c.code },
+                Packet::Connack(c) => Out::Connack {
+                    present: c.session_present,
+                    code: c.code,
+                },
                 Packet::Publish(p) => Out::Publish {
                     topic: p.topic.to_string(),
                     payload: p.payload.to_vec(),
@@ -141,9 +193,17 @@ impl Harness {
                     dup: p.dup,
                     pid: p.packet_id.map(PacketId::get),
                 },
-                Packet::PubResp(r) => Out::Resp { kind: r.kind, pid: r.packet_id.get() },
-                Packet::Suback(s) => Out::Suback { pid: s.packet_id.get(), codes: s.codes.to_vec() },
-                Packet::Unsuback(u) => Out::Unsuback { pid: u.packet_id.get() },
+                Packet::PubResp(r) => Out::Resp {
+                    kind: r.kind,
+                    pid: r.packet_id.get(),
+                },
+                Packet::Suback(s) => Out::Suback {
+                    pid: s.packet_id.get(),
+                    codes: s.codes.to_vec(),
+                },
+                Packet::Unsuback(u) => Out::Unsuback {
+                    pid: u.packet_id.get(),
+                },
                 Packet::PingResp => Out::PingResp,
                 Packet::Disconnect(d) => Out::Disconnect { reason: d.reason },
                 other => panic!("unexpected packet from the broker: {other:?}"),
@@ -157,7 +217,12 @@ impl Harness {
         self.recv(id)
             .into_iter()
             .filter_map(|o| match o {
-                Out::Publish { topic, payload, qos, .. } => Some((topic, payload, qos)),
+                Out::Publish {
+                    topic,
+                    payload,
+                    qos,
+                    ..
+                } => Some((topic, payload, qos)),
                 _ => None,
             })
             .collect()
@@ -176,7 +241,13 @@ fn connect_gets_connack_accepted() {
     // [MQTT-3.2.0-1]: the first packet from the server is CONNACK.
     let mut h = Harness::new();
     let id = h.connect_with("c1", true, 60, None);
-    assert_eq!(h.recv(id), vec![Out::Connack { present: false, code: 0 }]);
+    assert_eq!(
+        h.recv(id),
+        vec![Out::Connack {
+            present: false,
+            code: 0
+        }]
+    );
     assert!(!h.core.is_closing(id));
     assert_eq!(h.core.stats().clients_connected, 1);
 }
@@ -219,7 +290,13 @@ fn unsupported_protocol_level_gets_connack_1() {
     let id = h.open();
     let frame = [0x10, 12, 0, 4, b'M', b'Q', b'T', b'T', 6, 0x02, 0, 60, 0, 0];
     h.bytes(id, &frame);
-    assert_eq!(h.recv(id), vec![Out::Connack { present: false, code: 1 }]);
+    assert_eq!(
+        h.recv(id),
+        vec![Out::Connack {
+            present: false,
+            code: 1
+        }]
+    );
     assert!(h.core.is_closing(id));
 }
 
@@ -228,9 +305,21 @@ fn empty_client_id_rules() {
     // [MQTT-3.1.3-6] assigned when clean; [MQTT-3.1.3-8] refused with 0x02 otherwise.
     let mut h = Harness::new();
     let a = h.connect_with("", true, 0, None);
-    assert_eq!(h.recv(a), vec![Out::Connack { present: false, code: 0 }]);
+    assert_eq!(
+        h.recv(a),
+        vec![Out::Connack {
+            present: false,
+            code: 0
+        }]
+    );
     let b = h.connect_with("", false, 0, None);
-    assert_eq!(h.recv(b), vec![Out::Connack { present: false, code: 2 }]);
+    assert_eq!(
+        h.recv(b),
+        vec![Out::Connack {
+            present: false,
+            code: 2
+        }]
+    );
     assert!(h.core.is_closing(b));
 }
 
@@ -239,7 +328,13 @@ fn shelly_button_press_reaches_dashboard() {
     let mut h = Harness::new();
     let dash = h.connect("dashboard", true);
     let sub = h.subscribe(dash, "shellies/+/input_event/0", QoS::AtMostOnce);
-    assert_eq!(sub, vec![Out::Suback { pid: 1, codes: vec![0] }]);
+    assert_eq!(
+        sub,
+        vec![Out::Suback {
+            pid: 1,
+            codes: vec![0]
+        }]
+    );
     let will = Will {
         topic: "shellies/shellybutton1-A4CF12F45A10/online",
         payload: b"false",
@@ -250,14 +345,31 @@ fn shelly_button_press_reaches_dashboard() {
     let button = h.connect_with("shellybutton1-A4CF12F45A10", true, 60, Some(will));
     h.recv(button);
     let payload = br#"{"event":"S","event_cnt":3}"#;
-    h.publish(button, "shellies/shellybutton1-A4CF12F45A10/input_event/0", payload, QoS::AtMostOnce, false, 0);
-    h.send(button, Packet::Disconnect(codec::Disconnect { reason: 0, properties: Properties::EMPTY }));
+    h.publish(
+        button,
+        "shellies/shellybutton1-A4CF12F45A10/input_event/0",
+        payload,
+        QoS::AtMostOnce,
+        false,
+        0,
+    );
+    h.send(
+        button,
+        Packet::Disconnect(codec::Disconnect {
+            reason: 0,
+            properties: Properties::EMPTY,
+        }),
+    );
     assert!(h.core.is_closing(button));
     h.core.handle_close(button, h.now);
     // Only the press: the will was discarded by DISCONNECT [MQTT-3.1.2-10].
     assert_eq!(
         h.publishes(dash),
-        vec![("shellies/shellybutton1-A4CF12F45A10/input_event/0".to_string(), payload.to_vec(), QoS::AtMostOnce)]
+        vec![(
+            "shellies/shellybutton1-A4CF12F45A10/input_event/0".to_string(),
+            payload.to_vec(),
+            QoS::AtMostOnce
+        )]
     );
 }
 
@@ -269,9 +381,18 @@ fn qos_is_downgraded_to_the_subscription() {
     h.subscribe(sub, "t", QoS::AtLeastOnce);
     let publisher = h.connect("pub", true);
     h.publish(publisher, "t", b"x", QoS::ExactlyOnce, false, 5);
-    assert_eq!(h.recv(publisher), vec![Out::Resp { kind: PubRespKind::PubRec, pid: 5 }]);
+    assert_eq!(
+        h.recv(publisher),
+        vec![Out::Resp {
+            kind: PubRespKind::PubRec,
+            pid: 5
+        }]
+    );
     let got = h.publishes(sub);
-    assert_eq!(got, vec![("t".to_string(), b"x".to_vec(), QoS::AtLeastOnce)]);
+    assert_eq!(
+        got,
+        vec![("t".to_string(), b"x".to_vec(), QoS::AtLeastOnce)]
+    );
 }
 
 #[test]
@@ -282,7 +403,13 @@ fn qos2_resent_before_pubrel_is_delivered_once() {
     h.subscribe(sub, "t", QoS::ExactlyOnce);
     let p = h.connect("pub", true);
     h.publish(p, "t", b"once", QoS::ExactlyOnce, false, 7);
-    assert_eq!(h.recv(p), vec![Out::Resp { kind: PubRespKind::PubRec, pid: 7 }]);
+    assert_eq!(
+        h.recv(p),
+        vec![Out::Resp {
+            kind: PubRespKind::PubRec,
+            pid: 7
+        }]
+    );
     // Resent with DUP before PUBREL: PUBREC again, no second delivery.
     h.send(
         p,
@@ -296,17 +423,40 @@ fn qos2_resent_before_pubrel_is_delivered_once() {
             payload: b"once",
         }),
     );
-    assert_eq!(h.recv(p), vec![Out::Resp { kind: PubRespKind::PubRec, pid: 7 }]);
+    assert_eq!(
+        h.recv(p),
+        vec![Out::Resp {
+            kind: PubRespKind::PubRec,
+            pid: 7
+        }]
+    );
     h.resp(p, PubRespKind::PubRel, 7);
-    assert_eq!(h.recv(p), vec![Out::Resp { kind: PubRespKind::PubComp, pid: 7 }]);
+    assert_eq!(
+        h.recv(p),
+        vec![Out::Resp {
+            kind: PubRespKind::PubComp,
+            pid: 7
+        }]
+    );
     let got = h.recv(sub);
     assert_eq!(got.len(), 1, "{got:?}");
-    let Out::Publish { pid: Some(out_pid), qos: QoS::ExactlyOnce, .. } = got[0] else {
+    let Out::Publish {
+        pid: Some(out_pid),
+        qos: QoS::ExactlyOnce,
+        ..
+    } = got[0]
+    else {
         panic!("{got:?}")
     };
     // Outgoing QoS 2 flow towards the subscriber.
     h.resp(sub, PubRespKind::PubRec, out_pid);
-    assert_eq!(h.recv(sub), vec![Out::Resp { kind: PubRespKind::PubRel, pid: out_pid }]);
+    assert_eq!(
+        h.recv(sub),
+        vec![Out::Resp {
+            kind: PubRespKind::PubRel,
+            pid: out_pid
+        }]
+    );
     h.resp(sub, PubRespKind::PubComp, out_pid);
     assert!(h.recv(sub).is_empty());
 }
@@ -322,13 +472,24 @@ fn retained_messages_stored_replaced_cleared() {
     let s = h.connect("sub", true);
     let out = h.subscribe(s, "r/#", QoS::AtLeastOnce);
     // SUBACK, then the one retained message with RETAIN set [MQTT-3.3.1-6] [MQTT-3.3.1-8].
-    assert_eq!(out[0], Out::Suback { pid: 1, codes: vec![1] });
+    assert_eq!(
+        out[0],
+        Out::Suback {
+            pid: 1,
+            codes: vec![1]
+        }
+    );
     assert_eq!(out.len(), 2, "{out:?}");
-    assert!(matches!(&out[1], Out::Publish { topic, payload, retain: true, qos: QoS::AtMostOnce, .. } if topic == "r/1" && payload == b"two"));
+    assert!(
+        matches!(&out[1], Out::Publish { topic, payload, retain: true, qos: QoS::AtMostOnce, .. } if topic == "r/1" && payload == b"two")
+    );
     // To an existing subscriber a retained PUBLISH goes with RETAIN 0 [MQTT-3.3.1-9].
     h.publish(p, "r/3", b"live", QoS::AtMostOnce, true, 0);
     let out = h.recv(s);
-    assert!(matches!(&out[0], Out::Publish { retain: false, .. }), "{out:?}");
+    assert!(
+        matches!(&out[0], Out::Publish { retain: false, .. }),
+        "{out:?}"
+    );
     assert_eq!(h.core.stats().retained_messages, 2);
 }
 
@@ -338,27 +499,51 @@ fn will_on_network_loss_not_on_disconnect() {
     let mut h = Harness::new();
     let s = h.connect("sub", true);
     h.subscribe(s, "will/#", QoS::AtMostOnce);
-    let will = |t| Will { topic: t, payload: b"gone", qos: QoS::AtMostOnce, retain: false, properties: Properties::EMPTY };
+    let will = |t| Will {
+        topic: t,
+        payload: b"gone",
+        qos: QoS::AtMostOnce,
+        retain: false,
+        properties: Properties::EMPTY,
+    };
     let a = h.connect_with("a", true, 0, Some(will("will/a")));
     h.core.handle_close(a, h.now);
     let b = h.connect_with("b", true, 0, Some(will("will/b")));
-    h.send(b, Packet::Disconnect(codec::Disconnect { reason: 0, properties: Properties::EMPTY }));
+    h.send(
+        b,
+        Packet::Disconnect(codec::Disconnect {
+            reason: 0,
+            properties: Properties::EMPTY,
+        }),
+    );
     h.core.handle_close(b, h.now);
     let got = h.publishes(s);
-    assert_eq!(got, vec![("will/a".to_string(), b"gone".to_vec(), QoS::AtMostOnce)]);
+    assert_eq!(
+        got,
+        vec![("will/a".to_string(), b"gone".to_vec(), QoS::AtMostOnce)]
+    );
 }
 
 #[test]
 fn will_on_protocol_error_and_retained() {
     // [MQTT-3.1.2-8] protocol error counts as an unclean end; [MQTT-3.1.2-17] retain honoured.
     let mut h = Harness::new();
-    let will = Will { topic: "will/x", payload: b"dead", qos: QoS::AtLeastOnce, retain: true, properties: Properties::EMPTY };
+    let will = Will {
+        topic: "will/x",
+        payload: b"dead",
+        qos: QoS::AtLeastOnce,
+        retain: true,
+        properties: Properties::EMPTY,
+    };
     let a = h.connect_with("a", true, 0, Some(will));
     h.bytes(a, &[0xF0, 0x00]); // AUTH is not 3.1.1: malformed
     assert!(h.core.is_closing(a));
     let s = h.connect("late", true);
     let out = h.subscribe(s, "will/x", QoS::AtLeastOnce);
-    assert!(matches!(&out[1], Out::Publish { retain: true, payload, .. } if payload == b"dead"), "{out:?}");
+    assert!(
+        matches!(&out[1], Out::Publish { retain: true, payload, .. } if payload == b"dead"),
+        "{out:?}"
+    );
 }
 
 #[test]
@@ -367,7 +552,13 @@ fn keepalive_expires_at_one_and_a_half_times() {
     let mut h = Harness::new();
     let s = h.connect("sub", true);
     h.subscribe(s, "will/#", QoS::AtMostOnce);
-    let will = Will { topic: "will/k", payload: b"timeout", qos: QoS::AtMostOnce, retain: false, properties: Properties::EMPTY };
+    let will = Will {
+        topic: "will/k",
+        payload: b"timeout",
+        qos: QoS::AtMostOnce,
+        retain: false,
+        properties: Properties::EMPTY,
+    };
     let k = h.connect_with("k", true, 10, Some(will));
     h.recv(k);
     h.advance(Duration::from_secs(14));
@@ -399,7 +590,13 @@ fn takeover_closes_the_old_connection() {
     h.subscribe(old, "t", QoS::AtLeastOnce);
     let new = h.connect_with("same", false, 0, None);
     assert!(h.core.is_closing(old));
-    assert_eq!(h.recv(new), vec![Out::Connack { present: true, code: 0 }]);
+    assert_eq!(
+        h.recv(new),
+        vec![Out::Connack {
+            present: true,
+            code: 0
+        }]
+    );
     h.core.handle_close(old, h.now);
     assert_eq!(h.core.stats().clients_connected, 1);
     let p = h.connect("p", true);
@@ -423,10 +620,26 @@ fn persistent_session_queues_and_resends_with_dup() {
     h.publish(p, "q/3", b"zero", QoS::AtMostOnce, false, 0);
     let s2 = h.connect_with("persist", false, 0, None);
     let out = h.recv(s2);
-    assert_eq!(out[0], Out::Connack { present: true, code: 0 });
-    assert!(matches!(&out[1], Out::Publish { dup: true, payload, .. } if payload == b"first"), "{out:?}");
-    assert!(matches!(&out[2], Out::Publish { dup: false, payload, .. } if payload == b"second"), "{out:?}");
-    assert_eq!(out.len(), 3, "QoS 0 is not queued for offline sessions: {out:?}");
+    assert_eq!(
+        out[0],
+        Out::Connack {
+            present: true,
+            code: 0
+        }
+    );
+    assert!(
+        matches!(&out[1], Out::Publish { dup: true, payload, .. } if payload == b"first"),
+        "{out:?}"
+    );
+    assert!(
+        matches!(&out[2], Out::Publish { dup: false, payload, .. } if payload == b"second"),
+        "{out:?}"
+    );
+    assert_eq!(
+        out.len(),
+        3,
+        "QoS 0 is not queued for offline sessions: {out:?}"
+    );
 }
 
 #[test]
@@ -437,7 +650,13 @@ fn clean_session_forgets_everything() {
     h.subscribe(s, "t", QoS::AtLeastOnce);
     h.core.handle_close(s, h.now);
     let s2 = h.connect_with("c", true, 0, None);
-    assert_eq!(h.recv(s2), vec![Out::Connack { present: false, code: 0 }]);
+    assert_eq!(
+        h.recv(s2),
+        vec![Out::Connack {
+            present: false,
+            code: 0
+        }]
+    );
     let p = h.connect("p", true);
     h.publish(p, "t", b"m", QoS::AtLeastOnce, false, 1);
     assert!(h.publishes(s2).is_empty());
@@ -474,10 +693,18 @@ fn inflight_window_holds_back_until_acked() {
     }
     let out = h.recv(s);
     assert_eq!(out.len(), 2);
-    let Out::Publish { pid: Some(first), .. } = out[0] else { panic!() };
+    let Out::Publish {
+        pid: Some(first), ..
+    } = out[0]
+    else {
+        panic!()
+    };
     h.resp(s, PubRespKind::PubAck, first);
     let out = h.recv(s);
-    assert!(matches!(&out[..], [Out::Publish { payload, .. }] if payload == &[3]), "{out:?}");
+    assert!(
+        matches!(&out[..], [Out::Publish { payload, .. }] if payload == &[3]),
+        "{out:?}"
+    );
 }
 
 #[test]
@@ -508,7 +735,13 @@ fn invalid_filter_gets_0x80_and_keeps_the_connection() {
     ];
     codec::encode_subscribe(pid(9), Properties::EMPTY, &filters, V4, &mut buf);
     h.bytes(s, &buf);
-    assert_eq!(h.recv(s), vec![Out::Suback { pid: 9, codes: vec![0x80, 2, 0x80] }]);
+    assert_eq!(
+        h.recv(s),
+        vec![Out::Suback {
+            pid: 9,
+            codes: vec![0x80, 2, 0x80]
+        }]
+    );
     assert!(!h.core.is_closing(s));
 }
 
@@ -539,7 +772,10 @@ fn overlapping_subscriptions_deliver_once_at_highest_qos() {
     let p = h.connect("p", true);
     h.publish(p, "a/b", b"m", QoS::ExactlyOnce, false, 3);
     let got = h.publishes(s);
-    assert_eq!(got, vec![("a/b".to_string(), b"m".to_vec(), QoS::AtLeastOnce)]);
+    assert_eq!(
+        got,
+        vec![("a/b".to_string(), b"m".to_vec(), QoS::AtLeastOnce)]
+    );
 }
 
 #[test]
@@ -598,5 +834,11 @@ fn session_limit_refuses_with_server_unavailable() {
     let mut h = Harness::with(config);
     h.connect("one", true);
     let two = h.connect_with("two", true, 0, None);
-    assert_eq!(h.recv(two), vec![Out::Connack { present: false, code: 3 }]);
+    assert_eq!(
+        h.recv(two),
+        vec![Out::Connack {
+            present: false,
+            code: 3
+        }]
+    );
 }
