@@ -76,7 +76,6 @@ pub fn skip_unless_boxmq(test: &str, why: &str) -> bool {
         return false;
     }
     println!("NOTE: {test} is boxmq-only, skipped under {:?}: {why}", broker_kind());
-    eprintln!("NOTE: {test} is boxmq-only, skipped under {:?}: {why}", broker_kind());
     true
 }
 
