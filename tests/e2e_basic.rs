@@ -19,7 +19,15 @@ fn shelly_button1_presses_reach_wildcard_subscriber() {
     let b = TestBroker::start();
     let sub = MosqSub::start(
         b.port,
-        &["-v", "-t", "shellies/+/input_event/0", "-C", "10", "-W", "10"],
+        &[
+            "-v",
+            "-t",
+            "shellies/+/input_event/0",
+            "-C",
+            "10",
+            "-W",
+            "10",
+        ],
     );
     let mut online = RawClient::connect(b.port, "online-watcher");
     online.subscribe_ok(&[("shellies/+/online", 1)]);
@@ -134,7 +142,10 @@ fn dollar_topics_not_matched_by_leading_wildcards() {
     publ.publish("m/bar", b"marker", 1, false);
 
     let p = explicit.recv_publish();
-    assert_eq!((p.topic.as_str(), p.payload_str().as_str()), ("$foo/bar", "dollar"));
+    assert_eq!(
+        (p.topic.as_str(), p.payload_str().as_str()),
+        ("$foo/bar", "dollar")
+    );
     for c in [&mut hash, &mut plus] {
         // `#` and `+/bar` match no $-topic (not even the broker's $SYS), so
         // the first message these see is the marker.
@@ -157,11 +168,22 @@ fn mqtt31_publisher_reaches_mqtt311_subscriber() {
     let b = TestBroker::start();
     let sub = MosqSub::start(
         b.port,
-        &["-V", "mqttv311", "-v", "-t", "v31/#", "-q", "1", "-C", "2", "-W", "10"],
+        &[
+            "-V", "mqttv311", "-v", "-t", "v31/#", "-q", "1", "-C", "2", "-W", "10",
+        ],
     );
     mosquitto_pub(
         b.port,
-        &["-V", "mqttv31", "-q", "1", "-t", "v31/tool", "-m", "hello from 3.1"],
+        &[
+            "-V",
+            "mqttv31",
+            "-q",
+            "1",
+            "-t",
+            "v31/tool",
+            "-m",
+            "hello from 3.1",
+        ],
     );
     // Same with a hand-built MQIsdp CONNECT.
     let (mut c, sp) = RawClient::connect_opts(b.port, &ConnectOpts::new("raw31").v31());
@@ -172,7 +194,10 @@ fn mqtt31_publisher_reaches_mqtt311_subscriber() {
     let out = sub.finish(Duration::from_secs(10));
     assert_eq!(
         out.messages,
-        vec!["v31/tool hello from 3.1".to_string(), "v31/raw raw 3.1".to_string()],
+        vec![
+            "v31/tool hello from 3.1".to_string(),
+            "v31/raw raw 3.1".to_string()
+        ],
         "{}",
         out.raw
     );
@@ -242,7 +267,10 @@ fn frames_split_into_single_bytes() {
     let ack = c.expect(ptype::CONNACK);
     assert_eq!(ack.body, vec![0, 0]);
     let payload = vec![b'x'; 200]; // remaining length needs two bytes
-    c.send_bytewise(&frame::publish("split/t", &payload, 1, false, false, 42), pause);
+    c.send_bytewise(
+        &frame::publish("split/t", &payload, 1, false, false, 42),
+        pause,
+    );
     assert_eq!(c.expect(ptype::PUBACK).packet_id(), 42);
 
     let p = sub.recv_publish();

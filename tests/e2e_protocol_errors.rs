@@ -31,7 +31,10 @@ fn first_packet_not_connect_closes() {
         c.name = format!("first-{what}");
         let _ = c.try_send(&bytes);
         let got = c.expect_closed(CLOSE_WITHIN);
-        assert!(got.is_empty(), "{what} before CONNECT was answered: {got:?}");
+        assert!(
+            got.is_empty(),
+            "{what} before CONNECT was answered: {got:?}"
+        );
     }
     assert_broker_works(b.port);
 }
@@ -114,10 +117,10 @@ fn subscribe_with_wrong_header_flags_closes() {
 fn invalid_utf8_topic_closes() {
     let b = TestBroker::start();
     let bad_topics: [&[u8]; 4] = [
-        b"a/\xC3\x28",      // invalid continuation byte
-        b"a/\xFF",          // never valid in UTF-8
-        b"a/\xED\xA0\x80",  // encoded surrogate U+D800
-        b"a/\x00/b",        // U+0000
+        b"a/\xC3\x28",     // invalid continuation byte
+        b"a/\xFF",         // never valid in UTF-8
+        b"a/\xED\xA0\x80", // encoded surrogate U+D800
+        b"a/\x00/b",       // U+0000
     ];
     for (i, t) in bad_topics.iter().enumerate() {
         let mut c = RawClient::connect(b.port, &format!("utf8-{i}"));

@@ -18,7 +18,9 @@ fn qos_downgrade_matrix_with_mosquitto_clients() {
             let q = sq.to_string();
             let sub = MosqSub::start(
                 b.port,
-                &["-q", &q, "-t", &filter, "-F", "%q %t %p", "-C", "3", "-W", "10"],
+                &[
+                    "-q", &q, "-t", &filter, "-F", "%q %t %p", "-C", "3", "-W", "10",
+                ],
             );
             (sq, sub)
         })
@@ -66,7 +68,12 @@ fn qos_downgrade_matrix_raw_fixed_header() {
     let mut publ = RawClient::connect(b.port, "rq-pub");
     for sq in 0u8..=2 {
         for pq in 0u8..=2 {
-            publ.publish(&format!("rq/s{sq}/p{pq}"), format!("{pq}").as_bytes(), pq, false);
+            publ.publish(
+                &format!("rq/s{sq}/p{pq}"),
+                format!("{pq}").as_bytes(),
+                pq,
+                false,
+            );
         }
     }
     for (sq, sub) in subs.iter_mut().enumerate() {
@@ -74,7 +81,11 @@ fn qos_downgrade_matrix_raw_fixed_header() {
         for pq in 0u8..=2 {
             let raw = sub.expect(ptype::PUBLISH);
             let p = raw.publish();
-            assert_eq!(p.topic, format!("rq/s{sq}/p{pq}"), "order on one connection");
+            assert_eq!(
+                p.topic,
+                format!("rq/s{sq}/p{pq}"),
+                "order on one connection"
+            );
             let want = pq.min(sq);
             assert_eq!(
                 raw.qos(),
@@ -82,7 +93,10 @@ fn qos_downgrade_matrix_raw_fixed_header() {
                 "published at QoS {pq}, subscribed at {sq}: header {:#04x}",
                 raw.first
             );
-            assert!(!p.dup && !p.retain, "fresh delivery has DUP=0 RETAIN=0: {raw:?}");
+            assert!(
+                !p.dup && !p.retain,
+                "fresh delivery has DUP=0 RETAIN=0: {raw:?}"
+            );
             assert_eq!(p.packet_id.is_some(), want > 0);
             sub.ack(&p);
         }
@@ -115,7 +129,10 @@ fn qos2_publish_resent_before_pubrel_is_delivered_once() {
     publ.publish("eo/t", b"marker", 0, false);
 
     let first = sub.recv_publish();
-    assert_eq!((first.payload_str().as_str(), first.qos), ("exactly once", 2));
+    assert_eq!(
+        (first.payload_str().as_str(), first.qos),
+        ("exactly once", 2)
+    );
     let next = sub.recv_publish();
     assert_eq!(
         next.payload_str(),

@@ -18,15 +18,32 @@ fn retained_message_delivered_on_subscribe_with_retain_flag() {
     sub.subscribe_ok(&[("ret/#", 1)]);
     let raw = sub.expect(ptype::PUBLISH);
     let p = raw.publish();
-    assert_eq!((p.topic.as_str(), p.payload_str().as_str()), ("ret/a", "v1"));
-    assert!(p.retain, "RETAIN must be 1 on delivery to a new subscription: {raw:?}");
-    assert_eq!(p.qos, 1, "retained QoS is kept (min of stored 1 and granted 1)");
+    assert_eq!(
+        (p.topic.as_str(), p.payload_str().as_str()),
+        ("ret/a", "v1")
+    );
+    assert!(
+        p.retain,
+        "RETAIN must be 1 on delivery to a new subscription: {raw:?}"
+    );
+    assert_eq!(
+        p.qos, 1,
+        "retained QoS is kept (min of stored 1 and granted 1)"
+    );
     sub.ack(&p);
 
     mosquitto_pub(b.port, &["-r", "-q", "1", "-t", "ret/b", "-m", "tool"]);
-    let tool = MosqSub::start(b.port, &["-t", "ret/b", "-F", "%r %t %p", "-C", "1", "-W", "5"]);
+    let tool = MosqSub::start(
+        b.port,
+        &["-t", "ret/b", "-F", "%r %t %p", "-C", "1", "-W", "5"],
+    );
     let out = tool.finish(Duration::from_secs(5));
-    assert_eq!(out.messages, vec!["1 ret/b tool".to_string()], "{}", out.raw);
+    assert_eq!(
+        out.messages,
+        vec!["1 ret/b tool".to_string()],
+        "{}",
+        out.raw
+    );
 }
 
 /// [MQTT-3.3.1-5] a new retained message on a topic replaces the old one.
@@ -40,7 +57,10 @@ fn retained_message_is_replaced() {
     let mut sub = RawClient::connect(b.port, "rep-sub");
     sub.subscribe_ok(&[("rep/#", 1)]);
     let p = sub.recv_publish();
-    assert_eq!((p.payload_str().as_str(), p.retain, p.qos), ("new", true, 0));
+    assert_eq!(
+        (p.payload_str().as_str(), p.retain, p.qos),
+        ("new", true, 0)
+    );
     // A live marker follows; nothing else retained came first or between.
     publ.publish("rep/marker", b"m", 0, false);
     let m = sub.recv_publish();
@@ -59,12 +79,18 @@ fn empty_retained_payload_deletes_retained_message() {
     let mut live = RawClient::connect(b.port, "del-live");
     live.subscribe_ok(&[("del/t", 1)]);
     let first = live.recv_publish();
-    assert_eq!((first.payload_str().as_str(), first.retain), ("keep me", true));
+    assert_eq!(
+        (first.payload_str().as_str(), first.retain),
+        ("keep me", true)
+    );
 
     publ.publish("del/t", b"", 1, true);
     let cleared = live.recv_publish();
     assert_eq!(cleared.topic, "del/t");
-    assert!(cleared.payload.is_empty(), "the zero-byte message is delivered: {cleared:?}");
+    assert!(
+        cleared.payload.is_empty(),
+        "the zero-byte message is delivered: {cleared:?}"
+    );
 
     let mut late = RawClient::connect(b.port, "del-late");
     late.subscribe_ok(&[("del/#", 1)]);
@@ -110,7 +136,10 @@ fn will_sent_when_socket_closes_without_disconnect() {
     let (c, _) = RawClient::connect_opts(b.port, &opts);
     c.drop_connection();
     let p = w.recv_publish();
-    assert_eq!((p.topic.as_str(), p.payload_str().as_str()), ("will/close", "gone"));
+    assert_eq!(
+        (p.topic.as_str(), p.payload_str().as_str()),
+        ("will/close", "gone")
+    );
     assert_eq!(p.qos, 1, "will QoS 1, subscription QoS 1");
     assert!(!p.retain);
 }
@@ -127,7 +156,10 @@ fn no_will_after_disconnect() {
     let mut m = RawClient::connect(b.port, "will-marker");
     m.publish("will/marker", b"m", 1, false);
     let p = w.recv_publish();
-    assert_eq!(p.topic, "will/marker", "will published after DISCONNECT: {p:?}");
+    assert_eq!(
+        p.topic, "will/marker",
+        "will published after DISCONNECT: {p:?}"
+    );
 }
 
 /// [MQTT-3.1.2-24] with keepalive K and no packet for 1.5 K the server MUST
@@ -142,9 +174,10 @@ fn no_will_after_disconnect() {
 fn will_sent_on_keepalive_expiry() {
     let b = TestBroker::start();
     let mut w = will_watcher(b.port, "will/#");
-    let opts = ConnectOpts::new("will-silent")
-        .keepalive(1)
-        .will("will/silent", b"timed out", 0, false);
+    let opts =
+        ConnectOpts::new("will-silent")
+            .keepalive(1)
+            .will("will/silent", b"timed out", 0, false);
     let start = Instant::now();
     let (mut c, _) = RawClient::connect_opts(b.port, &opts);
     c.expect_closed(Duration::from_secs(10));
@@ -164,7 +197,10 @@ fn will_sent_on_keepalive_expiry() {
         "closed after {elapsed:?}, limit {limit:?} (1.5 x keepalive 1 s + slack)"
     );
     let p = w.recv_publish();
-    assert_eq!((p.topic.as_str(), p.payload_str().as_str()), ("will/silent", "timed out"));
+    assert_eq!(
+        (p.topic.as_str(), p.payload_str().as_str()),
+        ("will/silent", "timed out")
+    );
 }
 
 /// [MQTT-4.8.0-1] on a protocol violation the server closes the
@@ -181,7 +217,10 @@ fn will_sent_on_protocol_error() {
     let _ = c.try_send(&[0x00, 0x00, 0xFF, 0xFF]);
     c.expect_closed(Duration::from_secs(5));
     let p = w.recv_publish();
-    assert_eq!((p.topic.as_str(), p.payload_str().as_str()), ("will/garbage", "broken"));
+    assert_eq!(
+        (p.topic.as_str(), p.payload_str().as_str()),
+        ("will/garbage", "broken")
+    );
 }
 
 /// [MQTT-3.1.2-17] Will Retain = 1: the will is published as a retained
@@ -195,11 +234,17 @@ fn will_retain_is_honoured() {
     let (c, _) = RawClient::connect_opts(b.port, &opts);
     c.drop_connection();
     let live = w.recv_publish();
-    assert_eq!((live.payload_str().as_str(), live.retain), ("offline", false));
+    assert_eq!(
+        (live.payload_str().as_str(), live.retain),
+        ("offline", false)
+    );
 
     let mut late = RawClient::connect(b.port, "will-late");
     late.subscribe_ok(&[("will/retained", 1)]);
     let p = late.recv_publish();
-    assert_eq!((p.topic.as_str(), p.payload_str().as_str()), ("will/retained", "offline"));
+    assert_eq!(
+        (p.topic.as_str(), p.payload_str().as_str()),
+        ("will/retained", "offline")
+    );
     assert!(p.retain, "the will must have been stored as retained");
 }

@@ -101,7 +101,10 @@ fn empty_client_id_without_clean_session_rejected() {
     let b = TestBroker::start();
     let (mut c, ack) = RawClient::connect_with(b.port, &ConnectOpts::new("").clean(false));
     assert_eq!(ack.return_code, 0x02, "{ack:?}");
-    assert!(!ack.session_present, "[MQTT-3.2.2-4] SP is 0 with a non-zero code");
+    assert!(
+        !ack.session_present,
+        "[MQTT-3.2.2-4] SP is 0 with a non-zero code"
+    );
     c.expect_closed(Duration::from_secs(5));
     assert_broker_works(b.port);
 }
@@ -120,7 +123,10 @@ fn unacked_qos1_resent_with_dup_on_reconnect() {
     publ.publish("redo/t", b"ack me", 1, false);
 
     let first = c.recv_publish_noack();
-    assert_eq!((first.payload_str().as_str(), first.qos, first.dup), ("ack me", 1, false));
+    assert_eq!(
+        (first.payload_str().as_str(), first.qos, first.dup),
+        ("ack me", 1, false)
+    );
     let id = first.packet_id.unwrap();
     c.disconnect(); // without PUBACK
 

@@ -75,7 +75,10 @@ pub fn skip_unless_boxmq(test: &str, why: &str) -> bool {
     if broker_kind() == BrokerKind::Boxmq {
         return false;
     }
-    println!("NOTE: {test} is boxmq-only, skipped under {:?}: {why}", broker_kind());
+    println!(
+        "NOTE: {test} is boxmq-only, skipped under {:?}: {why}",
+        broker_kind()
+    );
     true
 }
 
@@ -494,7 +497,10 @@ impl MosqSub {
                 }
                 Err(_) => {
                     let out = sub.finish(Duration::from_millis(10));
-                    panic!("mosquitto_sub did not get its SUBACK within 5 s:\n{}", out.raw);
+                    panic!(
+                        "mosquitto_sub did not get its SUBACK within 5 s:\n{}",
+                        out.raw
+                    );
                 }
             }
         }
@@ -953,7 +959,9 @@ impl RawClient {
         let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
             .unwrap_or_else(|e| panic!("TCP connect to {addr}: {e}"));
         stream.set_nodelay(true).unwrap();
-        stream.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+        stream
+            .set_write_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
         stream.set_read_timeout(Some(RECV_TIMEOUT)).unwrap();
         RawClient {
             stream,
@@ -982,7 +990,11 @@ impl RawClient {
     /// the session-present flag.
     pub fn connect_opts(port: u16, opts: &ConnectOpts) -> (RawClient, bool) {
         let (c, ack) = RawClient::connect_with(port, opts);
-        assert_eq!(ack.return_code, 0, "CONNACK refused {:?}: {ack:?}", opts.client_id);
+        assert_eq!(
+            ack.return_code, 0,
+            "CONNACK refused {:?}: {ack:?}",
+            opts.client_id
+        );
         (c, ack.session_present)
     }
 
@@ -1027,7 +1039,11 @@ impl RawClient {
                 break;
             }
             mult *= 128;
-            assert!(i <= 4, "[{}] malformed remaining length from broker", self.name);
+            assert!(
+                i <= 4,
+                "[{}] malformed remaining length from broker",
+                self.name
+            );
         }
         if self.buf.len() < i + len {
             return None;
@@ -1123,7 +1139,9 @@ impl RawClient {
         match self.try_recv(dur) {
             Ok(p) => panic!("[{}] expected no packet, got {p:?}", self.name),
             Err(ReadEnd::Timeout) => {}
-            Err(ReadEnd::Closed(e)) => panic!("[{}] expected no packet, connection closed: {e}", self.name),
+            Err(ReadEnd::Closed(e)) => {
+                panic!("[{}] expected no packet, connection closed: {e}", self.name)
+            }
         }
     }
 
@@ -1173,7 +1191,11 @@ impl RawClient {
     pub fn unsubscribe(&mut self, id: u16, filters: &[&str]) {
         self.send(&frame::unsubscribe(id, filters));
         let p = self.wait_for(ptype::UNSUBACK, id);
-        assert_eq!(p.body.len(), 2, "UNSUBACK remaining length must be 2: {p:?}");
+        assert_eq!(
+            p.body.len(),
+            2,
+            "UNSUBACK remaining length must be 2: {p:?}"
+        );
     }
 
     /// Publishes and completes the QoS 1/2 handshake (other packets arriving
@@ -1254,7 +1276,10 @@ pub fn assert_broker_works(port: u16) {
     c.subscribe_ok(&[(&topic, 1)]);
     c.publish(&topic, b"still alive", 1, false);
     let p = c.recv_publish();
-    assert_eq!((p.topic.as_str(), p.payload.as_slice()), (topic.as_str(), &b"still alive"[..]));
+    assert_eq!(
+        (p.topic.as_str(), p.payload.as_slice()),
+        (topic.as_str(), &b"still alive"[..])
+    );
     c.ping();
     c.disconnect();
 }
