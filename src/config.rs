@@ -322,6 +322,7 @@ const SUPPORTED: &[&str] = &[
     "max_retained_bytes",
     "max_output_buffer",
     "connect_timeout",
+    "max_topic_aliases",
 ];
 
 /// Config being built from a file, with where each listener came from.
@@ -455,6 +456,21 @@ impl Parser {
                 let default = defaults.connect_timeout.as_secs();
                 let v = count(name, args, 1, MAX_CONNECT_TIMEOUT, default)?;
                 limits.connect_timeout = Duration::from_secs(v);
+            }
+            "max_topic_aliases" => {
+                // 0 is a real setting here (no aliases), not "unlimited".
+                let v = if args == ["0"] {
+                    0
+                } else {
+                    count(
+                        name,
+                        args,
+                        1,
+                        u64::from(u16::MAX),
+                        defaults.max_topic_aliases,
+                    )?
+                };
+                limits.max_topic_aliases = u16::try_from(v).unwrap_or(u16::MAX);
             }
             _ if is_unsupported(name) => {
                 let hint = match name {
@@ -771,6 +787,7 @@ Config file: one directive per line; a line starting with # is a comment.
   max_retained_bytes N             retained bytes (default 16777216)
   max_output_buffer N              unsent bytes per connection (default 262144)
   connect_timeout SECONDS          time to send CONNECT (default 10)
+  max_topic_aliases N              MQTT 5 aliases per client (default 16)
 Every bound is a real number: 0 and -1 do not mean unlimited. Other
 Mosquitto directives (persistence, password_file, bridges, TLS, ...) are
 refused by name.
@@ -919,6 +936,7 @@ max_retained_messages 13
 max_retained_bytes 14000
 max_output_buffer 15000
 connect_timeout 16
+max_topic_aliases 0
 ";
         let c = parse(text).unwrap();
         let addrs: Vec<SocketAddr> = c.listeners.iter().map(|l| l.addr).collect();
@@ -948,6 +966,7 @@ connect_timeout 16
             max_retained_bytes: 14000,
             max_output_buffer: 15000,
             connect_timeout: Duration::from_secs(16),
+            max_topic_aliases: 0,
         };
         assert_eq!(c.limits, expected);
         assert_eq!(c.effective_listeners(), addrs);
@@ -1111,7 +1130,10 @@ connect_timeout 16
     #[test]
     fn zero_is_refused_for_every_count() {
         for name in SUPPORTED {
-            if matches!(*name, "listener" | "port" | "allow_anonymous" | "log_type") {
+            if matches!(
+                *name,
+                "listener" | "port" | "allow_anonymous" | "log_type" | "max_topic_aliases"
+            ) {
                 continue;
             }
             let (line, message) = fail(&format!("# c\n{name} 0"));
@@ -1578,8 +1600,8 @@ connect_timeout 16
         }
         names.sort_unstable();
         names.dedup();
-        // allow_anonymous and the fourteen fields of Limits.
-        assert_eq!(names.len(), 15, "{names:?}");
+        // allow_anonymous and the fifteen fields of Limits.
+        assert_eq!(names.len(), 16, "{names:?}");
         for name in SUPPORTED {
             let documented = names.contains(name);
             let has_default = !matches!(*name, "listener" | "port" | "log_type");

@@ -57,6 +57,11 @@ pub struct Limits {
     /// Time a new connection has to send a complete CONNECT. Default 10 s;
     /// then it is closed.
     pub connect_timeout: Duration,
+    /// 5.0 topic aliases a client may set on one connection (the Topic Alias
+    /// Maximum announced in CONNACK). Default 16, each holding one topic
+    /// name (at most `max_topic_len` bytes). An alias of 0 or above it gets
+    /// DISCONNECT 0x94. 0 turns topic aliases off.
+    pub max_topic_aliases: u16,
 }
 
 impl Default for Limits {
@@ -76,6 +81,7 @@ impl Default for Limits {
             max_retained_bytes: 16 * 1024 * 1024,
             max_output_buffer: 256 * 1024,
             connect_timeout: Duration::from_secs(10),
+            max_topic_aliases: 16,
         }
     }
 }

@@ -19,13 +19,20 @@ pub(crate) enum Phase {
     Closing,
 }
 
-/// A will message held until the connection ends (MQTT 3.1.1 §3.1.2.5).
+/// A will message held until the connection ends (MQTT 3.1.1 §3.1.2.5,
+/// 5.0 §3.1.3.2).
 #[derive(Clone, Debug)]
 pub(crate) struct WillMsg {
     pub topic: Box<str>,
     pub payload: Box<[u8]>,
     pub qos: QoS,
     pub retain: bool,
+    /// Will properties to forward (see `Message::props`).
+    pub props: Box<[u8]>,
+    /// 5.0 message expiry interval of the will, in seconds.
+    pub expiry: Option<u32>,
+    /// 5.0 will delay interval, in seconds.
+    pub delay: u32,
 }
 
 /// Output buffers larger than this are given back once drained, so an idle
@@ -42,6 +49,12 @@ pub(crate) struct Conn {
     /// Keepalive as the client asked; zero turns it off [MQTT-3.1.2-10].
     pub keep_alive: Duration,
     pub will: Option<WillMsg>,
+    /// 5.0 topic aliases the client has set, indexed by alias - 1. Never
+    /// longer than the Topic Alias Maximum the broker announced.
+    pub aliases: Vec<Option<Box<str>>>,
+    /// 5.0: the client's Request Problem Information; when false, reason
+    /// strings go only on CONNACK, PUBLISH and DISCONNECT [MQTT-3.1.2-29].
+    pub problem_info: bool,
     /// Encoded frames waiting to be written, from `out_pos` on.
     out: Vec<u8>,
     out_pos: usize,
@@ -61,6 +74,8 @@ impl Conn {
             last_rx: now,
             keep_alive: Duration::ZERO,
             will: None,
+            aliases: Vec::new(),
+            problem_info: true,
             out: Vec::new(),
             out_pos: 0,
             dirty: false,

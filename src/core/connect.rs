@@ -1,22 +1,25 @@
 //! CONNECT, DISCONNECT and the end of a connection: client identifiers,
-//! CONNACK return codes, session takeover, clean and persistent sessions,
-//! wills (MQTT 3.1.1 §3.1, §3.2, §3.14; 5.0 §3.1, §3.2, §3.14).
+//! CONNACK codes, session takeover, clean and persistent sessions, session
+//! expiry, wills and will delay (MQTT 3.1.1 §3.1, §3.2, §3.14; 5.0 §3.1,
+//! §3.2, §3.14).
 
 use std::time::{Duration, Instant};
 
 use super::conn::{Phase, WillMsg};
-use super::session::{OutState, Session, SessionId};
+use super::publish::{Incoming, forwardable};
+use super::session::{NEVER_EXPIRES, Session, SessionId};
 use super::{ConnId, Core};
-use crate::codec::{self, Connect, Disconnect, Packet, ProtocolVersion, PubResp, PubRespKind};
+use crate::codec::{self, Connect, Disconnect, Packet, PropertiesBuf, Property, ProtocolVersion};
 use crate::topic;
 
-/// CONNACK return codes of 3.1.1 [MQTT 3.1.1 §3.2.2.3] and the 5.0 reason
-/// codes the broker uses in their place.
+/// Why a CONNECT is refused; [`Refusal::code`] maps it to the CONNACK
+/// return code of 3.1.1 [MQTT 3.1.1 §3.2.2.3] or reason code of 5.0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Refusal {
     IdentifierRejected,
     ServerUnavailable,
     NotAuthorized,
+    BadAuthenticationMethod,
 }
 
 impl Refusal {
@@ -24,21 +27,29 @@ impl Refusal {
         match (self, version.is_v5()) {
             (Refusal::IdentifierRejected, false) => 0x02,
             (Refusal::ServerUnavailable, false) => 0x03,
-            (Refusal::NotAuthorized, false) => 0x05,
+            (Refusal::NotAuthorized | Refusal::BadAuthenticationMethod, false) => 0x05,
             (Refusal::IdentifierRejected, true) => 0x85,
             (Refusal::ServerUnavailable, true) => 0x97, // quota exceeded
             (Refusal::NotAuthorized, true) => 0x87,
+            (Refusal::BadAuthenticationMethod, true) => 0x8C,
         }
     }
 }
 
 /// Longest client id MQTT 3.1 allows [MQTT 3.1 §3.1, "Client Identifier"].
 const V31_MAX_CLIENT_ID: usize = 23;
+/// 5.0 DISCONNECT reason: session taken over.
+const RC_SESSION_TAKEN_OVER: u8 = 0x8E;
+/// 5.0 DISCONNECT reason: disconnect with will message.
+const RC_DISCONNECT_WITH_WILL: u8 = 0x04;
 
 impl Core {
     pub(super) fn handle_connect(&mut self, id: ConnId, c: Connect<'_>, now: Instant) {
+        let v5 = c.protocol.is_v5();
         if let Some(conn) = self.conn_mut(id) {
             conn.protocol = c.protocol;
+            // [MQTT-3.1.2-28] [MQTT-3.1.2-29]
+            conn.problem_info = c.properties.request_problem_information() != Some(0);
         }
         if let Some(reason) = self.check_connect(&c) {
             log::info!(
@@ -59,28 +70,38 @@ impl Core {
             }
         }
 
-        // [MQTT-3.1.3-6] [MQTT-3.1.3-7]: an empty id gets one assigned when
-        // the session is clean; check_connect refused the other case.
-        let client_id: Box<str> = if c.client_id.is_empty() {
+        // [MQTT-3.1.3-6] [MQTT-3.1.3-7]: an empty id gets one assigned (5.0
+        // tells the client which [MQTT-3.2.2-16]); check_connect refused the
+        // 3.1.1 case with clean session 0.
+        let assigned = c.client_id.is_empty();
+        let client_id: Box<str> = if assigned {
             self.assign_client_id().into()
         } else {
             c.client_id.into()
         };
+        // 3.1.1: clean session 1 ends the session with the connection, 0
+        // keeps it until a clean session ends it. 5.0: the session expiry
+        // interval says how long it outlives the connection [MQTT-3.1.2-23].
+        let expiry_interval = match (v5, c.clean_start) {
+            (true, _) => c.properties.session_expiry_interval().unwrap_or(0),
+            (false, true) => 0,
+            (false, false) => NEVER_EXPIRES,
+        };
 
         // [MQTT-3.1.4-2]: a client id already connected takes over; the old
         // connection is closed, with its will (it did not say DISCONNECT).
-        let existing = self.by_client_id.get(&client_id).copied();
-        if let Some(sid) = existing {
+        if let Some(&sid) = self.by_client_id.get(&client_id) {
             if let Some(old) = self.sessions.get(sid.0).and_then(|s| s.conn) {
                 log::info!("client '{client_id}' connected again; closing its old connection");
-                self.disconnect_v5(old, 0x8E);
-                self.detach(old, true, true);
+                self.disconnect_v5(old, RC_SESSION_TAKEN_OVER, "session taken over");
+                self.detach(old, true, true, now);
             }
         }
         let existing = self.by_client_id.get(&client_id).copied();
-        // [MQTT-3.1.2-6]: clean session discards any previous session.
+        // [MQTT-3.1.2-6] (3.1.1) / [MQTT-3.1.2-4] (5.0): clean start
+        // discards any previous session.
         if let (Some(sid), true) = (existing, c.clean_start) {
-            self.end_session(sid);
+            self.end_session(sid, now);
         }
         let resumed = if c.clean_start { None } else { existing };
         if resumed.is_none() && self.sessions.len() >= self.limits.max_sessions {
@@ -94,7 +115,7 @@ impl Core {
         let sid = match resumed {
             Some(sid) => sid,
             None => {
-                let session = Session::new(client_id.clone(), c.protocol, c.clean_start);
+                let session = Session::new(client_id.clone(), c.protocol, expiry_interval);
                 let sid = SessionId(self.sessions.insert(session));
                 self.by_client_id.insert(client_id.clone(), sid);
                 sid
@@ -103,14 +124,26 @@ impl Core {
         if let Some(s) = self.sessions.get_mut(sid.0) {
             s.conn = Some(id);
             s.protocol = c.protocol;
-            s.clean = c.clean_start;
+            s.expiry_interval = expiry_interval;
+            s.expires_at = None;
+            // [MQTT-3.1.3-9]: a delayed will is cancelled by reconnecting.
+            s.pending_will = None;
+            s.client_receive_max = c.properties.receive_maximum().unwrap_or(u16::MAX);
+            s.client_max_packet = c.properties.maximum_packet_size().unwrap_or(u32::MAX);
         }
 
-        let will = c.will.as_ref().map(|w| WillMsg {
-            topic: w.topic.into(),
-            payload: w.payload.into(),
-            qos: w.qos,
-            retain: w.retain,
+        let mut will_props = PropertiesBuf::new();
+        let will = c.will.as_ref().map(|w| {
+            let expiry = forwardable(w.properties, &mut will_props);
+            WillMsg {
+                topic: w.topic.into(),
+                payload: w.payload.into(),
+                qos: w.qos,
+                retain: w.retain,
+                props: will_props.as_properties().raw().into(),
+                expiry,
+                delay: w.properties.will_delay_interval().unwrap_or(0),
+            }
         });
         let keep_alive = Duration::from_secs(u64::from(c.keep_alive));
         let peer = self.label(id).to_string();
@@ -134,18 +167,27 @@ impl Core {
             c.keep_alive
         );
 
-        // [MQTT-3.2.2-1] [MQTT-3.2.2-2]: session present tells whether state
-        // was kept from before.
+        // CONNACK: session present tells whether state was kept
+        // [MQTT-3.2.2-1] [MQTT-3.2.2-2]; 5.0 adds what the broker supports.
+        let mut props = PropertiesBuf::new();
+        if v5 {
+            if assigned {
+                props.push(&Property::AssignedClientIdentifier(&client_id));
+            }
+            props.push(&Property::ReceiveMaximum(self.limits.max_inflight));
+            props.push(&Property::MaximumPacketSize(self.limits.max_packet_size));
+            props.push(&Property::TopicAliasMaximum(self.limits.max_topic_aliases));
+        }
         let connack = Packet::Connack(codec::Connack {
             session_present: resumed.is_some(),
             code: 0x00,
-            properties: codec::Properties::EMPTY,
+            properties: props.as_properties(),
         });
         self.send(id, &connack);
         if resumed.is_some() {
-            self.resend_inflight(id, sid);
+            self.resend_inflight(id, sid, now);
         }
-        self.pump(sid);
+        self.pump(sid, now);
     }
 
     /// The CONNACK refusal a CONNECT earns before any session is touched.
@@ -161,10 +203,12 @@ impl Core {
         {
             return Some(Refusal::IdentifierRejected);
         }
-        if c.username.is_none() && !self.allow_anonymous {
-            return Some(Refusal::NotAuthorized);
+        if c.properties.authentication_method().is_some() {
+            // 5.0 enhanced authentication: no method is supported yet
+            // (see `Core::handle_auth`), so any method is refused with 0x8C.
+            return Some(Refusal::BadAuthenticationMethod);
         }
-        if c.username.is_some() && !self.allow_anonymous {
+        if !self.allow_anonymous {
             // No password file support yet: with anonymous access off there is
             // nobody who can be let in (see README, "Security").
             return Some(Refusal::NotAuthorized);
@@ -172,8 +216,8 @@ impl Core {
         None
     }
 
-    /// Sends a refusing CONNACK [MQTT-3.2.2-4] (session present 0
-    /// [MQTT-3.2.2-4]) and closes [MQTT-3.2.2-5].
+    /// Sends a refusing CONNACK (session present 0 [MQTT-3.2.2-4]) and
+    /// closes [MQTT-3.2.2-5].
     fn refuse(&mut self, id: ConnId, why: Refusal, now: Instant) {
         let version = self
             .conn(id)
@@ -188,66 +232,50 @@ impl Core {
         self.close(id, false, now);
     }
 
-    /// Resends what was in flight when the client went away: PUBLISH with
-    /// DUP for unacknowledged messages, PUBREL for released ones
-    /// [MQTT-4.4.0-1].
-    fn resend_inflight(&mut self, id: ConnId, sid: SessionId) {
-        let Some(session) = self.sessions.get(sid.0) else {
-            return;
-        };
-        let Some(conn) = self.conns.get_mut(id.0).and_then(Option::as_mut) else {
-            return;
-        };
-        let version = conn.protocol;
-        let mut sent = 0u64;
-        for f in &session.inflight {
-            match f.state {
-                OutState::AwaitAck => {
-                    let p = codec::Publish {
-                        dup: true,
-                        qos: f.pending.qos,
-                        retain: f.pending.retain,
-                        topic: &f.pending.msg.topic,
-                        packet_id: Some(f.pid),
-                        properties: codec::Properties::EMPTY,
-                        payload: &f.pending.msg.payload,
-                    };
-                    p.encode(version, conn.out_buf());
-                    sent += 1;
-                }
-                OutState::AwaitComp => {
-                    let r = PubResp {
-                        kind: PubRespKind::PubRel,
-                        packet_id: f.pid,
-                        reason: 0,
-                        properties: codec::Properties::EMPTY,
-                    };
-                    r.encode(version, conn.out_buf());
-                }
-            }
-        }
-        self.stats.messages_sent += sent;
-        self.mark_dirty(id);
-    }
-
     pub(super) fn handle_disconnect(&mut self, id: ConnId, d: Disconnect<'_>, now: Instant) {
-        // [MQTT-3.14.4-3]: DISCONNECT discards the will. 5.0 reason 0x04
+        if let Some(new_expiry) = d.properties.session_expiry_interval() {
+            let sid = match self.conn(id).map(|c| c.phase) {
+                Some(Phase::Connected(sid)) => sid,
+                _ => return,
+            };
+            let Some(session) = self.sessions.get_mut(sid.0) else {
+                return;
+            };
+            if session.expiry_interval == 0 && new_expiry != 0 {
+                // [MQTT-3.14.2-2]
+                return self.protocol_violation(
+                    id,
+                    "session expiry set on DISCONNECT after 0",
+                    now,
+                );
+            }
+            session.expiry_interval = new_expiry;
+        }
+        // [MQTT-3.14.4-3]: DISCONNECT discards the will; 5.0 reason 0x04
         // asks for it to be published all the same.
-        let with_will = d.reason == 0x04;
+        let with_will = d.reason == RC_DISCONNECT_WITH_WILL;
         log::info!("client {} disconnected", self.label(id));
         self.close(id, with_will, now);
     }
 
+    /// 5.0 AUTH. No enhanced authentication method is supported yet: CONNECT
+    /// with an Authentication Method is refused (0x8C), so an AUTH packet is
+    /// always a protocol error [MQTT-4.12.0-1]. A method would hook in here
+    /// and in `check_connect`.
+    pub(super) fn handle_auth(&mut self, id: ConnId, now: Instant) {
+        self.protocol_violation(id, "AUTH without an authentication method", now);
+    }
+
     /// Ends connection `id` from the core's side: publishes its will if
-    /// `with_will`, detaches it from its session (ending a clean session) and
-    /// marks it for the caller to close.
-    pub(super) fn close(&mut self, id: ConnId, with_will: bool, _now: Instant) {
-        self.detach(id, with_will, false);
+    /// `with_will`, detaches it from its session (ending the session if it
+    /// does not outlive the connection) and marks it for the caller to close.
+    pub(super) fn close(&mut self, id: ConnId, with_will: bool, now: Instant) {
+        self.detach(id, with_will, false, now);
     }
 
     /// See [`Core::close`]. With `keep_session` (takeover) the session stays
-    /// for the new connection to decide about, even a clean one.
-    fn detach(&mut self, id: ConnId, with_will: bool, keep_session: bool) {
+    /// for the new connection to decide about, even one that would end.
+    fn detach(&mut self, id: ConnId, with_will: bool, keep_session: bool, now: Instant) {
         let Some(conn) = self.conn_mut(id) else {
             return;
         };
@@ -259,34 +287,91 @@ impl Core {
             return;
         };
         self.stats.clients_connected = self.stats.clients_connected.saturating_sub(1);
-        if let (true, Some(w)) = (with_will, will) {
-            // [MQTT-3.1.2-8]: the will is published when the connection ends
-            // without DISCONNECT; its retain flag is honoured [MQTT-3.1.2-17].
-            let origin = Some(sid);
-            self.route(&w.topic, &w.payload, w.qos, w.retain, origin);
-        }
-        let clean = match self.sessions.get_mut(sid.0) {
-            Some(s) if s.conn == Some(id) => {
-                s.conn = None;
-                s.clean
-            }
-            _ => return,
+        let Some(session) = self.sessions.get_mut(sid.0) else {
+            return;
         };
-        if clean && !keep_session {
+        if session.conn != Some(id) {
+            return;
+        }
+        session.conn = None;
+        let ends = session.expiry_interval == 0 && !keep_session;
+        if let (true, Some(w)) = (with_will, will) {
+            if w.delay > 0 && !ends {
+                // 5.0 will delay: published when the delay or the session
+                // ends, whichever comes first [MQTT-3.1.3-9].
+                let delay = w.delay.min(session.expiry_interval);
+                let due = now + Duration::from_secs(u64::from(delay));
+                session.pending_will = Some((w, due));
+                self.note_deadline(Some(due));
+            } else {
+                // [MQTT-3.1.2-8]: the will is published when the connection
+                // ends without DISCONNECT; retain honoured [MQTT-3.1.2-17].
+                self.publish_will(&w, Some(sid), now);
+            }
+        }
+        if ends {
             // [MQTT-3.1.2-6]: a clean session ends with its connection.
-            self.end_session(sid);
+            self.end_session(sid, now);
+        } else if let Some(s) = self.sessions.get_mut(sid.0) {
+            if s.expiry_interval != NEVER_EXPIRES && !keep_session {
+                let at = now + Duration::from_secs(u64::from(s.expiry_interval));
+                s.expires_at = Some(at);
+                self.note_deadline(Some(at));
+            }
         }
     }
 
+    pub(super) fn publish_will(&mut self, w: &WillMsg, origin: Option<SessionId>, now: Instant) {
+        let incoming = Incoming {
+            topic: &w.topic,
+            payload: &w.payload,
+            qos: w.qos,
+            retain: w.retain,
+            props: &w.props,
+            expiry: w.expiry,
+        };
+        self.route(&incoming, origin, now);
+    }
+
     /// Forgets a session: its subscriptions, queue and in-flight messages.
-    pub(super) fn end_session(&mut self, sid: SessionId) {
+    /// A will still waiting out its delay is published now.
+    pub(super) fn end_session(&mut self, sid: SessionId, now: Instant) {
         if !self.sessions.contains(sid.0) {
             return;
         }
         let session = self.sessions.remove(sid.0);
         for sub in &session.subscriptions {
-            self.trie.remove(&sub.filter, sid);
+            self.forget_subscription(sid, &sub.filter);
         }
         self.by_client_id.remove(&session.client_id);
+        if let Some((w, _)) = session.pending_will {
+            self.publish_will(&w, None, now);
+        }
+    }
+
+    /// Sends a 5.0 DISCONNECT with `reason` (and, where the client allows,
+    /// a reason string) if the connection speaks 5.0.
+    pub(super) fn disconnect_v5(&mut self, id: ConnId, reason: u8, why: &str) {
+        let Some(conn) = self.conn(id) else { return };
+        if !(conn.protocol.is_v5() && conn.is_connected()) {
+            return;
+        }
+        let mut props = PropertiesBuf::new();
+        if conn.problem_info {
+            props.push(&Property::ReasonString(why));
+        }
+        let packet = Packet::Disconnect(Disconnect {
+            reason,
+            properties: props.as_properties(),
+        });
+        self.send(id, &packet);
+    }
+
+    /// Closes for a reason found after decoding: a 5.0 DISCONNECT with
+    /// `reason`, then close with the will [MQTT-4.13.1-1].
+    pub(super) fn disconnect_with(&mut self, id: ConnId, reason: u8, why: &str, now: Instant) {
+        log::warn!("client {}: {why}; closing", self.label(id));
+        self.disconnect_v5(id, reason, why);
+        self.close(id, true, now);
     }
 }

@@ -20,6 +20,7 @@
 
 mod conn;
 mod connect;
+mod matching;
 mod publish;
 mod retain;
 mod session;
@@ -33,13 +34,14 @@ use std::time::Instant;
 use slab::Slab;
 
 use crate::Limits;
-use crate::codec::{self, DecodeError, Packet, QoS, SubOptions};
+use crate::codec::{self, DecodeError, Packet, PropertiesBuf};
 use crate::config::Config;
 use crate::topic::Trie;
 
 use conn::{Conn, Phase};
+use matching::{Match, SharedGroups};
 use retain::RetainStore;
-use session::{Session, SessionId};
+use session::{Session, SessionId, SubEntry};
 
 /// Identifies one connection to the core. Chosen by the caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -83,7 +85,8 @@ pub struct Core {
     conns: Vec<Option<Conn>>,
     sessions: Slab<Session>,
     by_client_id: HashMap<Box<str>, SessionId>,
-    trie: Trie<SessionId, SubOptions>,
+    trie: Trie<SessionId, SubEntry>,
+    shared: SharedGroups,
     retained: RetainStore,
     dirty: Vec<ConnId>,
     /// No connection's deadline is before this instant (see `sweep`).
@@ -91,9 +94,13 @@ pub struct Core {
     stats: Stats,
     next_auto_id: u64,
     /// Reused buffers for the hot path, so routing allocates nothing.
-    scratch_matches: Vec<(SessionId, QoS)>,
+    scratch_matches: Vec<Match>,
+    scratch_raw: Vec<(SessionId, SubEntry)>,
+    scratch_ids: Vec<u32>,
     scratch_frame: Vec<u8>,
     scratch_codes: Vec<u8>,
+    scratch_props: PropertiesBuf,
+    scratch_fwd: PropertiesBuf,
 }
 
 impl Core {
@@ -107,14 +114,19 @@ impl Core {
             sessions: Slab::new(),
             by_client_id: HashMap::new(),
             trie: Trie::new(),
+            shared: SharedGroups::default(),
             retained: RetainStore::default(),
             dirty: Vec::new(),
             next_sweep: None,
             stats: Stats::default(),
             next_auto_id: 0,
             scratch_matches: Vec::new(),
+            scratch_raw: Vec::new(),
+            scratch_ids: Vec::new(),
             scratch_frame: Vec::new(),
             scratch_codes: Vec::new(),
+            scratch_props: PropertiesBuf::new(),
+            scratch_fwd: PropertiesBuf::new(),
         }
     }
 
@@ -129,7 +141,7 @@ impl Core {
         s.sessions = self.sessions.len();
         s.retained_messages = self.retained.len();
         s.retained_bytes = self.retained.bytes();
-        s.subscriptions = self.trie.len();
+        s.subscriptions = self.trie.len() + self.shared.len();
         s
     }
 
@@ -180,7 +192,7 @@ impl Core {
 
     /// `n` bytes of connection `id`'s pending output were written. Room in
     /// its output buffer may let queued messages go out.
-    pub fn handle_written(&mut self, id: ConnId, n: usize, _now: Instant) {
+    pub fn handle_written(&mut self, id: ConnId, n: usize, now: Instant) {
         self.stats.bytes_sent += n as u64;
         let session = match self.conn_mut(id) {
             Some(c) => {
@@ -192,7 +204,7 @@ impl Core {
             }
             None => return,
         };
-        self.pump(session);
+        self.pump(session, now);
     }
 
     /// Connection `id` is gone (closed by the peer, by the network, or by the
@@ -209,7 +221,8 @@ impl Core {
     }
 
     /// Time has reached `now`: closes connections whose keepalive or connect
-    /// timeout has run out.
+    /// timeout has run out, publishes delayed wills that are due and drops
+    /// expired sessions.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.next_sweep.is_some_and(|t| t <= now) {
             self.sweep(now);
@@ -251,7 +264,7 @@ impl Core {
         for i in 0..self.conns.len() {
             let id = ConnId(i);
             if self.conn(id).is_some_and(|c| c.phase != Phase::Closing) {
-                self.disconnect_v5(id, 0x8B);
+                self.disconnect_v5(id, 0x8B, "server shutting down");
                 self.close(id, false, now);
             }
         }
@@ -302,14 +315,20 @@ impl Core {
         }
     }
 
-    /// Closes every connection past its deadline and works out the earliest
-    /// deadline left. Deadlines only move later as packets arrive, so the
-    /// minimum computed here is never later than the true next one: waking
-    /// then is never late, at worst a little early.
+    /// Closes every connection past its deadline, handles sessions whose
+    /// delayed will or expiry is due, and works out the earliest deadline
+    /// left. Deadlines only move later as packets arrive, so the minimum
+    /// computed here is never later than the true next one: waking then is
+    /// never late, at worst a little early.
     fn sweep(&mut self, now: Instant) {
         let timeout = self.limits.connect_timeout;
         let mut expired: Vec<(ConnId, bool)> = Vec::new();
         let mut next: Option<Instant> = None;
+        let consider = |d: Instant, next: &mut Option<Instant>| {
+            if next.is_none_or(|t| d < t) {
+                *next = Some(d);
+            }
+        };
         for (i, slot) in self.conns.iter().enumerate() {
             let Some(c) = slot else { continue };
             let Some(d) = c.deadline(timeout) else {
@@ -317,8 +336,29 @@ impl Core {
             };
             if d <= now {
                 expired.push((ConnId(i), c.phase == Phase::AwaitConnect));
-            } else if next.is_none_or(|t| d < t) {
-                next = Some(d);
+            } else {
+                consider(d, &mut next);
+            }
+        }
+        let mut wills = Vec::new();
+        let mut ended = Vec::new();
+        for (key, s) in self.sessions.iter_mut() {
+            if let Some((_, due)) = &s.pending_will {
+                let due = *due;
+                if due <= now {
+                    if let Some((w, _)) = s.pending_will.take() {
+                        wills.push((w, SessionId(key)));
+                    }
+                } else {
+                    consider(due, &mut next);
+                }
+            }
+            if let Some(at) = s.expires_at {
+                if at <= now {
+                    ended.push(SessionId(key));
+                } else {
+                    consider(at, &mut next);
+                }
             }
         }
         self.next_sweep = next;
@@ -328,24 +368,16 @@ impl Core {
                 self.close(id, false, now);
             } else {
                 // [MQTT-3.1.2-24]: no packet within 1.5 x keepalive.
-                log::info!("client {} keepalive expired; closing", self.label(id));
-                self.disconnect_v5(id, 0x8D);
-                self.close(id, true, now);
+                self.disconnect_with(id, 0x8D, "keep alive timeout", now);
             }
         }
-    }
-
-    /// Sends a 5.0 DISCONNECT with `reason` if the connection speaks 5.0.
-    fn disconnect_v5(&mut self, id: ConnId, reason: u8) {
-        if self
-            .conn(id)
-            .is_some_and(|c| c.protocol.is_v5() && c.is_connected())
-        {
-            let packet = Packet::Disconnect(codec::Disconnect {
-                reason,
-                properties: codec::Properties::EMPTY,
-            });
-            self.send(id, &packet);
+        for (w, sid) in wills {
+            self.publish_will(&w, Some(sid), now);
+        }
+        for sid in ended {
+            // 5.0 session expiry [MQTT-3.1.2-23].
+            log::info!("session {sid:?} expired");
+            self.end_session(sid, now);
         }
     }
 
@@ -368,19 +400,12 @@ impl Core {
             self.close(id, false, now);
             return;
         }
-        log::warn!("client {}: bad packet ({err}); closing", self.label(id));
-        self.disconnect_v5(id, err.reason_code());
-        self.close(id, true, now);
+        self.disconnect_with(id, err.reason_code(), &format!("bad packet ({err})"), now);
     }
 
     /// Closes for a protocol violation found after decoding.
     fn protocol_violation(&mut self, id: ConnId, what: &str, now: Instant) {
-        log::warn!(
-            "client {}: protocol violation ({what}); closing",
-            self.label(id)
-        );
-        self.disconnect_v5(id, 0x82);
-        self.close(id, true, now);
+        self.disconnect_with(id, 0x82, &format!("protocol error: {what}"), now);
     }
 
     fn handle_packet(&mut self, id: ConnId, packet: Packet<'_>, now: Instant) {
@@ -408,9 +433,7 @@ impl Core {
             (Packet::Unsubscribe(u), Some(sid)) => self.handle_unsubscribe(id, sid, u),
             (Packet::PingReq, Some(_)) => self.send(id, &Packet::PingResp),
             (Packet::Disconnect(d), Some(_)) => self.handle_disconnect(id, d, now),
-            (Packet::Auth(_), Some(_)) => {
-                self.protocol_violation(id, "AUTH without an authentication method", now)
-            }
+            (Packet::Auth(_), Some(_)) => self.handle_auth(id, now),
             (_, _) => self.protocol_violation(id, "a packet only a server may send", now),
         }
     }

@@ -1,20 +1,114 @@
 //! PUBLISH in both directions and the QoS 1/2 acknowledgements
-//! (MQTT 3.1.1 §3.3 to §3.7, §4.3 to §4.6).
+//! (MQTT 3.1.1 §3.3 to §3.7, §4.3 to §4.6; 5.0 §3.3 to §3.7, §4.3, §4.6).
 //!
 //! Matching a topic against subscriptions (`Trie::for_each_match`) is kept
 //! apart from delivering to the sessions found: matches are collected, one
 //! entry per session with the highest QoS among its matching subscriptions
-//! (the one documented way boxmq handles overlapping subscriptions, allowed
-//! by [MQTT-3.3.5-1]), then delivered.
+//! and all their subscription identifiers (the one documented way boxmq
+//! handles overlapping subscriptions, allowed by [MQTT-3.3.5-1]), then
+//! delivered.
 
+use std::borrow::Cow;
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::retain::RetainOutcome;
 use super::session::{Inflight, Message, OutState, Pending, SessionId};
 use super::{ConnId, Core};
-use crate::codec::{self, PacketId, ProtocolVersion, PubResp, PubRespKind, Publish, QoS};
+use crate::codec::{
+    self, PacketId, Properties, PropertiesBuf, Property, ProtocolVersion, PubResp, PubRespKind,
+    Publish, QoS,
+};
 use crate::topic;
+
+/// 5.0 reason codes used on the publish path.
+const RC_NO_MATCHING_SUBSCRIBERS: u8 = 0x10;
+const RC_PACKET_ID_NOT_FOUND: u8 = 0x92;
+const RC_RECEIVE_MAXIMUM_EXCEEDED: u8 = 0x93;
+const RC_TOPIC_ALIAS_INVALID: u8 = 0x94;
+const RC_PAYLOAD_FORMAT_INVALID: u8 = 0x99;
+
+/// A message on its way into the router, borrowed from wherever it came
+/// from (a PUBLISH frame, a will, the in-process client).
+pub(crate) struct Incoming<'a> {
+    pub topic: &'a str,
+    pub payload: &'a [u8],
+    pub qos: QoS,
+    pub retain: bool,
+    /// Properties to forward (see `Message::props`).
+    pub props: &'a [u8],
+    /// Message expiry interval in seconds, if any.
+    pub expiry: Option<u32>,
+}
+
+/// What one outgoing PUBLISH carries, borrowed.
+struct Delivery<'a> {
+    topic: &'a str,
+    payload: &'a [u8],
+    props: &'a [u8],
+    expiry: Option<u32>,
+    qos: QoS,
+    retain: bool,
+    dup: bool,
+    packet_id: Option<PacketId>,
+    sub_ids: &'a [u32],
+}
+
+/// Encodes `d` for a connection speaking `version` into `out`, unless the
+/// packet would be larger than `max_packet` (the client's Maximum Packet
+/// Size): then nothing is written and `false` returned, and the message is
+/// to be dropped for that client [MQTT-3.1.2-25].
+fn encode_delivery(
+    out: &mut Vec<u8>,
+    props_buf: &mut PropertiesBuf,
+    version: ProtocolVersion,
+    d: &Delivery<'_>,
+    max_packet: u32,
+) -> bool {
+    props_buf.clear();
+    if version.is_v5() {
+        if let Some(secs) = d.expiry {
+            props_buf.push(&Property::MessageExpiryInterval(secs));
+        }
+        if let Some(p) = Properties::try_from_raw(d.props) {
+            props_buf.extend_from(p);
+        }
+        for &id in d.sub_ids {
+            props_buf.push(&Property::SubscriptionIdentifier(id));
+        }
+    }
+    let publish = Publish {
+        dup: d.dup,
+        qos: d.qos,
+        retain: d.retain,
+        topic: d.topic,
+        packet_id: d.packet_id,
+        properties: props_buf.as_properties(),
+        payload: d.payload,
+    };
+    if publish.encoded_len(version) > max_packet as usize {
+        return false;
+    }
+    publish.encode(version, out);
+    true
+}
+
+/// Splits a received PUBLISH's (or will's) properties into what is
+/// forwarded and the message expiry interval.
+pub(crate) fn forwardable(props: Properties<'_>, into: &mut PropertiesBuf) -> Option<u32> {
+    into.clear();
+    let mut expiry = None;
+    for p in props.iter() {
+        match p {
+            Property::MessageExpiryInterval(secs) => expiry = Some(secs),
+            Property::TopicAlias(_)
+            | Property::SubscriptionIdentifier(_)
+            | Property::WillDelayInterval(_) => {}
+            other => into.push(&other),
+        }
+    }
+    expiry
+}
 
 impl Core {
     pub(super) fn handle_publish(
@@ -24,40 +118,133 @@ impl Core {
         p: Publish<'_>,
         now: Instant,
     ) {
+        let Some(topic) = self.resolve_topic(id, &p, now) else {
+            return;
+        };
+        let topic: &str = &topic;
         if let Err(e) = topic::validate_topic_name(
-            p.topic,
+            topic,
             self.limits.max_topic_len,
             self.limits.max_topic_levels,
         ) {
             return self.protocol_violation(id, &format!("PUBLISH topic: {e}"), now);
         }
         self.stats.messages_received += 1;
+        // 5.0: a payload announced as UTF-8 must be UTF-8 [MQTT-3.3.2-4];
+        // boxmq refuses it (reason 0x99) rather than forwarding it.
+        let bad_payload = p.properties.payload_format_indicator() == Some(1)
+            && std::str::from_utf8(p.payload).is_err();
+        if bad_payload && p.qos == QoS::AtMostOnce {
+            return self.disconnect_with(
+                id,
+                RC_PAYLOAD_FORMAT_INVALID,
+                "payload is not UTF-8",
+                now,
+            );
+        }
+
+        let mut fwd = std::mem::take(&mut self.scratch_fwd);
+        let expiry = forwardable(p.properties, &mut fwd);
+        let incoming = Incoming {
+            topic,
+            payload: p.payload,
+            qos: p.qos,
+            retain: p.retain,
+            props: fwd.as_properties().raw(),
+            expiry,
+        };
         match (p.qos, p.packet_id) {
             (QoS::AtMostOnce, _) => {
-                self.route(p.topic, p.payload, p.qos, p.retain, Some(sid));
+                self.route(&incoming, Some(sid), now);
             }
             (QoS::AtLeastOnce, Some(pid)) => {
-                self.route(p.topic, p.payload, p.qos, p.retain, Some(sid));
+                let reason = if bad_payload {
+                    RC_PAYLOAD_FORMAT_INVALID
+                } else if self.route(&incoming, Some(sid), now) == 0 {
+                    RC_NO_MATCHING_SUBSCRIBERS
+                } else {
+                    0
+                };
                 // [MQTT-4.3.2-2]: PUBACK with the same packet id.
-                self.send_pubresp(id, PubRespKind::PubAck, pid, 0);
+                self.send_pubresp(id, PubRespKind::PubAck, pid, reason);
             }
             (QoS::ExactlyOnce, Some(pid)) => {
                 // [MQTT-4.3.3-2]: a QoS 2 message is routed once; a resend
                 // with the same packet id before PUBREL only gets PUBREC.
-                let seen = self
-                    .sessions
-                    .get(sid.0)
-                    .is_some_and(|s| s.incoming_qos2.contains(&pid.get()));
-                if !seen {
-                    self.route(p.topic, p.payload, p.qos, p.retain, Some(sid));
+                let (seen, held) = self.sessions.get(sid.0).map_or((false, 0), |s| {
+                    (s.incoming_qos2.contains(&pid.get()), s.incoming_qos2.len())
+                });
+                let v5 = self.conn(id).is_some_and(|c| c.protocol.is_v5());
+                if !seen && v5 && held >= usize::from(self.limits.max_inflight) {
+                    // [MQTT-3.3.4-9]: more unacknowledged QoS 2 than the
+                    // Receive Maximum the broker announced.
+                    self.scratch_fwd = fwd;
+                    return self.disconnect_with(
+                        id,
+                        RC_RECEIVE_MAXIMUM_EXCEEDED,
+                        "receive maximum exceeded",
+                        now,
+                    );
+                }
+                let mut reason = 0;
+                if bad_payload {
+                    reason = RC_PAYLOAD_FORMAT_INVALID;
+                } else if !seen {
+                    if self.route(&incoming, Some(sid), now) == 0 {
+                        reason = RC_NO_MATCHING_SUBSCRIBERS;
+                    }
                     if let Some(s) = self.sessions.get_mut(sid.0) {
                         s.incoming_qos2.push(pid.get());
                     }
                 }
-                self.send_pubresp(id, PubRespKind::PubRec, pid, 0);
+                self.send_pubresp(id, PubRespKind::PubRec, pid, reason);
             }
             // The codec guarantees a packet id for QoS > 0.
             (_, None) => self.protocol_violation(id, "PUBLISH without packet id", now),
+        }
+        self.scratch_fwd = fwd;
+    }
+
+    /// The topic of a PUBLISH, applying and recording 5.0 topic aliases
+    /// [MQTT-3.3.2-12]. `None` when the connection was closed for an alias
+    /// error.
+    fn resolve_topic<'a>(
+        &mut self,
+        id: ConnId,
+        p: &Publish<'a>,
+        now: Instant,
+    ) -> Option<Cow<'a, str>> {
+        let Some(alias) = p.properties.topic_alias() else {
+            if p.topic.is_empty() {
+                self.protocol_violation(id, "empty topic without a topic alias", now);
+                return None;
+            }
+            return Some(Cow::Borrowed(p.topic));
+        };
+        let max = self.limits.max_topic_aliases;
+        if alias == 0 || alias > max {
+            // [MQTT-3.3.2-9] [MQTT-3.3.2-10]
+            self.disconnect_with(id, RC_TOPIC_ALIAS_INVALID, "topic alias out of range", now);
+            return None;
+        }
+        let slot = usize::from(alias - 1);
+        let conn = self.conn_mut(id)?;
+        if conn.aliases.len() <= slot {
+            conn.aliases.resize(slot + 1, None);
+        }
+        if p.topic.is_empty() {
+            match conn.aliases.get(slot).and_then(Option::as_deref) {
+                Some(t) => Some(Cow::Owned(t.to_string())),
+                None => {
+                    self.protocol_violation(id, "unknown topic alias", now);
+                    None
+                }
+            }
+        } else {
+            if let Some(s) = conn.aliases.get_mut(slot) {
+                *s = Some(p.topic.into());
+            }
+            Some(Cow::Borrowed(p.topic))
         }
     }
 
@@ -76,7 +263,7 @@ impl Core {
         id: ConnId,
         sid: SessionId,
         r: PubResp<'_>,
-        _now: Instant,
+        now: Instant,
     ) {
         let Some(session) = self.sessions.get_mut(sid.0) else {
             return;
@@ -89,36 +276,32 @@ impl Core {
                         session.inflight.remove(i);
                     }
                 }
-                self.pump(sid);
+                self.pump(sid, now);
             }
-            PubRespKind::PubRec => {
-                let pos = session.inflight_position(r.packet_id);
-                match pos {
-                    Some(i) if r.reason >= 0x80 => {
-                        // 5.0: a failing PUBREC ends the flow [MQTT-4.3.3-4].
-                        session.inflight.remove(i);
-                        self.pump(sid);
-                    }
-                    Some(i) => {
-                        // [MQTT-4.3.3-1]: after PUBREC, PUBREL; the message
-                        // itself is no longer needed, only its id.
-                        session.inflight[i].state = OutState::AwaitComp;
-                        self.send_pubresp(id, PubRespKind::PubRel, r.packet_id, 0);
-                    }
-                    None => {
-                        // Unknown id: answer PUBREL so the client can finish
-                        // (5.0 says why: packet identifier not found).
-                        self.send_pubresp(id, PubRespKind::PubRel, r.packet_id, 0x92);
-                    }
+            PubRespKind::PubRec => match session.inflight_position(r.packet_id) {
+                Some(i) if r.reason >= 0x80 => {
+                    // 5.0: a failing PUBREC ends the flow [MQTT-4.3.3-4].
+                    session.inflight.remove(i);
+                    self.pump(sid, now);
                 }
-            }
+                Some(i) => {
+                    // [MQTT-4.3.3-1]: after PUBREC, PUBREL.
+                    session.inflight[i].state = OutState::AwaitComp;
+                    self.send_pubresp(id, PubRespKind::PubRel, r.packet_id, 0);
+                }
+                None => {
+                    // Unknown id: answer PUBREL so the client can finish
+                    // (5.0 says why: packet identifier not found).
+                    self.send_pubresp(id, PubRespKind::PubRel, r.packet_id, RC_PACKET_ID_NOT_FOUND);
+                }
+            },
             PubRespKind::PubComp => {
                 if let Some(i) = session.inflight_position(r.packet_id) {
                     if session.inflight[i].state == OutState::AwaitComp {
                         session.inflight.remove(i);
                     }
                 }
-                self.pump(sid);
+                self.pump(sid, now);
             }
             PubRespKind::PubRel => {
                 // [MQTT-4.3.3-2]: release the packet id and answer PUBCOMP,
@@ -131,26 +314,25 @@ impl Core {
                     }
                     None => false,
                 };
-                let reason = if known { 0 } else { 0x92 };
+                let reason = if known { 0 } else { RC_PACKET_ID_NOT_FOUND };
                 self.send_pubresp(id, PubRespKind::PubComp, r.packet_id, reason);
             }
         }
     }
 
     /// Delivers a message to every session with a matching subscription,
-    /// and stores or clears it as retained when `retain` is set.
-    pub(super) fn route(
+    /// and stores or clears it as retained when `retain` is set. Returns the
+    /// number of sessions it went to.
+    pub(crate) fn route(
         &mut self,
-        topic: &str,
-        payload: &[u8],
-        qos: QoS,
-        retain: bool,
+        m: &Incoming<'_>,
         origin: Option<SessionId>,
-    ) {
+        now: Instant,
+    ) -> usize {
         // Built at most once, and only when some session must keep it.
         let mut shared: Option<Rc<Message>> = None;
-        if retain {
-            let msg = new_message(topic, payload, qos);
+        if m.retain {
+            let msg = new_message(m, now);
             match self.retained.set(
                 &msg,
                 self.limits.max_retained_messages,
@@ -158,7 +340,10 @@ impl Core {
             ) {
                 RetainOutcome::Refused => {
                     self.stats.retained_refused += 1;
-                    log::warn!("retained message on '{topic}' not stored: retained limits reached");
+                    log::warn!(
+                        "retained message on '{}' not stored: retained limits reached",
+                        m.topic
+                    );
                 }
                 RetainOutcome::Stored | RetainOutcome::Cleared => {}
             }
@@ -167,66 +352,77 @@ impl Core {
 
         let mut matches = std::mem::take(&mut self.scratch_matches);
         matches.clear();
-        self.trie.for_each_match(topic, |sid, opts| {
-            // 5.0 No Local: not back to the session that published it
-            // [MQTT-3.8.3-3]; always false before 5.0.
-            if !(opts.no_local && Some(sid) == origin) {
-                matches.push((sid, opts.qos));
-            }
-        });
-        // One delivery per session, at the highest QoS granted among the
-        // subscriptions that match [MQTT-3.3.5-1].
-        matches.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
-        matches.dedup_by_key(|m| m.0);
+        self.collect_matches(m.topic, origin, &mut matches);
 
         // A QoS 0 frame is the same bytes for every 3.1/3.1.1 subscriber:
         // encode it once and copy it.
         let mut frame = std::mem::take(&mut self.scratch_frame);
         frame.clear();
-        for &(sid, granted) in &matches {
+        let mut props_buf = std::mem::take(&mut self.scratch_props);
+        let all_ids = std::mem::take(&mut self.scratch_ids);
+        for mt in &matches {
             // [MQTT-3.8.4-6]: delivered at the lower of published and granted QoS.
-            let q = qos.min(granted);
+            let q = m.qos.min(mt.qos);
+            // [MQTT-3.3.1-9]: retain is 0 towards existing subscribers,
+            // unless 5.0 Retain As Published asks otherwise [MQTT-3.3.1-13].
+            let retain = m.retain && mt.retain_as_published;
+            let ids = all_ids.get(mt.ids.clone()).unwrap_or(&[]);
             if q == QoS::AtMostOnce {
-                if frame.is_empty() {
-                    let p = Publish {
-                        dup: false,
-                        qos: QoS::AtMostOnce,
-                        // [MQTT-3.3.1-9]: retain is 0 towards existing subscribers.
-                        retain: false,
-                        topic,
-                        packet_id: None,
-                        properties: codec::Properties::EMPTY,
-                        payload,
-                    };
-                    p.encode(ProtocolVersion::V311, &mut frame);
-                }
-                self.deliver_frame(sid, &frame);
+                let d = Delivery {
+                    topic: m.topic,
+                    payload: m.payload,
+                    props: m.props,
+                    expiry: m.expiry,
+                    qos: QoS::AtMostOnce,
+                    retain,
+                    dup: false,
+                    packet_id: None,
+                    sub_ids: ids,
+                };
+                self.deliver_qos0(mt.session, &d, &mut frame, &mut props_buf);
             } else {
-                let msg = shared
-                    .get_or_insert_with(|| new_message(topic, payload, qos))
-                    .clone();
+                let msg = shared.get_or_insert_with(|| new_message(m, now)).clone();
+                let sub_ids = ids.into();
                 self.deliver(
-                    sid,
+                    mt.session,
                     Pending {
                         msg,
                         qos: q,
-                        retain: false,
+                        retain,
+                        sub_ids,
                     },
+                    now,
                 );
             }
         }
+        let n = matches.len();
+        self.scratch_ids = all_ids;
+        self.scratch_props = props_buf;
         self.scratch_frame = frame;
         self.scratch_matches = matches;
+        n
     }
 
-    /// Appends a ready QoS 0 frame to a session's connection, or drops it
-    /// (counted) when the session is offline or its output buffer is full.
-    fn deliver_frame(&mut self, sid: SessionId, frame: &[u8]) {
+    /// Writes a QoS 0 message to a session's connection, or drops it
+    /// (counted) when the session is offline, its output buffer is full or
+    /// the message is larger than the client accepts. `frame` caches the
+    /// encoding shared by every 3.1/3.1.1 subscriber with the same flags.
+    fn deliver_qos0(
+        &mut self,
+        sid: SessionId,
+        d: &Delivery<'_>,
+        frame: &mut Vec<u8>,
+        props_buf: &mut PropertiesBuf,
+    ) {
         let max_out = self.limits.max_output_buffer;
-        let conn_id = match self.sessions.get(sid.0).and_then(|s| s.conn) {
-            Some(c) => c,
-            None => return, // QoS 0 is not kept for offline sessions.
+        let Some(session) = self.sessions.get(sid.0) else {
+            return;
         };
+        // QoS 0 is not kept for offline sessions.
+        let Some(conn_id) = session.conn else {
+            return;
+        };
+        let max_packet = session.client_max_packet;
         let Some(conn) = self.conns.get_mut(conn_id.0).and_then(Option::as_mut) else {
             return;
         };
@@ -234,16 +430,29 @@ impl Core {
             self.stats.publish_dropped += 1;
             return;
         }
-        conn.out_buf().extend_from_slice(frame);
-        self.stats.messages_sent += 1;
-        self.mark_dirty(conn_id);
+        let version = conn.protocol;
+        let written = if version.is_v5() {
+            encode_delivery(conn.out_buf(), props_buf, version, d, max_packet)
+        } else {
+            // The cached frame has RETAIN 0; Retain As Published is 5.0 only.
+            if frame.is_empty() {
+                encode_delivery(frame, props_buf, ProtocolVersion::V311, d, u32::MAX);
+            }
+            conn.out_buf().extend_from_slice(frame);
+            true
+        };
+        if written {
+            self.stats.messages_sent += 1;
+            self.mark_dirty(conn_id);
+        } else {
+            self.stats.publish_dropped += 1;
+        }
     }
 
-    /// Gives a QoS 1/2 message (or a retained message of any QoS) to a
-    /// session: into its queue, from which `pump` sends as the inflight
-    /// window and the output buffer allow. Dropped and counted when the
-    /// queue is full.
-    pub(super) fn deliver(&mut self, sid: SessionId, pending: Pending) {
+    /// Gives a message to a session's queue, from which `pump` sends as the
+    /// inflight window and the output buffer allow. Dropped and counted
+    /// when the queue is full.
+    pub(super) fn deliver(&mut self, sid: SessionId, pending: Pending, now: Instant) {
         let limits = &self.limits;
         let Some(session) = self.sessions.get_mut(sid.0) else {
             return;
@@ -261,14 +470,14 @@ impl Core {
         }
         session.queued_bytes += pending.msg.cost();
         session.queue.push_back(pending);
-        self.pump(sid);
+        self.pump(sid, now);
     }
 
     /// Moves queued messages of a connected session to its connection while
     /// the inflight window and the output buffer have room. Order is kept:
-    /// the queue is first in, first out [MQTT-4.6.0-6].
-    pub(super) fn pump(&mut self, sid: SessionId) {
-        let max_inflight = usize::from(self.limits.max_inflight);
+    /// the queue is first in, first out [MQTT-4.6.0-6]. Expired messages are
+    /// dropped here [MQTT-3.3.2-5].
+    pub(super) fn pump(&mut self, sid: SessionId, now: Instant) {
         let max_out = self.limits.max_output_buffer;
         let Some(session) = self.sessions.get_mut(sid.0) else {
             return;
@@ -282,33 +491,47 @@ impl Core {
         if !conn.is_connected() {
             return;
         }
+        // [MQTT-3.3.4-7]: never more in flight than the client's Receive Maximum.
+        let window = usize::from(self.limits.max_inflight.min(session.client_receive_max));
         let version = conn.protocol;
         let mut sent = 0u64;
+        let mut dropped = 0u64;
         while conn.output_len() < max_out {
             let Some(front) = session.queue.front() else {
                 break;
             };
-            if front.qos != QoS::AtMostOnce && session.inflight.len() >= max_inflight {
+            if front.qos != QoS::AtMostOnce && session.inflight.len() >= window {
                 break;
             }
             let Some(p) = session.pop_queued() else {
                 break;
             };
-            let packet_id = if p.qos == QoS::AtMostOnce {
-                None
-            } else {
-                Some(session.next_packet_id())
-            };
-            let publish = Publish {
-                dup: false,
+            if p.msg.expired(now) {
+                continue;
+            }
+            let packet_id = (p.qos != QoS::AtMostOnce).then(|| session.next_packet_id());
+            let d = Delivery {
+                topic: &p.msg.topic,
+                payload: &p.msg.payload,
+                props: &p.msg.props,
+                expiry: p.msg.remaining_expiry(now),
                 qos: p.qos,
                 retain: p.retain,
-                topic: &p.msg.topic,
+                dup: false,
                 packet_id,
-                properties: codec::Properties::EMPTY,
-                payload: &p.msg.payload,
+                sub_ids: &p.sub_ids,
             };
-            publish.encode(version, conn.out_buf());
+            let ok = encode_delivery(
+                conn.out_buf(),
+                &mut self.scratch_props,
+                version,
+                &d,
+                session.client_max_packet,
+            );
+            if !ok {
+                dropped += 1;
+                continue;
+            }
             sent += 1;
             if let Some(pid) = packet_id {
                 session.inflight.push_back(Inflight {
@@ -318,17 +541,75 @@ impl Core {
                 });
             }
         }
+        self.stats.publish_dropped += dropped;
         if sent > 0 {
             self.stats.messages_sent += sent;
             self.mark_dirty(conn_id);
         }
     }
+
+    /// Resends what was in flight when the client went away: PUBLISH with
+    /// DUP for unacknowledged messages, PUBREL for released ones
+    /// [MQTT-4.4.0-1].
+    pub(super) fn resend_inflight(&mut self, id: ConnId, sid: SessionId, now: Instant) {
+        let Some(session) = self.sessions.get(sid.0) else {
+            return;
+        };
+        let Some(conn) = self.conns.get_mut(id.0).and_then(Option::as_mut) else {
+            return;
+        };
+        let version = conn.protocol;
+        let mut sent = 0u64;
+        for f in &session.inflight {
+            match f.state {
+                OutState::AwaitAck => {
+                    let p = &f.pending;
+                    let d = Delivery {
+                        topic: &p.msg.topic,
+                        payload: &p.msg.payload,
+                        props: &p.msg.props,
+                        expiry: p.msg.remaining_expiry(now),
+                        qos: p.qos,
+                        retain: p.retain,
+                        dup: true,
+                        packet_id: Some(f.pid),
+                        sub_ids: &p.sub_ids,
+                    };
+                    // An oversized message was refused when first sent, so
+                    // this cannot fail for the same client limits.
+                    encode_delivery(
+                        conn.out_buf(),
+                        &mut self.scratch_props,
+                        version,
+                        &d,
+                        u32::MAX,
+                    );
+                    sent += 1;
+                }
+                OutState::AwaitComp => {
+                    let r = PubResp {
+                        kind: PubRespKind::PubRel,
+                        packet_id: f.pid,
+                        reason: 0,
+                        properties: codec::Properties::EMPTY,
+                    };
+                    r.encode(version, conn.out_buf());
+                }
+            }
+        }
+        self.stats.messages_sent += sent;
+        self.mark_dirty(id);
+    }
 }
 
-fn new_message(topic: &str, payload: &[u8], qos: QoS) -> Rc<Message> {
+fn new_message(m: &Incoming<'_>, now: Instant) -> Rc<Message> {
     Rc::new(Message {
-        topic: topic.into(),
-        payload: payload.into(),
-        qos,
+        topic: m.topic.into(),
+        payload: m.payload.into(),
+        qos: m.qos,
+        props: m.props.into(),
+        expires_at: m
+            .expiry
+            .map(|secs| now + Duration::from_secs(u64::from(secs))),
     })
 }

@@ -1,14 +1,20 @@
 //! Per-client session state: what outlives a connection when clean session
 //! is 0 (MQTT 3.1.1 §3.1.2.4, §4.1): subscriptions, QoS 1/2 messages in
 //! flight towards the client, messages queued for it, and the packet ids of
-//! QoS 2 messages it sent us that await PUBREL.
+//! QoS 2 messages it sent us that await PUBREL; for 5.0 also its expiry and
+//! a will waiting out its delay (5.0 §3.1.2.11.2, §3.1.3.2.2).
 
 use std::collections::VecDeque;
 use std::rc::Rc;
+use std::time::Instant;
 
 use crate::codec::{PacketId, ProtocolVersion, QoS, SubOptions};
 
 use super::ConnId;
+use super::conn::WillMsg;
+
+/// Session expiry interval meaning "never" [MQTT 5.0 §3.1.2.11.2].
+pub(crate) const NEVER_EXPIRES: u32 = u32::MAX;
 
 /// Index of a session in the core's session slab.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -23,12 +29,33 @@ pub(crate) struct Message {
     pub payload: Box<[u8]>,
     /// QoS it was published with.
     pub qos: QoS,
+    /// 5.0 properties passed through to subscribers untouched and in order
+    /// (payload format, content type, response topic, correlation data,
+    /// user properties). Topic alias, subscription identifiers and message
+    /// expiry are not in here: they are per hop or per subscriber.
+    pub props: Box<[u8]>,
+    /// 5.0 message expiry: not delivered after this instant [MQTT-3.3.2-5].
+    pub expires_at: Option<Instant>,
 }
 
 impl Message {
     /// Bytes this message accounts for in queue and retained limits.
     pub fn cost(&self) -> usize {
-        self.topic.len() + self.payload.len()
+        self.topic.len() + self.payload.len() + self.props.len()
+    }
+
+    /// Whether its message expiry has passed.
+    pub fn expired(&self, now: Instant) -> bool {
+        self.expires_at.is_some_and(|t| t <= now)
+    }
+
+    /// The message expiry interval to forward: what is left of it, in whole
+    /// seconds [MQTT-3.3.2-6].
+    pub fn remaining_expiry(&self, now: Instant) -> Option<u32> {
+        self.expires_at.map(|t| {
+            let left = t.saturating_duration_since(now);
+            u32::try_from(left.as_secs()).unwrap_or(u32::MAX)
+        })
     }
 }
 
@@ -40,6 +67,8 @@ pub(crate) struct Pending {
     pub qos: QoS,
     /// RETAIN flag it is to be delivered with.
     pub retain: bool,
+    /// 5.0 subscription identifiers of the matching subscriptions [MQTT-3.3.4-3].
+    pub sub_ids: Box<[u32]>,
 }
 
 /// Where an outgoing QoS 1/2 message stands.
@@ -59,11 +88,20 @@ pub(crate) struct Inflight {
     pub pending: Pending,
 }
 
-/// One subscription of a session, as granted.
+/// What a subscription asks for: the options byte and, in 5.0, a
+/// subscription identifier. This is the trie's per-entry value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SubEntry {
+    pub options: SubOptions,
+    pub sub_id: Option<u32>,
+}
+
+/// One subscription of a session, as granted. `filter` is the whole filter
+/// as subscribed, `$share/<group>/` prefix included.
 #[derive(Clone, Debug)]
 pub(crate) struct Subscription {
     pub filter: Box<str>,
-    pub options: SubOptions,
+    pub entry: SubEntry,
 }
 
 /// Per-client state, connected or not.
@@ -74,8 +112,19 @@ pub(crate) struct Session {
     pub conn: Option<ConnId>,
     /// Protocol level of the last connection (to encode queued messages).
     pub protocol: ProtocolVersion,
-    /// Clean session: the session ends with its connection.
-    pub clean: bool,
+    /// Seconds the session outlives its connection: 0 for a clean 3.1.1
+    /// session (it ends with the connection), [`NEVER_EXPIRES`] for a 3.1.1
+    /// persistent session, the session expiry interval in 5.0.
+    pub expiry_interval: u32,
+    /// When an offline session is to be dropped.
+    pub expires_at: Option<Instant>,
+    /// 5.0: a will waiting out its will delay, and when it is due. A new
+    /// connection to the session cancels it [MQTT-3.1.3-9].
+    pub pending_will: Option<(WillMsg, Instant)>,
+    /// 5.0: the client's Receive Maximum, capping what is in flight to it.
+    pub client_receive_max: u16,
+    /// 5.0: the largest packet the client accepts [MQTT-3.1.2-24].
+    pub client_max_packet: u32,
     pub subscriptions: Vec<Subscription>,
     /// Outgoing QoS 1/2 messages in send order.
     pub inflight: VecDeque<Inflight>,
@@ -91,12 +140,16 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    pub fn new(client_id: Box<str>, protocol: ProtocolVersion, clean: bool) -> Session {
+    pub fn new(client_id: Box<str>, protocol: ProtocolVersion, expiry_interval: u32) -> Session {
         Session {
             client_id,
             conn: None,
             protocol,
-            clean,
+            expiry_interval,
+            expires_at: None,
+            pending_will: None,
+            client_receive_max: u16::MAX,
+            client_max_packet: u32::MAX,
             subscriptions: Vec::new(),
             inflight: VecDeque::new(),
             queue: VecDeque::new(),

@@ -1,9 +1,9 @@
-//! SUBSCRIBE and UNSUBSCRIBE (MQTT 3.1.1 §3.8 to §3.11), and the retained
-//! messages a new subscription receives.
+//! SUBSCRIBE and UNSUBSCRIBE (MQTT 3.1.1 §3.8 to §3.11, 5.0 §3.8 to §3.11),
+//! and the retained messages a new subscription receives.
 
 use std::time::Instant;
 
-use super::session::{Pending, SessionId, Subscription};
+use super::session::{Pending, SessionId, SubEntry, Subscription};
 use super::{ConnId, Core};
 use crate::codec::{self, Packet, ProtocolVersion, QoS, Subscribe, Unsubscribe};
 use crate::topic;
@@ -13,8 +13,15 @@ const SUBACK_FAILURE: u8 = 0x80;
 /// 5.0 reason codes used in SUBACK and UNSUBACK.
 const RC_TOPIC_FILTER_INVALID: u8 = 0x8F;
 const RC_QUOTA_EXCEEDED: u8 = 0x97;
-const RC_SHARED_NOT_SUPPORTED: u8 = 0x9E;
 const RC_NO_SUBSCRIPTION_EXISTED: u8 = 0x11;
+
+/// What became of one filter of a SUBSCRIBE.
+enum Outcome {
+    /// Granted at this QoS; `new` when no subscription on the filter existed.
+    Granted { qos: QoS, new: bool, shared: bool },
+    /// Refused with this code.
+    Refused(u8),
+}
 
 impl Core {
     pub(super) fn handle_subscribe(
@@ -22,54 +29,30 @@ impl Core {
         id: ConnId,
         sid: SessionId,
         s: Subscribe<'_>,
-        _now: Instant,
+        now: Instant,
     ) {
         let version = self
             .conn(id)
             .map(|c| c.protocol)
             .unwrap_or(ProtocolVersion::V311);
-        let fail = |v5_code: u8| {
-            if version.is_v5() {
-                v5_code
-            } else {
-                SUBACK_FAILURE
-            }
-        };
+        let sub_id = s.properties.subscription_identifier();
+        // [MQTT-3.8.3-4]: No Local on a shared subscription is a protocol error.
+        if s.filters()
+            .any(|(f, o)| o.no_local && f.starts_with("$share/"))
+        {
+            return self.protocol_violation(id, "No Local on a shared subscription", now);
+        }
         let mut codes = std::mem::take(&mut self.scratch_codes);
         codes.clear();
+        let mut outcomes = Vec::new();
         for (filter, options) in s.filters() {
-            let code = if let Err(e) = topic::validate_topic_filter(
-                filter,
-                self.limits.max_topic_len,
-                self.limits.max_topic_levels,
-            ) {
-                // boxmq answers a bad filter with a failure code and keeps
-                // the connection, so one bad filter does not cost the others.
-                log::info!(
-                    "client {}: subscription '{filter}' refused: {e}",
-                    self.label(id)
-                );
-                fail(RC_TOPIC_FILTER_INVALID)
-            } else if filter.starts_with("$share/") {
-                log::info!(
-                    "client {}: shared subscription '{filter}' refused: not supported yet",
-                    self.label(id)
-                );
-                fail(RC_SHARED_NOT_SUPPORTED)
-            } else {
-                match self.add_subscription(sid, filter, options) {
-                    true => options.qos as u8,
-                    false => {
-                        log::warn!(
-                            "client {}: subscription '{filter}' refused: max_subscriptions_per_session ({}) reached",
-                            self.label(id),
-                            self.limits.max_subscriptions_per_session
-                        );
-                        fail(RC_QUOTA_EXCEEDED)
-                    }
-                }
-            };
-            codes.push(code);
+            let entry = SubEntry { options, sub_id };
+            let outcome = self.subscribe_one(id, sid, filter, entry, version);
+            codes.push(match outcome {
+                Outcome::Granted { qos, .. } => qos as u8,
+                Outcome::Refused(code) => code,
+            });
+            outcomes.push(outcome);
         }
         // [MQTT-3.8.4-1] [MQTT-3.8.4-2] [MQTT-3.8.4-5]: one SUBACK with the
         // same packet id and one code per filter, in order.
@@ -79,47 +62,119 @@ impl Core {
             codes: &codes,
         });
         self.send(id, &suback);
+        self.scratch_codes = codes;
 
         // [MQTT-3.3.1-6] [MQTT-3.8.4-3]: retained messages matching each
-        // accepted filter follow, with the retain flag set [MQTT-3.3.1-8].
-        for ((filter, _), &code) in s.filters().zip(codes.iter()) {
-            let Some(granted) = QoS::from_u8(code) else {
+        // granted filter follow, with the retain flag set [MQTT-3.3.1-8];
+        // 5.0 Retain Handling 1 sends them only for a new subscription, 2
+        // never [MQTT-3.3.1-9] [MQTT-3.3.1-10]; shared subscriptions never
+        // get them (5.0 §4.8.2).
+        for ((filter, options), outcome) in s.filters().zip(outcomes) {
+            let Outcome::Granted { qos, new, shared } = outcome else {
                 continue;
             };
-            self.send_retained(sid, filter, granted);
+            let wanted = match options.retain_handling {
+                0 => true,
+                1 => new,
+                _ => false,
+            };
+            if wanted && !shared {
+                self.send_retained(sid, filter, qos, sub_id, now);
+            }
         }
-        self.scratch_codes = codes;
     }
 
-    /// Adds or replaces a subscription. `false` when the session holds its
-    /// maximum of subscriptions already and this filter is new.
-    fn add_subscription(
+    fn subscribe_one(
+        &mut self,
+        id: ConnId,
+        sid: SessionId,
+        filter: &str,
+        entry: SubEntry,
+        version: ProtocolVersion,
+    ) -> Outcome {
+        let fail = |v5_code: u8| {
+            Outcome::Refused(if version.is_v5() {
+                v5_code
+            } else {
+                SUBACK_FAILURE
+            })
+        };
+        let (shared, inner) = match topic::parse_shared(filter) {
+            Ok(Some((group, inner))) => (Some(group), inner),
+            Ok(None) => (None, filter),
+            Err(e) => {
+                log::info!(
+                    "client {}: subscription '{filter}' refused: {e}",
+                    self.label(id)
+                );
+                return fail(RC_TOPIC_FILTER_INVALID);
+            }
+        };
+        if let Err(e) = topic::validate_topic_filter(
+            inner,
+            self.limits.max_topic_len,
+            self.limits.max_topic_levels,
+        ) {
+            // boxmq answers a bad filter with a failure code and keeps the
+            // connection, so one bad filter does not cost the others.
+            log::info!(
+                "client {}: subscription '{filter}' refused: {e}",
+                self.label(id)
+            );
+            return fail(RC_TOPIC_FILTER_INVALID);
+        }
+        let max = self.limits.max_subscriptions_per_session;
+        let Some(session) = self.sessions.get_mut(sid.0) else {
+            return fail(RC_QUOTA_EXCEEDED);
+        };
+        let new = match session.subscription_index(filter) {
+            // [MQTT-3.8.4-3]: a subscription to the same filter replaces the old one.
+            Some(i) => {
+                session.subscriptions[i].entry = entry;
+                false
+            }
+            None if session.subscriptions.len() >= max => {
+                log::warn!(
+                    "client '{}': subscription '{filter}' refused: max_subscriptions_per_session ({max}) reached",
+                    session.client_id
+                );
+                return fail(RC_QUOTA_EXCEEDED);
+            }
+            None => {
+                session.subscriptions.push(Subscription {
+                    filter: filter.into(),
+                    entry,
+                });
+                true
+            }
+        };
+        match shared {
+            Some(group) => self.shared.join(group, inner, sid, entry),
+            None => {
+                self.trie.insert(filter, sid, entry);
+            }
+        }
+        Outcome::Granted {
+            qos: entry.options.qos,
+            new,
+            shared: shared.is_some(),
+        }
+    }
+
+    fn send_retained(
         &mut self,
         sid: SessionId,
         filter: &str,
-        options: codec::SubOptions,
-    ) -> bool {
-        let max = self.limits.max_subscriptions_per_session;
-        let Some(session) = self.sessions.get_mut(sid.0) else {
-            return false;
-        };
-        match session.subscription_index(filter) {
-            // [MQTT-3.8.4-3]: a subscription to the same filter replaces the old one.
-            Some(i) => session.subscriptions[i].options = options,
-            None if session.subscriptions.len() >= max => return false,
-            None => session.subscriptions.push(Subscription {
-                filter: filter.into(),
-                options,
-            }),
-        }
-        self.trie.insert(filter, sid, options);
-        true
-    }
-
-    fn send_retained(&mut self, sid: SessionId, filter: &str, granted: QoS) {
+        granted: QoS,
+        sub_id: Option<u32>,
+        now: Instant,
+    ) {
         let mut found = Vec::new();
-        self.retained
-            .for_each_match(filter, |m| found.push(m.clone()));
+        self.retained.for_each_match(filter, |m| {
+            if !m.expired(now) {
+                found.push(m.clone());
+            }
+        });
         for msg in found {
             let qos = msg.qos.min(granted);
             self.deliver(
@@ -128,32 +183,49 @@ impl Core {
                     msg,
                     qos,
                     retain: true,
+                    sub_ids: sub_id.into_iter().collect(),
                 },
+                now,
             );
+        }
+    }
+
+    /// Removes one subscription from the trie or its shared group.
+    pub(super) fn forget_subscription(&mut self, sid: SessionId, filter: &str) {
+        match topic::parse_shared(filter) {
+            Ok(Some((group, inner))) => {
+                self.shared.leave(group, inner, sid);
+            }
+            _ => {
+                self.trie.remove(filter, sid);
+            }
         }
     }
 
     pub(super) fn handle_unsubscribe(&mut self, id: ConnId, sid: SessionId, u: Unsubscribe<'_>) {
         let mut codes = std::mem::take(&mut self.scratch_codes);
         codes.clear();
-        if let Some(session) = self.sessions.get_mut(sid.0) {
-            for filter in u.filters() {
-                // [MQTT-3.10.4-1] [MQTT-3.10.4-2]: the subscription goes and no
-                // new messages are added for it.
-                let existed = match session.subscription_index(filter) {
+        for filter in u.filters() {
+            // [MQTT-3.10.4-1] [MQTT-3.10.4-2]: the subscription goes and no
+            // new messages are added for it.
+            let existed = match self.sessions.get_mut(sid.0) {
+                Some(session) => match session.subscription_index(filter) {
                     Some(i) => {
                         session.subscriptions.swap_remove(i);
-                        self.trie.remove(filter, sid);
                         true
                     }
                     None => false,
-                };
-                codes.push(if existed {
-                    0
-                } else {
-                    RC_NO_SUBSCRIPTION_EXISTED
-                });
+                },
+                None => false,
+            };
+            if existed {
+                self.forget_subscription(sid, filter);
             }
+            codes.push(if existed {
+                0
+            } else {
+                RC_NO_SUBSCRIPTION_EXISTED
+            });
         }
         let v5 = self.conn(id).is_some_and(|c| c.protocol.is_v5());
         // [MQTT-3.10.4-4] [MQTT-3.10.4-5]: UNSUBACK with the same packet id,
