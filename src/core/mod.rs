@@ -27,6 +27,8 @@ mod session;
 mod subscribe;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_v5;
 
 use std::collections::HashMap;
 use std::time::Instant;

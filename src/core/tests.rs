@@ -43,10 +43,12 @@ enum Out {
     },
 }
 
-struct Harness {
-    core: Core,
-    now: Instant,
+pub(super) struct Harness {
+    pub core: Core,
+    pub now: Instant,
     next: usize,
+    /// Protocol each connection's CONNECT asked for.
+    versions: std::collections::HashMap<ConnId, ProtocolVersion>,
 }
 
 fn pid(v: u16) -> PacketId {
@@ -54,34 +56,68 @@ fn pid(v: u16) -> PacketId {
 }
 
 impl Harness {
-    fn new() -> Harness {
+    pub fn new() -> Harness {
         Harness::with(Config::default())
     }
 
-    fn with(config: Config) -> Harness {
+    pub fn with(config: Config) -> Harness {
         Harness {
             core: Core::new(&config),
             now: Instant::now(),
             next: 0,
+            versions: std::collections::HashMap::new(),
         }
     }
 
-    fn open(&mut self) -> ConnId {
+    fn version(&self, id: ConnId) -> ProtocolVersion {
+        self.versions.get(&id).copied().unwrap_or(V4)
+    }
+
+    pub fn open(&mut self) -> ConnId {
         let id = ConnId(self.next);
         self.next += 1;
         self.core.handle_open(id, "test", self.now);
         id
     }
 
-    fn bytes(&mut self, id: ConnId, data: &[u8]) {
+    pub fn bytes(&mut self, id: ConnId, data: &[u8]) {
         let used = self.core.handle_data(id, data, self.now);
         assert_eq!(used, data.len(), "test frames are complete");
     }
 
-    fn send(&mut self, id: ConnId, packet: Packet<'_>) {
+    pub fn send(&mut self, id: ConnId, packet: Packet<'_>) {
+        if let Packet::Connect(c) = &packet {
+            self.versions.insert(id, c.protocol);
+        }
         let mut buf = Vec::new();
-        packet.encode(V4, &mut buf);
+        packet.encode(self.version(id), &mut buf);
         self.bytes(id, &buf);
+    }
+
+    /// Every frame the core wants written to `id`, as if the socket took it
+    /// all; decode each with [`decode_frame`].
+    pub fn frames(&mut self, id: ConnId) -> Vec<Vec<u8>> {
+        while self.core.poll_dirty().is_some() {}
+        let bytes = self.core.pending_output(id).to_vec();
+        self.core.handle_written(id, bytes.len(), self.now);
+        let mut out = Vec::new();
+        let mut rest = &bytes[..];
+        while !rest.is_empty() {
+            let n = codec::frame_len(rest, usize::MAX)
+                .expect("core sends well-formed frames")
+                .expect("core sends whole frames");
+            out.push(rest[..n].to_vec());
+            rest = &rest[n..];
+        }
+        out
+    }
+
+    /// Decodes a frame sent to `id`.
+    pub fn decode<'a>(&self, id: ConnId, frame: &'a [u8]) -> Packet<'a> {
+        codec::decode(frame, self.version(id), usize::MAX)
+            .expect("well-formed")
+            .expect("whole")
+            .0
     }
 
     fn connect_with(
@@ -171,15 +207,9 @@ impl Harness {
     /// Everything the core wants written to `id`, decoded, as if the socket
     /// took it all.
     fn recv(&mut self, id: ConnId) -> Vec<Out> {
-        while self.core.poll_dirty().is_some() {}
-        let bytes = self.core.pending_output(id).to_vec();
-        self.core.handle_written(id, bytes.len(), self.now);
         let mut out = Vec::new();
-        let mut rest = &bytes[..];
-        while !rest.is_empty() {
-            let (p, n) = codec::decode(rest, V4, usize::MAX)
-                .expect("core sends well-formed packets")
-                .expect("core sends whole packets");
+        for frame in self.frames(id) {
+            let p = self.decode(id, &frame);
             out.push(match p {
                 Packet::Connack(c) => Out::Connack {
                     present: c.session_present,
@@ -208,7 +238,6 @@ impl Harness {
                 Packet::Disconnect(d) => Out::Disconnect { reason: d.reason },
                 other => panic!("unexpected packet from the broker: {other:?}"),
             });
-            rest = &rest[n..];
         }
         out
     }
@@ -228,7 +257,7 @@ impl Harness {
             .collect()
     }
 
-    fn advance(&mut self, d: Duration) {
+    pub fn advance(&mut self, d: Duration) {
         self.now += d;
         if self.core.next_deadline().is_some_and(|t| t <= self.now) {
             self.core.handle_timeout(self.now);
