@@ -48,6 +48,9 @@ pub struct Config {
     pub allow_anonymous: bool,
     /// Log level from `log_type` lines, if any (RUST_LOG overrides it).
     pub log_level: Option<LevelFilter>,
+    /// Seconds between updates of the `$SYS/broker/...` topics; 0 turns
+    /// them off. Default 10.
+    pub sys_interval: u32,
 }
 
 impl Default for Config {
@@ -57,6 +60,7 @@ impl Default for Config {
             limits: Limits::default(),
             allow_anonymous: true,
             log_level: None,
+            sys_interval: 10,
         }
     }
 }
@@ -243,7 +247,6 @@ const UNSUPPORTED: &[&str] = &[
     "retry_interval",
     "set_tcp_nodelay",
     "store_clean_interval",
-    "sys_interval",
     "upgrade_outgoing_qos",
     "user",
     // Listeners.
@@ -323,6 +326,7 @@ const SUPPORTED: &[&str] = &[
     "max_output_buffer",
     "connect_timeout",
     "max_topic_aliases",
+    "sys_interval",
 ];
 
 /// Config being built from a file, with where each listener came from.
@@ -456,6 +460,15 @@ impl Parser {
                 let default = defaults.connect_timeout.as_secs();
                 let v = count(name, args, 1, MAX_CONNECT_TIMEOUT, default)?;
                 limits.connect_timeout = Duration::from_secs(v);
+            }
+            "sys_interval" => {
+                // 0 turns $SYS off, as in Mosquitto.
+                self.config.sys_interval = if args == ["0"] {
+                    0
+                } else {
+                    let v = count(name, args, 1, u64::from(u32::MAX), 10)?;
+                    u32::try_from(v).unwrap_or(u32::MAX)
+                };
             }
             "max_topic_aliases" => {
                 // 0 is a real setting here (no aliases), not "unlimited".
@@ -788,6 +801,7 @@ Config file: one directive per line; a line starting with # is a comment.
   max_output_buffer N              unsent bytes per connection (default 262144)
   connect_timeout SECONDS          time to send CONNECT (default 10)
   max_topic_aliases N              MQTT 5 aliases per client (default 16)
+  sys_interval SECONDS             $SYS update period, 0 for off (default 10)
 Every bound is a real number: 0 and -1 do not mean unlimited. Other
 Mosquitto directives (persistence, password_file, bridges, TLS, ...) are
 refused by name.
@@ -1132,7 +1146,12 @@ max_topic_aliases 0
         for name in SUPPORTED {
             if matches!(
                 *name,
-                "listener" | "port" | "allow_anonymous" | "log_type" | "max_topic_aliases"
+                "listener"
+                    | "port"
+                    | "allow_anonymous"
+                    | "log_type"
+                    | "max_topic_aliases"
+                    | "sys_interval"
             ) {
                 continue;
             }
@@ -1272,7 +1291,6 @@ max_topic_aliases 0
             "keyfile",
             "cafile",
             "protocol",
-            "sys_interval",
             "autosave_interval",
             "include_dir",
             "per_listener_settings",
@@ -1600,8 +1618,8 @@ max_topic_aliases 0
         }
         names.sort_unstable();
         names.dedup();
-        // allow_anonymous and the fifteen fields of Limits.
-        assert_eq!(names.len(), 16, "{names:?}");
+        // allow_anonymous, sys_interval and the fifteen fields of Limits.
+        assert_eq!(names.len(), 17, "{names:?}");
         for name in SUPPORTED {
             let documented = names.contains(name);
             let has_default = !matches!(*name, "listener" | "port" | "log_type");

@@ -25,6 +25,7 @@ mod publish;
 mod retain;
 mod session;
 mod subscribe;
+mod sys;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -44,6 +45,7 @@ use conn::{Conn, Phase};
 use matching::{Match, SharedGroups};
 use retain::RetainStore;
 use session::{Session, SessionId, SubEntry};
+use sys::SysState;
 
 /// Identifies one connection to the core. Chosen by the caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -94,6 +96,7 @@ pub struct Core {
     /// No connection's deadline is before this instant (see `sweep`).
     next_sweep: Option<Instant>,
     stats: Stats,
+    sys: SysState,
     next_auto_id: u64,
     /// Reused buffers for the hot path, so routing allocates nothing.
     scratch_matches: Vec<Match>,
@@ -121,6 +124,7 @@ impl Core {
             dirty: Vec::new(),
             next_sweep: None,
             stats: Stats::default(),
+            sys: SysState::new(config.sys_interval),
             next_auto_id: 0,
             scratch_matches: Vec::new(),
             scratch_raw: Vec::new(),
@@ -225,15 +229,22 @@ impl Core {
     /// Time has reached `now`: closes connections whose keepalive or connect
     /// timeout has run out, publishes delayed wills that are due and drops
     /// expired sessions.
+    ///
+    /// The first call also starts the `$SYS` clock: the event loop calls
+    /// this once per turn, whether or not a deadline has passed.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.next_sweep.is_some_and(|t| t <= now) {
             self.sweep(now);
         }
+        self.sys_tick(now);
     }
 
     /// When [`Core::handle_timeout`] next has work to do, if ever.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.next_sweep
+        match (self.next_sweep, self.sys.next()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The next connection with output to write or to close, if any. Each is

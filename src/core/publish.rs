@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use super::retain::RetainOutcome;
 use super::session::{Inflight, Message, OutState, Pending, SessionId};
+use super::sys;
 use super::{ConnId, Core};
 use crate::codec::{
     self, PacketId, Properties, PropertiesBuf, Property, ProtocolVersion, PubResp, PubRespKind,
@@ -23,6 +24,7 @@ use crate::topic;
 
 /// 5.0 reason codes used on the publish path.
 const RC_NO_MATCHING_SUBSCRIBERS: u8 = 0x10;
+const RC_NOT_AUTHORIZED: u8 = 0x87;
 const RC_PACKET_ID_NOT_FOUND: u8 = 0x92;
 const RC_RECEIVE_MAXIMUM_EXCEEDED: u8 = 0x93;
 const RC_TOPIC_ALIAS_INVALID: u8 = 0x94;
@@ -130,6 +132,23 @@ impl Core {
             return self.protocol_violation(id, &format!("PUBLISH topic: {e}"), now);
         }
         self.stats.messages_received += 1;
+        if sys::is_sys_topic(topic) {
+            // Only the broker publishes under $SYS: dropped, and for QoS 1/2
+            // acknowledged (5.0: with 0x87 not authorized).
+            log::debug!("client {}: PUBLISH to '{topic}' ignored", self.label(id));
+            let v5 = self.conn(id).is_some_and(|c| c.protocol.is_v5());
+            let reason = if v5 { RC_NOT_AUTHORIZED } else { 0 };
+            match (p.qos, p.packet_id) {
+                (QoS::AtLeastOnce, Some(pid)) => {
+                    self.send_pubresp(id, PubRespKind::PubAck, pid, reason)
+                }
+                (QoS::ExactlyOnce, Some(pid)) => {
+                    self.send_pubresp(id, PubRespKind::PubRec, pid, reason)
+                }
+                _ => {}
+            }
+            return;
+        }
         // 5.0: a payload announced as UTF-8 must be UTF-8 [MQTT-3.3.2-4];
         // boxmq refuses it (reason 0x99) rather than forwarding it.
         let bad_payload = p.properties.payload_format_indicator() == Some(1)

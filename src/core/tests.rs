@@ -871,3 +871,79 @@ fn session_limit_refuses_with_server_unavailable() {
         }]
     );
 }
+
+#[test]
+fn sys_topics_are_published_retained_and_only_on_change() {
+    let mut h = Harness::new();
+    h.core.handle_timeout(h.now); // starts the $SYS clock
+    let all = h.connect("all", true);
+    h.subscribe(all, "#", QoS::AtMostOnce);
+    let s = h.connect("sys", true);
+    let out = h.subscribe(s, "$SYS/broker/#", QoS::AtMostOnce);
+    let topics: Vec<String> = out
+        .iter()
+        .filter_map(|o| match o {
+            Out::Publish {
+                topic,
+                retain: true,
+                ..
+            } => Some(topic.clone()),
+            _ => None,
+        })
+        .collect();
+    for t in [
+        "$SYS/broker/version",
+        "$SYS/broker/uptime",
+        "$SYS/broker/clients/connected",
+        "$SYS/broker/load/messages/received/1min",
+    ] {
+        assert!(topics.iter().any(|x| x == t), "{t} missing from {topics:?}");
+    }
+    h.advance(Duration::from_secs(10));
+    let update: Vec<(String, Vec<u8>, QoS)> = h.publishes(s);
+    let names: Vec<&str> = update.iter().map(|u| u.0.as_str()).collect();
+    // Uptime and the connected count changed; the version did not.
+    assert!(names.contains(&"$SYS/broker/uptime"), "{names:?}");
+    assert!(
+        names.contains(&"$SYS/broker/clients/connected"),
+        "{names:?}"
+    );
+    assert!(!names.contains(&"$SYS/broker/version"), "{names:?}");
+    let connected = update
+        .iter()
+        .find(|u| u.0 == "$SYS/broker/clients/connected")
+        .map(|u| u.1.clone());
+    assert_eq!(connected, Some(b"2".to_vec()));
+    // [MQTT-4.7.2-1]: "#" does not see $SYS.
+    assert!(h.publishes(all).is_empty());
+    // Clients cannot publish under $SYS.
+    let p = h.connect("p", true);
+    h.publish(
+        p,
+        "$SYS/broker/uptime",
+        b"forged",
+        QoS::AtLeastOnce,
+        false,
+        1,
+    );
+    assert_eq!(
+        h.recv(p),
+        vec![Out::Resp {
+            kind: PubRespKind::PubAck,
+            pid: 1
+        }]
+    );
+    assert!(h.publishes(s).is_empty());
+}
+
+#[test]
+fn sys_interval_zero_turns_sys_off() {
+    let mut h = Harness::with(Config {
+        sys_interval: 0,
+        ..Config::default()
+    });
+    h.core.handle_timeout(h.now);
+    assert_eq!(h.core.next_deadline(), None);
+    let s = h.connect("sys", true);
+    assert_eq!(h.subscribe(s, "$SYS/#", QoS::AtMostOnce).len(), 1);
+}
