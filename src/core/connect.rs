@@ -94,7 +94,11 @@ impl Core {
             if let Some(old) = self.sessions.get(sid.0).and_then(|s| s.conn) {
                 log::info!("client '{client_id}' connected again; closing its old connection");
                 self.disconnect_v5(old, RC_SESSION_TAKEN_OVER, "session taken over");
-                self.detach(old, true, true, now);
+                // Closed as any connection: a session that ends with its
+                // connection ends here; one that outlives it is resumed (or
+                // discarded by clean start) just below, which also cancels a
+                // will still in its delay.
+                self.close(old, true, now);
             }
         }
         let existing = self.by_client_id.get(&client_id).copied();
@@ -270,12 +274,6 @@ impl Core {
     /// `with_will`, detaches it from its session (ending the session if it
     /// does not outlive the connection) and marks it for the caller to close.
     pub(super) fn close(&mut self, id: ConnId, with_will: bool, now: Instant) {
-        self.detach(id, with_will, false, now);
-    }
-
-    /// See [`Core::close`]. With `keep_session` (takeover) the session stays
-    /// for the new connection to decide about, even one that would end.
-    fn detach(&mut self, id: ConnId, with_will: bool, keep_session: bool, now: Instant) {
         let Some(conn) = self.conn_mut(id) else {
             return;
         };
@@ -294,7 +292,7 @@ impl Core {
             return;
         }
         session.conn = None;
-        let ends = session.expiry_interval == 0 && !keep_session;
+        let ends = session.expiry_interval == 0;
         if let (true, Some(w)) = (with_will, will) {
             if w.delay > 0 && !ends {
                 // 5.0 will delay: published when the delay or the session
@@ -313,7 +311,7 @@ impl Core {
             // [MQTT-3.1.2-6]: a clean session ends with its connection.
             self.end_session(sid, now);
         } else if let Some(s) = self.sessions.get_mut(sid.0) {
-            if s.expiry_interval != NEVER_EXPIRES && !keep_session {
+            if s.expiry_interval != NEVER_EXPIRES {
                 let at = now + Duration::from_secs(u64::from(s.expiry_interval));
                 s.expires_at = Some(at);
                 self.note_deadline(Some(at));

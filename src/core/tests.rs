@@ -947,3 +947,22 @@ fn sys_interval_zero_turns_sys_off() {
     let s = h.connect("sys", true);
     assert_eq!(h.subscribe(s, "$SYS/#", QoS::AtMostOnce).len(), 1);
 }
+
+#[test]
+fn takeover_of_a_clean_session_does_not_resume_it() {
+    // The old connection's clean session ends with it [MQTT-3.1.2-6], so a
+    // new connection with clean session 0 starts afresh.
+    let mut h = Harness::new();
+    let old = h.connect("same", true);
+    h.subscribe(old, "t", QoS::AtLeastOnce);
+    let new = h.connect_with("same", false, 0, None);
+    assert!(h.core.is_closing(old));
+    assert_eq!(
+        h.recv(new),
+        vec![Out::Connack {
+            present: false,
+            code: 0
+        }]
+    );
+    assert_eq!(h.core.stats().subscriptions, 0);
+}
