@@ -8,15 +8,25 @@
 //! holds no buffer. Writing: after every turn, each connection the core
 //! marked dirty gets one write of all its pending output (frames coalesced);
 //! what the kernel does not take waits for the WRITABLE event.
+//!
+//! In-process clients (see [`crate::broker`]) are connections too: the slab
+//! holds either a socket or a local endpoint whose bytes never leave memory.
+//! Other threads reach the loop through a request channel and the waker
+//! ([`Server::attach_control`]); a local endpoint whose subscriber is slow
+//! leaves its output in the core and is retried when the subscriber wakes
+//! the loop.
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
+use crate::broker::local::{Drain, LocalConn, LocalRef, Request};
 use crate::config::Config;
 use crate::core::{ConnId, Core};
 
@@ -49,6 +59,34 @@ struct NetConn {
     partial: Vec<u8>,
 }
 
+/// One slab entry: a socket, or an in-process client's endpoint.
+enum Endpoint {
+    Tcp(NetConn),
+    Local(LocalConn),
+}
+
+/// Requests from other threads (see [`Server::attach_control`]).
+struct Control {
+    rx: Receiver<Request>,
+    next_serial: u64,
+}
+
+/// Binds a std listener for every listener of `config`, non-blocking.
+///
+/// # Errors
+/// The first address that cannot be bound, with the system's error.
+pub fn bind_listeners(
+    config: &Config,
+) -> Result<Vec<std::net::TcpListener>, (SocketAddr, io::Error)> {
+    let mut listeners = Vec::new();
+    for addr in config.effective_listeners() {
+        let l = std::net::TcpListener::bind(addr).map_err(|e| (addr, e))?;
+        l.set_nonblocking(true).map_err(|e| (addr, e))?;
+        listeners.push(l);
+    }
+    Ok(listeners)
+}
+
 /// Why the loop stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StopReason {
@@ -62,12 +100,17 @@ pub enum StopReason {
 pub struct Server {
     poll: Poll,
     listeners: Vec<TcpListener>,
-    conns: Slab<NetConn>,
+    conns: Slab<Endpoint>,
+    /// Socket connections in `conns` (what `max_connections` bounds).
+    tcp_count: usize,
     core: Core,
     read_buf: Vec<u8>,
     /// Connections that had more to read when their turn ended.
     backlog: Vec<usize>,
     signals: Option<signal_hook_mio::v1_0::Signals>,
+    control: Option<Control>,
+    /// Local endpoints whose subscriber had no room; retried on wake-up.
+    blocked: Vec<usize>,
 }
 
 impl Server {
@@ -77,23 +120,42 @@ impl Server {
     /// The first listener that cannot be bound (address in use, permission
     /// denied, ...), with its address in the message.
     pub fn bind(config: &Config) -> io::Result<Server> {
+        let listeners = bind_listeners(config).map_err(|(addr, e)| {
+            io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
+        })?;
+        Server::from_listeners(config, listeners)
+    }
+
+    /// A server on listeners bound already (by [`bind_listeners`], or by
+    /// the caller), with `config`'s limits and access rules. This lets the
+    /// listeners be bound on one thread and the loop run on another.
+    ///
+    /// # Errors
+    /// When the poller cannot be created or a listener registered.
+    pub fn from_listeners(
+        config: &Config,
+        listeners: Vec<std::net::TcpListener>,
+    ) -> io::Result<Server> {
         let poll = Poll::new()?;
-        let mut listeners = Vec::new();
-        for (i, addr) in config.effective_listeners().into_iter().enumerate() {
-            let mut l = TcpListener::bind(addr)
-                .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+        let mut registered = Vec::with_capacity(listeners.len());
+        for (i, l) in listeners.into_iter().enumerate() {
+            l.set_nonblocking(true)?;
+            let mut l = TcpListener::from_std(l);
             poll.registry()
                 .register(&mut l, listener_token(i), Interest::READABLE)?;
-            listeners.push(l);
+            registered.push(l);
         }
         Ok(Server {
             poll,
-            listeners,
+            listeners: registered,
             conns: Slab::with_capacity(config.limits.max_connections),
+            tcp_count: 0,
             core: Core::new(config),
             read_buf: vec![0; READ_CHUNK],
             backlog: Vec::new(),
             signals: None,
+            control: None,
+            blocked: Vec::new(),
         })
     }
 
@@ -119,12 +181,25 @@ impl Server {
         Ok(())
     }
 
-    /// A waker other threads can use to interrupt the loop.
+    /// A waker other threads can use to interrupt the loop. A poller has
+    /// one waker: call this (or [`Server::attach_control`]) once.
     ///
     /// # Errors
     /// When the waker cannot be registered.
     pub fn waker(&self) -> io::Result<Waker> {
         Waker::new(self.poll.registry(), WAKER)
+    }
+
+    /// Serves the requests of the embedding API (in-process clients,
+    /// counters, stop) arriving on `rx`; each sender wakes the loop with the
+    /// returned waker after sending. Replaces [`Server::waker`].
+    ///
+    /// # Errors
+    /// When the waker cannot be registered.
+    pub(crate) fn attach_control(&mut self, rx: Receiver<Request>) -> io::Result<Arc<Waker>> {
+        let waker = Arc::new(self.waker()?);
+        self.control = Some(Control { rx, next_serial: 0 });
+        Ok(waker)
     }
 
     /// The broker core (counters, limits).
@@ -166,7 +241,7 @@ impl Server {
             for event in events.iter() {
                 match event.token() {
                     WAKER => {
-                        if on_wake(&mut self.core, now) {
+                        if self.handle_requests(now) || on_wake(&mut self.core, now) {
                             self.shutdown(now);
                             return Ok(StopReason::Requested);
                         }
@@ -212,7 +287,7 @@ impl Server {
                 }
             };
             // Slab::with_capacity is only a hint; the bound is checked here.
-            if self.conns.len() >= self.core.limits().max_connections {
+            if self.tcp_count >= self.core.limits().max_connections {
                 log::warn!(
                     "connection from {peer} refused: max_connections ({}) reached",
                     self.core.limits().max_connections
@@ -232,10 +307,11 @@ impl Server {
                 log::error!("cannot register connection from {peer}: {e}");
                 continue;
             }
-            entry.insert(NetConn {
+            entry.insert(Endpoint::Tcp(NetConn {
                 stream,
                 partial: Vec::new(),
-            });
+            }));
+            self.tcp_count += 1;
             log::debug!("new connection from {peer} (slot {key})");
             self.core.handle_open(ConnId(key), &peer.to_string(), now);
         }
@@ -243,7 +319,7 @@ impl Server {
 
     fn read_conn(&mut self, key: usize, now: Instant) {
         for _ in 0..READS_PER_TURN {
-            let Some(conn) = self.conns.get_mut(key) else {
+            let Some(Endpoint::Tcp(conn)) = self.conns.get_mut(key) else {
                 return;
             };
             let n = match conn.stream.read(&mut self.read_buf) {
@@ -288,8 +364,26 @@ impl Server {
     /// Writes what the core has for `key`; closes it if the core asks.
     fn flush(&mut self, key: usize, now: Instant) {
         let id = ConnId(key);
+        if let Some(Endpoint::Local(local)) = self.conns.get_mut(key) {
+            match local.drain(&mut self.core, now) {
+                Drain::Done => {}
+                Drain::Blocked => {
+                    if !self.core.is_closing(id) {
+                        if !self.blocked.contains(&key) {
+                            self.blocked.push(key);
+                        }
+                        return;
+                    }
+                }
+                Drain::Broken => return self.close(key, now),
+            }
+            if self.core.is_closing(id) {
+                self.close(key, now);
+            }
+            return;
+        }
         loop {
-            let Some(conn) = self.conns.get_mut(key) else {
+            let Some(Endpoint::Tcp(conn)) = self.conns.get_mut(key) else {
                 return;
             };
             let out = self.core.pending_output(id);
@@ -324,11 +418,75 @@ impl Server {
         if !self.conns.contains(key) {
             return;
         }
-        let mut conn = self.conns.remove(key);
-        let _ = self.poll.registry().deregister(&mut conn.stream);
-        let _ = conn.stream.shutdown(std::net::Shutdown::Both);
-        drop(conn);
+        match self.conns.remove(key) {
+            Endpoint::Tcp(mut conn) => {
+                let _ = self.poll.registry().deregister(&mut conn.stream);
+                let _ = conn.stream.shutdown(std::net::Shutdown::Both);
+                self.tcp_count = self.tcp_count.saturating_sub(1);
+            }
+            Endpoint::Local(mut local) => local.closed(),
+        }
         self.core.handle_close(ConnId(key), now);
+    }
+
+    /// Serves what other threads asked for, then retries the local
+    /// endpoints whose subscribers had no room. `true` when asked to stop.
+    fn handle_requests(&mut self, now: Instant) -> bool {
+        let mut stop = false;
+        if let Some(control) = self.control.as_mut() {
+            loop {
+                let request = match control.rx.try_recv() {
+                    Ok(r) => r,
+                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                };
+                match request {
+                    Request::Open(open) => {
+                        let entry = self.conns.vacant_entry();
+                        control.next_serial += 1;
+                        let me = LocalRef {
+                            key: entry.key(),
+                            serial: control.next_serial,
+                        };
+                        entry.insert(Endpoint::Local(LocalConn::open(
+                            &mut self.core,
+                            me,
+                            open,
+                            now,
+                        )));
+                    }
+                    Request::Publish { to, message, reply } => {
+                        let result = match self.conns.get_mut(to.key) {
+                            Some(Endpoint::Local(l)) if l.is(to) => {
+                                l.publish(&mut self.core, &message, now)
+                            }
+                            _ => Err(crate::broker::ClientError::Disconnected),
+                        };
+                        // The requester may have timed out; nothing to tell then.
+                        let _ = reply.try_send(result);
+                    }
+                    Request::Close(to) => {
+                        if let Some(Endpoint::Local(l)) = self.conns.get_mut(to.key) {
+                            if l.is(to) {
+                                l.disconnect(&mut self.core, now);
+                            }
+                        }
+                    }
+                    Request::Stats(reply) => {
+                        let _ = reply.try_send(self.core.stats());
+                    }
+                    Request::Stop => {
+                        stop = true;
+                        break;
+                    }
+                }
+            }
+        }
+        if !stop {
+            for key in std::mem::take(&mut self.blocked) {
+                self.flush(key, now);
+            }
+        }
+        stop
     }
 
     /// Graceful stop: every client is told (5.0: DISCONNECT 0x8B) and closed
