@@ -40,6 +40,8 @@ const LISTENER_BASE: usize = usize::MAX - 16;
 const READ_CHUNK: usize = 64 * 1024;
 /// Reads per connection per turn before others get a go.
 const READS_PER_TURN: usize = 8;
+/// Requests from other threads served per turn before sockets get a go.
+const REQUESTS_PER_TURN: usize = 64;
 
 fn listener_token(i: usize) -> Token {
     Token(LISTENER_BASE - i)
@@ -111,6 +113,8 @@ pub struct Server {
     control: Option<Control>,
     /// Local endpoints whose subscriber had no room; retried on wake-up.
     blocked: Vec<usize>,
+    /// Requests may be waiting beyond the last turn's budget.
+    more_requests: bool,
 }
 
 impl Server {
@@ -156,6 +160,7 @@ impl Server {
             signals: None,
             control: None,
             blocked: Vec::new(),
+            more_requests: false,
         })
     }
 
@@ -220,7 +225,7 @@ impl Server {
         let mut events = Events::with_capacity(1024);
         loop {
             let now = Instant::now();
-            let timeout = if self.backlog.is_empty() {
+            let timeout = if self.backlog.is_empty() && !self.more_requests {
                 self.core
                     .next_deadline()
                     .map(|d| d.saturating_duration_since(now) + Duration::from_millis(1))
@@ -237,6 +242,10 @@ impl Server {
             let backlog = std::mem::take(&mut self.backlog);
             for key in backlog {
                 self.read_conn(key, now);
+            }
+            if self.more_requests && self.handle_requests(now) {
+                self.shutdown(now);
+                return Ok(StopReason::Requested);
             }
             for event in events.iter() {
                 match event.token() {
@@ -429,64 +438,66 @@ impl Server {
         self.core.handle_close(ConnId(key), now);
     }
 
-    /// Serves what other threads asked for, then retries the local
-    /// endpoints whose subscribers had no room. `true` when asked to stop.
+    /// Serves what other threads asked for (at most `REQUESTS_PER_TURN`;
+    /// `more_requests` says when some were left for the next turn), then
+    /// retries the local endpoints whose subscribers had no room. `true`
+    /// when asked to stop.
     fn handle_requests(&mut self, now: Instant) -> bool {
-        let mut stop = false;
-        if let Some(control) = self.control.as_mut() {
-            loop {
-                let request = match control.rx.try_recv() {
-                    Ok(r) => r,
-                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-                };
-                match request {
-                    Request::Open(open) => {
-                        let entry = self.conns.vacant_entry();
-                        control.next_serial += 1;
-                        let me = LocalRef {
-                            key: entry.key(),
-                            serial: control.next_serial,
-                        };
-                        entry.insert(Endpoint::Local(LocalConn::open(
-                            &mut self.core,
-                            me,
-                            open,
-                            now,
-                        )));
-                    }
-                    Request::Publish { to, message, reply } => {
-                        let result = match self.conns.get_mut(to.key) {
-                            Some(Endpoint::Local(l)) if l.is(to) => {
-                                l.publish(&mut self.core, &message, now)
-                            }
-                            _ => Err(crate::broker::ClientError::Disconnected),
-                        };
-                        // The requester may have timed out; nothing to tell then.
-                        let _ = reply.try_send(result);
-                    }
-                    Request::Close(to) => {
-                        if let Some(Endpoint::Local(l)) = self.conns.get_mut(to.key) {
-                            if l.is(to) {
-                                l.disconnect(&mut self.core, now);
-                            }
+        let mut exhausted = true;
+        for _ in 0..REQUESTS_PER_TURN {
+            let Some(control) = self.control.as_mut() else {
+                return false;
+            };
+            let request = match control.rx.try_recv() {
+                Ok(r) => r,
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => {
+                    exhausted = false;
+                    break;
+                }
+            };
+            match request {
+                Request::Open(open) => {
+                    control.next_serial += 1;
+                    let entry = self.conns.vacant_entry();
+                    let me = LocalRef {
+                        key: entry.key(),
+                        serial: control.next_serial,
+                    };
+                    let conn = LocalConn::open(&mut self.core, me, open, now);
+                    entry.insert(Endpoint::Local(conn));
+                }
+                Request::Publish { to, message, reply } => {
+                    let result = match self.conns.get_mut(to.key) {
+                        Some(Endpoint::Local(l)) if l.is(to) => {
+                            l.publish(&mut self.core, &message, now)
+                        }
+                        _ => Err(crate::broker::ClientError::Disconnected),
+                    };
+                    // The requester may have timed out; nothing to tell then.
+                    let _ = reply.try_send(result);
+                }
+                Request::Close(to) => {
+                    if let Some(Endpoint::Local(l)) = self.conns.get_mut(to.key) {
+                        if l.is(to) {
+                            l.disconnect(&mut self.core, now);
                         }
                     }
-                    Request::Stats(reply) => {
-                        let _ = reply.try_send(self.core.stats());
-                    }
-                    Request::Stop => {
-                        stop = true;
-                        break;
-                    }
                 }
+                Request::Stats(reply) => {
+                    let _ = reply.try_send(self.core.stats());
+                }
+                Request::Stop => return true,
             }
+            // Hand each request's effects out before the next one, as a
+            // socket's output would drain between its peer's packets.
+            self.flush_dirty(now);
         }
-        if !stop {
-            for key in std::mem::take(&mut self.blocked) {
-                self.flush(key, now);
-            }
+        // Left over after the per-turn budget: come back next turn.
+        self.more_requests = exhausted;
+        for key in std::mem::take(&mut self.blocked) {
+            self.flush(key, now);
         }
-        stop
+        false
     }
 
     /// Graceful stop: every client is told (5.0: DISCONNECT 0x8B) and closed
