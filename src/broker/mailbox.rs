@@ -136,7 +136,7 @@ impl Mailbox {
                         return Err(Empty::NotYet);
                     }
                     self.ready
-                        .wait_timeout(s, d - now)
+                        .wait_timeout(s, d.saturating_duration_since(now))
                         .unwrap_or_else(PoisonError::into_inner)
                         .0
                 }
