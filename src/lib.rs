@@ -27,11 +27,11 @@ pub mod limits;
 pub mod net;
 pub mod topic;
 
+pub use crate::codec::QoS;
+pub use crate::core::Stats;
 pub use broker::{
     Broker, BrokerBuilder, BrokerError, BrokerState, CallbackSubscription, Client, ClientError,
     Handle, Message, RecvTimeoutError, Subscription, TryRecvError,
 };
-pub use codec::QoS;
 pub use config::{Config, ConfigError, ListenerConfig};
-pub use core::Stats;
 pub use limits::Limits;

@@ -12,7 +12,7 @@
 //! In-process clients (see [`crate::broker`]) are connections too: the slab
 //! holds either a socket or a local endpoint whose bytes never leave memory.
 //! Other threads reach the loop through a request channel and the waker
-//! ([`Server::attach_control`]); a local endpoint whose subscriber is slow
+//! (`Server::attach_control`); a local endpoint whose subscriber is slow
 //! leaves its output in the core and is retried when the subscriber wakes
 //! the loop.
 
@@ -187,7 +187,7 @@ impl Server {
     }
 
     /// A waker other threads can use to interrupt the loop. A poller has
-    /// one waker: call this (or [`Server::attach_control`]) once.
+    /// one waker: call this once, and not on a server run by [`crate::Broker`].
     ///
     /// # Errors
     /// When the waker cannot be registered.
