@@ -643,3 +643,71 @@ fn handle_is_send_sync_clone_and_works_from_threads() {
         .expect("stop from another thread");
     assert_eq!(handle.state(), BrokerState::Stopped);
 }
+
+#[test]
+fn run_reports_bind_errors() {
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let at = taken.local_addr().expect("addr");
+    let broker = Broker::builder().listen(at.to_string()).build();
+    match broker.run() {
+        Err(BrokerError::Bind { addr, .. }) => assert_eq!(addr, at),
+        other => panic!("expected a bind error, got {other:?}"),
+    }
+}
+
+/// The binary runs through `Broker::run` with signal handling: SIGINT
+/// stops it gracefully and its clients see the connection close.
+#[test]
+fn the_binary_runs_the_broker_and_stops_on_sigint() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_boxmq"))
+        .args(["--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn boxmq");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let addr = loop {
+        let line = match lines.recv_timeout(WAIT) {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = child.kill();
+                panic!("no listening line: {e}");
+            }
+        };
+        if let Some((_, a)) = line.split_once(" listening on ") {
+            break a.trim().parse().expect("address");
+        }
+    };
+    let mut raw = Raw::connect(addr, "binary-client");
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    assert_eq!(raw.recv(), None);
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("boxmq did not exit on SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}");
+}
