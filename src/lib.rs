@@ -12,10 +12,14 @@
 //! * [`net`]: the `mio` event loop that feeds the core from sockets.
 //! * [`config`]: the config file and command line; [`Limits`] holds every
 //!   bound.
+//! * [`broker`]: the embedding API. [`Broker`] runs the broker inside an
+//!   application, [`Handle`] talks to it from any thread, and [`Client`] is
+//!   an in-process MQTT client whose bytes never leave memory.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod broker;
 pub mod codec;
 pub mod config;
 pub mod core;
@@ -23,5 +27,11 @@ pub mod limits;
 pub mod net;
 pub mod topic;
 
+pub use crate::codec::QoS;
+pub use crate::core::Stats;
+pub use broker::{
+    Broker, BrokerBuilder, BrokerError, BrokerState, CallbackSubscription, Client, ClientError,
+    Handle, Message, RecvTimeoutError, Subscription, TryRecvError,
+};
 pub use config::{Config, ConfigError, ListenerConfig};
 pub use limits::Limits;

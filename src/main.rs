@@ -2,8 +2,8 @@
 
 use std::process::ExitCode;
 
+use boxmq::Broker;
 use boxmq::config::{self, Command};
-use boxmq::net::Server;
 
 fn main() -> ExitCode {
     let command = match config::parse_args(
@@ -41,33 +41,13 @@ fn main() -> ExitCode {
             "allow_anonymous is false and boxmq has no password file support yet: every client will be refused"
         );
     }
-    let mut server = match Server::bind(&config) {
-        Ok(s) => s,
+    let mut broker = Broker::new(config);
+    broker.stop_on_signals(true);
+    match broker.run() {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log::error!("{e}");
             eprintln!("boxmq: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    if let Err(e) = server.handle_signals() {
-        eprintln!("boxmq: cannot install signal handlers: {e}");
-        return ExitCode::FAILURE;
-    }
-    for addr in server.local_addrs() {
-        if !addr.ip().is_loopback() && config.allow_anonymous {
-            log::warn!(
-                "listening on {addr} with anonymous access: any device that reaches this address can publish and subscribe"
-            );
-        }
-        log::info!("boxmq {} listening on {addr}", env!("CARGO_PKG_VERSION"));
-    }
-    match server.run(|_, _| false) {
-        Ok(reason) => {
-            log::info!("stopped ({reason:?})");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            log::error!("event loop failed: {e}");
             ExitCode::FAILURE
         }
     }

@@ -8,15 +8,25 @@
 //! holds no buffer. Writing: after every turn, each connection the core
 //! marked dirty gets one write of all its pending output (frames coalesced);
 //! what the kernel does not take waits for the WRITABLE event.
+//!
+//! In-process clients (see [`crate::broker`]) are connections too: the slab
+//! holds either a socket or a local endpoint whose bytes never leave memory.
+//! Other threads reach the loop through a request channel and the waker
+//! (`Server::attach_control`); a local endpoint whose subscriber is slow
+//! leaves its output in the core and is retried when the subscriber wakes
+//! the loop.
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
+use crate::broker::local::{Drain, LocalConn, LocalRef, Request};
 use crate::config::Config;
 use crate::core::{ConnId, Core};
 
@@ -30,6 +40,8 @@ const LISTENER_BASE: usize = usize::MAX - 16;
 const READ_CHUNK: usize = 64 * 1024;
 /// Reads per connection per turn before others get a go.
 const READS_PER_TURN: usize = 8;
+/// Requests from other threads served per turn before sockets get a go.
+const REQUESTS_PER_TURN: usize = 64;
 
 fn listener_token(i: usize) -> Token {
     Token(LISTENER_BASE - i)
@@ -49,6 +61,34 @@ struct NetConn {
     partial: Vec<u8>,
 }
 
+/// One slab entry: a socket, or an in-process client's endpoint.
+enum Endpoint {
+    Tcp(NetConn),
+    Local(LocalConn),
+}
+
+/// Requests from other threads (see [`Server::attach_control`]).
+struct Control {
+    rx: Receiver<Request>,
+    next_serial: u64,
+}
+
+/// Binds a std listener for every listener of `config`, non-blocking.
+///
+/// # Errors
+/// The first address that cannot be bound, with the system's error.
+pub fn bind_listeners(
+    config: &Config,
+) -> Result<Vec<std::net::TcpListener>, (SocketAddr, io::Error)> {
+    let mut listeners = Vec::new();
+    for addr in config.effective_listeners() {
+        let l = std::net::TcpListener::bind(addr).map_err(|e| (addr, e))?;
+        l.set_nonblocking(true).map_err(|e| (addr, e))?;
+        listeners.push(l);
+    }
+    Ok(listeners)
+}
+
 /// Why the loop stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StopReason {
@@ -62,12 +102,19 @@ pub enum StopReason {
 pub struct Server {
     poll: Poll,
     listeners: Vec<TcpListener>,
-    conns: Slab<NetConn>,
+    conns: Slab<Endpoint>,
+    /// Socket connections in `conns` (what `max_connections` bounds).
+    tcp_count: usize,
     core: Core,
     read_buf: Vec<u8>,
     /// Connections that had more to read when their turn ended.
     backlog: Vec<usize>,
     signals: Option<signal_hook_mio::v1_0::Signals>,
+    control: Option<Control>,
+    /// Local endpoints whose subscriber had no room; retried on wake-up.
+    blocked: Vec<usize>,
+    /// Requests may be waiting beyond the last turn's budget.
+    more_requests: bool,
 }
 
 impl Server {
@@ -77,23 +124,43 @@ impl Server {
     /// The first listener that cannot be bound (address in use, permission
     /// denied, ...), with its address in the message.
     pub fn bind(config: &Config) -> io::Result<Server> {
+        let listeners = bind_listeners(config).map_err(|(addr, e)| {
+            io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
+        })?;
+        Server::from_listeners(config, listeners)
+    }
+
+    /// A server on listeners bound already (by [`bind_listeners`], or by
+    /// the caller), with `config`'s limits and access rules. This lets the
+    /// listeners be bound on one thread and the loop run on another.
+    ///
+    /// # Errors
+    /// When the poller cannot be created or a listener registered.
+    pub fn from_listeners(
+        config: &Config,
+        listeners: Vec<std::net::TcpListener>,
+    ) -> io::Result<Server> {
         let poll = Poll::new()?;
-        let mut listeners = Vec::new();
-        for (i, addr) in config.effective_listeners().into_iter().enumerate() {
-            let mut l = TcpListener::bind(addr)
-                .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+        let mut registered = Vec::with_capacity(listeners.len());
+        for (i, l) in listeners.into_iter().enumerate() {
+            l.set_nonblocking(true)?;
+            let mut l = TcpListener::from_std(l);
             poll.registry()
                 .register(&mut l, listener_token(i), Interest::READABLE)?;
-            listeners.push(l);
+            registered.push(l);
         }
         Ok(Server {
             poll,
-            listeners,
+            listeners: registered,
             conns: Slab::with_capacity(config.limits.max_connections),
+            tcp_count: 0,
             core: Core::new(config),
             read_buf: vec![0; READ_CHUNK],
             backlog: Vec::new(),
             signals: None,
+            control: None,
+            blocked: Vec::new(),
+            more_requests: false,
         })
     }
 
@@ -119,12 +186,25 @@ impl Server {
         Ok(())
     }
 
-    /// A waker other threads can use to interrupt the loop.
+    /// A waker other threads can use to interrupt the loop. A poller has
+    /// one waker: call this once, and not on a server run by [`crate::Broker`].
     ///
     /// # Errors
     /// When the waker cannot be registered.
     pub fn waker(&self) -> io::Result<Waker> {
         Waker::new(self.poll.registry(), WAKER)
+    }
+
+    /// Serves the requests of the embedding API (in-process clients,
+    /// counters, stop) arriving on `rx`; each sender wakes the loop with the
+    /// returned waker after sending. Replaces [`Server::waker`].
+    ///
+    /// # Errors
+    /// When the waker cannot be registered.
+    pub(crate) fn attach_control(&mut self, rx: Receiver<Request>) -> io::Result<Arc<Waker>> {
+        let waker = Arc::new(self.waker()?);
+        self.control = Some(Control { rx, next_serial: 0 });
+        Ok(waker)
     }
 
     /// The broker core (counters, limits).
@@ -145,7 +225,7 @@ impl Server {
         let mut events = Events::with_capacity(1024);
         loop {
             let now = Instant::now();
-            let timeout = if self.backlog.is_empty() {
+            let timeout = if self.backlog.is_empty() && !self.more_requests {
                 self.core
                     .next_deadline()
                     .map(|d| d.saturating_duration_since(now) + Duration::from_millis(1))
@@ -163,10 +243,14 @@ impl Server {
             for key in backlog {
                 self.read_conn(key, now);
             }
+            if self.more_requests && self.handle_requests(now) {
+                self.shutdown(now);
+                return Ok(StopReason::Requested);
+            }
             for event in events.iter() {
                 match event.token() {
                     WAKER => {
-                        if on_wake(&mut self.core, now) {
+                        if self.handle_requests(now) || on_wake(&mut self.core, now) {
                             self.shutdown(now);
                             return Ok(StopReason::Requested);
                         }
@@ -212,7 +296,7 @@ impl Server {
                 }
             };
             // Slab::with_capacity is only a hint; the bound is checked here.
-            if self.conns.len() >= self.core.limits().max_connections {
+            if self.tcp_count >= self.core.limits().max_connections {
                 log::warn!(
                     "connection from {peer} refused: max_connections ({}) reached",
                     self.core.limits().max_connections
@@ -232,10 +316,11 @@ impl Server {
                 log::error!("cannot register connection from {peer}: {e}");
                 continue;
             }
-            entry.insert(NetConn {
+            entry.insert(Endpoint::Tcp(NetConn {
                 stream,
                 partial: Vec::new(),
-            });
+            }));
+            self.tcp_count += 1;
             log::debug!("new connection from {peer} (slot {key})");
             self.core.handle_open(ConnId(key), &peer.to_string(), now);
         }
@@ -243,7 +328,7 @@ impl Server {
 
     fn read_conn(&mut self, key: usize, now: Instant) {
         for _ in 0..READS_PER_TURN {
-            let Some(conn) = self.conns.get_mut(key) else {
+            let Some(Endpoint::Tcp(conn)) = self.conns.get_mut(key) else {
                 return;
             };
             let n = match conn.stream.read(&mut self.read_buf) {
@@ -288,8 +373,26 @@ impl Server {
     /// Writes what the core has for `key`; closes it if the core asks.
     fn flush(&mut self, key: usize, now: Instant) {
         let id = ConnId(key);
+        if let Some(Endpoint::Local(local)) = self.conns.get_mut(key) {
+            match local.drain(&mut self.core, now) {
+                Drain::Done => {}
+                Drain::Blocked => {
+                    if !self.core.is_closing(id) {
+                        if !self.blocked.contains(&key) {
+                            self.blocked.push(key);
+                        }
+                        return;
+                    }
+                }
+                Drain::Broken => return self.close(key, now),
+            }
+            if self.core.is_closing(id) {
+                self.close(key, now);
+            }
+            return;
+        }
         loop {
-            let Some(conn) = self.conns.get_mut(key) else {
+            let Some(Endpoint::Tcp(conn)) = self.conns.get_mut(key) else {
                 return;
             };
             let out = self.core.pending_output(id);
@@ -324,11 +427,77 @@ impl Server {
         if !self.conns.contains(key) {
             return;
         }
-        let mut conn = self.conns.remove(key);
-        let _ = self.poll.registry().deregister(&mut conn.stream);
-        let _ = conn.stream.shutdown(std::net::Shutdown::Both);
-        drop(conn);
+        match self.conns.remove(key) {
+            Endpoint::Tcp(mut conn) => {
+                let _ = self.poll.registry().deregister(&mut conn.stream);
+                let _ = conn.stream.shutdown(std::net::Shutdown::Both);
+                self.tcp_count = self.tcp_count.saturating_sub(1);
+            }
+            Endpoint::Local(mut local) => local.closed(),
+        }
         self.core.handle_close(ConnId(key), now);
+    }
+
+    /// Serves what other threads asked for (at most `REQUESTS_PER_TURN`;
+    /// `more_requests` says when some were left for the next turn), then
+    /// retries the local endpoints whose subscribers had no room. `true`
+    /// when asked to stop.
+    fn handle_requests(&mut self, now: Instant) -> bool {
+        let mut exhausted = true;
+        for _ in 0..REQUESTS_PER_TURN {
+            let Some(control) = self.control.as_mut() else {
+                return false;
+            };
+            let request = match control.rx.try_recv() {
+                Ok(r) => r,
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => {
+                    exhausted = false;
+                    break;
+                }
+            };
+            match request {
+                Request::Open(open) => {
+                    control.next_serial += 1;
+                    let entry = self.conns.vacant_entry();
+                    let me = LocalRef {
+                        key: entry.key(),
+                        serial: control.next_serial,
+                    };
+                    let conn = LocalConn::open(&mut self.core, me, open, now);
+                    entry.insert(Endpoint::Local(conn));
+                }
+                Request::Publish { to, message, reply } => {
+                    let result = match self.conns.get_mut(to.key) {
+                        Some(Endpoint::Local(l)) if l.is(to) => {
+                            l.publish(&mut self.core, &message, now)
+                        }
+                        _ => Err(crate::broker::ClientError::Disconnected),
+                    };
+                    // The requester may have timed out; nothing to tell then.
+                    let _ = reply.try_send(result);
+                }
+                Request::Close(to) => {
+                    if let Some(Endpoint::Local(l)) = self.conns.get_mut(to.key) {
+                        if l.is(to) {
+                            l.disconnect(&mut self.core, now);
+                        }
+                    }
+                }
+                Request::Stats(reply) => {
+                    let _ = reply.try_send(self.core.stats());
+                }
+                Request::Stop => return true,
+            }
+            // Hand each request's effects out before the next one, as a
+            // socket's output would drain between its peer's packets.
+            self.flush_dirty(now);
+        }
+        // Left over after the per-turn budget: come back next turn.
+        self.more_requests = exhausted;
+        for key in std::mem::take(&mut self.blocked) {
+            self.flush(key, now);
+        }
+        false
     }
 
     /// Graceful stop: every client is told (5.0: DISCONNECT 0x8B) and closed

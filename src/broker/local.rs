@@ -1,0 +1,395 @@
+//! The loop side of in-process clients: a core connection whose bytes never
+//! leave memory.
+//!
+//! For a local connection the event loop encodes real MQTT 3.1.1 packets
+//! (CONNECT, SUBSCRIBE, PUBLISH, the acknowledgements) and feeds them to
+//! [`Core::handle_data`]; what the core writes for it is decoded here and
+//! dispatched: CONNACK and SUBACK answer the waiting request, PUBLISH goes to
+//! the subscription's mailbox and is acknowledged (PUBACK for QoS 1, PUBREC
+//! then PUBCOMP for QoS 2).
+//!
+//! Each local connection is either a publisher (what a [`Client`] holds) or
+//! carries exactly one subscription (what a [`Subscription`] holds), so every
+//! PUBLISH the core sends it has exactly one destination.
+//!
+//! [`Client`]: super::Client
+//! [`Subscription`]: super::Subscription
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::mpsc::SyncSender;
+use std::time::Instant;
+
+use super::mailbox::Mailbox;
+use super::{ClientError, Message};
+use crate::codec::{
+    self, Connect, Packet, PacketId, Properties, ProtocolVersion, PubResp, PubRespKind, Publish,
+    QoS, SubOptions,
+};
+use crate::core::{ConnId, Core, Stats};
+
+/// QoS 2 messages a local publisher may have sent that the core has not yet
+/// confirmed with PUBCOMP. Only reached when the core's answers are stuck
+/// behind messages this process does not take.
+const MAX_QOS2_AWAITING: usize = 1024;
+
+/// Names one local connection across threads: the slab key plus a serial
+/// number, so a request for a connection that is gone never reaches a new
+/// one that reuses its key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct LocalRef {
+    pub key: usize,
+    pub serial: u64,
+}
+
+/// A request to open a local connection.
+pub(crate) struct Open {
+    /// The MQTT client id (empty: the core assigns one).
+    pub client_id: String,
+    /// For a subscription connection: the filter, its QoS and the mailbox.
+    pub subscribe: Option<(String, QoS, Arc<Mailbox>)>,
+    /// Answered once CONNACK (and SUBACK) arrived.
+    pub reply: SyncSender<Result<LocalRef, ClientError>>,
+}
+
+/// What other threads ask of the loop.
+pub(crate) enum Request {
+    /// Open a local connection.
+    Open(Open),
+    /// Publish on a local connection.
+    Publish {
+        /// The publishing connection.
+        to: LocalRef,
+        /// What to publish.
+        message: Message,
+        /// Answered once the core has taken the message.
+        reply: SyncSender<Result<(), ClientError>>,
+    },
+    /// Disconnect a local connection (its owner was dropped).
+    Close(LocalRef),
+    /// Counters.
+    Stats(SyncSender<Stats>),
+    /// Stop the broker gracefully.
+    Stop,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    AwaitConnack,
+    AwaitSuback,
+    Ready,
+}
+
+/// The outcome of [`LocalConn::drain`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Drain {
+    /// All output handled.
+    Done,
+    /// The mailbox is full; the rest waits in the core until it has room.
+    Blocked,
+    /// The output could not be decoded; close the connection.
+    Broken,
+}
+
+/// What one frame of core output asks of us, owned so the core can be
+/// called again.
+enum Event {
+    Connack(u8),
+    Suback(Option<u8>),
+    Publish { qos: QoS, pid: Option<PacketId> },
+    Ack(PubRespKind, PacketId),
+    Ignore,
+}
+
+/// One local connection, as the loop keeps it.
+pub(crate) struct LocalConn {
+    me: LocalRef,
+    phase: Phase,
+    reply: Option<SyncSender<Result<LocalRef, ClientError>>>,
+    subscribe: Option<(String, QoS)>,
+    mailbox: Option<Arc<Mailbox>>,
+    next_pid: u16,
+    /// Packet ids of our QoS 2 publishes not yet completed.
+    qos2_awaiting: HashSet<u16>,
+    /// Reused encode buffer.
+    buf: Vec<u8>,
+}
+
+impl LocalConn {
+    /// Opens the connection in the core and sends CONNECT.
+    pub(crate) fn open(core: &mut Core, me: LocalRef, open: Open, now: Instant) -> LocalConn {
+        let (subscribe, mailbox) = match open.subscribe {
+            Some((filter, qos, mailbox)) => (Some((filter, qos)), Some(mailbox)),
+            None => (None, None),
+        };
+        let label = match &subscribe {
+            Some((filter, _)) => format!("in-process, '{filter}'"),
+            None => "in-process".to_owned(),
+        };
+        let mut conn = LocalConn {
+            me,
+            phase: Phase::AwaitConnack,
+            reply: Some(open.reply),
+            subscribe,
+            mailbox,
+            next_pid: 0,
+            qos2_awaiting: HashSet::new(),
+            buf: Vec::new(),
+        };
+        let id = ConnId(me.key);
+        core.handle_open(id, &label, now);
+        let connect = Packet::Connect(Connect {
+            protocol: ProtocolVersion::V311,
+            clean_start: true,
+            // In-process: nothing to detect, no keepalive.
+            keep_alive: 0,
+            properties: Properties::EMPTY,
+            client_id: &open.client_id,
+            will: None,
+            username: None,
+            password: None,
+        });
+        conn.feed(core, now, |out| connect.encode(ProtocolVersion::V311, out));
+        conn
+    }
+
+    /// Whether this is the connection `r` names.
+    pub(crate) fn is(&self, r: LocalRef) -> bool {
+        self.me == r
+    }
+
+    /// Encodes with `encode` and hands the bytes to the core.
+    fn feed(&mut self, core: &mut Core, now: Instant, encode: impl FnOnce(&mut Vec<u8>)) {
+        self.buf.clear();
+        encode(&mut self.buf);
+        let used = core.handle_data(ConnId(self.me.key), &self.buf, now);
+        if used != self.buf.len() {
+            // Cannot happen: whole frames go in. Logged, not trusted.
+            log::error!(
+                "in-process connection: the core left {used} of {} bytes",
+                self.buf.len()
+            );
+        }
+    }
+
+    fn feed_ack(&mut self, core: &mut Core, now: Instant, kind: PubRespKind, pid: PacketId) {
+        let packet = Packet::PubResp(PubResp {
+            kind,
+            packet_id: pid,
+            reason: 0,
+            properties: Properties::EMPTY,
+        });
+        self.feed(core, now, |out| packet.encode(ProtocolVersion::V311, out));
+    }
+
+    /// A packet id for a new publish; `None` when every candidate is taken.
+    fn new_pid(&mut self) -> Option<PacketId> {
+        for _ in 0..=MAX_QOS2_AWAITING {
+            self.next_pid = self.next_pid.wrapping_add(1).max(1);
+            if !self.qos2_awaiting.contains(&self.next_pid) {
+                return PacketId::new(self.next_pid);
+            }
+        }
+        None
+    }
+
+    /// Publishes `m` (already validated by the client). Returns once the
+    /// core has taken it: routed to the subscribers and stored if retained.
+    pub(crate) fn publish(
+        &mut self,
+        core: &mut Core,
+        m: &Message,
+        now: Instant,
+    ) -> Result<(), ClientError> {
+        let id = ConnId(self.me.key);
+        if self.phase != Phase::Ready || core.is_closing(id) {
+            return Err(ClientError::Disconnected);
+        }
+        let packet_id = match m.qos {
+            QoS::AtMostOnce => None,
+            QoS::ExactlyOnce if self.qos2_awaiting.len() >= MAX_QOS2_AWAITING => {
+                return Err(ClientError::Busy);
+            }
+            _ => Some(self.new_pid().ok_or(ClientError::Busy)?),
+        };
+        let packet = Publish {
+            dup: false,
+            qos: m.qos,
+            retain: m.retain,
+            topic: &m.topic,
+            packet_id,
+            properties: Properties::EMPTY,
+            payload: &m.payload,
+        };
+        self.feed(core, now, |out| packet.encode(ProtocolVersion::V311, out));
+        if let (QoS::ExactlyOnce, Some(pid)) = (m.qos, packet_id) {
+            self.qos2_awaiting.insert(pid.get());
+        }
+        if core.is_closing(id) {
+            return Err(ClientError::Disconnected);
+        }
+        Ok(())
+    }
+
+    /// Says DISCONNECT; the core then closes the connection.
+    pub(crate) fn disconnect(&mut self, core: &mut Core, now: Instant) {
+        if core.is_closing(ConnId(self.me.key)) {
+            return;
+        }
+        let packet = Packet::Disconnect(codec::Disconnect {
+            reason: 0,
+            properties: Properties::EMPTY,
+        });
+        self.feed(core, now, |out| packet.encode(ProtocolVersion::V311, out));
+    }
+
+    /// The connection is gone: the subscription ends, a waiting request is
+    /// told (dropping its reply sender does that).
+    pub(crate) fn closed(&mut self) {
+        if let Some(reply) = self.reply.take() {
+            let _ = reply.try_send(Err(ClientError::Disconnected));
+        }
+        if let Some(m) = &self.mailbox {
+            m.close();
+        }
+    }
+
+    /// Answers the waiting open request. When nobody waits any more (the
+    /// requester timed out), the connection has no owner and is closed.
+    fn answer(&mut self, core: &mut Core, now: Instant, result: Result<LocalRef, ClientError>) {
+        let ok = result.is_ok();
+        let delivered = match self.reply.take() {
+            Some(reply) => reply.try_send(result).is_ok(),
+            None => false,
+        };
+        if ok && !delivered {
+            self.disconnect(core, now);
+        }
+    }
+
+    /// Handles what the core has written for this connection.
+    pub(crate) fn drain(&mut self, core: &mut Core, now: Instant) -> Drain {
+        let id = ConnId(self.me.key);
+        loop {
+            let out = core.pending_output(id);
+            if out.is_empty() {
+                return Drain::Done;
+            }
+            // Our own core's output: no size limit to enforce.
+            let (event, message, used) = match codec::decode(out, ProtocolVersion::V311, usize::MAX)
+            {
+                Ok(Some((packet, used))) => {
+                    let (event, message) = match packet {
+                        Packet::Connack(c) => (Event::Connack(c.code), None),
+                        Packet::Suback(s) => (Event::Suback(s.codes.first().copied()), None),
+                        Packet::Publish(p) => {
+                            if let Some(mailbox) = &self.mailbox {
+                                if !mailbox.has_room() {
+                                    return Drain::Blocked;
+                                }
+                            }
+                            let message = Message {
+                                topic: p.topic.to_owned(),
+                                payload: p.payload.to_vec(),
+                                qos: p.qos,
+                                retain: p.retain,
+                            };
+                            (
+                                Event::Publish {
+                                    qos: p.qos,
+                                    pid: p.packet_id,
+                                },
+                                Some(message),
+                            )
+                        }
+                        Packet::PubResp(r) => (Event::Ack(r.kind, r.packet_id), None),
+                        _ => (Event::Ignore, None),
+                    };
+                    (event, message, used)
+                }
+                Ok(None) => {
+                    log::error!("in-process connection: incomplete frame from the core");
+                    return Drain::Broken;
+                }
+                Err(e) => {
+                    log::error!("in-process connection: undecodable frame from the core: {e}");
+                    return Drain::Broken;
+                }
+            };
+            core.handle_written(id, used, now);
+            self.handle(core, now, event, message);
+        }
+    }
+
+    fn handle(&mut self, core: &mut Core, now: Instant, event: Event, message: Option<Message>) {
+        match event {
+            Event::Connack(0) => match self.subscribe.clone() {
+                Some((filter, qos)) => {
+                    self.phase = Phase::AwaitSuback;
+                    let pid = PacketId::new(1);
+                    if let Some(pid) = pid {
+                        let filters = [(filter.as_str(), SubOptions::qos_only(qos))];
+                        self.feed(core, now, |out| {
+                            codec::encode_subscribe(
+                                pid,
+                                Properties::EMPTY,
+                                &filters,
+                                ProtocolVersion::V311,
+                                out,
+                            )
+                        });
+                    }
+                }
+                None => {
+                    self.phase = Phase::Ready;
+                    self.answer(core, now, Ok(self.me));
+                }
+            },
+            Event::Connack(code) => {
+                // The core closes the connection after a refusal.
+                self.answer(core, now, Err(ClientError::Refused { code }));
+            }
+            Event::Suback(code) if self.phase == Phase::AwaitSuback => match code {
+                Some(c) if c <= 2 => {
+                    self.phase = Phase::Ready;
+                    self.answer(core, now, Ok(self.me));
+                }
+                other => {
+                    self.answer(
+                        core,
+                        now,
+                        Err(ClientError::SubscriptionRefused {
+                            code: other.unwrap_or(0x80),
+                        }),
+                    );
+                    self.disconnect(core, now);
+                }
+            },
+            Event::Suback(_) | Event::Ignore => {}
+            Event::Publish { qos, pid } => {
+                if let (Some(mailbox), Some(m)) = (&self.mailbox, message) {
+                    mailbox.push(m);
+                }
+                match (qos, pid) {
+                    (QoS::AtLeastOnce, Some(pid)) => {
+                        self.feed_ack(core, now, PubRespKind::PubAck, pid);
+                    }
+                    (QoS::ExactlyOnce, Some(pid)) => {
+                        self.feed_ack(core, now, PubRespKind::PubRec, pid);
+                    }
+                    _ => {}
+                }
+            }
+            Event::Ack(PubRespKind::PubRec, pid) => {
+                self.feed_ack(core, now, PubRespKind::PubRel, pid);
+            }
+            Event::Ack(PubRespKind::PubRel, pid) => {
+                self.feed_ack(core, now, PubRespKind::PubComp, pid);
+            }
+            Event::Ack(PubRespKind::PubComp, pid) => {
+                self.qos2_awaiting.remove(&pid.get());
+            }
+            Event::Ack(PubRespKind::PubAck, _) => {}
+        }
+    }
+}

@@ -1,0 +1,572 @@
+//! The embedding API: run the broker inside an application.
+//!
+//! ```
+//! use boxmq::{Broker, BrokerState, QoS};
+//! use std::time::Duration;
+//!
+//! let mut broker = Broker::builder().port(0).build();
+//! assert_eq!(broker.state(), BrokerState::Init);
+//! let handle = broker.start()?;            // listeners bound, loop thread running
+//! assert_eq!(handle.state(), BrokerState::Running);
+//! println!("sensors connect to {:?}", handle.local_addrs());
+//!
+//! let app = handle.client("dashboard")?;   // in-process, no socket
+//! let presses = app.subscribe("buttons/+/press", QoS::AtLeastOnce)?;
+//! app.publish("buttons/door/press", b"S", QoS::AtLeastOnce, false)?;
+//! let m = presses.recv_timeout(Duration::from_secs(5))?;
+//! assert_eq!(m.topic, "buttons/door/press");
+//!
+//! handle.stop()?;                          // clients are disconnected cleanly
+//! assert_eq!(broker.state(), BrokerState::Stopped);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Threading: the broker is single-threaded. [`Broker::start`] binds the
+//! listeners on the calling thread and runs the event loop on a thread of
+//! its own; [`Broker::run`] runs it on the calling thread. Everything else
+//! talks to the loop through a channel and a wake-up, never by sharing the
+//! broker's state. See `docs/EMBEDDING.md`.
+
+mod client;
+mod error;
+pub(crate) mod local;
+mod mailbox;
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::path::Path;
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use mio::Waker;
+
+pub use client::{CallbackSubscription, Client, Subscription};
+pub use error::{BrokerError, ClientError, RecvTimeoutError, TryRecvError};
+
+use crate::Limits;
+use crate::codec::QoS;
+use crate::config::{Config, ConfigError, ListenerConfig};
+use crate::core::Stats;
+use crate::net::Server;
+use client::{REQUEST_TIMEOUT, SUB_SUFFIX_ROOM, Shared};
+use local::Request;
+
+/// How long [`Handle::stop`] waits for the loop thread to end.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// An application message, as an in-process subscriber receives it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    /// The topic it was published to.
+    pub topic: String,
+    /// The payload, as published.
+    pub payload: Vec<u8>,
+    /// The QoS it was delivered with: the lower of the published QoS and
+    /// the subscription's.
+    pub qos: QoS,
+    /// Set on retained messages delivered because of a new subscription;
+    /// clear on messages published while subscribed [MQTT-3.3.1-9].
+    pub retain: bool,
+}
+
+/// Where the broker is in its life.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BrokerState {
+    /// Built, not started.
+    Init,
+    /// Listeners bound; the event loop is running.
+    Running,
+    /// Stopped (by [`Handle::stop`], by dropping the [`Broker`], or by a
+    /// signal with [`Broker::stop_on_signals`]).
+    Stopped,
+    /// Could not start, or the event loop failed; the reason, such as
+    /// `cannot listen on 127.0.0.1:1883: Address already in use`.
+    Failed(String),
+}
+
+impl fmt::Display for BrokerState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BrokerState::Init => f.write_str("Init"),
+            BrokerState::Running => f.write_str("Running"),
+            BrokerState::Stopped => f.write_str("Stopped"),
+            BrokerState::Failed(why) => write!(f, "Failed: {why}"),
+        }
+    }
+}
+
+/// The state, shared by the broker, its handles and the loop thread.
+#[derive(Clone)]
+struct SharedState(Arc<Mutex<BrokerState>>);
+
+impl SharedState {
+    fn lock(&self) -> MutexGuard<'_, BrokerState> {
+        // Only whole values are stored: a poisoned lock holds a valid state.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+    fn get(&self) -> BrokerState {
+        self.lock().clone()
+    }
+    fn set(&self, s: BrokerState) {
+        *self.lock() = s;
+    }
+}
+
+/// Settings for [`Broker::builder`]: the common ones, with the defaults of
+/// the `boxmq` binary. For everything else build a [`Config`] and use
+/// [`Broker::new`].
+#[derive(Clone, Debug)]
+pub struct BrokerBuilder {
+    config: Config,
+    error: Option<String>,
+}
+
+impl BrokerBuilder {
+    /// Also listen on `addr`, an `IP:PORT` such as `"127.0.0.1:1883"` or
+    /// `"[::1]:1883"` (port 0: the system picks one; see
+    /// [`Handle::local_addrs`]). Without `listen` or `port` the broker
+    /// listens on 127.0.0.1:1883. A malformed address makes
+    /// [`Broker::start`] fail with [`BrokerError::Config`].
+    pub fn listen(mut self, addr: impl AsRef<str>) -> Self {
+        let text = addr.as_ref();
+        match text.trim().parse::<SocketAddr>() {
+            Ok(addr) => self.config.listeners.push(ListenerConfig { addr }),
+            Err(_) => {
+                self.error.get_or_insert(format!(
+                    "listen address {text:?}: expected IP:PORT such as 127.0.0.1:1883"
+                ));
+            }
+        }
+        self
+    }
+
+    /// Also listen on 127.0.0.1 at `port` (0: the system picks one).
+    pub fn port(mut self, port: u16) -> Self {
+        self.config.listeners.push(ListenerConfig {
+            addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port),
+        });
+        self
+    }
+
+    /// Every bound of the broker (see [`Limits`]).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.config.limits = limits;
+        self
+    }
+
+    /// Whether clients without credentials may connect (default `true`).
+    /// boxmq has no password file yet, so `false` refuses every client,
+    /// in-process ones included.
+    pub fn allow_anonymous(mut self, allow: bool) -> Self {
+        self.config.allow_anonymous = allow;
+        self
+    }
+
+    /// The broker. Errors in the settings surface in [`Broker::start`] or
+    /// [`Broker::run`]; use [`BrokerBuilder::try_build`] to see them now.
+    pub fn build(self) -> Broker {
+        let mut broker = Broker::new(self.config);
+        broker.builder_error = self.error;
+        broker
+    }
+
+    /// The broker, or the first error in the settings.
+    ///
+    /// # Errors
+    /// [`BrokerError::Config`] for a malformed listen address.
+    pub fn try_build(self) -> Result<Broker, BrokerError> {
+        match self.error {
+            Some(message) => Err(BrokerError::Config(builder_error(message))),
+            None => Ok(Broker::new(self.config)),
+        }
+    }
+}
+
+fn builder_error(message: String) -> ConfigError {
+    ConfigError {
+        origin: "Broker::builder".to_owned(),
+        line: 0,
+        message,
+    }
+}
+
+/// An MQTT broker to run inside an application. See the [module
+/// documentation](self).
+///
+/// Dropping the `Broker` stops it (as [`Handle::stop`]); [`Handle`]s
+/// outlive it only to report [`BrokerError::NotRunning`].
+pub struct Broker {
+    config: Config,
+    state: SharedState,
+    builder_error: Option<String>,
+    stop_on_signals: bool,
+    handle: Option<Handle>,
+}
+
+impl Broker {
+    /// A broker with the settings of `config` (listeners, limits, access),
+    /// the same the `boxmq` binary reads from its config file.
+    pub fn new(config: Config) -> Broker {
+        Broker {
+            config,
+            state: SharedState(Arc::new(Mutex::new(BrokerState::Init))),
+            builder_error: None,
+            stop_on_signals: false,
+            handle: None,
+        }
+    }
+
+    /// A broker configured by a mosquitto.conf-style file (see
+    /// [`Config::from_file`]).
+    ///
+    /// # Errors
+    /// [`BrokerError::Config`] with the file, line and problem.
+    pub fn from_config_file(path: impl AsRef<Path>) -> Result<Broker, BrokerError> {
+        Ok(Broker::new(Config::from_file(path.as_ref())?))
+    }
+
+    /// Settings for the common cases; see [`BrokerBuilder`].
+    pub fn builder() -> BrokerBuilder {
+        BrokerBuilder {
+            config: Config::default(),
+            error: None,
+        }
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Makes SIGINT and SIGTERM stop the broker gracefully (off by default:
+    /// signals belong to the application). Takes effect at the next
+    /// [`Broker::start`] or [`Broker::run`].
+    pub fn stop_on_signals(&mut self, on: bool) -> &mut Self {
+        self.stop_on_signals = on;
+        self
+    }
+
+    /// The state now.
+    pub fn state(&self) -> BrokerState {
+        self.state.get()
+    }
+
+    /// The handle of the running broker, if started.
+    pub fn handle(&self) -> Option<Handle> {
+        self.handle.clone()
+    }
+
+    fn fail(&self, e: BrokerError) -> BrokerError {
+        self.state.set(BrokerState::Failed(e.to_string()));
+        e
+    }
+
+    /// Checks the state and binds the listeners: everything that can go
+    /// wrong before the loop runs, on the calling thread.
+    fn prepare(&mut self) -> Result<Vec<TcpListener>, BrokerError> {
+        if self.state.get() == BrokerState::Running {
+            return Err(BrokerError::AlreadyRunning);
+        }
+        if let Some(message) = self.builder_error.clone() {
+            return Err(self.fail(BrokerError::Config(builder_error(message))));
+        }
+        crate::net::bind_listeners(&self.config)
+            .map_err(|(addr, source)| self.fail(BrokerError::Bind { addr, source }))
+    }
+
+    /// Binds the listeners on the calling thread and runs the broker on a
+    /// thread of its own. The state is `Running` when this returns `Ok`.
+    ///
+    /// # Errors
+    /// [`BrokerError::Bind`] (port in use, permission denied) and
+    /// [`BrokerError::Config`] come back here, and the state becomes
+    /// `Failed` with the reason; [`BrokerError::AlreadyRunning`] if it runs.
+    ///
+    /// ```
+    /// use boxmq::{Broker, BrokerError, BrokerState};
+    /// let mut first = Broker::builder().port(0).build();
+    /// let handle = first.start()?;
+    /// let taken = handle.local_addrs()[0];
+    ///
+    /// let mut second = Broker::builder().listen(taken.to_string()).build();
+    /// assert!(matches!(second.start(), Err(BrokerError::Bind { .. })));
+    /// assert!(matches!(second.state(), BrokerState::Failed(_)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn start(&mut self) -> Result<Handle, BrokerError> {
+        let listeners = self.prepare()?;
+        let (tx, rx) = mpsc::channel();
+        let (setup_tx, setup_rx) = mpsc::sync_channel(1);
+        let (done_tx, done_rx) = mpsc::sync_channel(1);
+        let config = self.config.clone();
+        let state = self.state.clone();
+        let signals = self.stop_on_signals;
+        let thread = thread::Builder::new()
+            .name("boxmq".to_owned())
+            .spawn(move || {
+                loop_thread(config, listeners, signals, rx, setup_tx, state);
+                // Listeners are closed and the state final: stop may return.
+                let _ = done_tx.send(());
+            })
+            .map_err(|e| self.fail(BrokerError::Io(e)))?;
+        let (waker, addrs) = match setup_rx.recv() {
+            Ok(Ok(x)) => x,
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                return Err(self.fail(BrokerError::Io(e)));
+            }
+            Err(_) => {
+                let _ = thread.join();
+                return Err(self.fail(BrokerError::Io(std::io::Error::other(
+                    "the broker thread ended during setup",
+                ))));
+            }
+        };
+        let handle = Handle {
+            inner: Arc::new(HandleInner {
+                shared: Arc::new(Shared {
+                    tx,
+                    waker,
+                    limits: self.config.limits.clone(),
+                }),
+                state: self.state.clone(),
+                addrs,
+                thread: Mutex::new(Some((done_rx, thread))),
+            }),
+        };
+        self.handle = Some(handle.clone());
+        Ok(handle)
+    }
+
+    /// Runs the broker on the calling thread until it stops: by a signal
+    /// when [`Broker::stop_on_signals`] is on, or when the loop fails. For
+    /// programs that give the broker their main thread, like the `boxmq`
+    /// binary; no [`Handle`] exists in this mode.
+    ///
+    /// # Errors
+    /// As [`Broker::start`], and [`BrokerError::Io`] when the loop fails;
+    /// the state tells the same.
+    pub fn run(mut self) -> Result<(), BrokerError> {
+        let listeners = self.prepare()?;
+        let mut server = Server::from_listeners(&self.config, listeners)
+            .map_err(|e| self.fail(BrokerError::Io(e)))?;
+        if self.stop_on_signals {
+            server
+                .handle_signals()
+                .map_err(|e| self.fail(BrokerError::Io(e)))?;
+        }
+        log_listening(&server.local_addrs(), self.config.allow_anonymous);
+        self.state.set(BrokerState::Running);
+        let result = server.run(|_, _| false);
+        drop(server);
+        match result {
+            Ok(reason) => {
+                log::info!("stopped ({reason:?})");
+                self.state.set(BrokerState::Stopped);
+                Ok(())
+            }
+            Err(e) => Err(self.fail(BrokerError::Io(e))),
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            if let Err(e) = h.stop() {
+                log::warn!("stopping the broker on drop: {e}");
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Broker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Broker")
+            .field("state", &self.state())
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+type Setup = std::io::Result<(Arc<Waker>, Vec<SocketAddr>)>;
+
+/// The broker thread: builds the loop (the core is not `Send`, so it is
+/// made here), reports setup, runs, and records how it ended.
+fn loop_thread(
+    config: Config,
+    listeners: Vec<TcpListener>,
+    signals: bool,
+    rx: Receiver<Request>,
+    setup: SyncSender<Setup>,
+    state: SharedState,
+) {
+    let built = Server::from_listeners(&config, listeners).and_then(|mut server| {
+        if signals {
+            server.handle_signals()?;
+        }
+        let waker = server.attach_control(rx)?;
+        Ok((server, waker))
+    });
+    let mut server = match built {
+        Ok((server, waker)) => {
+            let addrs = server.local_addrs();
+            log_listening(&addrs, config.allow_anonymous);
+            state.set(BrokerState::Running);
+            if setup.send(Ok((waker, addrs))).is_err() {
+                return;
+            }
+            server
+        }
+        Err(e) => {
+            let _ = setup.send(Err(e));
+            return;
+        }
+    };
+    let result = server.run(|_, _| false);
+    drop(server);
+    match result {
+        Ok(reason) => {
+            log::info!("stopped ({reason:?})");
+            state.set(BrokerState::Stopped);
+        }
+        Err(e) => {
+            log::error!("event loop failed: {e}");
+            state.set(BrokerState::Failed(format!("event loop failed: {e}")));
+        }
+    }
+}
+
+fn log_listening(addrs: &[SocketAddr], allow_anonymous: bool) {
+    for addr in addrs {
+        if !addr.ip().is_loopback() && allow_anonymous {
+            log::warn!(
+                "listening on {addr} with anonymous access: any device that reaches this address can publish and subscribe"
+            );
+        }
+        log::info!("boxmq {} listening on {addr}", env!("CARGO_PKG_VERSION"));
+    }
+}
+
+struct HandleInner {
+    shared: Arc<Shared>,
+    state: SharedState,
+    addrs: Vec<SocketAddr>,
+    /// Ends when the loop thread has: `Some` until the first stop.
+    thread: Mutex<Option<(Receiver<()>, JoinHandle<()>)>>,
+}
+
+/// Talks to a running broker from any thread: in-process clients, counters,
+/// state, stop. Cheap to clone; `Send + Sync`.
+#[derive(Clone)]
+pub struct Handle {
+    inner: Arc<HandleInner>,
+}
+
+impl Handle {
+    /// The state now.
+    pub fn state(&self) -> BrokerState {
+        self.inner.state.get()
+    }
+
+    /// The addresses the listeners are bound to (with port 0, the port the
+    /// system picked).
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.inner.addrs.clone()
+    }
+
+    /// An in-process client with this client id: a clean MQTT session, like
+    /// a network client's (a network client connecting with the same id
+    /// takes it over, and this client's calls then fail with
+    /// [`ClientError::Disconnected`]). An empty id gets one assigned.
+    ///
+    /// # Errors
+    /// [`BrokerError::InvalidClientId`] for an id longer than
+    /// `max_client_id_len` minus 14 (room for the subscriptions' ids) or
+    /// holding U+0000; [`BrokerError::Refused`] when the broker refuses the
+    /// connection; [`BrokerError::NotRunning`] after stop.
+    pub fn client(&self, client_id: &str) -> Result<Client, BrokerError> {
+        let max = self
+            .inner
+            .shared
+            .limits
+            .max_client_id_len
+            .saturating_sub(SUB_SUFFIX_ROOM)
+            .min(65_535 - SUB_SUFFIX_ROOM);
+        if client_id.len() > max {
+            return Err(BrokerError::InvalidClientId(format!(
+                "{} bytes; in-process client ids may have at most {max}",
+                client_id.len()
+            )));
+        }
+        if client_id.contains('\0') {
+            return Err(BrokerError::InvalidClientId("contains U+0000".to_owned()));
+        }
+        Client::connect(self.inner.shared.clone(), client_id).map_err(|e| match e {
+            ClientError::Refused { code } => BrokerError::Refused { code },
+            ClientError::Timeout => BrokerError::Timeout,
+            _ => BrokerError::NotRunning,
+        })
+    }
+
+    /// The broker's counters now.
+    ///
+    /// # Errors
+    /// [`BrokerError::NotRunning`] after stop, [`BrokerError::Timeout`] if
+    /// the loop does not answer.
+    pub fn stats(&self) -> Result<Stats, BrokerError> {
+        let (reply, rx) = mpsc::sync_channel(1);
+        self.inner
+            .shared
+            .send(Request::Stats(reply))
+            .map_err(|_| BrokerError::NotRunning)?;
+        match rx.recv_timeout(REQUEST_TIMEOUT) {
+            Ok(s) => Ok(s),
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(BrokerError::Timeout),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(BrokerError::NotRunning),
+        }
+    }
+
+    /// Stops the broker gracefully and waits (at most 10 s) for its thread
+    /// to end: every client is disconnected, in-process subscriptions end,
+    /// the listeners are closed (the port can be bound again). Callable from
+    /// any thread, any number of times; later calls return at once.
+    ///
+    /// # Errors
+    /// [`BrokerError::Timeout`] if the thread did not end in time (it is
+    /// left to finish on its own).
+    pub fn stop(&self) -> Result<(), BrokerError> {
+        let mut thread = self
+            .inner
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let Some((done, join)) = thread.take() else {
+            return Ok(());
+        };
+        // Fails when the loop has ended already; then there is nothing to stop.
+        let _ = self.inner.shared.send(Request::Stop);
+        match done.recv_timeout(STOP_TIMEOUT) {
+            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                if join.join().is_err() {
+                    self.inner
+                        .state
+                        .set(BrokerState::Failed("the broker thread panicked".to_owned()));
+                }
+                Ok(())
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(BrokerError::Timeout),
+        }
+    }
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle")
+            .field("state", &self.state())
+            .field("local_addrs", &self.inner.addrs)
+            .finish_non_exhaustive()
+    }
+}
