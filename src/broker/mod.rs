@@ -164,6 +164,13 @@ impl BrokerBuilder {
         self
     }
 
+    /// Seconds between updates of the `$SYS/broker/...` topics (default
+    /// 10); 0 turns them off.
+    pub fn sys_interval(mut self, secs: u32) -> Self {
+        self.config.sys_interval = secs;
+        self
+    }
+
     /// The broker. Errors in the settings surface in [`Broker::start`] or
     /// [`Broker::run`]; use [`BrokerBuilder::try_build`] to see them now.
     pub fn build(self) -> Broker {
