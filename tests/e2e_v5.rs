@@ -1,0 +1,535 @@
+//! MQTT 5.0 end to end: CONNACK properties, session and message expiry, will
+//! delay, topic aliases, payload format, property pass-through, reason codes,
+//! subscription options and identifiers, shared subscriptions, client limits
+//! (maximum packet size, receive maximum), server DISCONNECT reason codes,
+//! mixed 3.1 / 3.1.1 / 5.0 traffic and paho-mqtt in 5.0 mode.
+//!
+//! Raw 5.0 frames come from `common/v5.rs` (built with the crate's codec).
+//! Every statement tag cited is from the MQTT 5.0 specification (OASIS
+//! Standard, 7 March 2019); where a behaviour is only a MAY/SHOULD the
+//! section is cited instead and the test says what it accepts.
+
+mod common;
+#[path = "common/v5.rs"]
+mod v5;
+
+use boxmq::codec::Property;
+use common::*;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+use v5::*;
+
+const SHORT: Duration = Duration::from_millis(500);
+const CLOSE_WITHIN: Duration = Duration::from_secs(5);
+
+fn user_props(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// CONNACK
+// ---------------------------------------------------------------------------
+
+/// CONNACK properties announce the server's limits: Receive Maximum
+/// (§3.2.2.3.3), Maximum Packet Size (§3.2.2.3.6), Topic Alias Maximum
+/// (§3.2.2.3.8). boxmq's defaults are 20 / 262144 / 16; Mosquitto's
+/// differ (it announces no Maximum Packet Size unless configured, and a
+/// Topic Alias Maximum of 10), so exact values are checked for boxmq only.
+/// A client connecting with an empty client id gets an Assigned Client
+/// Identifier [MQTT-3.2.2-16], unique per client [MQTT-3.1.3-6].
+#[test]
+fn connack_properties_and_assigned_client_id() {
+    let b = TestBroker::start();
+    let (c, ack) = V5Client::connect_opts(b.port, &V5Opts::new("v5-props"));
+    assert!(!ack.session_present, "{ack:?}");
+    let p = &ack.props;
+    assert_eq!(
+        p.assigned_client_id(),
+        None,
+        "no assigned id when the client chose one: {p:?}"
+    );
+    if is_mosquitto() {
+        println!("NOTE: Mosquitto CONNACK properties {p:?}");
+        assert!(p.topic_alias_maximum().unwrap_or(0) > 0, "{p:?}");
+    } else {
+        assert_eq!(p.receive_maximum(), Some(20), "{p:?}");
+        assert_eq!(p.maximum_packet_size(), Some(262_144), "{p:?}");
+        assert_eq!(p.topic_alias_maximum(), Some(16), "{p:?}");
+    }
+    c.disconnect();
+
+    let (mut a, ack_a) = V5Client::connect_opts(b.port, &V5Opts::new(""));
+    let (mut z, ack_z) = V5Client::connect_opts(b.port, &V5Opts::new(""));
+    let id_a = ack_a
+        .props
+        .assigned_client_id()
+        .expect("Assigned Client Identifier");
+    let id_z = ack_z
+        .props
+        .assigned_client_id()
+        .expect("Assigned Client Identifier");
+    assert!(!id_a.is_empty() && !id_z.is_empty());
+    assert_ne!(id_a, id_z, "assigned ids must be unique");
+    // Both stay connected (no takeover between them).
+    a.ping();
+    z.ping();
+}
+
+/// Configured limits show in CONNACK: `max_inflight_messages` as Receive
+/// Maximum, `max_packet_size` as Maximum Packet Size (§3.2.2.3.3,
+/// §3.2.2.3.6). Both brokers take these two option names.
+#[test]
+fn connack_reflects_configured_limits() {
+    let b = TestBroker::start_with_config(&["max_inflight_messages 5", "max_packet_size 1000"]);
+    let (c, ack) = V5Client::connect_opts(b.port, &V5Opts::new("v5-limits"));
+    assert_eq!(ack.props.receive_maximum(), Some(5), "{ack:?}");
+    assert_eq!(ack.props.maximum_packet_size(), Some(1000), "{ack:?}");
+    c.disconnect();
+}
+
+// ---------------------------------------------------------------------------
+// Session expiry
+// ---------------------------------------------------------------------------
+
+/// Session Expiry Interval > 0: the session outlives the connection
+/// [MQTT-3.1.2-23]; QoS 1 messages published meanwhile are queued and
+/// delivered on reconnect with Session Present 1 [MQTT-3.2.2-2].
+#[test]
+fn session_expiry_keeps_session_and_queues_messages() {
+    let b = TestBroker::start();
+    let opts = V5Opts::new("v5-sess").clean(false).session_expiry(60);
+    let (mut c, ack) = V5Client::connect_opts(b.port, &opts);
+    assert!(
+        !ack.session_present,
+        "fresh id: no session yet [MQTT-3.2.2-3]"
+    );
+    c.sub("sess5/t", 1);
+    c.disconnect();
+
+    let mut publ = V5Client::connect(b.port, "v5-sess-pub");
+    for i in 0..3 {
+        publ.publish_simple("sess5/t", format!("away {i}").as_bytes(), 1, false);
+    }
+
+    let (mut c, ack) = V5Client::connect_opts(b.port, &opts);
+    assert!(ack.session_present, "session present must be 1: {ack:?}");
+    for i in 0..3 {
+        let m = c.recv_msg();
+        assert_eq!((m.topic.as_str(), m.qos), ("sess5/t", 1), "{m:?}");
+        assert_eq!(m.payload_str(), format!("away {i}"));
+    }
+    c.disconnect();
+}
+
+/// Session Expiry Interval absent (= 0): the session ends when the network
+/// connection closes (§3.1.2.11.2), so even with Clean Start 0 the next
+/// connection finds none: Session Present 0 [MQTT-3.2.2-3], no queued
+/// messages, no subscription.
+#[test]
+fn session_expiry_zero_ends_session_at_disconnect() {
+    let b = TestBroker::start();
+    let opts = V5Opts::new("v5-sess0").clean(false);
+    let (mut c, _) = V5Client::connect_opts(b.port, &opts);
+    c.sub("sess0/t", 1);
+    c.disconnect();
+
+    let mut publ = V5Client::connect(b.port, "v5-sess0-pub");
+    publ.publish_simple("sess0/t", b"lost", 1, false);
+
+    let (mut c, ack) = V5Client::connect_opts(b.port, &opts);
+    assert!(!ack.session_present, "session must have ended: {ack:?}");
+    c.expect_nothing(SHORT);
+    publ.publish_simple("sess0/t", b"not subscribed", 1, false);
+    c.expect_nothing(SHORT);
+}
+
+/// The session ends Session Expiry Interval seconds after the connection
+/// closes (§3.1.2.11.2, [MQTT-4.1.0-2] the state may be discarded then):
+/// expiry 1 s, reconnect after ~3 s: Session Present 0.
+#[test]
+fn session_expires_after_interval() {
+    let b = TestBroker::start();
+    let opts = V5Opts::new("v5-sess-exp").clean(false).session_expiry(1);
+    let (mut c, _) = V5Client::connect_opts(b.port, &opts);
+    c.sub("sessexp/t", 1);
+    c.disconnect();
+    std::thread::sleep(Duration::from_millis(2800));
+    let (mut c, ack) = V5Client::connect_opts(b.port, &opts);
+    assert!(!ack.session_present, "session should have expired: {ack:?}");
+    let mut publ = V5Client::connect(b.port, "v5-sess-exp-pub");
+    publ.publish_simple("sessexp/t", b"x", 1, false);
+    c.expect_nothing(SHORT);
+}
+
+// ---------------------------------------------------------------------------
+// Will
+// ---------------------------------------------------------------------------
+
+fn will_watcher(port: u16, topic: &str) -> V5Client {
+    let mut w = V5Client::connect(port, &unique("watch"));
+    w.sub(topic, 1);
+    w
+}
+
+/// Will Delay Interval 2 s, Session Expiry 10 s, socket closed without
+/// DISCONNECT: the will is published when the delay has passed, not before
+/// (§3.1.3.2.2, [MQTT-3.1.2-8]).
+#[test]
+fn will_delay_publishes_after_the_delay() {
+    let b = TestBroker::start();
+    let mut w = will_watcher(b.port, "wd/+");
+    let will_props = Props::new().with(Property::WillDelayInterval(2));
+    let opts = V5Opts::new("v5-wd")
+        .clean(false)
+        .session_expiry(10)
+        .will("wd/v5-wd", b"gone", 1, false, will_props);
+    let (c, _) = V5Client::connect_opts(b.port, &opts);
+    let t0 = Instant::now();
+    c.drop_connection();
+    w.expect_nothing(Duration::from_millis(1500));
+    let m = w
+        .try_recv_msg(Duration::from_secs(4))
+        .expect("the will after its delay");
+    let waited = t0.elapsed();
+    assert_eq!(
+        (m.topic.as_str(), m.payload_str().as_str()),
+        ("wd/v5-wd", "gone")
+    );
+    assert!(
+        waited >= Duration::from_millis(1900) && waited < Duration::from_millis(4500),
+        "will arrived {waited:?} after the close; delay was 2 s"
+    );
+}
+
+/// [MQTT-3.1.3-9] if a new network connection to the session is made
+/// before the Will Delay Interval has passed, the will is not sent.
+#[test]
+fn will_delay_cancelled_by_reconnect() {
+    let b = TestBroker::start();
+    let mut w = will_watcher(b.port, "wdc/+");
+    let will_props = Props::new().with(Property::WillDelayInterval(2));
+    let opts = V5Opts::new("v5-wdc").clean(false).session_expiry(10).will(
+        "wdc/v5-wdc",
+        b"gone",
+        1,
+        false,
+        will_props,
+    );
+    let (c, _) = V5Client::connect_opts(b.port, &opts);
+    c.drop_connection();
+    std::thread::sleep(Duration::from_millis(500));
+    let back = V5Opts::new("v5-wdc").clean(false).session_expiry(10);
+    let (c, ack) = V5Client::connect_opts(b.port, &back);
+    assert!(ack.session_present, "{ack:?}");
+    w.expect_nothing(Duration::from_millis(2800));
+    c.disconnect();
+    w.expect_nothing(SHORT);
+}
+
+/// DISCONNECT reason 0x00 discards the will [MQTT-3.14.4-3]; reason 0x04
+/// (Disconnect with Will Message, §3.14.2.1) publishes it.
+#[test]
+fn disconnect_reason_4_publishes_will_reason_0_does_not() {
+    let b = TestBroker::start();
+    let mut w = will_watcher(b.port, "wr/+");
+    let (c, _) = V5Client::connect_opts(
+        b.port,
+        &V5Opts::new("v5-w0").will("wr/zero", b"w0", 1, false, Props::new()),
+    );
+    c.disconnect_with(0x00);
+    let (c, _) = V5Client::connect_opts(
+        b.port,
+        &V5Opts::new("v5-w4").will("wr/four", b"w4", 1, false, Props::new()),
+    );
+    c.disconnect_with(0x04);
+    // Had the 0x00 will been sent it would arrive first.
+    let m = w.recv_msg();
+    assert_eq!(
+        (m.topic.as_str(), m.payload_str().as_str()),
+        ("wr/four", "w4")
+    );
+    w.expect_nothing(SHORT);
+}
+
+// ---------------------------------------------------------------------------
+// Message expiry
+// ---------------------------------------------------------------------------
+
+/// A retained message whose Message Expiry Interval has passed is not sent
+/// to a new subscriber [MQTT-3.3.2-5]; one still alive is, with its expiry
+/// reduced by the time it waited [MQTT-3.3.2-6]; one without expiry is
+/// sent without the property.
+#[test]
+fn retained_message_expiry() {
+    let b = TestBroker::start();
+    let mut publ = V5Client::connect(b.port, "v5-rexp-pub");
+    let exp = |s| Props::new().with(Property::MessageExpiryInterval(s));
+    publ.publish("rexp/short", b"short", 1, true, &exp(1));
+    publ.publish("rexp/long", b"long", 1, true, &exp(60));
+    publ.publish_simple("rexp/none", b"none", 1, true);
+    std::thread::sleep(Duration::from_millis(2200));
+
+    let mut sub = V5Client::connect(b.port, "v5-rexp-sub");
+    sub.sub("rexp/#", 1);
+    let mut got = Vec::new();
+    while let Some(m) = sub.try_recv_msg(SHORT) {
+        assert!(m.retain, "{m:?}");
+        got.push(m);
+    }
+    got.sort_by(|a, b| a.topic.cmp(&b.topic));
+    let topics: Vec<&str> = got.iter().map(|m| m.topic.as_str()).collect();
+    assert_eq!(topics, vec!["rexp/long", "rexp/none"], "{got:?}");
+    let left = got[0].props.message_expiry().expect("expiry forwarded");
+    assert!((50..=58).contains(&left), "expiry 60 after ~2 s: {left}");
+    assert_eq!(got[1].props.message_expiry(), None, "{:?}", got[1]);
+}
+
+/// Messages queued for an offline session: expired ones are dropped
+/// [MQTT-3.3.2-5]; the others carry the expiry minus the time waited
+/// [MQTT-3.3.2-6] (expiry 60, reconnect after ~2 s: at most 58).
+#[test]
+fn queued_message_expiry_for_offline_session() {
+    let b = TestBroker::start();
+    let opts = V5Opts::new("v5-qexp").clean(false).session_expiry(60);
+    let (mut c, _) = V5Client::connect_opts(b.port, &opts);
+    c.sub("qexp/#", 1);
+    c.disconnect();
+
+    let mut publ = V5Client::connect(b.port, "v5-qexp-pub");
+    let exp = |s| Props::new().with(Property::MessageExpiryInterval(s));
+    publ.publish("qexp/short", b"short", 1, false, &exp(1));
+    publ.publish("qexp/long", b"long", 1, false, &exp(60));
+    publ.publish_simple("qexp/none", b"none", 1, false);
+    std::thread::sleep(Duration::from_millis(2200));
+
+    let (mut c, ack) = V5Client::connect_opts(b.port, &opts);
+    assert!(ack.session_present);
+    let m = c.recv_msg();
+    assert_eq!(
+        m.topic, "qexp/long",
+        "the expired message must be dropped: {m:?}"
+    );
+    let left = m.props.message_expiry().expect("expiry forwarded");
+    assert!((50..=58).contains(&left), "expiry 60 after ~2 s: {left}");
+    let m = c.recv_msg();
+    assert_eq!(m.topic, "qexp/none", "{m:?}");
+    assert_eq!(m.props.message_expiry(), None);
+    c.expect_nothing(SHORT);
+}
+
+// ---------------------------------------------------------------------------
+// Topic aliases
+// ---------------------------------------------------------------------------
+
+/// Topic alias from the client (§3.3.2.3.4): topic + alias sets the
+/// mapping, an empty topic + alias uses it, a new topic with the same
+/// alias replaces it. Subscribers (3.1.1 and 5.0) get the full topic name,
+/// and no alias since they announced no Topic Alias Maximum [MQTT-3.3.2-11].
+#[test]
+fn topic_alias_from_client() {
+    let b = TestBroker::start();
+    let mut s5 = V5Client::connect(b.port, "v5-ta-sub");
+    s5.sub("ta/#", 1);
+    let mut s3 = RawClient::connect(b.port, "v311-ta-sub");
+    s3.subscribe_ok(&[("ta/#", 1)]);
+
+    let mut publ = V5Client::connect(b.port, "v5-ta-pub");
+    let alias = Props::new().with(Property::TopicAlias(1));
+    let sends = [
+        ("ta/x", "one"),
+        ("", "two"),
+        ("ta/y", "three"),
+        ("", "four"),
+    ];
+    for (topic, payload) in sends {
+        assert_eq!(publ.publish(topic, payload.as_bytes(), 1, false, &alias), 0);
+    }
+    publ.publish("", b"five", 0, false, &alias);
+    let want = [
+        ("ta/x", "one"),
+        ("ta/x", "two"),
+        ("ta/y", "three"),
+        ("ta/y", "four"),
+        ("ta/y", "five"),
+    ];
+    for (topic, payload) in want {
+        let m = s5.recv_msg();
+        assert_eq!(
+            (m.topic.as_str(), m.payload_str().as_str()),
+            (topic, payload)
+        );
+        assert_eq!(m.props.topic_alias(), None, "{m:?}");
+        let p = s3.recv_publish();
+        assert_eq!(
+            (p.topic.as_str(), p.payload_str().as_str()),
+            (topic, payload)
+        );
+    }
+}
+
+/// A Topic Alias above the server's Topic Alias Maximum [MQTT-3.3.2-9]
+/// is a Topic Alias invalid error: DISCONNECT 0x94 (§3.3.2.3.4, reason
+/// code table §2.4). An empty topic with an alias that has no mapping is a
+/// Protocol Error (§3.3.4): DISCONNECT 0x82. Topic Alias 0 is forbidden to
+/// the sender [MQTT-3.3.2-8], but the spec names no reason code for it:
+/// 0x94 (Topic Alias invalid), 0x82 (Protocol Error, boxmq) and 0x81
+/// (Malformed Packet, Mosquitto 2.0.11) are all accepted.
+#[test]
+fn invalid_topic_aliases_disconnect() {
+    let b = TestBroker::start();
+    let mut sub = V5Client::connect(b.port, "v5-tabad-sub");
+    sub.sub("tabad/#", 0);
+    let (c, ack) = V5Client::connect_opts(b.port, &V5Opts::new("v5-tabad-probe"));
+    c.disconnect();
+    let max = ack.props.topic_alias_maximum().unwrap_or(0);
+    assert!(max > 0, "server announced no Topic Alias Maximum: {ack:?}");
+    let alias0_ok: &[u8] = &[0x94, 0x82, 0x81];
+    let cases: [(&str, &str, u16, &[u8]); 3] = [
+        ("alias 0", "tabad/a", 0, alias0_ok),
+        ("alias > maximum", "tabad/a", max + 1, &[0x94]),
+        ("unknown alias", "", 3, &[0x82]),
+    ];
+    let mut wrong = Vec::new();
+    for (what, topic, alias, want) in cases {
+        let (mut c, _) = V5Client::connect_opts(b.port, &V5Opts::new(&unique("ta-bad")));
+        c.name = what.into();
+        let props = Props::new().with(Property::TopicAlias(alias));
+        let id = c.next_packet_id();
+        c.send(&frame5::publish(topic, b"bad", 1, false, id, &props));
+        let reason = c.closed_with(CLOSE_WITHIN);
+        if !reason.is_some_and(|r| want.contains(&r)) {
+            wrong.push(format!(
+                "{what}: DISCONNECT {reason:02x?}, want one of {want:02x?}"
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    sub.expect_nothing(SHORT);
+    assert_broker_works(b.port);
+}
+
+// ---------------------------------------------------------------------------
+// Payload format, properties, PUBACK reason codes
+// ---------------------------------------------------------------------------
+
+/// Payload Format Indicator 1 with a payload that is not UTF-8: the
+/// receiver MAY check it and answer reason 0x99 (§3.3.2.3.2). boxmq does:
+/// QoS 1 -> PUBACK 0x99 and the message is not forwarded; QoS 0 ->
+/// DISCONNECT 0x99. A valid UTF-8 payload passes with the indicator
+/// unaltered [MQTT-3.3.2-4].
+#[test]
+fn payload_format_invalid_utf8_rejected() {
+    let b = TestBroker::start();
+    let mut sub = V5Client::connect(b.port, "v5-pfi-sub");
+    sub.sub("pfi/#", 1);
+    let mut publ = V5Client::connect(b.port, "v5-pfi-pub");
+    let utf8 = Props::new().with(Property::PayloadFormatIndicator(1));
+
+    assert_eq!(
+        publ.publish("pfi/ok", "grüße".as_bytes(), 1, false, &utf8),
+        0
+    );
+    let m = sub.recv_msg();
+    assert_eq!(
+        (m.topic.as_str(), m.payload_str().as_str()),
+        ("pfi/ok", "grüße")
+    );
+    assert_eq!(m.props.payload_format(), Some(1), "[MQTT-3.3.2-4] {m:?}");
+
+    if skip_unless_boxmq(
+        "payload_format_invalid_utf8_rejected (invalid part)",
+        "validating the payload is a MAY (§3.3.2.3.2)",
+    ) {
+        return;
+    }
+    let rc = publ.publish("pfi/bad", &[0x66, 0xFF, 0xFE], 1, false, &utf8);
+    assert_eq!(rc, 0x99, "PUBACK reason for a non-UTF-8 payload");
+    sub.expect_nothing(SHORT);
+    publ.send(&frame5::publish(
+        "pfi/bad0",
+        &[0xC3, 0x28],
+        0,
+        false,
+        0,
+        &utf8,
+    ));
+    assert_eq!(publ.closed_with(CLOSE_WITHIN), Some(0x99));
+    sub.expect_nothing(SHORT);
+}
+
+/// Content Type [MQTT-3.3.2-20], Response Topic [MQTT-3.3.2-15],
+/// Correlation Data [MQTT-3.3.2-16], Payload Format Indicator
+/// [MQTT-3.3.2-4] and User Properties [MQTT-3.3.2-17] reach the subscriber
+/// unaltered, User Properties in order [MQTT-3.3.2-18] (a repeated key
+/// included); the Message Expiry Interval is forwarded, reduced by at most
+/// the waiting time [MQTT-3.3.2-6]. A 3.1.1 subscriber gets the message
+/// without any of them.
+#[test]
+fn publish_properties_pass_through() {
+    let b = TestBroker::start();
+    let mut s5 = V5Client::connect(b.port, "v5-pp-sub");
+    s5.sub("pp/t", 2);
+    let mut s3 = RawClient::connect(b.port, "v311-pp-sub");
+    s3.subscribe_ok(&[("pp/t", 1)]);
+
+    let props = Props::new()
+        .with(Property::PayloadFormatIndicator(1))
+        .with(Property::MessageExpiryInterval(100))
+        .with(Property::ContentType("application/json; charset=utf-8"))
+        .with(Property::ResponseTopic("pp/reply/42"))
+        .with(Property::CorrelationData(&[0, 1, 2, 0xFF, 0xFE]))
+        .with(Property::UserProperty("k", "first"))
+        .with(Property::UserProperty("other", "x"))
+        .with(Property::UserProperty("k", "second"));
+    let mut publ = V5Client::connect(b.port, "v5-pp-pub");
+    for q in [0u8, 1, 2] {
+        let payload = format!("{{\"qos\":{q}}}");
+        publ.publish("pp/t", payload.as_bytes(), q, false, &props);
+        let m = s5.recv_msg();
+        assert_eq!((m.payload_str(), m.qos), (payload.clone(), q), "{m:?}");
+        let p = &m.props;
+        assert_eq!(p.payload_format(), Some(1), "{p:?}");
+        assert_eq!(
+            p.content_type().as_deref(),
+            Some("application/json; charset=utf-8")
+        );
+        assert_eq!(p.response_topic().as_deref(), Some("pp/reply/42"));
+        assert_eq!(p.correlation_data(), Some(vec![0, 1, 2, 0xFF, 0xFE]));
+        assert_eq!(
+            p.user_properties(),
+            user_props(&[("k", "first"), ("other", "x"), ("k", "second")])
+        );
+        let left = p.message_expiry().expect("expiry forwarded");
+        assert!((98..=100).contains(&left), "expiry {left}");
+        let r = s3.recv_publish();
+        assert_eq!(r.payload_str(), payload, "3.1.1 subscriber: {r:?}");
+    }
+}
+
+/// PUBACK / PUBREC reason 0x10 (No matching subscribers, §3.4.2.1,
+/// §3.5.2.1) when nobody subscribes; 0x00 once somebody does. 0x10 is a
+/// MAY; Mosquitto 2.0.11 answers 0x00, so either is accepted there.
+#[test]
+fn puback_no_matching_subscribers() {
+    let b = TestBroker::start();
+    let mut publ = V5Client::connect(b.port, "v5-nms-pub");
+    let none: &[u8] = if is_mosquitto() {
+        &[0x00, 0x10]
+    } else {
+        &[0x10]
+    };
+    let q1 = publ.publish_simple("nms/t", b"a", 1, false);
+    let q2 = publ.publish_simple("nms/t", b"b", 2, false);
+    assert!(
+        none.contains(&q1) && none.contains(&q2),
+        "PUBACK {q1:#04x}, PUBREC {q2:#04x}; want one of {none:02x?}"
+    );
+    let mut sub = V5Client::connect(b.port, "v5-nms-sub");
+    sub.sub("nms/#", 1);
+    assert_eq!(publ.publish_simple("nms/t", b"c", 1, false), 0x00);
+    assert_eq!(publ.publish_simple("nms/t", b"d", 2, false), 0x00);
+    assert_eq!(sub.recv_msg().payload_str(), "c");
+    assert_eq!(sub.recv_msg().payload_str(), "d");
+}
