@@ -15,7 +15,6 @@ mod v5;
 
 use boxmq::codec::Property;
 use common::*;
-use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 use v5::*;
 
@@ -532,4 +531,356 @@ fn puback_no_matching_subscribers() {
     assert_eq!(publ.publish_simple("nms/t", b"d", 2, false), 0x00);
     assert_eq!(sub.recv_msg().payload_str(), "c");
     assert_eq!(sub.recv_msg().payload_str(), "d");
+}
+
+// ---------------------------------------------------------------------------
+// Subscription options
+// ---------------------------------------------------------------------------
+
+/// No Local: messages are not forwarded to the connection with the
+/// publisher's client id [MQTT-3.8.3-3]; other subscribers get them, and
+/// the No Local subscriber still gets other clients' messages.
+#[test]
+fn no_local_subscription_option() {
+    let b = TestBroker::start();
+    let mut me = V5Client::connect(b.port, "v5-nl-me");
+    let codes = me.subscribe_with(&[("nl/t", sub_opts(1, true, false, 0))], &Props::new());
+    assert_eq!(codes, vec![1]);
+    let mut other = V5Client::connect(b.port, "v5-nl-other");
+    other.sub("nl/t", 1);
+
+    me.publish_simple("nl/t", b"mine", 1, false);
+    assert_eq!(other.recv_msg().payload_str(), "mine");
+    me.expect_nothing(SHORT);
+
+    other.publish_simple("nl/t", b"theirs", 1, false);
+    assert_eq!(me.recv_msg().payload_str(), "theirs");
+}
+
+/// Retain As Published 1: live delivery keeps the publisher's RETAIN flag
+/// [MQTT-3.3.1-12]; with 0 the flag is cleared on live delivery
+/// [MQTT-3.3.1-13].
+#[test]
+fn retain_as_published_subscription_option() {
+    let b = TestBroker::start();
+    let mut rap = V5Client::connect(b.port, "v5-rap-1");
+    rap.subscribe_with(&[("rap/t", sub_opts(1, false, true, 0))], &Props::new());
+    let mut plain = V5Client::connect(b.port, "v5-rap-0");
+    plain.subscribe_with(&[("rap/t", sub_opts(1, false, false, 0))], &Props::new());
+
+    let mut publ = V5Client::connect(b.port, "v5-rap-pub");
+    publ.publish_simple("rap/t", b"kept", 1, true);
+    publ.publish_simple("rap/t", b"live", 1, false);
+    let (a1, a2) = (rap.recv_msg(), rap.recv_msg());
+    assert_eq!(
+        (a1.payload_str().as_str(), a1.retain),
+        ("kept", true),
+        "{a1:?}"
+    );
+    assert_eq!(
+        (a2.payload_str().as_str(), a2.retain),
+        ("live", false),
+        "{a2:?}"
+    );
+    let (b1, b2) = (plain.recv_msg(), plain.recv_msg());
+    assert_eq!(
+        (b1.payload_str().as_str(), b1.retain),
+        ("kept", false),
+        "{b1:?}"
+    );
+    assert_eq!(
+        (b2.payload_str().as_str(), b2.retain),
+        ("live", false),
+        "{b2:?}"
+    );
+}
+
+/// Retain Handling: 0 sends retained messages at every subscribe
+/// [MQTT-3.3.1-9]; 1 only when the subscription did not exist
+/// [MQTT-3.3.1-10]; 2 never [MQTT-3.3.1-11].
+#[test]
+fn retain_handling_subscription_option() {
+    let b = TestBroker::start();
+    let mut publ = V5Client::connect(b.port, "v5-rh-pub");
+    publ.publish_simple("rh/t", b"stored", 1, true);
+
+    let subscribe = |c: &mut V5Client, rh: u8| {
+        let codes = c.subscribe_with(&[("rh/#", sub_opts(1, false, false, rh))], &Props::new());
+        assert_eq!(codes, vec![1]);
+    };
+    let mut c0 = V5Client::connect(b.port, "v5-rh-0");
+    let mut c1 = V5Client::connect(b.port, "v5-rh-1");
+    let mut c2 = V5Client::connect(b.port, "v5-rh-2");
+    for (c, rh) in [(&mut c0, 0), (&mut c1, 1), (&mut c2, 2)] {
+        subscribe(c, rh);
+    }
+    for c in [&mut c0, &mut c1] {
+        let m = c.recv_msg();
+        assert_eq!(
+            (m.payload_str().as_str(), m.retain),
+            ("stored", true),
+            "[{}]",
+            c.name
+        );
+    }
+    // Subscribe again to the same filter: only RH 0 gets it again.
+    for (c, rh) in [(&mut c0, 0), (&mut c1, 1), (&mut c2, 2)] {
+        subscribe(c, rh);
+    }
+    let m = c0.recv_msg();
+    assert_eq!((m.payload_str().as_str(), m.retain), ("stored", true));
+    for c in [&mut c0, &mut c1, &mut c2] {
+        c.expect_nothing(SHORT);
+    }
+    // All three subscriptions are live.
+    publ.publish_simple("rh/t", b"live", 1, false);
+    for c in [&mut c0, &mut c1, &mut c2] {
+        let m = c.recv_msg();
+        assert_eq!(
+            (m.payload_str().as_str(), m.retain),
+            ("live", false),
+            "[{}]",
+            c.name
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Subscription identifiers
+// ---------------------------------------------------------------------------
+
+/// Subscription Identifiers come back with matching messages
+/// [MQTT-3.3.4-3]. Two overlapping subscriptions (ids 1 and 2): a single
+/// copy must carry both ids [MQTT-3.3.4-4], several copies each their own
+/// [MQTT-3.3.4-5]. boxmq sends one copy per session, at the highest
+/// granted QoS, with all ids (checked for boxmq only; Mosquitto 2.0.11
+/// sends one copy per subscription). A subscription without id adds none.
+#[test]
+fn subscription_identifiers() {
+    let b = TestBroker::start();
+    let mut c = V5Client::connect(b.port, "v5-sid");
+    c.sub_id("sid/+", 0, 1);
+    c.sub_id("sid/#", 1, 2);
+    c.sub("plain/t", 1);
+    let mut publ = V5Client::connect(b.port, "v5-sid-pub");
+
+    publ.publish_simple("sid/a", b"both", 1, false);
+    let mut copies = vec![c.recv_msg()];
+    while let Some(m) = c.try_recv_msg(SHORT) {
+        copies.push(m);
+    }
+    let mut all: Vec<u32> = copies
+        .iter()
+        .flat_map(|m| m.props.subscription_ids())
+        .collect();
+    all.sort();
+    assert_eq!(all, vec![1, 2], "{copies:?}");
+    for m in &copies {
+        assert_eq!(m.payload_str(), "both");
+        if copies.len() > 1 {
+            assert_eq!(m.props.subscription_ids().len(), 1, "{m:?}");
+        }
+    }
+    if !skip_unless_boxmq(
+        "subscription_identifiers (one copy)",
+        "Mosquitto sends one copy per subscription",
+    ) {
+        assert_eq!(copies.len(), 1, "one copy per session: {copies:?}");
+        assert_eq!(copies[0].qos, 1, "highest granted QoS: {copies:?}");
+    }
+
+    publ.publish_simple("sid/a/b", b"deep", 1, false);
+    let m = c.recv_msg();
+    assert_eq!(
+        (m.payload_str().as_str(), m.props.subscription_ids()),
+        ("deep", vec![2])
+    );
+    publ.publish_simple("plain/t", b"no id", 1, false);
+    let m = c.recv_msg();
+    assert_eq!(m.payload_str(), "no id");
+    assert_eq!(m.props.subscription_ids(), Vec::<u32>::new(), "{m:?}");
+    c.expect_nothing(SHORT);
+}
+
+// ---------------------------------------------------------------------------
+// Shared subscriptions
+// ---------------------------------------------------------------------------
+
+/// Reads from every client until `total` messages arrived or 5 s passed.
+fn collect_spread(clients: &mut [&mut V5Client], total: usize) -> Vec<Vec<String>> {
+    let mut got = vec![Vec::new(); clients.len()];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while got.iter().map(Vec::len).sum::<usize>() < total && Instant::now() < deadline {
+        for (i, c) in clients.iter_mut().enumerate() {
+            if let Some(m) = c.try_recv_msg(Duration::from_millis(20)) {
+                got[i].push(m.payload_str());
+            }
+        }
+    }
+    got
+}
+
+fn assert_spread(got: &[Vec<String>], n: usize) {
+    let mut all: Vec<&String> = got.iter().flatten().collect();
+    assert_eq!(all.len(), n, "each message exactly once: {got:?}");
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), n, "duplicates: {got:?}");
+    for (i, g) in got.iter().enumerate() {
+        assert!(!g.is_empty(), "member {i} got nothing: {got:?}");
+    }
+}
+
+/// Shared subscription `$share/g/t` (§4.8.2): each message goes to one
+/// member only; two members both get some of 20 messages, 20 in all, no
+/// duplicate. A non-shared subscriber to the same topic gets all 20.
+/// No retained message is sent when a session subscribes to a shared
+/// subscription (§3.8.4 SUBSCRIBE Actions, untagged text); Mosquitto 2.0.11
+/// sends it anyway, so that part is checked for boxmq only.
+#[test]
+fn shared_subscription_balances_between_members() {
+    let b = TestBroker::start();
+    let mut publ = V5Client::connect(b.port, "v5-sh-pub");
+    publ.publish_simple("sh/t", b"retained", 1, true);
+
+    let mut m1 = V5Client::connect(b.port, "v5-sh-1");
+    let mut m2 = V5Client::connect(b.port, "v5-sh-2");
+    m1.sub("$share/g/sh/t", 1);
+    m2.sub("$share/g/sh/t", 1);
+    let mut all = V5Client::connect(b.port, "v5-sh-all");
+    all.sub("sh/t", 1);
+    let r = all.recv_msg();
+    assert!(r.retain && r.payload_str() == "retained", "{r:?}");
+    if skip_unless_boxmq(
+        "shared_subscription_balances_between_members (no retained)",
+        "Mosquitto 2.0.11 sends retained messages to shared subscriptions",
+    ) {
+        for c in [&mut m1, &mut m2] {
+            let r = c.recv_msg();
+            assert!(r.retain, "{r:?}");
+        }
+    } else {
+        m1.expect_nothing(SHORT);
+        m2.expect_nothing(Duration::from_millis(50));
+    }
+
+    for i in 0..20 {
+        publ.publish_simple("sh/t", format!("m{i}").as_bytes(), 1, false);
+    }
+    let got = collect_spread(&mut [&mut m1, &mut m2], 20);
+    assert_spread(&got, 20);
+    println!("shared split: {} / {}", got[0].len(), got[1].len());
+    for i in 0..20 {
+        assert_eq!(all.recv_msg().payload_str(), format!("m{i}"));
+    }
+    m1.expect_nothing(Duration::from_millis(200));
+    m2.expect_nothing(Duration::from_millis(50));
+}
+
+/// 3.1.1 clients can use `$share/g/t` too (boxmq, like Mosquitto): the
+/// messages of a 3.1.1 publisher are split between 3.1.1 members.
+#[test]
+fn shared_subscription_with_v311_clients() {
+    let b = TestBroker::start();
+    let mut m1 = RawClient::connect(b.port, "v311-sh-1");
+    let mut m2 = RawClient::connect(b.port, "v311-sh-2");
+    m1.subscribe_ok(&[("$share/grp/sh3/#", 1)]);
+    m2.subscribe_ok(&[("$share/grp/sh3/#", 1)]);
+    let mut publ = RawClient::connect(b.port, "v311-sh-pub");
+    for i in 0..10 {
+        publ.publish("sh3/x", format!("m{i}").as_bytes(), 1, false);
+    }
+    let mut got = vec![Vec::new(), Vec::new()];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while got.iter().map(Vec::len).sum::<usize>() < 10 && Instant::now() < deadline {
+        for (i, c) in [&mut m1, &mut m2].into_iter().enumerate() {
+            if let Ok(p) = c.try_recv(Duration::from_millis(20)) {
+                let p = p.publish();
+                c.ack(&p);
+                assert_eq!(p.topic, "sh3/x");
+                got[i].push(p.payload_str());
+            }
+        }
+    }
+    assert_spread(&got, 10);
+}
+
+// ---------------------------------------------------------------------------
+// Limits set by the client
+// ---------------------------------------------------------------------------
+
+/// The server does not send a packet larger than the client's Maximum
+/// Packet Size [MQTT-3.1.2-24]: it discards it and behaves as if it had
+/// been sent [MQTT-3.1.2-25]. Other subscribers get it; the small client
+/// still gets later small messages.
+#[test]
+fn client_maximum_packet_size_drops_large_messages() {
+    let b = TestBroker::start();
+    let (mut small, _) = V5Client::connect_opts(
+        b.port,
+        &V5Opts::new("v5-mps-small").prop(Property::MaximumPacketSize(100)),
+    );
+    small.sub("mps/t", 1);
+    let mut big = V5Client::connect(b.port, "v5-mps-big");
+    big.sub("mps/t", 1);
+
+    let mut publ = V5Client::connect(b.port, "v5-mps-pub");
+    publ.publish_simple("mps/t", &[b'x'; 500], 1, false);
+    publ.publish_simple("mps/t", b"small", 1, false);
+    let m = big.recv_msg();
+    assert_eq!(m.payload.len(), 500);
+    assert_eq!(big.recv_msg().payload_str(), "small");
+    let m = small.recv_msg();
+    assert_eq!(
+        m.payload_str(),
+        "small",
+        "the 500-byte message must be dropped"
+    );
+    small.expect_nothing(SHORT);
+}
+
+/// The server sends at most Receive Maximum unacknowledged QoS 1 PUBLISH
+/// packets [MQTT-3.3.4-9]; each PUBACK lets one more through. Mosquitto
+/// 2.0.11 keeps the limit until the first PUBACK but then lets a third
+/// message out while two are unacknowledged (a Mosquitto deviation); the
+/// part after the first PUBACK is checked for boxmq only.
+#[test]
+fn client_receive_maximum_limits_inflight() {
+    let b = TestBroker::start();
+    let (mut sub, _) = V5Client::connect_opts(
+        b.port,
+        &V5Opts::new("v5-rm-sub").prop(Property::ReceiveMaximum(2)),
+    );
+    sub.sub("rm/t", 1);
+    let mut publ = V5Client::connect(b.port, "v5-rm-pub");
+    for i in 0..5 {
+        publ.publish_simple("rm/t", format!("m{i}").as_bytes(), 1, false);
+    }
+    let first = sub.recv_msg_noack();
+    let second = sub.recv_msg_noack();
+    assert_eq!(
+        (first.payload_str(), second.payload_str()),
+        ("m0".into(), "m1".into())
+    );
+    sub.expect_nothing(SHORT);
+
+    sub.ack(&first);
+    let third = sub.recv_msg_noack();
+    assert_eq!(third.payload_str(), "m2");
+    if skip_unless_boxmq(
+        "client_receive_maximum_limits_inflight (after PUBACK)",
+        "Mosquitto 2.0.11 exceeds Receive Maximum after the first PUBACK",
+    ) {
+        sub.ack(&second);
+        sub.ack(&third);
+        let rest: Vec<String> = (0..2).map(|_| sub.recv_msg().payload_str()).collect();
+        assert_eq!(rest, vec!["m3", "m4"]);
+        return;
+    }
+    sub.expect_nothing(Duration::from_millis(300));
+    sub.ack(&second);
+    sub.ack(&third);
+    assert_eq!(sub.recv_msg().payload_str(), "m3");
+    assert_eq!(sub.recv_msg().payload_str(), "m4");
+    sub.expect_nothing(Duration::from_millis(200));
 }
