@@ -13,7 +13,7 @@ mod common;
 #[path = "common/v5.rs"]
 mod v5;
 
-use boxmq::codec::Property;
+use boxmq::codec::{Property, PubRespKind};
 use common::*;
 use std::time::{Duration, Instant};
 use v5::*;
@@ -1141,4 +1141,215 @@ fn paho_v5_session_expiry() {
 fn paho_v5_shared_subscription() {
     let b = TestBroker::start();
     run_paho("v5_shared", b.port, &[]);
+}
+
+// ---------------------------------------------------------------------------
+// More protocol edges
+// ---------------------------------------------------------------------------
+
+/// The Session Expiry Interval can be changed in DISCONNECT (§3.14.2.2.2):
+/// 60 in CONNECT, 0 in DISCONNECT ends the session at the close (Session
+/// Present 0 next time). With 0 in CONNECT, a non-zero value in DISCONNECT
+/// is a Protocol Error [MQTT-3.14.2-2]: the server answers DISCONNECT 0x82
+/// (optional, §4.13) and keeps no session.
+#[test]
+fn session_expiry_changed_by_disconnect() {
+    let b = TestBroker::start();
+    let opts = V5Opts::new("v5-dse").clean(false).session_expiry(60);
+    let (mut c, _) = V5Client::connect_opts(b.port, &opts);
+    c.sub("dse/t", 1);
+    let got = c.disconnect_props(0, &Props::new().with(Property::SessionExpiryInterval(0)));
+    assert!(got.is_empty(), "{got:?}");
+    let (c, ack) = V5Client::connect_opts(b.port, &opts);
+    assert!(
+        !ack.session_present,
+        "DISCONNECT set the expiry to 0: {ack:?}"
+    );
+    c.disconnect();
+
+    let zero = V5Opts::new("v5-dse0").clean(false);
+    let (c, _) = V5Client::connect_opts(b.port, &zero);
+    let got = c.disconnect_props(0, &Props::new().with(Property::SessionExpiryInterval(30)));
+    let reason = got.iter().find_map(|p| match p {
+        Rx::Disconnect { reason, .. } => Some(*reason),
+        _ => None,
+    });
+    assert_disconnect_reason(reason, 0x82, "session expiry 0 -> 30 in DISCONNECT");
+    let (c, ack) = V5Client::connect_opts(b.port, &zero);
+    assert!(!ack.session_present, "{ack:?}");
+    c.disconnect();
+}
+
+/// Topic alias mappings are not carried from one network connection to
+/// the next [MQTT-3.3.2-7]: an empty topic with the alias set on the
+/// previous connection is a Protocol Error (DISCONNECT 0x82, §3.3.4).
+#[test]
+fn topic_alias_not_carried_over_connections() {
+    let b = TestBroker::start();
+    let mut sub = V5Client::connect(b.port, "v5-tac-sub");
+    sub.sub("tac/#", 1);
+    let alias = Props::new().with(Property::TopicAlias(2));
+    let opts = V5Opts::new("v5-tac").clean(false).session_expiry(30);
+    let (mut c, _) = V5Client::connect_opts(b.port, &opts);
+    c.publish("tac/t", b"mapped", 1, false, &alias);
+    assert_eq!(sub.recv_msg().payload_str(), "mapped");
+    c.disconnect();
+    let (mut c, ack) = V5Client::connect_opts(b.port, &opts);
+    assert!(ack.session_present);
+    let id = c.next_packet_id();
+    c.send(&frame5::publish("", b"stale", 1, false, id, &alias));
+    assert_eq!(c.closed_with(CLOSE_WITHIN), Some(0x82));
+    sub.expect_nothing(SHORT);
+}
+
+/// A client PUBLISH carrying a Subscription Identifier is a Protocol Error
+/// [MQTT-3.3.4-6]: DISCONNECT 0x82, nothing forwarded.
+/// boxmq-only: Mosquitto 2.0.11 accepts such a PUBLISH.
+///
+/// boxmq bug: it answers PUBACK 0x00 and forwards the message (stripping
+/// the identifier) instead of DISCONNECT 0x82 and close ([MQTT-4.13.1-1]).
+#[test]
+#[ignore = "boxmq bug: client PUBLISH with a Subscription Identifier is acknowledged (PUBACK 0x00) and forwarded, not a Protocol Error [MQTT-3.3.4-6], [MQTT-4.13.1-1]"]
+fn subscription_identifier_from_client_is_protocol_error() {
+    if skip_unless_boxmq(
+        "subscription_identifier_from_client_is_protocol_error",
+        "Mosquitto 2.0.11 accepts it (PUBACK 0x00) and forwards the message",
+    ) {
+        return;
+    }
+    let b = TestBroker::start();
+    let mut sub = V5Client::connect(b.port, "v5-sidc-sub");
+    sub.sub("sidc/#", 1);
+    let mut c = V5Client::connect(b.port, "v5-sidc");
+    let props = Props::new().with(Property::SubscriptionIdentifier(7));
+    c.send(&frame5::publish("sidc/t", b"x", 1, false, 1, &props));
+    assert_disconnect_reason(c.closed_with(CLOSE_WITHIN), 0x82, "PUBLISH with sub id");
+    sub.expect_nothing(SHORT);
+}
+
+/// No Local on a shared subscription is a Protocol Error [MQTT-3.8.3-4]:
+/// DISCONNECT 0x82 (optional, §4.13) and close.
+/// boxmq-only: Mosquitto 2.0.11 grants the subscription (SUBACK 0x01).
+#[test]
+fn no_local_on_shared_subscription_is_protocol_error() {
+    if skip_unless_boxmq(
+        "no_local_on_shared_subscription_is_protocol_error",
+        "Mosquitto 2.0.11 grants the subscription",
+    ) {
+        return;
+    }
+    let b = TestBroker::start();
+    let mut c = V5Client::connect(b.port, "v5-nlsh");
+    let filters = [("$share/g/nlsh/t", sub_opts(1, true, false, 0))];
+    c.send(&frame5::subscribe(1, &filters, &Props::new()));
+    let reason = c.closed_with(CLOSE_WITHIN);
+    assert_disconnect_reason(reason, 0x82, "No Local on a shared subscription");
+    assert_broker_works(b.port);
+}
+
+/// UNSUBACK reason codes (§3.11.3): 0x00 for an existing subscription,
+/// 0x11 (No subscription existed) otherwise, one per filter in order
+/// [MQTT-3.11.3-1]. Unsubscribing stops delivery [MQTT-3.10.4-2].
+#[test]
+fn unsuback_reason_codes() {
+    let b = TestBroker::start();
+    let mut c = V5Client::connect(b.port, "v5-unsub");
+    c.sub("uns/a", 1);
+    c.sub("$share/g/uns/b", 1);
+    assert_eq!(
+        c.unsubscribe(&["uns/a", "uns/none", "$share/g/uns/b"]),
+        vec![0x00, 0x11, 0x00]
+    );
+    let mut publ = V5Client::connect(b.port, "v5-unsub-pub");
+    publ.publish_simple("uns/a", b"x", 1, false);
+    publ.publish_simple("uns/b", b"x", 1, false);
+    c.expect_nothing(SHORT);
+}
+
+/// Will properties (Content Type, User Properties, Message Expiry,
+/// Response Topic, Correlation Data) are sent with the will message
+/// (§3.1.3.2, [MQTT-3.3.2-17], [MQTT-3.3.2-18], [MQTT-3.3.2-20]).
+#[test]
+fn will_properties_forwarded() {
+    let b = TestBroker::start();
+    let mut w = will_watcher(b.port, "wp/#");
+    let will_props = Props::new()
+        .with(Property::ContentType("text/plain"))
+        .with(Property::MessageExpiryInterval(120))
+        .with(Property::ResponseTopic("wp/reply"))
+        .with(Property::CorrelationData(b"cd"))
+        .with(Property::UserProperty("a", "1"))
+        .with(Property::UserProperty("a", "2"));
+    let (c, _) = V5Client::connect_opts(
+        b.port,
+        &V5Opts::new("v5-wp").will("wp/dead", b"bye", 1, false, will_props),
+    );
+    c.drop_connection();
+    let m = w.recv_msg();
+    assert_eq!(
+        (m.topic.as_str(), m.payload_str().as_str()),
+        ("wp/dead", "bye")
+    );
+    let p = &m.props;
+    assert_eq!(p.content_type().as_deref(), Some("text/plain"), "{p:?}");
+    assert_eq!(p.response_topic().as_deref(), Some("wp/reply"), "{p:?}");
+    assert_eq!(p.correlation_data().as_deref(), Some(&b"cd"[..]), "{p:?}");
+    assert_eq!(p.user_properties(), user_props(&[("a", "1"), ("a", "2")]));
+    let left = p.message_expiry().expect("will message expiry forwarded");
+    assert!((118..=120).contains(&left), "{left}");
+}
+
+/// The client must not exceed the server's Receive Maximum (§3.3.4,
+/// [MQTT-3.3.4-7]); when it does (QoS 2 PUBLISHes whose PUBREL never
+/// comes), the server uses DISCONNECT 0x93 (Receive Maximum exceeded).
+/// Configured `max_inflight_messages 3`, the 4th unreleased QoS 2 PUBLISH
+/// is one too many.
+/// boxmq-only: Mosquitto 2.0.11 answers PUBREC 0x97 and keeps the connection.
+#[test]
+fn client_exceeding_receive_maximum_disconnected_0x93() {
+    if skip_unless_boxmq(
+        "client_exceeding_receive_maximum_disconnected_0x93",
+        "Mosquitto 2.0.11 answers PUBREC 0x97 (Quota exceeded) and stays connected",
+    ) {
+        return;
+    }
+    let b = TestBroker::start_with_config(&["max_inflight_messages 3"]);
+    let (mut c, ack) = V5Client::connect_opts(b.port, &V5Opts::new("v5-rmx"));
+    assert_eq!(ack.props.receive_maximum(), Some(3), "{ack:?}");
+    for id in 1..=3u16 {
+        c.send(&frame5::publish("rmx/t", b"x", 2, false, id, &Props::new()));
+        let p = c.wait_for(
+            "PUBREC",
+            |p| matches!(p, Rx::PubResp { kind: PubRespKind::PubRec, id: i, .. } if *i == id),
+        );
+        assert!(
+            matches!(p, Rx::PubResp { reason, .. } if reason < 0x80),
+            "{p:?}"
+        );
+    }
+    let _ = c.try_send(&frame5::publish("rmx/t", b"x", 2, false, 4, &Props::new()));
+    let reason = c.closed_with(CLOSE_WITHIN);
+    assert_disconnect_reason(reason, 0x93, "4th unreleased QoS 2 PUBLISH");
+}
+
+/// A Response Topic must not contain wildcards [MQTT-3.3.2-14]; a PUBLISH
+/// with one is a Protocol Error: DISCONNECT 0x82 (optional, §4.13) and
+/// close [MQTT-4.13.1-1], nothing forwarded. boxmq-only: Mosquitto 2.0.11
+/// accepts and forwards it.
+#[test]
+fn wildcard_response_topic_is_protocol_error() {
+    if skip_unless_boxmq(
+        "wildcard_response_topic_is_protocol_error",
+        "Mosquitto 2.0.11 accepts a wildcard Response Topic (PUBACK 0x00)",
+    ) {
+        return;
+    }
+    let b = TestBroker::start();
+    let mut sub = V5Client::connect(b.port, "v5-rtw-sub");
+    sub.sub("rtw/#", 1);
+    let mut c = V5Client::connect(b.port, "v5-rtw");
+    let props = Props::new().with(Property::ResponseTopic("rtw/replies/#"));
+    c.send(&frame5::publish("rtw/t", b"x", 1, false, 1, &props));
+    assert_disconnect_reason(c.closed_with(CLOSE_WITHIN), 0x82, "wildcard Response Topic");
+    sub.expect_nothing(SHORT);
 }

@@ -655,6 +655,21 @@ impl V5Client {
         }
     }
 
+    /// UNSUBSCRIBE; returns the UNSUBACK reason codes.
+    pub fn unsubscribe(&mut self, filters: &[&str]) -> Vec<u8> {
+        let id = self.next_packet_id();
+        let mut out = Vec::new();
+        codec::encode_unsubscribe(pid(id), Properties::EMPTY, filters, V5, &mut out);
+        self.send(&out);
+        match self.wait_for(
+            "UNSUBACK",
+            |p| matches!(p, Rx::Unsuback { id: i, .. } if *i == id),
+        ) {
+            Rx::Unsuback { codes, .. } => codes,
+            _ => unreachable!(),
+        }
+    }
+
     /// SUBSCRIBE one filter at `q` (default options); asserts it is granted.
     pub fn sub(&mut self, filter: &str, q: u8) {
         let codes = self.subscribe_with(&[(filter, sub_opts(q, false, false, 0))], &Props::new());
@@ -765,6 +780,14 @@ impl V5Client {
         self.send(&frame5::disconnect(reason, &Props::new()));
         let _ = self.stream.shutdown(Shutdown::Write);
         self.expect_closed(RECV_TIMEOUT);
+    }
+
+    /// DISCONNECT with `reason` and properties, half-close, wait for the
+    /// broker's close; returns the packets that arrived before the close.
+    pub fn disconnect_props(mut self, reason: u8, props: &Props) -> Vec<Rx> {
+        self.send(&frame5::disconnect(reason, props));
+        let _ = self.stream.shutdown(Shutdown::Write);
+        self.expect_closed(RECV_TIMEOUT)
     }
 
     /// Normal disconnection (reason 0x00).
