@@ -1205,11 +1205,7 @@ fn topic_alias_not_carried_over_connections() {
 /// A client PUBLISH carrying a Subscription Identifier is a Protocol Error
 /// [MQTT-3.3.4-6]: DISCONNECT 0x82, nothing forwarded.
 /// boxmq-only: Mosquitto 2.0.11 accepts such a PUBLISH.
-///
-/// boxmq bug: it answers PUBACK 0x00 and forwards the message (stripping
-/// the identifier) instead of DISCONNECT 0x82 and close ([MQTT-4.13.1-1]).
 #[test]
-#[ignore = "boxmq bug: client PUBLISH with a Subscription Identifier is acknowledged (PUBACK 0x00) and forwarded, not a Protocol Error [MQTT-3.3.4-6], [MQTT-4.13.1-1]"]
 fn subscription_identifier_from_client_is_protocol_error() {
     if skip_unless_boxmq(
         "subscription_identifier_from_client_is_protocol_error",

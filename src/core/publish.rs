@@ -120,6 +120,10 @@ impl Core {
         p: Publish<'_>,
         now: Instant,
     ) {
+        if p.properties.subscription_identifier().is_some() {
+            // [MQTT-3.3.4-6]: only the server sends subscription identifiers.
+            return self.protocol_violation(id, "subscription identifier in PUBLISH", now);
+        }
         let Some(topic) = self.resolve_topic(id, &p, now) else {
             return;
         };
