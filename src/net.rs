@@ -57,8 +57,12 @@ fn interrupted(e: &io::Error) -> bool {
 
 struct NetConn {
     stream: TcpStream,
-    /// The start of a frame that the last read cut off.
+    /// The start of a frame that the last read cut off, or (while paused)
+    /// bytes read and not yet taken by the core.
     partial: Vec<u8>,
+    /// The core takes no input until the client reads its answers (see
+    /// `Core::wants_input`); the socket is not read meanwhile.
+    paused: bool,
 }
 
 /// One slab entry: a socket, or an in-process client's endpoint.
@@ -319,6 +323,7 @@ impl Server {
             entry.insert(Endpoint::Tcp(NetConn {
                 stream,
                 partial: Vec::new(),
+                paused: false,
             }));
             self.tcp_count += 1;
             log::debug!("new connection from {peer} (slot {key})");
@@ -327,10 +332,34 @@ impl Server {
     }
 
     fn read_conn(&mut self, key: usize, now: Instant) {
+        let id = ConnId(key);
+        let Some(Endpoint::Tcp(conn)) = self.conns.get_mut(key) else {
+            return;
+        };
+        if conn.paused {
+            if !self.core.wants_input(id) {
+                return;
+            }
+            // Resuming: first what was read before the pause.
+            conn.paused = false;
+            if !conn.partial.is_empty() {
+                let used = self.core.handle_data(id, &conn.partial, now);
+                conn.partial.drain(..used.min(conn.partial.len()));
+                if self.core.is_closing(id) {
+                    return;
+                }
+            }
+        }
         for _ in 0..READS_PER_TURN {
             let Some(Endpoint::Tcp(conn)) = self.conns.get_mut(key) else {
                 return;
             };
+            if !self.core.wants_input(id) {
+                // Its answers are piling up unread: stop reading it until
+                // `flush` sees them drain.
+                conn.paused = true;
+                return;
+            }
             let n = match conn.stream.read(&mut self.read_buf) {
                 Ok(0) => return self.close(key, now),
                 Ok(n) => n,
@@ -341,7 +370,6 @@ impl Server {
                     return self.close(key, now);
                 }
             };
-            let id = ConnId(key);
             let fresh = &self.read_buf[..n];
             if conn.partial.is_empty() {
                 let used = self.core.handle_data(id, fresh, now);
@@ -401,7 +429,14 @@ impl Server {
             }
             match conn.stream.write(out) {
                 Ok(0) => return self.close(key, now),
-                Ok(n) => self.core.handle_written(id, n, now),
+                Ok(n) => {
+                    self.core.handle_written(id, n, now);
+                    if conn.paused && self.core.wants_input(id) && !self.backlog.contains(&key) {
+                        // Readable data may be waiting with no new event
+                        // to come: read it next turn.
+                        self.backlog.push(key);
+                    }
+                }
                 Err(e) if would_block(&e) => {
                     if self.core.is_closing(id) {
                         // Closing and the peer does not read: do not wait.

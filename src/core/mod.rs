@@ -178,6 +178,14 @@ impl Core {
             if phase == Phase::Closing {
                 return data.len();
             }
+            if used > 0 && !self.wants_input(id) {
+                // The client is not reading its answers: take no more of
+                // its packets until it does, so that what it makes the
+                // broker buffer stays within `max_output_buffer` (plus the
+                // answers to one call's first packet; the event loop does
+                // not call at all while `wants_input` is false).
+                return used;
+            }
             let rest = data.get(used..).unwrap_or(&[]);
             match codec::decode(rest, version, max) {
                 Ok(None) => return used,
@@ -257,6 +265,18 @@ impl Core {
             }
         }
         None
+    }
+
+    /// Whether the core takes more packets from connection `id` now. It
+    /// does not while the connection's pending output is above
+    /// `max_output_buffer`: a client that sends without reading the
+    /// answers is paused (the caller stops reading its socket) until it
+    /// reads. [`Core::handle_data`] stops at that point by itself (after
+    /// at least one packet, so a caller that feeds one packet at a time,
+    /// like the in-process client, is never refused).
+    pub fn wants_input(&self, id: ConnId) -> bool {
+        self.conn(id)
+            .is_some_and(|c| c.output_len() <= self.limits.max_output_buffer)
     }
 
     /// Bytes waiting to be written to connection `id`.
@@ -398,7 +418,10 @@ impl Core {
     /// 5.0 DISCONNECT with the matching reason code) and its will published
     /// [MQTT-4.8.0-1].
     fn decode_error(&mut self, id: ConnId, err: DecodeError, now: Instant) {
-        if let DecodeError::UnsupportedProtocolVersion(level) = err {
+        let awaiting_connect = self
+            .conn(id)
+            .is_some_and(|c| c.phase == Phase::AwaitConnect);
+        if let (DecodeError::UnsupportedProtocolVersion(level), true) = (err, awaiting_connect) {
             // [MQTT-3.1.2-2]: CONNACK 0x01 and close.
             log::info!(
                 "client {} asked for protocol level {level}; refusing",

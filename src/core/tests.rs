@@ -966,3 +966,48 @@ fn takeover_of_a_clean_session_does_not_resume_it() {
     );
     assert_eq!(h.core.stats().subscriptions, 0);
 }
+
+#[test]
+fn a_client_that_does_not_read_its_answers_is_paused() {
+    // 1 MiB of PINGREQ with nothing read: the core stops taking packets once
+    // the answers pass max_output_buffer, instead of buffering them all.
+    let mut h = Harness::new();
+    let id = h.connect("flood", true);
+    let pings: Vec<u8> = [0xC0u8, 0x00].repeat(512 * 1024);
+    let used = h.core.handle_data(id, &pings, h.now);
+    assert!(used < pings.len());
+    let bound = h.core.limits().max_output_buffer + 2;
+    assert!(h.core.pending_output(id).len() <= bound);
+    assert!(!h.core.wants_input(id));
+    // Once it reads, it is served again.
+    let n = h.core.pending_output(id).len();
+    h.core.handle_written(id, n, h.now);
+    assert!(h.core.wants_input(id));
+    assert!(h.core.handle_data(id, &pings[used..], h.now) > 0);
+}
+
+#[test]
+fn second_connect_with_a_bad_level_is_a_violation_not_a_connack() {
+    // [MQTT-3.1.0-2] takes precedence: close, publish the will, no CONNACK.
+    let mut h = Harness::new();
+    let w = h.connect("w", true);
+    h.subscribe(w, "will/t", QoS::AtMostOnce);
+    let will = Will {
+        topic: "will/t",
+        payload: b"gone",
+        qos: QoS::AtMostOnce,
+        retain: false,
+        properties: Properties::EMPTY,
+    };
+    let c = h.connect_with("c", true, 0, Some(will));
+    h.recv(c);
+    h.bytes(
+        c,
+        &[
+            0x10, 0x0d, 0, 4, b'M', b'Q', b'T', b'T', 1, 0, 0, 0, 0, 1, b'a',
+        ],
+    );
+    assert!(h.core.is_closing(c));
+    assert!(h.recv(c).is_empty());
+    assert_eq!(h.publishes(w).len(), 1);
+}
