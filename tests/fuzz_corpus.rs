@@ -1,0 +1,90 @@
+//! Replays the committed fuzz corpora (`fuzz/corpus/<target>/`) through the
+//! same check functions the cargo-fuzz targets use, so `cargo test` (and CI)
+//! exercises every input the fuzzer found interesting, on stable Rust.
+//!
+//! `BOXMQ_WRITE_SEEDS=1 cargo test --test fuzz_corpus write_seeds -- --ignored`
+//! (re)writes the generated seed inputs into the corpus directories.
+
+mod fuzz_support;
+
+use std::path::{Path, PathBuf};
+
+use fuzz_support::{codec_check, core_check, seeds, topic_check};
+
+fn corpus_dir(target: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz")
+        .join("corpus")
+        .join(target)
+}
+
+/// Runs `check` on every file of the target's corpus; returns how many.
+fn replay(target: &str, check: fn(&[u8])) -> usize {
+    let dir = corpus_dir(target);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("directory entry").path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    for path in &files {
+        let data = std::fs::read(path).expect("corpus file");
+        let result = std::panic::catch_unwind(|| check(&data));
+        if result.is_err() {
+            panic!("{target}: {} fails its check", path.display());
+        }
+    }
+    files.len()
+}
+
+#[test]
+fn codec_corpus() {
+    let n = replay("codec", codec_check::check);
+    assert!(n >= 10, "codec corpus has only {n} files");
+}
+
+#[test]
+fn topic_corpus() {
+    let n = replay("topic", topic_check::check);
+    assert!(n >= 3, "topic corpus has only {n} files");
+}
+
+#[test]
+fn core_corpus() {
+    let n = replay("core", core_check::check);
+    assert!(n >= 5, "core corpus has only {n} files");
+}
+
+/// The generated seeds pass too (also when they are not written out).
+#[test]
+fn generated_seeds_pass() {
+    for (_, data) in seeds::codec_seeds() {
+        codec_check::check(&data);
+    }
+    for (_, data) in seeds::topic_seeds() {
+        topic_check::check(&data);
+    }
+    for (_, data) in seeds::core_seeds() {
+        core_check::check(&data);
+    }
+}
+
+#[test]
+#[ignore = "writes fuzz/corpus/*/seed-*; run with BOXMQ_WRITE_SEEDS=1"]
+fn write_seeds() {
+    if std::env::var_os("BOXMQ_WRITE_SEEDS").is_none() {
+        return;
+    }
+    let sets = [
+        ("codec", seeds::codec_seeds()),
+        ("topic", seeds::topic_seeds()),
+        ("core", seeds::core_seeds()),
+    ];
+    for (target, set) in sets {
+        let dir = corpus_dir(target);
+        std::fs::create_dir_all(&dir).expect("corpus dir");
+        for (name, data) in set {
+            std::fs::write(dir.join(format!("seed-{name}")), data).expect("seed file");
+        }
+    }
+}
