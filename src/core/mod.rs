@@ -436,7 +436,13 @@ impl Core {
             self.close(id, false, now);
             return;
         }
-        self.disconnect_with(id, err.reason_code(), &format!("bad packet ({err})"), now);
+        // A second CONNECT is a protocol error whatever its level; 0x84 is
+        // a CONNACK code, not a DISCONNECT one.
+        let reason = match err {
+            DecodeError::UnsupportedProtocolVersion(_) => 0x82,
+            other => other.reason_code(),
+        };
+        self.disconnect_with(id, reason, &format!("bad packet ({err})"), now);
     }
 
     /// Closes for a protocol violation found after decoding.

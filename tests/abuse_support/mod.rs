@@ -236,6 +236,8 @@ impl Client {
 
     /// Best effort: the broker may have closed the connection.
     pub fn try_send(&mut self, bytes: &[u8]) -> bool {
+        // A broker that stops reading us must not hang the test.
+        let _ = self.stream.set_write_timeout(Some(Duration::from_secs(2)));
         self.stream.write_all(bytes).is_ok()
     }
 
