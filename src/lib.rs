@@ -10,12 +10,15 @@
 //!   closed, time), effects out (bytes to write, connections to close, the
 //!   next deadline). No sockets, no clock, no threads.
 //! * [`net`]: the `mio` event loop that feeds the core from sockets.
+//! * [`auth`]: password file, ACL file and `boxmq passwd`, compatible with
+//!   Mosquitto's files.
 //! * [`config`]: the config file and command line; [`Limits`] holds every
 //!   bound.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod auth;
 pub mod codec;
 pub mod config;
 pub mod core;
