@@ -4,6 +4,7 @@
 //!   SHA-512) and `$7$` (PBKDF2-HMAC-SHA512) hashes.
 //! * [`acl`]: Mosquitto's ACL file (`acl_file`): `user`, `topic`, `pattern`
 //!   lines with `read`, `write`, `readwrite` and `deny`.
+//! * [`passwd_cli`]: `boxmq passwd`, a stand-in for `mosquitto_passwd`.
 //! * [`Auth`]: the facade the broker core asks at CONNECT, PUBLISH,
 //!   SUBSCRIBE and delivery time.
 //!
@@ -32,7 +33,7 @@ use std::path::Path;
 
 pub mod acl;
 pub mod passwd;
-
+pub mod passwd_cli;
 
 pub use acl::{Access, Acl, SubscribeDecision};
 pub use passwd::PasswordFile;

@@ -14,11 +14,19 @@ fn acl() -> Acl {
     .unwrap()
 }
 
+/// (password file?, allow_anonymous, username, password, expected)
+type Case = (
+    bool,
+    bool,
+    Option<&'static str>,
+    Option<&'static [u8]>,
+    AuthResult,
+);
+
 #[test]
 fn authenticate_matches_mosquitto_2_0() {
     use AuthResult::{Allowed, BadCredentials, NotAuthorized};
-    // (password file?, allow_anonymous, username, password, expected)
-    let cases: &[(bool, bool, Option<&str>, Option<&[u8]>, AuthResult)] = &[
+    let cases: &[Case] = &[
         (false, true, None, None, Allowed),
         (false, false, None, None, NotAuthorized),
         (false, true, Some("bob"), Some(b"x"), Allowed),
