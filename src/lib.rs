@@ -10,6 +10,8 @@
 //!   closed, time), effects out (bytes to write, connections to close, the
 //!   next deadline). No sockets, no clock, no threads.
 //! * [`net`]: the `mio` event loop that feeds the core from sockets.
+//! * [`auth`]: password file, ACL file and `boxmq passwd`, compatible with
+//!   Mosquitto's files.
 //! * [`config`]: the config file and command line; [`Limits`] holds every
 //!   bound.
 //! * [`broker`]: the embedding API. [`Broker`] runs the broker inside an
@@ -19,6 +21,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod auth;
 pub mod broker;
 pub mod codec;
 pub mod config;

@@ -6,6 +6,12 @@ use boxmq::Broker;
 use boxmq::config::{self, Command};
 
 fn main() -> ExitCode {
+    if std::env::args_os().nth(1).is_some_and(|a| a == "passwd") {
+        let args = std::env::args_os().skip(2);
+        let code =
+            boxmq::auth::passwd_cli::run_std(args.map(|a| a.to_string_lossy().into()).collect());
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
     let command = match config::parse_args(
         std::env::args_os()
             .skip(1)
