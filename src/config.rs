@@ -23,12 +23,13 @@ use std::fmt;
 use std::fs::File;
 use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use log::LevelFilter;
 
 use crate::Limits;
+use crate::auth::Auth;
 
 /// One network listener.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,6 +52,10 @@ pub struct Config {
     /// Seconds between updates of the `$SYS/broker/...` topics; 0 turns
     /// them off. Default 10.
     pub sys_interval: u32,
+    /// Mosquitto-format password file (`password_file`), if any.
+    pub password_file: Option<PathBuf>,
+    /// Mosquitto-format ACL file (`acl_file`), if any.
+    pub acl_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -61,6 +66,8 @@ impl Default for Config {
             allow_anonymous: true,
             log_level: None,
             sys_interval: 10,
+            password_file: None,
+            acl_file: None,
         }
     }
 }
@@ -137,6 +144,21 @@ impl Config {
         Ok(parser.config)
     }
 
+    /// Loads the password and ACL files the config names (none named:
+    /// everything allowed, anonymous clients as `allow_anonymous` says).
+    ///
+    /// # Errors
+    /// A file that cannot be read or has a malformed line, named by file
+    /// and line.
+    pub fn load_auth(&self) -> Result<Auth, ConfigError> {
+        Auth::load(
+            self.password_file.as_deref(),
+            self.acl_file.as_deref(),
+            self.allow_anonymous,
+        )
+        .map_err(|e| ConfigError::new(&e.origin, e.line, e.message))
+    }
+
     /// Read and parse a file.
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
         let origin = path.display().to_string();
@@ -211,7 +233,6 @@ impl std::error::Error for ConfigError {}
 /// Mosquitto directives boxmq knows of but does not implement.
 const UNSUPPORTED: &[&str] = &[
     // General.
-    "acl_file",
     "allow_duplicate_messages",
     "allow_zero_length_clientid",
     "auth_plugin",
@@ -233,7 +254,6 @@ const UNSUPPORTED: &[&str] = &[
     "max_topic_alias",
     "memory_limit",
     "message_size_limit",
-    "password_file",
     "per_listener_settings",
     "persistence",
     "persistence_file",
@@ -327,6 +347,8 @@ const SUPPORTED: &[&str] = &[
     "connect_timeout",
     "max_topic_aliases",
     "sys_interval",
+    "password_file",
+    "acl_file",
 ];
 
 /// Config being built from a file, with where each listener came from.
@@ -460,6 +482,15 @@ impl Parser {
                 let default = defaults.connect_timeout.as_secs();
                 let v = count(name, args, 1, MAX_CONNECT_TIMEOUT, default)?;
                 limits.connect_timeout = Duration::from_secs(v);
+            }
+            "password_file" | "acl_file" => {
+                let form = format!("expected '{name} PATH'");
+                let path = Some(PathBuf::from(one(name, args, &form)?));
+                if name == "password_file" {
+                    self.config.password_file = path;
+                } else {
+                    self.config.acl_file = path;
+                }
             }
             "sys_interval" => {
                 // 0 turns $SYS off, as in Mosquitto.
@@ -802,6 +833,8 @@ Config file: one directive per line; a line starting with # is a comment.
   connect_timeout SECONDS          time to send CONNECT (default 10)
   max_topic_aliases N              MQTT 5 aliases per client (default 16)
   sys_interval SECONDS             $SYS update period, 0 for off (default 10)
+  password_file PATH               Mosquitto password file (boxmq passwd)
+  acl_file PATH                    Mosquitto ACL file
 Every bound is a real number: 0 and -1 do not mean unlimited. Other
 Mosquitto directives (persistence, password_file, bridges, TLS, ...) are
 refused by name.
@@ -1282,8 +1315,6 @@ max_topic_aliases 0
         for name in [
             "persistence",
             "persistence_location",
-            "password_file",
-            "acl_file",
             "connection",
             "address",
             "topic",

@@ -42,9 +42,9 @@ fn main() -> ExitCode {
         .parse_env("RUST_LOG")
         .init();
 
-    if !config.allow_anonymous {
+    if !config.allow_anonymous && config.password_file.is_none() {
         log::warn!(
-            "allow_anonymous is false and boxmq has no password file support yet: every client will be refused"
+            "allow_anonymous is false and there is no password_file: every network client will be refused"
         );
     }
     let mut broker = Broker::new(config);

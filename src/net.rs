@@ -26,6 +26,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
+use crate::auth::Auth;
 use crate::broker::local::{Drain, LocalConn, LocalRef, Request};
 use crate::config::Config;
 use crate::core::{ConnId, Core};
@@ -114,6 +115,8 @@ pub struct Server {
     /// Connections that had more to read when their turn ended.
     backlog: Vec<usize>,
     signals: Option<signal_hook_mio::v1_0::Signals>,
+    /// Where the password and ACL files are, for SIGHUP.
+    auth_files: Config,
     control: Option<Control>,
     /// Local endpoints whose subscriber had no room; retried on wake-up.
     blocked: Vec<usize>,
@@ -131,7 +134,10 @@ impl Server {
         let listeners = bind_listeners(config).map_err(|(addr, e)| {
             io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
         })?;
-        Server::from_listeners(config, listeners)
+        let auth = config
+            .load_auth()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+        Server::from_listeners(config, listeners, auth)
     }
 
     /// A server on listeners bound already (by [`bind_listeners`], or by
@@ -143,6 +149,7 @@ impl Server {
     pub fn from_listeners(
         config: &Config,
         listeners: Vec<std::net::TcpListener>,
+        auth: Auth,
     ) -> io::Result<Server> {
         let poll = Poll::new()?;
         let mut registered = Vec::with_capacity(listeners.len());
@@ -158,7 +165,12 @@ impl Server {
             listeners: registered,
             conns: Slab::with_capacity(config.limits.max_connections),
             tcp_count: 0,
-            core: Core::new(config),
+            core: {
+                let mut core = Core::new(config);
+                core.set_auth(auth);
+                core
+            },
+            auth_files: config.clone(),
             read_buf: vec![0; READ_CHUNK],
             backlog: Vec::new(),
             signals: None,
@@ -176,13 +188,14 @@ impl Server {
             .collect()
     }
 
-    /// Stops the loop on SIGINT and SIGTERM.
+    /// Stops the loop on SIGINT and SIGTERM; re-reads the password and ACL
+    /// files on SIGHUP.
     ///
     /// # Errors
     /// When the signal handlers cannot be installed.
     pub fn handle_signals(&mut self) -> io::Result<()> {
-        use signal_hook::consts::{SIGINT, SIGTERM};
-        let mut signals = signal_hook_mio::v1_0::Signals::new([SIGINT, SIGTERM])?;
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        let mut signals = signal_hook_mio::v1_0::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
         self.poll
             .registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)?;
@@ -260,7 +273,16 @@ impl Server {
                         }
                     }
                     SIGNALS => {
-                        if let Some(sig) = self.signals.as_mut().and_then(|s| s.pending().next()) {
+                        let pending: Vec<i32> = self
+                            .signals
+                            .as_mut()
+                            .map(|s| s.pending().collect())
+                            .unwrap_or_default();
+                        for sig in pending {
+                            if sig == signal_hook::consts::SIGHUP {
+                                self.reload_auth();
+                                continue;
+                            }
                             log::info!("signal {sig} received; stopping");
                             self.shutdown(now);
                             return Ok(StopReason::Signal(sig));
@@ -281,6 +303,23 @@ impl Server {
             }
             self.core.handle_timeout(now);
             self.flush_dirty(now);
+        }
+    }
+
+    /// SIGHUP: re-reads the password and ACL files. A broken file keeps
+    /// the rules in force and says what is wrong (file, line).
+    fn reload_auth(&mut self) {
+        let files = &self.auth_files;
+        if files.password_file.is_none() && files.acl_file.is_none() {
+            log::info!("SIGHUP: no password_file or acl_file to reload");
+            return;
+        }
+        match files.load_auth() {
+            Ok(auth) => {
+                self.core.set_auth(auth);
+                log::info!("SIGHUP: password and ACL files reloaded");
+            }
+            Err(e) => log::error!("SIGHUP: {e}; the previous rules stay in force"),
         }
     }
 

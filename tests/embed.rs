@@ -416,13 +416,24 @@ fn invalid_topics_and_filters_are_typed_errors_and_the_client_goes_on() {
 }
 
 #[test]
-fn anonymous_off_refuses_in_process_clients_too() {
+fn anonymous_off_refuses_network_clients_not_in_process_ones() {
+    use std::io::{Read, Write};
     let mut broker = Broker::builder().port(0).allow_anonymous(false).build();
     let handle = broker.start().expect("start");
-    match handle.client("app") {
-        Err(BrokerError::Refused { code: 5 }) => {}
-        other => panic!("expected a refusal, got {other:?}"),
-    }
+    // The application's own client needs no credentials.
+    let app = handle.client("app").expect("in-process client");
+    app.publish("t", "x", QoS::AtMostOnce, false)
+        .expect("publish");
+    // A network client without a user name: CONNACK 0x05, not authorized.
+    let mut s = std::net::TcpStream::connect(addr(&handle)).expect("connect");
+    s.set_read_timeout(Some(WAIT)).expect("timeout");
+    let connect = [
+        0x10, 13, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 60, 0, 1, b'n',
+    ];
+    s.write_all(&connect).expect("write");
+    let mut connack = [0u8; 4];
+    s.read_exact(&mut connack).expect("CONNACK");
+    assert_eq!(connack, [0x20, 0x02, 0x00, 0x05]);
 }
 
 #[test]

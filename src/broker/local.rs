@@ -138,6 +138,8 @@ impl LocalConn {
         };
         let id = ConnId(me.key);
         core.handle_open(id, &label, now);
+        // The application's own client: no credentials, no ACL.
+        core.trust(id);
         let connect = Packet::Connect(Connect {
             protocol: ProtocolVersion::V311,
             clean_start: true,

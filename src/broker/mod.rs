@@ -46,6 +46,7 @@ pub use client::{CallbackSubscription, Client, Subscription};
 pub use error::{BrokerError, ClientError, RecvTimeoutError, TryRecvError};
 
 use crate::Limits;
+use crate::auth::Auth;
 use crate::codec::QoS;
 use crate::config::{Config, ConfigError, ListenerConfig};
 use crate::core::Stats;
@@ -156,9 +157,10 @@ impl BrokerBuilder {
         self
     }
 
-    /// Whether clients without credentials may connect (default `true`).
-    /// boxmq has no password file yet, so `false` refuses every client,
-    /// in-process ones included.
+    /// Whether network clients without a user name may connect (default
+    /// `true`). In-process clients are the application's own and need no
+    /// credentials. Password and ACL files come from [`Config`]
+    /// (`password_file`, `acl_file`) through [`Broker::new`].
     pub fn allow_anonymous(mut self, allow: bool) -> Self {
         self.config.allow_anonymous = allow;
         self
@@ -272,15 +274,20 @@ impl Broker {
 
     /// Checks the state and binds the listeners: everything that can go
     /// wrong before the loop runs, on the calling thread.
-    fn prepare(&mut self) -> Result<Vec<TcpListener>, BrokerError> {
+    fn prepare(&mut self) -> Result<(Vec<TcpListener>, Auth), BrokerError> {
         if self.state.get() == BrokerState::Running {
             return Err(BrokerError::AlreadyRunning);
         }
         if let Some(message) = self.builder_error.clone() {
             return Err(self.fail(BrokerError::Config(builder_error(message))));
         }
-        crate::net::bind_listeners(&self.config)
-            .map_err(|(addr, source)| self.fail(BrokerError::Bind { addr, source }))
+        let auth = self
+            .config
+            .load_auth()
+            .map_err(|e| self.fail(BrokerError::Config(e)))?;
+        let listeners = crate::net::bind_listeners(&self.config)
+            .map_err(|(addr, source)| self.fail(BrokerError::Bind { addr, source }))?;
+        Ok((listeners, auth))
     }
 
     /// Binds the listeners on the calling thread and runs the broker on a
@@ -303,7 +310,7 @@ impl Broker {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn start(&mut self) -> Result<Handle, BrokerError> {
-        let listeners = self.prepare()?;
+        let (listeners, auth) = self.prepare()?;
         let (tx, rx) = mpsc::channel();
         let (setup_tx, setup_rx) = mpsc::sync_channel(1);
         let (done_tx, done_rx) = mpsc::sync_channel(1);
@@ -313,7 +320,7 @@ impl Broker {
         let thread = thread::Builder::new()
             .name("boxmq".to_owned())
             .spawn(move || {
-                loop_thread(config, listeners, signals, rx, setup_tx, state);
+                loop_thread(config, listeners, auth, signals, rx, setup_tx, state);
                 // Listeners are closed and the state final: stop may return.
                 let _ = done_tx.send(());
             })
@@ -356,8 +363,8 @@ impl Broker {
     /// As [`Broker::start`], and [`BrokerError::Io`] when the loop fails;
     /// the state tells the same.
     pub fn run(mut self) -> Result<(), BrokerError> {
-        let listeners = self.prepare()?;
-        let mut server = Server::from_listeners(&self.config, listeners)
+        let (listeners, auth) = self.prepare()?;
+        let mut server = Server::from_listeners(&self.config, listeners, auth)
             .map_err(|e| self.fail(BrokerError::Io(e)))?;
         if self.stop_on_signals {
             server
@@ -405,12 +412,13 @@ type Setup = std::io::Result<(Arc<Waker>, Vec<SocketAddr>)>;
 fn loop_thread(
     config: Config,
     listeners: Vec<TcpListener>,
+    auth: Auth,
     signals: bool,
     rx: Receiver<Request>,
     setup: SyncSender<Setup>,
     state: SharedState,
 ) {
-    let built = Server::from_listeners(&config, listeners).and_then(|mut server| {
+    let built = Server::from_listeners(&config, listeners, auth).and_then(|mut server| {
         if signals {
             server.handle_signals()?;
         }

@@ -52,6 +52,8 @@ pub(crate) struct Conn {
     /// 5.0 topic aliases the client has set, indexed by alias - 1. Never
     /// longer than the Topic Alias Maximum the broker announced.
     pub aliases: Vec<Option<Box<str>>>,
+    /// The application's own connection (see `Core::trust`).
+    pub trusted: bool,
     /// 5.0: the client's Request Problem Information; when false, reason
     /// strings go only on CONNACK, PUBLISH and DISCONNECT [MQTT-3.1.2-29].
     pub problem_info: bool,
@@ -76,6 +78,7 @@ impl Conn {
             will: None,
             aliases: Vec::new(),
             problem_info: true,
+            trusted: false,
             out: Vec::new(),
             out_pos: 0,
             dirty: false,

@@ -9,6 +9,7 @@ use super::conn::{Phase, WillMsg};
 use super::publish::{Incoming, forwardable};
 use super::session::{NEVER_EXPIRES, Session, SessionId};
 use super::{ConnId, Core};
+use crate::auth::AuthResult;
 use crate::codec::{self, Connect, Disconnect, Packet, PropertiesBuf, Property, ProtocolVersion};
 use crate::topic;
 
@@ -19,6 +20,7 @@ pub(crate) enum Refusal {
     IdentifierRejected,
     ServerUnavailable,
     NotAuthorized,
+    BadCredentials,
     BadAuthenticationMethod,
 }
 
@@ -28,6 +30,8 @@ impl Refusal {
             (Refusal::IdentifierRejected, false) => 0x02,
             (Refusal::ServerUnavailable, false) => 0x03,
             (Refusal::NotAuthorized | Refusal::BadAuthenticationMethod, false) => 0x05,
+            (Refusal::BadCredentials, false) => 0x04,
+            (Refusal::BadCredentials, true) => 0x86,
             (Refusal::IdentifierRejected, true) => 0x85,
             (Refusal::ServerUnavailable, true) => 0x97, // quota exceeded
             (Refusal::NotAuthorized, true) => 0x87,
@@ -51,7 +55,8 @@ impl Core {
             // [MQTT-3.1.2-28] [MQTT-3.1.2-29]
             conn.problem_info = c.properties.request_problem_information() != Some(0);
         }
-        if let Some(reason) = self.check_connect(&c) {
+        let trusted = self.conn(id).is_some_and(|c| c.trusted);
+        if let Some(reason) = self.check_connect(&c, trusted) {
             log::info!(
                 "client {} refused ({reason:?}), client id '{}'",
                 self.label(id),
@@ -67,6 +72,16 @@ impl Core {
                 self.limits.max_topic_levels,
             ) {
                 return self.protocol_violation(id, &format!("will topic: {e}"), now);
+            }
+            if !trusted && !self.auth.may_publish(c.username, c.client_id, w.topic) {
+                // A will the client could not publish itself is refused
+                // at CONNECT, as Mosquitto does.
+                log::info!(
+                    "client {} refused: the ACL denies its will topic '{}'",
+                    self.label(id),
+                    w.topic
+                );
+                return self.refuse(id, Refusal::NotAuthorized, now);
             }
         }
 
@@ -134,6 +149,8 @@ impl Core {
             s.pending_will = None;
             s.client_receive_max = c.properties.receive_maximum().unwrap_or(u16::MAX);
             s.client_max_packet = c.properties.maximum_packet_size().unwrap_or(u32::MAX);
+            s.username = c.username.map(Into::into);
+            s.trusted = trusted;
         }
 
         let mut will_props = PropertiesBuf::new();
@@ -195,7 +212,7 @@ impl Core {
     }
 
     /// The CONNACK refusal a CONNECT earns before any session is touched.
-    fn check_connect(&self, c: &Connect<'_>) -> Option<Refusal> {
+    fn check_connect(&self, c: &Connect<'_>, trusted: bool) -> Option<Refusal> {
         let id_len = c.client_id.len();
         if c.client_id.is_empty() && !c.clean_start && !c.protocol.is_v5() {
             // [MQTT-3.1.3-8]: empty id with clean session 0.
@@ -212,12 +229,14 @@ impl Core {
             // (see `Core::handle_auth`), so any method is refused with 0x8C.
             return Some(Refusal::BadAuthenticationMethod);
         }
-        if !self.allow_anonymous {
-            // No password file support yet: with anonymous access off there is
-            // nobody who can be let in (see README, "Security").
-            return Some(Refusal::NotAuthorized);
+        if trusted {
+            return None;
         }
-        None
+        match self.auth.authenticate(c.username, c.password) {
+            AuthResult::Allowed => None,
+            AuthResult::BadCredentials => Some(Refusal::BadCredentials),
+            AuthResult::NotAuthorized => Some(Refusal::NotAuthorized),
+        }
     }
 
     /// Sends a refusing CONNACK (session present 0 [MQTT-3.2.2-4]) and

@@ -26,6 +26,9 @@ pub(crate) struct Match {
     pub qos: QoS,
     pub retain_as_published: bool,
     pub ids: Range<usize>,
+    /// Some matching subscription is not wholly allowed by the ACL: check
+    /// the topic before delivering.
+    pub acl_check: bool,
 }
 
 #[derive(Debug)]
@@ -98,6 +101,16 @@ impl SharedGroups {
 }
 
 impl Core {
+    /// May session `sid` receive a message on `topic`, by the ACL?
+    pub(crate) fn may_receive(&self, sid: SessionId, topic: &str) -> bool {
+        self.sessions.get(sid.0).is_some_and(|s| {
+            s.trusted
+                || self
+                    .auth
+                    .may_receive(s.username.as_deref(), &s.client_id, topic)
+        })
+    }
+
     /// Collects into `out` one [`Match`] per session that gets a message on
     /// `topic`. `origin` is the publishing session, for No Local.
     pub(crate) fn collect_matches(
@@ -149,12 +162,14 @@ impl Core {
             let start = self.scratch_ids.len();
             let mut qos = first.options.qos;
             let mut rap = first.options.retain_as_published;
+            let mut acl_check = false;
             while let Some(&(s, e)) = raw.get(i) {
                 if s != sid {
                     break;
                 }
                 qos = qos.max(e.options.qos);
                 rap |= e.options.retain_as_published;
+                acl_check |= !e.acl_full;
                 if let Some(id) = e.sub_id {
                     self.scratch_ids.push(id);
                 }
@@ -165,6 +180,7 @@ impl Core {
                 qos,
                 retain_as_published: rap,
                 ids: start..self.scratch_ids.len(),
+                acl_check,
             });
         }
         self.scratch_raw = raw;

@@ -37,6 +37,7 @@ use std::time::Instant;
 use slab::Slab;
 
 use crate::Limits;
+use crate::auth::Auth;
 use crate::codec::{self, DecodeError, Packet, PropertiesBuf};
 use crate::config::Config;
 use crate::topic::Trie;
@@ -84,7 +85,8 @@ pub struct Stats {
 /// The broker's whole protocol state. See the module documentation.
 pub struct Core {
     limits: Limits,
-    allow_anonymous: bool,
+    /// Who may connect and what they may touch.
+    auth: Auth,
     /// Indexed by `ConnId`.
     conns: Vec<Option<Conn>>,
     sessions: Slab<Session>,
@@ -114,7 +116,8 @@ impl Core {
     pub fn new(config: &Config) -> Core {
         Core {
             limits: config.limits.clone(),
-            allow_anonymous: config.allow_anonymous,
+            // The files are the caller's to read (see `Core::set_auth`).
+            auth: Auth::new(None, None, config.allow_anonymous),
             conns: Vec::new(),
             sessions: Slab::new(),
             by_client_id: HashMap::new(),
@@ -133,6 +136,22 @@ impl Core {
             scratch_codes: Vec::new(),
             scratch_props: PropertiesBuf::new(),
             scratch_fwd: PropertiesBuf::new(),
+        }
+    }
+
+    /// Replaces the authentication and ACL rules, for example after the
+    /// files were read at start-up or re-read on SIGHUP. Connected clients
+    /// keep their connection; their next packets and deliveries follow the
+    /// new rules.
+    pub fn set_auth(&mut self, auth: Auth) {
+        self.auth = auth;
+    }
+
+    /// Marks connection `id`, just opened, as the application's own (the
+    /// in-process client): it needs no credentials and no ACL applies to it.
+    pub fn trust(&mut self, id: ConnId) {
+        if let Some(c) = self.conn_mut(id) {
+            c.trusted = true;
         }
     }
 

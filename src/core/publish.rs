@@ -136,10 +136,14 @@ impl Core {
             return self.protocol_violation(id, &format!("PUBLISH topic: {e}"), now);
         }
         self.stats.messages_received += 1;
-        if sys::is_sys_topic(topic) {
-            // Only the broker publishes under $SYS: dropped, and for QoS 1/2
-            // acknowledged (5.0: with 0x87 not authorized).
-            log::debug!("client {}: PUBLISH to '{topic}' ignored", self.label(id));
+        if sys::is_sys_topic(topic) || !self.may_publish(sid, topic) {
+            // Only the broker publishes under $SYS, and the ACL may deny the
+            // topic: dropped, and for QoS 1/2 acknowledged as the spec
+            // says (5.0: with 0x87 not authorized).
+            log::debug!(
+                "client {}: PUBLISH to '{topic}' not allowed",
+                self.label(id)
+            );
             let v5 = self.conn(id).is_some_and(|c| c.protocol.is_v5());
             let reason = if v5 { RC_NOT_AUTHORIZED } else { 0 };
             match (p.qos, p.packet_id) {
@@ -271,6 +275,16 @@ impl Core {
         }
     }
 
+    /// May session `sid` publish on `topic`, by the ACL?
+    fn may_publish(&self, sid: SessionId, topic: &str) -> bool {
+        self.sessions.get(sid.0).is_some_and(|s| {
+            s.trusted
+                || self
+                    .auth
+                    .may_publish(s.username.as_deref(), &s.client_id, topic)
+        })
+    }
+
     fn send_pubresp(&mut self, id: ConnId, kind: PubRespKind, pid: PacketId, reason: u8) {
         let packet = codec::Packet::PubResp(PubResp {
             kind,
@@ -384,6 +398,9 @@ impl Core {
         let mut props_buf = std::mem::take(&mut self.scratch_props);
         let all_ids = std::mem::take(&mut self.scratch_ids);
         for mt in &matches {
+            if mt.acl_check && !self.may_receive(mt.session, m.topic) {
+                continue;
+            }
             // [MQTT-3.8.4-6]: delivered at the lower of published and granted QoS.
             let q = m.qos.min(mt.qos);
             // [MQTT-3.3.1-9]: retain is 0 towards existing subscribers,

@@ -94,6 +94,9 @@ pub(crate) struct Inflight {
 pub(crate) struct SubEntry {
     pub options: SubOptions,
     pub sub_id: Option<u32>,
+    /// The ACL allows everything this filter can match, so deliveries
+    /// through it need no per-message check.
+    pub acl_full: bool,
 }
 
 /// One subscription of a session, as granted. `filter` is the whole filter
@@ -125,6 +128,10 @@ pub(crate) struct Session {
     pub client_receive_max: u16,
     /// 5.0: the largest packet the client accepts [MQTT-3.1.2-24].
     pub client_max_packet: u32,
+    /// User name of the last connection, for the ACL.
+    pub username: Option<Box<str>>,
+    /// The application's own session: no ACL applies.
+    pub trusted: bool,
     pub subscriptions: Vec<Subscription>,
     /// Outgoing QoS 1/2 messages in send order.
     pub inflight: VecDeque<Inflight>,
@@ -150,6 +157,8 @@ impl Session {
             pending_will: None,
             client_receive_max: u16::MAX,
             client_max_packet: u32::MAX,
+            username: None,
+            trusted: false,
             subscriptions: Vec::new(),
             inflight: VecDeque::new(),
             queue: VecDeque::new(),

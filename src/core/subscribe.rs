@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use super::session::{Pending, SessionId, SubEntry, Subscription};
 use super::{ConnId, Core};
+use crate::auth::SubscribeDecision;
 use crate::codec::{self, Packet, ProtocolVersion, QoS, Subscribe, Unsubscribe};
 use crate::topic;
 
@@ -14,6 +15,7 @@ const SUBACK_FAILURE: u8 = 0x80;
 const RC_TOPIC_FILTER_INVALID: u8 = 0x8F;
 const RC_QUOTA_EXCEEDED: u8 = 0x97;
 const RC_NO_SUBSCRIPTION_EXISTED: u8 = 0x11;
+const RC_NOT_AUTHORIZED: u8 = 0x87;
 
 /// What became of one filter of a SUBSCRIBE.
 enum Outcome {
@@ -46,8 +48,28 @@ impl Core {
         codes.clear();
         let mut outcomes = Vec::new();
         for (filter, options) in s.filters() {
-            let entry = SubEntry { options, sub_id };
-            let outcome = self.subscribe_one(id, sid, filter, entry, version);
+            let decision = self.acl_decision(sid, filter);
+            let outcome = if decision == SubscribeDecision::Denied {
+                // [MQTT-3.9.3] 0x80 / 5.0 0x87: nothing under this filter may
+                // ever be delivered to this client.
+                log::info!(
+                    "client {}: subscription '{filter}' denied by the ACL",
+                    self.label(id)
+                );
+                Outcome::Refused(if version.is_v5() {
+                    RC_NOT_AUTHORIZED
+                } else {
+                    SUBACK_FAILURE
+                })
+            } else {
+                let acl_full = decision == SubscribeDecision::Full;
+                let entry = SubEntry {
+                    options,
+                    sub_id,
+                    acl_full,
+                };
+                self.subscribe_one(id, sid, filter, entry, version)
+            };
             codes.push(match outcome {
                 Outcome::Granted { qos, .. } => qos as u8,
                 Outcome::Refused(code) => code,
@@ -81,6 +103,17 @@ impl Core {
             if wanted && !shared {
                 self.send_retained(sid, filter, qos, sub_id, now);
             }
+        }
+    }
+
+    /// What the ACL says of a session subscribing to `filter`.
+    fn acl_decision(&self, sid: SessionId, filter: &str) -> SubscribeDecision {
+        match self.sessions.get(sid.0) {
+            Some(s) if s.trusted => SubscribeDecision::Full,
+            Some(s) => self
+                .auth
+                .subscribe_decision(s.username.as_deref(), &s.client_id, filter),
+            None => SubscribeDecision::Denied,
         }
     }
 
@@ -175,6 +208,10 @@ impl Core {
                 found.push(m.clone());
             }
         });
+        // Retained messages the client may not read are not sent.
+        if self.acl_decision(sid, filter) != SubscribeDecision::Full {
+            found.retain(|m| self.may_receive(sid, &m.topic));
+        }
         for msg in found {
             let qos = msg.qos.min(granted);
             self.deliver(

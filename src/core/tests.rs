@@ -1011,3 +1011,133 @@ fn second_connect_with_a_bad_level_is_a_violation_not_a_connack() {
     assert!(h.recv(c).is_empty());
     assert_eq!(h.publishes(w).len(), 1);
 }
+
+fn connect_as(
+    h: &mut Harness,
+    client_id: &str,
+    username: &str,
+    will: Option<Will<'_>>,
+) -> (ConnId, Vec<Out>) {
+    let id = h.open();
+    h.send(
+        id,
+        Packet::Connect(Connect {
+            protocol: V4,
+            clean_start: true,
+            keep_alive: 0,
+            properties: Properties::EMPTY,
+            client_id,
+            will,
+            username: Some(username),
+            password: Some(b"pw"),
+        }),
+    );
+    let out = h.recv(id);
+    (id, out)
+}
+
+#[test]
+fn acl_denies_subscriptions_wills_and_deliveries() {
+    use crate::auth::{Acl, Auth};
+    let acl = Acl::parse(
+        "user u\ntopic read in/#\ntopic write out/#\nuser w\ntopic write #\n",
+        "acl",
+    )
+    .expect("acl");
+    let mut h = Harness::new();
+    h.core.set_auth(Auth::new(None, Some(acl), true));
+    let (u, out) = connect_as(&mut h, "c", "u", None);
+    assert_eq!(
+        out,
+        vec![Out::Connack {
+            present: false,
+            code: 0
+        }]
+    );
+    // [MQTT-3.9.3]: 0x80 for a filter the client may never read from.
+    assert_eq!(
+        h.subscribe(u, "secret/#", QoS::AtMostOnce),
+        vec![Out::Suback {
+            pid: 1,
+            codes: vec![0x80]
+        }]
+    );
+    // "#" is granted but only readable topics arrive.
+    assert_eq!(
+        h.subscribe(u, "#", QoS::AtMostOnce),
+        vec![Out::Suback {
+            pid: 1,
+            codes: vec![0]
+        }]
+    );
+    let (p, _) = connect_as(&mut h, "writer", "w", None);
+    h.publish(p, "in/1", b"ok", QoS::AtMostOnce, false, 0);
+    h.publish(p, "secret/1", b"no", QoS::AtMostOnce, false, 0);
+    let got: Vec<String> = h.publishes(u).into_iter().map(|g| g.0).collect();
+    assert_eq!(got, ["in/1"]);
+    // A will on a topic the user may not write: CONNACK 0x05.
+    let will = Will {
+        topic: "in/w",
+        payload: b"x",
+        qos: QoS::AtMostOnce,
+        retain: false,
+        properties: Properties::EMPTY,
+    };
+    let (_, out) = connect_as(&mut h, "c2", "u", Some(will));
+    assert_eq!(
+        out,
+        vec![Out::Connack {
+            present: false,
+            code: 5
+        }]
+    );
+    // A denied PUBLISH is acknowledged and dropped.
+    h.publish(u, "in/x", b"denied", QoS::AtLeastOnce, false, 9);
+    assert_eq!(
+        h.recv(u),
+        vec![Out::Resp {
+            kind: PubRespKind::PubAck,
+            pid: 9
+        }]
+    );
+}
+
+#[test]
+fn trusted_connections_need_no_credentials() {
+    use crate::auth::Auth;
+    let mut h = Harness::with(Config {
+        allow_anonymous: false,
+        ..Config::default()
+    });
+    h.core.set_auth(Auth::new(None, None, false));
+    let anon = h.connect_with("anon", true, 0, None);
+    assert_eq!(
+        h.recv(anon),
+        vec![Out::Connack {
+            present: false,
+            code: 5
+        }]
+    );
+    let app = h.open();
+    h.core.trust(app);
+    h.send(
+        app,
+        Packet::Connect(Connect {
+            protocol: V4,
+            clean_start: true,
+            keep_alive: 0,
+            properties: Properties::EMPTY,
+            client_id: "app",
+            will: None,
+            username: None,
+            password: None,
+        }),
+    );
+    assert_eq!(
+        h.recv(app),
+        vec![Out::Connack {
+            present: false,
+            code: 0
+        }]
+    );
+}

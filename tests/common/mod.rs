@@ -249,6 +249,11 @@ impl TestBroker {
             .unwrap_or_else(|e| format!("<cannot read {}: {e}>", self.log_path.display()))
     }
 
+    /// The broker's process id, to send it signals.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// True while the broker process is running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
