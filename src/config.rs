@@ -1185,6 +1185,8 @@ max_topic_aliases 0
                     | "log_type"
                     | "max_topic_aliases"
                     | "sys_interval"
+                    | "password_file"
+                    | "acl_file"
             ) {
                 continue;
             }
@@ -1653,7 +1655,10 @@ max_topic_aliases 0
         assert_eq!(names.len(), 17, "{names:?}");
         for name in SUPPORTED {
             let documented = names.contains(name);
-            let has_default = !matches!(*name, "listener" | "port" | "log_type");
+            let has_default = !matches!(
+                *name,
+                "listener" | "port" | "log_type" | "password_file" | "acl_file"
+            );
             assert_eq!(documented, has_default, "{name}");
         }
     }
