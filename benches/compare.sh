@@ -4,10 +4,12 @@
 # each measurement repeated; writes the table of medians and ratios into
 # BENCHMARKS.md (between the compare:begin/end markers).
 #
-# usage: benches/compare.sh [--reps N] [--out FILE] [--quick]
-#   --reps N   runs per measurement, median reported (default 3)
-#   --out F    file to update (default BENCHMARKS.md)
-#   --quick    one run, short windows: checks the script, not the brokers
+# usage: benches/compare.sh [--reps N] [--out FILE] [--quick] [--render-only]
+#   --reps N        runs per measurement, median reported (default 3)
+#   --out F         file to update (default BENCHMARKS.md)
+#   --quick         one run, short windows: checks the script, not the brokers
+#   --render-only   no runs: rebuild the table from the raw file of the last run
+# The raw runs go to benches/compare-raw.txt (or $RAW) as they finish.
 #
 # It installs nothing. It needs mosquitto (apt-get install mosquitto),
 # python3 (for the table) and cargo. Brokers and load listen and connect on
@@ -18,12 +20,15 @@ cd "$(dirname "$0")/.."
 REPS=3
 OUT=BENCHMARKS.md
 QUICK=0
+RENDER_ONLY=0
+RAW=${RAW:-benches/compare-raw.txt}
 while [ $# -gt 0 ]; do
     case "$1" in
         --reps) REPS="$2"; shift 2 ;;
         --out) OUT="$2"; shift 2 ;;
         --quick) QUICK=1; REPS=1; shift ;;
-        *) echo "usage: $0 [--reps N] [--out FILE] [--quick]" >&2; exit 2 ;;
+        --render-only) RENDER_ONLY=1; shift ;;
+        *) echo "usage: $0 [--reps N] [--out FILE] [--quick] [--render-only]" >&2; exit 2 ;;
     esac
 done
 
@@ -119,8 +124,7 @@ stop_broker() {
     BROKER_PID=
 }
 
-RESULTS="$TMP/results.txt"
-: >"$RESULTS"
+RESULTS="$RAW"
 
 # run_case CASE SCENARIO ARGS...: each rep runs both brokers, fresh each time.
 run_case() {
@@ -142,6 +146,11 @@ run_case() {
     done
 }
 
+# meta KEY: the value recorded in the raw file by the run.
+meta() { sed -n "s/^# $1: //p" "$RESULTS" | tail -1; }
+
+if [ "$RENDER_ONLY" = 0 ]; then
+: >"$RESULTS"
 if [ "$QUICK" = 1 ]; then
     D=1; FANIN_D=1; PRESSES=1000
 else
@@ -169,19 +178,36 @@ done
 for n in 1000 10000; do
     run_case "idle clients=$n" idle --clients "$n"
 done
-ELAPSED=$(( $(date +%s) - START ))
-LOADAVG_END=$(cut -d' ' -f1-3 /proc/loadavg)
+{
+    echo "# elapsed: $(( $(date +%s) - START ))"
+    echo "# loadavg_start: $LOADAVG_START"
+    echo "# loadavg_end: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "# reps: $REPS"
+    echo "# quick: $QUICK"
+    echo "# pinning: $PINNING"
+    echo "# date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "# commit: $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+} >>"$RESULTS"
+fi
+[ -s "$RESULTS" ] || { echo "no runs in $RESULTS" >&2; exit 1; }
+ELAPSED=$(meta elapsed)
+LOADAVG_START=$(meta loadavg_start)
+LOADAVG_END=$(meta loadavg_end)
+REPS=$(meta reps)
+QUICK=$(meta quick)
+PINNING=$(meta pinning)
+RUN_DATE=$(meta date)
+COMMIT=$(meta commit)
 
 # Static facts.
 BOXMQ_SIZE=$(stat -c %s "$BOXMQ")
 MOSQ_SIZE=$(stat -c %s "$MOSQUITTO")
-MOSQ_LIBS=$(ldd "$MOSQUITTO" | awk '$3 ~ /^\// {print $1}' | grep -v -E '^(libc|libm|ld-linux)' | tr '\n' ' ')
+MOSQ_LIBS=$(ldd "$MOSQUITTO" | awk '$3 ~ /^\// && $1 !~ /^(libc|libm)\.so/ {print $1}' | tr '\n' ' ' || true)
 MACHINE="$(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), Linux $(uname -r)"
-MOSQ_VERSION=$("$MOSQUITTO" -h 2>/dev/null | sed -n 's/^mosquitto version \([^ ]*\).*/\1/p' | head -1)
-COMMAND="benches/compare.sh --reps $REPS$([ "$QUICK" = 1 ] && echo ' --quick')"
+# (mosquitto -h exits 3.)
+MOSQ_VERSION=$({ "$MOSQUITTO" -h 2>/dev/null || true; } | sed -n 's/^mosquitto version \([^ ]*\).*/\1/p' | head -1)
+COMMAND="benches/compare.sh --reps $REPS"; [ "$QUICK" = 1 ] && COMMAND="benches/compare.sh --quick" || true
 
-RAW=${RAW:-benches/compare-raw.txt}
-cp "$RESULTS" "$RAW"
 
 python3 - "$RESULTS" "$OUT" <<PYEOF
 import re, statistics, sys, datetime
@@ -189,6 +215,8 @@ import re, statistics, sys, datetime
 results, out = sys.argv[1], sys.argv[2]
 runs = {}
 for line in open(results):
+    if not line.startswith("case="):
+        continue
     head, _, rest = line.partition(" RESULT ")
     case = re.match(r"case=(.*?) rep=", head).group(1)
     kv = dict(re.findall(r"(\S+?)=(\S+)", head.split(" rep=")[1] + " " + rest))
@@ -217,7 +245,7 @@ def fmt(v, unit=""):
 rows = []
 def row(case, key, label, better):
     b, m = med(case, "boxmq", key), med(case, "mosquitto", key)
-    ratio = f"{b / m:.2f}" if b is not None and m not in (None, 0) else "n/a"
+    ratio = (f"{b / m:.2f}" if b / m < 100 else f"{b / m:,.0f}") if b is not None and m not in (None, 0) else "n/a"
     rows.append((case, label, fmt(b), fmt(m), ratio, better))
     return b, m
 
@@ -247,7 +275,8 @@ for case in cases:
 
 # Idle RSS of a fresh broker with no clients: every run starts one.
 def fresh(broker):
-    vals = [float(kv["rss_fresh_kib"]) for (c, b), l in runs.items() if b == broker for kv in l if "rss_fresh_kib" in kv]
+    vals = [float(kv["rss_fresh_kib"]) for (c, b), l in runs.items() if b == broker
+            for kv in l if kv.get("rss_fresh_kib", "").isdigit()]
     return statistics.median(vals) if vals else None
 fb, fm = fresh("boxmq"), fresh("mosquitto")
 rows.append(("no clients", "RSS KiB (fresh broker)", fmt(fb), fmt(fm), f"{fb/fm:.2f}" if fb and fm else "n/a", "lower"))
@@ -293,12 +322,12 @@ errs = [(c, e) for c in cases for e in errors(c)]
 md = []
 md.append("<!-- compare:begin (generated by benches/compare.sh; edits here are overwritten) -->")
 md.append("")
-md.append(f"Date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}  ")
+md.append("Date: $RUN_DATE  ")
 md.append("Machine: $MACHINE  ")
 md.append("Command: \`$COMMAND\` (took ${ELAPSED} s of measuring)  ")
-md.append("Brokers: boxmq $(git rev-parse --short HEAD 2>/dev/null || echo '?') (release) vs Mosquitto ${MOSQ_VERSION:-?} ($MOSQUITTO); $PINNING  ")
+md.append("Brokers: boxmq $COMMIT (release) vs Mosquitto ${MOSQ_VERSION:-?} ($MOSQUITTO); $PINNING  ")
 md.append("Load average (1/5/15 min) at start: $LOADAVG_START, at end: $LOADAVG_END (anything else running on the machine shows here)  ")
-md.append(f"Each cell is the median of {$REPS} runs, each run against a freshly started broker; ratio = boxmq / Mosquitto.")
+md.append(f"Each cell is the median of $REPS runs, each run against a freshly started broker; ratio = boxmq / Mosquitto.")
 md.append("")
 md.append("| case | metric | boxmq | Mosquitto | ratio | better |")
 md.append("| --- | --- | ---: | ---: | ---: | --- |")
