@@ -1,0 +1,361 @@
+#!/usr/bin/env bash
+# Compare boxmq with Debian's Mosquitto on this machine, every scenario of
+# the load generator (benches/load) against both brokers in the same run,
+# each measurement repeated; writes the table of medians and ratios into
+# BENCHMARKS.md (between the compare:begin/end markers).
+#
+# usage: benches/compare.sh [--reps N] [--out FILE] [--quick] [--render-only]
+#   --reps N        runs per measurement, median reported (default 3)
+#   --out F         file to update (default BENCHMARKS.md)
+#   --quick         one run, short windows: checks the script, not the brokers
+#   --render-only   no runs: rebuild the table from the raw file of the last run
+# The raw runs go to benches/compare-raw.txt (or $RAW) as they finish.
+#
+# It installs nothing. It needs mosquitto (apt-get install mosquitto),
+# python3 (for the table) and cargo. Brokers and load listen and connect on
+# 127.0.0.1 only; every broker it starts is stopped by PID on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+REPS=3
+OUT=BENCHMARKS.md
+QUICK=0
+RENDER_ONLY=0
+RAW=${RAW:-benches/compare-raw.txt}
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --reps) REPS="$2"; shift 2 ;;
+        --out) OUT="$2"; shift 2 ;;
+        --quick) QUICK=1; REPS=1; shift ;;
+        --render-only) RENDER_ONLY=1; shift ;;
+        *) echo "usage: $0 [--reps N] [--out FILE] [--quick] [--render-only]" >&2; exit 2 ;;
+    esac
+done
+
+MOSQUITTO=${MOSQUITTO:-/usr/sbin/mosquitto}
+if [ ! -x "$MOSQUITTO" ]; then
+    echo "mosquitto not found at $MOSQUITTO." >&2
+    echo "Install Debian's broker with: sudo apt-get install mosquitto" >&2
+    echo "(or set MOSQUITTO=/path/to/mosquitto)" >&2
+    exit 1
+fi
+command -v python3 >/dev/null || { echo "python3 is needed for the table: sudo apt-get install python3" >&2; exit 1; }
+
+# 10,000 connections need 10,000 descriptors in the broker and the load.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 10100 ]; then
+    echo "warning: open file limit $(ulimit -n) < 10100; the 10,000-client cases will fail" >&2
+fi
+
+echo "== building boxmq (release) and the load generator" >&2
+cargo build --release --bin boxmq >&2
+LOAD=$(cargo bench --bench load --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*load-[0-9a-f]*\)).*/\1/p' | tail -1)
+[ -x "$LOAD" ] || { echo "cannot find the load generator binary" >&2; exit 1; }
+BOXMQ=target/release/boxmq
+
+# Broker on CPU 0, load on CPU 1, where pinning works.
+PIN_BROKER=()
+PIN_LOAD=()
+if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ] && taskset -c 0 true 2>/dev/null && taskset -c 1 true 2>/dev/null; then
+    PIN_BROKER=(taskset -c 0)
+    PIN_LOAD=(taskset -c 1)
+    PINNING="broker on CPU 0, load generator on CPU 1 (taskset)"
+else
+    PINNING="no pinning (taskset unavailable or fewer than 2 CPUs)"
+fi
+
+TMP=$(mktemp -d)
+BROKER_PID=
+cleanup() {
+    if [ -n "$BROKER_PID" ]; then
+        kill "$BROKER_PID" 2>/dev/null || true
+        wait "$BROKER_PID" 2>/dev/null || true
+    fi
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# start_broker NAME: a fresh broker on a free port; sets PORT and BROKER_PID.
+start_broker() {
+    PORT=$(free_port)
+    case "$1" in
+        boxmq)
+            cat >"$TMP/boxmq.conf" <<EOF
+listener $PORT 127.0.0.1
+max_connections 20000
+max_sessions 20000
+max_queued_messages 100000
+log_type error
+EOF
+            "${PIN_BROKER[@]}" "$BOXMQ" -c "$TMP/boxmq.conf" >"$TMP/broker.log" 2>&1 &
+            ;;
+        mosquitto)
+            cat >"$TMP/mosquitto.conf" <<EOF
+listener $PORT 127.0.0.1
+allow_anonymous true
+persistence false
+max_queued_messages 100000
+max_connections -1
+log_dest none
+EOF
+            "${PIN_BROKER[@]}" "$MOSQUITTO" -c "$TMP/mosquitto.conf" >"$TMP/broker.log" 2>&1 &
+            ;;
+    esac
+    BROKER_PID=$!
+    for _ in $(seq 50); do
+        if "$LOAD" ping --addr "127.0.0.1:$PORT" >/dev/null 2>&1; then
+            sleep 0.2 # let it settle before RSS is read
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo "broker $1 did not come up:" >&2
+    cat "$TMP/broker.log" >&2
+    exit 1
+}
+
+stop_broker() {
+    kill "$BROKER_PID" 2>/dev/null || true
+    wait "$BROKER_PID" 2>/dev/null || true
+    BROKER_PID=
+}
+
+RESULTS="$RAW"
+
+# run_case CASE SCENARIO ARGS...: each rep runs both brokers, fresh each time.
+run_case() {
+    local case=$1 scenario=$2
+    shift 2
+    for rep in $(seq "$REPS"); do
+        for broker in boxmq mosquitto; do
+            start_broker "$broker"
+            local rss0
+            rss0=$(awk '/^VmRSS:/ {print $2}' "/proc/$BROKER_PID/status")
+            local line
+            line=$(timeout 180 "${PIN_LOAD[@]}" "$LOAD" "$scenario" --addr "127.0.0.1:$PORT" \
+                --broker "$broker" --pid "$BROKER_PID" "$@" 2>"$TMP/load.err" | grep '^RESULT' || true)
+            [ -n "$line" ] || line="RESULT scenario=$scenario broker=$broker error=no_result"
+            echo "case=$case rep=$rep rss_fresh_kib=$rss0 $line" >>"$RESULTS"
+            echo "  $case rep $rep $broker: ${line#RESULT }" >&2
+            stop_broker
+        done
+    done
+}
+
+# meta KEY: the value recorded in the raw file by the run.
+meta() { sed -n "s/^# $1: //p" "$RESULTS" | tail -1; }
+
+if [ "$RENDER_ONLY" = 0 ]; then
+: >"$RESULTS"
+if [ "$QUICK" = 1 ]; then
+    D=1; FANIN_D=1; PRESSES=1000
+else
+    D=2; FANIN_D=3; PRESSES=10000
+fi
+FANIN_RATE=${FANIN_RATE:-2000}
+
+echo "== running ($REPS reps; $PINNING)" >&2
+START=$(date +%s)
+LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
+run_case "press" press --presses "$PRESSES" --concurrency 50 --duration 3
+for n in 1000 5000 10000; do
+    for q in 0 1; do
+        run_case "fanin clients=$n qos=$q" fanin --clients "$n" --qos "$q" --rate "$FANIN_RATE" --duration "$FANIN_D"
+    done
+done
+for q in 0 1; do
+    for p in 1 4 16; do
+        run_case "throughput publishers=$p qos=$q" throughput --publishers "$p" --qos "$q" --duration "$D" --window 64
+    done
+done
+for s in 10 100; do
+    run_case "fanout subscribers=$s qos=0" fanout --subscribers "$s" --duration "$D"
+done
+for n in 1000 10000; do
+    run_case "idle clients=$n" idle --clients "$n"
+done
+{
+    echo "# elapsed: $(( $(date +%s) - START ))"
+    echo "# loadavg_start: $LOADAVG_START"
+    echo "# loadavg_end: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "# reps: $REPS"
+    echo "# quick: $QUICK"
+    echo "# pinning: $PINNING"
+    echo "# date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "# commit: $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+} >>"$RESULTS"
+fi
+[ -s "$RESULTS" ] || { echo "no runs in $RESULTS" >&2; exit 1; }
+ELAPSED=$(meta elapsed)
+LOADAVG_START=$(meta loadavg_start)
+LOADAVG_END=$(meta loadavg_end)
+REPS=$(meta reps)
+QUICK=$(meta quick)
+PINNING=$(meta pinning)
+RUN_DATE=$(meta date)
+COMMIT=$(meta commit)
+
+# Static facts.
+BOXMQ_SIZE=$(stat -c %s "$BOXMQ")
+MOSQ_SIZE=$(stat -c %s "$MOSQUITTO")
+MOSQ_LIBS=$(ldd "$MOSQUITTO" | awk '$3 ~ /^\// && $1 !~ /^(libc|libm)\.so/ {print $1}' | tr '\n' ' ' || true)
+MACHINE="$(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), Linux $(uname -r)"
+# (mosquitto -h exits 3.)
+MOSQ_VERSION=$({ "$MOSQUITTO" -h 2>/dev/null || true; } | sed -n 's/^mosquitto version \([^ ]*\).*/\1/p' | head -1)
+COMMAND="benches/compare.sh --reps $REPS"; [ "$QUICK" = 1 ] && COMMAND="benches/compare.sh --quick" || true
+
+
+python3 - "$RESULTS" "$OUT" <<PYEOF
+import re, statistics, sys, datetime
+
+results, out = sys.argv[1], sys.argv[2]
+runs = {}
+for line in open(results):
+    if not line.startswith("case="):
+        continue
+    head, _, rest = line.partition(" RESULT ")
+    case = re.match(r"case=(.*?) rep=", head).group(1)
+    kv = dict(re.findall(r"(\S+?)=(\S+)", head.split(" rep=")[1] + " " + rest))
+    runs.setdefault((case, kv.get("broker")), []).append(kv)
+
+def med(case, broker, key):
+    vals = []
+    for kv in runs.get((case, broker), []):
+        try:
+            vals.append(float(kv[key]))
+        except (KeyError, ValueError):
+            pass
+    return statistics.median(vals) if vals else None
+
+def errors(case):
+    errs = [kv["error"] for b in ("boxmq", "mosquitto") for kv in runs.get((case, b), []) if "error" in kv]
+    return errs
+
+def fmt(v, unit=""):
+    if v is None:
+        return "n/a"
+    if abs(v) >= 100:
+        return f"{v:,.0f}{unit}"
+    return f"{v:.3g}{unit}"
+
+rows = []
+def row(case, key, label, better):
+    b, m = med(case, "boxmq", key), med(case, "mosquitto", key)
+    ratio = (f"{b / m:.2f}" if b / m < 100 else f"{b / m:,.0f}") if b is not None and m not in (None, 0) else "n/a"
+    rows.append((case, label, fmt(b), fmt(m), ratio, better))
+    return b, m
+
+cases = sorted({c for c, _ in runs}, key=lambda c: list(dict.fromkeys(c for c, _ in runs)).index(c))
+for case in cases:
+    sc = case.split()[0]
+    if sc == "press":
+        row(case, "cycles_per_s", "press cycles/s", "higher")
+        row(case, "p50_ms", "press-to-dashboard p50 ms", "lower")
+        row(case, "p99_ms", "press-to-dashboard p99 ms", "lower")
+        row(case, "max_ms", "press-to-dashboard max ms", "lower")
+        row(case, "lost", "lost events", "lower")
+    elif sc == "fanin":
+        row(case, "p50_ms", "latency p50 ms", "lower")
+        row(case, "p99_ms", "latency p99 ms", "lower")
+        row(case, "max_ms", "latency max ms", "lower")
+        row(case, "lost", "lost", "lower")
+    elif sc in ("throughput", "fanout"):
+        row(case, "delivered_per_s", "delivered msg/s", "higher")
+        if "qos=1" in case:
+            row(case, "backlog_at_end", "QoS 1 backlog at end (msgs)", "lower")
+            row(case, "lost_after_drain", "QoS 1 acked but never delivered", "lower")
+        row(case, "broker_cpu_pct", "broker CPU %", "")
+        row(case, "load_cpu_pct", "load generator CPU %", "")
+    elif sc == "idle":
+        row(case, "bytes_per_conn", "RSS per idle connection (B)", "lower")
+
+# Idle RSS of a fresh broker with no clients: every run starts one.
+def fresh(broker):
+    vals = [float(kv["rss_fresh_kib"]) for (c, b), l in runs.items() if b == broker
+            for kv in l if kv.get("rss_fresh_kib", "").isdigit()]
+    return statistics.median(vals) if vals else None
+fb, fm = fresh("boxmq"), fresh("mosquitto")
+rows.append(("no clients", "RSS KiB (fresh broker)", fmt(fb), fmt(fm), f"{fb/fm:.2f}" if fb and fm else "n/a", "lower"))
+bs, ms = $BOXMQ_SIZE, $MOSQ_SIZE
+rows.append(("binary", "size bytes (stripped)", f"{bs:,}", f"{ms:,} + shared libs", f"{bs/ms:.2f}", "lower"))
+
+# Targets of issue 7.
+targets = []
+def target(what, ok, detail):
+    targets.append((what, "met" if ok else "**missed**", detail))
+def ratio(case, key):
+    b, m = med(case, "boxmq", key), med(case, "mosquitto", key)
+    return (b / m) if b is not None and m else None, b, m
+for case in cases:
+    sc = case.split()[0]
+    if sc in ("throughput", "fanout"):
+        r, b, m = ratio(case, "delivered_per_s")
+        ok = r is not None and r >= 3
+        detail = f"{fmt(r)}x"
+        if "qos=1" in case:
+            lost = med(case, "boxmq", "lost_after_drain")
+            ok = ok and lost == 0
+            detail += f", boxmq QoS 1 acked-but-undelivered {fmt(lost)}"
+        target(f"{case}: >= 3x Mosquitto", ok, detail)
+r, b, m = ratio("press", "cycles_per_s")
+target("press cycles/s >= Mosquitto", r is not None and r >= 1, f"{fmt(b)} vs {fmt(m)}")
+r, b, m = ratio("press", "p99_ms")
+target("press p99 latency < Mosquitto", r is not None and r < 1, f"{fmt(b)} ms vs {fmt(m)} ms")
+for n in (5000, 10000):
+    for q in (0, 1):
+        case = f"fanin clients={n} qos={q}"
+        r, b, m = ratio(case, "p99_ms")
+        target(f"{case}: p99 < Mosquitto", r is not None and r < 1, f"{fmt(b)} ms vs {fmt(m)} ms")
+for n in (1000, 10000):
+    case = f"idle clients={n}"
+    r, b, m = ratio(case, "bytes_per_conn")
+    target(f"{case}: bytes/connection < Mosquitto", r is not None and r < 1, f"{fmt(b)} B vs {fmt(m)} B")
+target("RSS with no clients < 2 MiB", fb is not None and fb < 2048, f"{fmt(fb)} KiB")
+target("stripped binary < 1 MiB", bs < 1048576, f"{bs:,} B")
+
+errs = [(c, e) for c in cases for e in errors(c)]
+
+md = []
+md.append("<!-- compare:begin (generated by benches/compare.sh; edits here are overwritten) -->")
+md.append("")
+md.append("Date: $RUN_DATE  ")
+md.append("Machine: $MACHINE  ")
+md.append("Command: \`$COMMAND\` (took ${ELAPSED} s of measuring)  ")
+md.append("Brokers: boxmq $COMMIT (release) vs Mosquitto ${MOSQ_VERSION:-?} ($MOSQUITTO); $PINNING  ")
+md.append("Load average (1/5/15 min) at start: $LOADAVG_START, at end: $LOADAVG_END (anything else running on the machine shows here)  ")
+md.append(f"Each cell is the median of $REPS runs, each run against a freshly started broker; ratio = boxmq / Mosquitto.")
+md.append("")
+md.append("| case | metric | boxmq | Mosquitto | ratio | better |")
+md.append("| --- | --- | ---: | ---: | ---: | --- |")
+for r in rows:
+    md.append("| " + " | ".join(r) + " |")
+md.append("")
+md.append("Mosquitto's shared libraries (not counted above): $MOSQ_LIBS")
+md.append("")
+md.append("### Targets (issue 7)")
+md.append("")
+md.append("| target | status | measured |")
+md.append("| --- | --- | --- |")
+for t in targets:
+    md.append("| " + " | ".join(t) + " |")
+if errs:
+    md.append("")
+    md.append("Runs that failed: " + "; ".join(f"{c}: {e}" for c, e in errs))
+md.append("")
+md.append("<!-- compare:end -->")
+block = "\n".join(md)
+
+try:
+    text = open(out).read()
+except FileNotFoundError:
+    text = "# Benchmarks\n\n<!-- compare:begin -->\n<!-- compare:end -->\n"
+pat = re.compile(r"<!-- compare:begin.*?<!-- compare:end -->", re.S)
+text = pat.sub(lambda _: block, text) if pat.search(text) else text + "\n" + block + "\n"
+open(out, "w").write(text)
+print(block)
+PYEOF
+echo "== wrote $OUT (raw runs: $RAW)" >&2
