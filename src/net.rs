@@ -258,7 +258,8 @@ impl Server {
             let now = Instant::now();
             let backlog = std::mem::take(&mut self.backlog);
             for key in backlog {
-                self.read_conn(key, now);
+                self.read_conn(key, false, now);
+                self.flush_urgent(now);
             }
             if self.more_requests && self.handle_requests(now) {
                 self.shutdown(now);
@@ -293,7 +294,8 @@ impl Server {
                     }
                     Token(key) => {
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
-                            self.read_conn(key, now);
+                            self.read_conn(key, event.is_read_closed() || event.is_error(), now);
+                            self.flush_urgent(now);
                         }
                         if event.is_writable() && self.conns.contains(key) {
                             self.flush(key, now);
@@ -370,7 +372,9 @@ impl Server {
         }
     }
 
-    fn read_conn(&mut self, key: usize, now: Instant) {
+    /// Reads what connection `key` has for the core. `closed_seen`: the
+    /// event said the peer closed its side, so read on to the end.
+    fn read_conn(&mut self, key: usize, closed_seen: bool, now: Instant) {
         let id = ConnId(key);
         let Some(Endpoint::Tcp(conn)) = self.conns.get_mut(key) else {
             return;
@@ -426,9 +430,25 @@ impl Server {
             if self.core.is_closing(id) {
                 return;
             }
+            // What this read produced for subscribers goes out before the
+            // next read adds more.
+            self.flush_urgent(now);
+            if n < READ_CHUNK && !closed_seen {
+                // A short read emptied the socket; new data brings a new
+                // (edge-triggered) event, so no read just to see WouldBlock.
+                return;
+            }
         }
         // Still readable: come back next turn, after the others.
         self.backlog.push(key);
+    }
+
+    /// Writes the connections whose output passed the core's mark during
+    /// this turn (see `Core::poll_urgent`).
+    fn flush_urgent(&mut self, now: Instant) {
+        while let Some(id) = self.core.poll_urgent() {
+            self.flush(id.0, now);
+        }
     }
 
     fn flush_dirty(&mut self, now: Instant) {

@@ -62,6 +62,8 @@ pub(crate) struct Conn {
     out_pos: usize,
     /// Already in the core's dirty list.
     pub dirty: bool,
+    /// Already in the core's urgent list (output past `FLUSH_MARK`).
+    pub urgent: bool,
     /// Text for log lines: the peer address given at open, then the client
     /// id and the peer address.
     pub label: Box<str>,
@@ -82,6 +84,7 @@ impl Conn {
             out: Vec::new(),
             out_pos: 0,
             dirty: false,
+            urgent: false,
             label,
         }
     }

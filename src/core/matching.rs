@@ -9,7 +9,7 @@ use std::ops::Range;
 use slab::Slab;
 
 use super::Core;
-use super::session::{SessionId, SubEntry};
+use super::session::{Session, SessionId, SubEntry};
 use crate::codec::QoS;
 use crate::topic::Trie;
 
@@ -100,6 +100,41 @@ impl SharedGroups {
     }
 }
 
+/// Adds `entry`'s subscription of session `sid` to the matches of the
+/// routing numbered `round`, merging with the session's entry if it has one.
+fn add_match(
+    sessions: &mut Slab<Session>,
+    round: u64,
+    sid: SessionId,
+    entry: &SubEntry,
+    out: &mut Vec<Match>,
+    ids: &mut Vec<(usize, u32)>,
+) {
+    let Some(s) = sessions.get_mut(sid.0) else {
+        return;
+    };
+    if s.route_stamp != round {
+        s.route_stamp = round;
+        s.route_slot = out.len();
+        out.push(Match {
+            session: sid,
+            qos: entry.options.qos,
+            retain_as_published: false,
+            ids: 0..0,
+            acl_check: false,
+        });
+    }
+    let slot = s.route_slot;
+    if let Some(m) = out.get_mut(slot) {
+        m.qos = m.qos.max(entry.options.qos);
+        m.retain_as_published |= entry.options.retain_as_published;
+        m.acl_check |= !entry.acl_full;
+    }
+    if let Some(id) = entry.sub_id {
+        ids.push((slot, id));
+    }
+}
+
 impl Core {
     /// May session `sid` receive a message on `topic`, by the ACL?
     pub(crate) fn may_receive(&self, sid: SessionId, topic: &str) -> bool {
@@ -113,23 +148,30 @@ impl Core {
 
     /// Collects into `out` one [`Match`] per session that gets a message on
     /// `topic`. `origin` is the publishing session, for No Local.
+    ///
+    /// A session matched by several subscriptions gets one entry: each
+    /// session is stamped with the number of the routing in progress and
+    /// the index of its entry, so merging costs no sort and no search.
     pub(crate) fn collect_matches(
         &mut self,
         topic: &str,
         origin: Option<SessionId>,
         out: &mut Vec<Match>,
     ) {
-        let mut raw = std::mem::take(&mut self.scratch_raw);
-        raw.clear();
+        self.route_gen += 1;
+        let round = self.route_gen;
+        out.clear();
+        let mut ids = std::mem::take(&mut self.scratch_slot_ids);
+        ids.clear();
+        let sessions = &mut self.sessions;
         self.trie.for_each_match(topic, |sid, entry| {
             // 5.0 No Local: not back to the session that published it
             // [MQTT-3.8.3-3]; always false before 5.0.
             if !(entry.options.no_local && Some(sid) == origin) {
-                raw.push((sid, *entry));
+                add_match(sessions, round, sid, entry, out, &mut ids);
             }
         });
         if !self.shared.groups.is_empty() {
-            let sessions = &self.sessions;
             let groups = &mut self.shared.groups;
             self.shared.trie.for_each_match(topic, |gid, ()| {
                 let Some(group) = groups.get_mut(gid.0) else {
@@ -148,41 +190,29 @@ impl Core {
                     .map(|k| (group.next + k) % n)
                     .find(|&i| online(i))
                     .unwrap_or(group.next % n.max(1));
-                if let Some(&m) = group.members.get(pick) {
+                if let Some(&(sid, entry)) = group.members.get(pick) {
                     group.next = pick + 1;
-                    raw.push(m);
+                    add_match(sessions, round, sid, &entry, out, &mut ids);
                 }
             });
         }
-        raw.sort_unstable_by_key(|r| r.0);
+        // Subscription identifiers, gathered per entry (rare: 5.0 only).
         self.scratch_ids.clear();
-        out.clear();
-        let mut i = 0;
-        while let Some(&(sid, first)) = raw.get(i) {
-            let start = self.scratch_ids.len();
-            let mut qos = first.options.qos;
-            let mut rap = first.options.retain_as_published;
-            let mut acl_check = false;
-            while let Some(&(s, e)) = raw.get(i) {
-                if s != sid {
-                    break;
-                }
-                qos = qos.max(e.options.qos);
-                rap |= e.options.retain_as_published;
-                acl_check |= !e.acl_full;
-                if let Some(id) = e.sub_id {
+        if !ids.is_empty() {
+            ids.sort_by_key(|&(slot, _)| slot);
+            let mut k = 0;
+            for (slot, m) in out.iter_mut().enumerate() {
+                let start = self.scratch_ids.len();
+                while let Some(&(s, id)) = ids.get(k) {
+                    if s != slot {
+                        break;
+                    }
                     self.scratch_ids.push(id);
+                    k += 1;
                 }
-                i += 1;
+                m.ids = start..self.scratch_ids.len();
             }
-            out.push(Match {
-                session: sid,
-                qos,
-                retain_as_published: rap,
-                ids: start..self.scratch_ids.len(),
-                acl_check,
-            });
         }
-        self.scratch_raw = raw;
+        self.scratch_slot_ids = ids;
     }
 }

@@ -48,6 +48,10 @@ use retain::RetainStore;
 use session::{Session, SessionId, SubEntry};
 use sys::SysState;
 
+/// Pending output past which a connection is worth writing at once (see
+/// [`Core::poll_urgent`]).
+const FLUSH_MARK: usize = 64 * 1024;
+
 /// Identifies one connection to the core. Chosen by the caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ConnId(pub usize);
@@ -95,6 +99,9 @@ pub struct Core {
     shared: SharedGroups,
     retained: RetainStore,
     dirty: Vec<ConnId>,
+    /// Dirty connections whose output passed `FLUSH_MARK`: worth writing
+    /// before the end of the turn.
+    urgent: Vec<ConnId>,
     /// No connection's deadline is before this instant (see `sweep`).
     next_sweep: Option<Instant>,
     stats: Stats,
@@ -102,7 +109,9 @@ pub struct Core {
     next_auto_id: u64,
     /// Reused buffers for the hot path, so routing allocates nothing.
     scratch_matches: Vec<Match>,
-    scratch_raw: Vec<(SessionId, SubEntry)>,
+    scratch_slot_ids: Vec<(usize, u32)>,
+    /// Number of the routing in progress (see `collect_matches`).
+    route_gen: u64,
     scratch_ids: Vec<u32>,
     scratch_frame: Vec<u8>,
     scratch_codes: Vec<u8>,
@@ -125,12 +134,14 @@ impl Core {
             shared: SharedGroups::default(),
             retained: RetainStore::default(),
             dirty: Vec::new(),
+            urgent: Vec::new(),
             next_sweep: None,
             stats: Stats::default(),
             sys: SysState::new(config.sys_interval),
             next_auto_id: 0,
             scratch_matches: Vec::new(),
-            scratch_raw: Vec::new(),
+            scratch_slot_ids: Vec::new(),
+            route_gen: 0,
             scratch_ids: Vec::new(),
             scratch_frame: Vec::new(),
             scratch_codes: Vec::new(),
@@ -298,6 +309,21 @@ impl Core {
             .is_some_and(|c| c.output_len() <= self.limits.max_output_buffer)
     }
 
+    /// The next connection whose pending output has grown past 64 KiB
+    /// since it was last named here. The event loop writes these between
+    /// reads, not only at the end of its turn, so that a burst read from
+    /// publishers reaches subscribers' sockets before their output buffers
+    /// fill up. A connection named here stays in the dirty list as well.
+    pub fn poll_urgent(&mut self) -> Option<ConnId> {
+        while let Some(id) = self.urgent.pop() {
+            if let Some(c) = self.conn_mut(id) {
+                c.urgent = false;
+                return Some(id);
+            }
+        }
+        None
+    }
+
     /// Bytes waiting to be written to connection `id`.
     pub fn pending_output(&self, id: ConnId) -> &[u8] {
         self.conn(id).map(|c| c.pending_output()).unwrap_or(&[])
@@ -347,6 +373,10 @@ impl Core {
             if !c.dirty {
                 c.dirty = true;
                 self.dirty.push(id);
+            }
+            if !c.urgent && c.output_len() >= FLUSH_MARK {
+                c.urgent = true;
+                self.urgent.push(id);
             }
         }
     }

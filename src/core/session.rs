@@ -132,6 +132,10 @@ pub(crate) struct Session {
     pub username: Option<Box<str>>,
     /// The application's own session: no ACL applies.
     pub trusted: bool,
+    /// Number of the last routing that matched this session, and the index
+    /// of its entry in that routing's matches (see `collect_matches`).
+    pub route_stamp: u64,
+    pub route_slot: usize,
     pub subscriptions: Vec<Subscription>,
     /// Outgoing QoS 1/2 messages in send order.
     pub inflight: VecDeque<Inflight>,
@@ -159,6 +163,8 @@ impl Session {
             client_max_packet: u32::MAX,
             username: None,
             trusted: false,
+            route_stamp: 0,
+            route_slot: 0,
             subscriptions: Vec::new(),
             inflight: VecDeque::new(),
             queue: VecDeque::new(),
