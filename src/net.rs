@@ -305,6 +305,12 @@ impl Server {
             }
             self.core.handle_timeout(now);
             self.flush_dirty(now);
+            // Paused publishers the core lets go: read them next turn.
+            while let Some(id) = self.core.poll_resumed() {
+                if !self.backlog.contains(&id.0) {
+                    self.backlog.push(id.0);
+                }
+            }
         }
     }
 

@@ -64,6 +64,9 @@ pub(crate) struct Conn {
     pub dirty: bool,
     /// Already in the core's urgent list (output past `FLUSH_MARK`).
     pub urgent: bool,
+    /// Input paused until then because a connected subscriber of what it
+    /// publishes is falling behind (see `Core::throttle`).
+    pub throttled_until: Option<Instant>,
     /// Text for log lines: the peer address given at open, then the client
     /// id and the peer address.
     pub label: Box<str>,
@@ -85,6 +88,7 @@ impl Conn {
             out_pos: 0,
             dirty: false,
             urgent: false,
+            throttled_until: None,
             label,
         }
     }

@@ -52,6 +52,10 @@ use sys::SysState;
 /// [`Core::poll_urgent`]).
 const FLUSH_MARK: usize = 64 * 1024;
 
+/// Longest a publisher is paused for a subscriber that falls behind (see
+/// `Core::throttle`).
+const THROTTLE_MAX: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Identifies one connection to the core. Chosen by the caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ConnId(pub usize);
@@ -110,6 +114,13 @@ pub struct Core {
     /// Reused buffers for the hot path, so routing allocates nothing.
     scratch_matches: Vec<Match>,
     scratch_slot_ids: Vec<(usize, u32)>,
+    /// Publishers paused because a subscriber fell behind (see `throttle`),
+    /// and those released since the caller last asked.
+    throttled: Vec<ConnId>,
+    resumed: Vec<ConnId>,
+    /// Set while routing when a connected subscriber's queue passed half
+    /// its bound.
+    pressure: bool,
     /// Number of the routing in progress (see `collect_matches`).
     route_gen: u64,
     scratch_ids: Vec<u32>,
@@ -142,6 +153,9 @@ impl Core {
             scratch_matches: Vec::new(),
             scratch_slot_ids: Vec::new(),
             route_gen: 0,
+            throttled: Vec::new(),
+            resumed: Vec::new(),
+            pressure: false,
             scratch_ids: Vec::new(),
             scratch_frame: Vec::new(),
             scratch_codes: Vec::new(),
@@ -305,8 +319,16 @@ impl Core {
     /// at least one packet, so a caller that feeds one packet at a time,
     /// like the in-process client, is never refused).
     pub fn wants_input(&self, id: ConnId) -> bool {
-        self.conn(id)
-            .is_some_and(|c| c.output_len() <= self.limits.max_output_buffer)
+        self.conn(id).is_some_and(|c| {
+            c.output_len() <= self.limits.max_output_buffer && c.throttled_until.is_none()
+        })
+    }
+
+    /// The next connection that was paused (see [`Core::wants_input`]) and
+    /// may be read again although nothing was written to it: the caller
+    /// reads it, since no new readiness event may come.
+    pub fn poll_resumed(&mut self) -> Option<ConnId> {
+        self.resumed.pop()
     }
 
     /// The next connection whose pending output has grown past 64 KiB
@@ -397,6 +419,44 @@ impl Core {
         }
     }
 
+    /// Pauses publisher `id` after a QoS 1/2 message of its went to a
+    /// connected subscriber whose queue is past half its bound: rather than
+    /// acknowledge messages that would then be dropped, the broker stops
+    /// reading the publisher until the queue drains to a quarter
+    /// (`pump`) or `THROTTLE_MAX` has passed. The cap keeps a subscriber
+    /// that never reads from holding up everyone else for long: past it the
+    /// queue bound and its drop count apply as before.
+    fn throttle(&mut self, id: ConnId, now: Instant) {
+        let until = now + THROTTLE_MAX;
+        let Some(c) = self.conn_mut(id) else { return };
+        if c.throttled_until.is_none() {
+            c.throttled_until = Some(until);
+            self.throttled.push(id);
+            self.note_deadline(Some(until));
+        }
+    }
+
+    /// Lifts the pause of `id` (see `throttle`).
+    fn release(&mut self, id: ConnId) {
+        if let Some(c) = self.conn_mut(id) {
+            if c.throttled_until.take().is_some() {
+                self.resumed.push(id);
+            }
+        }
+        self.throttled.retain(|&t| t != id);
+    }
+
+    /// A queue drained: every paused publisher may go on.
+    fn release_all(&mut self) {
+        for id in std::mem::take(&mut self.throttled) {
+            if let Some(c) = self.conns.get_mut(id.0).and_then(Option::as_mut) {
+                if c.throttled_until.take().is_some() {
+                    self.resumed.push(id);
+                }
+            }
+        }
+    }
+
     /// Closes every connection past its deadline, handles sessions whose
     /// delayed will or expiry is due, and works out the earliest deadline
     /// left. Deadlines only move later as packets arrive, so the minimum
@@ -411,8 +471,16 @@ impl Core {
                 *next = Some(d);
             }
         };
+        let mut unthrottle = Vec::new();
         for (i, slot) in self.conns.iter().enumerate() {
             let Some(c) = slot else { continue };
+            if let Some(t) = c.throttled_until {
+                if t <= now {
+                    unthrottle.push(ConnId(i));
+                } else {
+                    consider(t, &mut next);
+                }
+            }
             let Some(d) = c.deadline(timeout) else {
                 continue;
             };
@@ -444,6 +512,9 @@ impl Core {
             }
         }
         self.next_sweep = next;
+        for id in unthrottle {
+            self.release(id);
+        }
         for (id, awaiting_connect) in expired {
             if awaiting_connect {
                 log::info!("client {} sent no CONNECT in time; closing", self.label(id));

@@ -24,6 +24,8 @@ use crate::topic;
 
 /// 5.0 reason codes used on the publish path.
 const RC_NO_MATCHING_SUBSCRIBERS: u8 = 0x10;
+/// A subscriber that acknowledged nothing for this long is stuck, not slow.
+const STALLED_AFTER: Duration = Duration::from_secs(1);
 const RC_NOT_AUTHORIZED: u8 = 0x87;
 const RC_PACKET_ID_NOT_FOUND: u8 = 0x92;
 const RC_RECEIVE_MAXIMUM_EXCEEDED: u8 = 0x93;
@@ -180,6 +182,7 @@ impl Core {
             props: fwd.as_properties().raw(),
             expiry,
         };
+        self.pressure = false;
         match (p.qos, p.packet_id) {
             (QoS::AtMostOnce, _) => {
                 self.route(&incoming, Some(sid), now);
@@ -228,6 +231,10 @@ impl Core {
             }
             // The codec guarantees a packet id for QoS > 0.
             (_, None) => self.protocol_violation(id, "PUBLISH without packet id", now),
+        }
+        if self.pressure {
+            self.pressure = false;
+            self.throttle(id, now);
         }
         self.scratch_fwd = fwd;
     }
@@ -305,6 +312,9 @@ impl Core {
         let Some(session) = self.sessions.get_mut(sid.0) else {
             return;
         };
+        if r.kind != PubRespKind::PubRel {
+            session.last_ack = Some(now);
+        }
         match r.kind {
             PubRespKind::PubAck => {
                 // [MQTT-4.3.2-1]: the message is acknowledged; forget it.
@@ -511,6 +521,22 @@ impl Core {
         session.queued_bytes += pending.msg.cost();
         session.queue.push_back(pending);
         self.pump(sid, now);
+        // A connected subscriber falling behind but still acknowledging:
+        // slow the publisher down (see `Core::throttle`) instead of
+        // dropping soon. One that stopped acknowledging is stuck: it must
+        // not hold anyone up, its queue bound applies.
+        if let Some(s) = self.sessions.get(sid.0) {
+            let alive = s
+                .last_ack
+                .is_some_and(|t| now.saturating_duration_since(t) < STALLED_AFTER);
+            if alive
+                && s.conn.is_some()
+                && (s.queue.len() * 2 >= self.limits.max_queued_messages
+                    || s.queued_bytes * 2 >= self.limits.max_queued_bytes)
+            {
+                self.pressure = true;
+            }
+        }
     }
 
     /// Moves queued messages of a connected session to its connection while
@@ -582,6 +608,11 @@ impl Core {
             }
         }
         self.stats.publish_dropped += dropped;
+        let drained = session.queue.len() * 4 <= self.limits.max_queued_messages
+            && session.queued_bytes * 4 <= self.limits.max_queued_bytes;
+        if drained && !self.throttled.is_empty() {
+            self.release_all();
+        }
         if sent > 0 {
             self.stats.messages_sent += sent;
             self.mark_dirty(conn_id);

@@ -136,6 +136,9 @@ pub(crate) struct Session {
     /// of its entry in that routing's matches (see `collect_matches`).
     pub route_stamp: u64,
     pub route_slot: usize,
+    /// When the client last acknowledged a message: a subscriber that
+    /// acknowledges is slow but alive, one that does not is stuck.
+    pub last_ack: Option<Instant>,
     pub subscriptions: Vec<Subscription>,
     /// Outgoing QoS 1/2 messages in send order.
     pub inflight: VecDeque<Inflight>,
@@ -165,6 +168,7 @@ impl Session {
             trusted: false,
             route_stamp: 0,
             route_slot: 0,
+            last_ack: None,
             subscriptions: Vec::new(),
             inflight: VecDeque::new(),
             queue: VecDeque::new(),
