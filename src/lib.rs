@@ -28,6 +28,7 @@ pub mod config;
 pub mod core;
 pub mod limits;
 pub mod net;
+pub mod rlimit;
 pub mod topic;
 
 pub use crate::codec::QoS;

@@ -47,6 +47,19 @@ fn main() -> ExitCode {
             "allow_anonymous is false and there is no password_file: every network client will be refused"
         );
     }
+    // Enough file descriptors for max_connections, or a clear refusal.
+    let needed = boxmq::rlimit::nofile_needed(
+        config.limits.max_connections,
+        config.effective_listeners().len(),
+    );
+    match boxmq::rlimit::ensure_nofile(needed) {
+        Ok(limit) => log::debug!("open file limit {limit} (max_connections needs {needed})"),
+        Err(e) => {
+            log::error!("{e}");
+            eprintln!("boxmq: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     let mut broker = Broker::new(config);
     broker.stop_on_signals(true);
     match broker.run() {

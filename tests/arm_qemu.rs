@@ -25,12 +25,6 @@ use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
-// src/rlimit.rs is not declared in src/lib.rs yet; compile and test it here
-// until it is.
-#[path = "../src/rlimit.rs"]
-#[allow(dead_code)]
-mod rlimit;
-
 const AARCH64: &str = "aarch64-unknown-linux-musl";
 const TOPIC: &str = "shellies/shellybutton1-A4CF12F45A10/input_event/0";
 const PAYLOAD: &str = r#"{"event":"S","event_cnt":3}"#;

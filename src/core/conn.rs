@@ -48,7 +48,8 @@ pub(crate) struct Conn {
     pub last_rx: Instant,
     /// Keepalive as the client asked; zero turns it off [MQTT-3.1.2-10].
     pub keep_alive: Duration,
-    pub will: Option<WillMsg>,
+    /// Boxed: most connections have none, and a will is large.
+    pub will: Option<Box<WillMsg>>,
     /// 5.0 topic aliases the client has set, indexed by alias - 1. Never
     /// longer than the Topic Alias Maximum the broker announced.
     pub aliases: Vec<Option<Box<str>>>,

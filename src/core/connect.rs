@@ -175,7 +175,7 @@ impl Core {
         };
         conn.phase = Phase::Connected(sid);
         conn.keep_alive = keep_alive;
-        conn.will = will;
+        conn.will = will.map(Box::new);
         conn.label = label;
         let deadline = conn.deadline(connect_timeout);
         self.note_deadline(deadline);
@@ -318,7 +318,7 @@ impl Core {
                 // ends, whichever comes first [MQTT-3.1.3-9].
                 let delay = w.delay.min(session.expiry_interval);
                 let due = now + Duration::from_secs(u64::from(delay));
-                session.pending_will = Some((w, due));
+                session.pending_will = Some(Box::new((*w, due)));
                 self.note_deadline(Some(due));
             } else {
                 // [MQTT-3.1.2-8]: the will is published when the connection
@@ -361,7 +361,7 @@ impl Core {
             self.forget_subscription(sid, &sub.filter);
         }
         self.by_client_id.remove(&session.client_id);
-        if let Some((w, _)) = session.pending_will {
+        if let Some((w, _)) = session.pending_will.map(|b| *b) {
             self.publish_will(&w, None, now);
         }
     }

@@ -493,10 +493,11 @@ impl Core {
         let mut wills = Vec::new();
         let mut ended = Vec::new();
         for (key, s) in self.sessions.iter_mut() {
-            if let Some((_, due)) = &s.pending_will {
+            if let Some(pending) = &s.pending_will {
+                let (_, due) = &**pending;
                 let due = *due;
                 if due <= now {
-                    if let Some((w, _)) = s.pending_will.take() {
+                    if let Some((w, _)) = s.pending_will.take().map(|b| *b) {
                         wills.push((w, SessionId(key)));
                     }
                 } else {

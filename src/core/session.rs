@@ -123,7 +123,7 @@ pub(crate) struct Session {
     pub expires_at: Option<Instant>,
     /// 5.0: a will waiting out its will delay, and when it is due. A new
     /// connection to the session cancels it [MQTT-3.1.3-9].
-    pub pending_will: Option<(WillMsg, Instant)>,
+    pub pending_will: Option<Box<(WillMsg, Instant)>>,
     /// 5.0: the client's Receive Maximum, capping what is in flight to it.
     pub client_receive_max: u16,
     /// 5.0: the largest packet the client accepts [MQTT-3.1.2-24].
