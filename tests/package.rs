@@ -62,8 +62,11 @@ fn unit_is_hardened_and_has_enough_file_descriptors() {
         unit_values(&unit, "ExecStart"),
         ["/usr/bin/boxmq --config /etc/boxmq/boxmq.conf"]
     );
-    // boxmq does not handle SIGHUP: a reload would kill it.
-    assert!(unit_values(&unit, "ExecReload").is_empty());
+    // SIGHUP re-reads the password and ACL files.
+    assert_eq!(
+        unit_values(&unit, "ExecReload"),
+        ["/bin/kill -HUP $MAINPID"]
+    );
     for (key, value) in [
         ("DynamicUser", "yes"),
         ("StateDirectory", "boxmq"),
