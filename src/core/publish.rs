@@ -58,6 +58,23 @@ struct Delivery<'a> {
     sub_ids: &'a [u32],
 }
 
+impl<'a> Delivery<'a> {
+    /// A held message as it goes out now (its expiry reduced by the wait).
+    fn of(p: &'a Pending, packet_id: Option<PacketId>, dup: bool, now: Instant) -> Self {
+        Delivery {
+            topic: &p.msg.topic,
+            payload: &p.msg.payload,
+            props: &p.msg.props,
+            expiry: p.msg.remaining_expiry(now),
+            qos: p.qos,
+            retain: p.retain,
+            dup,
+            packet_id,
+            sub_ids: &p.sub_ids,
+        }
+    }
+}
+
 /// Encodes `d` for a connection speaking `version` into `out`, unless the
 /// packet would be larger than `max_packet` (the client's Maximum Packet
 /// Size): then nothing is written and `false` returned, and the message is
@@ -576,17 +593,7 @@ impl Core {
                 continue;
             }
             let packet_id = (p.qos != QoS::AtMostOnce).then(|| session.next_packet_id());
-            let d = Delivery {
-                topic: &p.msg.topic,
-                payload: &p.msg.payload,
-                props: &p.msg.props,
-                expiry: p.msg.remaining_expiry(now),
-                qos: p.qos,
-                retain: p.retain,
-                dup: false,
-                packet_id,
-                sub_ids: &p.sub_ids,
-            };
+            let d = Delivery::of(&p, packet_id, false, now);
             let ok = encode_delivery(
                 conn.out_buf(),
                 &mut self.scratch_props,
@@ -634,18 +641,7 @@ impl Core {
         for f in &session.inflight {
             match f.state {
                 OutState::AwaitAck => {
-                    let p = &f.pending;
-                    let d = Delivery {
-                        topic: &p.msg.topic,
-                        payload: &p.msg.payload,
-                        props: &p.msg.props,
-                        expiry: p.msg.remaining_expiry(now),
-                        qos: p.qos,
-                        retain: p.retain,
-                        dup: true,
-                        packet_id: Some(f.pid),
-                        sub_ids: &p.sub_ids,
-                    };
+                    let d = Delivery::of(&f.pending, Some(f.pid), true, now);
                     // An oversized message was refused when first sent, so
                     // this cannot fail for the same client limits.
                     encode_delivery(
