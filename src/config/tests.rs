@@ -1,0 +1,835 @@
+//! Tests of the config file and command line parsing.
+
+use super::*;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+fn sa(s: &str) -> SocketAddr {
+    s.parse().expect("test address")
+}
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, "test.conf")
+}
+
+/// Parse text expected to fail; return (line, message).
+fn fail(text: &str) -> (usize, String) {
+    match parse(text) {
+        Ok(c) => panic!("expected an error for {text:?}, got {c:?}"),
+        Err(e) => {
+            assert_eq!(e.origin, "test.conf");
+            (e.line, e.message)
+        }
+    }
+}
+
+/// Assert that `text` fails on `line` with a message containing every part.
+fn fails_with(text: &str, line: usize, parts: &[&str]) {
+    let (got_line, message) = fail(text);
+    assert_eq!(got_line, line, "line for {text:?}: {message}");
+    for part in parts {
+        assert!(
+            message.contains(part),
+            "message for {text:?} lacks {part:?}: {message}"
+        );
+    }
+}
+
+fn args(list: &[&str]) -> Result<Command, ConfigError> {
+    parse_args(list.iter().map(|s| s.to_string()))
+}
+
+fn run(list: &[&str]) -> Config {
+    match args(list) {
+        Ok(Command::Run(c)) => c,
+        other => panic!("expected Run for {list:?}, got {other:?}"),
+    }
+}
+
+fn args_error(list: &[&str]) -> String {
+    match args(list) {
+        Err(e) => {
+            assert_eq!(e.origin, "boxmq");
+            assert_eq!(e.line, 0);
+            assert!(!e.message.contains('\n'));
+            e.message
+        }
+        Ok(c) => panic!("expected an error for {list:?}, got {c:?}"),
+    }
+}
+
+/// A file under the temp dir, removed on drop.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(contents: &[u8]) -> TempFile {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let name = format!("boxmq-config-test-{}-{n}.conf", std::process::id());
+        let path = std::env::temp_dir().join(name);
+        std::fs::write(&path, contents).expect("write temp file");
+        TempFile(path)
+    }
+
+    fn arg(&self) -> String {
+        self.0.to_str().expect("utf-8 temp path").to_owned()
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+// ---- defaults ----
+
+#[test]
+fn defaults() {
+    let c = Config::default();
+    assert!(c.listeners.is_empty());
+    assert_eq!(c.limits, Limits::default());
+    assert!(c.allow_anonymous);
+    assert_eq!(c.log_level, None);
+    assert_eq!(parse("").unwrap(), c);
+}
+
+#[test]
+fn effective_listeners_default_and_explicit() {
+    let c = Config::default();
+    assert_eq!(c.effective_listeners(), vec![sa(Config::DEFAULT_LISTEN)]);
+    assert_eq!(c.effective_listeners(), vec![sa("127.0.0.1:1883")]);
+    let c = Config {
+        listeners: vec![
+            ListenerConfig {
+                addr: sa("0.0.0.0:1883"),
+            },
+            ListenerConfig {
+                addr: sa("[::1]:0"),
+            },
+        ],
+        ..Config::default()
+    };
+    assert_eq!(
+        c.effective_listeners(),
+        vec![sa("0.0.0.0:1883"), sa("[::1]:0")]
+    );
+}
+
+// ---- every directive ----
+
+#[test]
+fn every_directive() {
+    let text = "\
+listener 1883
+listener 8883 10.0.0.1
+listener 0 ::1
+port 1884
+allow_anonymous false
+log_type warning
+max_connections 10
+max_packet_size 1000
+max_inflight_messages 5
+max_queued_messages 6
+max_queued_bytes 7000
+max_subscriptions_per_session 8
+max_sessions 9
+max_topic_length 100
+max_topic_levels 11
+max_client_id_length 64
+max_retained_messages 13
+max_retained_bytes 14000
+max_output_buffer 15000
+connect_timeout 16
+max_topic_aliases 0
+";
+    let c = parse(text).unwrap();
+    let addrs: Vec<SocketAddr> = c.listeners.iter().map(|l| l.addr).collect();
+    assert_eq!(
+        addrs,
+        vec![
+            sa("0.0.0.0:1883"),
+            sa("10.0.0.1:8883"),
+            sa("[::1]:0"),
+            sa("0.0.0.0:1884")
+        ]
+    );
+    assert!(!c.allow_anonymous);
+    assert_eq!(c.log_level, Some(LevelFilter::Warn));
+    let expected = Limits {
+        max_connections: 10,
+        max_packet_size: 1000,
+        max_inflight: 5,
+        max_queued_messages: 6,
+        max_queued_bytes: 7000,
+        max_subscriptions_per_session: 8,
+        max_sessions: 9,
+        max_topic_len: 100,
+        max_topic_levels: 11,
+        max_client_id_len: 64,
+        max_retained_messages: 13,
+        max_retained_bytes: 14000,
+        max_output_buffer: 15000,
+        connect_timeout: Duration::from_secs(16),
+        max_topic_aliases: 0,
+    };
+    assert_eq!(c.limits, expected);
+    assert_eq!(c.effective_listeners(), addrs);
+}
+
+#[test]
+fn every_supported_directive_is_handled_and_in_help() {
+    for name in SUPPORTED {
+        // Without a value each is an arity error, never "unknown".
+        let (line, message) = fail(name);
+        assert_eq!(line, 1);
+        assert!(
+            message.starts_with(&format!("{name}: expected")),
+            "{message}"
+        );
+        assert!(
+            HELP.lines()
+                .any(|l| l.trim_start().starts_with(&format!("{name} "))),
+            "{name} missing from HELP"
+        );
+        assert!(!is_unsupported(name), "{name}");
+    }
+}
+
+#[test]
+fn last_setting_wins() {
+    let c = parse("max_sessions 5\nmax_sessions 7\nallow_anonymous false\nallow_anonymous true")
+        .unwrap();
+    assert_eq!(c.limits.max_sessions, 7);
+    assert!(c.allow_anonymous);
+}
+
+#[test]
+fn listener_addresses() {
+    let one = |text: &str| -> SocketAddr {
+        let c = parse(text).unwrap();
+        assert_eq!(c.listeners.len(), 1, "{text}");
+        c.listeners[0].addr
+    };
+    assert_eq!(one("listener 1883"), sa("0.0.0.0:1883"));
+    assert_eq!(one("listener 1883 127.0.0.1"), sa("127.0.0.1:1883"));
+    assert_eq!(one("listener 1883 localhost"), sa("127.0.0.1:1883"));
+    assert_eq!(one("listener 1883 LocalHost"), sa("127.0.0.1:1883"));
+    assert_eq!(one("listener 1883 ::"), sa("[::]:1883"));
+    assert_eq!(one("listener 1883 [::1]"), sa("[::1]:1883"));
+    assert_eq!(one("listener 1883 fe80::1"), sa("[fe80::1]:1883"));
+    assert_eq!(one("listener 0"), sa("0.0.0.0:0"));
+    assert_eq!(one("listener 65535 0.0.0.0"), sa("0.0.0.0:65535"));
+    assert_eq!(one("port 1883"), sa("0.0.0.0:1883"));
+    assert_eq!(one("port 0"), sa("0.0.0.0:0"));
+}
+
+#[test]
+fn listener_errors() {
+    let form = "expected 'listener PORT [ADDRESS]'";
+    fails_with("listener", 1, &["listener", form]);
+    fails_with("\nlistener 1 2 3", 2, &["listener", form]);
+    fails_with("listener 65536", 1, &["port 65536", "0 to 65535", form]);
+    fails_with("listener 99999999999999999999", 1, &["out of range"]);
+    fails_with("listener abc", 1, &["port 'abc'", form]);
+    fails_with("listener -1", 1, &["port '-1'"]);
+    fails_with("listener +1", 1, &["port '+1'"]);
+    fails_with(
+        "listener 1883 broker.example.com",
+        1,
+        &[
+            "'broker.example.com'",
+            "host names are not resolved; use an IP address",
+        ],
+    );
+    fails_with("listener 1883 300.1.1.1", 1, &["not a valid IPv4 address"]);
+    fails_with("listener 1883 1.2.3", 1, &["not a valid IPv4 address"]);
+    fails_with(
+        "listener 1883 fe80::1%eth0",
+        1,
+        &["not a valid IPv6 address"],
+    );
+    fails_with("listener 1883 [::1", 1, &["not a valid IPv6 address"]);
+    fails_with(
+        "listener 0 /run/mosquitto.sock",
+        1,
+        &["unix sockets are not supported"],
+    );
+    fails_with("port", 1, &["port: expected 'port PORT'"]);
+    fails_with("port 1883 127.0.0.1", 1, &["expected 'port PORT'"]);
+    fails_with("port x", 1, &["port 'x'"]);
+}
+
+#[test]
+fn duplicate_listeners() {
+    fails_with(
+        "listener 1883\n\nport 1883",
+        3,
+        &["listener 0.0.0.0:1883 is already defined on line 1"],
+    );
+    fails_with(
+        "listener 1 ::1\nlistener 1 [::1]",
+        2,
+        &["[::1]:1 is already defined on line 1"],
+    );
+    // Different addresses, or port 0, are fine.
+    let c = parse("listener 1883\nlistener 1883 127.0.0.1\nlistener 0\nlistener 0").unwrap();
+    assert_eq!(c.listeners.len(), 4);
+}
+
+#[test]
+fn allow_anonymous_values() {
+    assert!(parse("allow_anonymous true").unwrap().allow_anonymous);
+    assert!(!parse("allow_anonymous false").unwrap().allow_anonymous);
+    let form = "expected 'allow_anonymous true' or 'allow_anonymous false'";
+    fails_with("allow_anonymous yes", 1, &["'yes'", form]);
+    fails_with("allow_anonymous True", 1, &["'True'", form]);
+    fails_with("allow_anonymous", 1, &[form]);
+    fails_with("allow_anonymous true false", 1, &[form]);
+}
+
+#[test]
+fn log_types() {
+    let level = |text: &str| parse(text).unwrap().log_level;
+    assert_eq!(level("log_type error"), Some(LevelFilter::Error));
+    assert_eq!(level("log_type warning"), Some(LevelFilter::Warn));
+    assert_eq!(level("log_type notice"), Some(LevelFilter::Info));
+    assert_eq!(level("log_type information"), Some(LevelFilter::Info));
+    assert_eq!(level("log_type debug"), Some(LevelFilter::Debug));
+    assert_eq!(level("log_type all"), Some(LevelFilter::Trace));
+    assert_eq!(level("log_type none"), Some(LevelFilter::Off));
+    // The most verbose wins, whatever the order.
+    assert_eq!(
+        level("log_type error\nlog_type debug\nlog_type warning"),
+        Some(LevelFilter::Debug)
+    );
+    assert_eq!(
+        level("log_type none\nlog_type error"),
+        Some(LevelFilter::Error)
+    );
+    assert_eq!(
+        level("log_type error\nlog_type none"),
+        Some(LevelFilter::Error)
+    );
+    // Accepted and ignored.
+    assert_eq!(
+        level("log_type subscribe\nlog_type unsubscribe\nlog_type websockets"),
+        None
+    );
+    assert_eq!(
+        level("log_type subscribe\nlog_type notice"),
+        Some(LevelFilter::Info)
+    );
+    fails_with(
+        "\n\nlog_type verbose",
+        3,
+        &["log_type: unknown type 'verbose'"],
+    );
+    fails_with("log_type", 1, &["log_type: expected 'log_type TYPE'"]);
+    fails_with("log_type error debug", 1, &["log_type: expected"]);
+}
+
+// ---- numbers ----
+
+#[test]
+fn zero_is_refused_for_every_count() {
+    for name in SUPPORTED {
+        if matches!(
+            *name,
+            "listener"
+                | "port"
+                | "allow_anonymous"
+                | "log_type"
+                | "max_topic_aliases"
+                | "sys_interval"
+                | "password_file"
+                | "acl_file"
+        ) {
+            continue;
+        }
+        let (line, message) = fail(&format!("# c\n{name} 0"));
+        assert_eq!(line, 2);
+        assert!(
+            message.starts_with(&format!("{name}: 0 is not accepted")),
+            "{message}"
+        );
+        assert!(message.contains("no 'unlimited'"), "{message}");
+        assert!(message.contains("(default "), "{message}");
+    }
+}
+
+#[test]
+fn negatives_are_refused() {
+    fails_with(
+        "max_connections -1",
+        1,
+        &[
+            "max_connections: -1 is not accepted",
+            "needs a real bound",
+            "default 1024",
+        ],
+    );
+    fails_with(
+        "max_queued_messages -1",
+        1,
+        &["-1 is not accepted", "default 1000"],
+    );
+    fails_with("max_sessions -5", 1, &["-5 is not accepted"]);
+    fails_with("max_sessions -", 1, &["'-' is not a whole number"]);
+}
+
+#[test]
+fn malformed_numbers() {
+    for bad in ["1k", "+5", "0x10", "1_000", "1.5", "1e3", "ten", "１２"] {
+        let (line, message) = fail(&format!("max_sessions {bad}"));
+        assert_eq!(line, 1);
+        assert!(
+            message.contains(&format!("'{bad}' is not a whole number")),
+            "{message}"
+        );
+        assert!(
+            message.contains("expected 'max_sessions N' with N a whole number"),
+            "{message}"
+        );
+    }
+    fails_with(
+        "max_retained_bytes 99999999999999999999999",
+        1,
+        &["max_retained_bytes: 99999999999999999999999 is too large"],
+    );
+    fails_with(
+        "max_sessions",
+        1,
+        &["max_sessions: expected 'max_sessions N'"],
+    );
+    fails_with(
+        "max_sessions 1 2",
+        1,
+        &["max_sessions: expected 'max_sessions N'"],
+    );
+}
+
+#[test]
+fn ranges() {
+    let limits = |text: &str| parse(text).unwrap().limits;
+    // Bounds that are accepted.
+    assert_eq!(limits("max_connections 1").max_connections, 1);
+    assert_eq!(limits("max_connections 1048576").max_connections, 1 << 20);
+    assert_eq!(limits("max_packet_size 128").max_packet_size, 128);
+    assert_eq!(
+        limits("max_packet_size 268435460").max_packet_size,
+        268_435_460
+    );
+    assert_eq!(limits("max_inflight_messages 1").max_inflight, 1);
+    assert_eq!(limits("max_inflight_messages 65535").max_inflight, 65535);
+    assert_eq!(limits("max_topic_length 65535").max_topic_len, 65535);
+    assert_eq!(limits("max_topic_levels 1").max_topic_levels, 1);
+    assert_eq!(limits("max_client_id_length 23").max_client_id_len, 23);
+    assert_eq!(
+        limits("connect_timeout 3600").connect_timeout,
+        Duration::from_secs(3600)
+    );
+    assert_eq!(
+        limits("max_queued_bytes 18446744073709551615").max_queued_bytes as u64,
+        USIZE_MAX
+    );
+    // And just past them.
+    fails_with(
+        "max_connections 1048577",
+        1,
+        &["1048577 is too large", "from 1 to 1048576"],
+    );
+    fails_with(
+        "max_packet_size 127",
+        1,
+        &["max_packet_size: 127 is too small", "from 128 to 268435460"],
+    );
+    fails_with("max_packet_size 268435461", 1, &["268435461 is too large"]);
+    fails_with(
+        "max_inflight_messages 65536",
+        1,
+        &[
+            "max_inflight_messages: 65536 is too large",
+            "from 1 to 65535",
+        ],
+    );
+    fails_with("max_topic_length 65536", 1, &["65536 is too large"]);
+    fails_with("max_topic_levels 65536", 1, &["65536 is too large"]);
+    fails_with(
+        "max_client_id_length 22",
+        1,
+        &["max_client_id_length: 22 is too small", "from 23 to 65535"],
+    );
+    fails_with(
+        "connect_timeout 3601",
+        1,
+        &["connect_timeout: 3601 is too large", "from 1 to 3600"],
+    );
+}
+
+// ---- unsupported and unknown ----
+
+#[test]
+fn unsupported_mosquitto_directives() {
+    for name in [
+        "persistence",
+        "persistence_location",
+        "connection",
+        "address",
+        "topic",
+        "certfile",
+        "keyfile",
+        "cafile",
+        "protocol",
+        "autosave_interval",
+        "include_dir",
+        "per_listener_settings",
+        "user",
+        "pid_file",
+        "log_dest",
+        "retain_available",
+        "max_keepalive",
+        "bridge_cafile",
+        "auth_opt_db",
+        "plugin_opt_x",
+    ] {
+        let (line, message) = fail(&format!("\n{name} some value"));
+        assert_eq!(line, 2);
+        assert_eq!(
+            message,
+            format!("'{name}' is not supported by this version of boxmq"),
+        );
+    }
+    for name in UNSUPPORTED {
+        let (_, message) = fail(name);
+        assert!(message.contains("is not supported"), "{message}");
+        assert!(!SUPPORTED.contains(name), "{name}");
+    }
+    fails_with(
+        "bind_address 127.0.0.1",
+        1,
+        &["not supported", "use 'listener PORT ADDRESS'"],
+    );
+    fails_with("message_size_limit 10", 1, &["use max_packet_size"]);
+}
+
+#[test]
+fn unknown_directives() {
+    fails_with("\n\n\nxyz 1", 4, &["unknown directive 'xyz'"]);
+    let (_, message) = fail("xyz");
+    assert_eq!(message, "unknown directive 'xyz'");
+    fails_with(
+        "Max_Connections 5",
+        1,
+        &["unknown directive 'Max_Connections' (directive names are lower case)"],
+    );
+    // Control characters are escaped, long words cut.
+    let (_, message) = fail("a\u{7}b");
+    assert!(message.contains("a\\u{7}b"), "{message}");
+    let long = "x".repeat(500);
+    let (_, message) = fail(&long);
+    assert!(message.len() < 100, "{message}");
+    assert!(message.ends_with("...'"), "{message}");
+}
+
+// ---- layout ----
+
+#[test]
+fn comments_blank_lines_and_whitespace() {
+    let text =
+        "# a comment\n\n   \n\t# indented comment\n  listener\t1883   127.0.0.1  \n#listener 1\n";
+    let c = parse(text).unwrap();
+    assert_eq!(c.effective_listeners(), vec![sa("127.0.0.1:1883")]);
+    // '#' mid-line is not a comment.
+    fails_with(
+        "\nmax_sessions 10 # ten",
+        2,
+        &[
+            "max_sessions: unexpected '#'",
+            "only at the beginning of a line",
+        ],
+    );
+    fails_with("listener 1883 #all", 1, &["'#all'"]);
+}
+
+#[test]
+fn crlf_and_bom() {
+    let text = "\u{feff}# hi\r\nmax_sessions 12\r\n\r\nlog_type debug\r\n";
+    let c = parse(text).unwrap();
+    assert_eq!(c.limits.max_sessions, 12);
+    assert_eq!(c.log_level, Some(LevelFilter::Debug));
+    fails_with("a_ok\r\n", 1, &["unknown directive 'a_ok'"]);
+    fails_with(
+        "\r\n\r\nmax_sessions x\r\n",
+        3,
+        &["'x' is not a whole number"],
+    );
+    // No trailing newline, and a lone CR, are both fine.
+    assert_eq!(parse("max_sessions 3").unwrap().limits.max_sessions, 3);
+    assert_eq!(parse("max_sessions 3\r").unwrap().limits.max_sessions, 3);
+}
+
+#[test]
+fn error_display() {
+    let e = ConfigError {
+        origin: "/etc/boxmq.conf".into(),
+        line: 7,
+        message: "unknown directive 'xyz'".into(),
+    };
+    assert_eq!(e.to_string(), "/etc/boxmq.conf:7: unknown directive 'xyz'");
+    let e = ConfigError {
+        line: 0,
+        message: "cannot open".into(),
+        ..e
+    };
+    assert_eq!(e.to_string(), "/etc/boxmq.conf: cannot open");
+    let boxed: Box<dyn std::error::Error> = Box::new(e);
+    assert!(boxed.to_string().ends_with("cannot open"));
+}
+
+// ---- files ----
+
+#[test]
+fn from_file_reads_and_names_the_file() {
+    let file = TempFile::new(b"listener 1884\nmax_sessions 3\n");
+    let c = Config::from_file(&file.0).unwrap();
+    assert_eq!(c.effective_listeners(), vec![sa("0.0.0.0:1884")]);
+    assert_eq!(c.limits.max_sessions, 3);
+
+    let file = TempFile::new(b"\n\nbogus\n");
+    let e = Config::from_file(&file.0).unwrap_err();
+    assert_eq!(e.origin, file.0.display().to_string());
+    assert_eq!(e.line, 3);
+    assert_eq!(
+        e.to_string(),
+        format!("{}:3: unknown directive 'bogus'", file.arg())
+    );
+}
+
+#[test]
+fn from_file_errors() {
+    let missing = std::env::temp_dir().join(format!(
+        "boxmq-config-test-{}-missing.conf",
+        std::process::id()
+    ));
+    let e = Config::from_file(&missing).unwrap_err();
+    assert_eq!(e.line, 0);
+    assert!(e.message.starts_with("cannot open: "), "{e}");
+
+    let file = TempFile::new(b"max_sessions 1\n# caf\xe9\n");
+    let e = Config::from_file(&file.0).unwrap_err();
+    assert_eq!((e.line, e.message.as_str()), (2, "not UTF-8 text"));
+
+    let big = vec![b'#'; MAX_FILE_SIZE as usize + 1];
+    let file = TempFile::new(&big);
+    let e = Config::from_file(&file.0).unwrap_err();
+    assert_eq!(e.line, 0);
+    assert!(e.message.starts_with("larger than 1048576 bytes"), "{e}");
+
+    let dir = Config::from_file(&std::env::temp_dir()).unwrap_err();
+    assert_eq!(dir.line, 0);
+}
+
+// ---- command line ----
+
+#[test]
+fn args_empty_runs_default() {
+    assert_eq!(args(&[]).unwrap(), Command::Run(Config::default()));
+}
+
+#[test]
+fn args_help_and_version() {
+    assert_eq!(args(&["-h"]).unwrap(), Command::Help);
+    assert_eq!(args(&["--help"]).unwrap(), Command::Help);
+    assert_eq!(args(&["-V"]).unwrap(), Command::Version);
+    assert_eq!(args(&["--version"]).unwrap(), Command::Version);
+    assert_eq!(
+        args(&["--listen", "127.0.0.1:1", "--help", "--bogus"]).unwrap(),
+        Command::Help
+    );
+    assert_eq!(args_error(&["--help=x"]), "--help takes no value");
+}
+
+#[test]
+fn args_listen() {
+    let c = run(&[
+        "--listen",
+        "0.0.0.0:1883",
+        "--listen=[::1]:1884",
+        "--listen",
+        "localhost:0",
+    ]);
+    assert_eq!(
+        c.effective_listeners(),
+        vec![sa("0.0.0.0:1883"), sa("[::1]:1884"), sa("127.0.0.1:0")]
+    );
+    assert_eq!(c.limits, Limits::default());
+    // Port 0 may repeat; others may not.
+    assert_eq!(
+        run(&["--listen=127.0.0.1:0", "--listen=127.0.0.1:0"])
+            .listeners
+            .len(),
+        2
+    );
+    assert_eq!(
+        args_error(&["--listen=127.0.0.1:5", "--listen=127.0.0.1:5"]),
+        "--listen: 127.0.0.1:5 is given twice"
+    );
+}
+
+#[test]
+fn args_listen_errors() {
+    let form = "expected ADDR:PORT such as 127.0.0.1:1883";
+    assert_eq!(
+        args_error(&["--listen", "x"]),
+        format!("--listen: invalid address 'x': {form}")
+    );
+    for bad in [
+        "1883",
+        "127.0.0.1",
+        "127.0.0.1:65536",
+        "::1:1883",
+        "host:1883",
+        "",
+    ] {
+        let m = args_error(&["--listen", bad]);
+        assert_eq!(m, format!("--listen: invalid address '{bad}': {form}"));
+    }
+    assert_eq!(
+        args_error(&["--listen=x"]),
+        format!("--listen: invalid address 'x': {form}")
+    );
+    assert_eq!(
+        args_error(&["--listen"]),
+        format!("--listen: missing value; {form}")
+    );
+}
+
+#[test]
+fn args_other_errors() {
+    assert_eq!(
+        args_error(&["--bogus"]),
+        "unknown option '--bogus' (try --help)"
+    );
+    assert_eq!(args_error(&["-x"]), "unknown option '-x' (try --help)");
+    assert_eq!(
+        args_error(&["--bogus=1"]),
+        "unknown option '--bogus' (try --help)"
+    );
+    assert_eq!(
+        args_error(&["serve"]),
+        "unexpected argument 'serve' (try --help)"
+    );
+    assert_eq!(args_error(&["-c"]), "-c: missing FILE");
+    assert_eq!(args_error(&["--config"]), "--config: missing FILE");
+    assert_eq!(args_error(&["--config="]), "--config: missing FILE");
+    assert_eq!(
+        args_error(&["--config", "--listen", "1.2.3.4:5"]),
+        "--config: missing FILE"
+    );
+    assert_eq!(
+        args_error(&["-c", "a.conf", "--config", "b.conf"]),
+        "--config: only one config file may be given"
+    );
+}
+
+#[test]
+fn args_config_file() {
+    let file = TempFile::new(b"listener 1883 10.1.2.3\r\nmax_sessions 42\r\nlog_type all\r\n");
+    let path = file.arg();
+    let expected_limits = Limits {
+        max_sessions: 42,
+        ..Limits::default()
+    };
+    for list in [vec!["--config", path.as_str()], vec!["-c", path.as_str()]] {
+        let c = run(&list);
+        assert_eq!(c.effective_listeners(), vec![sa("10.1.2.3:1883")]);
+        assert_eq!(c.limits, expected_limits);
+        assert_eq!(c.log_level, Some(LevelFilter::Trace));
+    }
+    // Config file listeners first, then --listen, whatever the order.
+    let with_eq = format!("--config={path}");
+    let c = run(&[
+        "--listen",
+        "127.0.0.1:2000",
+        with_eq.as_str(),
+        "--listen=[::]:2001",
+    ]);
+    assert_eq!(
+        c.effective_listeners(),
+        vec![sa("10.1.2.3:1883"), sa("127.0.0.1:2000"), sa("[::]:2001")]
+    );
+    assert_eq!(c.limits, expected_limits);
+    // A --listen that repeats a file listener.
+    assert_eq!(
+        args_error(&["-c", path.as_str(), "--listen", "10.1.2.3:1883"]),
+        "--listen: 10.1.2.3:1883 is already a listener in the config file"
+    );
+}
+
+#[test]
+fn args_config_file_errors() {
+    let file = TempFile::new(b"# boxmq\nlistener 1883\npersistence true\n");
+    let e = args(&["-c", &file.arg()]).unwrap_err();
+    assert_eq!(e.origin, file.arg());
+    assert_eq!(e.line, 3);
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "{}:3: 'persistence' is not supported by this version of boxmq",
+            file.arg()
+        )
+    );
+    let missing = format!("{}.missing", file.arg());
+    let e = args(&["--config", &missing]).unwrap_err();
+    assert_eq!((e.origin.as_str(), e.line), (missing.as_str(), 0));
+    assert!(e.message.starts_with("cannot open: "), "{e}");
+}
+
+// ---- help ----
+
+/// Every "(default X)" in HELP is checked by parsing "NAME X": the result
+/// must be the default config, so a stale number in the text fails.
+#[test]
+fn help_defaults_agree_with_limits() {
+    let mut names = Vec::new();
+    for line in HELP.lines() {
+        let Some((_, rest)) = line.split_once("(default ") else {
+            continue;
+        };
+        let name = line.split_whitespace().next().expect("directive name");
+        let value: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect();
+        let text = format!("{name} {value}");
+        let parsed = parse(&text).unwrap_or_else(|e| panic!("HELP line {line:?}: {e}"));
+        assert_eq!(parsed, Config::default(), "HELP line {line:?}");
+        names.push(name);
+    }
+    names.sort_unstable();
+    names.dedup();
+    // allow_anonymous, sys_interval and the fifteen fields of Limits.
+    assert_eq!(names.len(), 17, "{names:?}");
+    for name in SUPPORTED {
+        let documented = names.contains(name);
+        let has_default = !matches!(
+            *name,
+            "listener" | "port" | "log_type" | "password_file" | "acl_file"
+        );
+        assert_eq!(documented, has_default, "{name}");
+    }
+}
+
+#[test]
+fn help_text_basics() {
+    assert!(HELP.contains("Usage: boxmq [--listen ADDR:PORT]... [--config FILE]"));
+    assert!(HELP.contains(Config::DEFAULT_LISTEN));
+    assert!(HELP.contains("RUST_LOG"));
+    for flag in ["--listen", "-c, --config", "-h, --help", "-V, --version"] {
+        assert!(HELP.contains(flag), "{flag}");
+    }
+    for line in HELP.lines() {
+        assert!(line.chars().count() <= 80, "long HELP line: {line:?}");
+    }
+}
