@@ -67,7 +67,13 @@ fn main() -> ExitCode {
         Err(e) => {
             log::error!("{e}");
             eprintln!("boxmq: {e}");
-            ExitCode::FAILURE
+            // A broken password or ACL file is a config error: status 2,
+            // which the systemd unit does not restart in a loop.
+            if matches!(e, boxmq::BrokerError::Config(_)) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -66,35 +66,6 @@ pub fn limits() -> Limits {
     }
 }
 
-/// Deviations of the core from the properties that are known, reported,
-/// and tolerated so the fuzzer can look for other problems. Each flag is a
-/// finding of this work (see fuzz/README.md); set it to `false` once fixed.
-#[derive(Clone, Copy, Debug)]
-pub struct Tolerate {
-    /// Finding 1: `route` encodes a QoS 0 PUBLISH once in the 3.1.1 form
-    /// and copies it to every subscriber, 5.0 ones included, which cannot
-    /// decode it (no property length).
-    pub v5_qos0_in_v311_form: bool,
-    /// Finding 3: a CONNECT with an unsupported protocol level on a
-    /// connection that is already connected is answered with CONNACK 0x01
-    /// (in 5.0 form an invalid reason code) instead of being a protocol
-    /// violation without CONNACK.
-    pub connack_after_bad_second_connect: bool,
-}
-
-impl Tolerate {
-    /// What the fuzz target and the corpus replay tolerate today.
-    pub const KNOWN: Tolerate = Tolerate {
-        v5_qos0_in_v311_form: false,
-        connack_after_bad_second_connect: false,
-    };
-    /// Nothing: the properties as they should hold.
-    pub const NOTHING: Tolerate = Tolerate {
-        v5_qos0_in_v311_form: false,
-        connack_after_bad_second_connect: false,
-    };
-}
-
 /// Re-encoding a message for another protocol version can grow a frame by
 /// a few bytes (5.0's property length, a packet id when a message is
 /// re-sent): the largest frame the core may write is `max_packet_size` plus
@@ -152,23 +123,18 @@ pub struct Harness {
     limits: Limits,
     now: Instant,
     slots: Vec<Slot>,
-    tolerate: Tolerate,
     /// Packets the connections received, for tests that look at them.
     pub received_packets: usize,
 }
 
-/// Runs the program in `data` with the known deviations tolerated.
+/// Runs the program in `data`, checking every property on the way.
 pub fn check(data: &[u8]) {
-    check_with(data, Tolerate::KNOWN);
-}
-
-pub fn check_with(data: &[u8], tolerate: Tolerate) {
-    let mut h = Harness::new(tolerate);
+    let mut h = Harness::new();
     h.run(data);
 }
 
 impl Harness {
-    pub fn new(tolerate: Tolerate) -> Harness {
+    pub fn new() -> Harness {
         let config = Config {
             limits: limits(),
             ..Config::default()
@@ -178,7 +144,6 @@ impl Harness {
             limits: limits(),
             now: Instant::now(),
             slots: (0..CONNS).map(|_| Slot::default()).collect(),
-            tolerate,
             received_packets: 0,
         }
     }
@@ -317,37 +282,10 @@ impl Harness {
             let frame = match codec::decode(&slot.received, version, usize::MAX) {
                 Ok(None) => return,
                 Ok(Some((p, n))) => Some((own(&p), n)),
-                Err(e) => {
-                    // 5.0 connections only: the frame may be in 3.1.1 form.
-                    let as_v311 = codec::decode(&slot.received, ProtocolVersion::V311, usize::MAX);
-                    // The 5.0 CONNACK 0x01: flags 0, code 1, no properties.
-                    const CONNACK_01_V5: [u8; 5] = [0x20, 0x03, 0x00, 0x01, 0x00];
-                    if version == ProtocolVersion::V5
-                        && self.tolerate.connack_after_bad_second_connect
-                        && slot.connack == Some(0)
-                        && slot.received.starts_with(&CONNACK_01_V5)
-                    {
-                        Some((OwnedOut::Connack(0x01), CONNACK_01_V5.len()))
-                    } else {
-                        let tolerated = version == ProtocolVersion::V5
-                            && match &as_v311 {
-                                Ok(Some((Packet::Publish(p), _))) => {
-                                    self.tolerate.v5_qos0_in_v311_form && p.qos == QoS::AtMostOnce
-                                }
-                                _ => false,
-                            };
-                        if !tolerated {
-                            panic!(
-                                "connection {i} ({version:?}) got a frame that does not decode ({e:?}): {:02x?}",
-                                &slot.received[..slot.received.len().min(64)]
-                            );
-                        }
-                        match as_v311 {
-                            Ok(Some((p, n))) => Some((own(&p), n)),
-                            _ => None,
-                        }
-                    }
-                }
+                Err(e) => panic!(
+                    "connection {i} ({version:?}) got a frame that does not decode ({e:?}): {:02x?}",
+                    &slot.received[..slot.received.len().min(64)]
+                ),
             };
             let Some((p, n)) = frame else { return };
             self.slots[i].received.drain(..n);
@@ -369,7 +307,6 @@ impl Harness {
         match (slot.connack, &p) {
             (None, OwnedOut::Connack(code)) => slot.connack = Some(*code),
             (None, _) => panic!("connection {i}: first packet is {p:?}, not CONNACK"),
-            (Some(0), OwnedOut::Connack(1)) if self.tolerate.connack_after_bad_second_connect => {}
             (Some(_), OwnedOut::Connack(_)) => panic!("connection {i}: second CONNACK"),
             (Some(c), _) if c != 0 => panic!("connection {i}: {p:?} after a refusing CONNACK"),
             _ => {}
