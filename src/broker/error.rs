@@ -36,8 +36,8 @@ pub enum BrokerError {
     /// U+0000).
     InvalidClientId(String),
     /// The broker refused the in-process client's CONNECT with this CONNACK
-    /// return code (e.g. 5, not authorized, when `allow_anonymous` is off;
-    /// 3, server unavailable, when `max_sessions` is reached).
+    /// return code (e.g. 3, server unavailable, when `max_sessions` is
+    /// reached; in-process clients need no credentials).
     Refused {
         /// The MQTT 3.1.1 CONNACK return code.
         code: u8,
