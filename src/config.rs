@@ -31,11 +31,27 @@ use log::LevelFilter;
 use crate::Limits;
 use crate::auth::Auth;
 
-/// One network listener.
+mod listener;
+pub use listener::ListenerProtocol;
+
+/// One network listener (make one with [`ListenerConfig::new`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListenerConfig {
     /// Address and port to bind. Port 0 lets the system pick a free port.
     pub addr: SocketAddr,
+    /// MQTT or MQTT over WebSockets (`protocol`).
+    pub protocol: ListenerProtocol,
+    /// PEM certificate chain of the server (`certfile`); set: TLS.
+    pub certfile: Option<PathBuf>,
+    /// PEM private key of the server (`keyfile`).
+    pub keyfile: Option<PathBuf>,
+    /// PEM CA certificates that sign client certificates (`cafile`).
+    pub cafile: Option<PathBuf>,
+    /// Clients must present a certificate `cafile` verifies (`require_certificate`).
+    pub require_certificate: bool,
+    /// The client certificate's subject CN is the user name; no password
+    /// needed (`use_identity_as_username`).
+    pub use_identity_as_username: bool,
 }
 
 /// Everything the broker needs to run; the binary and the embedding API share it.
@@ -140,6 +156,9 @@ impl Config {
             parser
                 .directive(name, &args, line)
                 .map_err(|message| ConfigError::new(origin, line, message))?;
+        }
+        for (l, &line) in parser.config.listeners.iter().zip(&parser.listener_lines) {
+            listener::check(l).map_err(|message| ConfigError::new(origin, line, message))?;
         }
         Ok(parser.config)
     }
@@ -269,33 +288,28 @@ const UNSUPPORTED: &[&str] = &[
     "store_clean_interval",
     "upgrade_outgoing_qos",
     "user",
-    // Listeners.
+    // Listeners (certfile, keyfile, cafile, require_certificate,
+    // use_identity_as_username and protocol: config/listener.rs).
     "accept_protocol_versions",
     "bind_address",
     "bind_interface",
     "http_dir",
     "mount_point",
-    "protocol",
     "socket_domain",
     "use_username_as_clientid",
     "websockets_headers_size",
     "websockets_log_level",
     // TLS.
-    "cafile",
     "capath",
-    "certfile",
     "ciphers",
     "ciphers_tls1.3",
     "crlfile",
     "dhparamfile",
-    "keyfile",
     "psk_hint",
-    "require_certificate",
     "tls_engine",
     "tls_engine_kpass_sha1",
     "tls_keyform",
     "tls_version",
-    "use_identity_as_username",
     "use_subject_as_username",
     // Bridges (plus everything starting with `bridge_`).
     "address",
@@ -349,6 +363,12 @@ const SUPPORTED: &[&str] = &[
     "sys_interval",
     "password_file",
     "acl_file",
+    "certfile",
+    "keyfile",
+    "cafile",
+    "require_certificate",
+    "use_identity_as_username",
+    "protocol",
 ];
 
 /// Config being built from a file, with where each listener came from.
@@ -516,6 +536,9 @@ impl Parser {
                 };
                 limits.max_topic_aliases = u16::try_from(v).unwrap_or(u16::MAX);
             }
+            _ if listener::DIRECTIVES.contains(&name) => {
+                listener::directive(self.config.listeners.last_mut(), name, args)?;
+            }
             _ if is_unsupported(name) => {
                 let hint = match name {
                     "message_size_limit" => "; use max_packet_size",
@@ -550,7 +573,7 @@ impl Parser {
                 ));
             }
         }
-        self.config.listeners.push(ListenerConfig { addr });
+        self.config.listeners.push(ListenerConfig::new(addr));
         self.listener_lines.push(line);
         Ok(())
     }
@@ -768,7 +791,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, Co
                 "--listen: {addr} is already a listener in the config file"
             )));
         }
-        config.listeners.push(ListenerConfig { addr });
+        config.listeners.push(ListenerConfig::new(addr));
     }
     Ok(Command::Run(config))
 }
@@ -835,8 +858,16 @@ Config file: one directive per line; a line starting with # is a comment.
   sys_interval SECONDS             $SYS update period, 0 for off (default 10)
   password_file PATH               Mosquitto password file (boxmq passwd)
   acl_file PATH                    Mosquitto ACL file
+Per listener (after its 'listener' line; docs/SECURITY.md):
+  certfile PATH                    TLS with this PEM certificate chain and
+  keyfile PATH                     this PEM private key (feature tls)
+  cafile PATH                      CA for client certificates (feature tls)
+  require_certificate true|false   clients need a certificate (feature tls)
+  use_identity_as_username true|false
+                                   the certificate's CN is the user name
+  protocol mqtt|websockets         MQTT over WebSockets (feature websockets)
 Every bound is a real number: 0 and -1 do not mean unlimited. Other
-Mosquitto directives (persistence, password_file, bridges, TLS, ...) are
+Mosquitto directives (persistence, bridges, ciphers, ...) are
 refused by name.
 ";
 

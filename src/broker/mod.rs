@@ -133,7 +133,7 @@ impl BrokerBuilder {
     pub fn listen(mut self, addr: impl AsRef<str>) -> Self {
         let text = addr.as_ref();
         match text.trim().parse::<SocketAddr>() {
-            Ok(addr) => self.config.listeners.push(ListenerConfig { addr }),
+            Ok(addr) => self.config.listeners.push(ListenerConfig::new(addr)),
             Err(_) => {
                 self.error.get_or_insert(format!(
                     "listen address {text:?}: expected IP:PORT such as 127.0.0.1:1883"
@@ -145,9 +145,12 @@ impl BrokerBuilder {
 
     /// Also listen on 127.0.0.1 at `port` (0: the system picks one).
     pub fn port(mut self, port: u16) -> Self {
-        self.config.listeners.push(ListenerConfig {
-            addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port),
-        });
+        self.config
+            .listeners
+            .push(ListenerConfig::new(SocketAddr::new(
+                IpAddr::V4(Ipv4Addr::LOCALHOST),
+                port,
+            )));
         self
     }
 

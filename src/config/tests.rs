@@ -101,12 +101,8 @@ fn effective_listeners_default_and_explicit() {
     assert_eq!(c.effective_listeners(), vec![sa("127.0.0.1:1883")]);
     let c = Config {
         listeners: vec![
-            ListenerConfig {
-                addr: sa("0.0.0.0:1883"),
-            },
-            ListenerConfig {
-                addr: sa("[::1]:0"),
-            },
+            ListenerConfig::new(sa("0.0.0.0:1883")),
+            ListenerConfig::new(sa("[::1]:0")),
         ],
         ..Config::default()
     };
@@ -344,6 +340,12 @@ fn zero_is_refused_for_every_count() {
                 | "sys_interval"
                 | "password_file"
                 | "acl_file"
+                | "certfile"
+                | "keyfile"
+                | "cafile"
+                | "require_certificate"
+                | "use_identity_as_username"
+                | "protocol"
         ) {
             continue;
         }
@@ -477,10 +479,10 @@ fn unsupported_mosquitto_directives() {
         "connection",
         "address",
         "topic",
-        "certfile",
-        "keyfile",
-        "cafile",
-        "protocol",
+        "capath",
+        "ciphers",
+        "tls_version",
+        "crlfile",
         "autosave_interval",
         "include_dir",
         "per_listener_settings",
@@ -815,7 +817,17 @@ fn help_defaults_agree_with_limits() {
         let documented = names.contains(name);
         let has_default = !matches!(
             *name,
-            "listener" | "port" | "log_type" | "password_file" | "acl_file"
+            "listener"
+                | "port"
+                | "log_type"
+                | "password_file"
+                | "acl_file"
+                | "certfile"
+                | "keyfile"
+                | "cafile"
+                | "require_certificate"
+                | "use_identity_as_username"
+                | "protocol"
         );
         assert_eq!(documented, has_default, "{name}");
     }

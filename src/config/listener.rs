@@ -1,0 +1,239 @@
+//! Per-listener directives (Mosquitto semantics: they apply to the listener
+//! of the last `listener` or `port` line above them): `certfile`, `keyfile`,
+//! `cafile`, `require_certificate`, `use_identity_as_username` (cargo
+//! feature `tls`) and `protocol` (`websockets` needs the cargo feature
+//! `websockets`). See docs/SECURITY.md.
+
+use std::path::PathBuf;
+
+use super::{ListenerConfig, one, shown};
+
+/// What a listener speaks above TCP (or TLS).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ListenerProtocol {
+    /// MQTT straight on the socket (`protocol mqtt`, the default).
+    #[default]
+    Mqtt,
+    /// MQTT in WebSocket binary messages, subprotocol `mqtt`
+    /// (`protocol websockets`; cargo feature `websockets`).
+    WebSockets,
+}
+
+/// The directives this module handles.
+pub(super) const DIRECTIVES: &[&str] = &[
+    "certfile",
+    "keyfile",
+    "cafile",
+    "require_certificate",
+    "use_identity_as_username",
+    "protocol",
+];
+
+impl ListenerConfig {
+    /// A plain MQTT listener on `addr`: no TLS, no WebSockets.
+    pub fn new(addr: std::net::SocketAddr) -> Self {
+        ListenerConfig {
+            addr,
+            protocol: ListenerProtocol::Mqtt,
+            certfile: None,
+            keyfile: None,
+            cafile: None,
+            require_certificate: false,
+            use_identity_as_username: false,
+        }
+    }
+
+    /// Whether this listener speaks TLS (it has a `certfile`).
+    pub fn is_tls(&self) -> bool {
+        self.certfile.is_some()
+    }
+}
+
+/// The message for a directive that needs a cargo feature not compiled in.
+fn not_built(name: &str, feature: &str) -> String {
+    format!(
+        "{name}: boxmq was built without the '{feature}' feature; rebuild with --features {feature}"
+    )
+}
+
+fn flag(name: &str, args: &[&str]) -> Result<bool, String> {
+    let form = format!("expected '{name} true' or '{name} false'");
+    match one(name, args, &form)? {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        other => Err(format!("{name}: '{}': {form}", shown(other))),
+    }
+}
+
+/// Applies one of [`DIRECTIVES`] to `listener`, the last one defined
+/// (`None`: no `listener` line came before it).
+pub(super) fn directive(
+    listener: Option<&mut ListenerConfig>,
+    name: &str,
+    args: &[&str],
+) -> Result<(), String> {
+    if name == "protocol" {
+        let form = "expected 'protocol mqtt' or 'protocol websockets'";
+        let protocol = match one(name, args, form)? {
+            "mqtt" => ListenerProtocol::Mqtt,
+            "websockets" if cfg!(feature = "websockets") => ListenerProtocol::WebSockets,
+            "websockets" => return Err(not_built(name, "websockets")),
+            other => return Err(format!("{name}: '{}': {form}", shown(other))),
+        };
+        let listener = listener.ok_or_else(|| must_follow(name))?;
+        listener.protocol = protocol;
+        return Ok(());
+    }
+    match name {
+        "certfile" | "keyfile" | "cafile" => {
+            let form = format!("expected '{name} PATH'");
+            let path = Some(PathBuf::from(one(name, args, &form)?));
+            let listener = tls_listener(listener, name)?;
+            match name {
+                "certfile" => listener.certfile = path,
+                "keyfile" => listener.keyfile = path,
+                _ => listener.cafile = path,
+            }
+        }
+        "require_certificate" => {
+            let value = flag(name, args)?;
+            tls_listener(listener, name)?.require_certificate = value;
+        }
+        _ => {
+            let value = flag(name, args)?;
+            tls_listener(listener, name)?.use_identity_as_username = value;
+        }
+    }
+    Ok(())
+}
+
+/// The listener a TLS line applies to, if TLS is built in.
+fn tls_listener<'a>(
+    listener: Option<&'a mut ListenerConfig>,
+    name: &str,
+) -> Result<&'a mut ListenerConfig, String> {
+    if !cfg!(feature = "tls") {
+        return Err(not_built(name, "tls"));
+    }
+    listener.ok_or_else(|| must_follow(name))
+}
+
+fn must_follow(name: &str) -> String {
+    format!("{name}: applies to a listener; put it after a 'listener PORT' line")
+}
+
+/// Checks that a listener's TLS lines fit together; the message names
+/// the `listener` line. File contents are checked when the broker starts.
+pub(super) fn check(l: &ListenerConfig) -> Result<(), String> {
+    let tls_line = l.keyfile.is_some()
+        || l.cafile.is_some()
+        || l.require_certificate
+        || l.use_identity_as_username;
+    if l.certfile.is_none() {
+        if tls_line {
+            return Err(format!(
+                "listener {}: TLS settings without 'certfile' (TLS needs certfile and keyfile)",
+                l.addr
+            ));
+        }
+        return Ok(());
+    }
+    if l.keyfile.is_none() {
+        return Err(format!("listener {}: 'certfile' without 'keyfile'", l.addr));
+    }
+    if l.require_certificate && l.cafile.is_none() {
+        return Err(format!(
+            "listener {}: 'require_certificate true' needs 'cafile' (the CA that signs client certificates)",
+            l.addr
+        ));
+    }
+    if l.use_identity_as_username && !l.require_certificate {
+        return Err(format!(
+            "listener {}: 'use_identity_as_username true' needs 'require_certificate true'",
+            l.addr
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Config;
+    use super::ListenerProtocol;
+
+    fn parse(text: &str) -> Result<Config, (usize, String)> {
+        Config::parse(text, "t.conf").map_err(|e| (e.line, e.message))
+    }
+
+    #[test]
+    fn protocol_lines() {
+        let c = parse("listener 1883\nprotocol mqtt\n").expect("mqtt");
+        assert_eq!(c.listeners[0].protocol, ListenerProtocol::Mqtt);
+        let err = parse("protocol mqtt\n").expect_err("no listener");
+        assert_eq!(err.0, 1);
+        assert!(err.1.contains("after a 'listener PORT' line"), "{}", err.1);
+        let err = parse("listener 1\nprotocol http\n").expect_err("bad value");
+        assert_eq!(err.0, 2);
+        let ws = parse("listener 1883\nlistener 8080\nprotocol websockets\n");
+        if cfg!(feature = "websockets") {
+            let c = ws.expect("websockets");
+            assert_eq!(c.listeners[0].protocol, ListenerProtocol::Mqtt);
+            assert_eq!(c.listeners[1].protocol, ListenerProtocol::WebSockets);
+        } else {
+            let (line, message) = ws.expect_err("not built");
+            assert_eq!(line, 3);
+            assert!(message.contains("--features websockets"), "{message}");
+        }
+    }
+
+    #[test]
+    fn tls_lines() {
+        let text = "listener 1883\nlistener 8883\ncertfile /c.pem\nkeyfile /k.pem\n\
+                    cafile /ca.pem\nrequire_certificate true\nuse_identity_as_username true\n";
+        if !cfg!(feature = "tls") {
+            let (line, message) = parse(text).expect_err("not built");
+            assert_eq!(line, 3);
+            assert!(
+                message.contains("built without the 'tls' feature; rebuild with --features tls"),
+                "{message}"
+            );
+            return;
+        }
+        let c = parse(text).expect("tls");
+        assert!(!c.listeners[0].is_tls());
+        let l = &c.listeners[1];
+        assert!(l.is_tls());
+        assert_eq!(l.keyfile.as_deref(), Some(std::path::Path::new("/k.pem")));
+        assert_eq!(l.cafile.as_deref(), Some(std::path::Path::new("/ca.pem")));
+        assert!(l.require_certificate && l.use_identity_as_username);
+        for (text, line, part) in [
+            ("certfile /c.pem\n", 1, "after a 'listener PORT' line"),
+            (
+                "listener 1\ncertfile /c\n",
+                1,
+                "'certfile' without 'keyfile'",
+            ),
+            ("listener 1\nkeyfile /k\n", 1, "without 'certfile'"),
+            (
+                "listener 1\ncertfile /c\nkeyfile /k\nrequire_certificate true\n",
+                1,
+                "needs 'cafile'",
+            ),
+            (
+                "listener 1\ncertfile /c\nkeyfile /k\nuse_identity_as_username true\n",
+                1,
+                "needs 'require_certificate true'",
+            ),
+            ("listener 1\nrequire_certificate yes\n", 2, "expected"),
+            (
+                "listener 1\ncertfile\n",
+                2,
+                "certfile: expected 'certfile PATH'",
+            ),
+        ] {
+            let (got, message) = parse(text).expect_err(text);
+            assert_eq!(got, line, "{text}: {message}");
+            assert!(message.contains(part), "{text}: {message}");
+        }
+    }
+}
