@@ -288,6 +288,9 @@ impl Broker {
             .config
             .load_auth()
             .map_err(|e| self.fail(BrokerError::Config(e)))?;
+        // TLS certificate and key files: refused here, as a config error.
+        crate::net::check_transports(&self.config)
+            .map_err(|e| self.fail(BrokerError::Config(e)))?;
         let listeners = crate::net::bind_listeners(&self.config)
             .map_err(|(addr, source)| self.fail(BrokerError::Bind { addr, source }))?;
         Ok((listeners, auth))

@@ -55,6 +55,8 @@ pub(crate) struct Conn {
     pub aliases: Vec<Option<Box<str>>>,
     /// The application's own connection (see `Core::trust`).
     pub trusted: bool,
+    /// User name proved by the transport (see `Core::set_identity`).
+    pub identity: Option<Box<str>>,
     /// 5.0: the client's Request Problem Information; when false, reason
     /// strings go only on CONNACK, PUBLISH and DISCONNECT [MQTT-3.1.2-29].
     pub problem_info: bool,
@@ -85,6 +87,7 @@ impl Conn {
             aliases: Vec::new(),
             problem_info: true,
             trusted: false,
+            identity: None,
             out: Vec::new(),
             out_pos: 0,
             dirty: false,

@@ -56,7 +56,14 @@ impl Core {
             conn.problem_info = c.properties.request_problem_information() != Some(0);
         }
         let trusted = self.conn(id).is_some_and(|c| c.trusted);
-        if let Some(reason) = self.check_connect(&c, trusted) {
+        // A user name the transport proved (TLS client certificate)
+        // replaces the CONNECT's and needs no password.
+        let identity = self.conn(id).and_then(|c| c.identity.clone());
+        let mut c = c;
+        if let Some(name) = identity.as_deref() {
+            c.username = Some(name);
+        }
+        if let Some(reason) = self.check_connect(&c, trusted || identity.is_some()) {
             log::info!(
                 "client {} refused ({reason:?}), client id '{}'",
                 self.label(id),

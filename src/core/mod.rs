@@ -180,6 +180,16 @@ impl Core {
         }
     }
 
+    /// Connection `id`, just opened, proved who it is at the transport level
+    /// (the CN of a verified TLS client certificate with
+    /// `use_identity_as_username`): its CONNECT needs no password and its
+    /// user name for the ACL is `name`, whatever the CONNECT says.
+    pub fn set_identity(&mut self, id: ConnId, name: &str) {
+        if let Some(c) = self.conn_mut(id) {
+            c.identity = Some(name.into());
+        }
+    }
+
     /// The limits in force.
     pub fn limits(&self) -> &Limits {
         &self.limits

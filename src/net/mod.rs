@@ -31,6 +31,12 @@ use crate::broker::local::{Drain, LocalConn, LocalRef, Request};
 use crate::config::Config;
 use crate::core::{ConnId, Core};
 
+#[cfg(feature = "tls")]
+mod tls;
+mod transport;
+#[cfg(feature = "websockets")]
+mod ws;
+
 /// Token of the waker (other threads asking the loop to look at its mailbox).
 const WAKER: Token = Token(usize::MAX - 1);
 /// Token of the signal pipe.
@@ -64,6 +70,8 @@ struct NetConn {
     /// The core takes no input until the client reads its answers (see
     /// `Core::wants_input`); the socket is not read meanwhile.
     paused: bool,
+    /// TLS and/or WebSockets (see `transport`); `None`: plain MQTT.
+    layer: Option<Box<transport::Layer>>,
 }
 
 /// One slab entry: a socket, or an in-process client's endpoint.
@@ -94,6 +102,15 @@ pub fn bind_listeners(
     Ok(listeners)
 }
 
+/// Reads and checks the TLS files of `config`'s listeners (a missing,
+/// unreadable or non-PEM file, a key that does not fit its certificate).
+///
+/// # Errors
+/// The first bad file, named in the error.
+pub fn check_transports(config: &Config) -> Result<(), crate::config::ConfigError> {
+    transport::Acceptor::load_all(config).map(drop)
+}
+
 /// Why the loop stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StopReason {
@@ -107,6 +124,8 @@ pub enum StopReason {
 pub struct Server {
     poll: Poll,
     listeners: Vec<TcpListener>,
+    /// TLS / WebSockets set-up of each listener (see `transport`).
+    acceptors: Vec<transport::Acceptor>,
     conns: Slab<Endpoint>,
     /// Socket connections in `conns` (what `max_connections` bounds).
     tcp_count: usize,
@@ -151,6 +170,8 @@ impl Server {
         listeners: Vec<std::net::TcpListener>,
         auth: Auth,
     ) -> io::Result<Server> {
+        let acceptors = transport::Acceptor::load_all(config)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
         let poll = Poll::new()?;
         let mut registered = Vec::with_capacity(listeners.len());
         for (i, l) in listeners.into_iter().enumerate() {
@@ -163,6 +184,7 @@ impl Server {
         Ok(Server {
             poll,
             listeners: registered,
+            acceptors,
             conns: Slab::with_capacity(config.limits.max_connections),
             tcp_count: 0,
             core: {
@@ -355,6 +377,9 @@ impl Server {
                 drop(stream);
                 continue;
             }
+            let Ok(layer) = transport::layer_for(&self.acceptors, index) else {
+                continue;
+            };
             // Button presses are tiny packets: send them at once.
             let _ = stream.set_nodelay(true);
             let entry = self.conns.vacant_entry();
@@ -371,6 +396,7 @@ impl Server {
                 stream,
                 partial: Vec::new(),
                 paused: false,
+                layer,
             }));
             self.tcp_count += 1;
             log::debug!("new connection from {peer} (slot {key})");
@@ -420,7 +446,13 @@ impl Server {
                 }
             };
             let fresh = &self.read_buf[..n];
-            if conn.partial.is_empty() {
+            if let Some(layer) = conn.layer.as_deref_mut() {
+                // TLS / WebSockets: decoded bytes join `partial`.
+                let (stream, partial) = (&mut conn.stream, &mut conn.partial);
+                if !transport::read(layer, stream, fresh, partial, &mut self.core, id, now) {
+                    return self.close(key, now);
+                }
+            } else if conn.partial.is_empty() {
                 let used = self.core.handle_data(id, fresh, now);
                 if let Some(rest) = fresh.get(used..) {
                     conn.partial.extend_from_slice(rest);
@@ -488,6 +520,18 @@ impl Server {
             let Some(Endpoint::Tcp(conn)) = self.conns.get_mut(key) else {
                 return;
             };
+            if let Some(layer) = conn.layer.as_deref_mut() {
+                let flushed = layer.flush(&mut conn.stream, &mut self.core, id, now);
+                if conn.paused && self.core.wants_input(id) && !self.backlog.contains(&key) {
+                    self.backlog.push(key);
+                }
+                match flushed {
+                    transport::Flushed::Done => break,
+                    transport::Flushed::Blocked if self.core.is_closing(id) => break,
+                    transport::Flushed::Blocked => return,
+                    transport::Flushed::Broken => return self.close(key, now),
+                }
+            }
             let out = self.core.pending_output(id);
             if out.is_empty() {
                 break;
@@ -529,6 +573,9 @@ impl Server {
         }
         match self.conns.remove(key) {
             Endpoint::Tcp(mut conn) => {
+                if let Some(layer) = conn.layer.as_deref_mut() {
+                    layer.finish(&mut conn.stream);
+                }
                 let _ = self.poll.registry().deregister(&mut conn.stream);
                 let _ = conn.stream.shutdown(std::net::Shutdown::Both);
                 self.tcp_count = self.tcp_count.saturating_sub(1);

@@ -1,0 +1,289 @@
+//! TLS listeners (cargo feature `tls`): rustls with the ring provider,
+//! TLS 1.2 and 1.3 only. Certificates and keys come from PEM files
+//! (`certfile`, `keyfile`, `cafile`); client certificates are verified by
+//! rustls' WebPKI verifier when `cafile` is set, and required with
+//! `require_certificate true`. With `use_identity_as_username` the subject
+//! CN of the verified client certificate is the client's user name.
+//!
+//! rustls is sans-IO as well: the loop hands it the bytes it read and
+//! writes what it produces, so a handshake never blocks the loop, and a
+//! peer stalling mid-handshake meets the core's CONNECT timeout.
+
+use std::io::{self, Read, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig, ServerConnection};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::config::{ConfigError, ListenerConfig};
+
+/// Largest PEM file read (a chain of a few certificates is a few KiB).
+const MAX_PEM_FILE: u64 = 1024 * 1024;
+
+/// What a TLS listener needs for each connection it accepts.
+#[derive(Clone)]
+pub(crate) struct TlsListener {
+    config: Arc<ServerConfig>,
+    /// `use_identity_as_username`.
+    identity: bool,
+}
+
+fn file_error(path: &Path, message: String) -> ConfigError {
+    ConfigError {
+        origin: path.display().to_string(),
+        line: 0,
+        message,
+    }
+}
+
+fn read_pem(path: &Path, what: &str) -> Result<Vec<u8>, ConfigError> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| file_error(path, format!("{what}: cannot open: {e}")))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_PEM_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| file_error(path, format!("{what}: cannot read: {e}")))?;
+    if bytes.len() as u64 > MAX_PEM_FILE {
+        return Err(file_error(
+            path,
+            format!("{what}: larger than {MAX_PEM_FILE} bytes"),
+        ));
+    }
+    Ok(bytes)
+}
+
+fn read_certs(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
+    let pem = read_pem(path, what)?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| file_error(path, format!("{what}: not valid PEM: {e}")))?;
+    if certs.is_empty() {
+        return Err(file_error(
+            path,
+            format!("{what}: no PEM certificate (BEGIN CERTIFICATE) in the file"),
+        ));
+    }
+    Ok(certs)
+}
+
+impl TlsListener {
+    /// Reads and checks a listener's files. Errors name the file.
+    pub(crate) fn load(l: &ListenerConfig) -> Result<Option<TlsListener>, ConfigError> {
+        let (Some(certfile), Some(keyfile)) = (l.certfile.as_deref(), l.keyfile.as_deref()) else {
+            return Ok(None);
+        };
+        let chain = read_certs(certfile, "certfile")?;
+        let key_pem = read_pem(keyfile, "keyfile")?;
+        let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
+            file_error(
+                keyfile,
+                format!("keyfile: no PEM private key (PKCS#8, PKCS#1 or SEC1): {e}"),
+            )
+        })?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let versions = [&rustls::version::TLS13, &rustls::version::TLS12];
+        let builder = ServerConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&versions)
+            .map_err(|e| file_error(certfile, format!("TLS set-up failed: {e}")))?;
+        let builder = match l.cafile.as_deref() {
+            None => builder.with_no_client_auth(),
+            Some(cafile) => {
+                let mut roots = RootCertStore::empty();
+                for cert in read_certs(cafile, "cafile")? {
+                    roots.add(cert).map_err(|e| {
+                        file_error(cafile, format!("cafile: unusable CA certificate: {e}"))
+                    })?;
+                }
+                let mut verifier =
+                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+                if !l.require_certificate {
+                    verifier = verifier.allow_unauthenticated();
+                }
+                let verifier = verifier
+                    .build()
+                    .map_err(|e| file_error(cafile, format!("cafile: {e}")))?;
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let config = builder.with_single_cert(chain, key).map_err(|e| {
+            file_error(
+                keyfile,
+                format!("keyfile does not fit certfile {}: {e}", certfile.display()),
+            )
+        })?;
+        Ok(Some(TlsListener {
+            config: Arc::new(config),
+            identity: l.use_identity_as_username,
+        }))
+    }
+
+    /// The TLS side of a new connection.
+    pub(crate) fn accept(&self) -> io::Result<TlsConn> {
+        let conn = ServerConnection::new(self.config.clone()).map_err(io::Error::other)?;
+        Ok(TlsConn {
+            conn,
+            identity: self.identity,
+        })
+    }
+}
+
+/// Why a TLS connection ended.
+pub(crate) struct TlsEnd {
+    /// For the log line.
+    pub message: String,
+    /// The peer closed cleanly (close_notify).
+    pub normal: bool,
+}
+
+/// One TLS connection, server side.
+pub(crate) struct TlsConn {
+    conn: ServerConnection,
+    /// The client certificate's CN is still to be handed to the core.
+    identity: bool,
+}
+
+impl TlsConn {
+    /// Bytes from the socket; the decrypted ones are appended to `plain`.
+    /// On `Err` an alert may be waiting to be written.
+    pub(crate) fn input(&mut self, mut data: &[u8], plain: &mut Vec<u8>) -> Result<(), TlsEnd> {
+        while !data.is_empty() {
+            if let Err(e) = self.conn.read_tls(&mut data) {
+                return Err(TlsEnd {
+                    message: format!("TLS: {e}"),
+                    normal: false,
+                });
+            }
+            let state = self.conn.process_new_packets().map_err(|e| TlsEnd {
+                message: format!("TLS handshake or record refused: {e}"),
+                normal: false,
+            })?;
+            let n = state.plaintext_bytes_to_read();
+            if n > 0 {
+                let start = plain.len();
+                plain.resize(start + n, 0);
+                let got = self
+                    .conn
+                    .reader()
+                    .read(plain.get_mut(start..).unwrap_or_default())
+                    .unwrap_or(0);
+                plain.truncate(start + got);
+            }
+            if state.peer_has_closed() {
+                return Err(TlsEnd {
+                    message: "TLS closed by the client".to_owned(),
+                    normal: true,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Once, after the handshake with `use_identity_as_username`: the
+    /// verified client certificate's subject CN (`Err` without one).
+    pub(crate) fn take_identity(&mut self) -> Option<Result<String, String>> {
+        if !self.identity || self.conn.is_handshaking() {
+            return None;
+        }
+        self.identity = false;
+        let cn = self
+            .conn
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .and_then(|cert| subject_cn(cert.as_ref()));
+        Some(
+            cn.ok_or_else(|| "the client certificate has no subject CN to use as user name".into()),
+        )
+    }
+
+    /// Encrypts what it can of `plain` (rustls bounds its buffer); returns
+    /// how many bytes it took.
+    pub(crate) fn send(&mut self, plain: &[u8]) -> usize {
+        self.conn.writer().write(plain).unwrap_or(0)
+    }
+
+    /// Bytes for the wire are waiting.
+    pub(crate) fn wants_write(&self) -> bool {
+        self.conn.wants_write()
+    }
+
+    /// Writes what is waiting to `w`, until done or `WouldBlock`.
+    pub(crate) fn write_to(&mut self, w: &mut dyn Write) -> io::Result<()> {
+        while self.conn.wants_write() {
+            if self.conn.write_tls(w)? == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues close_notify (the broker ends the connection).
+    pub(crate) fn goodbye(&mut self) {
+        self.conn.send_close_notify();
+    }
+}
+
+/// One DER element at the start of `der`: (tag, contents, rest).
+fn der_next(der: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = der.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let n = usize::from(first & 0x7F);
+        if n == 0 || n > 4 {
+            return None;
+        }
+        let bytes = rest.get(..n)?;
+        let len = bytes
+            .iter()
+            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
+        (len, rest.get(n..)?)
+    };
+    Some((tag, rest.get(..len)?, rest.get(len..)?))
+}
+
+/// The subject common name (OID 2.5.4.3) of a DER X.509 certificate.
+pub(crate) fn subject_cn(cert: &[u8]) -> Option<String> {
+    const SEQUENCE: u8 = 0x30;
+    const CN_OID: &[u8] = &[0x55, 0x04, 0x03];
+    let (tag, certificate, _) = der_next(cert)?;
+    if tag != SEQUENCE {
+        return None;
+    }
+    let (tag, tbs, _) = der_next(certificate)?;
+    if tag != SEQUENCE {
+        return None;
+    }
+    // version [0] (optional), serial, signature, issuer, validity, subject.
+    let mut rest = tbs;
+    let (tag, _, after) = der_next(rest)?;
+    if tag == 0xA0 {
+        rest = after;
+    }
+    for _ in 0..4 {
+        rest = der_next(rest)?.2;
+    }
+    let (tag, mut subject, _) = der_next(rest)?;
+    if tag != SEQUENCE {
+        return None;
+    }
+    let mut cn = None;
+    // Name: SEQUENCE OF SET OF SEQUENCE { OID, value }; the first CN
+    // counts, as in Mosquitto.
+    while let Some((_, set, next)) = der_next(subject) {
+        subject = next;
+        let mut atvs = set;
+        while let Some((_, atv, next)) = der_next(atvs) {
+            atvs = next;
+            let (tag, oid, value) = der_next(atv)?;
+            if tag == 0x06 && oid == CN_OID && cn.is_none() {
+                let (_, text, _) = der_next(value)?;
+                cn = Some(String::from_utf8_lossy(text).into_owned());
+            }
+        }
+    }
+    cn
+}
