@@ -16,6 +16,8 @@
 
 #![allow(dead_code)]
 
+pub mod certs;
+
 use std::collections::VecDeque;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};

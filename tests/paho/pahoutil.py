@@ -49,13 +49,14 @@ def watchdog(seconds):
 class Client:
     """A paho client (MQTT 3.1.1, callback API v2) with blocking helpers."""
 
-    def __init__(self, client_id, clean_session=True):
+    def __init__(self, client_id, clean_session=True, transport="tcp"):
         self.id = client_id
         self.mqttc = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=client_id,
             clean_session=clean_session,
             protocol=mqtt.MQTTv311,
+            transport=transport,
         )
         self.messages = queue.Queue()
         self.connected = threading.Event()

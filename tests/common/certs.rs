@@ -1,0 +1,123 @@
+//! Test certificates made with Debian's `openssl` command line (installed
+//! by `.ci/run`): a CA, a server certificate for 127.0.0.1/localhost, client
+//! certificates signed by the CA, and a second ("rogue") CA whose client
+//! certificate the broker must refuse. P-256 keys, valid for two days.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use super::{TempDir, run_with_timeout};
+
+/// Where the generated files are (kept while this lives).
+pub struct Certs {
+    pub dir: TempDir,
+}
+
+fn openssl(dir: &TempDir, args: &[&str]) {
+    let out = run_with_timeout(
+        Command::new("openssl").args(args).current_dir(dir.path()),
+        Duration::from_secs(20),
+    );
+    out.assert_success();
+}
+
+impl Certs {
+    /// Generates: ca, server (CN localhost), client `alice` and `nocn`
+    /// (no CN) signed by ca, rogue CA and its client `mallory`.
+    pub fn generate() -> Certs {
+        let dir = TempDir::new("certs");
+        let key = |name: &str| {
+            openssl(
+                &dir,
+                &[
+                    "genpkey",
+                    "-algorithm",
+                    "EC",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:P-256",
+                    "-out",
+                    &format!("{name}.key"),
+                ],
+            );
+        };
+        for ca in ["ca", "rogue"] {
+            key(ca);
+            openssl(
+                &dir,
+                &[
+                    "req",
+                    "-x509",
+                    "-new",
+                    "-key",
+                    &format!("{ca}.key"),
+                    "-out",
+                    &format!("{ca}.crt"),
+                    "-days",
+                    "2",
+                    "-subj",
+                    &format!("/CN=boxmq test {ca}"),
+                    "-addext",
+                    "basicConstraints=critical,CA:TRUE",
+                    "-addext",
+                    "keyUsage=critical,keyCertSign,cRLSign",
+                ],
+            );
+        }
+        let sign = |name: &str, subj: &str, ca: &str, ext: &str| {
+            key(name);
+            openssl(
+                &dir,
+                &[
+                    "req",
+                    "-new",
+                    "-key",
+                    &format!("{name}.key"),
+                    "-out",
+                    &format!("{name}.csr"),
+                    "-subj",
+                    subj,
+                ],
+            );
+            std::fs::write(dir.path().join(format!("{name}.ext")), ext).expect("ext file");
+            openssl(
+                &dir,
+                &[
+                    "x509",
+                    "-req",
+                    "-in",
+                    &format!("{name}.csr"),
+                    "-CA",
+                    &format!("{ca}.crt"),
+                    "-CAkey",
+                    &format!("{ca}.key"),
+                    "-CAcreateserial",
+                    "-days",
+                    "2",
+                    "-out",
+                    &format!("{name}.crt"),
+                    "-extfile",
+                    &format!("{name}.ext"),
+                ],
+            );
+        };
+        sign(
+            "server",
+            "/CN=localhost",
+            "ca",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+             extendedKeyUsage=serverAuth\n",
+        );
+        let client_ext = "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n";
+        sign("alice", "/O=boxmq/CN=alice", "ca", client_ext);
+        sign("nocn", "/O=boxmq nobody", "ca", client_ext);
+        sign("mallory", "/CN=alice", "rogue", client_ext);
+        Certs { dir }
+    }
+
+    /// `<name>.crt` or `<name>.key` etc.
+    pub fn path(&self, file: &str) -> String {
+        let p: PathBuf = self.dir.path().join(file);
+        p.to_string_lossy().into_owned()
+    }
+}
