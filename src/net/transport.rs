@@ -121,7 +121,7 @@ struct End {
 
 #[cfg_attr(
     not(any(feature = "tls", feature = "websockets")),
-    allow(dead_code, clippy::unused_self, clippy::needless_pass_by_ref_mut)
+    allow(dead_code, clippy::unused_self, clippy::ptr_arg)
 )]
 impl Layer {
     fn is_some(&self) -> bool {
