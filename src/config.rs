@@ -17,7 +17,10 @@
 //! directive is repeated the last one wins, as in Mosquitto; `listener`,
 //! `port` and `log_type` accumulate instead. Settings apply to the whole
 //! broker wherever they appear in the file (Mosquitto makes some of them,
-//! such as `max_connections`, per listener).
+//! such as `max_connections`, per listener), except the TLS and WebSockets
+//! lines (`certfile`, `keyfile`, `cafile`, `require_certificate`,
+//! `use_identity_as_username`, `protocol`), which apply to the listener
+//! above them (see `config/listener.rs`).
 
 use std::fmt;
 use std::fs::File;

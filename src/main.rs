@@ -42,7 +42,8 @@ fn main() -> ExitCode {
         .parse_env("RUST_LOG")
         .init();
 
-    if !config.allow_anonymous && config.password_file.is_none() {
+    let certificate_users = config.listeners.iter().any(|l| l.use_identity_as_username);
+    if !config.allow_anonymous && config.password_file.is_none() && !certificate_users {
         log::warn!(
             "allow_anonymous is false and there is no password_file: every network client will be refused"
         );

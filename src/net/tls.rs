@@ -150,11 +150,15 @@ impl TlsConn {
     /// On `Err` an alert may be waiting to be written.
     pub(crate) fn input(&mut self, mut data: &[u8], plain: &mut Vec<u8>) -> Result<(), TlsEnd> {
         while !data.is_empty() {
-            if let Err(e) = self.conn.read_tls(&mut data) {
-                return Err(TlsEnd {
-                    message: format!("TLS: {e}"),
-                    normal: false,
-                });
+            match self.conn.read_tls(&mut data) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    return Err(TlsEnd {
+                        message: format!("TLS: {e}"),
+                        normal: false,
+                    });
+                }
             }
             let state = self.conn.process_new_packets().map_err(|e| TlsEnd {
                 message: format!("TLS handshake or record refused: {e}"),
@@ -286,4 +290,59 @@ pub(crate) fn subject_cn(cert: &[u8]) -> Option<String> {
         }
     }
     cn
+}
+
+#[cfg(test)]
+mod tests {
+    use super::subject_cn;
+
+    fn der(tag: u8, body: &[u8]) -> Vec<u8> {
+        let mut v = vec![tag];
+        if body.len() < 0x80 {
+            v.push(body.len() as u8);
+        } else {
+            v.extend([0x82, (body.len() >> 8) as u8, body.len() as u8]);
+        }
+        v.extend_from_slice(body);
+        v
+    }
+
+    fn name(parts: &[(&[u8], &str)]) -> Vec<u8> {
+        let mut rdns = Vec::new();
+        for (oid, value) in parts {
+            let atv = [der(0x06, oid), der(0x0C, value.as_bytes())].concat();
+            rdns.extend(der(0x31, &der(0x30, &atv)));
+        }
+        der(0x30, &rdns)
+    }
+
+    /// A certificate skeleton: only the fields `subject_cn` walks.
+    fn cert(subject: &[u8]) -> Vec<u8> {
+        let tbs = [
+            der(0xA0, &der(0x02, &[2])),
+            der(0x02, &[1]),
+            der(0x30, &[]),
+            name(&[(&[0x55, 0x04, 0x03], "issuer ca")]),
+            der(0x30, &[]),
+            subject.to_vec(),
+            der(0x30, &[0; 200]),
+        ]
+        .concat();
+        der(0x30, &der(0x30, &tbs))
+    }
+
+    #[test]
+    fn subject_common_name() {
+        const CN: &[u8] = &[0x55, 0x04, 0x03];
+        const O: &[u8] = &[0x55, 0x04, 0x0A];
+        let c = cert(&name(&[(O, "boxmq"), (CN, "alice"), (CN, "bob")]));
+        assert_eq!(subject_cn(&c).as_deref(), Some("alice"));
+        assert_eq!(subject_cn(&cert(&name(&[(O, "boxmq")]))), None);
+        // Truncated or garbage input: no answer, no panic.
+        for n in 0..c.len() {
+            let _ = subject_cn(&c[..n]);
+        }
+        assert_eq!(subject_cn(&[0x30, 0x84, 0xFF, 0xFF, 0xFF, 0xFF]), None);
+        assert_eq!(subject_cn(b"not DER at all"), None);
+    }
 }

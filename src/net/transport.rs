@@ -257,6 +257,9 @@ impl Layer {
         id: ConnId,
         now: Instant,
     ) -> Flushed {
+        // A layer whose wire buffer was full takes nothing; once written,
+        // it takes again. Two turns without progress: wait for an event.
+        let mut stuck = false;
         loop {
             let out = core.pending_output(id);
             let took = if out.is_empty() { 0 } else { self.push(out) };
@@ -271,9 +274,10 @@ impl Layer {
                     return Flushed::Broken;
                 }
             }
-            if took == 0 || core.pending_output(id).is_empty() {
+            if core.pending_output(id).is_empty() || (took == 0 && stuck) {
                 return Flushed::Done;
             }
+            stuck = took == 0;
         }
     }
 
