@@ -116,6 +116,67 @@ impl WsClient {
         }
     }
 
+    /// MQTT packets until nothing arrives for a second (frames checked
+    /// as they come; a packet may span frames).
+    fn packets_until_idle(&mut self) -> Vec<(u8, Vec<u8>)> {
+        self.s
+            .set_read_timeout(Some(Duration::from_secs(1)))
+            .expect("timeout");
+        let mut stream = Vec::new();
+        let mut out = Vec::new();
+        let mut chunk = vec![0u8; 65536];
+        loop {
+            // Whole frames already buffered first.
+            while let Some((op, payload)) = self.buffered_frame() {
+                assert_eq!(op, 0x2, "binary frames only");
+                stream.extend(payload);
+                while let Some((first, body, used)) = split_packet(&stream) {
+                    out.push((first >> 4, body));
+                    stream.drain(..used);
+                }
+            }
+            match self.s.read(&mut chunk) {
+                Ok(0) => panic!("closed by the broker"),
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut =>
+                {
+                    assert!(stream.is_empty(), "a packet cut short");
+                    self.s
+                        .set_read_timeout(Some(Duration::from_secs(5)))
+                        .expect("timeout");
+                    return out;
+                }
+                Err(e) => panic!("read: {e}"),
+            }
+        }
+    }
+
+    /// A whole frame from `buf`, if there is one.
+    fn buffered_frame(&mut self) -> Option<(u8, Vec<u8>)> {
+        let b = &self.buf;
+        if b.len() < 2 {
+            return None;
+        }
+        let (len, at) = match b[1] & 0x7F {
+            126 if b.len() >= 4 => (u16::from_be_bytes([b[2], b[3]]) as usize, 4),
+            127 if b.len() >= 10 => {
+                let mut l = [0u8; 8];
+                l.copy_from_slice(&b[2..10]);
+                (u64::from_be_bytes(l) as usize, 10)
+            }
+            n if n < 126 => (n as usize, 2),
+            _ => return None,
+        };
+        if b.len() < at + len {
+            return None;
+        }
+        let frame = (b[0] & 0x0F, b[at..at + len].to_vec());
+        self.buf.drain(..at + len);
+        Some(frame)
+    }
+
     /// The next `count` MQTT packets, whatever the framing: (type, body).
     fn packets(&mut self, count: usize) -> Vec<(u8, Vec<u8>)> {
         let mut stream = Vec::new();
@@ -240,6 +301,63 @@ fn oversized_frame_is_closed_with_1009() {
     assert_eq!(&payload[..2], &1009u16.to_be_bytes());
     assert!(c.frame().is_none());
     assert!(b.log().contains("1009"), "{}", b.log());
+}
+
+#[test]
+fn slow_websocket_reader_gets_whole_frames_and_others_are_served() {
+    let ws_port = free_port();
+    let b = start_ws(ws_port, &["max_output_buffer 65536"]);
+    let (mut c, head) = WsClient::open(ws_port, UPGRADE);
+    assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
+    let mut hello = frame::connect(&ConnectOpts::new("slow-ws"));
+    hello.extend(frame::subscribe(1, &[("flood/#", 0)]));
+    c.send(&ws_frame(true, 0x2, &hello));
+    let p = c.packets(2);
+    assert_eq!((p[0].0, p[1].0), (ptype::CONNACK, ptype::SUBACK));
+
+    // 16 MB of QoS 0 messages while the WebSocket client reads nothing:
+    // far more than the socket buffers and max_output_buffer hold.
+    let mut publisher = RawClient::connect(b.port, "flooder");
+    const COUNT: u32 = 4000;
+    let mut burst = Vec::new();
+    for i in 0..COUNT {
+        let mut payload = i.to_be_bytes().to_vec();
+        payload.extend((0..4092u32).map(|j| (i + j) as u8));
+        burst.extend(frame::publish("flood/x", &payload, 0, false, false, 0));
+        if burst.len() > 256 * 1024 {
+            publisher.send(&burst);
+            burst.clear();
+        }
+    }
+    publisher.send(&burst);
+    // Others are served meanwhile.
+    mosquitto_pub(b.port, &["-t", "other", "-m", "x"]);
+
+    // Reading now: whole frames, whole packets, in order, intact (QoS 0
+    // beyond the output buffer was dropped).
+    let got = c.packets_until_idle();
+    assert!(!got.is_empty());
+    let mut last = None;
+    for (t, body) in &got {
+        assert_eq!(*t, ptype::PUBLISH);
+        let payload = &body[2 + "flood/x".len()..];
+        assert_eq!(payload.len(), 4096);
+        let i = u32::from_be_bytes(payload[..4].try_into().unwrap());
+        assert!(last.is_none_or(|l| i > l), "order: {i} after {last:?}");
+        assert!(
+            payload[4..]
+                .iter()
+                .enumerate()
+                .all(|(j, &v)| v == (i + j as u32) as u8),
+            "payload {i} intact"
+        );
+        last = Some(i);
+    }
+    println!("slow reader got {} of {COUNT} messages", got.len());
+    // And it is still subscribed and served.
+    publisher.send(&frame::publish("flood/end", b"end", 0, false, false, 0));
+    let p = c.packets(1);
+    assert_eq!(&p[0].1[2..], b"flood/endend");
 }
 
 #[test]
