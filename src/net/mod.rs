@@ -162,9 +162,12 @@ impl Server {
     /// A server on listeners bound already (by [`bind_listeners`], or by
     /// the caller), with `config`'s limits and access rules. This lets the
     /// listeners be bound on one thread and the loop run on another.
+    /// Listener `i` gets the TLS / WebSockets settings of
+    /// `config.listeners[i]` (none when there is no such entry).
     ///
     /// # Errors
-    /// When the poller cannot be created or a listener registered.
+    /// When the poller cannot be created or a listener registered, or a
+    /// TLS certificate or key file is bad.
     pub fn from_listeners(
         config: &Config,
         listeners: Vec<std::net::TcpListener>,

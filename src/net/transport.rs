@@ -319,7 +319,6 @@ pub(crate) fn read(
         Some(Ok(name)) => core.set_identity(id, &name),
         Some(Err(why)) => {
             log::info!("connection from {} closed: {why}", peer(stream));
-            layer.finish(stream);
             return false;
         }
         None => {}
