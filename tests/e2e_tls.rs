@@ -1,7 +1,8 @@
 //! TLS listeners end to end (cargo feature `tls`): `mosquitto_pub` and
 //! `mosquitto_sub` with `--cafile`, `--cert`/`--key`, client certificates
 //! as user names under an ACL, certificates that do not verify, garbage
-//! and stalled handshakes, bad certificate files, paho-mqtt over TLS.
+//! and stalled handshakes, bad certificate files, a slow reader (a rustls
+//! client), paho-mqtt over TLS.
 //! Certificates come from Debian's `openssl` (tests/common/certs.rs).
 //!
 //! Run: `cargo test --features tls --test e2e_tls`.
@@ -226,4 +227,126 @@ fn paho_over_tls() {
     let tls_port = free_port();
     let _b = start_tls(&certs, tls_port, &[]);
     run_paho("transport", tls_port, &["tls", &certs.path("ca.crt")]);
+}
+
+/// A rustls client trusting `ca` (the crate's own dependency).
+fn tls_client(port: u16, ca: &str) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).expect("ca file") {
+        roots.add(cert.expect("ca cert")).expect("add ca");
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls_pki_types::ServerName::try_from("127.0.0.1").expect("name");
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).expect("client");
+    let sock = TcpStream::connect((HOST, port)).expect("connect");
+    sock.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    rustls::StreamOwned::new(conn, sock)
+}
+
+/// One MQTT packet at the start of `b`: (first byte, body, length).
+fn split_packet(b: &[u8]) -> Option<(u8, Vec<u8>, usize)> {
+    let (mut len, mut mult, mut i) = (0usize, 1usize, 1usize);
+    loop {
+        let byte = *b.get(i)?;
+        len += usize::from(byte & 0x7F) * mult;
+        mult *= 128;
+        i += 1;
+        if byte & 0x80 == 0 {
+            break;
+        }
+    }
+    let body = b.get(i..i + len)?.to_vec();
+    Some((b[0], body, i + len))
+}
+
+/// MQTT packets from `s` until `count` arrived or a read timed out.
+fn read_packets<R: Read>(s: &mut R, count: usize) -> Vec<(u8, Vec<u8>)> {
+    let mut stream = Vec::new();
+    let mut out = Vec::new();
+    let mut chunk = vec![0u8; 65536];
+    while out.len() < count {
+        match s.read(&mut chunk) {
+            Ok(0) => panic!("closed by the broker"),
+            Ok(n) => stream.extend_from_slice(&chunk[..n]),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                assert!(stream.is_empty(), "a packet cut short");
+                break;
+            }
+            Err(e) => panic!("read: {e}"),
+        }
+        while let Some((first, body, used)) = split_packet(&stream) {
+            out.push((first >> 4, body));
+            stream.drain(..used);
+        }
+    }
+    out
+}
+
+#[test]
+fn slow_tls_reader_gets_whole_records_in_order_and_others_are_served() {
+    let certs = Certs::generate();
+    let tls_port = free_port();
+    let b = start_tls(&certs, tls_port, &["max_output_buffer 65536".into()]);
+    let mut c = tls_client(tls_port, &certs.path("ca.crt"));
+    let mut hello = frame::connect(&ConnectOpts::new("slow-tls"));
+    hello.extend(frame::subscribe(1, &[("flood/#", 0)]));
+    c.write_all(&hello).expect("hello");
+    let p = read_packets(&mut c, 2);
+    assert_eq!((p[0].0, p[1].0), (ptype::CONNACK, ptype::SUBACK));
+
+    // 16 MB of QoS 0 messages while the TLS client reads nothing.
+    let mut publisher = RawClient::connect(b.port, "flooder");
+    const COUNT: u32 = 4000;
+    let mut burst = Vec::new();
+    for i in 0..COUNT {
+        let mut payload = i.to_be_bytes().to_vec();
+        payload.extend((0..4092u32).map(|j| (i + j) as u8));
+        burst.extend(frame::publish("flood/x", &payload, 0, false, false, 0));
+        if burst.len() > 256 * 1024 {
+            publisher.send(&burst);
+            burst.clear();
+        }
+    }
+    publisher.send(&burst);
+    mosquitto_pub(b.port, &["-t", "other", "-m", "x"]);
+
+    c.sock
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .expect("timeout");
+    let got = read_packets(&mut c, usize::MAX);
+    assert!(!got.is_empty());
+    let mut last = None;
+    for (t, body) in &got {
+        assert_eq!(*t, ptype::PUBLISH);
+        let payload = &body[2 + "flood/x".len()..];
+        assert_eq!(payload.len(), 4096);
+        let i = u32::from_be_bytes(payload[..4].try_into().unwrap());
+        assert!(last.is_none_or(|l| i > l), "order: {i} after {last:?}");
+        assert!(
+            payload[4..]
+                .iter()
+                .enumerate()
+                .all(|(j, &v)| v == (i + j as u32) as u8),
+            "payload {i} intact"
+        );
+        last = Some(i);
+    }
+    println!("slow TLS reader got {} of {COUNT} messages", got.len());
+    c.sock
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    publisher.send(&frame::publish("flood/end", b"end", 0, false, false, 0));
+    let p = read_packets(&mut c, 1);
+    assert_eq!(&p[0].1[2..], b"flood/endend");
 }
