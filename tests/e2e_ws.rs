@@ -282,6 +282,33 @@ fn upgrade_without_mqtt_subprotocol_is_refused() {
 }
 
 #[test]
+fn stalled_upgrade_meets_the_connect_timeout() {
+    let ws_port = free_port();
+    let b = start_ws(ws_port, &["connect_timeout 1"]);
+    // Half an upgrade request, then silence.
+    let mut s = TcpStream::connect((HOST, ws_port)).expect("connect");
+    s.write_all(&UPGRADE.as_bytes()[..40]).expect("write");
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut buf = [0u8; 64];
+    match s.read(&mut buf) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("not closed by the CONNECT timeout: {other:?}"),
+    }
+    // An upgrade and CONNECT in time are fine.
+    let (mut c, head) = WsClient::open(ws_port, UPGRADE);
+    assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
+    c.send(&ws_frame(
+        true,
+        0x2,
+        &frame::connect(&ConnectOpts::new("in-time")),
+    ));
+    assert_eq!(c.packets(1)[0].0, ptype::CONNACK);
+    drop(b);
+}
+
+#[test]
 fn oversized_frame_is_closed_with_1009() {
     let ws_port = free_port();
     let b = start_ws(ws_port, &["max_packet_size 1024"]);
