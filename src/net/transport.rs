@@ -45,6 +45,7 @@ impl Acceptor {
             .listeners
             .iter()
             .map(|l| {
+                // Read only by the features; without them every listener is plain.
                 let _ = l;
                 Ok(Acceptor {
                     #[cfg(feature = "tls")]
