@@ -56,6 +56,8 @@ pub struct Config {
     pub password_file: Option<PathBuf>,
     /// Mosquitto-format ACL file (`acl_file`), if any.
     pub acl_file: Option<PathBuf>,
+    /// Bridges to other brokers (`connection` and the lines after it).
+    pub bridges: Vec<crate::bridge::BridgeConfig>,
 }
 
 impl Default for Config {
@@ -68,6 +70,7 @@ impl Default for Config {
             sys_interval: 10,
             password_file: None,
             acl_file: None,
+            bridges: Vec::new(),
         }
     }
 }
@@ -141,6 +144,8 @@ impl Config {
                 .directive(name, &args, line)
                 .map_err(|message| ConfigError::new(origin, line, message))?;
         }
+        bridge::finish(&parser.config.bridges)
+            .map_err(|message| ConfigError::new(origin, 0, message))?;
         Ok(parser.config)
     }
 
@@ -297,29 +302,14 @@ const UNSUPPORTED: &[&str] = &[
     "tls_version",
     "use_identity_as_username",
     "use_subject_as_username",
-    // Bridges (plus everything starting with `bridge_`).
-    "address",
-    "addresses",
-    "cleansession",
-    "connection",
+    // Bridges (plus the `bridge_` lines not in `bridge::SUPPORTED`).
     "idle_timeout",
-    "keepalive_interval",
     "local_cleansession",
-    "local_clientid",
     "local_password",
     "local_username",
-    "notification_topic",
-    "notifications",
     "notifications_local_only",
-    "remote_clientid",
-    "remote_password",
-    "remote_username",
-    "restart_timeout",
-    "round_robin",
     "start_type",
     "threshold",
-    "topic",
-    "try_private",
 ];
 
 /// Prefixes of Mosquitto directive families boxmq does not implement.
@@ -366,6 +356,9 @@ impl Parser {
                 "{name}: unexpected '{}': '#' starts a comment only at the beginning of a line",
                 shown(word)
             ));
+        }
+        if let Some(result) = bridge::directive(&mut self.config.bridges, name, args) {
+            return result;
         }
         let defaults = Limits::default();
         let limits = &mut self.config.limits;
@@ -840,5 +833,6 @@ Mosquitto directives (persistence, password_file, bridges, TLS, ...) are
 refused by name.
 ";
 
+mod bridge;
 #[cfg(test)]
 mod tests;

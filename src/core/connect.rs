@@ -134,7 +134,8 @@ impl Core {
         let sid = match resumed {
             Some(sid) => sid,
             None => {
-                let session = Session::new(client_id.clone(), c.protocol, expiry_interval);
+                let mut session = Session::new(client_id.clone(), c.protocol, expiry_interval);
+                session.policy = self.policies.get(&client_id).copied();
                 let sid = SessionId(self.sessions.insert(session));
                 self.by_client_id.insert(client_id.clone(), sid);
                 sid
