@@ -351,7 +351,10 @@ struct Parser {
 impl Parser {
     /// Apply one directive line. The error is the message only.
     fn directive(&mut self, name: &str, args: &[&str], line: usize) -> Result<(), String> {
-        if let Some(word) = args.iter().find(|a| a.starts_with('#')) {
+        if let Some(word) = args
+            .iter()
+            .find(|a| a.starts_with('#') && (name != "topic" || **a != "#"))
+        {
             return Err(format!(
                 "{name}: unexpected '{}': '#' starts a comment only at the beginning of a line",
                 shown(word)

@@ -1,0 +1,517 @@
+//! Bridges end to end: boxmq (the box) bridged to Debian's `mosquitto`
+//! (the remote), both started by the tests on free ports of 127.0.0.1.
+//! Every wait is bounded; every process is killed by its own PID.
+
+mod common;
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{RawClient, ReadEnd, TempDir, TestBroker, free_port};
+
+/// A remote Mosquitto on a fixed port that can be stopped and started
+/// again (with persistence, so its subscribers' sessions survive).
+struct Remote {
+    port: u16,
+    dir: TempDir,
+    child: Option<Child>,
+    starts: u32,
+}
+
+impl Remote {
+    fn start() -> Remote {
+        let mut r = Remote {
+            port: free_port(),
+            dir: TempDir::new("remote"),
+            child: None,
+            starts: 0,
+        };
+        r.up();
+        r
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir
+            .path()
+            .join(format!("mosquitto-{}.log", self.starts))
+    }
+
+    /// Starts (again) on the same port.
+    fn up(&mut self) {
+        assert!(self.child.is_none(), "remote already running");
+        self.starts += 1;
+        let conf = self.dir.path().join("mosquitto.conf");
+        let text = format!(
+            "listener {} 127.0.0.1\nallow_anonymous true\npersistence true\n\
+             persistence_location {}/\nlog_dest stderr\nlog_type all\n\
+             max_queued_messages 100000\n",
+            self.port,
+            self.dir.path().display()
+        );
+        fs::write(&conf, text).expect("write mosquitto.conf");
+        let log = fs::File::create(self.log_path()).expect("log file");
+        let log2 = log.try_clone().expect("log clone");
+        let bin = if std::path::Path::new("/usr/sbin/mosquitto").exists() {
+            "/usr/sbin/mosquitto"
+        } else {
+            "mosquitto"
+        };
+        let child = Command::new(bin)
+            .arg("-c")
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log2))
+            .spawn()
+            .expect("spawn mosquitto");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = fs::read_to_string(self.log_path()).unwrap_or_default();
+            if text.contains(" running") {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "mosquitto did not start on port {}:\n{text}",
+                self.port
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops it with SIGTERM (it saves its sessions) and waits for it.
+    fn down(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Remote {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if thread::panicking() {
+            eprintln!(
+                "===== remote mosquitto log (port {}) =====\n{}",
+                self.port,
+                fs::read_to_string(self.log_path()).unwrap_or_default()
+            );
+        }
+    }
+}
+
+/// A TCP relay standing for the uplink: while `up`, connections are
+/// passed to the remote; `set_up(false)` cuts every open one and refuses
+/// new ones. The remote and its subscribers stay up meanwhile.
+struct Uplink {
+    port: u16,
+    up: Arc<AtomicBool>,
+    open: Arc<Mutex<Vec<TcpStream>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Uplink {
+    fn start(remote: u16) -> Uplink {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind relay");
+        let port = listener.local_addr().expect("addr").port();
+        listener.set_nonblocking(true).expect("nonblocking");
+        let up = Arc::new(AtomicBool::new(true));
+        let open: Arc<Mutex<Vec<TcpStream>>> = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (up2, open2, stop2) = (up.clone(), open.clone(), stop.clone());
+        thread::spawn(move || {
+            while !stop2.load(Ordering::Relaxed) {
+                let Ok((client, _)) = listener.accept() else {
+                    thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                if !up2.load(Ordering::Relaxed) {
+                    drop(client);
+                    continue;
+                }
+                let _ = client.set_nonblocking(false);
+                let Ok(server) = TcpStream::connect(("127.0.0.1", remote)) else {
+                    continue;
+                };
+                let _ = client.set_nodelay(true);
+                let _ = server.set_nodelay(true);
+                if let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) {
+                    if let Ok(mut o) = open2.lock() {
+                        o.push(c2);
+                        o.push(s2);
+                    }
+                }
+                for (mut from, mut to) in [
+                    (client.try_clone(), server.try_clone()),
+                    (server.try_clone(), client.try_clone()),
+                ]
+                .into_iter()
+                .filter_map(|(a, b)| Some((a.ok()?, b.ok()?)))
+                {
+                    thread::spawn(move || {
+                        let mut buf = [0u8; 16384];
+                        loop {
+                            match from.read(&mut buf) {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => {
+                                    if to.write_all(&buf[..n]).is_err() {
+                                        break;
+                                    }
+                                }
+                            }
+                        }
+                        let _ = to.shutdown(Shutdown::Both);
+                        let _ = from.shutdown(Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Uplink {
+            port,
+            up,
+            open,
+            stop,
+        }
+    }
+
+    fn set_up(&self, up: bool) {
+        self.up.store(up, Ordering::Relaxed);
+        if !up {
+            if let Ok(mut o) = self.open.lock() {
+                for s in o.drain(..) {
+                    let _ = s.shutdown(Shutdown::Both);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Uplink {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.set_up(false);
+    }
+}
+
+/// boxmq with one bridge named `up` to `remotes` and the given extra lines.
+fn boxmq_bridged(remotes: &[u16], lines: &[&str]) -> TestBroker {
+    let addresses: Vec<String> = remotes.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let mut conf = vec![
+        "connection up".to_owned(),
+        format!("address {}", addresses.join(" ")),
+        "restart_timeout 1 2".to_owned(),
+        "keepalive_interval 5".to_owned(),
+    ];
+    conf.extend(lines.iter().map(|l| (*l).to_owned()));
+    let refs: Vec<&str> = conf.iter().map(String::as_str).collect();
+    TestBroker::start_with_config(&refs)
+}
+
+/// Waits (bounded) until the retained value of `topic` on `port` is
+/// `want`.
+fn wait_retained(port: u16, topic: &str, want: &str, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    let mut last = String::from("<nothing>");
+    while Instant::now() < deadline {
+        let mut c = RawClient::connect(port, &common::unique("probe"));
+        c.subscribe_ok(&[(topic, 0)]);
+        if let Ok(p) = c.try_recv(Duration::from_millis(500)) {
+            if p.ptype() == 3 {
+                let p = p.publish();
+                if p.payload_str() == want {
+                    return;
+                }
+                last = p.payload_str();
+            }
+        }
+        drop(c);
+        thread::sleep(Duration::from_millis(100));
+    }
+    panic!("'{topic}' on port {port} is not '{want}' after {limit:?} (last: {last})");
+}
+
+/// Receives up to `n` PUBLISH payloads (acknowledged), waiting at most
+/// `limit` in all and `gap` for each.
+fn receive(c: &mut RawClient, n: usize, limit: Duration) -> Vec<String> {
+    let deadline = Instant::now() + limit;
+    let mut got = Vec::new();
+    while got.len() < n && Instant::now() < deadline {
+        match c.try_recv(Duration::from_millis(500)) {
+            Ok(p) if p.ptype() == 3 => {
+                let p = p.publish();
+                c.ack(&p);
+                got.push(p.payload_str());
+            }
+            Ok(_) | Err(ReadEnd::Timeout) => {}
+            Err(ReadEnd::Closed(e)) => panic!("subscriber closed: {e}"),
+        }
+    }
+    got
+}
+
+/// Nothing more arrives within `dur`.
+fn nothing_more(c: &mut RawClient, dur: Duration) {
+    if let Ok(p) = c.try_recv(dur) {
+        assert_ne!(p.ptype(), 3, "unexpected PUBLISH {:?}", p.publish());
+    }
+}
+
+fn state(name: &str) -> String {
+    format!("$SYS/broker/connection/{name}/state")
+}
+
+#[test]
+fn shelly_press_reaches_remote_and_command_reaches_box() {
+    if common::skip_unless_boxmq("shelly", "starts the boxmq binary with bridge lines") {
+        return;
+    }
+    let remote = Remote::start();
+    let boxmq = boxmq_bridged(
+        &[remote.port],
+        &[
+            "topic shellies/# out 1",
+            "topic shellies/+/relay/0/command in 1",
+        ],
+    );
+    wait_retained(remote.port, &state("up"), "1", Duration::from_secs(15));
+    // The same state, retained, on the box.
+    wait_retained(boxmq.port, &state("up"), "1", Duration::from_secs(5));
+
+    let mut cloud = RawClient::connect(remote.port, "dashboard");
+    cloud.subscribe_ok(&[("shellies/+/input_event/0", 1)]);
+    let mut shelly = RawClient::connect(boxmq.port, "shelly1-ABC");
+    shelly.subscribe_ok(&[("shellies/shelly1-ABC/relay/0/command", 1)]);
+
+    shelly.publish(
+        "shellies/shelly1-ABC/input_event/0",
+        br#"{"event":"S","event_cnt":1}"#,
+        1,
+        false,
+    );
+    let p = cloud.recv_publish();
+    assert_eq!(p.topic, "shellies/shelly1-ABC/input_event/0");
+    assert_eq!(p.payload_str(), r#"{"event":"S","event_cnt":1}"#);
+
+    cloud.publish("shellies/shelly1-ABC/relay/0/command", b"on", 1, false);
+    let p = shelly.recv_publish();
+    assert_eq!(p.topic, "shellies/shelly1-ABC/relay/0/command");
+    assert_eq!(p.payload_str(), "on");
+    nothing_more(&mut shelly, Duration::from_millis(500));
+}
+
+#[test]
+fn both_topic_does_not_loop_and_prefixes_map() {
+    if common::skip_unless_boxmq("both", "starts the boxmq binary with bridge lines") {
+        return;
+    }
+    let remote = Remote::start();
+    let boxmq = boxmq_bridged(&[remote.port], &["topic # both 1 hall/ site/box7/hall/"]);
+    wait_retained(remote.port, &state("up"), "1", Duration::from_secs(15));
+    let mut cloud = RawClient::connect(remote.port, "cloud");
+    cloud.subscribe_ok(&[("site/#", 1)]);
+    let mut local = RawClient::connect(boxmq.port, "local");
+    local.subscribe_ok(&[("hall/#", 1)]);
+
+    local.publish("hall/temp", b"21.5", 1, false);
+    let p = local.recv_publish();
+    assert_eq!(
+        (p.topic.as_str(), p.payload_str().as_str()),
+        ("hall/temp", "21.5")
+    );
+    let p = cloud.recv_publish();
+    assert_eq!(
+        (p.topic.as_str(), p.payload_str().as_str()),
+        ("site/box7/hall/temp", "21.5")
+    );
+
+    cloud.publish("site/box7/hall/lamp", b"off", 1, false);
+    let p = cloud.recv_publish();
+    assert_eq!(p.topic, "site/box7/hall/lamp");
+    let p = local.recv_publish();
+    assert_eq!(
+        (p.topic.as_str(), p.payload_str().as_str()),
+        ("hall/lamp", "off")
+    );
+
+    // Each message once on each side: no loop through the bridge.
+    nothing_more(&mut local, Duration::from_secs(1));
+    nothing_more(&mut cloud, Duration::from_millis(200));
+}
+
+/// Publishes `from..to` as "m00000" payloads on `topic`, QoS 1.
+fn publish_range(c: &mut RawClient, topic: &str, from: usize, to: usize) {
+    for i in from..to {
+        c.publish(topic, format!("m{i:05}").as_bytes(), 1, false);
+    }
+}
+
+fn expected(from: usize, to: usize) -> Vec<String> {
+    (from..to).map(|i| format!("m{i:05}")).collect()
+}
+
+#[test]
+fn outage_under_qos1_load_replays_everything_in_order_once() {
+    if common::skip_unless_boxmq("outage", "starts the boxmq binary with bridge lines") {
+        return;
+    }
+    const BEFORE: usize = 50;
+    const DURING: usize = 2000;
+    let remote = Remote::start();
+    let uplink = Uplink::start(remote.port);
+    let boxmq = boxmq_bridged(&[uplink.port], &["topic load/# out 1"]);
+    wait_retained(remote.port, &state("up"), "1", Duration::from_secs(15));
+    let mut cloud = RawClient::connect(remote.port, "cloud-load");
+    cloud.subscribe_ok(&[("load/#", 1)]);
+    let mut sensor = RawClient::connect(boxmq.port, "sensor");
+
+    publish_range(&mut sensor, "load/x", 0, BEFORE);
+    assert_eq!(
+        receive(&mut cloud, BEFORE, Duration::from_secs(20)),
+        expected(0, BEFORE)
+    );
+
+    // The uplink goes down; the sensor keeps publishing at QoS 1.
+    uplink.set_up(false);
+    wait_retained(boxmq.port, &state("up"), "0", Duration::from_secs(5));
+    let t = Instant::now();
+    publish_range(&mut sensor, "load/x", BEFORE, BEFORE + DURING);
+    println!("published {DURING} during the outage in {:?}", t.elapsed());
+    wait_retained(
+        boxmq.port,
+        "$SYS/broker/connection/up/queued/messages",
+        &DURING.to_string(),
+        Duration::from_secs(10),
+    );
+
+    uplink.set_up(true);
+    let t = Instant::now();
+    let got = receive(&mut cloud, DURING, Duration::from_secs(60));
+    println!(
+        "replayed {} held messages {:?} after the uplink came back (reconnect delay included)",
+        got.len(),
+        t.elapsed()
+    );
+    assert_eq!(got.len(), DURING, "every message held during the outage");
+    assert_eq!(
+        got,
+        expected(BEFORE, BEFORE + DURING),
+        "in order, none twice"
+    );
+    nothing_more(&mut cloud, Duration::from_secs(1));
+}
+
+#[test]
+fn full_budget_drops_the_oldest_and_counts_them() {
+    if common::skip_unless_boxmq("budget", "starts the boxmq binary with bridge lines") {
+        return;
+    }
+    const KEPT: usize = 10;
+    const SENT: usize = 25;
+    let remote = Remote::start();
+    let uplink = Uplink::start(remote.port);
+    let max = format!("bridge_max_queued_messages {KEPT}");
+    let boxmq = boxmq_bridged(
+        &[uplink.port],
+        &["topic load/# out 1", &max, "bridge_queue_full drop_oldest"],
+    );
+    wait_retained(remote.port, &state("up"), "1", Duration::from_secs(15));
+    let mut cloud = RawClient::connect(remote.port, "cloud-budget");
+    cloud.subscribe_ok(&[("load/#", 1)]);
+    uplink.set_up(false);
+    wait_retained(boxmq.port, &state("up"), "0", Duration::from_secs(5));
+
+    let mut sensor = RawClient::connect(boxmq.port, "sensor");
+    publish_range(&mut sensor, "load/x", 0, SENT);
+    // Every drop is counted, on the box's $SYS.
+    let dropped = (SENT - KEPT).to_string();
+    wait_retained(
+        boxmq.port,
+        "$SYS/broker/connection/up/dropped",
+        &dropped,
+        Duration::from_secs(10),
+    );
+
+    uplink.set_up(true);
+    let got = receive(&mut cloud, SENT, Duration::from_secs(10));
+    assert_eq!(
+        got,
+        expected(SENT - KEPT, SENT),
+        "the newest {KEPT} are kept"
+    );
+    nothing_more(&mut cloud, Duration::from_millis(500));
+}
+
+#[test]
+fn failover_to_the_second_remote() {
+    if common::skip_unless_boxmq("failover", "starts the boxmq binary with bridge lines") {
+        return;
+    }
+    let mut first = Remote::start();
+    let second = Remote::start();
+    let boxmq = boxmq_bridged(&[first.port, second.port], &["topic shellies/# out 1"]);
+    wait_retained(first.port, &state("up"), "1", Duration::from_secs(15));
+    let mut cloud = RawClient::connect(second.port, "cloud2");
+    cloud.subscribe_ok(&[("shellies/#", 1)]);
+
+    first.down();
+    let t = Instant::now();
+    wait_retained(second.port, &state("up"), "1", Duration::from_secs(20));
+    println!("failover took {:?}", t.elapsed());
+
+    let mut shelly = RawClient::connect(boxmq.port, "shelly");
+    shelly.publish("shellies/s1/input_event/0", b"press", 1, false);
+    let got = receive(&mut cloud, 2, Duration::from_secs(5));
+    assert!(
+        got.iter().any(|p| p == "press"),
+        "the press reached the second remote: {got:?}"
+    );
+}
+
+#[test]
+#[ignore = "needs persistence (issue 9)"]
+fn boxmq_restarted_during_the_outage_still_delivers() {
+    const SENT: usize = 100;
+    let remote = Remote::start();
+    let uplink = Uplink::start(remote.port);
+    let dir = TempDir::new("persist");
+    let location = format!("persistence_location {}/", dir.path().display());
+    let lines = ["topic load/# out 1", "persistence true", location.as_str()];
+    let boxmq = boxmq_bridged(&[uplink.port], &lines);
+    wait_retained(remote.port, &state("up"), "1", Duration::from_secs(15));
+    let mut cloud = RawClient::connect(remote.port, "cloud-restart");
+    cloud.subscribe_ok(&[("load/#", 1)]);
+    uplink.set_up(false);
+    wait_retained(boxmq.port, &state("up"), "0", Duration::from_secs(5));
+    let mut sensor = RawClient::connect(boxmq.port, "sensor");
+    publish_range(&mut sensor, "load/x", 0, SENT);
+    drop(sensor);
+    // Killed (SIGKILL), not stopped: what was acknowledged must be on disk.
+    drop(boxmq);
+    let _boxmq = boxmq_bridged(&[uplink.port], &lines);
+    uplink.set_up(true);
+    let got = receive(&mut cloud, SENT, Duration::from_secs(20));
+    assert_eq!(got, expected(0, SENT));
+}
