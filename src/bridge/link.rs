@@ -194,11 +194,6 @@ impl Link {
         std::mem::take(&mut self.drop_socket)
     }
 
-    /// Whether the remote connection is up (CONNACK received).
-    pub(crate) fn is_up(&self) -> bool {
-        self.state == State::Up
-    }
-
     /// Whether the remote may be read now: not while the core does not
     /// take input from the local side or the remote does not read what it
     /// is sent.

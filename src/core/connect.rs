@@ -233,6 +233,10 @@ impl Core {
         if trusted {
             return None;
         }
+        if self.policies.contains_key(c.client_id) {
+            // A bridge's session: only the bridge itself may use it.
+            return Some(Refusal::IdentifierRejected);
+        }
         match self.auth.authenticate(c.username, c.password) {
             AuthResult::Allowed => None,
             AuthResult::BadCredentials => Some(Refusal::BadCredentials),
