@@ -515,3 +515,266 @@ fn boxmq_restarted_during_the_outage_still_delivers() {
     let got = receive(&mut cloud, SENT, Duration::from_secs(20));
     assert_eq!(got, expected(0, SENT));
 }
+
+// ----- RabbitMQ: a two-node cluster with the MQTT plugin -----
+
+const RABBIT_BIN: &str = "/usr/lib/rabbitmq/bin";
+
+/// Where the nodes of one cluster live: a private epmd, a shared cookie.
+struct RabbitCluster {
+    dir: TempDir,
+    epmd_port: u16,
+    epmd: Option<Child>,
+    nodes: Vec<RabbitNode>,
+}
+
+struct RabbitNode {
+    name: String,
+    mqtt_port: u16,
+    launcher: Option<Child>,
+    /// The Erlang VM's PID, from RABBITMQ_PID_FILE.
+    pid_file: PathBuf,
+}
+
+impl RabbitCluster {
+    fn new() -> RabbitCluster {
+        let dir = TempDir::new("rabbit");
+        let cookie = dir.path().join(".erlang.cookie");
+        fs::write(&cookie, "BOXMQBRIDGETESTCOOKIE").expect("cookie");
+        let _ = Command::new("chmod").arg("600").arg(&cookie).status();
+        fs::write(dir.path().join("enabled_plugins"), "[rabbitmq_mqtt].\n").expect("plugins");
+        let epmd_port = free_port();
+        let epmd = Command::new("epmd")
+            .arg("-port")
+            .arg(epmd_port.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn epmd");
+        RabbitCluster {
+            dir,
+            epmd_port,
+            epmd: Some(epmd),
+            nodes: Vec::new(),
+        }
+    }
+
+    fn env(&self, cmd: &mut Command) {
+        cmd.env("HOME", self.dir.path())
+            .env("ERL_EPMD_PORT", self.epmd_port.to_string());
+    }
+
+    /// Starts node `short` and waits (bounded) until it serves MQTT.
+    fn start_node(&mut self, short: &str) {
+        let name = format!("{short}@localhost");
+        let base = self.dir.path().join(short);
+        fs::create_dir_all(&base).expect("node dir");
+        let mqtt_port = free_port();
+        let conf = base.join("rabbit.conf");
+        fs::write(
+            &conf,
+            format!(
+                "listeners.tcp.default = {}\nmqtt.listeners.tcp.default = {mqtt_port}\n\
+                 mqtt.allow_anonymous = true\nloopback_users = none\n",
+                free_port()
+            ),
+        )
+        .expect("rabbit.conf");
+        let log = base.join("out.log");
+        let out = fs::File::create(&log).expect("log");
+        let err = out.try_clone().expect("log clone");
+        let pid_file = base.join("pid");
+        let mut cmd = Command::new(format!("{RABBIT_BIN}/rabbitmq-server"));
+        self.env(&mut cmd);
+        cmd.env("RABBITMQ_NODENAME", &name)
+            .env("RABBITMQ_NODE_PORT", free_port().to_string())
+            .env("RABBITMQ_DIST_PORT", free_port().to_string())
+            .env("RABBITMQ_MNESIA_BASE", base.join("mnesia"))
+            .env("RABBITMQ_LOG_BASE", base.join("log"))
+            .env(
+                "RABBITMQ_ENABLED_PLUGINS_FILE",
+                self.dir.path().join("enabled_plugins"),
+            )
+            .env("RABBITMQ_CONFIG_FILE", &conf)
+            .env("RABBITMQ_PID_FILE", &pid_file)
+            .env("RABBITMQ_PLUGINS_EXPAND_DIR", base.join("plugins-expand"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err));
+        let launcher = cmd.spawn().expect("spawn rabbitmq-server");
+        self.nodes.push(RabbitNode {
+            name,
+            mqtt_port,
+            launcher: Some(launcher),
+            pid_file,
+        });
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let text = fs::read_to_string(&log).unwrap_or_default();
+            if text.contains("completed with")
+                && TcpStream::connect(("127.0.0.1", mqtt_port)).is_ok()
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "RabbitMQ node {short} did not start within 120 s:\n{text}"
+            );
+            thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn ctl(&self, node: &str, args: &[&str]) {
+        let mut cmd = Command::new(format!("{RABBIT_BIN}/rabbitmqctl"));
+        self.env(&mut cmd);
+        cmd.arg("-n").arg(node).args(args);
+        let out = common::run_with_timeout(&mut cmd, Duration::from_secs(60));
+        assert!(out.success(), "rabbitmqctl {args:?} on {node}: {out:?}");
+    }
+
+    /// Node `i` joins node 0's cluster.
+    fn join(&self, i: usize) {
+        let (first, node) = (&self.nodes[0].name, &self.nodes[i].name);
+        self.ctl(node, &["stop_app"]);
+        self.ctl(node, &["join_cluster", first]);
+        self.ctl(node, &["start_app"]);
+        let port = self.nodes[i].mqtt_port;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "node {node} MQTT not back");
+            thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Kills node `i`'s VM (SIGKILL, by its PID): a node failure.
+    fn kill(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        if let Ok(pid) = fs::read_to_string(&node.pid_file) {
+            let _ = Command::new("kill").arg("-KILL").arg(pid.trim()).status();
+        }
+        if let Some(mut c) = node.launcher.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for RabbitCluster {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            for n in &self.nodes {
+                let short = n.name.split('@').next().unwrap_or_default();
+                let file = self
+                    .dir
+                    .path()
+                    .join(short)
+                    .join("log")
+                    .join(format!("{}.log", n.name));
+                let text = fs::read_to_string(&file).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(80).collect();
+                eprintln!("===== RabbitMQ {} (end of its log) =====", n.name);
+                for l in tail.iter().rev() {
+                    eprintln!("{l}");
+                }
+            }
+        }
+        for i in 0..self.nodes.len() {
+            self.kill(i);
+        }
+        if let Some(mut e) = self.epmd.take() {
+            let _ = e.kill();
+            let _ = e.wait();
+        }
+    }
+}
+
+#[test]
+fn rabbitmq_cluster_shelly_both_ways_and_node_failover() {
+    if common::skip_unless_boxmq("rabbitmq", "starts the boxmq binary with bridge lines") {
+        return;
+    }
+    if !std::path::Path::new(RABBIT_BIN)
+        .join("rabbitmq-server")
+        .exists()
+    {
+        println!("NOTE: rabbitmq-server is not installed (see .ci/run); test skipped");
+        return;
+    }
+    let mut cluster = RabbitCluster::new();
+    cluster.start_node("boxmqa");
+    cluster.start_node("boxmqb");
+    cluster.join(1);
+    let (a, b) = (cluster.nodes[0].mqtt_port, cluster.nodes[1].mqtt_port);
+
+    // The queue behind an MQTT subscription lives on one node of a
+    // RabbitMQ 3.x cluster; mirrored, the other node can take it over.
+    cluster.ctl(
+        &cluster.nodes[0].name,
+        &[
+            "set_policy",
+            "--apply-to",
+            "queues",
+            "mqtt-ha",
+            "^mqtt-subscription-",
+            r#"{"ha-mode":"all","ha-sync-mode":"automatic"}"#,
+        ],
+    );
+    // RabbitMQ 3.x speaks 3.1.1 and closes on the private level: the
+    // bridge falls back to plain 3.1.1.
+    let boxmq = boxmq_bridged(
+        &[a, b],
+        &[
+            "topic shellies/# out 1",
+            "topic shellies/+/relay/0/command in 1",
+        ],
+    );
+    wait_retained(boxmq.port, &state("up"), "1", Duration::from_secs(30));
+    assert!(
+        boxmq.log().contains("retrying without try_private"),
+        "{}",
+        boxmq.log()
+    );
+
+    // The dashboard is on the other node of the cluster.
+    let mut cloud = RawClient::connect(b, "dashboard");
+    cloud.subscribe_ok(&[("shellies/+/input_event/0", 1)]);
+    let mut shelly = RawClient::connect(boxmq.port, "shelly1-ABC");
+    shelly.subscribe_ok(&[("shellies/shelly1-ABC/relay/0/command", 1)]);
+    shelly.publish("shellies/shelly1-ABC/input_event/0", b"S", 1, false);
+    assert_eq!(receive(&mut cloud, 1, Duration::from_secs(10)), ["S"]);
+    cloud.publish("shellies/shelly1-ABC/relay/0/command", b"on", 1, false);
+    let p = shelly.recv_publish();
+    assert_eq!(p.payload_str(), "on");
+
+    // Node A fails: the bridge moves to node B.
+    cluster.kill(0);
+    let t = Instant::now();
+    let deadline = t + Duration::from_secs(60);
+    let mut got = Vec::new();
+    let mut n = 0;
+    while got.is_empty() && Instant::now() < deadline {
+        n += 1;
+        shelly.publish(
+            "shellies/shelly1-ABC/input_event/0",
+            format!("L{n}").as_bytes(),
+            1,
+            false,
+        );
+        got = receive(&mut cloud, 1, Duration::from_millis(500));
+    }
+    println!(
+        "RabbitMQ node failover: first press through node B after {:?}",
+        t.elapsed()
+    );
+    assert!(
+        !got.is_empty(),
+        "no press reached node B after the failover"
+    );
+    // Presses made during the failover were held and arrive, in order.
+    let rest = receive(&mut cloud, n - 1, Duration::from_secs(10));
+    let mut all: Vec<String> = got.into_iter().chain(rest).collect();
+    all.dedup();
+    let want: Vec<String> = (1..=n).map(|i| format!("L{i}")).collect();
+    assert_eq!(all, want, "every press during the failover, in order");
+}
