@@ -74,9 +74,13 @@ pub(crate) struct Link {
     addr: usize,
     /// Failed attempts since the last CONNACK.
     attempts: u32,
-    /// The remote closed before CONNACK on a private CONNECT: plain 3.1.1
-    /// from now on.
+    /// A plain 3.1.1 CONNECT succeeded after a private one was closed
+    /// before CONNACK: plain 3.1.1 from now on.
     private_refused: bool,
+    /// The last private CONNECT was closed before CONNACK: the next
+    /// attempt is plain. (An outage looks the same, so one failure alone
+    /// does not settle it.)
+    private_suspect: bool,
     /// This attempt's CONNECT used the private level.
     private_attempt: bool,
     /// When a bridge on a secondary address tries the primary again.
@@ -148,6 +152,7 @@ impl Link {
             addr: 0,
             attempts: 0,
             private_refused: false,
+            private_suspect: false,
             private_attempt: false,
             primary_retry: None,
             primary_hold: PRIMARY_HOLD_DOWN,
@@ -290,7 +295,8 @@ impl Link {
         self.out.clear();
         self.private_attempt = self.cfg.protocol == RemoteProtocol::V311
             && self.cfg.try_private
-            && !self.private_refused;
+            && !self.private_refused
+            && !self.private_suspect;
         let v = self.remote_version();
         let client_id = self.cfg.remote_client_id();
         let state_topic = self.cfg.state_topic();
@@ -346,11 +352,14 @@ impl Link {
                 "bridge {}: the remote closed before CONNACK ({why}); retrying without try_private",
                 self.cfg.name
             );
-            self.private_refused = true;
+            self.private_suspect = true;
             self.down(core, now, why);
             self.state = State::Idle { retry_at: now };
             return;
         }
+        // The plain attempt failed too: the remote is not reachable, which
+        // says nothing about the private level; try it again next time.
+        self.private_suspect = false;
         log::warn!("bridge {}: {why}", self.cfg.name);
         self.down(core, now, why);
         let delay = self.backoff();
@@ -554,6 +563,14 @@ impl Link {
             self.fail(core, now, &why);
             return;
         }
+        if self.private_suspect {
+            log::info!(
+                "bridge {}: the remote takes plain 3.1.1 but not the bridge level; try_private is off for this connection",
+                self.cfg.name
+            );
+            self.private_refused = true;
+            self.private_suspect = false;
+        }
         self.state = State::Up;
         self.attempts = 0;
         self.stats.connects += 1;
@@ -754,6 +771,13 @@ impl Link {
                 let done = self.remote_inflight.get(&pid).is_some_and(|o| {
                     (r.kind == PubRespKind::PubAck) == (o.remote_qos == QoS::AtLeastOnce)
                 });
+                if !done {
+                    log::debug!(
+                        "bridge {}: {:?} for unknown packet id {pid} from the remote",
+                        self.cfg.name,
+                        r.kind
+                    );
+                }
                 if done {
                     if let Some(o) = self.remote_inflight.remove(&pid) {
                         if r.reason >= 0x80 {

@@ -178,13 +178,14 @@ impl Server {
             }
         }
         if event.is_readable() || event.is_read_closed() || event.is_error() {
-            self.bridge_read(key, now);
+            self.bridge_read(key, event.is_read_closed() || event.is_error(), now);
         }
         self.bridge_write(key, now);
     }
 
-    /// Reads what the remote sent and gives it to the link.
-    pub(super) fn bridge_read(&mut self, key: usize, now: Instant) {
+    /// Reads what the remote sent and gives it to the link. `closed_seen`:
+    /// the event said the peer closed its side, so read on to the end.
+    pub(super) fn bridge_read(&mut self, key: usize, closed_seen: bool, now: Instant) {
         for _ in 0..READS_PER_TURN {
             let Some(Endpoint::Bridge(b)) = self.conns.get_mut(key) else {
                 return;
@@ -203,6 +204,7 @@ impl Server {
                 return;
             }
             if !b.link.wants_remote_input(&self.core) {
+                log::trace!("bridge {}: remote reading paused", b.link.name());
                 b.paused = true;
                 return;
             }
@@ -220,6 +222,7 @@ impl Server {
                     return self.bridge_failed(key, &why, now);
                 }
             };
+            log::trace!("bridge {}: {n} bytes from the remote", b.link.name());
             let fresh = self.read_buf.get(..n).unwrap_or_default();
             b.partial.extend_from_slice(fresh);
             let used = b.link.remote_data(&mut self.core, &b.partial, now);
@@ -230,7 +233,9 @@ impl Server {
                 return;
             }
             self.flush_urgent(now);
-            if n < READ_CHUNK {
+            if n < READ_CHUNK && !closed_seen {
+                // A short read emptied the socket; new data brings a new
+                // (edge-triggered) event.
                 return;
             }
         }

@@ -399,7 +399,7 @@ impl Server {
     fn read_conn(&mut self, key: usize, closed_seen: bool, now: Instant) {
         let id = ConnId(key);
         if self.bridges.contains(&key) {
-            return self.bridge_read(key, now);
+            return self.bridge_read(key, closed_seen, now);
         }
         let Some(Endpoint::Tcp(conn)) = self.conns.get_mut(key) else {
             return;
