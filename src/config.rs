@@ -524,7 +524,9 @@ impl Parser {
             }
             _ => {
                 let lower = name.to_ascii_lowercase();
-                let hint = if SUPPORTED.contains(&lower.as_str()) {
+                let hint = if SUPPORTED.contains(&lower.as_str())
+                    || bridge::SUPPORTED.contains(&lower.as_str())
+                {
                     " (directive names are lower case)"
                 } else {
                     ""
@@ -680,7 +682,7 @@ fn parse_ip(name: &str, word: &str) -> Result<IpAddr, String> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     /// Run the broker with this configuration.
-    Run(Config),
+    Run(Box<Config>),
     /// Print [`HELP`] and exit.
     Help,
     /// Print the version and exit.
@@ -766,7 +768,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, Co
         }
         config.listeners.push(ListenerConfig { addr });
     }
-    Ok(Command::Run(config))
+    Ok(Command::Run(Box::new(config)))
 }
 
 /// A `--listen` value: `ADDR:PORT`, `[IPV6]:PORT` or `localhost:PORT`.
@@ -831,9 +833,22 @@ Config file: one directive per line; a line starting with # is a comment.
   sys_interval SECONDS             $SYS update period, 0 for off (default 10)
   password_file PATH               Mosquitto password file (boxmq passwd)
   acl_file PATH                    Mosquitto ACL file
+Bridges (docs/BRIDGING.md); each 'connection' starts one, the lines after
+it describe it:
+  connection NAME                  a bridge to another broker
+  address HOST[:PORT] ...          remote brokers, first is primary (addresses)
+  topic PATTERN [in|out|both [QOS [LOCAL-PREFIX REMOTE-PREFIX]]]
+  remote_clientid, remote_username, remote_password, local_clientid ID
+  cleansession, try_private, notifications, round_robin true|false
+  keepalive_interval SECONDS       towards the remote (default 60)
+  restart_timeout BASE [CAP]       reconnect delay, backoff to CAP (5 30)
+  bridge_protocol_version mqttv311|mqttv50
+  notification_topic TOPIC         state topic (default $SYS/broker/connection/NAME/state)
+  bridge_max_queued_messages N     kept for the remote (default 100000)
+  bridge_max_queued_bytes N        kept for the remote (default 16777216)
+  bridge_queue_full refuse_new|drop_oldest   when full (default refuse_new)
 Every bound is a real number: 0 and -1 do not mean unlimited. Other
-Mosquitto directives (persistence, password_file, bridges, TLS, ...) are
-refused by name.
+Mosquitto directives (persistence, TLS, ...) are refused by name.
 ";
 
 mod bridge;

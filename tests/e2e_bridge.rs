@@ -802,3 +802,50 @@ fn rabbitmq_cluster_shelly_both_ways_and_node_failover() {
     let want: Vec<String> = (1..=n).map(|i| format!("L{i}")).collect();
     assert_eq!(all, want, "every press during the failover, in order");
 }
+
+#[test]
+fn embedded_bridge_reports_its_figures_in_stats() {
+    use boxmq::QoS;
+    use boxmq::bridge::{BridgeConfig, Direction, TopicRule};
+    let remote = Remote::start();
+    let bridge = BridgeConfig::new("emb")
+        .address(&format!("127.0.0.1:{}", remote.port))
+        .topic(TopicRule::new(
+            "shellies/#",
+            Direction::Out,
+            QoS::AtLeastOnce,
+        ));
+    let mut broker = boxmq::Broker::builder()
+        .listen("127.0.0.1:0")
+        .bridge(bridge)
+        .try_build()
+        .expect("valid bridge");
+    let handle = broker.start().expect("start");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let stats = handle.stats().expect("stats");
+        let b = stats.bridges.first().expect("one bridge").clone();
+        if b.connected {
+            assert_eq!(b.name, "emb");
+            assert_eq!(b.connects, 1);
+            assert_eq!((b.queued, b.dropped), (0, 0));
+            break;
+        }
+        assert!(Instant::now() < deadline, "not connected: {b:?}");
+        thread::sleep(Duration::from_millis(50));
+    }
+    let port = handle.local_addrs()[0].port();
+    let mut cloud = RawClient::connect(remote.port, "cloud-emb");
+    cloud.subscribe_ok(&[("shellies/#", 1)]);
+    let mut shelly = RawClient::connect(port, "shelly");
+    shelly.publish("shellies/s1/input_event/0", b"S", 1, false);
+    assert_eq!(receive(&mut cloud, 1, Duration::from_secs(5)), ["S"]);
+    let stats = handle.stats().expect("stats");
+    assert!(stats.bridges[0].forwarded >= 1, "{:?}", stats.bridges[0]);
+
+    // A bridge without an address is refused when built.
+    let err = boxmq::Broker::builder()
+        .bridge(BridgeConfig::new("none"))
+        .try_build();
+    assert!(err.is_err());
+}

@@ -539,7 +539,7 @@ impl Link {
             (State::Up, Packet::Suback(s)) => {
                 if self.suback_pid == Some(s.packet_id.get()) {
                     self.suback_pid = None;
-                    self.check_grants(&s.codes);
+                    self.check_grants(s.codes);
                 }
             }
             (State::Up, Packet::PingResp | Packet::Unsuback(_)) => {}

@@ -41,7 +41,7 @@ fn args(list: &[&str]) -> Result<Command, ConfigError> {
 
 fn run(list: &[&str]) -> Config {
     match args(list) {
-        Ok(Command::Run(c)) => c,
+        Ok(Command::Run(c)) => *c,
         other => panic!("expected Run for {list:?}, got {other:?}"),
     }
 }
@@ -633,7 +633,7 @@ fn from_file_errors() {
 
 #[test]
 fn args_empty_runs_default() {
-    assert_eq!(args(&[]).unwrap(), Command::Run(Config::default()));
+    assert_eq!(args(&[]).unwrap(), Command::Run(Box::default()));
 }
 
 #[test]
