@@ -520,3 +520,26 @@ fn backoff_grows_to_the_cap_and_failover_moves_on() {
         "{waits:?}"
     );
 }
+
+#[test]
+fn no_network_client_may_take_the_bridge_session() {
+    let mut h = Harness::new(cfg(RemoteProtocol::V311));
+    let intruder = ConnId(3);
+    h.core.handle_open(intruder, "intruder", h.now);
+    let mut buf = Vec::new();
+    Packet::Connect(Connect {
+        protocol: ProtocolVersion::V311,
+        clean_start: false,
+        keep_alive: 0,
+        properties: Properties::EMPTY,
+        client_id: "$bridge/up",
+        will: None,
+        username: None,
+        password: None,
+    })
+    .encode(ProtocolVersion::V311, &mut buf);
+    h.core.handle_data(intruder, &buf, h.now);
+    let out = h.core.pending_output(intruder).to_vec();
+    // CONNACK 0x02: identifier rejected [MQTT-3.2.2-5].
+    assert_eq!(out, [0x20, 0x02, 0x00, 0x02]);
+}

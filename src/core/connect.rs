@@ -152,6 +152,10 @@ impl Core {
             s.client_max_packet = c.properties.maximum_packet_size().unwrap_or(u32::MAX);
             s.username = c.username.map(Into::into);
             s.trusted = trusted;
+            if let Some(p) = self.policies.get(&client_id) {
+                // A bridge's session, possibly restored from disk.
+                s.policy = Some(*p);
+            }
         }
 
         let mut will_props = PropertiesBuf::new();

@@ -43,6 +43,10 @@ impl Server {
     pub(super) fn start_bridges(&mut self, bridges: &[BridgeConfig]) {
         let now = Instant::now();
         for cfg in bridges {
+            if let Err(e) = cfg.check() {
+                log::error!("{e}; this bridge is not started");
+                continue;
+            }
             let entry = self.conns.vacant_entry();
             let key = entry.key();
             let link = Link::new(cfg.clone(), ConnId(key), &mut self.core, now);
