@@ -834,19 +834,19 @@ Config file: one directive per line; a line starting with # is a comment.
   password_file PATH               Mosquitto password file (boxmq passwd)
   acl_file PATH                    Mosquitto ACL file
 Bridges (docs/BRIDGING.md); each 'connection' starts one, the lines after
-it describe it:
+it describe it (defaults in brackets):
   connection NAME                  a bridge to another broker
   address HOST[:PORT] ...          remote brokers, first is primary (addresses)
   topic PATTERN [in|out|both [QOS [LOCAL-PREFIX REMOTE-PREFIX]]]
   remote_clientid, remote_username, remote_password, local_clientid ID
   cleansession, try_private, notifications, round_robin true|false
-  keepalive_interval SECONDS       towards the remote (default 60)
-  restart_timeout BASE [CAP]       reconnect delay, backoff to CAP (5 30)
+  keepalive_interval SECONDS       towards the remote [60]
+  restart_timeout BASE [CAP]       reconnect delay, backoff up to CAP [5 30]
   bridge_protocol_version mqttv311|mqttv50
-  notification_topic TOPIC         state topic (default $SYS/broker/connection/NAME/state)
-  bridge_max_queued_messages N     kept for the remote (default 100000)
-  bridge_max_queued_bytes N        kept for the remote (default 16777216)
-  bridge_queue_full refuse_new|drop_oldest   when full (default refuse_new)
+  notification_topic TOPIC         [$SYS/broker/connection/NAME/state]
+  bridge_max_queued_messages N     kept for the remote [100000]
+  bridge_max_queued_bytes N        kept for the remote [16777216]
+  bridge_queue_full refuse_new|drop_oldest      when full [refuse_new]
 Every bound is a real number: 0 and -1 do not mean unlimited. Other
 Mosquitto directives (persistence, TLS, ...) are refused by name.
 ";

@@ -361,6 +361,38 @@ fn both_topic_does_not_loop_and_prefixes_map() {
     nothing_more(&mut cloud, Duration::from_millis(200));
 }
 
+#[test]
+fn retained_messages_and_their_deletion_propagate() {
+    if common::skip_unless_boxmq("retain", "starts the boxmq binary with bridge lines") {
+        return;
+    }
+    let remote = Remote::start();
+    let boxmq = boxmq_bridged(&[remote.port], &["topic shellies/# out 1"]);
+    wait_retained(remote.port, &state("up"), "1", Duration::from_secs(15));
+    let mut shelly = RawClient::connect(boxmq.port, "shelly");
+    shelly.publish("shellies/s1/online", b"true", 1, true);
+    // A subscriber arriving later on the remote gets it as retained.
+    wait_retained(
+        remote.port,
+        "shellies/s1/online",
+        "true",
+        Duration::from_secs(5),
+    );
+    // An empty retained message deletes it there too [MQTT-3.3.1-10].
+    shelly.publish("shellies/s1/online", b"", 1, true);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut c = RawClient::connect(remote.port, &common::unique("late"));
+        c.subscribe_ok(&[("shellies/s1/online", 0)]);
+        match c.try_recv(Duration::from_millis(300)) {
+            Err(ReadEnd::Timeout) => break,
+            Ok(p) => assert!(Instant::now() < deadline, "still retained: {p:?}"),
+            Err(ReadEnd::Closed(e)) => panic!("closed: {e}"),
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Publishes `from..to` as "m00000" payloads on `topic`, QoS 1.
 fn publish_range(c: &mut RawClient, topic: &str, from: usize, to: usize) {
     for i in from..to {
