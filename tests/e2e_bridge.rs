@@ -475,7 +475,28 @@ fn outage_under_qos1_load_replays_everything_in_order_once() {
         "uplink back: first held message after {first:?}, all {} after {all:?}: {rate:.0} msg/s",
         got.len()
     );
-    assert_seq(&got, &expected(BEFORE, BEFORE + during));
+    // QoS 1 is at least once: the last messages sent before the cut may
+    // come again if their PUBACK did not reach the box before it (seen on
+    // a loaded machine despite the wait above). Those, and only those,
+    // may precede the held ones; every held message comes once, in order.
+    let resent = got
+        .iter()
+        .take_while(|m| **m < format!("m{BEFORE:05}"))
+        .count();
+    assert!(
+        resent <= 20,
+        "{resent} messages from before the outage sent again"
+    );
+    if resent > 0 {
+        println!(
+            "{resent} message(s) from before the cut sent again (PUBACK lost with the uplink)"
+        );
+        assert_seq(&got[..resent], &expected(BEFORE - resent, BEFORE));
+    }
+    let held = &got[resent..];
+    let more = receive(&mut cloud, resent, Duration::from_secs(5));
+    let held: Vec<String> = held.iter().cloned().chain(more).collect();
+    assert_seq(&held, &expected(BEFORE, BEFORE + during));
     nothing_more(&mut cloud, Duration::from_secs(1));
 }
 

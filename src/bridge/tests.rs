@@ -543,3 +543,34 @@ fn no_network_client_may_take_the_bridge_session() {
     // CONNACK 0x02: identifier rejected [MQTT-3.2.2-5].
     assert_eq!(out, [0x20, 0x02, 0x00, 0x02]);
 }
+
+#[test]
+fn after_a_failover_the_primary_is_tried_again_after_the_hold_down() {
+    let mut h = Harness::new(cfg(RemoteProtocol::V5).address("127.0.0.1:2"));
+    // The primary fails; the second address takes over.
+    assert_eq!(
+        h.link.tick(&mut h.core, h.now),
+        Some(Action::Connect("127.0.0.1:1".into()))
+    );
+    h.link.remote_closed(&mut h.core, h.now, "refused");
+    h.now += Duration::from_secs(5);
+    h.connect(&[]);
+    assert!(h.link.stats(&h.core).connected);
+    assert_eq!(
+        h.link.stats(&h.core).address.as_deref(),
+        Some("127.0.0.1:2")
+    );
+    // Not before the hold-down...
+    h.now += super::link::PRIMARY_HOLD_DOWN - Duration::from_secs(1);
+    h.link.tick(&mut h.core, h.now);
+    assert!(!h.link.take_drop_request());
+    // ...then the secondary is left cleanly and the primary tried at once.
+    h.now += Duration::from_secs(2);
+    h.link.tick(&mut h.core, h.now);
+    assert!(h.link.take_drop_request());
+    assert!(!h.link.stats(&h.core).connected);
+    assert_eq!(
+        h.link.tick(&mut h.core, h.now),
+        Some(Action::Connect("127.0.0.1:1".into()))
+    );
+}
