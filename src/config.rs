@@ -75,6 +75,8 @@ pub struct Config {
     pub password_file: Option<PathBuf>,
     /// Mosquitto-format ACL file (`acl_file`), if any.
     pub acl_file: Option<PathBuf>,
+    /// Bridges to other brokers (`connection` and the lines after it).
+    pub bridges: Vec<crate::bridge::BridgeConfig>,
 }
 
 impl Default for Config {
@@ -87,6 +89,7 @@ impl Default for Config {
             sys_interval: 10,
             password_file: None,
             acl_file: None,
+            bridges: Vec::new(),
         }
     }
 }
@@ -163,6 +166,8 @@ impl Config {
         for (l, &line) in parser.config.listeners.iter().zip(&parser.listener_lines) {
             listener::check(l).map_err(|message| ConfigError::new(origin, line, message))?;
         }
+        bridge::finish(&parser.config.bridges)
+            .map_err(|message| ConfigError::new(origin, 0, message))?;
         Ok(parser.config)
     }
 
@@ -314,29 +319,14 @@ const UNSUPPORTED: &[&str] = &[
     "tls_keyform",
     "tls_version",
     "use_subject_as_username",
-    // Bridges (plus everything starting with `bridge_`).
-    "address",
-    "addresses",
-    "cleansession",
-    "connection",
+    // Bridges (plus the `bridge_` lines not in `bridge::SUPPORTED`).
     "idle_timeout",
-    "keepalive_interval",
     "local_cleansession",
-    "local_clientid",
     "local_password",
     "local_username",
-    "notification_topic",
-    "notifications",
     "notifications_local_only",
-    "remote_clientid",
-    "remote_password",
-    "remote_username",
-    "restart_timeout",
-    "round_robin",
     "start_type",
     "threshold",
-    "topic",
-    "try_private",
 ];
 
 /// Prefixes of Mosquitto directive families boxmq does not implement.
@@ -384,11 +374,17 @@ struct Parser {
 impl Parser {
     /// Apply one directive line. The error is the message only.
     fn directive(&mut self, name: &str, args: &[&str], line: usize) -> Result<(), String> {
-        if let Some(word) = args.iter().find(|a| a.starts_with('#')) {
+        if let Some(word) = args
+            .iter()
+            .find(|a| a.starts_with('#') && (name != "topic" || **a != "#"))
+        {
             return Err(format!(
                 "{name}: unexpected '{}': '#' starts a comment only at the beginning of a line",
                 shown(word)
             ));
+        }
+        if let Some(result) = bridge::directive(&mut self.config.bridges, name, args) {
+            return result;
         }
         let defaults = Limits::default();
         let limits = &mut self.config.limits;
@@ -554,7 +550,9 @@ impl Parser {
             }
             _ => {
                 let lower = name.to_ascii_lowercase();
-                let hint = if SUPPORTED.contains(&lower.as_str()) {
+                let hint = if SUPPORTED.contains(&lower.as_str())
+                    || bridge::SUPPORTED.contains(&lower.as_str())
+                {
                     " (directive names are lower case)"
                 } else {
                     ""
@@ -710,7 +708,7 @@ fn parse_ip(name: &str, word: &str) -> Result<IpAddr, String> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     /// Run the broker with this configuration.
-    Run(Config),
+    Run(Box<Config>),
     /// Print [`HELP`] and exit.
     Help,
     /// Print the version and exit.
@@ -796,7 +794,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, Co
         }
         config.listeners.push(ListenerConfig::new(addr));
     }
-    Ok(Command::Run(config))
+    Ok(Command::Run(Box::new(config)))
 }
 
 /// A `--listen` value: `ADDR:PORT`, `[IPV6]:PORT` or `localhost:PORT`.
@@ -869,10 +867,24 @@ Per listener (after its 'listener' line; docs/SECURITY.md):
   use_identity_as_username true|false
                                    the certificate's CN is the user name
   protocol mqtt|websockets         MQTT over WebSockets (feature websockets)
+Bridges (docs/BRIDGING.md); each 'connection' starts one, the lines after
+it describe it (defaults in brackets):
+  connection NAME                  a bridge to another broker
+  address HOST[:PORT] ...          remote brokers, first is primary (addresses)
+  topic PATTERN [in|out|both [QOS [LOCAL-PREFIX REMOTE-PREFIX]]]
+  remote_clientid, remote_username, remote_password, local_clientid ID
+  cleansession, try_private, notifications, round_robin true|false
+  keepalive_interval SECONDS       towards the remote [60]
+  restart_timeout BASE [CAP]       reconnect delay, backoff up to CAP [5 30]
+  bridge_protocol_version mqttv311|mqttv50
+  notification_topic TOPIC         [$SYS/broker/connection/NAME/state]
+  bridge_max_queued_messages N     kept for the remote [100000]
+  bridge_max_queued_bytes N        kept for the remote [16777216]
+  bridge_queue_full refuse_new|drop_oldest      when full [refuse_new]
 Every bound is a real number: 0 and -1 do not mean unlimited. Other
-Mosquitto directives (persistence, bridges, ciphers, ...) are
-refused by name.
+Mosquitto directives (persistence, ciphers, ...) are refused by name.
 ";
 
+mod bridge;
 #[cfg(test)]
 mod tests;

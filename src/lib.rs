@@ -22,6 +22,7 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod bridge;
 pub mod broker;
 pub mod codec;
 pub mod config;

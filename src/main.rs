@@ -33,7 +33,7 @@ fn main() -> ExitCode {
             println!("boxmq {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
         }
-        Command::Run(config) => config,
+        Command::Run(config) => *config,
     };
 
     let default_level = config.log_level.unwrap_or(log::LevelFilter::Info);

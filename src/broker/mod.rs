@@ -176,6 +176,17 @@ impl BrokerBuilder {
         self
     }
 
+    /// Adds a bridge to another broker (the embedding form of a
+    /// `connection` section; see docs/BRIDGING.md). Checked by
+    /// [`BrokerBuilder::try_build`].
+    pub fn bridge(mut self, bridge: crate::bridge::BridgeConfig) -> Self {
+        if let Err(e) = bridge.check() {
+            self.error.get_or_insert(e);
+        }
+        self.config.bridges.push(bridge);
+        self
+    }
+
     /// The broker. Errors in the settings surface in [`Broker::start`] or
     /// [`Broker::run`]; use [`BrokerBuilder::try_build`] to see them now.
     pub fn build(self) -> Broker {

@@ -41,7 +41,7 @@ fn args(list: &[&str]) -> Result<Command, ConfigError> {
 
 fn run(list: &[&str]) -> Config {
     match args(list) {
-        Ok(Command::Run(c)) => c,
+        Ok(Command::Run(c)) => *c,
         other => panic!("expected Run for {list:?}, got {other:?}"),
     }
 }
@@ -476,13 +476,13 @@ fn unsupported_mosquitto_directives() {
     for name in [
         "persistence",
         "persistence_location",
-        "connection",
-        "address",
-        "topic",
         "capath",
         "ciphers",
         "tls_version",
         "crlfile",
+        "local_username",
+        "start_type",
+        "bridge_attempt_unsubscribe",
         "autosave_interval",
         "include_dir",
         "per_listener_settings",
@@ -491,7 +491,6 @@ fn unsupported_mosquitto_directives() {
         "log_dest",
         "retain_available",
         "max_keepalive",
-        "bridge_cafile",
         "auth_opt_db",
         "plugin_opt_x",
     ] {
@@ -636,7 +635,7 @@ fn from_file_errors() {
 
 #[test]
 fn args_empty_runs_default() {
-    assert_eq!(args(&[]).unwrap(), Command::Run(Config::default()));
+    assert_eq!(args(&[]).unwrap(), Command::Run(Box::default()));
 }
 
 #[test]
@@ -844,4 +843,102 @@ fn help_text_basics() {
     for line in HELP.lines() {
         assert!(line.chars().count() <= 80, "long HELP line: {line:?}");
     }
+}
+
+// ---- bridges ----
+
+#[test]
+fn bridge_sections() {
+    use crate::bridge::{Direction, QueueFull, RemoteProtocol};
+    use crate::codec::QoS;
+    let c = parse(
+        "listener 1883\n\
+         connection cloud\n\
+         address 10.0.0.1:1884 10.0.0.2\n\
+         topic shellies/# out 1\n\
+         topic # both 2 hall/ site/box7/hall/\n\
+         topic \"\" in 0 local/cmd remote/cmd\n\
+         remote_clientid box7\n\
+         remote_username u\n\
+         remote_password p\n\
+         cleansession true\n\
+         keepalive_interval 30\n\
+         restart_timeout 2 60\n\
+         bridge_protocol_version mqttv50\n\
+         try_private false\n\
+         notifications false\n\
+         round_robin true\n\
+         bridge_max_queued_messages 5000\n\
+         bridge_max_queued_bytes 1000000\n\
+         bridge_queue_full drop_oldest\n\
+         connection second\n\
+         address 127.0.0.1\n\
+         topic a in\n",
+    )
+    .expect("parses");
+    assert_eq!(c.bridges.len(), 2);
+    let b = &c.bridges[0];
+    assert_eq!(b.addresses, ["10.0.0.1:1884", "10.0.0.2:1883"]);
+    assert_eq!(b.topics.len(), 3);
+    assert_eq!(b.topics[0].direction, Direction::Out);
+    assert_eq!(b.topics[0].qos, QoS::AtLeastOnce);
+    assert_eq!(b.topics[1].local_filter(), "hall/#");
+    assert_eq!(b.topics[1].remote_filter(), "site/box7/hall/#");
+    assert_eq!(b.topics[2].pattern, "");
+    assert_eq!(b.topics[2].local_filter(), "local/cmd");
+    assert_eq!(b.remote_client_id(), "box7");
+    assert_eq!(b.local_client_id(), "$bridge/cloud");
+    assert!(b.cleansession && !b.try_private && !b.notifications && b.round_robin);
+    assert_eq!(b.keepalive, 30);
+    assert_eq!(
+        b.restart_timeout.cap,
+        Some(std::time::Duration::from_secs(60))
+    );
+    assert_eq!(b.protocol, RemoteProtocol::V5);
+    assert_eq!(
+        (b.max_queued_messages, b.max_queued_bytes, b.queue_full),
+        (5000, 1_000_000, QueueFull::DropOldest)
+    );
+    let b = &c.bridges[1];
+    assert_eq!(b.topics[0].direction, Direction::In);
+    assert_eq!(b.topics[0].qos, QoS::AtMostOnce);
+    assert!(b.try_private && b.notifications && !b.cleansession);
+}
+
+#[test]
+fn bridge_lines_are_checked() {
+    fails_with(
+        "address 1.2.3.4",
+        1,
+        &["must follow a 'connection NAME' line"],
+    );
+    fails_with("connection a\nconnection a", 2, &["defined twice"]);
+    fails_with("connection a\naddress 1.2.3.4:0", 2, &["address"]);
+    fails_with(
+        "connection a\ntopic x sideways",
+        2,
+        &["direction 'sideways'"],
+    );
+    fails_with("connection a\ntopic x in 3", 2, &["topic"]);
+    fails_with(
+        "connection a\nbridge_protocol_version mqttv31",
+        2,
+        &["mqttv31 is not supported"],
+    );
+    fails_with(
+        "connection a\nbridge_cafile /etc/ca.pem",
+        2,
+        &["TLS bridges are not supported yet"],
+    );
+    fails_with(
+        "connection a\nbridge_queue_full maybe",
+        2,
+        &["drop_oldest or refuse_new"],
+    );
+    fails_with("connection a\nrestart_timeout 10 5", 2, &["below the base"]);
+    // A section without an address or a topic cannot work.
+    let (_, message) = fail("connection a\ntopic x out");
+    assert!(message.contains("no address"), "{message}");
+    let (_, message) = fail("connection a\naddress 127.0.0.1");
+    assert!(message.contains("no topic"), "{message}");
 }

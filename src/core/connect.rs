@@ -141,7 +141,8 @@ impl Core {
         let sid = match resumed {
             Some(sid) => sid,
             None => {
-                let session = Session::new(client_id.clone(), c.protocol, expiry_interval);
+                let mut session = Session::new(client_id.clone(), c.protocol, expiry_interval);
+                session.policy = self.policies.get(&client_id).copied();
                 let sid = SessionId(self.sessions.insert(session));
                 self.by_client_id.insert(client_id.clone(), sid);
                 sid
@@ -158,6 +159,10 @@ impl Core {
             s.client_max_packet = c.properties.maximum_packet_size().unwrap_or(u32::MAX);
             s.username = c.username.map(Into::into);
             s.trusted = trusted;
+            if let Some(p) = self.policies.get(&client_id) {
+                // A bridge's session, possibly restored from disk.
+                s.policy = Some(*p);
+            }
         }
 
         let mut will_props = PropertiesBuf::new();
@@ -238,6 +243,10 @@ impl Core {
         }
         if trusted {
             return None;
+        }
+        if self.policies.contains_key(c.client_id) {
+            // A bridge's session: only the bridge itself may use it.
+            return Some(Refusal::IdentifierRejected);
         }
         match self.auth.authenticate(c.username, c.password) {
             AuthResult::Allowed => None,

@@ -18,6 +18,7 @@
 //! key); the caller promises not to reuse an id before it has called
 //! `handle_close` for it.
 
+mod bridge;
 mod conn;
 mod connect;
 mod matching;
@@ -42,9 +43,11 @@ use crate::codec::{self, DecodeError, Packet, PropertiesBuf};
 use crate::config::Config;
 use crate::topic::Trie;
 
+pub use bridge::SessionFigures;
 use conn::{Conn, Phase};
 use matching::{Match, SharedGroups};
 use retain::RetainStore;
+pub use session::QueuePolicy;
 use session::{Session, SessionId, SubEntry};
 use sys::SysState;
 
@@ -88,6 +91,9 @@ pub struct Stats {
     pub retained_bytes: usize,
     /// Subscriptions held, over all sessions.
     pub subscriptions: usize,
+    /// Each bridge's figures (filled by the event loop; empty from
+    /// [`Core::stats`]).
+    pub bridges: Vec<crate::bridge::BridgeStats>,
 }
 
 /// The broker's whole protocol state. See the module documentation.
@@ -128,6 +134,8 @@ pub struct Core {
     scratch_codes: Vec<u8>,
     scratch_props: PropertiesBuf,
     scratch_fwd: PropertiesBuf,
+    /// Queue bounds of particular sessions (bridges), by client id.
+    policies: HashMap<Box<str>, QueuePolicy>,
 }
 
 impl Core {
@@ -161,6 +169,7 @@ impl Core {
             scratch_codes: Vec::new(),
             scratch_props: PropertiesBuf::new(),
             scratch_fwd: PropertiesBuf::new(),
+            policies: HashMap::new(),
         }
     }
 

@@ -524,9 +524,37 @@ impl Core {
         let Some(session) = self.sessions.get_mut(sid.0) else {
             return;
         };
-        if session.queue.len() >= limits.max_queued_messages
-            || session.queued_bytes + pending.msg.cost() > limits.max_queued_bytes
-        {
+        let (max_messages, max_bytes, drop_oldest, never_throttle) = match session.policy {
+            Some(p) => (p.max_messages, p.max_bytes, p.drop_oldest, p.never_throttle),
+            None => (
+                limits.max_queued_messages,
+                limits.max_queued_bytes,
+                false,
+                false,
+            ),
+        };
+        let cost = pending.msg.cost();
+        let full = |s: &super::session::Session| {
+            s.queue.len() >= max_messages || s.queued_bytes + cost > max_bytes
+        };
+        if drop_oldest && cost <= max_bytes && max_messages > 0 {
+            // Make room by forgetting the oldest queued messages, each
+            // counted.
+            while full(session) {
+                let Some(old) = session.pop_queued() else {
+                    break;
+                };
+                session.dropped += 1;
+                self.stats.publish_dropped += 1;
+                log::debug!(
+                    "queue of '{}' full; oldest message on '{}' dropped",
+                    session.client_id,
+                    old.msg.topic
+                );
+            }
+        }
+        if full(session) {
+            session.dropped += 1;
             self.stats.publish_dropped += 1;
             log::debug!(
                 "queue of '{}' full; message on '{}' dropped",
@@ -535,21 +563,22 @@ impl Core {
             );
             return;
         }
-        session.queued_bytes += pending.msg.cost();
+        session.queued_bytes += cost;
         session.queue.push_back(pending);
         self.pump(sid, now);
         // A connected subscriber falling behind but still acknowledging:
         // slow the publisher down (see `Core::throttle`) instead of
         // dropping soon. One that stopped acknowledging is stuck: it must
-        // not hold anyone up, its queue bound applies.
+        // not hold anyone up, its queue bound applies. A session that asked
+        // never to slow anyone (a bridge) is not considered.
         if let Some(s) = self.sessions.get(sid.0) {
             let alive = s
                 .last_ack
                 .is_some_and(|t| now.saturating_duration_since(t) < STALLED_AFTER);
             if alive
+                && !never_throttle
                 && s.conn.is_some()
-                && (s.queue.len() * 2 >= self.limits.max_queued_messages
-                    || s.queued_bytes * 2 >= self.limits.max_queued_bytes)
+                && (s.queue.len() * 2 >= max_messages || s.queued_bytes * 2 >= max_bytes)
             {
                 self.pressure = true;
             }

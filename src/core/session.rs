@@ -107,6 +107,21 @@ pub(crate) struct Subscription {
     pub entry: SubEntry,
 }
 
+/// A session's own queue bound and what happens when it is reached (see
+/// [`super::Core::set_queue_policy`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueuePolicy {
+    /// Most messages queued.
+    pub max_messages: usize,
+    /// Most topic, payload and property bytes queued.
+    pub max_bytes: usize,
+    /// When full: drop the oldest queued message (`true`) or refuse the
+    /// new one (`false`, what every other session does).
+    pub drop_oldest: bool,
+    /// A full queue never slows publishers down (see `Core::throttle`).
+    pub never_throttle: bool,
+}
+
 /// Per-client state, connected or not.
 #[derive(Debug)]
 pub(crate) struct Session {
@@ -147,6 +162,11 @@ pub(crate) struct Session {
     pub queue: VecDeque<Pending>,
     /// Topic and payload bytes held in `queue`.
     pub queued_bytes: usize,
+    /// A queue bound and drop policy of its own (a bridge's session), in
+    /// place of the broker-wide `max_queued_*` limits.
+    pub policy: Option<QueuePolicy>,
+    /// Messages this session lost to its queue bound.
+    pub dropped: u64,
     /// Incoming QoS 2 packet ids received and not yet released by PUBREL.
     /// Bounded by the packet-id space (at most 65,535 entries).
     pub incoming_qos2: Vec<u16>,
@@ -173,6 +193,8 @@ impl Session {
             inflight: VecDeque::new(),
             queue: VecDeque::new(),
             queued_bytes: 0,
+            policy: None,
+            dropped: 0,
             incoming_qos2: Vec::new(),
             next_pid: 0,
         }

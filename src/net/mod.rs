@@ -16,6 +16,8 @@
 //! leaves its output in the core and is retried when the subscriber wakes
 //! the loop.
 
+mod bridge;
+
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -78,6 +80,8 @@ struct NetConn {
 enum Endpoint {
     Tcp(NetConn),
     Local(LocalConn),
+    /// A bridge: its local side in the core and its socket to the remote.
+    Bridge(Box<bridge::BridgeConn>),
 }
 
 /// Requests from other threads (see [`Server::attach_control`]).
@@ -141,6 +145,8 @@ pub struct Server {
     blocked: Vec<usize>,
     /// Requests may be waiting beyond the last turn's budget.
     more_requests: bool,
+    /// Slab keys of the bridges.
+    bridges: Vec<usize>,
 }
 
 impl Server {
@@ -184,7 +190,7 @@ impl Server {
                 .register(&mut l, listener_token(i), Interest::READABLE)?;
             registered.push(l);
         }
-        Ok(Server {
+        let mut server = Server {
             poll,
             listeners: registered,
             acceptors,
@@ -202,7 +208,10 @@ impl Server {
             control: None,
             blocked: Vec::new(),
             more_requests: false,
-        })
+            bridges: Vec::new(),
+        };
+        server.start_bridges(&config.bridges);
+        Ok(server)
     }
 
     /// The addresses actually bound (useful with port 0).
@@ -268,9 +277,11 @@ impl Server {
         loop {
             let now = Instant::now();
             let timeout = if self.backlog.is_empty() && !self.more_requests {
-                self.core
-                    .next_deadline()
-                    .map(|d| d.saturating_duration_since(now) + Duration::from_millis(1))
+                let deadline = match (self.core.next_deadline(), self.bridge_deadline()) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                deadline.map(|d| d.saturating_duration_since(now) + Duration::from_millis(1))
             } else {
                 Some(Duration::ZERO)
             };
@@ -317,6 +328,10 @@ impl Server {
                     Token(t) if t > LISTENER_BASE - self.listeners.len() && t <= LISTENER_BASE => {
                         self.accept(LISTENER_BASE - t, now);
                     }
+                    Token(key) if self.bridges.contains(&key) => {
+                        self.bridge_event(key, event, now);
+                        self.flush_urgent(now);
+                    }
                     Token(key) => {
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
                             self.read_conn(key, event.is_read_closed() || event.is_error(), now);
@@ -329,6 +344,7 @@ impl Server {
                 }
             }
             self.core.handle_timeout(now);
+            self.bridge_tick(now);
             self.flush_dirty(now);
             // Paused publishers the core lets go: read them next turn.
             while let Some(id) = self.core.poll_resumed() {
@@ -411,6 +427,9 @@ impl Server {
     /// event said the peer closed its side, so read on to the end.
     fn read_conn(&mut self, key: usize, closed_seen: bool, now: Instant) {
         let id = ConnId(key);
+        if self.bridges.contains(&key) {
+            return self.bridge_read(key, closed_seen, now);
+        }
         let Some(Endpoint::Tcp(conn)) = self.conns.get_mut(key) else {
             return;
         };
@@ -501,6 +520,9 @@ impl Server {
     /// Writes what the core has for `key`; closes it if the core asks.
     fn flush(&mut self, key: usize, now: Instant) {
         let id = ConnId(key);
+        if self.bridges.contains(&key) {
+            return self.bridge_flush(key, now);
+        }
         if let Some(Endpoint::Local(local)) = self.conns.get_mut(key) {
             match local.drain(&mut self.core, now) {
                 Drain::Done => {}
@@ -584,6 +606,10 @@ impl Server {
                 self.tcp_count = self.tcp_count.saturating_sub(1);
             }
             Endpoint::Local(mut local) => local.closed(),
+            Endpoint::Bridge(mut b) => {
+                self.bridge_close(&mut b);
+                self.bridges.retain(|&k| k != key);
+            }
         }
         self.core.handle_close(ConnId(key), now);
     }
@@ -634,7 +660,9 @@ impl Server {
                     }
                 }
                 Request::Stats(reply) => {
-                    let _ = reply.try_send(self.core.stats());
+                    let mut stats = self.core.stats();
+                    stats.bridges = self.bridge_stats();
+                    let _ = reply.try_send(stats);
                 }
                 Request::Stop => return true,
             }

@@ -1,0 +1,322 @@
+//! The event loop's side of bridges (see [`crate::bridge`]): each bridge is
+//! one slab entry whose key is both the core connection id of its local
+//! side and the poll token of its outgoing TCP connection to the remote.
+//! The protocol lives in the sans-IO [`Link`]; this file connects, reads
+//! and writes.
+
+use std::io::{self, Read, Write};
+use std::net::ToSocketAddrs;
+use std::time::Instant;
+
+use mio::net::TcpStream;
+use mio::{Interest, Token};
+
+use super::{Endpoint, READ_CHUNK, READS_PER_TURN, Server, interrupted, would_block};
+use crate::bridge::link::{Action, OUT_HIGH_WATER};
+use crate::bridge::{BridgeConfig, BridgeStats, Link};
+use crate::core::ConnId;
+
+/// A bridge as the loop keeps it.
+pub(super) struct BridgeConn {
+    link: Link,
+    stream: Option<TcpStream>,
+    /// The TCP connection is established (a non-blocking connect has
+    /// completed).
+    established: bool,
+    /// Bytes read from the remote and not yet taken by the link.
+    partial: Vec<u8>,
+    /// Reading the remote is paused (see `Link::wants_remote_input`).
+    paused: bool,
+}
+
+/// The first socket address of `addr` (`host:port`). A literal address
+/// needs no lookup; a host name is resolved here, by the system resolver.
+fn resolve(addr: &str) -> io::Result<std::net::SocketAddr> {
+    addr.to_socket_addrs()?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address"))
+}
+
+impl Server {
+    /// Adds the configured bridges to the loop; their first connection
+    /// attempt is made on the first turn.
+    pub(super) fn start_bridges(&mut self, bridges: &[BridgeConfig]) {
+        let now = Instant::now();
+        for cfg in bridges {
+            if let Err(e) = cfg.check() {
+                log::error!("{e}; this bridge is not started");
+                continue;
+            }
+            let entry = self.conns.vacant_entry();
+            let key = entry.key();
+            let link = Link::new(cfg.clone(), ConnId(key), &mut self.core, now);
+            entry.insert(Endpoint::Bridge(Box::new(BridgeConn {
+                link,
+                stream: None,
+                established: false,
+                partial: Vec::new(),
+                paused: false,
+            })));
+            self.bridges.push(key);
+        }
+    }
+
+    /// The earliest time a bridge has something to do.
+    pub(super) fn bridge_deadline(&self) -> Option<std::time::Instant> {
+        self.bridges
+            .iter()
+            .filter_map(|&k| match self.conns.get(k) {
+                Some(Endpoint::Bridge(b)) => b.link.next_deadline(),
+                _ => None,
+            })
+            .min()
+    }
+
+    /// Each bridge's figures.
+    pub(super) fn bridge_stats(&self) -> Vec<BridgeStats> {
+        self.bridges
+            .iter()
+            .filter_map(|&k| match self.conns.get(k) {
+                Some(Endpoint::Bridge(b)) => Some(b.link.stats(&self.core)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Timers of every bridge: connection attempts, keepalive, figures.
+    pub(super) fn bridge_tick(&mut self, now: Instant) {
+        for i in 0..self.bridges.len() {
+            let Some(&key) = self.bridges.get(i) else {
+                break;
+            };
+            let Some(Endpoint::Bridge(b)) = self.conns.get_mut(key) else {
+                continue;
+            };
+            if let Some(Action::Connect(addr)) = b.link.tick(&mut self.core, now) {
+                self.bridge_connect(key, &addr, now);
+            }
+            self.bridge_write(key, now);
+        }
+    }
+
+    /// Starts a non-blocking connection to `addr`.
+    fn bridge_connect(&mut self, key: usize, addr: &str, now: Instant) {
+        let Some(Endpoint::Bridge(b)) = self.conns.get_mut(key) else {
+            return;
+        };
+        let result = resolve(addr).and_then(TcpStream::connect);
+        match result {
+            Ok(mut stream) => {
+                if let Err(e) = self.poll.registry().register(
+                    &mut stream,
+                    Token(key),
+                    Interest::READABLE | Interest::WRITABLE,
+                ) {
+                    b.link
+                        .remote_closed(&mut self.core, now, &format!("cannot register: {e}"));
+                    return;
+                }
+                b.stream = Some(stream);
+                b.established = false;
+                b.partial.clear();
+                b.paused = false;
+            }
+            Err(e) => {
+                let why = format!("cannot connect to {addr}: {e}");
+                b.link.remote_closed(&mut self.core, now, &why);
+            }
+        }
+    }
+
+    /// Drops the remote socket.
+    fn bridge_drop_socket(&mut self, key: usize) {
+        let Some(Endpoint::Bridge(b)) = self.conns.get_mut(key) else {
+            return;
+        };
+        if let Some(mut s) = b.stream.take() {
+            let _ = self.poll.registry().deregister(&mut s);
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+        b.established = false;
+        b.partial.clear();
+        b.paused = false;
+    }
+
+    /// The remote connection failed: tell the link, drop the socket.
+    fn bridge_failed(&mut self, key: usize, why: &str, now: Instant) {
+        if let Some(Endpoint::Bridge(b)) = self.conns.get_mut(key) {
+            b.link.remote_closed(&mut self.core, now, why);
+        }
+        self.bridge_drop_socket(key);
+    }
+
+    /// A readiness event on a bridge's socket.
+    pub(super) fn bridge_event(&mut self, key: usize, event: &mio::event::Event, now: Instant) {
+        let Some(Endpoint::Bridge(b)) = self.conns.get_mut(key) else {
+            return;
+        };
+        let Some(stream) = b.stream.as_ref() else {
+            return;
+        };
+        if !b.established {
+            if let Ok(Some(e)) | Err(e) = stream.take_error() {
+                let why = format!("cannot connect: {e}");
+                return self.bridge_failed(key, &why, now);
+            }
+            match stream.peer_addr() {
+                Ok(_) => {
+                    b.established = true;
+                    let _ = stream.set_nodelay(true);
+                    b.link.tcp_connected(now);
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                    if event.is_read_closed() || event.is_error() {
+                        return self.bridge_failed(key, "connection refused", now);
+                    }
+                    return;
+                }
+                Err(e) => {
+                    let why = format!("cannot connect: {e}");
+                    return self.bridge_failed(key, &why, now);
+                }
+            }
+        }
+        if event.is_readable() || event.is_read_closed() || event.is_error() {
+            self.bridge_read(key, event.is_read_closed() || event.is_error(), now);
+        }
+        self.bridge_write(key, now);
+    }
+
+    /// Reads what the remote sent and gives it to the link. `closed_seen`:
+    /// the event said the peer closed its side, so read on to the end.
+    pub(super) fn bridge_read(&mut self, key: usize, closed_seen: bool, now: Instant) {
+        for _ in 0..READS_PER_TURN {
+            let Some(Endpoint::Bridge(b)) = self.conns.get_mut(key) else {
+                return;
+            };
+            if !b.established {
+                return;
+            }
+            // First what was left over, then new bytes.
+            if !b.partial.is_empty() {
+                let used = b.link.remote_data(&mut self.core, &b.partial, now);
+                b.partial.drain(..used.min(b.partial.len()));
+            }
+            if b.link.take_drop_request() {
+                self.bridge_write(key, now);
+                self.bridge_drop_socket(key);
+                return;
+            }
+            if !b.link.wants_remote_input(&self.core) {
+                log::trace!("bridge {}: remote reading paused", b.link.name());
+                b.paused = true;
+                return;
+            }
+            b.paused = false;
+            let Some(stream) = b.stream.as_mut() else {
+                return;
+            };
+            let n = match stream.read(&mut self.read_buf) {
+                Ok(0) => return self.bridge_failed(key, "the remote closed the connection", now),
+                Ok(n) => n,
+                Err(e) if would_block(&e) => return,
+                Err(e) if interrupted(&e) => continue,
+                Err(e) => {
+                    let why = format!("read error: {e}");
+                    return self.bridge_failed(key, &why, now);
+                }
+            };
+            log::trace!("bridge {}: {n} bytes from the remote", b.link.name());
+            let fresh = self.read_buf.get(..n).unwrap_or_default();
+            b.partial.extend_from_slice(fresh);
+            let used = b.link.remote_data(&mut self.core, &b.partial, now);
+            b.partial.drain(..used.min(b.partial.len()));
+            if b.link.take_drop_request() {
+                self.bridge_write(key, now);
+                self.bridge_drop_socket(key);
+                return;
+            }
+            self.flush_urgent(now);
+            if n < READ_CHUNK && !closed_seen {
+                // A short read emptied the socket; new data brings a new
+                // (edge-triggered) event.
+                return;
+            }
+        }
+        if !self.backlog.contains(&key) {
+            self.backlog.push(key);
+        }
+    }
+
+    /// The core has output for the bridge's local side: the link takes it
+    /// (messages for the remote), then the remote socket is written.
+    pub(super) fn bridge_flush(&mut self, key: usize, now: Instant) {
+        if let Some(Endpoint::Bridge(b)) = self.conns.get_mut(key) {
+            b.link.local_output(&mut self.core, now);
+        }
+        self.bridge_write(key, now);
+    }
+
+    /// Writes what the link has for the remote; drops the socket when the
+    /// link asks.
+    fn bridge_write(&mut self, key: usize, now: Instant) {
+        loop {
+            let Some(Endpoint::Bridge(b)) = self.conns.get_mut(key) else {
+                return;
+            };
+            let drop_it = b.link.take_drop_request();
+            let wrote_all = match (b.stream.as_mut(), b.established) {
+                (Some(stream), true) => loop {
+                    if b.link.out.is_empty() {
+                        break true;
+                    }
+                    match stream.write(&b.link.out) {
+                        Ok(0) => break false,
+                        Ok(n) => {
+                            b.link.out.drain(..n);
+                        }
+                        Err(e) if would_block(&e) => break false,
+                        Err(e) if interrupted(&e) => {}
+                        Err(e) => {
+                            log::debug!("bridge {}: write error: {e}", b.link.name());
+                            b.link.out.clear();
+                            let why = format!("write error: {e}");
+                            b.link.remote_closed(&mut self.core, now, &why);
+                            self.bridge_drop_socket(key);
+                            return;
+                        }
+                    }
+                },
+                _ => false,
+            };
+            if drop_it {
+                b.link.out.clear();
+                self.bridge_drop_socket(key);
+                return;
+            }
+            if !wrote_all {
+                return;
+            }
+            // The socket took everything: more from the core, if it has any.
+            let had_local = !self.core.pending_output(b.link.local_id()).is_empty();
+            if b.paused && b.link.wants_remote_input(&self.core) && !self.backlog.contains(&key) {
+                self.backlog.push(key);
+            }
+            if !had_local || b.link.out.len() >= OUT_HIGH_WATER {
+                return;
+            }
+            b.link.local_output(&mut self.core, now);
+            if b.link.out.is_empty() {
+                return;
+            }
+        }
+    }
+
+    /// Forgets a bridge's socket when the loop stops.
+    pub(super) fn bridge_close(&mut self, b: &mut BridgeConn) {
+        if let Some(mut s) = b.stream.take() {
+            let _ = self.poll.registry().deregister(&mut s);
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
