@@ -21,6 +21,7 @@
 mod conn;
 mod connect;
 mod matching;
+mod persist;
 mod publish;
 mod retain;
 mod session;
@@ -47,6 +48,8 @@ use matching::{Match, SharedGroups};
 use retain::RetainStore;
 use session::{Session, SessionId, SubEntry};
 use sys::SysState;
+
+pub use persist::{PersistFigures, PersistMode, RestoreReport};
 
 /// Pending output past which a connection is worth writing at once (see
 /// [`Core::poll_urgent`]).
@@ -128,6 +131,9 @@ pub struct Core {
     scratch_codes: Vec<u8>,
     scratch_props: PropertiesBuf,
     scratch_fwd: PropertiesBuf,
+    /// Persistence, when on (see `persist.rs`); boxed, as most of it is
+    /// cold and the core without it pays one pointer.
+    persist: Option<Box<persist::Persist>>,
 }
 
 impl Core {
@@ -161,6 +167,7 @@ impl Core {
             scratch_codes: Vec::new(),
             scratch_props: PropertiesBuf::new(),
             scratch_fwd: PropertiesBuf::new(),
+            persist: None,
         }
     }
 
@@ -405,7 +412,10 @@ impl Core {
 
     /// Encodes `packet` for connection `id` and queues it for writing.
     fn send(&mut self, id: ConnId, packet: &Packet<'_>) {
-        let Some(c) = self.conn_mut(id) else { return };
+        let Some(c) = self.conns.get_mut(id.0).and_then(Option::as_mut) else {
+            return;
+        };
+        persist::hold_output(&mut self.persist, c, id);
         let version = c.protocol;
         packet.encode(version, c.out_buf());
         self.mark_dirty(id);
@@ -526,6 +536,7 @@ impl Core {
             }
         }
         for (w, sid) in wills {
+            self.persist_will_cleared(sid);
             self.publish_will(&w, Some(sid), now);
         }
         for sid in ended {
