@@ -500,8 +500,10 @@ fn delayed_will_survives_a_restart() {
 
 #[test]
 fn sys_topics_are_never_recorded() {
-    let mut config = Config::default();
-    config.sys_interval = 1;
+    let config = Config {
+        sys_interval: 1,
+        ..Config::default()
+    };
     let mut h = Harness::with(config);
     h.core
         .enable_persistence(PersistMode::Full, true, h.now, UNIX);
