@@ -31,6 +31,9 @@ use log::LevelFilter;
 use crate::Limits;
 use crate::auth::Auth;
 
+pub mod persistence;
+pub use persistence::PersistenceConfig;
+
 /// One network listener.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListenerConfig {
@@ -56,6 +59,8 @@ pub struct Config {
     pub password_file: Option<PathBuf>,
     /// Mosquitto-format ACL file (`acl_file`), if any.
     pub acl_file: Option<PathBuf>,
+    /// Persistence (`persistence`, `persistence_location`, ...).
+    pub persistence: PersistenceConfig,
 }
 
 impl Default for Config {
@@ -68,6 +73,7 @@ impl Default for Config {
             sys_interval: 10,
             password_file: None,
             acl_file: None,
+            persistence: PersistenceConfig::default(),
         }
     }
 }
@@ -238,8 +244,6 @@ const UNSUPPORTED: &[&str] = &[
     "auth_plugin",
     "auth_plugin_deny_special_chars",
     "auto_id_prefix",
-    "autosave_interval",
-    "autosave_on_changes",
     "check_retain_source",
     "clientid_prefixes",
     "connection_messages",
@@ -255,9 +259,6 @@ const UNSUPPORTED: &[&str] = &[
     "memory_limit",
     "message_size_limit",
     "per_listener_settings",
-    "persistence",
-    "persistence_file",
-    "persistence_location",
     "persistent_client_expiration",
     "pid_file",
     "plugin",
@@ -349,6 +350,13 @@ const SUPPORTED: &[&str] = &[
     "sys_interval",
     "password_file",
     "acl_file",
+    "persistence",
+    "persistence_location",
+    "persistence_mode",
+    "persistence_sync",
+    "persistence_file",
+    "autosave_interval",
+    "autosave_on_changes",
 ];
 
 /// Config being built from a file, with where each listener came from.
@@ -515,6 +523,9 @@ impl Parser {
                     )?
                 };
                 limits.max_topic_aliases = u16::try_from(v).unwrap_or(u16::MAX);
+            }
+            _ if persistence::is_directive(name) => {
+                persistence::directive(&mut self.config.persistence, name, args, line)?;
             }
             _ if is_unsupported(name) => {
                 let hint = match name {
@@ -835,9 +846,17 @@ Config file: one directive per line; a line starting with # is a comment.
   sys_interval SECONDS             $SYS update period, 0 for off (default 10)
   password_file PATH               Mosquitto password file (boxmq passwd)
   acl_file PATH                    Mosquitto ACL file
+  persistence true|false           keep state on disk; on unless set to false
+                                   (off by default when embedded)
+  persistence_location DIR         data directory; without it
+                                   $STATE_DIRECTORY, else ./boxmq-data
+  persistence_mode full|retained   all state, or retained only (default full)
+  persistence_sync true|false      ack after fdatasync only (default true)
+  persistence_file FILE            ignored with a notice (Mosquitto's)
+  autosave_interval SECONDS        ignored with a notice (Mosquitto's)
+  autosave_on_changes VALUE        ignored with a notice (Mosquitto's)
 Every bound is a real number: 0 and -1 do not mean unlimited. Other
-Mosquitto directives (persistence, password_file, bridges, TLS, ...) are
-refused by name.
+Mosquitto directives (bridges, TLS, ...) are refused by name.
 ";
 
 #[cfg(test)]
