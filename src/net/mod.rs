@@ -31,6 +31,8 @@ use crate::broker::local::{Drain, LocalConn, LocalRef, Request};
 use crate::config::Config;
 use crate::core::{ConnId, Core};
 
+pub mod persist;
+
 /// Token of the waker (other threads asking the loop to look at its mailbox).
 const WAKER: Token = Token(usize::MAX - 1);
 /// Token of the signal pipe.
@@ -122,6 +124,8 @@ pub struct Server {
     blocked: Vec<usize>,
     /// Requests may be waiting beyond the last turn's budget.
     more_requests: bool,
+    /// The store, when persistence is on (see `persist.rs`).
+    persist: Option<persist::Persistence>,
 }
 
 impl Server {
@@ -177,6 +181,7 @@ impl Server {
             control: None,
             blocked: Vec::new(),
             more_requests: false,
+            persist: None,
         })
     }
 
@@ -224,6 +229,13 @@ impl Server {
         Ok(waker)
     }
 
+    /// Restores the core from an opened store (see [`persist::open`]) and
+    /// keeps the store for the loop. Call before [`Server::run`].
+    pub fn attach_persistence(&mut self, opened: persist::Opened) {
+        let p = persist::Persistence::attach(opened, &mut self.core, Instant::now());
+        self.persist = Some(p);
+    }
+
     /// The broker core (counters, limits).
     pub fn core(&self) -> &Core {
         &self.core
@@ -243,9 +255,12 @@ impl Server {
         loop {
             let now = Instant::now();
             let timeout = if self.backlog.is_empty() && !self.more_requests {
-                self.core
-                    .next_deadline()
-                    .map(|d| d.saturating_duration_since(now) + Duration::from_millis(1))
+                let retry = self.persist.as_ref().and_then(|p| p.retry_deadline());
+                let next = match (self.core.next_deadline(), retry) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                next.map(|d| d.saturating_duration_since(now) + Duration::from_millis(1))
             } else {
                 Some(Duration::ZERO)
             };
@@ -304,6 +319,11 @@ impl Server {
                 }
             }
             self.core.handle_timeout(now);
+            // Group commit: what this turn recorded, in one write and one
+            // sync, before the acknowledgements it holds go out.
+            if let Some(p) = self.persist.as_mut() {
+                p.end_of_turn(&mut self.core, now);
+            }
             self.flush_dirty(now);
             // Paused publishers the core lets go: read them next turn.
             while let Some(id) = self.core.poll_resumed() {
@@ -604,6 +624,9 @@ impl Server {
     /// after its pending output had a last chance to go out.
     fn shutdown(&mut self, now: Instant) {
         self.core.shutdown(now);
+        if let Some(p) = self.persist.as_mut() {
+            p.end_of_turn(&mut self.core, now);
+        }
         self.flush_dirty(now);
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         for key in keys {
