@@ -349,7 +349,14 @@ impl Broker {
         let thread = thread::Builder::new()
             .name("boxmq".to_owned())
             .spawn(move || {
-                loop_thread(config, (listeners, auth, store), signals, rx, setup_tx, state);
+                loop_thread(
+                    config,
+                    (listeners, auth, store),
+                    signals,
+                    rx,
+                    setup_tx,
+                    state,
+                );
                 // Listeners are closed and the state final: stop may return.
                 let _ = done_tx.send(());
             })

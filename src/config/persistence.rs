@@ -85,9 +85,7 @@ fn boolean(name: &str, args: &[&str]) -> Result<bool, String> {
     match args {
         ["true"] => Ok(true),
         ["false"] => Ok(false),
-        _ => Err(format!(
-            "{name}: expected '{name} true' or '{name} false'"
-        )),
+        _ => Err(format!("{name}: expected '{name} true' or '{name} false'")),
     }
 }
 
@@ -164,7 +162,10 @@ mod tests {
         .unwrap();
         let p = &c.persistence;
         assert_eq!(p.enabled, Some(false));
-        assert_eq!(p.location.as_deref(), Some(std::path::Path::new("/var/lib/x")));
+        assert_eq!(
+            p.location.as_deref(),
+            Some(std::path::Path::new("/var/lib/x"))
+        );
         assert_eq!(p.dir(), PathBuf::from("/var/lib/x"));
         assert_eq!(p.mode, PersistMode::Retained);
         assert!(!p.sync);

@@ -62,10 +62,9 @@ pub fn open(config: &Config, default: bool) -> Result<Option<Opened>, String> {
             mode: p.mode,
             sync: p.sync,
         })),
-        Err(e @ StoreError::Locked(_)) => Err(format!(
-            "persistence directory {}: {e}",
-            dir.display()
-        )),
+        Err(e @ StoreError::Locked(_)) => {
+            Err(format!("persistence directory {}: {e}", dir.display()))
+        }
         Err(e) => Err(format!(
             "persistence directory {}: {e} (set persistence_location, or persistence false)",
             dir.display()
@@ -104,10 +103,7 @@ impl Persistence {
         }
         let started = Instant::now();
         let report = core.restore(
-            recovery
-                .records
-                .iter()
-                .map(|r| (r.kind, r.body.as_slice())),
+            recovery.records.iter().map(|r| (r.kind, r.body.as_slice())),
             now,
         );
         for note in &report.notes {
@@ -155,7 +151,10 @@ impl Persistence {
             n += 1;
         });
         if self.failing {
-            if self.last_attempt.is_none_or(|t| now.duration_since(t) >= RETRY_EVERY) {
+            if self
+                .last_attempt
+                .is_none_or(|t| now.duration_since(t) >= RETRY_EVERY)
+            {
                 self.compact(core, now);
             }
             return;
@@ -185,7 +184,10 @@ impl Persistence {
     /// When the loop must wake up to retry, if a failure is pending.
     pub fn retry_deadline(&self) -> Option<Instant> {
         if self.failing {
-            Some(self.last_attempt.map_or_else(Instant::now, |t| t + RETRY_EVERY))
+            Some(
+                self.last_attempt
+                    .map_or_else(Instant::now, |t| t + RETRY_EVERY),
+            )
         } else {
             None
         }

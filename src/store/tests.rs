@@ -17,7 +17,11 @@ fn round_trip_on_sim() {
     drop(s);
     let (s, rec) = Store::open_on(disk.clone(), opts("/d")).unwrap();
     assert_eq!(rec.notes, Vec::<String>::new());
-    let got: Vec<_> = rec.records.iter().map(|r| (r.seq, r.kind, r.body.clone())).collect();
+    let got: Vec<_> = rec
+        .records
+        .iter()
+        .map(|r| (r.seq, r.kind, r.body.clone()))
+        .collect();
     assert_eq!(got, vec![(1, 1, b"one".to_vec()), (2, 2, b"two".to_vec())]);
     assert_eq!(s.last_seq(), 2);
 }

@@ -512,3 +512,42 @@ fn sys_topics_are_never_recorded() {
     assert_eq!(h.core.records_emitted(), 0);
     assert!(h.core.snapshot_records().is_empty());
 }
+
+#[test]
+fn a_long_restored_queue_drains_as_the_client_acknowledges() {
+    let mut h = persisted();
+    let mut log = Vec::new();
+    let s = connect_synced(&mut h, &mut log, "sink", false);
+    subscribe_synced(&mut h, &mut log, s, "t", QoS::AtLeastOnce);
+    h.core.handle_close(s, h.now);
+    let p = connect_synced(&mut h, &mut log, "pub", true);
+    for i in 1..=100u16 {
+        h.publish(p, "t", i.to_string().as_bytes(), QoS::AtLeastOnce, false, i);
+    }
+    sync(&mut h, &mut log);
+    let (mut r, report) = restart(&log);
+    assert_eq!(report.messages, 100);
+    let mut log2 = Vec::new();
+    let s2 = r.connect_with("sink", false, 0, None);
+    sync(&mut r, &mut log2);
+    let mut got = 0;
+    for _ in 0..200 {
+        let out = r.recv(s2);
+        let pids: Vec<u16> = out
+            .iter()
+            .filter_map(|o| match o {
+                Out::Publish { pid, .. } => *pid,
+                _ => None,
+            })
+            .collect();
+        if pids.is_empty() && got > 0 {
+            break;
+        }
+        for pid in pids {
+            got += 1;
+            r.resp(s2, PubRespKind::PubAck, pid);
+        }
+        sync(&mut r, &mut log2);
+    }
+    assert_eq!(got, 100);
+}
