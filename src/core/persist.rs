@@ -11,12 +11,14 @@
 //! * [`Core::snapshot_records`] gives the whole durable state as records,
 //!   for compaction.
 //!
-//! Holding output: while records are emitted but not durable, every byte
-//! appended to a connection's output is marked with the number of records
-//! that must be durable first ([`Conn::hold`]). That covers PUBACK/PUBREC to
-//! publishers, the copies forwarded to subscribers (a crash before the sync
-//! cannot make a QoS 2 message arrive twice), SUBACK and CONNACK. Output
-//! is never reordered: everything behind a mark waits with it.
+//! Holding output: while records are emitted but not durable, output that
+//! depends on them is marked with the number of records that must be
+//! durable first (`Conn::hold`): every answer to a client (CONNACK, SUBACK,
+//! UNSUBACK, PUBACK, PUBREC, PUBREL, PUBCOMP) and QoS 2 copies forwarded to
+//! subscribers (a crash before the sync cannot make a QoS 2 message arrive
+//! twice). QoS 0 and QoS 1 copies to subscribers are not held: lost state
+//! makes them at worst arrive twice, which QoS 1 allows. Output is never
+//! reordered: everything behind a mark waits with it.
 
 mod record;
 

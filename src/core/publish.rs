@@ -532,7 +532,8 @@ impl Core {
             self.stats.publish_dropped += 1;
             return;
         }
-        persist::hold_output(&mut self.persist, conn, conn_id);
+        // QoS 0 depends on nothing durable: not held (only queued behind
+        // what is held already).
         let version = conn.protocol;
         let written = if version.is_v5() {
             encode_delivery(conn.out_buf(), props_buf, version, d, max_packet)
@@ -636,10 +637,14 @@ impl Core {
             let packet_id = (p.qos != QoS::AtMostOnce).then(|| session.next_packet_id());
             if let (Some(pid), QoS::ExactlyOnce) = (packet_id, p.qos) {
                 // The packet id must survive a restart: a QoS 2 receiver
-                // knows the message by it.
+                // knows the message by it. And the message must be durable
+                // before it leaves: were it lost in a crash, its publisher
+                // (never acknowledged) would send it again, and it would
+                // arrive twice under another packet id. QoS 1 needs no
+                // hold: at worst it arrives twice, which QoS 1 allows.
                 persist::note_sent(&mut self.persist, session.persist_id, &p.msg, pid.get());
+                persist::hold_output(&mut self.persist, conn, conn_id);
             }
-            persist::hold_output(&mut self.persist, conn, conn_id);
             let d = Delivery::of(&p, packet_id, false, now);
             let ok = encode_delivery(
                 conn.out_buf(),
