@@ -403,7 +403,9 @@ impl Broker {
         let mut server = Server::from_listeners(&self.config, listeners, auth)
             .map_err(|e| self.fail(BrokerError::Io(e)))?;
         if let Some(store) = store {
-            server.attach_persistence(store);
+            server
+                .attach_persistence(store)
+                .map_err(|e| self.fail(BrokerError::Io(e)))?;
         }
         if self.stop_on_signals {
             server
@@ -462,7 +464,7 @@ fn loop_thread(
 ) {
     let built = Server::from_listeners(&config, listeners, auth).and_then(|mut server| {
         if let Some(store) = store {
-            server.attach_persistence(store);
+            server.attach_persistence(store)?;
         }
         if signals {
             server.handle_signals()?;

@@ -37,6 +37,8 @@ pub mod persist;
 const WAKER: Token = Token(usize::MAX - 1);
 /// Token of the signal pipe.
 const SIGNALS: Token = Token(usize::MAX - 2);
+/// Token of the persistence writer's wake-ups.
+const PERSIST: Token = Token(usize::MAX - 3);
 /// Listeners take the tokens below `LISTENER_BASE`, counting down.
 const LISTENER_BASE: usize = usize::MAX - 16;
 /// Size of the shared read buffer.
@@ -230,10 +232,17 @@ impl Server {
     }
 
     /// Restores the core from an opened store (see [`persist::open`]) and
-    /// keeps the store for the loop. Call before [`Server::run`].
-    pub fn attach_persistence(&mut self, opened: persist::Opened) {
-        let p = persist::Persistence::attach(opened, &mut self.core, Instant::now());
+    /// starts its writer. Call before [`Server::run`].
+    ///
+    /// # Errors
+    /// When the writer thread or its wake-up cannot be set up.
+    pub fn attach_persistence(&mut self, opened: persist::Opened) -> io::Result<()> {
+        let mut p = persist::Persistence::attach(opened, &mut self.core, Instant::now())?;
+        self.poll
+            .registry()
+            .register(p.wake_source(), PERSIST, Interest::READABLE)?;
         self.persist = Some(p);
+        Ok(())
     }
 
     /// The broker core (counters, limits).
@@ -288,6 +297,11 @@ impl Server {
                             return Ok(StopReason::Requested);
                         }
                     }
+                    PERSIST => {
+                        if let Some(p) = self.persist.as_mut() {
+                            p.poll(&mut self.core, now);
+                        }
+                    }
                     SIGNALS => {
                         let pending: Vec<i32> = self
                             .signals
@@ -319,8 +333,9 @@ impl Server {
                 }
             }
             self.core.handle_timeout(now);
-            // Group commit: what this turn recorded, in one write and one
-            // sync, before the acknowledgements it holds go out.
+            // Group commit: what this turn recorded goes to the writer
+            // thread; the acknowledgements it holds go out once it is
+            // durable (see persist.rs).
             if let Some(p) = self.persist.as_mut() {
                 p.end_of_turn(&mut self.core, now);
             }
@@ -625,7 +640,7 @@ impl Server {
     fn shutdown(&mut self, now: Instant) {
         self.core.shutdown(now);
         if let Some(p) = self.persist.as_mut() {
-            p.end_of_turn(&mut self.core, now);
+            p.finish(&mut self.core, now);
         }
         self.flush_dirty(now);
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();

@@ -1,8 +1,11 @@
 //! The event loop's side of persistence: opens the store, restores the core
-//! from it before serving, and at the end of every loop turn writes what
-//! the turn recorded with one commit (one write, one `fdatasync`: group
-//! commit), then tells the core what is durable so held acknowledgements
-//! go out.
+//! from it before serving, and at the end of every loop turn hands what the
+//! turn recorded to a writer thread. The writer appends everything that
+//! arrived since its last commit and commits it with one write and one
+//! `fdatasync` (group commit: while one sync runs, the next batch
+//! gathers), then says how far the records are durable; the loop tells the
+//! core, and the held acknowledgements go out. The loop itself never waits
+//! for the disk, so subscribers keep being served during a sync.
 //!
 //! A failed commit is not retried on the same file (after a failed
 //! `fdatasync` the kernel may have dropped the dirty pages and report
@@ -10,11 +13,15 @@
 //! held, and a fresh snapshot of the in-memory state is tried at most once
 //! a second until one succeeds.
 
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::Config;
 use crate::core::{Core, PersistFigures, PersistMode};
-use crate::store::{Recovery, Store, StoreError, StoreOptions};
+use crate::store::{Recovery, Store, StoreError, StoreOptions, StoreStats};
 
 /// Log size past which the state is compacted into a snapshot.
 const COMPACT_AT: u64 = 64 << 20;
@@ -78,20 +85,152 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// The store attached to a running loop.
+/// Work for the writer thread, in the order the loop produced it.
+enum Job {
+    /// Records (kind, u32 length, body, ...) ending at core record `upto`.
+    Batch { records: Vec<u8>, upto: u64 },
+    /// A snapshot of the whole state, taken when `upto` records had been emitted.
+    Compact {
+        records: Vec<(u8, Vec<u8>)>,
+        upto: u64,
+    },
+}
+
+/// What the writer reports.
+enum Done {
+    /// Records up to `upto` are durable.
+    Durable {
+        upto: u64,
+        stats: StoreStats,
+        compact: bool,
+    },
+    /// A commit or a compaction failed; records are not durable until a
+    /// compaction succeeds.
+    Failed(String),
+    /// A compaction succeeded after a failure.
+    Recovered(usize),
+}
+
+/// The writer thread: owns the store.
+fn writer(mut store: Store, jobs: Receiver<Job>, done: Sender<Done>, mut wake: UnixStream) {
+    let mut poisoned = false;
+    let notify = |wake: &mut UnixStream| {
+        // Full pipe: a wake-up is pending anyway.
+        let _ = wake.write(&[1]);
+    };
+    while let Ok(first) = jobs.recv() {
+        let mut next = Some(first);
+        let mut upto = None;
+        let mut appended = false;
+        while let Some(job) = next.take() {
+            match job {
+                Job::Batch { records, upto: n } => {
+                    append_encoded(&mut store, &records);
+                    appended = true;
+                    upto = Some(n);
+                }
+                Job::Compact { records, upto: n } => {
+                    // Earlier batches first: the snapshot supersedes them.
+                    if appended && !poisoned {
+                        commit(&mut store, &mut poisoned, &done, upto);
+                    }
+                    appended = false;
+                    upto = None;
+                    let count = records.len();
+                    match store.compact(&mut records.into_iter()) {
+                        Ok(_) => {
+                            if poisoned {
+                                let _ = done.send(Done::Recovered(count));
+                            }
+                            poisoned = false;
+                            let _ = done.send(Done::Durable {
+                                upto: n,
+                                stats: store.stats(),
+                                compact: false,
+                            });
+                        }
+                        Err(e) => {
+                            poisoned = true;
+                            let _ =
+                                done.send(Done::Failed(format!("writing a snapshot failed: {e}")));
+                        }
+                    }
+                    notify(&mut wake);
+                }
+            }
+            // Group commit: take whatever else is waiting into this commit.
+            next = match jobs.try_recv() {
+                Ok(j) => Some(j),
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => None,
+            };
+        }
+        if appended && !poisoned {
+            commit(&mut store, &mut poisoned, &done, upto);
+            notify(&mut wake);
+        }
+    }
+    // The loop is gone: a last commit of what it sent.
+    let _ = store.commit();
+}
+
+fn commit(store: &mut Store, poisoned: &mut bool, done: &Sender<Done>, upto: Option<u64>) {
+    match store.commit() {
+        Ok(_) => {
+            if let Some(upto) = upto {
+                let _ = done.send(Done::Durable {
+                    upto,
+                    stats: store.stats(),
+                    compact: store.needs_compaction(),
+                });
+            }
+        }
+        Err(e) => {
+            *poisoned = true;
+            let _ = done.send(Done::Failed(format!("commit failed: {e}")));
+        }
+    }
+}
+
+/// Appends records encoded as the core's drain gives them.
+fn append_encoded(store: &mut Store, mut rest: &[u8]) {
+    while let Some((&kind, tail)) = rest.split_first() {
+        let Some((len, tail)) = tail.split_first_chunk::<4>() else {
+            return;
+        };
+        let len = u32::from_le_bytes(*len) as usize;
+        let Some((body, tail)) = tail.split_at_checked(len) else {
+            return;
+        };
+        store.append(kind, body);
+        rest = tail;
+    }
+}
+
+/// The store attached to a running loop, behind its writer thread.
 pub(crate) struct Persistence {
-    store: Store,
+    jobs: Option<Sender<Job>>,
+    done: Receiver<Done>,
+    thread: Option<JoinHandle<()>>,
+    /// The writer's wake-ups (registered with the poll by the loop).
+    wake: mio::net::UnixStream,
+    /// Highest record count sent to the writer, and confirmed durable.
+    sent: u64,
+    durable: u64,
     /// A commit failed and no compaction has succeeded since.
     failing: bool,
     last_attempt: Option<Instant>,
+    compacting: bool,
 }
 
 impl Persistence {
-    /// Turns persistence on in `core` and restores it from what the store
-    /// recovered, logging what was set aside.
-    pub fn attach(opened: Opened, core: &mut Core, now: Instant) -> Persistence {
+    /// Turns persistence on in `core`, restores it from what the store
+    /// recovered (logging what was set aside) and starts the writer.
+    ///
+    /// # Errors
+    /// When the wake-up socket pair or the thread cannot be created.
+    pub fn attach(opened: Opened, core: &mut Core, now: Instant) -> std::io::Result<Persistence> {
         let Opened {
-            store,
+            mut store,
             recovery,
             mode,
             sync,
@@ -128,56 +267,112 @@ impl Persistence {
                 String::new()
             }
         );
-        let mut me = Persistence {
-            store,
-            failing: false,
-            last_attempt: None,
-        };
+        drop(recovery);
         // Start from a snapshot of exactly what was restored: records
         // skipped now would otherwise be skipped again at every start.
-        if !recovery.notes.is_empty() || report.skipped > 0 {
-            me.compact(core, now);
+        if report.skipped > 0 || store.needs_compaction() {
+            let mut records = core.snapshot_records().into_iter();
+            match store.compact(&mut records) {
+                Ok(_) => log::info!("persistence: state rewritten as a fresh snapshot"),
+                Err(e) => log::error!("persistence: writing a snapshot failed: {e}"),
+            }
         }
-        me
+        let (theirs, ours) = UnixStream::pair()?;
+        ours.set_nonblocking(true)?;
+        theirs.set_nonblocking(true)?;
+        let (jobs_tx, jobs_rx) = mpsc::channel();
+        let (done_tx, done_rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("boxmq-store".into())
+            .spawn(move || writer(store, jobs_rx, done_tx, theirs))?;
+        Ok(Persistence {
+            jobs: Some(jobs_tx),
+            done: done_rx,
+            thread: Some(thread),
+            wake: mio::net::UnixStream::from_std(ours),
+            sent: 0,
+            durable: 0,
+            failing: false,
+            last_attempt: None,
+            compacting: false,
+        })
     }
 
-    /// End of a loop turn: writes the records the turn produced with one
-    /// commit and releases what they held.
+    /// The socket that becomes readable when the writer has news.
+    pub fn wake_source(&mut self) -> &mut mio::net::UnixStream {
+        &mut self.wake
+    }
+
+    /// End of a loop turn: hands the records the turn produced to the
+    /// writer, and takes in what the writer made durable.
     pub fn end_of_turn(&mut self, core: &mut Core, now: Instant) {
-        let store = &mut self.store;
-        let mut n = 0u64;
+        self.poll(core, now);
+        let mut records = Vec::new();
         core.drain_records(|kind, body| {
-            store.append(kind, body);
-            n += 1;
+            records.push(kind);
+            records.extend_from_slice(&u32::try_from(body.len()).unwrap_or(u32::MAX).to_le_bytes());
+            records.extend_from_slice(body);
         });
-        if self.failing {
-            if self
+        if !records.is_empty() {
+            let upto = core.records_emitted();
+            self.sent = upto;
+            self.send(Job::Batch { records, upto });
+        }
+        if self.failing
+            && self
                 .last_attempt
                 .is_none_or(|t| now.duration_since(t) >= RETRY_EVERY)
-            {
-                self.compact(core, now);
-            }
-            return;
-        }
-        if n > 0 {
-            match self.store.commit() {
-                Ok(_) => {
-                    core.handle_durable(core.records_emitted());
-                    self.figures(core);
-                }
-                Err(e) => {
-                    log::error!(
-                        "persistence: commit failed: {e}; acknowledgements are held until a \
-                         fresh snapshot is written (tried at most once a second)"
-                    );
-                    self.failing = true;
-                    self.compact(core, now);
-                    return;
-                }
-            }
-        }
-        if self.store.needs_compaction() {
+        {
             self.compact(core, now);
+        }
+    }
+
+    /// Takes in the writer's reports.
+    pub fn poll(&mut self, core: &mut Core, now: Instant) {
+        let mut buf = [0u8; 64];
+        while matches!(self.wake.read(&mut buf), Ok(n) if n > 0) {}
+        while let Ok(d) = self.done.try_recv() {
+            self.take(d, core, now);
+        }
+    }
+
+    fn take(&mut self, d: Done, core: &mut Core, now: Instant) {
+        match d {
+            Done::Durable {
+                upto,
+                stats,
+                compact,
+            } => {
+                self.durable = self.durable.max(upto);
+                core.handle_durable(upto);
+                core.set_persist_figures(PersistFigures {
+                    last_sync: stats.last_sync,
+                    max_sync: stats.max_sync,
+                    log_bytes: stats.log_bytes,
+                    bytes_written: stats.bytes_written,
+                });
+                if compact && !self.compacting && !self.failing {
+                    self.compact(core, now);
+                } else if !compact {
+                    self.compacting = false;
+                }
+            }
+            Done::Failed(why) => {
+                if self.failing {
+                    log::error!("persistence: {why}; retrying in 1 s");
+                } else {
+                    log::error!(
+                        "persistence: {why}; acknowledgements are held until a fresh \
+                         snapshot is written (tried at most once a second)"
+                    );
+                }
+                self.failing = true;
+                self.compacting = false;
+            }
+            Done::Recovered(count) => {
+                log::warn!("persistence: recovered; snapshot of {count} records written");
+                self.failing = false;
+            }
         }
     }
 
@@ -193,36 +388,51 @@ impl Persistence {
         }
     }
 
-    /// Writes a snapshot of the whole state and starts a new log.
-    fn compact(&mut self, core: &mut Core, now: Instant) {
-        self.last_attempt = Some(now);
-        let records = core.snapshot_records();
-        let count = records.len();
-        match self.store.compact(&mut records.into_iter()) {
-            Ok(_) => {
-                core.handle_durable(core.records_emitted());
-                if self.failing {
-                    log::warn!("persistence: recovered; snapshot of {count} records written");
-                } else {
-                    log::info!("persistence: compacted into a snapshot of {count} records");
+    /// Graceful stop: the last records written and waited for (at most
+    /// 5 s), and what they held released.
+    pub fn finish(&mut self, core: &mut Core, now: Instant) {
+        self.end_of_turn(core, now);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.durable < self.sent && !self.failing {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.done.recv_timeout(left) {
+                Ok(d) => self.take(d, core, now),
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    log::warn!("persistence: the last records were not confirmed within 5 s");
+                    break;
                 }
-                self.failing = false;
-                self.figures(core);
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
-            Err(e) => {
-                log::error!("persistence: writing a snapshot failed: {e}; retrying in 1 s");
+        }
+    }
+
+    fn send(&mut self, job: Job) {
+        if let Some(tx) = &self.jobs {
+            if tx.send(job).is_err() {
+                log::error!("persistence: the writer thread is gone; nothing more is written");
+                self.jobs = None;
                 self.failing = true;
             }
         }
     }
 
-    fn figures(&self, core: &mut Core) {
-        let s = self.store.stats();
-        core.set_persist_figures(PersistFigures {
-            last_sync: s.last_sync,
-            max_sync: s.max_sync,
-            log_bytes: s.log_bytes,
-            bytes_written: s.bytes_written,
-        });
+    /// Asks the writer for a snapshot of the whole state and a new log.
+    fn compact(&mut self, core: &mut Core, now: Instant) {
+        self.last_attempt = Some(now);
+        self.compacting = true;
+        let records = core.snapshot_records();
+        let upto = core.records_emitted();
+        self.sent = self.sent.max(upto);
+        self.send(Job::Compact { records, upto });
+    }
+}
+
+impl Drop for Persistence {
+    fn drop(&mut self) {
+        // Closing the channel ends the writer after its last commit.
+        self.jobs = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
