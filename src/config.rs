@@ -692,6 +692,8 @@ fn parse_ip(name: &str, word: &str) -> Result<IpAddr, String> {
 }
 
 /// What the command line asks for.
+// Made once per run; boxing the config would only change the API.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     /// Run the broker with this configuration.

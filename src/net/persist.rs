@@ -15,7 +15,7 @@
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -159,10 +159,7 @@ fn writer(mut store: Store, jobs: Receiver<Job>, done: Sender<Done>, mut wake: U
                 }
             }
             // Group commit: take whatever else is waiting into this commit.
-            next = match jobs.try_recv() {
-                Ok(j) => Some(j),
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => None,
-            };
+            next = jobs.try_recv().ok();
         }
         if appended && !poisoned {
             commit(&mut store, &mut poisoned, &done, upto);
