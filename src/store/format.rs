@@ -77,7 +77,11 @@ const fn crc_tables() -> [[u32; 256]; 8] {
         let mut c = i as u32;
         let mut k = 0;
         while k < 8 {
-            c = if c & 1 != 0 { (c >> 1) ^ 0x82F6_3B78 } else { c >> 1 };
+            c = if c & 1 != 0 {
+                (c >> 1) ^ 0x82F6_3B78
+            } else {
+                c >> 1
+            };
             k += 1;
         }
         t[0][i] = c;
@@ -277,7 +281,11 @@ pub(crate) enum Stop {
     /// The data ended exactly after a frame.
     End,
     /// A valid snapshot footer at this offset.
-    Footer { offset: usize, count: u64, last_seq: u64 },
+    Footer {
+        offset: usize,
+        count: u64,
+        last_seq: u64,
+    },
     /// Bytes at this offset are not a valid frame.
     Bad { offset: usize, why: &'static str },
 }
@@ -339,7 +347,10 @@ fn footer_at(data: &[u8], off: usize) -> Option<(u64, u64)> {
     if crc32c(&rest[field::FOOT_COUNT.start..]) != crc {
         return None;
     }
-    Some((u64_at(rest, field::FOOT_COUNT)?, u64_at(rest, field::FOOT_LAST)?))
+    Some((
+        u64_at(rest, field::FOOT_COUNT)?,
+        u64_at(rest, field::FOOT_LAST)?,
+    ))
 }
 
 /// Looks for the next good frame after a damaged one at `from`: the first
@@ -389,7 +400,11 @@ pub(crate) fn scan(data: &[u8], start: usize, base_seq: u64, footer: bool) -> Sc
                     && why == FOOTER_WHY
                     && let Some((count, last_seq)) = footer_at(data, off)
                 {
-                    break Stop::Footer { offset: off, count, last_seq };
+                    break Stop::Footer {
+                        offset: off,
+                        count,
+                        last_seq,
+                    };
                 }
                 match resync(data, off, prev) {
                     Some(next) => {
@@ -401,7 +416,11 @@ pub(crate) fn scan(data: &[u8], start: usize, base_seq: u64, footer: bool) -> Sc
             }
         }
     };
-    Scan { records, skipped, stop }
+    Scan {
+        records,
+        skipped,
+        stop,
+    }
 }
 
 #[cfg(test)]

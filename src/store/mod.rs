@@ -52,7 +52,11 @@ pub struct StoreOptions {
 impl StoreOptions {
     /// Options for `dir` with sync on and compaction at 64 MiB of log.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        StoreOptions { dir: dir.into(), sync: true, compact_at: 64 << 20 }
+        StoreOptions {
+            dir: dir.into(),
+            sync: true,
+            compact_at: 64 << 20,
+        }
     }
 }
 
@@ -122,7 +126,10 @@ impl fmt::Display for StoreError {
                 p.display()
             ),
             StoreError::Poisoned(why) => {
-                write!(f, "store: not writing after an earlier failure ({why}); needs compaction")
+                write!(
+                    f,
+                    "store: not writing after an earlier failure ({why}); needs compaction"
+                )
             }
         }
     }
@@ -139,7 +146,10 @@ impl std::error::Error for StoreError {
 
 /// Wraps an I/O error with the operation and the path.
 fn io_err(op: &str, path: &Path, e: io::Error) -> StoreError {
-    StoreError::Io(io::Error::new(e.kind(), format!("{op} {}: {e}", path.display())))
+    StoreError::Io(io::Error::new(
+        e.kind(),
+        format!("{op} {}: {e}", path.display()),
+    ))
 }
 
 /// Name of the snapshot of generation `generation`.
@@ -215,7 +225,10 @@ impl<D: Disk> Store<D> {
         disk.create_dir_all(&opts.dir)
             .map_err(|e| io_err("create directory", &opts.dir, e))?;
         let lock_path = opts.dir.join(LOCK_FILE);
-        if !disk.lock(&opts.dir).map_err(|e| io_err("lock", &lock_path, e))? {
+        if !disk
+            .lock(&opts.dir)
+            .map_err(|e| io_err("lock", &lock_path, e))?
+        {
             return Err(StoreError::Locked(lock_path));
         }
         let mut store = Store {

@@ -86,7 +86,11 @@ fn read_snapshot(data: &[u8], generation: u64) -> FileResult {
     let header = match format::parse_header(data, FileType::Snapshot) {
         Ok(h) => h,
         Err(e) => {
-            return FileResult { records: Vec::new(), damage: vec![e.to_string()], last_seq: 0 };
+            return FileResult {
+                records: Vec::new(),
+                damage: vec![e.to_string()],
+                last_seq: 0,
+            };
         }
     };
     if header.generation != generation {
@@ -97,7 +101,11 @@ fn read_snapshot(data: &[u8], generation: u64) -> FileResult {
     let last_record = scan.records.last().map_or(header.base_seq, |r| r.seq);
     let mut last_seq = last_record;
     match scan.stop {
-        Stop::Footer { offset, count, last_seq: footer_last } => {
+        Stop::Footer {
+            offset,
+            count,
+            last_seq: footer_last,
+        } => {
             if count != scan.records.len() as u64 {
                 damage.push(format!(
                     "footer counts {count} records, {} are intact",
@@ -105,7 +113,9 @@ fn read_snapshot(data: &[u8], generation: u64) -> FileResult {
                 ));
             }
             if footer_last < last_record {
-                damage.push(format!("footer's last sequence number {footer_last} is too low"));
+                damage.push(format!(
+                    "footer's last sequence number {footer_last} is too low"
+                ));
             } else {
                 last_seq = footer_last;
             }
@@ -120,7 +130,11 @@ fn read_snapshot(data: &[u8], generation: u64) -> FileResult {
             data.len() - offset
         )),
     }
-    FileResult { records: scan.records, damage, last_seq }
+    FileResult {
+        records: scan.records,
+        damage,
+        last_seq,
+    }
 }
 
 /// How a log ended.
@@ -141,11 +155,19 @@ fn read_log(data: &[u8], generation: u64, prev: u64, strict: bool) -> (FileResul
     let header = match format::parse_header(data, FileType::Log) {
         Ok(h) => h,
         Err(HeaderError::Short) => {
-            let fr = FileResult { records: Vec::new(), damage, last_seq: 0 };
+            let fr = FileResult {
+                records: Vec::new(),
+                damage,
+                last_seq: 0,
+            };
             return (fr, LogEnd::NoHeader);
         }
         Err(e) => {
-            let fr = FileResult { records: Vec::new(), damage: vec![e.to_string()], last_seq: 0 };
+            let fr = FileResult {
+                records: Vec::new(),
+                damage: vec![e.to_string()],
+                last_seq: 0,
+            };
             return (fr, LogEnd::Clean);
         }
     };
@@ -166,8 +188,19 @@ fn read_log(data: &[u8], generation: u64, prev: u64, strict: bool) -> (FileResul
     };
     let last_seq = scan.records.last().map_or(header.base_seq, |r| r.seq);
     // After a damaged snapshot, keep the order strictly increasing.
-    let records = scan.records.into_iter().filter(|r| strict || r.seq > prev).collect();
-    (FileResult { records, damage, last_seq }, end)
+    let records = scan
+        .records
+        .into_iter()
+        .filter(|r| strict || r.seq > prev)
+        .collect();
+    (
+        FileResult {
+            records,
+            damage,
+            last_seq,
+        },
+        end,
+    )
 }
 
 impl<D: Disk> Store<D> {
@@ -188,7 +221,9 @@ impl<D: Disk> Store<D> {
         }
         for name in tmps {
             let path = dir.join(&name);
-            self.disk.remove(&path).map_err(|e| io_err("remove", &path, e))?;
+            self.disk
+                .remove(&path)
+                .map_err(|e| io_err("remove", &path, e))?;
             names.remove(&name);
         }
         let Some(generation) = newest else {
@@ -212,7 +247,10 @@ impl<D: Disk> Store<D> {
         let mut snap_intact = false;
         if names.contains(&snap) {
             let path = dir.join(&snap);
-            let data = self.disk.read(&path).map_err(|e| io_err("read", &path, e))?;
+            let data = self
+                .disk
+                .read(&path)
+                .map_err(|e| io_err("read", &path, e))?;
             self.stats.snapshot_bytes = data.len() as u64;
             let fr = read_snapshot(&data, generation);
             last_seq = last_seq.max(fr.last_seq);
@@ -239,7 +277,10 @@ impl<D: Disk> Store<D> {
         let mut log_end = None;
         if names.contains(&log) {
             let path = dir.join(&log);
-            let data = self.disk.read(&path).map_err(|e| io_err("read", &path, e))?;
+            let data = self
+                .disk
+                .read(&path)
+                .map_err(|e| io_err("read", &path, e))?;
             let (fr, end) = read_log(&data, generation, last_seq, snap_intact);
             last_seq = last_seq.max(fr.last_seq);
             let kept = fr.records.len();
@@ -263,7 +304,9 @@ impl<D: Disk> Store<D> {
                 aside.push((log.clone(), to, note));
             }
         } else if snap_intact {
-            notes.push(format!("{log}: missing (crash during compaction); started an empty one"));
+            notes.push(format!(
+                "{log}: missing (crash during compaction); started an empty one"
+            ));
         }
 
         self.last_seq = last_seq;

@@ -218,7 +218,10 @@ impl Sim {
                     }
                     if let Some(FileOp::Write { at, data: bytes }) = pending.get(keep) {
                         let cut = rng.upto(bytes.len());
-                        let torn = FileOp::Write { at: *at, data: bytes[..cut].to_vec() };
+                        let torn = FileOp::Write {
+                            at: *at,
+                            data: bytes[..cut].to_vec(),
+                        };
                         apply_file_op(&mut data, &torn);
                     }
                 }
@@ -242,7 +245,11 @@ impl Sim {
         }
         for dir in self.dirs.values_mut() {
             let pending = std::mem::take(&mut dir.pending);
-            let keep = if mode == Mode::LoseAll { 0 } else { rng.upto(pending.len()) };
+            let keep = if mode == Mode::LoseAll {
+                0
+            } else {
+                rng.upto(pending.len())
+            };
             for op in &pending[..keep] {
                 apply_dir_op(&mut dir.durable, op);
             }
@@ -348,7 +355,11 @@ impl Disk for SimDisk {
 
     fn create_dir_all(&mut self, dir: &Path) -> io::Result<()> {
         // Directories themselves are always durable in this model.
-        self.inner.borrow_mut().dirs.entry(dir.to_path_buf()).or_default();
+        self.inner
+            .borrow_mut()
+            .dirs
+            .entry(dir.to_path_buf())
+            .or_default();
         Ok(())
     }
 
@@ -369,7 +380,10 @@ impl Disk for SimDisk {
     fn read(&mut self, path: &Path) -> io::Result<Vec<u8>> {
         let s = self.inner.borrow();
         let ino = s.lookup(path)?;
-        Ok(s.inodes.get(ino).map(|i| i.current.clone()).unwrap_or_default())
+        Ok(s.inodes
+            .get(ino)
+            .map(|i| i.current.clone())
+            .unwrap_or_default())
     }
 
     fn create(&mut self, path: &Path) -> io::Result<SimFile> {
@@ -402,7 +416,13 @@ impl Disk for SimDisk {
         let mut s = self.inner.borrow_mut();
         s.step()?;
         let at = s.inodes.get(file.ino).map_or(0, |i| i.current.len());
-        s.file_op(file.ino, FileOp::Write { at, data: buf.to_vec() })?;
+        s.file_op(
+            file.ino,
+            FileOp::Write {
+                at,
+                data: buf.to_vec(),
+            },
+        )?;
         s.bytes_written += buf.len() as u64;
         Ok(())
     }

@@ -33,12 +33,19 @@ fn sim_opts() -> StoreOptions {
 }
 
 fn bodies(rec: &Recovery) -> Vec<(u8, Vec<u8>)> {
-    rec.records.iter().map(|r| (r.kind, r.body.clone())).collect()
+    rec.records
+        .iter()
+        .map(|r| (r.kind, r.body.clone()))
+        .collect()
 }
 
 fn assert_increasing(rec: &Recovery) {
     for w in rec.records.windows(2) {
-        assert!(w[0].seq < w[1].seq, "seqs not increasing: {:?}", rec.records);
+        assert!(
+            w[0].seq < w[1].seq,
+            "seqs not increasing: {:?}",
+            rec.records
+        );
     }
 }
 
@@ -50,7 +57,10 @@ fn crc32c_known_values() {
     assert_eq!(format::crc32c(&[0u8; 32]), test_vectors::ZEROS_32);
     // Split updates give the same value as one.
     let data: Vec<u8> = (0..1000u32).map(|i| (i * 7) as u8).collect();
-    let split = format::Crc::new().update(&data[..13]).update(&data[13..]).finish();
+    let split = format::Crc::new()
+        .update(&data[..13])
+        .update(&data[13..])
+        .finish();
     assert_eq!(split, format::crc32c(&data));
 }
 
@@ -63,8 +73,22 @@ fn frame_round_trip_and_every_truncation() {
     let scan = format::scan(&buf, 0, 6, false);
     assert_eq!(scan.stop, format::Stop::End);
     assert_eq!(scan.records.len(), 2);
-    assert_eq!(scan.records[0], Recovered { seq: 7, kind: 3, body: b"hello".to_vec() });
-    assert_eq!(scan.records[1], Recovered { seq: 8, kind: 0, body: Vec::new() });
+    assert_eq!(
+        scan.records[0],
+        Recovered {
+            seq: 7,
+            kind: 3,
+            body: b"hello".to_vec()
+        }
+    );
+    assert_eq!(
+        scan.records[1],
+        Recovered {
+            seq: 8,
+            kind: 0,
+            body: Vec::new()
+        }
+    );
     // Cut anywhere inside the second frame: one record, then a torn stop.
     let first = format::frame_len(5);
     for cut in first + 1..buf.len() {
@@ -191,7 +215,10 @@ fn seq_continues_across_restarts_and_compaction() {
     s.commit().unwrap();
     drop(s);
     let (s, rec) = Store::open_on(disk, sim_opts()).unwrap();
-    assert_eq!(rec.records.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![4]);
+    assert_eq!(
+        rec.records.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        vec![4]
+    );
     assert_eq!(s.last_seq(), 4);
 }
 
@@ -209,8 +236,10 @@ fn compaction_replaces_the_log() {
     }
     assert!(i > 10);
     // The caller's state is smaller than its history: keep the even ones.
-    let state: Vec<(u8, Vec<u8>)> =
-        (0..i).filter(|n| n % 2 == 0).map(|n| (2, n.to_le_bytes().to_vec())).collect();
+    let state: Vec<(u8, Vec<u8>)> = (0..i)
+        .filter(|n| n % 2 == 0)
+        .map(|n| (2, n.to_le_bytes().to_vec()))
+        .collect();
     let seq = s.compact(&mut state.clone().into_iter()).unwrap();
     assert_eq!(seq, s.last_seq());
     assert!(!s.needs_compaction());
@@ -244,7 +273,10 @@ fn second_open_is_locked() {
 
     let disk = SimDisk::new();
     let (_s, _) = Store::open_on(disk.clone(), sim_opts()).unwrap();
-    assert!(matches!(Store::open_on(disk, sim_opts()), Err(StoreError::Locked(_))));
+    assert!(matches!(
+        Store::open_on(disk, sim_opts()),
+        Err(StoreError::Locked(_))
+    ));
 }
 
 #[test]
@@ -297,14 +329,18 @@ fn sync_error_poisons_until_compaction() {
     assert!(matches!(s.commit(), Err(StoreError::Poisoned(_))));
     assert_eq!(disk.ops(), ops);
     // The caller's state is what it acknowledged.
-    s.compact(&mut vec![(1, b"kept".to_vec())].into_iter()).unwrap();
+    s.compact(&mut vec![(1, b"kept".to_vec())].into_iter())
+        .unwrap();
     assert!(!s.is_poisoned());
     s.append(1, b"new");
     s.commit().unwrap();
     drop(s);
     disk.crash_lose_unsynced();
     let (_, rec) = Store::open_on(disk, sim_opts()).unwrap();
-    assert_eq!(bodies(&rec), vec![(1, b"kept".to_vec()), (1, b"new".to_vec())]);
+    assert_eq!(
+        bodies(&rec),
+        vec![(1, b"kept".to_vec()), (1, b"new".to_vec())]
+    );
 }
 
 #[test]
@@ -315,11 +351,14 @@ fn failed_compaction_stays_poisoned_and_retries_with_new_names() {
     s.commit().unwrap();
     // The snapshot's sync fails.
     disk.fail_sync(1);
-    let err = s.compact(&mut vec![(1, b"a".to_vec())].into_iter()).unwrap_err();
+    let err = s
+        .compact(&mut vec![(1, b"a".to_vec())].into_iter())
+        .unwrap_err();
     assert!(err.to_string().contains("snap.00000002.tmp"), "{err}");
     assert!(s.is_poisoned());
     assert!(s.commit().is_err());
-    s.compact(&mut vec![(1, b"a".to_vec())].into_iter()).unwrap();
+    s.compact(&mut vec![(1, b"a".to_vec())].into_iter())
+        .unwrap();
     assert_eq!(
         disk.list_files(Path::new(DIR)),
         vec!["log.00000003", "snap.00000003"]
@@ -355,7 +394,9 @@ fn torn_tail_is_truncated_and_noted() {
     assert_eq!(rec.records.len(), 5);
     assert_eq!(rec.notes.len(), 1, "{:?}", rec.notes);
     assert!(
-        rec.notes[0].starts_with(&format!("log.00000001: torn record at offset {good} (7 bytes")),
+        rec.notes[0].starts_with(&format!(
+            "log.00000001: torn record at offset {good} (7 bytes"
+        )),
         "{:?}",
         rec.notes
     );
@@ -383,8 +424,14 @@ fn bad_record_mid_log_is_skipped_and_the_log_set_aside() {
     assert_eq!(got, vec![1, 2, 4, 5]);
     assert_eq!(rec.notes.len(), 1, "{:?}", rec.notes);
     let note = &rec.notes[0];
-    assert!(note.starts_with("log.00000001: checksum mismatch"), "{note}");
-    assert!(note.contains("set aside as log.00000001.corrupt-1"), "{note}");
+    assert!(
+        note.starts_with("log.00000001: checksum mismatch"),
+        "{note}"
+    );
+    assert!(
+        note.contains("set aside as log.00000001.corrupt-1"),
+        "{note}"
+    );
     let names = disk.list_files(Path::new(DIR));
     assert_eq!(
         names,
@@ -407,7 +454,11 @@ fn zeroed_snapshot_is_set_aside_and_the_log_kept() {
     let (_, rec) = Store::open_on(disk.clone(), sim_opts()).unwrap();
     assert_eq!(rec.records.len(), 3);
     assert_eq!(rec.notes.len(), 1, "{:?}", rec.notes);
-    assert!(rec.notes[0].starts_with("snap.00000001: bad magic"), "{:?}", rec.notes);
+    assert!(
+        rec.notes[0].starts_with("snap.00000001: bad magic"),
+        "{:?}",
+        rec.notes
+    );
     assert!(rec.notes[0].contains("snap.00000001.corrupt-1"));
 }
 
@@ -577,7 +628,11 @@ fn crash_run(workload_seed: u64, fail_at: u64, crash_seed: u64, torn: bool) {
     disk.crash(crash_seed.wrapping_add(1));
     let (_, rec) = Store::open_on(disk, sim_opts()).unwrap();
     model.check(&rec, &format!("{what}, second recovery"));
-    assert_eq!(rec.records.len(), model.acked.len(), "{what}: second recovery grew");
+    assert_eq!(
+        rec.records.len(),
+        model.acked.len(),
+        "{what}: second recovery grew"
+    );
 }
 
 /// Number of mutating disk operations a workload does without faults.
@@ -630,7 +685,9 @@ fn sync_error_at_every_sync_then_compaction_loses_nothing() {
                     }
                     model.maybe.clear();
                 }
-                let batch: Vec<_> = (0..1 + rng.below(4)).map(|_| model.record(&mut rng)).collect();
+                let batch: Vec<_> = (0..1 + rng.below(4))
+                    .map(|_| model.record(&mut rng))
+                    .collect();
                 for (k, b) in &batch {
                     s.append(*k, b);
                 }
