@@ -140,17 +140,34 @@ fn recovery(bytes: usize) -> (Duration, usize) {
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let scale = if full {
-        Scale { window: Duration::from_secs(2), recovery_bytes: 64 << 20, runs: 3 }
+        Scale {
+            window: Duration::from_secs(2),
+            recovery_bytes: 64 << 20,
+            runs: 3,
+        }
     } else {
-        Scale { window: Duration::from_millis(20), recovery_bytes: 256 << 10, runs: 1 }
+        Scale {
+            window: Duration::from_millis(20),
+            recovery_bytes: 256 << 10,
+            runs: 1,
+        }
     };
-    println!("store bench in {} (body {BODY} bytes, sync on)", bench_dir().display());
+    println!(
+        "store bench in {} (body {BODY} bytes, sync on)",
+        bench_dir().display()
+    );
     for batch in [1usize, 32, 256] {
-        let runs: Vec<Throughput> = (0..scale.runs).map(|_| throughput(batch, scale.window)).collect();
+        let runs: Vec<Throughput> = (0..scale.runs)
+            .map(|_| throughput(batch, scale.window))
+            .collect();
         let dev = if runs.iter().all(|r| r.device_bytes_per_record.is_some()) {
             format!(
                 "{:.0}",
-                median(runs.iter().filter_map(|r| r.device_bytes_per_record).collect())
+                median(
+                    runs.iter()
+                        .filter_map(|r| r.device_bytes_per_record)
+                        .collect()
+                )
             )
         } else {
             "n/a".to_string()

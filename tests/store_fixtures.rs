@@ -260,9 +260,9 @@ fn edit(path: &Path, f: impl FnOnce(&mut Vec<u8>)) {
 }
 
 /// Offset of the body of record `n` (0-based) in a file of equal-sized
-/// records of `body` bytes: header 32, frame head 16, kind 1.
+/// records of `body` bytes: header 36, frame head 16, kind 1.
 fn body_at(n: usize, body: usize) -> usize {
-    32 + n * (17 + body) + 17
+    36 + n * (17 + body) + 17
 }
 
 #[test]

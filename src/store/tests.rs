@@ -51,6 +51,16 @@ fn assert_increasing(rec: &Recovery) {
 
 // ---------------------------------------------------------------- format
 
+const SALT: u32 = 0x1234_5678;
+
+fn hdr(base_seq: u64) -> format::Header {
+    format::Header {
+        salt: SALT,
+        generation: 1,
+        base_seq,
+    }
+}
+
 #[test]
 fn crc32c_known_values() {
     assert_eq!(format::crc32c(b"123456789"), test_vectors::CHECK);
@@ -67,10 +77,10 @@ fn crc32c_known_values() {
 #[test]
 fn frame_round_trip_and_every_truncation() {
     let mut buf = Vec::new();
-    format::put_frame(&mut buf, 7, 3, b"hello");
-    format::put_frame(&mut buf, 8, 0, b"");
+    format::put_frame(&mut buf, SALT, 7, 3, b"hello");
+    format::put_frame(&mut buf, SALT, 8, 0, b"");
     assert_eq!(buf.len(), format::frame_len(5) + format::frame_len(0));
-    let scan = format::scan(&buf, 0, 6, false);
+    let scan = format::scan(&buf, 0, hdr(6), false);
     assert_eq!(scan.stop, format::Stop::End);
     assert_eq!(scan.records.len(), 2);
     assert_eq!(
@@ -92,24 +102,30 @@ fn frame_round_trip_and_every_truncation() {
     // Cut anywhere inside the second frame: one record, then a torn stop.
     let first = format::frame_len(5);
     for cut in first + 1..buf.len() {
-        let scan = format::scan(&buf[..cut], 0, 6, false);
+        let scan = format::scan(&buf[..cut], 0, hdr(6), false);
         assert_eq!(scan.records.len(), 1, "cut {cut}");
         assert!(matches!(scan.stop, format::Stop::Bad { offset, .. } if offset == first));
     }
     // A sequence number that does not grow is refused.
-    let scan = format::scan(&buf, 0, 7, false);
+    let scan = format::scan(&buf, 0, hdr(7), false);
     assert!(scan.records.len() <= 1);
+    // Another file's salt: nothing is valid.
+    let other = format::Header {
+        salt: SALT ^ 1,
+        ..hdr(6)
+    };
+    assert!(format::scan(&buf, 0, other, false).records.is_empty());
 }
 
 #[test]
 fn flipped_bit_anywhere_is_caught() {
     let mut buf = Vec::new();
-    format::put_frame(&mut buf, 1, 9, b"some body bytes");
+    format::put_frame(&mut buf, SALT, 1, 9, b"some body bytes");
     for i in 0..buf.len() {
         for bit in 0..8 {
             let mut bad = buf.clone();
             bad[i] ^= 1 << bit;
-            let scan = format::scan(&bad, 0, 0, false);
+            let scan = format::scan(&bad, 0, hdr(0), false);
             assert!(scan.records.is_empty(), "byte {i} bit {bit} not caught");
         }
     }
@@ -118,16 +134,20 @@ fn flipped_bit_anywhere_is_caught() {
 #[test]
 fn header_checks() {
     let mut h = Vec::new();
-    format::put_header(&mut h, format::FileType::Log, 5, 42);
+    let want = format::Header {
+        salt: SALT,
+        generation: 5,
+        base_seq: 42,
+    };
+    format::put_header(&mut h, format::FileType::Log, want);
     assert_eq!(h.len(), format::HEADER_LEN);
-    let got = format::parse_header(&h, format::FileType::Log).unwrap();
-    assert_eq!((got.generation, got.base_seq), (5, 42));
+    assert_eq!(format::parse_header(&h, format::FileType::Log), Ok(want));
     assert_eq!(
         format::parse_header(&h, format::FileType::Snapshot),
         Err(format::HeaderError::Magic)
     );
     assert_eq!(
-        format::parse_header(&h[..31], format::FileType::Log),
+        format::parse_header(&h[..format::HEADER_LEN - 1], format::FileType::Log),
         Err(format::HeaderError::Short)
     );
     let mut bad = h.clone();
@@ -379,6 +399,30 @@ fn store_with(disk: &SimDisk, n: u32) {
         s.append(1, &i.to_le_bytes());
         s.commit().unwrap();
     }
+}
+
+#[test]
+fn frame_inside_a_torn_body_is_not_resurrected() {
+    // A client's payload shaped like a frame (right length, next seq, a
+    // checksum computed without the file's salt), then the write is torn.
+    let disk = SimDisk::new();
+    store_with(&disk, 2);
+    let (mut s, _) = Store::open_on(disk.clone(), sim_opts()).unwrap();
+    let mut forged = Vec::new();
+    format::put_frame(&mut forged, 0, 4, 66, b"forged");
+    let mut payload = vec![0u8; 40];
+    payload.extend_from_slice(&forged);
+    payload.extend_from_slice(&[0u8; 40]);
+    s.append(1, &payload);
+    s.commit().unwrap();
+    drop(s);
+    let path = Path::new(DIR).join("log.00000001");
+    let mut data = disk.file(&path).unwrap();
+    data.truncate(data.len() - 20);
+    disk.put_file(&path, &data);
+    let (_, rec) = Store::open_on(disk, sim_opts()).unwrap();
+    assert_eq!(rec.records.len(), 2, "{:?}", rec.notes);
+    assert!(rec.notes[0].contains("torn record"), "{:?}", rec.notes);
 }
 
 #[test]
