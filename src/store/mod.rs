@@ -43,7 +43,9 @@ pub struct StoreOptions {
     /// The store's directory (created if missing).
     pub dir: PathBuf,
     /// true: [`Store::commit`] ends with `fdatasync` (durable acks).
-    /// false: write only, the OS syncs later.
+    /// false: write only, the OS syncs later. Compaction and recovery
+    /// repairs sync either way (a snapshot must be complete before it
+    /// replaces the previous one).
     pub sync: bool,
     /// Log size in bytes past which [`Store::needs_compaction`] turns true.
     pub compact_at: u64,

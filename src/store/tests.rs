@@ -277,6 +277,29 @@ fn compaction_replaces_the_log() {
 }
 
 #[test]
+fn large_records_and_a_snapshot_of_several_chunks() {
+    let disk = SimDisk::new();
+    let (mut s, _) = Store::open_on(disk.clone(), sim_opts()).unwrap();
+    let big: Vec<u8> = (0..(1 << 20) + 7).map(|i: u32| (i % 251) as u8).collect();
+    s.append(9, &big);
+    s.commit().unwrap();
+    let state: Vec<(u8, Vec<u8>)> = (0..25u32)
+        .map(|i| (i as u8, vec![i as u8; 100_000 + i as usize]))
+        .collect();
+    s.compact(&mut state.clone().into_iter()).unwrap();
+    assert!(s.stats().snapshot_bytes > 2 << 20);
+    s.append(9, &big);
+    s.commit().unwrap();
+    drop(s);
+    disk.crash_lose_unsynced();
+    let (_, rec) = Store::open_on(disk, sim_opts()).unwrap();
+    assert!(rec.notes.is_empty(), "{:?}", rec.notes);
+    let mut want = state;
+    want.push((9, big));
+    assert_eq!(bodies(&rec), want);
+}
+
+#[test]
 fn second_open_is_locked() {
     let tmp = TempDir::new("lock");
     let (s, _) = Store::open(StoreOptions::new(&tmp.0)).unwrap();
