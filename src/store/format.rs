@@ -4,24 +4,31 @@
 //! "On disk"):
 //!
 //! ```text
-//! file header (32 bytes)
+//! file header (36 bytes)
 //!   0..8    magic       b"BOXMQLG\0" (log) or b"BOXMQSN\0" (snapshot)
 //!   8..12   version     1
-//!  12..20   generation  the N of "log.N" / "snap.N"
-//!  20..28   base seq    last sequence number before this file's first record
-//!  28..32   crc         CRC-32C of bytes 0..28
+//!  12..16   salt        random per file; starts every frame checksum
+//!  16..24   generation  the N of "log.N" / "snap.N"
+//!  24..32   base seq    last sequence number before this file's first record
+//!  32..36   crc         CRC-32C of bytes 0..32
 //! record frame (16 + len bytes)
 //!   0..4    len         bytes of kind + body, 1 ..= 0xFFFF_FFFE
-//!   4..8    crc         CRC-32C of len, seq, kind and body
+//!   4..8    crc         CRC-32C of salt, len, seq, kind and body
 //!   8..16   seq
 //!  16       kind
 //!  17..     body
 //! snapshot footer (24 bytes, after the last record of a snapshot)
 //!   0..4    0xFFFF_FFFF (a length no record can have)
-//!   4..8    crc         CRC-32C of bytes 8..24
+//!   4..8    crc         CRC-32C of salt and bytes 8..24
 //!   8..16   records     number of records in the snapshot
 //!  16..24   last seq    sequence number of the last record (or the base seq)
 //! ```
+//!
+//! The salt makes a frame valid only in the file it was written to: a
+//! record body (an MQTT payload, chosen by a client) that holds bytes
+//! shaped like a frame cannot pass for one when recovery looks for the
+//! next good frame after damage, because the client does not know the
+//! salt.
 //!
 //! Parsing never panics and never trusts a length: everything read from a
 //! file goes through [`Reader`], which checks each frame against the bytes
@@ -36,7 +43,7 @@ pub(crate) const SNAP_MAGIC: [u8; 8] = *b"BOXMQSN\0";
 /// The only format version written and read.
 pub(crate) const VERSION: u32 = 1;
 /// Bytes of the file header.
-pub(crate) const HEADER_LEN: usize = 32;
+pub(crate) const HEADER_LEN: usize = 36;
 /// Bytes of a frame before its kind byte (len, crc, seq).
 pub(crate) const FRAME_HEAD: usize = 16;
 /// The `len` value that marks a snapshot footer.
@@ -52,9 +59,10 @@ mod field {
     use std::ops::Range;
     pub const MAGIC: Range<usize> = 0..8;
     pub const VERSION: Range<usize> = 8..12;
-    pub const GEN: Range<usize> = 12..20;
-    pub const BASE: Range<usize> = 20..28;
-    pub const HEADER_CRC: Range<usize> = 28..32;
+    pub const SALT: Range<usize> = 12..16;
+    pub const GEN: Range<usize> = 16..24;
+    pub const BASE: Range<usize> = 24..32;
+    pub const HEADER_CRC: Range<usize> = 32..36;
 
     pub const LEN: Range<usize> = 0..4;
     pub const CRC: Range<usize> = 4..8;
@@ -159,14 +167,34 @@ impl FileType {
 }
 
 /// Appends a file header to `out`.
-pub(crate) fn put_header(out: &mut Vec<u8>, ty: FileType, generation: u64, base_seq: u64) {
+pub(crate) fn put_header(out: &mut Vec<u8>, ty: FileType, h: Header) {
+    let Header {
+        salt,
+        generation,
+        base_seq,
+    } = h;
     let start = out.len();
     out.extend_from_slice(&ty.magic());
     out.extend_from_slice(&VERSION.to_le_bytes());
+    out.extend_from_slice(&salt.to_le_bytes());
     out.extend_from_slice(&generation.to_le_bytes());
     out.extend_from_slice(&base_seq.to_le_bytes());
     let crc = crc32c(&out[start..]);
     out.extend_from_slice(&crc.to_le_bytes());
+}
+
+/// A salt for a new file: random, so that no client can predict it.
+pub(crate) fn new_salt() -> u32 {
+    let mut b = [0u8; 4];
+    if getrandom::fill(&mut b).is_err() {
+        // Still unpredictable enough to tell files apart; the seq test
+        // remains.
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        b = (t ^ std::process::id().rotate_left(16)).to_le_bytes();
+    }
+    u32::from_le_bytes(b)
 }
 
 /// Bytes one record takes on disk.
@@ -180,13 +208,14 @@ pub(crate) fn frame_len(body_len: usize) -> usize {
 ///
 /// If `body` is longer than [`MAX_BODY`] (4 GiB): a caller bug, never data
 /// from disk.
-pub(crate) fn put_frame(out: &mut Vec<u8>, seq: u64, kind: u8, body: &[u8]) {
+pub(crate) fn put_frame(out: &mut Vec<u8>, salt: u32, seq: u64, kind: u8, body: &[u8]) {
     assert!(body.len() <= MAX_BODY, "store record body too long");
     // Cannot truncate: checked just above.
     let len = (body.len() + 1) as u32;
     let len_bytes = len.to_le_bytes();
     let seq_bytes = seq.to_le_bytes();
     let crc = Crc::new()
+        .update(&salt.to_le_bytes())
         .update(&len_bytes)
         .update(&seq_bytes)
         .update(&[kind])
@@ -201,12 +230,16 @@ pub(crate) fn put_frame(out: &mut Vec<u8>, seq: u64, kind: u8, body: &[u8]) {
 }
 
 /// Appends a snapshot footer to `out`.
-pub(crate) fn put_footer(out: &mut Vec<u8>, count: u64, last_seq: u64) {
+pub(crate) fn put_footer(out: &mut Vec<u8>, salt: u32, count: u64, last_seq: u64) {
     let mut tail = [0u8; 16];
     tail[..8].copy_from_slice(&count.to_le_bytes());
     tail[8..].copy_from_slice(&last_seq.to_le_bytes());
     out.extend_from_slice(&FOOTER_MARK.to_le_bytes());
-    out.extend_from_slice(&crc32c(&tail).to_le_bytes());
+    let crc = Crc::new()
+        .update(&salt.to_le_bytes())
+        .update(&tail)
+        .finish();
+    out.extend_from_slice(&crc.to_le_bytes());
     out.extend_from_slice(&tail);
 }
 
@@ -225,6 +258,7 @@ fn u64_at(data: &[u8], r: std::ops::Range<usize>) -> Option<u64> {
 /// A checked file header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Header {
+    pub salt: u32,
     pub generation: u64,
     pub base_seq: u64,
 }
@@ -270,6 +304,7 @@ pub(crate) fn parse_header(data: &[u8], ty: FileType) -> Result<Header, HeaderEr
         return Err(HeaderError::Version(version));
     }
     Ok(Header {
+        salt: u32_at(head, field::SALT).ok_or(HeaderError::Short)?,
         generation: u64_at(head, field::GEN).ok_or(HeaderError::Short)?,
         base_seq: u64_at(head, field::BASE).ok_or(HeaderError::Short)?,
     })
@@ -305,6 +340,7 @@ pub(crate) struct Scan {
 fn frame_at(
     data: &[u8],
     off: usize,
+    salt: u32,
     prev_seq: u64,
 ) -> Result<(u64, u8, std::ops::Range<usize>, usize), &'static str> {
     let rest = data.get(off..).unwrap_or(&[]);
@@ -325,6 +361,7 @@ fn frame_at(
         return Err("torn frame header");
     };
     let got = Crc::new()
+        .update(&salt.to_le_bytes())
         .update(&rest[field::LEN])
         .update(&rest[field::SEQ.start..total])
         .finish();
@@ -338,13 +375,17 @@ fn frame_at(
     Ok((seq, kind, off + field::KIND + 1..off + total, off + total))
 }
 
-fn footer_at(data: &[u8], off: usize) -> Option<(u64, u64)> {
+fn footer_at(data: &[u8], off: usize, salt: u32) -> Option<(u64, u64)> {
     let rest = data.get(off..off + FOOTER_LEN)?;
     if u32_at(rest, field::LEN)? != FOOTER_MARK {
         return None;
     }
     let crc = u32_at(rest, field::CRC)?;
-    if crc32c(&rest[field::FOOT_COUNT.start..]) != crc {
+    let got = Crc::new()
+        .update(&salt.to_le_bytes())
+        .update(&rest[field::FOOT_COUNT.start..])
+        .finish();
+    if got != crc {
         return None;
     }
     Some((
@@ -357,14 +398,14 @@ fn footer_at(data: &[u8], off: usize) -> Option<(u64, u64)> {
 /// offset holding a frame with a good checksum and a sequence number after
 /// `prev_seq` (and not absurdly far from it). The sequence test is cheap
 /// and rules out almost every offset before a checksum is computed.
-fn resync(data: &[u8], from: usize, prev_seq: u64) -> Option<usize> {
+fn resync(data: &[u8], from: usize, salt: u32, prev_seq: u64) -> Option<usize> {
     const MAX_GAP: u64 = 1 << 32;
     let mut off = from + 1;
     while off + FRAME_HEAD < data.len() {
         if let Some(seq) = u64_at(data, off + field::SEQ.start..off + field::SEQ.end)
             && seq > prev_seq
             && seq - prev_seq <= MAX_GAP
-            && frame_at(data, off, prev_seq).is_ok()
+            && frame_at(data, off, salt, prev_seq).is_ok()
         {
             return Some(off);
         }
@@ -376,7 +417,8 @@ fn resync(data: &[u8], from: usize, prev_seq: u64) -> Option<usize> {
 /// Reads frames from `start`. Stops at the end of the data, at a footer
 /// (when `footer` is true) or at damage nothing good follows. Damage that
 /// good frames follow is skipped and reported in [`Scan::skipped`].
-pub(crate) fn scan(data: &[u8], start: usize, base_seq: u64, footer: bool) -> Scan {
+pub(crate) fn scan(data: &[u8], start: usize, h: Header, footer: bool) -> Scan {
+    let Header { salt, base_seq, .. } = h;
     let mut records = Vec::new();
     let mut skipped = Vec::new();
     let mut prev = base_seq;
@@ -385,7 +427,7 @@ pub(crate) fn scan(data: &[u8], start: usize, base_seq: u64, footer: bool) -> Sc
         if off == data.len() {
             break Stop::End;
         }
-        match frame_at(data, off, prev) {
+        match frame_at(data, off, salt, prev) {
             Ok((seq, kind, body, next)) => {
                 records.push(Recovered {
                     seq,
@@ -398,7 +440,7 @@ pub(crate) fn scan(data: &[u8], start: usize, base_seq: u64, footer: bool) -> Sc
             Err(why) => {
                 if footer
                     && why == FOOTER_WHY
-                    && let Some((count, last_seq)) = footer_at(data, off)
+                    && let Some((count, last_seq)) = footer_at(data, off, salt)
                 {
                     break Stop::Footer {
                         offset: off,
@@ -406,7 +448,7 @@ pub(crate) fn scan(data: &[u8], start: usize, base_seq: u64, footer: bool) -> Sc
                         last_seq,
                     };
                 }
-                match resync(data, off, prev) {
+                match resync(data, off, salt, prev) {
                     Some(next) => {
                         skipped.push((off, next - off, why));
                         off = next;

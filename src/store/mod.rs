@@ -43,7 +43,9 @@ pub struct StoreOptions {
     /// The store's directory (created if missing).
     pub dir: PathBuf,
     /// true: [`Store::commit`] ends with `fdatasync` (durable acks).
-    /// false: write only, the OS syncs later.
+    /// false: write only, the OS syncs later. Compaction and recovery
+    /// repairs sync either way (a snapshot must be complete before it
+    /// replaces the previous one).
     pub sync: bool,
     /// Log size in bytes past which [`Store::needs_compaction`] turns true.
     pub compact_at: u64,
@@ -176,6 +178,8 @@ pub struct Store<D: Disk = FsDisk> {
     tried_generation: u64,
     /// The open log; `None` while poisoned.
     log: Option<D::File>,
+    /// Salt of the open log's frames.
+    salt: u32,
     /// Frames appended since the last commit.
     pending: Vec<u8>,
     last_seq: u64,
@@ -237,6 +241,7 @@ impl<D: Disk> Store<D> {
             generation: 0,
             tried_generation: 0,
             log: None,
+            salt: 0,
             pending: Vec::new(),
             last_seq: 0,
             durable_seq: 0,
@@ -257,7 +262,7 @@ impl<D: Disk> Store<D> {
     /// If `body` is 4 GiB or longer.
     pub fn append(&mut self, kind: u8, body: &[u8]) -> u64 {
         self.last_seq += 1;
-        format::put_frame(&mut self.pending, self.last_seq, kind, body);
+        format::put_frame(&mut self.pending, self.salt, self.last_seq, kind, body);
         self.last_seq
     }
 
@@ -413,12 +418,18 @@ impl<D: Disk> Store<D> {
             .create(&tmp_path)
             .map_err(|e| io_err("create", &tmp_path, e))?;
         let mut buf = Vec::with_capacity(SNAP_CHUNK + 4096);
-        format::put_header(&mut buf, FileType::Snapshot, generation, base);
+        let snap_salt = format::new_salt();
+        let header = format::Header {
+            salt: snap_salt,
+            generation,
+            base_seq: base,
+        };
+        format::put_header(&mut buf, FileType::Snapshot, header);
         let mut count = 0u64;
         let mut last = base.max(self.last_seq);
         let mut snap_bytes = 0u64;
         for (seq, kind, body) in records {
-            format::put_frame(&mut buf, seq, kind, &body);
+            format::put_frame(&mut buf, snap_salt, seq, kind, &body);
             count += 1;
             last = last.max(seq);
             if buf.len() >= SNAP_CHUNK {
@@ -427,7 +438,7 @@ impl<D: Disk> Store<D> {
                 buf.clear();
             }
         }
-        format::put_footer(&mut buf, count, last);
+        format::put_footer(&mut buf, snap_salt, count, last);
         self.write_to(&mut tmp, &buf, &tmp_path)?;
         snap_bytes += buf.len() as u64;
         self.disk
@@ -446,7 +457,13 @@ impl<D: Disk> Store<D> {
             .create(&log_path)
             .map_err(|e| io_err("create", &log_path, e))?;
         buf.clear();
-        format::put_header(&mut buf, FileType::Log, generation, last);
+        let log_salt = format::new_salt();
+        let header = format::Header {
+            salt: log_salt,
+            generation,
+            base_seq: last,
+        };
+        format::put_header(&mut buf, FileType::Log, header);
         self.write_to(&mut log, &buf, &log_path)?;
         self.disk
             .sync(&mut log)
@@ -458,6 +475,7 @@ impl<D: Disk> Store<D> {
         // The new generation is what recovery finds from here on.
         self.generation = generation;
         self.log = Some(log);
+        self.salt = log_salt;
         self.stats.log_bytes = buf.len() as u64;
         self.stats.snapshot_bytes = snap_bytes;
         self.durable_seq = self.durable_seq.max(last);

@@ -96,7 +96,7 @@ fn read_snapshot(data: &[u8], generation: u64) -> FileResult {
     if header.generation != generation {
         damage.push(format!("header says generation {}", header.generation));
     }
-    let scan = format::scan(data, HEADER_LEN, header.base_seq, true);
+    let scan = format::scan(data, HEADER_LEN, header, true);
     describe_skips(&scan, &mut damage);
     let last_record = scan.records.last().map_or(header.base_seq, |r| r.seq);
     let mut last_seq = last_record;
@@ -139,10 +139,14 @@ fn read_snapshot(data: &[u8], generation: u64) -> FileResult {
 
 /// How a log ended.
 enum LogEnd {
-    /// Valid to the end.
-    Clean,
+    /// Valid to the end; its frames use `salt`.
+    Clean { salt: u32 },
     /// Cut by a crash: keep the first `valid` bytes.
-    Torn { valid: usize, why: &'static str },
+    Torn {
+        valid: usize,
+        why: &'static str,
+        salt: u32,
+    },
     /// Shorter than a header (created just before a crash): start afresh.
     NoHeader,
 }
@@ -168,7 +172,7 @@ fn read_log(data: &[u8], generation: u64, prev: u64, strict: bool) -> (FileResul
                 damage: vec![e.to_string()],
                 last_seq: 0,
             };
-            return (fr, LogEnd::Clean);
+            return (fr, LogEnd::NoHeader);
         }
     };
     if header.generation != generation {
@@ -180,11 +184,15 @@ fn read_log(data: &[u8], generation: u64, prev: u64, strict: bool) -> (FileResul
             header.base_seq
         ));
     }
-    let scan = format::scan(data, HEADER_LEN, header.base_seq, false);
+    let scan = format::scan(data, HEADER_LEN, header, false);
     describe_skips(&scan, &mut damage);
     let end = match scan.stop {
-        Stop::Bad { offset, why } => LogEnd::Torn { valid: offset, why },
-        _ => LogEnd::Clean,
+        Stop::Bad { offset, why } => LogEnd::Torn {
+            valid: offset,
+            why,
+            salt: header.salt,
+        },
+        _ => LogEnd::Clean { salt: header.salt },
     };
     let last_seq = scan.records.last().map_or(header.base_seq, |r| r.seq);
     // After a damaged snapshot, keep the order strictly increasing.
@@ -285,7 +293,7 @@ impl<D: Disk> Store<D> {
             last_seq = last_seq.max(fr.last_seq);
             let kept = fr.records.len();
             records.extend(fr.records);
-            if let LogEnd::Torn { valid, why } = end {
+            if let LogEnd::Torn { valid, why, .. } = end {
                 notes.push(format!(
                     "{log}: torn record at offset {valid} ({} bytes, {why}) truncated",
                     data.len() - valid
@@ -334,15 +342,16 @@ impl<D: Disk> Store<D> {
         // Intact: continue the log where it ends.
         let path = dir.join(&log);
         match log_end {
-            Some((LogEnd::Clean, len)) => {
+            Some((LogEnd::Clean { salt }, len)) => {
                 let file = self
                     .disk
                     .open_at(&path, len as u64)
                     .map_err(|e| io_err("open", &path, e))?;
                 self.log = Some(file);
+                self.salt = salt;
                 self.stats.log_bytes = len as u64;
             }
-            Some((LogEnd::Torn { valid, .. }, _)) => {
+            Some((LogEnd::Torn { valid, salt, .. }, _)) => {
                 let mut file = self
                     .disk
                     .open_at(&path, valid as u64)
@@ -351,6 +360,7 @@ impl<D: Disk> Store<D> {
                     .sync(&mut file)
                     .map_err(|e| io_err("fdatasync", &path, e))?;
                 self.log = Some(file);
+                self.salt = salt;
                 self.stats.log_bytes = valid as u64;
             }
             Some((LogEnd::NoHeader, _)) | None => {
@@ -359,7 +369,13 @@ impl<D: Disk> Store<D> {
                     .create(&path)
                     .map_err(|e| io_err("create", &path, e))?;
                 let mut buf = Vec::new();
-                format::put_header(&mut buf, FileType::Log, generation, last_seq);
+                let salt = format::new_salt();
+                let header = format::Header {
+                    salt,
+                    generation,
+                    base_seq: last_seq,
+                };
+                format::put_header(&mut buf, FileType::Log, header);
                 self.write_to(&mut file, &buf, &path)?;
                 self.disk
                     .sync(&mut file)
@@ -368,6 +384,7 @@ impl<D: Disk> Store<D> {
                     .sync_dir(&dir)
                     .map_err(|e| io_err("fsync directory", &dir, e))?;
                 self.log = Some(file);
+                self.salt = salt;
                 self.stats.log_bytes = buf.len() as u64;
             }
         }
