@@ -307,3 +307,41 @@ fn a_second_broker_on_the_same_directory_exits_with_status_2() {
     assert_eq!(status.code(), Some(2), "{err}");
     assert!(err.contains("locked"), "{err}");
 }
+
+/// The store's committed fixtures (tests/fixtures/store/README.md), one per
+/// kind of damage: the broker starts on each, says what it set aside, and
+/// serves.
+#[test]
+fn the_broker_starts_on_every_damaged_fixture() {
+    if skip() {
+        return;
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store");
+    let mut cases: Vec<_> = fs::read_dir(&root)
+        .expect("fixtures")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 5, "fixtures missing in {}", root.display());
+    for case in cases {
+        let name = case.file_name().unwrap().to_string_lossy().into_owned();
+        let dir = TempDir::new("persist-fixture");
+        for f in fs::read_dir(&case).expect("case") {
+            let f = f.expect("file").path();
+            fs::copy(&f, dir.path().join(f.file_name().unwrap())).expect("copy");
+        }
+        let broker = start(&dir, &[]);
+        let log = broker.log();
+        assert!(log.contains("records restored"), "{name}:\n{log}");
+        if name != "clean" {
+            assert!(
+                log.contains("WARN") && log.contains("persistence: "),
+                "{name}: nothing said about the damage:\n{log}"
+            );
+        }
+        let mut c = RawClient::connect(broker.port, "after-damage");
+        c.send(&frame::publish("x", b"y", 1, true, false, 1));
+        c.expect(ptype::PUBACK);
+    }
+}
