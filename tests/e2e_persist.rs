@@ -333,7 +333,7 @@ fn the_broker_starts_on_every_damaged_fixture() {
         }
         let broker = start(&dir, &[]);
         let log = broker.log();
-        assert!(log.contains("records restored"), "{name}:\n{log}");
+        assert!(log.contains("records read in"), "{name}:\n{log}");
         if name != "clean" {
             assert!(
                 log.contains("WARN") && log.contains("persistence: "),

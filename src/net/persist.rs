@@ -34,6 +34,8 @@ pub struct Opened {
     recovery: Recovery,
     mode: PersistMode,
     sync: bool,
+    /// Time the store took to open and read its files.
+    read_in: Duration,
 }
 
 impl std::fmt::Debug for Opened {
@@ -62,12 +64,14 @@ pub fn open(config: &Config, default: bool) -> Result<Option<Opened>, String> {
         sync: p.sync,
         compact_at: COMPACT_AT,
     };
+    let started = Instant::now();
     match Store::open(opts) {
         Ok((store, recovery)) => Ok(Some(Opened {
             store,
             recovery,
             mode: p.mode,
             sync: p.sync,
+            read_in: started.elapsed(),
         })),
         Err(e @ StoreError::Locked(_)) => {
             Err(format!("persistence directory {}: {e}", dir.display()))
@@ -231,6 +235,7 @@ impl Persistence {
             recovery,
             mode,
             sync,
+            read_in,
         } = opened;
         core.enable_persistence(mode, sync, now, unix_now());
         let dir = store.dir().display().to_string();
@@ -246,14 +251,15 @@ impl Persistence {
             log::warn!("persistence: {note}");
         }
         log::info!(
-            "persistence ({} mode, sync {}) in {dir}: {} records restored in {} ms: \
-             {} retained messages, {} sessions, {} queued messages{}",
+            "persistence ({} mode, sync {}) in {dir}: {} records read in {} ms and restored \
+             in {} ms: {} retained messages, {} sessions, {} queued messages{}",
             match mode {
                 PersistMode::Full => "full",
                 PersistMode::Retained => "retained",
             },
             if sync { "on" } else { "off" },
             report.applied,
+            read_in.as_millis(),
             started.elapsed().as_millis(),
             report.retained,
             report.sessions,
