@@ -345,3 +345,38 @@ fn the_broker_starts_on_every_damaged_fixture() {
         c.expect(ptype::PUBACK);
     }
 }
+
+/// The embedding API: off unless asked; `BrokerBuilder::persistence(dir)`
+/// keeps retained messages across a stop and a start.
+#[test]
+fn an_embedded_broker_persists_only_when_asked() {
+    use boxmq::{Broker, QoS};
+    let dir = TempDir::new("persist-embed");
+    let data = dir.path().join("data");
+    {
+        let mut broker = Broker::builder().port(0).persistence(&data).build();
+        let handle = broker.start().expect("start");
+        let c = handle.client("app").expect("client");
+        c.publish("display/brightness", b"80", QoS::AtLeastOnce, true)
+            .expect("publish");
+        handle.stop().expect("stop");
+    }
+    {
+        let mut broker = Broker::builder().port(0).persistence(&data).build();
+        let handle = broker.start().expect("start again");
+        let c = handle.client("reader").expect("client");
+        let sub = c
+            .subscribe("display/#", QoS::AtLeastOnce)
+            .expect("subscribe");
+        let m = sub.recv_timeout(Duration::from_secs(5)).expect("retained");
+        assert_eq!(
+            (m.topic.as_str(), m.payload.as_slice()),
+            ("display/brightness", &b"80"[..])
+        );
+        assert!(m.retain);
+        handle.stop().expect("stop");
+    }
+    // Without `persistence` an embedded broker keeps nothing.
+    let broker = Broker::builder().port(0).build();
+    assert!(!broker.config().persistence.is_on(false));
+}
