@@ -310,17 +310,7 @@ impl Persistence {
     /// writer, and takes in what the writer made durable.
     pub fn end_of_turn(&mut self, core: &mut Core, now: Instant) {
         self.poll(core, now);
-        let mut records = Vec::new();
-        core.drain_records(|kind, body| {
-            records.push(kind);
-            records.extend_from_slice(&u32::try_from(body.len()).unwrap_or(u32::MAX).to_le_bytes());
-            records.extend_from_slice(body);
-        });
-        if !records.is_empty() {
-            let upto = core.records_emitted();
-            self.sent = upto;
-            self.send(Job::Batch { records, upto });
-        }
+        self.send_pending(core);
         if self.failing
             && self
                 .last_attempt
@@ -409,6 +399,22 @@ impl Persistence {
         }
     }
 
+    /// Sends the records the core emitted since the last call.
+    fn send_pending(&mut self, core: &mut Core) {
+        let mut records = Vec::new();
+        core.drain_records(|kind, body| {
+            records.push(kind);
+            let len = u32::try_from(body.len()).unwrap_or(u32::MAX);
+            records.extend_from_slice(&len.to_le_bytes());
+            records.extend_from_slice(body);
+        });
+        if !records.is_empty() {
+            let upto = core.records_emitted();
+            self.sent = upto;
+            self.send(Job::Batch { records, upto });
+        }
+    }
+
     fn send(&mut self, job: Job) {
         if let Some(tx) = &self.jobs {
             if tx.send(job).is_err() {
@@ -423,6 +429,9 @@ impl Persistence {
     fn compact(&mut self, core: &mut Core, now: Instant) {
         self.last_attempt = Some(now);
         self.compacting = true;
+        // Records emitted before the snapshot go first: sent after it they
+        // would be applied twice on recovery (the snapshot has them).
+        self.send_pending(core);
         let records = core.snapshot_records();
         let upto = core.records_emitted();
         self.sent = self.sent.max(upto);
