@@ -141,6 +141,11 @@ impl Conn {
         first
     }
 
+    /// Some output waits for records to be durable.
+    pub fn has_held_output(&self) -> bool {
+        !self.marks.is_empty()
+    }
+
     /// Records up to `durable` are on disk: lifts the holds they covered.
     /// `true` when some output was released; `still` tells whether holds
     /// remain.

@@ -359,9 +359,12 @@ impl Core {
     }
 
     /// The core wants connection `id` closed (after writing what is pending,
-    /// as far as the socket takes it).
+    /// as far as the socket takes it). Not while some of its output waits
+    /// for records to be durable (persistence): its last answers go out
+    /// first, once [`Core::handle_durable`] releases them.
     pub fn is_closing(&self, id: ConnId) -> bool {
-        self.conn(id).is_none_or(|c| c.phase == Phase::Closing)
+        self.conn(id)
+            .is_none_or(|c| c.phase == Phase::Closing && !c.has_held_output())
     }
 
     /// Graceful stop: tells every connected client (5.0: DISCONNECT 0x8B,

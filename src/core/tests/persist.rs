@@ -558,3 +558,75 @@ fn a_long_restored_queue_drains_as_the_client_acknowledges() {
     }
     assert_eq!(got, 100);
 }
+
+#[test]
+fn persistence_figures_are_published_under_sys() {
+    let config = Config {
+        sys_interval: 1,
+        ..Config::default()
+    };
+    let mut h = Harness::with(config);
+    h.core
+        .enable_persistence(PersistMode::Full, true, h.now, UNIX);
+    h.core.set_persist_figures(crate::core::PersistFigures {
+        last_sync: Duration::from_micros(1500),
+        max_sync: Duration::from_micros(9000),
+        log_bytes: 4096,
+        bytes_written: 123_456,
+    });
+    let s = h.connect("dash", true);
+    h.subscribe(s, "$SYS/broker/persistence/#", QoS::AtMostOnce);
+    h.core.handle_timeout(h.now);
+    let mut got = h.publishes(s);
+    got.sort();
+    let got: Vec<(String, String)> = got
+        .into_iter()
+        .map(|(t, p, _)| (t, String::from_utf8(p).unwrap()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "$SYS/broker/persistence/bytes/written".into(),
+                "123456".into()
+            ),
+            ("$SYS/broker/persistence/log/bytes".into(), "4096".into()),
+            ("$SYS/broker/persistence/sync/last_us".into(), "1500".into()),
+            ("$SYS/broker/persistence/sync/max_us".into(), "9000".into()),
+        ]
+    );
+}
+
+#[test]
+fn a_closing_connection_waits_for_its_held_answers() {
+    let mut h = persisted();
+    let mut log = Vec::new();
+    let p = connect_synced(&mut h, &mut log, "pub", false);
+    h.publish(p, "r", b"keep", QoS::AtLeastOnce, true, 1);
+    // Then a protocol error: the PUBACK is held, so the connection is not
+    // to be closed before it went out.
+    h.send(
+        p,
+        Packet::Connect(Connect {
+            protocol: V4,
+            clean_start: true,
+            keep_alive: 0,
+            properties: Properties::EMPTY,
+            client_id: "pub",
+            will: None,
+            username: None,
+            password: None,
+        }),
+    );
+    assert!(!h.core.is_closing(p));
+    assert!(h.recv(p).is_empty());
+    sync(&mut h, &mut log);
+    assert!(h.core.is_closing(p));
+    assert_eq!(
+        h.recv(p),
+        vec![Out::Resp {
+            kind: PubRespKind::PubAck,
+            pid: 1
+        }]
+    );
+}
