@@ -167,7 +167,9 @@ fn header_checks() {
 #[test]
 fn round_trip_on_real_files() {
     let tmp = TempDir::new("rt");
-    let (mut s, rec) = Store::open(StoreOptions::new(&tmp.0)).unwrap();
+    // Missing parents are created (and synced) too.
+    let dir = tmp.0.join("a/b");
+    let (mut s, rec) = Store::open(StoreOptions::new(&dir)).unwrap();
     assert!(rec.records.is_empty() && rec.notes.is_empty());
     for i in 0..100u32 {
         s.append((i % 5) as u8, &i.to_le_bytes());
@@ -177,7 +179,7 @@ fn round_trip_on_real_files() {
     }
     assert_eq!(s.stats().commits, 10);
     drop(s);
-    let (s, rec) = Store::open(StoreOptions::new(&tmp.0)).unwrap();
+    let (s, rec) = Store::open(StoreOptions::new(&dir)).unwrap();
     assert!(rec.notes.is_empty(), "{:?}", rec.notes);
     assert_eq!(rec.records.len(), 100);
     for (i, r) in rec.records.iter().enumerate() {
