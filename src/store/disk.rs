@@ -72,7 +72,18 @@ impl Disk for FsDisk {
     type File = File;
 
     fn create_dir_all(&mut self, dir: &Path) -> io::Result<()> {
-        std::fs::create_dir_all(dir)
+        // The directories this call creates, outermost first.
+        let mut missing: Vec<&Path> = dir.ancestors().take_while(|d| !d.exists()).collect();
+        missing.reverse();
+        std::fs::create_dir_all(dir)?;
+        // A new directory's entry is durable only once its parent is
+        // synced; without this a power cut could take the whole store.
+        for created in missing {
+            if let Some(parent) = created.parent().filter(|p| !p.as_os_str().is_empty()) {
+                File::open(parent)?.sync_all()?;
+            }
+        }
+        Ok(())
     }
 
     fn lock(&mut self, dir: &Path) -> io::Result<bool> {
@@ -128,6 +139,9 @@ impl Disk for FsDisk {
         let mut file = OpenOptions::new().write(true).open(path)?;
         if file.metadata()?.len() != len {
             file.set_len(len)?;
+            // A full fsync: the new size is metadata, and this happens
+            // only when recovery cuts a torn tail.
+            file.sync_all()?;
         }
         file.seek(SeekFrom::Start(len))?;
         Ok(file)
