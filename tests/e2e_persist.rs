@@ -380,3 +380,30 @@ fn an_embedded_broker_persists_only_when_asked() {
     let broker = Broker::builder().port(0).build();
     assert!(!broker.config().persistence.is_on(false));
 }
+
+#[test]
+fn retained_mode_keeps_retained_messages_only() {
+    if skip() {
+        return;
+    }
+    let dir = TempDir::new("persist-retained-mode");
+    let broker = start(&dir, &["persistence_mode retained"]);
+    let (mut s, _) = persistent(broker.port, "sink");
+    s.send(&frame::subscribe(1, &[("m/#", 1)]));
+    s.expect(ptype::SUBACK);
+    drop(s);
+    let mut p = RawClient::connect(broker.port, "pub");
+    p.send(&frame::publish("m/kept", b"retained", 1, true, false, 1));
+    p.expect(ptype::PUBACK);
+    drop(p);
+    drop(broker);
+
+    let broker = start(&dir, &["persistence_mode retained"]);
+    let (mut s, present) = persistent(broker.port, "sink");
+    assert!(!present, "sessions are not kept in retained mode");
+    s.send(&frame::subscribe(1, &[("m/#", 1)]));
+    s.expect(ptype::SUBACK);
+    let m = s.expect(ptype::PUBLISH).publish();
+    assert_eq!(m.payload_str(), "retained");
+    assert!(m.retain);
+}

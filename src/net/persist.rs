@@ -111,8 +111,9 @@ enum Done {
     /// A commit or a compaction failed; records are not durable until a
     /// compaction succeeds.
     Failed(String),
-    /// A compaction succeeded after a failure.
-    Recovered(usize),
+    /// A compaction (of `count` records, taken at record `upto`) succeeded
+    /// after a failure.
+    Recovered { count: usize, upto: u64 },
 }
 
 /// The writer thread: owns the store.
@@ -129,9 +130,15 @@ fn writer(mut store: Store, jobs: Receiver<Job>, done: Sender<Done>, mut wake: U
         while let Some(job) = next.take() {
             match job {
                 Job::Batch { records, upto: n } => {
-                    append_encoded(&mut store, &records);
-                    appended = true;
-                    upto = Some(n);
+                    // While poisoned, batches are dropped: the next
+                    // snapshot (always sent after them, see
+                    // `Persistence::compact`) holds their effect, and
+                    // memory stays bounded however long the disk fails.
+                    if !poisoned {
+                        append_encoded(&mut store, &records);
+                        appended = true;
+                        upto = Some(n);
+                    }
                 }
                 Job::Compact { records, upto: n } => {
                     // Earlier batches first: the snapshot supersedes them.
@@ -144,7 +151,7 @@ fn writer(mut store: Store, jobs: Receiver<Job>, done: Sender<Done>, mut wake: U
                     match store.compact(&mut records.into_iter()) {
                         Ok(_) => {
                             if poisoned {
-                                let _ = done.send(Done::Recovered(count));
+                                let _ = done.send(Done::Recovered { count, upto: n });
                             }
                             poisoned = false;
                             let _ = done.send(Done::Durable {
@@ -362,8 +369,11 @@ impl Persistence {
                 self.failing = true;
                 self.compacting = false;
             }
-            Done::Recovered(count) => {
-                log::warn!("persistence: recovered; snapshot of {count} records written");
+            Done::Recovered { count, upto } => {
+                log::warn!(
+                    "persistence: recovered; snapshot of {count} records (up to record {upto}) \
+                     written"
+                );
                 self.failing = false;
             }
         }
