@@ -21,7 +21,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::Config;
 use crate::core::{Core, PersistFigures, PersistMode};
-use crate::store::{Recovery, Store, StoreError, StoreOptions, StoreStats};
+use crate::store::{Disk, Recovery, Store, StoreError, StoreOptions, StoreStats};
 
 /// Log size past which the state is compacted into a snapshot.
 const COMPACT_AT: u64 = 64 << 20;
@@ -117,7 +117,12 @@ enum Done {
 }
 
 /// The writer thread: owns the store.
-fn writer(mut store: Store, jobs: Receiver<Job>, done: Sender<Done>, mut wake: UnixStream) {
+fn writer<D: Disk>(
+    mut store: Store<D>,
+    jobs: Receiver<Job>,
+    done: Sender<Done>,
+    mut wake: UnixStream,
+) {
     let mut poisoned = false;
     let notify = |wake: &mut UnixStream| {
         // Full pipe: a wake-up is pending anyway.
@@ -181,7 +186,12 @@ fn writer(mut store: Store, jobs: Receiver<Job>, done: Sender<Done>, mut wake: U
     let _ = store.commit();
 }
 
-fn commit(store: &mut Store, poisoned: &mut bool, done: &Sender<Done>, upto: Option<u64>) {
+fn commit<D: Disk>(
+    store: &mut Store<D>,
+    poisoned: &mut bool,
+    done: &Sender<Done>,
+    upto: Option<u64>,
+) {
     match store.commit() {
         Ok(_) => {
             if let Some(upto) = upto {
@@ -200,7 +210,7 @@ fn commit(store: &mut Store, poisoned: &mut bool, done: &Sender<Done>, upto: Opt
 }
 
 /// Appends records encoded as the core's drain gives them.
-fn append_encoded(store: &mut Store, mut rest: &[u8]) {
+fn append_encoded<D: Disk>(store: &mut Store<D>, mut rest: &[u8]) {
     while let Some((&kind, tail)) = rest.split_first() {
         let Some((len, tail)) = tail.split_first_chunk::<4>() else {
             return;
@@ -456,5 +466,59 @@ impl Drop for Persistence {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SimDisk;
+
+    fn batch(kinds: &[u8], upto: u64) -> Job {
+        let mut records = Vec::new();
+        for &k in kinds {
+            records.push(k);
+            records.extend_from_slice(&1u32.to_le_bytes());
+            records.push(k);
+        }
+        Job::Batch { records, upto }
+    }
+
+    /// A failed sync poisons the store; batches are dropped until a
+    /// snapshot succeeds; then commits go on, and a restart finds the
+    /// snapshot and what followed.
+    #[test]
+    fn a_sync_error_holds_everything_until_a_snapshot_succeeds() {
+        let disk = SimDisk::new();
+        let (store, _) = Store::open_on(disk.clone(), StoreOptions::new("/d")).unwrap();
+        let (jobs_tx, jobs_rx) = mpsc::channel();
+        let (done_tx, done_rx) = mpsc::channel();
+        let (theirs, _ours) = UnixStream::pair().unwrap();
+        theirs.set_nonblocking(true).unwrap();
+        disk.fail_sync(1);
+        jobs_tx.send(batch(&[1, 2], 2)).unwrap();
+        jobs_tx.send(batch(&[3], 3)).unwrap();
+        jobs_tx
+            .send(Job::Compact {
+                records: vec![(9, vec![9]), (8, vec![8])],
+                upto: 3,
+            })
+            .unwrap();
+        jobs_tx.send(batch(&[4], 4)).unwrap();
+        drop(jobs_tx);
+        writer(store, jobs_rx, done_tx, theirs);
+        let got: Vec<String> = done_rx
+            .try_iter()
+            .map(|d| match d {
+                Done::Durable { upto, .. } => format!("durable {upto}"),
+                Done::Failed(_) => "failed".into(),
+                Done::Recovered { count, upto } => format!("recovered {count} {upto}"),
+            })
+            .collect();
+        assert_eq!(got, ["failed", "recovered 2 3", "durable 3", "durable 4"]);
+        disk.crash_lose_unsynced();
+        let (_, rec) = Store::open_on(disk, StoreOptions::new("/d")).unwrap();
+        let kinds: Vec<u8> = rec.records.iter().map(|r| r.kind).collect();
+        assert_eq!(kinds, [9, 8, 4]);
     }
 }
