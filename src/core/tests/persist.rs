@@ -686,3 +686,44 @@ fn truncated_and_flipped_records_of_every_kind_never_panic() {
     // Undamaged, the log still restores the same state.
     assert_eq!(digest(&restart(&log).0.core), intact);
 }
+
+#[test]
+fn a_trusted_in_process_session_is_recorded_like_any_other() {
+    // The bridge and in-process clients are trusted core connections; their
+    // persistent sessions (a bridge's store-and-forward queue) are kept.
+    let mut h = persisted();
+    let mut log = Vec::new();
+    let b = h.open();
+    h.core.trust(b);
+    h.send(
+        b,
+        Packet::Connect(Connect {
+            protocol: V4,
+            clean_start: false,
+            keep_alive: 0,
+            properties: Properties::EMPTY,
+            client_id: "bridge-uplink",
+            will: None,
+            username: None,
+            password: None,
+        }),
+    );
+    sync(&mut h, &mut log);
+    h.recv(b);
+    subscribe_synced(&mut h, &mut log, b, "#", QoS::AtLeastOnce);
+    h.core.handle_close(b, h.now);
+    let p = connect_synced(&mut h, &mut log, "sensor", true);
+    h.publish(p, "site/temp", b"21.5", QoS::AtLeastOnce, false, 1);
+    sync(&mut h, &mut log);
+    let (r, report) = restart(&log);
+    assert_eq!(report.skipped, 0, "{:?}", report.notes);
+    let d = digest(&r.core);
+    assert!(d.contains("S bridge-uplink"), "{d}");
+    assert!(d.contains("21.5"), "{d}");
+    let s = r
+        .core
+        .sessions
+        .iter()
+        .find(|(_, s)| &*s.client_id == "bridge-uplink");
+    assert!(s.is_some_and(|(_, s)| s.trusted));
+}
