@@ -90,6 +90,7 @@ max_connections 12000
 max_sessions 20000
 max_queued_messages 100000
 log_type error
+persistence false
 EOF
             "${PIN_BROKER[@]}" "$BOXMQ" -c "$TMP/boxmq.conf" >"$TMP/broker.log" 2>&1 &
             ;;

@@ -93,7 +93,7 @@ def cpu_seconds(pid):
 
 def start(cmd, port, max_conn, extra=""):
     conf = tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False)
-    conf.write(f"listener {port} {HOST}\nmax_connections {max_conn}\nlog_type warning\n{extra}")
+    conf.write(f"listener {port} {HOST}\nmax_connections {max_conn}\nlog_type warning\npersistence false\n{extra}")
     conf.close()
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd + ["--config", conf.name], stdin=subprocess.DEVNULL)

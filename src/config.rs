@@ -36,6 +36,8 @@ use crate::auth::Auth;
 
 mod listener;
 pub use listener::ListenerProtocol;
+pub mod persistence;
+pub use persistence::PersistenceConfig;
 
 /// One network listener (make one with [`ListenerConfig::new`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,6 +79,8 @@ pub struct Config {
     pub acl_file: Option<PathBuf>,
     /// Bridges to other brokers (`connection` and the lines after it).
     pub bridges: Vec<crate::bridge::BridgeConfig>,
+    /// Persistence (`persistence`, `persistence_location`, ...).
+    pub persistence: PersistenceConfig,
 }
 
 impl Default for Config {
@@ -90,6 +94,7 @@ impl Default for Config {
             password_file: None,
             acl_file: None,
             bridges: Vec::new(),
+            persistence: PersistenceConfig::default(),
         }
     }
 }
@@ -265,8 +270,6 @@ const UNSUPPORTED: &[&str] = &[
     "auth_plugin",
     "auth_plugin_deny_special_chars",
     "auto_id_prefix",
-    "autosave_interval",
-    "autosave_on_changes",
     "check_retain_source",
     "clientid_prefixes",
     "connection_messages",
@@ -282,9 +285,6 @@ const UNSUPPORTED: &[&str] = &[
     "memory_limit",
     "message_size_limit",
     "per_listener_settings",
-    "persistence",
-    "persistence_file",
-    "persistence_location",
     "persistent_client_expiration",
     "pid_file",
     "plugin",
@@ -362,6 +362,13 @@ const SUPPORTED: &[&str] = &[
     "require_certificate",
     "use_identity_as_username",
     "protocol",
+    "persistence",
+    "persistence_location",
+    "persistence_mode",
+    "persistence_sync",
+    "persistence_file",
+    "autosave_interval",
+    "autosave_on_changes",
 ];
 
 /// Config being built from a file, with where each listener came from.
@@ -538,6 +545,9 @@ impl Parser {
             _ if listener::DIRECTIVES.contains(&name) => {
                 listener::directive(self.config.listeners.last_mut(), name, args)?;
             }
+            _ if persistence::is_directive(name) => {
+                persistence::directive(&mut self.config.persistence, name, args, line)?;
+            }
             _ if is_unsupported(name) => {
                 let hint = match name {
                     "message_size_limit" => "; use max_packet_size",
@@ -705,6 +715,8 @@ fn parse_ip(name: &str, word: &str) -> Result<IpAddr, String> {
 }
 
 /// What the command line asks for.
+// Made once per run; boxing the config would only change the API.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     /// Run the broker with this configuration.
@@ -859,6 +871,15 @@ Config file: one directive per line; a line starting with # is a comment.
   sys_interval SECONDS             $SYS update period, 0 for off (default 10)
   password_file PATH               Mosquitto password file (boxmq passwd)
   acl_file PATH                    Mosquitto ACL file
+  persistence true|false           keep state on disk; on unless set to false
+                                   (off by default when embedded)
+  persistence_location DIR         data directory; without it
+                                   $STATE_DIRECTORY, else ./boxmq-data
+  persistence_mode full|retained   all state, or retained only (default full)
+  persistence_sync true|false      ack after fdatasync only (default true)
+  persistence_file FILE            ignored with a notice (Mosquitto's)
+  autosave_interval SECONDS        ignored with a notice (Mosquitto's)
+  autosave_on_changes VALUE        ignored with a notice (Mosquitto's)
 Per listener (after its 'listener' line; docs/SECURITY.md):
   certfile PATH                    TLS with this PEM certificate chain and
   keyfile PATH                     this PEM private key (feature tls)
@@ -882,7 +903,7 @@ it describe it (defaults in brackets):
   bridge_max_queued_bytes N        kept for the remote [16777216]
   bridge_queue_full refuse_new|drop_oldest      when full [refuse_new]
 Every bound is a real number: 0 and -1 do not mean unlimited. Other
-Mosquitto directives (persistence, ciphers, ...) are refused by name.
+Mosquitto directives (ciphers, TLS bridges, ...) are refused by name.
 ";
 
 mod bridge;

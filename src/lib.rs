@@ -12,6 +12,8 @@
 //! * [`net`]: the `mio` event loop that feeds the core from sockets.
 //! * [`auth`]: password file, ACL file and `boxmq passwd`, compatible with
 //!   Mosquitto's files.
+//! * [`store`]: the durable record store (log, snapshots, recovery) that
+//!   persistence writes through; knows nothing about MQTT.
 //! * [`config`]: the config file and command line; [`Limits`] holds every
 //!   bound.
 //! * [`broker`]: the embedding API. [`Broker`] runs the broker inside an
@@ -30,6 +32,7 @@ pub mod core;
 pub mod limits;
 pub mod net;
 pub mod rlimit;
+pub mod store;
 pub mod topic;
 
 pub use crate::codec::QoS;

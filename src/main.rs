@@ -61,6 +61,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
+    for notice in &config.persistence.notices {
+        log::warn!("config: {notice}");
+    }
+    // The binary keeps its state by default (docs/PERSISTENCE.md).
+    let mut config = config;
+    config.persistence.enabled.get_or_insert(true);
     let mut broker = Broker::new(config);
     broker.stop_on_signals(true);
     match broker.run() {
@@ -70,7 +76,11 @@ fn main() -> ExitCode {
             eprintln!("boxmq: {e}");
             // A broken password or ACL file is a config error: status 2,
             // which the systemd unit does not restart in a loop.
-            if matches!(e, boxmq::BrokerError::Config(_)) {
+            // So is a data directory another broker holds.
+            if matches!(
+                e,
+                boxmq::BrokerError::Config(_) | boxmq::BrokerError::Persistence(_)
+            ) {
                 ExitCode::from(2)
             } else {
                 ExitCode::FAILURE

@@ -265,7 +265,11 @@ fn aarch64_binary_relays_a_shelly_press() {
     let dir = td.join(format!("smoke-{}", std::process::id()));
     fs::create_dir_all(&dir).unwrap();
     let conf = dir.join("boxmq.conf");
-    fs::write(&conf, "listener 0 127.0.0.1\nmax_connections 64\n").unwrap();
+    fs::write(
+        &conf,
+        "listener 0 127.0.0.1\nmax_connections 64\npersistence false\n",
+    )
+    .unwrap();
     let log = dir.join("boxmq.log");
     let mut broker = Broker(
         Command::new("qemu-aarch64")

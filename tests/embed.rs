@@ -674,9 +674,21 @@ fn run_reports_bind_errors() {
 #[test]
 fn the_binary_runs_the_broker_and_stops_on_sigint() {
     use std::io::{BufRead, BufReader};
+    // Persistence is on by default in the binary; its directory comes from
+    // STATE_DIRECTORY (as under systemd), here a fresh temporary one.
+    let state = std::env::temp_dir().join(format!("boxmq-embed-state-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&state);
+    struct Cleanup(std::path::PathBuf);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _cleanup = Cleanup(state.clone());
     let mut child = Command::new(env!("CARGO_BIN_EXE_boxmq"))
         .args(["--listen", "127.0.0.1:0"])
         .env("RUST_LOG", "info")
+        .env("STATE_DIRECTORY", &state)
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn boxmq");

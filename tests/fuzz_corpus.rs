@@ -9,7 +9,7 @@ mod fuzz_support;
 
 use std::path::{Path, PathBuf};
 
-use fuzz_support::{codec_check, core_check, seeds, topic_check};
+use fuzz_support::{codec_check, core_check, seeds, store_check, topic_check};
 
 fn corpus_dir(target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -55,6 +55,12 @@ fn core_corpus() {
     assert!(n >= 5, "core corpus has only {n} files");
 }
 
+#[test]
+fn store_corpus() {
+    let n = replay("store", store_check::check);
+    assert!(n >= 4, "store corpus has only {n} files");
+}
+
 /// The generated seeds pass too (also when they are not written out).
 #[test]
 fn generated_seeds_pass() {
@@ -66,6 +72,9 @@ fn generated_seeds_pass() {
     }
     for (_, data) in seeds::core_seeds() {
         core_check::check(&data);
+    }
+    for (_, data) in store_check::store_seeds() {
+        store_check::check(&data);
     }
 }
 
@@ -79,6 +88,7 @@ fn write_seeds() {
         ("codec", seeds::codec_seeds()),
         ("topic", seeds::topic_seeds()),
         ("core", seeds::core_seeds()),
+        ("store", store_check::store_seeds()),
     ];
     for (target, set) in sets {
         let dir = corpus_dir(target);

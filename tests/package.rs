@@ -40,6 +40,9 @@ fn default_config_parses_and_listens_on_loopback_only() {
     let expected: SocketAddr = "127.0.0.1:1883".parse().unwrap();
     assert_eq!(config.effective_listeners(), vec![expected]);
     assert!(config.allow_anonymous);
+    // State in the unit's StateDirectory.
+    assert!(config.persistence.is_on(true));
+    assert_eq!(config.persistence.dir(), PathBuf::from("/var/lib/boxmq"));
     // The commented limits are the defaults: uncommenting changes nothing.
     let text = fs::read_to_string(root().join("pkg/boxmq.conf")).unwrap();
     let uncommented: String = text

@@ -49,6 +49,8 @@ options (defaults in brackets):
   --window N          QoS 1 unacknowledged PUBLISHes per publisher [64]
   --payload BYTES     throughput/fanout payload size [64]
   --pid PID           broker process, for idle's RSS
+  --persistent 0|1    throughput/fanout subscribers keep a session
+                      (clean session 0) [0]
 ";
 
 /// Parsed command line.
@@ -69,6 +71,7 @@ pub struct Opts {
     pub window: usize,
     pub payload: usize,
     pub pid: Option<u32>,
+    pub persistent: bool,
 }
 
 fn parse(args: &[String]) -> Result<Opts, String> {
@@ -88,6 +91,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
         window: 64,
         payload: 64,
         pid: None,
+        persistent: false,
     };
     let mut it = args[1..].iter();
     while let Some(flag) = it.next() {
@@ -131,6 +135,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
             "--window" => o.window = num(v)?.clamp(1, 30_000) as usize,
             "--payload" => o.payload = num(v)?.clamp(1, 256 * 1024) as usize,
             "--pid" => o.pid = Some(num(v)? as u32),
+            "--persistent" => o.persistent = num(v)? != 0,
             _ => return Err(format!("unknown option {flag}")),
         }
     }

@@ -52,10 +52,21 @@ pub fn shelly_event(cnt: u32) -> String {
 /// Appends a 3.1.1 CONNECT. A button's will is `false` on
 /// `shellies/<id>/online`, retained, as the device sets it.
 pub fn connect(out: &mut Vec<u8>, client_id: &str, keep_alive: u16, shelly_will: bool) {
+    connect_session(out, client_id, keep_alive, shelly_will, true);
+}
+
+/// CONNECT with the clean session flag given (false: a persistent session).
+pub fn connect_session(
+    out: &mut Vec<u8>,
+    client_id: &str,
+    keep_alive: u16,
+    shelly_will: bool,
+    clean: bool,
+) {
     let will_topic = format!("shellies/{client_id}/online");
     let c = Connect {
         protocol: V311,
-        clean_start: true,
+        clean_start: clean,
         keep_alive,
         properties: Properties::EMPTY,
         client_id,
@@ -163,6 +174,19 @@ pub fn connect_all(
     shelly_will: bool,
     timeout: Duration,
 ) -> Result<Vec<usize>, String> {
+    connect_all_session(net, addr, ids, keep_alive, shelly_will, true, timeout)
+}
+
+/// [`connect_all`] with the clean session flag given.
+pub fn connect_all_session(
+    net: &mut Net,
+    addr: SocketAddr,
+    ids: &[String],
+    keep_alive: u16,
+    shelly_will: bool,
+    clean: bool,
+    timeout: Duration,
+) -> Result<Vec<usize>, String> {
     let deadline = Instant::now() + timeout;
     let mut setup = Setup::default();
     let mut conns = Vec::with_capacity(ids.len());
@@ -186,7 +210,7 @@ pub fn connect_all(
                 .open(addr)
                 .map_err(|e| format!("connect_failed at={} err={:?}", conns.len(), e.kind()))?;
             net.send(id, |out| {
-                connect(out, &ids[conns.len()], keep_alive, shelly_will)
+                connect_session(out, &ids[conns.len()], keep_alive, shelly_will, clean)
             });
             conns.push(id);
         }

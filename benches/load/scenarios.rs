@@ -393,6 +393,10 @@ struct Pipe {
     received: u64,
     received_in_window: u64,
     closed: u64,
+    /// QoS 1: when each unacknowledged PUBLISH of each publisher was
+    /// queued (brokers acknowledge in order), and the PUBACK latencies.
+    sent_at: Vec<std::collections::VecDeque<Instant>>,
+    ack_latency: Latencies,
 }
 
 /// QoS 0 publishers keep about this much queued in user space per turn.
@@ -410,6 +414,7 @@ impl Pipe {
             let at = out.len() - f.len() + pid_offset(f);
             out[at..at + 2].copy_from_slice(&pid.to_be_bytes());
             self.unacked[k] += 1;
+            self.sent_at[k].push_back(Instant::now());
         }
         self.sent += 1;
         if self.measuring {
@@ -472,6 +477,11 @@ impl Handler for Pipe {
             Packet::PubResp(_) => {
                 if let Some(&k) = self.pubs.get(&id) {
                     self.unacked[k] = self.unacked[k].saturating_sub(1);
+                    if let Some(t) = self.sent_at[k].pop_front() {
+                        if self.measuring {
+                            self.ack_latency.push(t.elapsed());
+                        }
+                    }
                     self.acked += 1;
                     self.top_up(net, id, k);
                 }
@@ -496,7 +506,15 @@ fn pipe(
 ) -> Result<Report, String> {
     let mut net = net()?;
     let sub_ids: Vec<String> = (0..subscribers).map(|i| format!("sub-{i}")).collect();
-    let subs = mqtt::connect_all(&mut net, o.addr, &sub_ids, 60, false, SETUP_TIMEOUT)?;
+    let subs = mqtt::connect_all_session(
+        &mut net,
+        o.addr,
+        &sub_ids,
+        60,
+        false,
+        !o.persistent,
+        SETUP_TIMEOUT,
+    )?;
     mqtt::subscribe_all(&mut net, &subs, filter, o.qos, SETUP_TIMEOUT)?;
     let pub_ids: Vec<String> = (0..publishers).map(|i| format!("pub-{i}")).collect();
     let pubs = mqtt::connect_all(&mut net, o.addr, &pub_ids, 60, false, SETUP_TIMEOUT)?;
@@ -524,6 +542,8 @@ fn pipe(
         received: 0,
         received_in_window: 0,
         closed: 0,
+        sent_at: vec![std::collections::VecDeque::new(); publishers],
+        ack_latency: Latencies::default(),
     };
     let t0 = Instant::now();
     let start = t0 + o.warmup;
@@ -595,6 +615,8 @@ fn pipe(
             "lost_after_drain",
             (h.acked * subscribers as u64).saturating_sub(h.received),
         );
+        r.add("acked_total", h.acked);
+        r.latency("ack_", &mut h.ack_latency);
     }
     net.close_all();
     Ok(r)

@@ -24,6 +24,9 @@ pub enum BrokerError {
     },
     /// The event loop could not be set up, or failed while running.
     Io(io::Error),
+    /// The persistence directory cannot be used: it cannot be created or
+    /// read, or another broker holds it. The message names the directory.
+    Persistence(String),
     /// [`Broker::start`](super::Broker::start) or [`Broker::run`](super::Broker::run)
     /// on a broker that is running already.
     AlreadyRunning,
@@ -50,6 +53,7 @@ impl fmt::Display for BrokerError {
             BrokerError::Config(e) => write!(f, "invalid configuration: {e}"),
             BrokerError::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
             BrokerError::Io(e) => write!(f, "event loop: {e}"),
+            BrokerError::Persistence(why) => f.write_str(why),
             BrokerError::AlreadyRunning => f.write_str("the broker is running already"),
             BrokerError::NotRunning => f.write_str("the broker is not running"),
             BrokerError::Timeout => f.write_str("the broker did not answer in time"),

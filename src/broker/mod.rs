@@ -187,6 +187,30 @@ impl BrokerBuilder {
         self
     }
 
+    /// Keeps the broker's state in directory `dir` (full mode, durable
+    /// acknowledgements; see docs/PERSISTENCE.md), restored at the next
+    /// start. Off by default for an embedded broker.
+    pub fn persistence(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.config.persistence.enabled = Some(true);
+        self.config.persistence.location = Some(dir.into());
+        self
+    }
+
+    /// What [`BrokerBuilder::persistence`] keeps: everything (default) or
+    /// retained messages only.
+    pub fn persistence_mode(mut self, mode: crate::core::PersistMode) -> Self {
+        self.config.persistence.mode = mode;
+        self
+    }
+
+    /// Whether acknowledgements wait for `fdatasync` (default `true`).
+    /// With `false` the state is written every loop turn and the OS syncs
+    /// it later: faster, but a power cut loses the last seconds.
+    pub fn persistence_sync(mut self, sync: bool) -> Self {
+        self.config.persistence.sync = sync;
+        self
+    }
+
     /// The broker. Errors in the settings surface in [`Broker::start`] or
     /// [`Broker::run`]; use [`BrokerBuilder::try_build`] to see them now.
     pub fn build(self) -> Broker {
@@ -288,7 +312,7 @@ impl Broker {
 
     /// Checks the state and binds the listeners: everything that can go
     /// wrong before the loop runs, on the calling thread.
-    fn prepare(&mut self) -> Result<(Vec<TcpListener>, Auth), BrokerError> {
+    fn prepare(&mut self) -> Result<Prepared, BrokerError> {
         if self.state.get() == BrokerState::Running {
             return Err(BrokerError::AlreadyRunning);
         }
@@ -302,9 +326,14 @@ impl Broker {
         // TLS certificate and key files: refused here, as a config error.
         crate::net::check_transports(&self.config)
             .map_err(|e| self.fail(BrokerError::Config(e)))?;
+        // Off unless the config turns it on (the binary turns it on by
+        // default before it gets here). Opened before binding: a second
+        // broker on the same directory stops here.
+        let store = crate::net::persist::open(&self.config, false)
+            .map_err(|e| self.fail(BrokerError::Persistence(e)))?;
         let listeners = crate::net::bind_listeners(&self.config)
             .map_err(|(addr, source)| self.fail(BrokerError::Bind { addr, source }))?;
-        Ok((listeners, auth))
+        Ok((listeners, auth, store))
     }
 
     /// Binds the listeners on the calling thread and runs the broker on a
@@ -327,7 +356,7 @@ impl Broker {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn start(&mut self) -> Result<Handle, BrokerError> {
-        let (listeners, auth) = self.prepare()?;
+        let (listeners, auth, store) = self.prepare()?;
         let (tx, rx) = mpsc::channel();
         let (setup_tx, setup_rx) = mpsc::sync_channel(1);
         let (done_tx, done_rx) = mpsc::sync_channel(1);
@@ -337,7 +366,14 @@ impl Broker {
         let thread = thread::Builder::new()
             .name("boxmq".to_owned())
             .spawn(move || {
-                loop_thread(config, listeners, auth, signals, rx, setup_tx, state);
+                loop_thread(
+                    config,
+                    (listeners, auth, store),
+                    signals,
+                    rx,
+                    setup_tx,
+                    state,
+                );
                 // Listeners are closed and the state final: stop may return.
                 let _ = done_tx.send(());
             })
@@ -380,9 +416,14 @@ impl Broker {
     /// As [`Broker::start`], and [`BrokerError::Io`] when the loop fails;
     /// the state tells the same.
     pub fn run(mut self) -> Result<(), BrokerError> {
-        let (listeners, auth) = self.prepare()?;
+        let (listeners, auth, store) = self.prepare()?;
         let mut server = Server::from_listeners(&self.config, listeners, auth)
             .map_err(|e| self.fail(BrokerError::Io(e)))?;
+        if let Some(store) = store {
+            server
+                .attach_persistence(store)
+                .map_err(|e| self.fail(BrokerError::Io(e)))?;
+        }
         if self.stop_on_signals {
             server
                 .handle_signals()
@@ -424,18 +465,24 @@ impl fmt::Debug for Broker {
 
 type Setup = std::io::Result<(Arc<Waker>, Vec<SocketAddr>)>;
 
+/// What `Broker::prepare` readies on the calling thread: bound listeners,
+/// access rules and the opened store (persistence on).
+type Prepared = (Vec<TcpListener>, Auth, Option<crate::net::persist::Opened>);
+
 /// The broker thread: builds the loop (the core is not `Send`, so it is
 /// made here), reports setup, runs, and records how it ended.
 fn loop_thread(
     config: Config,
-    listeners: Vec<TcpListener>,
-    auth: Auth,
+    (listeners, auth, store): Prepared,
     signals: bool,
     rx: Receiver<Request>,
     setup: SyncSender<Setup>,
     state: SharedState,
 ) {
     let built = Server::from_listeners(&config, listeners, auth).and_then(|mut server| {
+        if let Some(store) = store {
+            server.attach_persistence(store)?;
+        }
         if signals {
             server.handle_signals()?;
         }

@@ -346,7 +346,8 @@ fn zero_is_refused_for_every_count() {
                 | "require_certificate"
                 | "use_identity_as_username"
                 | "protocol"
-        ) {
+        ) || persistence::is_directive(name)
+        {
             continue;
         }
         let (line, message) = fail(&format!("# c\n{name} 0"));
@@ -474,8 +475,6 @@ fn ranges() {
 #[test]
 fn unsupported_mosquitto_directives() {
     for name in [
-        "persistence",
-        "persistence_location",
         "capath",
         "ciphers",
         "tls_version",
@@ -483,7 +482,6 @@ fn unsupported_mosquitto_directives() {
         "local_username",
         "start_type",
         "bridge_attempt_unsubscribe",
-        "autosave_interval",
         "include_dir",
         "per_listener_settings",
         "user",
@@ -770,14 +768,14 @@ fn args_config_file() {
 
 #[test]
 fn args_config_file_errors() {
-    let file = TempFile::new(b"# boxmq\nlistener 1883\npersistence true\n");
+    let file = TempFile::new(b"# boxmq\nlistener 1883\npid_file /run/x\n");
     let e = args(&["-c", &file.arg()]).unwrap_err();
     assert_eq!(e.origin, file.arg());
     assert_eq!(e.line, 3);
     assert_eq!(
         e.to_string(),
         format!(
-            "{}:3: 'persistence' is not supported by this version of boxmq",
+            "{}:3: 'pid_file' is not supported by this version of boxmq",
             file.arg()
         )
     );
@@ -810,8 +808,9 @@ fn help_defaults_agree_with_limits() {
     }
     names.sort_unstable();
     names.dedup();
-    // allow_anonymous, sys_interval and the fifteen fields of Limits.
-    assert_eq!(names.len(), 17, "{names:?}");
+    // allow_anonymous, sys_interval, the fifteen fields of Limits,
+    // persistence_mode and persistence_sync.
+    assert_eq!(names.len(), 19, "{names:?}");
     for name in SUPPORTED {
         let documented = names.contains(name);
         let has_default = !matches!(
@@ -827,6 +826,13 @@ fn help_defaults_agree_with_limits() {
                 | "require_certificate"
                 | "use_identity_as_username"
                 | "protocol"
+        ) && !matches!(
+            *name,
+            "persistence"
+                | "persistence_location"
+                | "persistence_file"
+                | "autosave_interval"
+                | "autosave_on_changes"
         );
         assert_eq!(documented, has_default, "{name}");
     }

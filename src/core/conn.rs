@@ -63,6 +63,12 @@ pub(crate) struct Conn {
     /// Encoded frames waiting to be written, from `out_pos` on.
     out: Vec<u8>,
     out_pos: usize,
+    /// Bytes of output written since the connection opened.
+    consumed: u64,
+    /// Output held until records are durable (persistence with sync): each
+    /// mark is a stream offset (counted like `consumed`) and the number of
+    /// records that must be on disk before the bytes from there on leave.
+    marks: std::collections::VecDeque<(u64, u64)>,
     /// Already in the core's dirty list.
     pub dirty: bool,
     /// Already in the core's urgent list (output past `FLUSH_MARK`).
@@ -90,6 +96,8 @@ impl Conn {
             identity: None,
             out: Vec::new(),
             out_pos: 0,
+            consumed: 0,
+            marks: std::collections::VecDeque::new(),
             dirty: false,
             urgent: false,
             throttled_until: None,
@@ -110,9 +118,47 @@ impl Conn {
         }
     }
 
-    /// Bytes waiting to be written.
+    /// Bytes that may be written now: those waiting, up to the first one
+    /// held for records not yet durable.
     pub fn pending_output(&self) -> &[u8] {
-        self.out.get(self.out_pos..).unwrap_or(&[])
+        let all = self.out.get(self.out_pos..).unwrap_or(&[]);
+        match self.marks.front() {
+            Some(&(pos, _)) => {
+                let free = usize::try_from(pos.saturating_sub(self.consumed)).unwrap_or(usize::MAX);
+                all.get(..free).unwrap_or(all)
+            }
+            None => all,
+        }
+    }
+
+    /// What is appended from now on waits until `records` records are
+    /// durable. `true` when the connection had no hold before.
+    pub fn hold(&mut self, records: u64) -> bool {
+        let pos = self.consumed + self.output_len() as u64;
+        let first = self.marks.is_empty();
+        match self.marks.back_mut() {
+            Some(last) if last.0 == pos => last.1 = last.1.max(records),
+            Some(last) if last.1 >= records => {}
+            _ => self.marks.push_back((pos, records)),
+        }
+        first
+    }
+
+    /// Some output waits for records to be durable.
+    pub fn has_held_output(&self) -> bool {
+        !self.marks.is_empty()
+    }
+
+    /// Records up to `durable` are on disk: lifts the holds they covered.
+    /// `true` when some output was released; `still` tells whether holds
+    /// remain.
+    pub fn release_held(&mut self, durable: u64) -> (bool, bool) {
+        let mut released = false;
+        while self.marks.front().is_some_and(|m| m.1 <= durable) {
+            self.marks.pop_front();
+            released = true;
+        }
+        (released, !self.marks.is_empty())
     }
 
     /// Number of bytes waiting to be written.
@@ -127,7 +173,9 @@ impl Conn {
 
     /// `n` bytes of the pending output were written.
     pub fn consume_output(&mut self, n: usize) {
+        let before = self.out_pos;
         self.out_pos = (self.out_pos + n).min(self.out.len());
+        self.consumed += (self.out_pos - before) as u64;
         if self.out_pos == self.out.len() {
             self.out_pos = 0;
             if self.out.capacity() > IDLE_BUFFER_KEEP {

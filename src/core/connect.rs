@@ -148,7 +148,9 @@ impl Core {
                 sid
             }
         };
+        let mut had_will = false;
         if let Some(s) = self.sessions.get_mut(sid.0) {
+            had_will = s.pending_will.is_some();
             s.conn = Some(id);
             s.protocol = c.protocol;
             s.expiry_interval = expiry_interval;
@@ -164,6 +166,8 @@ impl Core {
                 s.policy = Some(*p);
             }
         }
+        // Recorded before CONNACK is queued, so CONNACK waits for it.
+        self.persist_connected(sid, had_will);
 
         let mut will_props = PropertiesBuf::new();
         let will = c.will.as_ref().map(|w| {
@@ -351,6 +355,7 @@ impl Core {
                 s.expires_at = Some(at);
                 self.note_deadline(Some(at));
             }
+            self.persist_offline(sid, now);
         }
     }
 
@@ -373,6 +378,7 @@ impl Core {
             return;
         }
         let session = self.sessions.remove(sid.0);
+        self.persist_session_end(session.persist_id);
         for sub in &session.subscriptions {
             self.forget_subscription(sid, &sub.filter);
         }

@@ -22,6 +22,7 @@ mod bridge;
 mod conn;
 mod connect;
 mod matching;
+mod persist;
 mod publish;
 mod retain;
 mod session;
@@ -50,6 +51,8 @@ use retain::RetainStore;
 pub use session::QueuePolicy;
 use session::{Session, SessionId, SubEntry};
 use sys::SysState;
+
+pub use persist::{PersistFigures, PersistMode, RestoreReport};
 
 /// Pending output past which a connection is worth writing at once (see
 /// [`Core::poll_urgent`]).
@@ -136,6 +139,9 @@ pub struct Core {
     scratch_fwd: PropertiesBuf,
     /// Queue bounds of particular sessions (bridges), by client id.
     policies: HashMap<Box<str>, QueuePolicy>,
+    /// Persistence, when on (see `persist.rs`); boxed, as most of it is
+    /// cold and the core without it pays one pointer.
+    persist: Option<Box<persist::Persist>>,
 }
 
 impl Core {
@@ -170,6 +176,7 @@ impl Core {
             scratch_props: PropertiesBuf::new(),
             scratch_fwd: PropertiesBuf::new(),
             policies: HashMap::new(),
+            persist: None,
         }
     }
 
@@ -371,9 +378,12 @@ impl Core {
     }
 
     /// The core wants connection `id` closed (after writing what is pending,
-    /// as far as the socket takes it).
+    /// as far as the socket takes it). Not while some of its output waits
+    /// for records to be durable (persistence): its last answers go out
+    /// first, once [`Core::handle_durable`] releases them.
     pub fn is_closing(&self, id: ConnId) -> bool {
-        self.conn(id).is_none_or(|c| c.phase == Phase::Closing)
+        self.conn(id)
+            .is_none_or(|c| c.phase == Phase::Closing && !c.has_held_output())
     }
 
     /// Graceful stop: tells every connected client (5.0: DISCONNECT 0x8B,
@@ -424,7 +434,10 @@ impl Core {
 
     /// Encodes `packet` for connection `id` and queues it for writing.
     fn send(&mut self, id: ConnId, packet: &Packet<'_>) {
-        let Some(c) = self.conn_mut(id) else { return };
+        let Some(c) = self.conns.get_mut(id.0).and_then(Option::as_mut) else {
+            return;
+        };
+        persist::hold_output(&mut self.persist, c, id);
         let version = c.protocol;
         packet.encode(version, c.out_buf());
         self.mark_dirty(id);
@@ -545,6 +558,7 @@ impl Core {
             }
         }
         for (w, sid) in wills {
+            self.persist_will_cleared(sid);
             self.publish_will(&w, Some(sid), now);
         }
         for sid in ended {

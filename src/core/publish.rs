@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use super::retain::RetainOutcome;
 use super::session::{Inflight, Message, OutState, Pending, SessionId};
 use super::sys;
-use super::{ConnId, Core};
+use super::{ConnId, Core, persist};
 use crate::codec::{
     self, PacketId, Properties, PropertiesBuf, Property, ProtocolVersion, PubResp, PubRespKind,
     Publish, QoS,
@@ -237,6 +237,9 @@ impl Core {
                 if bad_payload {
                     reason = RC_PAYLOAD_FORMAT_INVALID;
                 } else if !seen {
+                    // Recorded with the routing, in one record: durable
+                    // together or not at all.
+                    self.persist_inbound(sid, pid.get());
                     if self.route(&incoming, Some(sid), now) == 0 {
                         reason = RC_NO_MATCHING_SUBSCRIBERS;
                     }
@@ -337,7 +340,13 @@ impl Core {
                 // [MQTT-4.3.2-1]: the message is acknowledged; forget it.
                 if let Some(i) = session.inflight_position(r.packet_id) {
                     if session.inflight[i].pending.qos == QoS::AtLeastOnce {
-                        session.inflight.remove(i);
+                        if let Some(f) = session.inflight.remove(i) {
+                            persist::note_removed(
+                                &mut self.persist,
+                                session.persist_id,
+                                &f.pending.msg,
+                            );
+                        }
                     }
                 }
                 self.pump(sid, now);
@@ -345,12 +354,25 @@ impl Core {
             PubRespKind::PubRec => match session.inflight_position(r.packet_id) {
                 Some(i) if r.reason >= 0x80 => {
                     // 5.0: a failing PUBREC ends the flow [MQTT-4.3.3-4].
-                    session.inflight.remove(i);
+                    if let Some(f) = session.inflight.remove(i) {
+                        persist::note_removed(
+                            &mut self.persist,
+                            session.persist_id,
+                            &f.pending.msg,
+                        );
+                    }
                     self.pump(sid, now);
                 }
                 Some(i) => {
                     // [MQTT-4.3.3-1]: after PUBREC, PUBREL.
-                    session.inflight[i].state = OutState::AwaitComp;
+                    if session.inflight[i].state == OutState::AwaitAck {
+                        session.inflight[i].state = OutState::AwaitComp;
+                        persist::note_released(
+                            &mut self.persist,
+                            session.persist_id,
+                            &session.inflight[i].pending.msg,
+                        );
+                    }
                     self.send_pubresp(id, PubRespKind::PubRel, r.packet_id, 0);
                 }
                 None => {
@@ -362,7 +384,13 @@ impl Core {
             PubRespKind::PubComp => {
                 if let Some(i) = session.inflight_position(r.packet_id) {
                     if session.inflight[i].state == OutState::AwaitComp {
-                        session.inflight.remove(i);
+                        if let Some(f) = session.inflight.remove(i) {
+                            persist::note_removed(
+                                &mut self.persist,
+                                session.persist_id,
+                                &f.pending.msg,
+                            );
+                        }
                     }
                 }
                 self.pump(sid, now);
@@ -379,6 +407,9 @@ impl Core {
                     None => false,
                 };
                 let reason = if known { 0 } else { RC_PACKET_ID_NOT_FOUND };
+                if known {
+                    self.persist_inbound_released(sid, pid);
+                }
                 self.send_pubresp(id, PubRespKind::PubComp, r.packet_id, reason);
             }
         }
@@ -402,6 +433,9 @@ impl Core {
                 self.limits.max_retained_messages,
                 self.limits.max_retained_bytes,
             ) {
+                outcome @ (RetainOutcome::Stored | RetainOutcome::Cleared) => {
+                    self.persist_retain(&msg, outcome);
+                }
                 RetainOutcome::Refused => {
                     self.stats.retained_refused += 1;
                     log::warn!(
@@ -409,7 +443,6 @@ impl Core {
                         m.topic
                     );
                 }
-                RetainOutcome::Stored | RetainOutcome::Cleared => {}
             }
             shared = Some(msg);
         }
@@ -417,6 +450,7 @@ impl Core {
         let mut matches = std::mem::take(&mut self.scratch_matches);
         matches.clear();
         self.collect_matches(m.topic, origin, &mut matches);
+        self.persist_route_begin();
 
         // A QoS 0 frame is the same bytes for every 3.1/3.1.1 subscriber:
         // encode it once and copy it.
@@ -462,6 +496,7 @@ impl Core {
                 );
             }
         }
+        self.persist_route_end(shared.as_ref());
         let n = matches.len();
         self.scratch_ids = all_ids;
         self.scratch_props = props_buf;
@@ -497,6 +532,8 @@ impl Core {
             self.stats.publish_dropped += 1;
             return;
         }
+        // QoS 0 depends on nothing durable: not held (only queued behind
+        // what is held already).
         let version = conn.protocol;
         let written = if version.is_v5() {
             encode_delivery(conn.out_buf(), props_buf, version, d, max_packet)
@@ -546,6 +583,7 @@ impl Core {
                 };
                 session.dropped += 1;
                 self.stats.publish_dropped += 1;
+                persist::note_removed(&mut self.persist, session.persist_id, &old.msg);
                 log::debug!(
                     "queue of '{}' full; oldest message on '{}' dropped",
                     session.client_id,
@@ -563,6 +601,10 @@ impl Core {
             );
             return;
         }
+        self.persist_queued(sid, &pending);
+        let Some(session) = self.sessions.get_mut(sid.0) else {
+            return;
+        };
         session.queued_bytes += cost;
         session.queue.push_back(pending);
         self.pump(sid, now);
@@ -619,9 +661,20 @@ impl Core {
                 break;
             };
             if p.msg.expired(now) {
+                persist::note_removed(&mut self.persist, session.persist_id, &p.msg);
                 continue;
             }
             let packet_id = (p.qos != QoS::AtMostOnce).then(|| session.next_packet_id());
+            if let (Some(pid), QoS::ExactlyOnce) = (packet_id, p.qos) {
+                // The packet id must survive a restart: a QoS 2 receiver
+                // knows the message by it. And the message must be durable
+                // before it leaves: were it lost in a crash, its publisher
+                // (never acknowledged) would send it again, and it would
+                // arrive twice under another packet id. QoS 1 needs no
+                // hold: at worst it arrives twice, which QoS 1 allows.
+                persist::note_sent(&mut self.persist, session.persist_id, &p.msg, pid.get());
+                persist::hold_output(&mut self.persist, conn, conn_id);
+            }
             let d = Delivery::of(&p, packet_id, false, now);
             let ok = encode_delivery(
                 conn.out_buf(),
@@ -632,6 +685,7 @@ impl Core {
             );
             if !ok {
                 dropped += 1;
+                persist::note_removed(&mut self.persist, session.persist_id, &p.msg);
                 continue;
             }
             sent += 1;
@@ -665,6 +719,7 @@ impl Core {
         let Some(conn) = self.conns.get_mut(id.0).and_then(Option::as_mut) else {
             return;
         };
+        persist::hold_output(&mut self.persist, conn, id);
         let version = conn.protocol;
         let mut sent = 0u64;
         for f in &session.inflight {
@@ -707,5 +762,6 @@ fn new_message(m: &Incoming<'_>, now: Instant) -> Rc<Message> {
         expires_at: m
             .expiry
             .map(|secs| now + Duration::from_secs(u64::from(secs))),
+        persist_id: std::cell::Cell::new(0),
     })
 }

@@ -58,6 +58,13 @@ impl RetainStore {
         }
     }
 
+    /// Calls `f` with every retained message.
+    pub fn for_each(&self, mut f: impl FnMut(&Rc<Message>)) {
+        for msg in self.by_topic.values() {
+            f(msg);
+        }
+    }
+
     /// Number of retained messages.
     pub fn len(&self) -> usize {
         self.by_topic.len()

@@ -36,6 +36,9 @@ pub(crate) struct Message {
     pub props: Box<[u8]>,
     /// 5.0 message expiry: not delivered after this instant [MQTT-3.3.2-5].
     pub expires_at: Option<Instant>,
+    /// Number of the message in the persistence records; 0 until it is
+    /// first written for a persistent session.
+    pub persist_id: std::cell::Cell<u64>,
 }
 
 impl Message {
@@ -170,6 +173,10 @@ pub(crate) struct Session {
     /// Incoming QoS 2 packet ids received and not yet released by PUBREL.
     /// Bounded by the packet-id space (at most 65,535 entries).
     pub incoming_qos2: Vec<u16>,
+    /// Number of the session in the persistence records; 0 when it is not
+    /// recorded (persistence off or not full, or a session that ends with
+    /// its connection).
+    pub persist_id: u64,
     next_pid: u16,
 }
 
@@ -196,6 +203,7 @@ impl Session {
             policy: None,
             dropped: 0,
             incoming_qos2: Vec::new(),
+            persist_id: 0,
             next_pid: 0,
         }
     }

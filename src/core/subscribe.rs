@@ -107,7 +107,7 @@ impl Core {
     }
 
     /// What the ACL says of a session subscribing to `filter`.
-    fn acl_decision(&self, sid: SessionId, filter: &str) -> SubscribeDecision {
+    pub(super) fn acl_decision(&self, sid: SessionId, filter: &str) -> SubscribeDecision {
         match self.sessions.get(sid.0) {
             Some(s) if s.trusted => SubscribeDecision::Full,
             Some(s) => self
@@ -181,6 +181,7 @@ impl Core {
                 true
             }
         };
+        self.persist_subscribe(sid, filter, entry.options, entry.sub_id);
         match shared {
             Some(group) => self.shared.join(group, inner, sid, entry),
             None => {
@@ -256,6 +257,7 @@ impl Core {
                 None => false,
             };
             if existed {
+                self.persist_unsubscribe(sid, filter);
                 self.forget_subscription(sid, filter);
             }
             codes.push(if existed {

@@ -149,6 +149,24 @@ impl Core {
             ("store/messages/count".into(), stored.to_string()),
             ("store/messages/bytes".into(), stored_bytes.to_string()),
         ];
+        if let Some(f) = self.persist_figures() {
+            // boxmq's own: durable acks cost one sync per loop turn.
+            out.extend([
+                (
+                    "persistence/sync/last_us".into(),
+                    f.last_sync.as_micros().to_string(),
+                ),
+                (
+                    "persistence/sync/max_us".into(),
+                    f.max_sync.as_micros().to_string(),
+                ),
+                ("persistence/log/bytes".into(), f.log_bytes.to_string()),
+                (
+                    "persistence/bytes/written".into(),
+                    f.bytes_written.to_string(),
+                ),
+            ]);
+        }
         let totals = [
             ("messages/received", st.messages_received),
             ("messages/sent", st.messages_sent),

@@ -1185,3 +1185,5 @@ fn a_slow_subscriber_that_acknowledges_slows_the_publisher_down() {
     assert!(h.core.wants_input(p));
     assert_eq!(h.core.poll_resumed(), Some(p));
 }
+
+mod persist;

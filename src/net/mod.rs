@@ -33,6 +33,7 @@ use crate::broker::local::{Drain, LocalConn, LocalRef, Request};
 use crate::config::Config;
 use crate::core::{ConnId, Core};
 
+pub mod persist;
 #[cfg(feature = "tls")]
 mod tls;
 mod transport;
@@ -43,6 +44,8 @@ mod ws;
 const WAKER: Token = Token(usize::MAX - 1);
 /// Token of the signal pipe.
 const SIGNALS: Token = Token(usize::MAX - 2);
+/// Token of the persistence writer's wake-ups.
+const PERSIST: Token = Token(usize::MAX - 3);
 /// Listeners take the tokens below `LISTENER_BASE`, counting down.
 const LISTENER_BASE: usize = usize::MAX - 16;
 /// Size of the shared read buffer.
@@ -147,6 +150,8 @@ pub struct Server {
     more_requests: bool,
     /// Slab keys of the bridges.
     bridges: Vec<usize>,
+    /// The store, when persistence is on (see `persist.rs`).
+    persist: Option<persist::Persistence>,
 }
 
 impl Server {
@@ -209,6 +214,7 @@ impl Server {
             blocked: Vec::new(),
             more_requests: false,
             bridges: Vec::new(),
+            persist: None,
         };
         server.start_bridges(&config.bridges);
         Ok(server)
@@ -258,6 +264,20 @@ impl Server {
         Ok(waker)
     }
 
+    /// Restores the core from an opened store (see [`persist::open`]) and
+    /// starts its writer. Call before [`Server::run`].
+    ///
+    /// # Errors
+    /// When the writer thread or its wake-up cannot be set up.
+    pub fn attach_persistence(&mut self, opened: persist::Opened) -> io::Result<()> {
+        let mut p = persist::Persistence::attach(opened, &mut self.core, Instant::now())?;
+        self.poll
+            .registry()
+            .register(p.wake_source(), PERSIST, Interest::READABLE)?;
+        self.persist = Some(p);
+        Ok(())
+    }
+
     /// The broker core (counters, limits).
     pub fn core(&self) -> &Core {
         &self.core
@@ -277,11 +297,12 @@ impl Server {
         loop {
             let now = Instant::now();
             let timeout = if self.backlog.is_empty() && !self.more_requests {
-                let deadline = match (self.core.next_deadline(), self.bridge_deadline()) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-                deadline.map(|d| d.saturating_duration_since(now) + Duration::from_millis(1))
+                let retry = self.persist.as_ref().and_then(|p| p.retry_deadline());
+                let next = [self.core.next_deadline(), self.bridge_deadline(), retry]
+                    .into_iter()
+                    .flatten()
+                    .min();
+                next.map(|d| d.saturating_duration_since(now) + Duration::from_millis(1))
             } else {
                 Some(Duration::ZERO)
             };
@@ -307,6 +328,11 @@ impl Server {
                         if self.handle_requests(now) || on_wake(&mut self.core, now) {
                             self.shutdown(now);
                             return Ok(StopReason::Requested);
+                        }
+                    }
+                    PERSIST => {
+                        if let Some(p) = self.persist.as_mut() {
+                            p.poll(&mut self.core, now);
                         }
                     }
                     SIGNALS => {
@@ -345,6 +371,12 @@ impl Server {
             }
             self.core.handle_timeout(now);
             self.bridge_tick(now);
+            // Group commit: what this turn recorded goes to the writer
+            // thread; the acknowledgements it holds go out once it is
+            // durable (see persist.rs).
+            if let Some(p) = self.persist.as_mut() {
+                p.end_of_turn(&mut self.core, now);
+            }
             self.flush_dirty(now);
             // Paused publishers the core lets go: read them next turn.
             while let Some(id) = self.core.poll_resumed() {
@@ -682,6 +714,9 @@ impl Server {
     /// after its pending output had a last chance to go out.
     fn shutdown(&mut self, now: Instant) {
         self.core.shutdown(now);
+        if let Some(p) = self.persist.as_mut() {
+            p.finish(&mut self.core, now);
+        }
         self.flush_dirty(now);
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         for key in keys {

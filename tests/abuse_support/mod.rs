@@ -36,7 +36,7 @@ impl Broker {
                 .join(format!("boxmq-abuse-{}-{port}.conf", std::process::id()));
             std::fs::write(
                 &config_path,
-                format!("listener {port} 127.0.0.1\n{lines}\n"),
+                format!("listener {port} 127.0.0.1\npersistence false\n{lines}\n"),
             )
             .expect("write config");
             let child = Command::new(env!("CARGO_BIN_EXE_boxmq"))

@@ -158,11 +158,13 @@ impl TestBroker {
                 BrokerKind::Boxmq => {
                     let mut c = Command::new(env!("CARGO_BIN_EXE_boxmq"));
                     c.arg("--listen").arg(format!("{HOST}:{port}"));
-                    if !lines.is_empty() {
-                        let conf = dir.path().join(format!("boxmq-{attempt}.conf"));
-                        fs::write(&conf, lines.join("\n") + "\n").expect("write boxmq config");
-                        c.arg("--config").arg(&conf);
-                    }
+                    // The binary persists by default; tests do not, unless
+                    // a line says otherwise (the last one wins). Parallel
+                    // tests then never share a data directory.
+                    let conf = dir.path().join(format!("boxmq-{attempt}.conf"));
+                    let text = format!("persistence false\n{}\n", lines.join("\n"));
+                    fs::write(&conf, text).expect("write boxmq config");
+                    c.arg("--config").arg(&conf);
                     let level = std::env::var("RUST_LOG").unwrap_or_else(|_| "debug".into());
                     c.env("RUST_LOG", level);
                     c

@@ -11,6 +11,7 @@
 pub mod codec_check;
 pub mod core_check;
 pub mod seeds;
+pub mod store_check;
 pub mod topic_check;
 
 /// A cursor over fuzz input: every read succeeds (zeros past the end), so

@@ -1,0 +1,9 @@
+//! `store` fuzz target: see `tests/fuzz_support/store_check.rs` for the
+//! property checked. The same check replays the corpus under `cargo test`.
+
+#![no_main]
+
+#[path = "../../tests/fuzz_support/mod.rs"]
+mod fuzz_support;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzz_support::store_check::check(data));
