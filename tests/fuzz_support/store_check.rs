@@ -52,7 +52,11 @@ pub fn check(data: &[u8]) {
     drop(store);
     disk.crash_lose_unsynced();
     let (_, again) = Store::open_on(disk, opts).expect("second open");
-    assert!(again.notes.is_empty(), "second open noted {:?}", again.notes);
+    assert!(
+        again.notes.is_empty(),
+        "second open noted {:?}",
+        again.notes
+    );
     assert_eq!(again.records.len(), rec.records.len() + 1);
     assert_eq!(again.records[..rec.records.len()], rec.records[..]);
 }
