@@ -161,6 +161,40 @@ fn bad_log_header_keeps_the_snapshot() {
 }
 
 #[test]
+fn bad_log_header_checksum_keeps_its_records() {
+    let (bodies, notes, _s) = open("bad_log_header_checksum");
+    assert_eq!(
+        bodies,
+        strings(&[
+            "state 1", "state 2", "state 3", "state 4", "state 5", "log 1", "log 2"
+        ])
+    );
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert_note(
+        &notes,
+        "log.00000002: file header checksum mismatch",
+        "kept 2 intact records",
+    );
+}
+
+#[test]
+fn bad_snapshot_header_checksum_keeps_its_records() {
+    let (bodies, notes, _s) = open("bad_snapshot_header_checksum");
+    assert_eq!(
+        bodies,
+        strings(&[
+            "state 1", "state 2", "state 3", "state 4", "state 5", "log 1", "log 2"
+        ])
+    );
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert_note(
+        &notes,
+        "snap.00000002: file header checksum mismatch",
+        "kept 5 intact records",
+    );
+}
+
+#[test]
 fn corrupt_snapshot_keeps_the_rest() {
     let (bodies, notes, _s) = open("corrupt_snapshot");
     assert_eq!(
@@ -286,6 +320,14 @@ fn generate() {
 
     let d = snapshot_and_log("bad_log_header");
     edit(&d.join("log.00000002"), |v| v[13] ^= 0x40);
+
+    // The header's own checksum (byte 33): the salt is intact.
+    let d = snapshot_and_log("bad_log_header_checksum");
+    edit(&d.join("log.00000002"), |v| v[33] ^= 0x01);
+
+    // The generation field (byte 20) of the snapshot's header.
+    let d = snapshot_and_log("bad_snapshot_header_checksum");
+    edit(&d.join("snap.00000002"), |v| v[20] ^= 0x08);
 
     let d = snapshot_and_log("corrupt_snapshot");
     // "state 2" becomes "stat? 2".

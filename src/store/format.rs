@@ -310,6 +310,22 @@ pub(crate) fn parse_header(data: &[u8], ty: FileType) -> Result<Header, HeaderEr
     })
 }
 
+/// The header of a file whose header checksum failed but whose magic is
+/// right: its fields as they are, so that the frames after it can still be
+/// checked with the salt it holds (a frame only passes with the right
+/// salt, so a damaged salt just yields nothing).
+pub(crate) fn salvage_header(data: &[u8], ty: FileType) -> Option<Header> {
+    let head = data.get(..HEADER_LEN)?;
+    if head.get(field::MAGIC)? != &ty.magic()[..] {
+        return None;
+    }
+    Some(Header {
+        salt: u32_at(head, field::SALT)?,
+        generation: u64_at(head, field::GEN)?,
+        base_seq: u64_at(head, field::BASE)?,
+    })
+}
+
 /// What stopped a run of good frames.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Stop {

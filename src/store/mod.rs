@@ -166,6 +166,8 @@ fn log_name(generation: u64) -> String {
 
 /// Snapshots are written in pieces of about this size.
 const SNAP_CHUNK: usize = 1 << 20;
+/// Capacity of the commit buffer kept between commits.
+const PENDING_KEEP: usize = 1 << 20;
 
 /// The store. See the module documentation for the calling pattern.
 pub struct Store<D: Disk = FsDisk> {
@@ -313,6 +315,8 @@ impl<D: Disk> Store<D> {
         let len = self.pending.len() as u64;
         let wrote = self.disk.write(log, &self.pending);
         self.pending.clear();
+        // One huge batch must not pin its buffer for the life of the broker.
+        self.pending.shrink_to(PENDING_KEEP);
         if let Err(e) = wrote {
             return Err(self.poison(format!("write {}: {e}", path.display())));
         }

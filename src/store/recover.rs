@@ -65,6 +65,9 @@ fn aside_name(names: &BTreeSet<String>, name: &str) -> String {
     }
 }
 
+/// Damage note of a file read past its damaged header.
+const SALVAGED: &str = "file header checksum mismatch (records after it checked with its salt)";
+
 /// What one file contributed.
 struct FileResult {
     records: Vec<Recovered>,
@@ -85,6 +88,17 @@ fn read_snapshot(data: &[u8], generation: u64) -> FileResult {
     let mut damage = Vec::new();
     let header = match format::parse_header(data, FileType::Snapshot) {
         Ok(h) => h,
+        Err(HeaderError::Checksum)
+            if let Some(h) = format::salvage_header(data, FileType::Snapshot) =>
+        {
+            damage.push(SALVAGED.to_string());
+            // The base may be what is damaged: accept any numbers.
+            format::Header {
+                base_seq: 0,
+                generation,
+                ..h
+            }
+        }
         Err(e) => {
             return FileResult {
                 records: Vec::new(),
@@ -156,8 +170,18 @@ enum LogEnd {
 /// continue exactly from it).
 fn read_log(data: &[u8], generation: u64, prev: u64, strict: bool) -> (FileResult, LogEnd) {
     let mut damage = Vec::new();
+    let mut salvaged = false;
     let header = match format::parse_header(data, FileType::Log) {
         Ok(h) => h,
+        Err(HeaderError::Checksum) if let Some(h) = format::salvage_header(data, FileType::Log) => {
+            damage.push(SALVAGED.to_string());
+            salvaged = true;
+            format::Header {
+                base_seq: if strict { prev } else { 0 },
+                generation,
+                ..h
+            }
+        }
         Err(HeaderError::Short) => {
             let fr = FileResult {
                 records: Vec::new(),
@@ -178,7 +202,7 @@ fn read_log(data: &[u8], generation: u64, prev: u64, strict: bool) -> (FileResul
     if header.generation != generation {
         damage.push(format!("header says generation {}", header.generation));
     }
-    if strict && header.base_seq != prev {
+    if strict && !salvaged && header.base_seq != prev {
         damage.push(format!(
             "starts after sequence number {}, its snapshot ends at {prev}",
             header.base_seq
@@ -289,15 +313,21 @@ impl<D: Disk> Store<D> {
                 .disk
                 .read(&path)
                 .map_err(|e| io_err("read", &path, e))?;
-            let (fr, end) = read_log(&data, generation, last_seq, snap_intact);
+            let (mut fr, end) = read_log(&data, generation, last_seq, snap_intact);
             last_seq = last_seq.max(fr.last_seq);
             let kept = fr.records.len();
-            records.extend(fr.records);
+            records.extend(std::mem::take(&mut fr.records));
             if let LogEnd::Torn { valid, why, .. } = end {
-                notes.push(format!(
-                    "{log}: torn record at offset {valid} ({} bytes, {why}) truncated",
-                    data.len() - valid
-                ));
+                let lost = data.len() - valid;
+                if fr.damage.is_empty() {
+                    notes.push(format!(
+                        "{log}: torn record at offset {valid} ({lost} bytes, {why}) truncated"
+                    ));
+                } else {
+                    // The file is set aside anyway: one note says it all.
+                    fr.damage
+                        .push(format!("{why} at offset {valid} ({lost} bytes lost)"));
+                }
             }
             if fr.damage.is_empty() {
                 log_end = Some((end, data.len()));
