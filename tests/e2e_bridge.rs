@@ -568,7 +568,6 @@ fn failover_to_the_second_remote() {
 }
 
 #[test]
-#[ignore = "needs persistence (issue 9)"]
 fn boxmq_restarted_during_the_outage_still_delivers() {
     const SENT: usize = 100;
     let remote = Remote::start();

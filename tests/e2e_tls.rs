@@ -207,7 +207,7 @@ fn bad_certificate_files_refuse_to_start_naming_the_file() {
         let conf = dir.path().join("boxmq.conf");
         std::fs::write(
             &conf,
-            format!("listener 0 127.0.0.1\ncertfile {cert}\nkeyfile {key}\n"),
+            format!("persistence false\nlistener 0 127.0.0.1\ncertfile {cert}\nkeyfile {key}\n"),
         )
         .expect("conf");
         let out = run_with_timeout(
