@@ -25,6 +25,9 @@ use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod nested_cargo;
+use nested_cargo::{cargo, tail};
+
 const AARCH64: &str = "aarch64-unknown-linux-musl";
 const TOPIC: &str = "shellies/shellybutton1-A4CF12F45A10/input_event/0";
 const PAYLOAD: &str = r#"{"event":"S","event_cnt":3}"#;
@@ -36,12 +39,8 @@ const RUN_LIMIT: Duration = Duration::from_secs(600);
 /// The two tests share `target/arm-qemu`; one nested cargo at a time.
 static NESTED_CARGO: Mutex<()> = Mutex::new(());
 
-fn manifest_dir() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
 fn target_dir() -> PathBuf {
-    manifest_dir().join("target").join("arm-qemu")
+    nested_cargo::target_dir("arm-qemu")
 }
 
 fn in_ci() -> bool {
@@ -88,57 +87,8 @@ fn have_tools(test: &str, tools: &[&str]) -> bool {
     false
 }
 
-fn cargo() -> Command {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(manifest_dir())
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("CARGO_BUILD_TARGET")
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS");
-    cmd
-}
-
-/// Runs `cmd` in its own process group with output to a file; kills the
-/// group after `limit`. Returns the status and the output.
 fn run_bounded(cmd: &mut Command, limit: Duration, what: &str) -> (ExitStatus, String) {
-    use std::os::unix::process::CommandExt;
-    fs::create_dir_all(target_dir()).unwrap();
-    let log = target_dir().join(format!("{}.log", what.replace(' ', "-")));
-    let out = File::create(&log).unwrap();
-    let start = Instant::now();
-    let mut child = cmd
-        .process_group(0)
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .spawn()
-        .unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if start.elapsed() > limit {
-            // The whole group: cargo and the rustc or test processes under it.
-            let _ = Command::new("kill")
-                .args(["-KILL", "--", &format!("-{}", child.id())])
-                .status();
-            let _ = child.wait();
-            panic!(
-                "{what}: still running after {limit:?}; output:\n{}",
-                tail(&log)
-            );
-        }
-        thread::sleep(Duration::from_millis(100));
-    };
-    println!("{what}: {:.1} s", start.elapsed().as_secs_f64());
-    (status, fs::read_to_string(&log).unwrap_or_default())
-}
-
-fn tail(path: &Path) -> String {
-    let text = fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(60)..].join("\n")
+    nested_cargo::run_bounded(cmd, limit, what, &target_dir())
 }
 
 #[test]
