@@ -902,6 +902,7 @@ it describe it (defaults in brackets):
   bridge_max_queued_messages N     kept for the remote [100000]
   bridge_max_queued_bytes N        kept for the remote [16777216]
   bridge_queue_full refuse_new|drop_oldest      when full [refuse_new]
+  bridge_queue_qos0 true|false     keep QoS 0 too while down [true]
 Every bound is a real number: 0 and -1 do not mean unlimited. Other
 Mosquitto directives (ciphers, TLS bridges, ...) are refused by name.
 ";

@@ -542,6 +542,40 @@ fn full_budget_drops_the_oldest_and_counts_them() {
 }
 
 #[test]
+fn shelly_presses_at_qos0_during_an_outage_arrive_afterwards() {
+    if common::skip_unless_boxmq("qos0 outage", "starts the boxmq binary with bridge lines") {
+        return;
+    }
+    const PRESSES: usize = 20;
+    let remote = Remote::start();
+    let uplink = Uplink::start(remote.port);
+    let boxmq = boxmq_bridged(&[uplink.port], &["topic shellies/# out 1"]);
+    wait_retained(remote.port, &state("up"), "1", Duration::from_secs(15));
+    let mut cloud = RawClient::connect(remote.port, "cloud-qos0");
+    cloud.subscribe_ok(&[("shellies/#", 1)]);
+
+    uplink.set_up(false);
+    wait_retained(boxmq.port, &state("up"), "0", Duration::from_secs(5));
+    // The button wakes, publishes at QoS 0 (its default) and sleeps again.
+    let topic = "shellies/shellybutton1-A4CF12F45A10/input_event/0";
+    for i in 0..PRESSES {
+        let mut button = RawClient::connect(boxmq.port, "shellybutton1-A4CF12F45A10");
+        button.publish(topic, format!("m{i:05}").as_bytes(), 0, false);
+        button.disconnect();
+    }
+    wait_retained(
+        boxmq.port,
+        "$SYS/broker/connection/up/queued/messages",
+        &PRESSES.to_string(),
+        Duration::from_secs(10),
+    );
+    uplink.set_up(true);
+    let got = receive(&mut cloud, PRESSES, Duration::from_secs(20));
+    assert_seq(&got, &expected(0, PRESSES));
+    nothing_more(&mut cloud, Duration::from_millis(500));
+}
+
+#[test]
 fn failover_to_the_second_remote() {
     if common::skip_unless_boxmq("failover", "starts the boxmq binary with bridge lines") {
         return;

@@ -136,6 +136,7 @@ impl Link {
                 max_bytes: cfg.max_queued_bytes,
                 drop_oldest: cfg.queue_full == QueueFull::DropOldest,
                 never_throttle: true,
+                keep_qos0: cfg.queue_qos0,
             },
         );
         let stats = BridgeStats {

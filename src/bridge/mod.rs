@@ -203,6 +203,9 @@ pub struct BridgeConfig {
     pub max_queued_bytes: usize,
     /// What a full queue does.
     pub queue_full: QueueFull,
+    /// QoS 0 messages for the remote are kept too while the uplink is down
+    /// (default true; in memory only, never on disk).
+    pub queue_qos0: bool,
 }
 
 /// Default `bridge_max_queued_messages`.
@@ -236,6 +239,7 @@ impl BridgeConfig {
             max_queued_messages: DEFAULT_MAX_QUEUED_MESSAGES,
             max_queued_bytes: DEFAULT_MAX_QUEUED_BYTES,
             queue_full: QueueFull::RefuseNew,
+            queue_qos0: true,
         }
     }
 

@@ -454,6 +454,32 @@ fn unacknowledged_messages_are_replayed_in_order_after_an_outage() {
 }
 
 #[test]
+fn qos0_is_kept_through_an_outage_unless_turned_off() {
+    // A Shelly button publishes at QoS 0: with `bridge_queue_qos0 true`
+    // its presses wait for the uplink like QoS 1 messages, in order.
+    for (keep, want) in [(true, &["a0", "q1", "a2"][..]), (false, &["q1"][..])] {
+        let mut c = cfg(RemoteProtocol::V311);
+        c.queue_qos0 = keep;
+        let mut h = Harness::new(c);
+        h.connect(&[]);
+        h.link.remote_closed(&mut h.core, h.now, "uplink lost");
+        h.publish("load/x", "a0", QoS::AtMostOnce);
+        h.publish("load/x", "q1", QoS::AtLeastOnce);
+        h.publish("load/x", "a2", QoS::AtMostOnce);
+        h.now += Duration::from_secs(5);
+        let sent = Harness::publishes(&h.connect(&[]));
+        let names: Vec<&str> = sent.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(names, want, "queue_qos0 {keep}");
+        // QoS 0 goes without a packet id, QoS 1 with one.
+        for (payload, pid) in &sent {
+            assert_eq!(pid.is_some(), payload.starts_with('q'), "{payload}");
+        }
+        let s = h.link.stats(&h.core);
+        assert_eq!((s.queued, s.dropped), (0, 0), "queue_qos0 {keep}");
+    }
+}
+
+#[test]
 fn full_budget_policy_drops_oldest_or_refuses_new_and_counts() {
     for (policy, kept) in [
         (QueueFull::DropOldest, ["m7", "m8", "m9"]),

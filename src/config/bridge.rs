@@ -29,6 +29,7 @@ pub(super) const SUPPORTED: &[&str] = &[
     "bridge_max_queued_messages",
     "bridge_max_queued_bytes",
     "bridge_queue_full",
+    "bridge_queue_qos0",
 ];
 
 /// TLS bridge lines: refused until the `tls` feature covers bridges.
@@ -230,6 +231,7 @@ fn apply(bridges: &mut Vec<BridgeConfig>, name: &str, args: &[&str]) -> Result<(
                 }
             };
         }
+        "bridge_queue_qos0" => b.queue_qos0 = boolean(name, args)?,
         _ => return Err(format!("unknown bridge directive '{name}'")),
     }
     Ok(())

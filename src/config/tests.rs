@@ -877,6 +877,7 @@ fn bridge_sections() {
          bridge_max_queued_messages 5000\n\
          bridge_max_queued_bytes 1000000\n\
          bridge_queue_full drop_oldest\n\
+         bridge_queue_qos0 false\n\
          connection second\n\
          address 127.0.0.1\n\
          topic a in\n",
@@ -905,7 +906,9 @@ fn bridge_sections() {
         (b.max_queued_messages, b.max_queued_bytes, b.queue_full),
         (5000, 1_000_000, QueueFull::DropOldest)
     );
+    assert!(!b.queue_qos0);
     let b = &c.bridges[1];
+    assert!(b.queue_qos0, "QoS 0 is kept by default");
     assert_eq!(b.topics[0].direction, Direction::In);
     assert_eq!(b.topics[0].qos, QoS::AtMostOnce);
     assert!(b.try_private && b.notifications && !b.cleansession);
@@ -940,6 +943,11 @@ fn bridge_lines_are_checked() {
         "connection a\nbridge_queue_full maybe",
         2,
         &["drop_oldest or refuse_new"],
+    );
+    fails_with(
+        "connection a\nbridge_queue_qos0 yes",
+        2,
+        &["expected 'true' or 'false'"],
     );
     fails_with("connection a\nrestart_timeout 10 5", 2, &["below the base"]);
     // A section without an address or a topic cannot work.

@@ -596,6 +596,16 @@ pub(super) fn note_removed(persist: &mut Option<Box<Persist>>, psid: u64, msg: &
     }
 }
 
+/// Records that a queued message left `psid`'s queue without being sent
+/// (expired, too large for the client, or dropped by a full queue). A
+/// QoS 0 entry (a bridge keeps those, see `QueuePolicy::keep_qos0`) was
+/// never recorded, whatever QoS the message was published with.
+pub(super) fn note_unqueued(persist: &mut Option<Box<Persist>>, psid: u64, pending: &Pending) {
+    if pending.qos != QoS::AtMostOnce {
+        note_removed(persist, psid, &pending.msg);
+    }
+}
+
 /// Records a QoS 2 message sent with packet id `pid`.
 pub(super) fn note_sent(persist: &mut Option<Box<Persist>>, psid: u64, msg: &Message, pid: u16) {
     if psid == 0 {

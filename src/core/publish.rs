@@ -468,7 +468,7 @@ impl Core {
             // unless 5.0 Retain As Published asks otherwise [MQTT-3.3.1-13].
             let retain = m.retain && mt.retain_as_published;
             let ids = all_ids.get(mt.ids.clone()).unwrap_or(&[]);
-            if q == QoS::AtMostOnce {
+            if q == QoS::AtMostOnce && !self.queues_qos0(mt.session) {
                 let d = Delivery {
                     topic: m.topic,
                     payload: m.payload,
@@ -503,6 +503,15 @@ impl Core {
         self.scratch_frame = frame;
         self.scratch_matches = matches;
         n
+    }
+
+    /// Whether QoS 0 messages for `sid` go through its queue: its policy
+    /// asks to keep them (a bridge) and it is offline or has older messages
+    /// waiting, which they must not overtake.
+    fn queues_qos0(&self, sid: SessionId) -> bool {
+        self.sessions.get(sid.0).is_some_and(|s| {
+            s.policy.is_some_and(|p| p.keep_qos0) && (s.conn.is_none() || !s.queue.is_empty())
+        })
     }
 
     /// Writes a QoS 0 message to a session's connection, or drops it
@@ -583,7 +592,7 @@ impl Core {
                 };
                 session.dropped += 1;
                 self.stats.publish_dropped += 1;
-                persist::note_removed(&mut self.persist, session.persist_id, &old.msg);
+                persist::note_unqueued(&mut self.persist, session.persist_id, &old);
                 log::debug!(
                     "queue of '{}' full; oldest message on '{}' dropped",
                     session.client_id,
@@ -661,7 +670,7 @@ impl Core {
                 break;
             };
             if p.msg.expired(now) {
-                persist::note_removed(&mut self.persist, session.persist_id, &p.msg);
+                persist::note_unqueued(&mut self.persist, session.persist_id, &p);
                 continue;
             }
             let packet_id = (p.qos != QoS::AtMostOnce).then(|| session.next_packet_id());
@@ -685,7 +694,7 @@ impl Core {
             );
             if !ok {
                 dropped += 1;
-                persist::note_removed(&mut self.persist, session.persist_id, &p.msg);
+                persist::note_unqueued(&mut self.persist, session.persist_id, &p);
                 continue;
             }
             sent += 1;

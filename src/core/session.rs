@@ -123,6 +123,11 @@ pub struct QueuePolicy {
     pub drop_oldest: bool,
     /// A full queue never slows publishers down (see `Core::throttle`).
     pub never_throttle: bool,
+    /// QoS 0 messages are queued too while the session is offline (or has
+    /// older messages queued), in memory only: a bridge keeps them for an
+    /// uplink that is down. Other sessions drop them (3.1.1 §3.1.2.4: the
+    /// server MAY store QoS 0 messages for an offline session).
+    pub keep_qos0: bool,
 }
 
 /// Per-client state, connected or not.
