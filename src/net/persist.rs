@@ -255,7 +255,12 @@ impl Persistence {
             read_in,
         } = opened;
         core.enable_persistence(mode, sync, now, unix_now());
-        let dir = store.dir().display().to_string();
+        // Absolute, so the log says where the state is whatever the
+        // working directory was.
+        let dir = std::path::absolute(store.dir())
+            .unwrap_or_else(|_| store.dir().to_path_buf())
+            .display()
+            .to_string();
         for note in &recovery.notes {
             log::warn!("persistence: {note}");
         }
