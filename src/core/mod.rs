@@ -186,6 +186,7 @@ impl Core {
     /// new rules.
     pub fn set_auth(&mut self, auth: Auth) {
         self.auth = auth;
+        self.recheck_subscriptions();
     }
 
     /// Marks connection `id`, just opened, as the application's own (the

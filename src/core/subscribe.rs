@@ -106,6 +106,43 @@ impl Core {
         }
     }
 
+    /// After the rules changed (SIGHUP): decides again, for every
+    /// subscription held, whether the ACL allows all it can match. One that
+    /// no longer does has each delivery checked from now on, so a revoked
+    /// read right stops the very next message; one that now does skips the
+    /// check again. Subscriptions are kept either way (a denied one simply
+    /// delivers nothing), as the client was told they were granted.
+    pub(super) fn recheck_subscriptions(&mut self) {
+        let mut changed = Vec::new();
+        for (key, session) in &self.sessions {
+            let sid = SessionId(key);
+            for (i, sub) in session.subscriptions.iter().enumerate() {
+                let full = self.acl_decision(sid, &sub.filter) == SubscribeDecision::Full;
+                if full != sub.entry.acl_full {
+                    changed.push((sid, i, full));
+                }
+            }
+        }
+        for (sid, i, full) in changed {
+            let Some(sub) = self
+                .sessions
+                .get_mut(sid.0)
+                .and_then(|s| s.subscriptions.get_mut(i))
+            else {
+                continue;
+            };
+            sub.entry.acl_full = full;
+            let entry = sub.entry;
+            let filter = sub.filter.clone();
+            match topic::parse_shared(&filter) {
+                Ok(Some((group, inner))) => self.shared.join(group, inner, sid, entry),
+                _ => {
+                    self.trie.insert(&filter, sid, entry);
+                }
+            }
+        }
+    }
+
     /// What the ACL says of a session subscribing to `filter`.
     pub(super) fn acl_decision(&self, sid: SessionId, filter: &str) -> SubscribeDecision {
         match self.sessions.get(sid.0) {

@@ -1103,6 +1103,44 @@ fn acl_denies_subscriptions_wills_and_deliveries() {
 }
 
 #[test]
+fn a_reload_that_revokes_read_access_stops_deliveries_at_once() {
+    // SIGHUP swaps the rules; subscriptions granted under the old ones
+    // must not keep delivering what the new ones forbid.
+    use crate::auth::{Acl, Auth};
+    let rules = |text: &str| Auth::new(None, Some(Acl::parse(text, "acl").expect("acl")), true);
+    let mut h = Harness::new();
+    h.core
+        .set_auth(rules("user u\ntopic read in/#\nuser w\ntopic write #\n"));
+    // A filter the ACL fully allows (so no per-message check), on a plain
+    // and on a shared subscription.
+    let (plain, _) = connect_as(&mut h, "c1", "u", None);
+    let (shared, _) = connect_as(&mut h, "c2", "u", None);
+    let (p, _) = connect_as(&mut h, "writer", "w", None);
+    h.subscribe(plain, "in/#", QoS::AtMostOnce);
+    h.subscribe(shared, "$share/g/in/+", QoS::AtMostOnce);
+    h.publish(p, "in/1", b"before", QoS::AtMostOnce, false, 0);
+    assert_eq!(h.publishes(plain).len(), 1);
+    assert_eq!(h.publishes(shared).len(), 1);
+
+    h.core.set_auth(rules(
+        "user u\ntopic read in/public\nuser w\ntopic write #\n",
+    ));
+    h.publish(p, "in/1", b"after", QoS::AtMostOnce, false, 0);
+    h.publish(p, "in/public", b"still", QoS::AtMostOnce, false, 0);
+    for c in [plain, shared] {
+        let got: Vec<String> = h.publishes(c).into_iter().map(|g| g.0).collect();
+        assert_eq!(got, ["in/public"], "only what the new rules allow");
+    }
+
+    // Access given back: delivered again.
+    h.core
+        .set_auth(rules("user u\ntopic read in/#\nuser w\ntopic write #\n"));
+    h.publish(p, "in/2", b"again", QoS::AtMostOnce, false, 0);
+    assert_eq!(h.publishes(plain).len(), 1);
+    assert_eq!(h.publishes(shared).len(), 1);
+}
+
+#[test]
 fn trusted_connections_need_no_credentials() {
     use crate::auth::Auth;
     let mut h = Harness::with(Config {
