@@ -33,6 +33,11 @@ impl TlsRemote {
     /// `client_certs`: the TLS listener requires a client certificate
     /// signed by the test CA.
     fn start(certs: &Certs, client_certs: bool) -> TlsRemote {
+        TlsRemote::start_as(certs, "server", client_certs)
+    }
+
+    /// With the server certificate `<name>.crt`.
+    fn start_as(certs: &Certs, name: &str, client_certs: bool) -> TlsRemote {
         let dir = TempDir::new("tls-remote");
         let (plain, tls) = (free_port(), free_port());
         // `user root`: started by root, Mosquitto would otherwise switch to
@@ -42,8 +47,8 @@ impl TlsRemote {
              user root\n\
              log_type all\nlistener {plain} 127.0.0.1\nlistener {tls} 127.0.0.1\n\
              certfile {}\nkeyfile {}\n",
-            certs.path("server.crt"),
-            certs.path("server.key")
+            certs.path(&format!("{name}.crt")),
+            certs.path(&format!("{name}.key"))
         );
         if client_certs {
             text.push_str(&format!(
@@ -257,6 +262,39 @@ fn remote_with_untrusted_certificate_is_refused_and_retried() {
 }
 
 #[test]
+fn remote_certificate_for_another_name_is_refused_unless_insecure() {
+    let certs = Certs::generate();
+    // Signed by the CA the bridges trust, but for elsewhere.example.
+    let remote = TlsRemote::start_as(&certs, "elsewhere", false);
+    let addr = format!("127.0.0.1:{}", remote.tls);
+    let strict = BridgeConfig::new("strict")
+        .address(&addr)
+        .topic(out_rule("a/#"))
+        .cafile(certs.path("ca.crt"));
+    let mut insecure = BridgeConfig::new("insecure")
+        .address(&addr)
+        .topic(out_rule("b/#"))
+        .cafile(certs.path("ca.crt"));
+    insecure.insecure = true;
+    let mut broker = boxmq::Broker::builder()
+        .listen("127.0.0.1:0")
+        .bridge(strict)
+        .bridge(insecure)
+        .try_build()
+        .expect("valid bridges");
+    let handle = broker.start().expect("start");
+    wait_bridge(&handle, "insecure", "not connected", |b| b.connected);
+    let b = wait_bridge(&handle, "strict", "no name error", |b| {
+        b.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("TLS handshake failed") && e.contains("not valid for name"))
+    });
+    assert!(!b.connected && b.connects == 0, "{b:?}");
+    wait_retained(remote.plain, &state("insecure"), "1", WAIT);
+    assert_eq!(retained(remote.plain, &state("strict")), None);
+}
+
+#[test]
 fn client_certificate_is_shown_to_the_remote() {
     let certs = Certs::generate();
     let remote = TlsRemote::start(&certs, true);
@@ -278,7 +316,10 @@ fn client_certificate_is_shown_to_the_remote() {
         .expect("valid bridges");
     let handle = broker.start().expect("start");
     wait_bridge(&handle, "alice", "not connected", |b| b.connected);
-    let b = wait_bridge(&handle, "nocert", "no error", |b| b.last_error.is_some());
+    // TLS 1.3: the remote's alert comes after the client's Finished.
+    let b = wait_bridge(&handle, "nocert", "no TLS error", |b| {
+        b.last_error.as_deref().is_some_and(|e| e.contains("TLS"))
+    });
     assert!(!b.connected && b.connects == 0, "{b:?}");
     wait_retained(remote.plain, &state("alice"), "1", WAIT);
 
