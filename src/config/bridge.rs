@@ -144,7 +144,7 @@ pub(super) fn directive(
 ) -> Option<Result<(), String>> {
     if TLS.contains(&name) {
         return Some(Err(format!(
-            "'{name}': TLS bridges are not supported yet by this version of boxmq"
+            "'{name}' is not supported by this version of boxmq; TLS bridges take bridge_cafile, bridge_certfile, bridge_keyfile and bridge_insecure"
         )));
     }
     if TLS_SUPPORTED.contains(&name) {

@@ -937,7 +937,7 @@ fn bridge_lines_are_checked() {
     fails_with(
         "connection a\nbridge_capath /etc/ssl/certs",
         2,
-        &["TLS bridges are not supported yet"],
+        &["'bridge_capath' is not supported", "bridge_cafile"],
     );
     fails_with(
         "connection a\nbridge_queue_full maybe",
