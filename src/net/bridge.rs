@@ -310,7 +310,8 @@ impl Server {
                 if let Err(why) = t.input(fresh, &mut b.partial) {
                     // The alert, if the socket takes it now.
                     let _ = t.write_to(stream);
-                    return self.bridge_failed(key, &why, now);
+                    b.link.transport_failed(&mut self.core, now, &why);
+                    return self.bridge_drop_socket(key);
                 }
                 if t.just_ready() {
                     log::debug!("bridge {}: TLS handshake done", b.link.name());
