@@ -44,7 +44,7 @@ impl TlsRemote {
         // its own user, which cannot read the test keys (mode 0600).
         let mut text = format!(
             "per_listener_settings false\nallow_anonymous true\nlog_dest stderr\n\
-             user root\n\
+             user root\nset_tcp_nodelay true\n\
              log_type all\nlistener {plain} 127.0.0.1\nlistener {tls} 127.0.0.1\n\
              certfile {}\nkeyfile {}\n",
             certs.path(&format!("{name}.crt")),
@@ -382,5 +382,67 @@ fn bad_bridge_tls_files_refuse_to_start() {
         assert_eq!(out.status.and_then(|s| s.code()), Some(2), "{out}");
         assert!(out.stderr.contains(named), "{named}: {out}");
         assert!(out.stderr.contains("bridge 'up'"), "{out}");
+    }
+}
+
+/// Not a check: the cost of TLS on the bridge (docs/BRIDGING.md,
+/// "Measured"). Three rounds of a plain and a TLS bridge to the same
+/// Mosquitto: time from start to connected, then 5000 QoS 1 presses (one
+/// synchronous publisher) until the last is at the remote subscriber.
+/// `cargo test --release --features tls --test e2e_tls_bridge -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn measure_tls_against_plain() {
+    const N: usize = 5000;
+    let certs = Certs::generate();
+    let remote = TlsRemote::start(&certs, false);
+    for round in 0..3 {
+        for tls in [false, true] {
+            let name = format!("m{round}{}", if tls { "tls" } else { "plain" });
+            let bridge = BridgeConfig::new(&name).topic(out_rule(&format!("{name}/#")));
+            let bridge = if tls {
+                bridge
+                    .address(&format!("127.0.0.1:{}", remote.tls))
+                    .cafile(certs.path("ca.crt"))
+            } else {
+                bridge.address(&format!("127.0.0.1:{}", remote.plain))
+            };
+            let start = Instant::now();
+            let mut broker = boxmq::Broker::builder()
+                .listen("127.0.0.1:0")
+                .bridge(bridge)
+                .try_build()
+                .expect("valid bridge");
+            let handle = broker.start().expect("start");
+            while !handle.stats().expect("stats").bridges[0].connected {
+                assert!(start.elapsed() < WAIT, "not connected");
+                thread::sleep(Duration::from_micros(200));
+            }
+            let up = start.elapsed();
+            let port = handle.local_addrs()[0].port();
+            let mut cloud = RawClient::connect(remote.plain, &format!("cloud-{name}"));
+            cloud.subscribe_ok(&[(&format!("{name}/#"), 1)]);
+            let mut shelly = RawClient::connect(port, &format!("shelly-{name}"));
+            let t = Instant::now();
+            let rx = thread::spawn(move || {
+                for _ in 0..N {
+                    let _ = cloud.recv_publish();
+                }
+                Instant::now()
+            });
+            for i in 0..N {
+                shelly.publish(
+                    &format!("{name}/x"),
+                    format!("m{i:05}").as_bytes(),
+                    1,
+                    false,
+                );
+            }
+            let took = rx.join().expect("subscriber").duration_since(t);
+            println!(
+                "tls={tls}: connected after {up:?}; {N} presses in {took:?} = {:.0}/s",
+                N as f64 / took.as_secs_f64()
+            );
+        }
     }
 }
