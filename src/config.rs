@@ -562,6 +562,7 @@ impl Parser {
                 let lower = name.to_ascii_lowercase();
                 let hint = if SUPPORTED.contains(&lower.as_str())
                     || bridge::SUPPORTED.contains(&lower.as_str())
+                    || bridge::TLS_SUPPORTED.contains(&lower.as_str())
                 {
                     " (directive names are lower case)"
                 } else {
@@ -903,8 +904,14 @@ it describe it (defaults in brackets):
   bridge_max_queued_bytes N        kept for the remote [16777216]
   bridge_queue_full refuse_new|drop_oldest      when full [refuse_new]
   bridge_queue_qos0 true|false     keep QoS 0 too while down [true]
+  bridge_cafile PATH               TLS to the remote, its certificate signed
+                                   by this PEM CA (feature tls)
+  bridge_certfile PATH             client certificate (PEM) for the remote,
+  bridge_keyfile PATH              with its PEM key (feature tls)
+  bridge_insecure true|false       skip the remote's host name check [false]
+                                   (feature tls)
 Every bound is a real number: 0 and -1 do not mean unlimited. Other
-Mosquitto directives (ciphers, TLS bridges, ...) are refused by name.
+Mosquitto directives (ciphers, bridge_capath, ...) are refused by name.
 ";
 
 mod bridge;

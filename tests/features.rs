@@ -3,7 +3,7 @@
 //! TLS and WebSockets listeners are compiled only with `--features
 //! tls,websockets`, which a plain `cargo test` leaves out. This test runs
 //! their unit tests and end-to-end tests (`tests/e2e_tls.rs`,
-//! `tests/e2e_ws.rs`) in a nested `cargo test --features tls,websockets`
+//! `tests/e2e_tls_bridge.rs`, `tests/e2e_ws.rs`) in a nested `cargo test --features tls,websockets`
 //! with its own target dir, `target/features`, so `cargo test` alone covers
 //! the whole suite. The nested run is bounded; its log is
 //! `target/features/tls-and-websockets.log`.
@@ -30,6 +30,8 @@ fn tls_and_websockets_features() {
                 "--test",
                 "e2e_tls",
                 "--test",
+                "e2e_tls_bridge",
+                "--test",
                 "e2e_ws",
                 "--target-dir",
             ])
@@ -49,8 +51,8 @@ fn tls_and_websockets_features() {
         .filter(|l| l.starts_with("test result: ok.") && !l.contains(" 0 passed"))
         .collect();
     assert!(
-        ran.len() >= 3,
-        "expected lib, e2e_tls and e2e_ws results:\n{out}"
+        ran.len() >= 4,
+        "expected lib, e2e_tls, e2e_tls_bridge and e2e_ws results:\n{out}"
     );
     println!("{}", ran.join("\n"));
 }

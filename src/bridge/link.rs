@@ -344,6 +344,14 @@ impl Link {
         self.drop_socket = false;
     }
 
+    /// The transport under MQTT failed (a TLS alert or error): unlike a
+    /// close before CONNACK, this says nothing about the private protocol
+    /// level, so the next attempt waits for the usual backoff.
+    pub(crate) fn transport_failed(&mut self, core: &mut Core, now: Instant, why: &str) {
+        self.private_attempt = false;
+        self.remote_closed(core, now, why);
+    }
+
     /// Ends the remote connection for `why` and schedules the next attempt.
     fn fail(&mut self, core: &mut Core, now: Instant, why: &str) {
         if matches!(self.state, State::AwaitConnack { .. }) && self.private_attempt {

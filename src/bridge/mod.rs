@@ -29,6 +29,7 @@ pub(crate) mod link;
 #[cfg(test)]
 mod tests;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::codec::QoS;
@@ -206,6 +207,20 @@ pub struct BridgeConfig {
     /// QoS 0 messages for the remote are kept too while the uplink is down
     /// (default true; in memory only, never on disk).
     pub queue_qos0: bool,
+    /// TLS towards the remote (cargo feature `tls`, `bridge_cafile`): the
+    /// CA certificates (PEM) the remote's certificate must chain to. The
+    /// remote's name is the host of the address in use (an IP address
+    /// literal is checked against the certificate's IP addresses).
+    pub cafile: Option<PathBuf>,
+    /// Client certificate chain (PEM) shown to the remote
+    /// (`bridge_certfile`; with `keyfile`).
+    pub certfile: Option<PathBuf>,
+    /// Private key (PEM) of `certfile` (`bridge_keyfile`).
+    pub keyfile: Option<PathBuf>,
+    /// `bridge_insecure`: the remote's certificate must still chain to
+    /// `cafile`, but its names are not compared with the address (default
+    /// false; for tests only).
+    pub insecure: bool,
 }
 
 /// Default `bridge_max_queued_messages`.
@@ -240,7 +255,34 @@ impl BridgeConfig {
             max_queued_bytes: DEFAULT_MAX_QUEUED_BYTES,
             queue_full: QueueFull::RefuseNew,
             queue_qos0: true,
+            cafile: None,
+            certfile: None,
+            keyfile: None,
+            insecure: false,
         }
+    }
+
+    /// TLS towards the remote, its certificate checked against the CA
+    /// certificates in `cafile` (PEM). Needs the cargo feature `tls`.
+    pub fn cafile(mut self, cafile: impl Into<PathBuf>) -> BridgeConfig {
+        self.cafile = Some(cafile.into());
+        self
+    }
+
+    /// A client certificate (PEM chain and its PEM key) for a TLS remote.
+    pub fn client_certificate(
+        mut self,
+        certfile: impl Into<PathBuf>,
+        keyfile: impl Into<PathBuf>,
+    ) -> BridgeConfig {
+        self.certfile = Some(certfile.into());
+        self.keyfile = Some(keyfile.into());
+        self
+    }
+
+    /// Whether the remote is reached over TLS.
+    pub fn is_tls(&self) -> bool {
+        self.cafile.is_some()
     }
 
     /// Adds a remote address (`host:port`).
@@ -290,6 +332,18 @@ impl BridgeConfig {
         }
         if self.topics.is_empty() {
             return Err(format!("bridge '{}': no topic", self.name));
+        }
+        if self.certfile.is_some() != self.keyfile.is_some() {
+            return Err(format!(
+                "bridge '{}': bridge_certfile and bridge_keyfile go together",
+                self.name
+            ));
+        }
+        if self.cafile.is_none() && (self.certfile.is_some() || self.insecure) {
+            return Err(format!(
+                "bridge '{}': TLS settings without 'bridge_cafile' (TLS towards the remote needs bridge_cafile)",
+                self.name
+            ));
         }
         for t in &self.topics {
             for f in [t.local_filter(), t.remote_filter()] {

@@ -342,6 +342,32 @@ fn connect_announces_a_bridge_and_subscribes_with_loop_flags() {
 }
 
 #[test]
+fn transport_failure_before_connack_keeps_try_private_and_backs_off() {
+    let mut h = Harness::new(cfg(RemoteProtocol::V311));
+    assert!(h.link.tick(&mut h.core, h.now).is_some());
+    h.link.tcp_connected(h.now);
+    let _ = h.sent();
+    h.link
+        .transport_failed(&mut h.core, h.now, "TLS record refused: alert");
+    // No immediate retry: the usual backoff.
+    assert!(h.link.tick(&mut h.core, h.now).is_none());
+    let later = h.now + std::time::Duration::from_secs(120);
+    assert!(h.link.tick(&mut h.core, later).is_some());
+    h.link.tcp_connected(later);
+    let again = h.sent();
+    assert!(
+        matches!(
+            again.first(),
+            Some(Sent::Connect {
+                level: ProtocolVersion::V31,
+                ..
+            })
+        ),
+        "still private: {again:?}"
+    );
+}
+
+#[test]
 fn remote_closing_before_connack_drops_try_private() {
     let mut h = Harness::new(cfg(RemoteProtocol::V311));
     assert!(h.link.tick(&mut h.core, h.now).is_some());

@@ -32,13 +32,17 @@ pub(super) const SUPPORTED: &[&str] = &[
     "bridge_queue_qos0",
 ];
 
-/// TLS bridge lines: refused until the `tls` feature covers bridges.
-const TLS: &[&str] = &[
+/// TLS bridge lines boxmq implements with the cargo feature `tls`.
+pub(super) const TLS_SUPPORTED: &[&str] = &[
     "bridge_cafile",
-    "bridge_capath",
     "bridge_certfile",
     "bridge_keyfile",
     "bridge_insecure",
+];
+
+/// Other TLS bridge lines: refused.
+const TLS: &[&str] = &[
+    "bridge_capath",
     "bridge_tls_version",
     "bridge_alpn",
     "bridge_identity",
@@ -140,8 +144,16 @@ pub(super) fn directive(
 ) -> Option<Result<(), String>> {
     if TLS.contains(&name) {
         return Some(Err(format!(
-            "'{name}': TLS bridges are not supported yet by this version of boxmq"
+            "'{name}' is not supported by this version of boxmq; TLS bridges take bridge_cafile, bridge_certfile, bridge_keyfile and bridge_insecure"
         )));
+    }
+    if TLS_SUPPORTED.contains(&name) {
+        if !cfg!(feature = "tls") {
+            return Some(Err(format!(
+                "{name}: boxmq was built without the 'tls' feature; rebuild with --features tls"
+            )));
+        }
+        return Some(apply(bridges, name, args));
     }
     if !SUPPORTED.contains(&name) {
         return None;
@@ -232,6 +244,10 @@ fn apply(bridges: &mut Vec<BridgeConfig>, name: &str, args: &[&str]) -> Result<(
             };
         }
         "bridge_queue_qos0" => b.queue_qos0 = boolean(name, args)?,
+        "bridge_cafile" => b.cafile = Some(single(name, args)?.into()),
+        "bridge_certfile" => b.certfile = Some(single(name, args)?.into()),
+        "bridge_keyfile" => b.keyfile = Some(single(name, args)?.into()),
+        "bridge_insecure" => b.insecure = boolean(name, args)?,
         _ => return Err(format!("unknown bridge directive '{name}'")),
     }
     Ok(())

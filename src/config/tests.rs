@@ -935,9 +935,9 @@ fn bridge_lines_are_checked() {
         &["mqttv31 is not supported"],
     );
     fails_with(
-        "connection a\nbridge_cafile /etc/ca.pem",
+        "connection a\nbridge_capath /etc/ssl/certs",
         2,
-        &["TLS bridges are not supported yet"],
+        &["'bridge_capath' is not supported", "bridge_cafile"],
     );
     fails_with(
         "connection a\nbridge_queue_full maybe",
@@ -955,4 +955,63 @@ fn bridge_lines_are_checked() {
     assert!(message.contains("no address"), "{message}");
     let (_, message) = fail("connection a\naddress 127.0.0.1");
     assert!(message.contains("no topic"), "{message}");
+}
+
+#[test]
+fn bridge_tls_lines() {
+    let base = "connection a\naddress 127.0.0.1:8883\ntopic x out\n";
+    let full = format!(
+        "{base}bridge_cafile /etc/ca.pem\nbridge_certfile /etc/c.pem\n\
+         bridge_keyfile /etc/c.key\nbridge_insecure true\n"
+    );
+    if !cfg!(feature = "tls") {
+        for name in [
+            "bridge_cafile",
+            "bridge_certfile",
+            "bridge_keyfile",
+            "bridge_insecure",
+        ] {
+            fails_with(
+                &format!("{base}{name} x"),
+                4,
+                &[
+                    name,
+                    "boxmq was built without the 'tls' feature; rebuild with --features tls",
+                ],
+            );
+        }
+        return;
+    }
+    let c = parse(&full).expect("tls bridge");
+    let b = &c.bridges[0];
+    assert!(b.is_tls());
+    assert_eq!(
+        b.cafile.as_deref(),
+        Some(std::path::Path::new("/etc/ca.pem"))
+    );
+    assert_eq!(
+        b.certfile.as_deref(),
+        Some(std::path::Path::new("/etc/c.pem"))
+    );
+    assert_eq!(
+        b.keyfile.as_deref(),
+        Some(std::path::Path::new("/etc/c.key"))
+    );
+    assert!(b.insecure);
+    let plain = parse(base).expect("plain bridge");
+    assert!(!plain.bridges[0].is_tls() && !plain.bridges[0].insecure);
+    fails_with(
+        &format!("{base}bridge_insecure maybe"),
+        4,
+        &["'true' or 'false'"],
+    );
+    fails_with(&format!("{base}bridge_cafile"), 4, &["expected one value"]);
+    let (_, message) = fail(&format!("{base}bridge_certfile /etc/c.pem\n"));
+    assert!(message.contains("go together"), "{message}");
+    let (_, message) = fail(&format!(
+        "{base}bridge_certfile /etc/c.pem\nbridge_keyfile /etc/c.key\n"
+    ));
+    assert!(message.contains("needs bridge_cafile"), "{message}");
+    let (_, message) = fail(&format!("{base}bridge_insecure true\n"));
+    assert!(message.contains("needs bridge_cafile"), "{message}");
 }

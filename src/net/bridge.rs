@@ -2,7 +2,8 @@
 //! one slab entry whose key is both the core connection id of its local
 //! side and the poll token of its outgoing TCP connection to the remote.
 //! The protocol lives in the sans-IO [`Link`]; this file connects, reads
-//! and writes.
+//! and writes, through TLS when the bridge has `bridge_cafile`
+//! (`bridge_tls.rs`).
 
 use std::io::{self, Read, Write};
 use std::net::ToSocketAddrs;
@@ -11,6 +12,7 @@ use std::time::Instant;
 use mio::net::TcpStream;
 use mio::{Interest, Token};
 
+use super::bridge_tls::{BridgeTls, ClientTls};
 use super::{Endpoint, READ_CHUNK, READS_PER_TURN, Server, interrupted, would_block};
 use crate::bridge::link::{Action, OUT_HIGH_WATER};
 use crate::bridge::{BridgeConfig, BridgeStats, Link};
@@ -27,6 +29,52 @@ pub(super) struct BridgeConn {
     partial: Vec<u8>,
     /// Reading the remote is paused (see `Link::wants_remote_input`).
     paused: bool,
+    /// The bridge's TLS set-up (`bridge_cafile`); `None`: plain TCP.
+    tls_setup: Option<BridgeTls>,
+    /// The TLS session of the current connection.
+    tls: Option<ClientTls>,
+}
+
+/// Writes `out` to `stream` until done (`Ok(true)`) or `WouldBlock`
+/// (`Ok(false)`).
+fn write_plain(stream: &mut TcpStream, out: &mut Vec<u8>) -> io::Result<bool> {
+    while !out.is_empty() {
+        match stream.write(out) {
+            Ok(0) => return Ok(false),
+            Ok(n) => {
+                out.drain(..n);
+            }
+            Err(e) if would_block(&e) => return Ok(false),
+            Err(e) if interrupted(&e) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
+}
+
+/// Encrypts `out` (once the handshake is done) and writes it and what TLS
+/// has to say to `stream`, until done (`Ok(true)`) or `WouldBlock`.
+fn write_tls(stream: &mut TcpStream, tls: &mut ClientTls, out: &mut Vec<u8>) -> io::Result<bool> {
+    loop {
+        let mut took = 0;
+        if !out.is_empty() && !tls.handshaking() {
+            took = tls.send(out);
+            out.drain(..took.min(out.len()));
+        }
+        match tls.write_to(stream) {
+            Ok(()) => {}
+            Err(e) if would_block(&e) => return Ok(false),
+            Err(e) if interrupted(&e) => continue,
+            Err(e) => return Err(e),
+        }
+        if out.is_empty() || tls.handshaking() {
+            return Ok(true);
+        }
+        if took == 0 {
+            // TLS took nothing although its buffer was written out.
+            return Ok(false);
+        }
+    }
 }
 
 /// The first socket address of `addr` (`host:port`). A literal address
@@ -40,9 +88,12 @@ fn resolve(addr: &str) -> io::Result<std::net::SocketAddr> {
 impl Server {
     /// Adds the configured bridges to the loop; their first connection
     /// attempt is made on the first turn.
-    pub(super) fn start_bridges(&mut self, bridges: &[BridgeConfig]) {
+    /// `tls` holds each bridge's TLS set-up, in order.
+    pub(super) fn start_bridges(&mut self, bridges: &[BridgeConfig], tls: Vec<Option<BridgeTls>>) {
         let now = Instant::now();
+        let mut tls = tls.into_iter();
         for cfg in bridges {
+            let tls_setup = tls.next().flatten();
             if let Err(e) = cfg.check() {
                 log::error!("{e}; this bridge is not started");
                 continue;
@@ -56,6 +107,8 @@ impl Server {
                 established: false,
                 partial: Vec::new(),
                 paused: false,
+                tls_setup,
+                tls: None,
             })));
             self.bridges.push(key);
         }
@@ -104,6 +157,13 @@ impl Server {
         let Some(Endpoint::Bridge(b)) = self.conns.get_mut(key) else {
             return;
         };
+        let tls = match b.tls_setup.as_ref().map(|t| t.connect(addr)).transpose() {
+            Ok(tls) => tls,
+            Err(why) => {
+                b.link.remote_closed(&mut self.core, now, &why);
+                return;
+            }
+        };
         let result = resolve(addr).and_then(TcpStream::connect);
         match result {
             Ok(mut stream) => {
@@ -120,6 +180,7 @@ impl Server {
                 b.established = false;
                 b.partial.clear();
                 b.paused = false;
+                b.tls = tls;
             }
             Err(e) => {
                 let why = format!("cannot connect to {addr}: {e}");
@@ -134,9 +195,14 @@ impl Server {
             return;
         };
         if let Some(mut s) = b.stream.take() {
+            if let Some(tls) = b.tls.as_mut().filter(|_| b.established) {
+                tls.goodbye();
+                let _ = tls.write_to(&mut s);
+            }
             let _ = self.poll.registry().deregister(&mut s);
             let _ = s.shutdown(std::net::Shutdown::Both);
         }
+        b.tls = None;
         b.established = false;
         b.partial.clear();
         b.paused = false;
@@ -167,7 +233,11 @@ impl Server {
                 Ok(_) => {
                     b.established = true;
                     let _ = stream.set_nodelay(true);
-                    b.link.tcp_connected(now);
+                    // With TLS, CONNECT waits for the handshake (the
+                    // ClientHello goes out with the write below).
+                    if b.tls.is_none() {
+                        b.link.tcp_connected(now);
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::NotConnected => {
                     if event.is_read_closed() || event.is_error() {
@@ -217,7 +287,14 @@ impl Server {
                 return;
             };
             let n = match stream.read(&mut self.read_buf) {
-                Ok(0) => return self.bridge_failed(key, "the remote closed the connection", now),
+                Ok(0) => {
+                    let why = if b.tls.as_ref().is_some_and(ClientTls::handshaking) {
+                        "the remote closed the connection during the TLS handshake"
+                    } else {
+                        "the remote closed the connection"
+                    };
+                    return self.bridge_failed(key, why, now);
+                }
                 Ok(n) => n,
                 Err(e) if would_block(&e) => return,
                 Err(e) if interrupted(&e) => continue,
@@ -228,13 +305,31 @@ impl Server {
             };
             log::trace!("bridge {}: {n} bytes from the remote", b.link.name());
             let fresh = self.read_buf.get(..n).unwrap_or_default();
-            b.partial.extend_from_slice(fresh);
+            let tls = b.tls.is_some();
+            if let Some(t) = b.tls.as_mut() {
+                if let Err(why) = t.input(fresh, &mut b.partial) {
+                    // The alert, if the socket takes it now.
+                    let _ = t.write_to(stream);
+                    b.link.transport_failed(&mut self.core, now, &why);
+                    return self.bridge_drop_socket(key);
+                }
+                if t.just_ready() {
+                    log::debug!("bridge {}: TLS handshake done", b.link.name());
+                    b.link.tcp_connected(now);
+                }
+            } else {
+                b.partial.extend_from_slice(fresh);
+            }
             let used = b.link.remote_data(&mut self.core, &b.partial, now);
             b.partial.drain(..used.min(b.partial.len()));
             if b.link.take_drop_request() {
                 self.bridge_write(key, now);
                 self.bridge_drop_socket(key);
                 return;
+            }
+            if tls {
+                // Handshake messages, CONNECT after the handshake.
+                self.bridge_write(key, now);
             }
             self.flush_urgent(now);
             if n < READ_CHUNK && !closed_seen {
@@ -265,29 +360,23 @@ impl Server {
                 return;
             };
             let drop_it = b.link.take_drop_request();
-            let wrote_all = match (b.stream.as_mut(), b.established) {
-                (Some(stream), true) => loop {
-                    if b.link.out.is_empty() {
-                        break true;
-                    }
-                    match stream.write(&b.link.out) {
-                        Ok(0) => break false,
-                        Ok(n) => {
-                            b.link.out.drain(..n);
-                        }
-                        Err(e) if would_block(&e) => break false,
-                        Err(e) if interrupted(&e) => {}
-                        Err(e) => {
-                            log::debug!("bridge {}: write error: {e}", b.link.name());
-                            b.link.out.clear();
-                            let why = format!("write error: {e}");
-                            b.link.remote_closed(&mut self.core, now, &why);
-                            self.bridge_drop_socket(key);
-                            return;
-                        }
-                    }
+            let written = match (b.stream.as_mut(), b.established) {
+                (Some(stream), true) => match b.tls.as_mut() {
+                    None => write_plain(stream, &mut b.link.out),
+                    Some(tls) => write_tls(stream, tls, &mut b.link.out),
                 },
-                _ => false,
+                _ => Ok(false),
+            };
+            let wrote_all = match written {
+                Ok(all) => all,
+                Err(e) => {
+                    log::debug!("bridge {}: write error: {e}", b.link.name());
+                    b.link.out.clear();
+                    let why = format!("write error: {e}");
+                    b.link.remote_closed(&mut self.core, now, &why);
+                    self.bridge_drop_socket(key);
+                    return;
+                }
             };
             if drop_it {
                 b.link.out.clear();
@@ -315,6 +404,10 @@ impl Server {
     /// Forgets a bridge's socket when the loop stops.
     pub(super) fn bridge_close(&mut self, b: &mut BridgeConn) {
         if let Some(mut s) = b.stream.take() {
+            if let Some(tls) = b.tls.as_mut().filter(|_| b.established) {
+                tls.goodbye();
+                let _ = tls.write_to(&mut s);
+            }
             let _ = self.poll.registry().deregister(&mut s);
             let _ = s.shutdown(std::net::Shutdown::Both);
         }

@@ -17,6 +17,7 @@
 //! the loop.
 
 mod bridge;
+mod bridge_tls;
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -109,13 +110,14 @@ pub fn bind_listeners(
     Ok(listeners)
 }
 
-/// Reads and checks the TLS files of `config`'s listeners (a missing,
+/// Reads and checks the TLS files of `config`'s listeners and bridges (a missing,
 /// unreadable or non-PEM file, a key that does not fit its certificate).
 ///
 /// # Errors
 /// The first bad file, named in the error.
 pub fn check_transports(config: &Config) -> Result<(), crate::config::ConfigError> {
-    transport::Acceptor::load_all(config).map(drop)
+    transport::Acceptor::load_all(config)?;
+    bridge_tls::load_all(&config.bridges).map(drop)
 }
 
 /// Why the loop stopped.
@@ -186,6 +188,8 @@ impl Server {
     ) -> io::Result<Server> {
         let acceptors = transport::Acceptor::load_all(config)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+        let bridge_tls = bridge_tls::load_all(&config.bridges)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
         let poll = Poll::new()?;
         let mut registered = Vec::with_capacity(listeners.len());
         for (i, l) in listeners.into_iter().enumerate() {
@@ -216,7 +220,7 @@ impl Server {
             bridges: Vec::new(),
             persist: None,
         };
-        server.start_bridges(&config.bridges);
+        server.start_bridges(&config.bridges, bridge_tls);
         Ok(server)
     }
 

@@ -31,7 +31,7 @@ pub(crate) struct TlsListener {
     identity: bool,
 }
 
-fn file_error(path: &Path, message: String) -> ConfigError {
+pub(super) fn file_error(path: &Path, message: String) -> ConfigError {
     ConfigError {
         origin: path.display().to_string(),
         line: 0,
@@ -39,7 +39,7 @@ fn file_error(path: &Path, message: String) -> ConfigError {
     }
 }
 
-fn read_pem(path: &Path, what: &str) -> Result<Vec<u8>, ConfigError> {
+pub(super) fn read_pem(path: &Path, what: &str) -> Result<Vec<u8>, ConfigError> {
     let file = std::fs::File::open(path)
         .map_err(|e| file_error(path, format!("{what}: cannot open: {e}")))?;
     let mut bytes = Vec::new();
@@ -55,7 +55,10 @@ fn read_pem(path: &Path, what: &str) -> Result<Vec<u8>, ConfigError> {
     Ok(bytes)
 }
 
-fn read_certs(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
+pub(super) fn read_certs(
+    path: &Path,
+    what: &str,
+) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
     let pem = read_pem(path, what)?;
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<_, _>>()

@@ -23,7 +23,8 @@ fn openssl(dir: &TempDir, args: &[&str]) {
 }
 
 impl Certs {
-    /// Generates: ca, server (CN localhost), client `alice` and `nocn`
+    /// Generates: ca, server (CN localhost), `elsewhere` (a server
+    /// certificate for elsewhere.example only), client `alice` and `nocn`
     /// (no CN) signed by ca, rogue CA and its client `mallory`.
     pub fn generate() -> Certs {
         let dir = TempDir::new("certs");
@@ -106,6 +107,14 @@ impl Certs {
             "/CN=localhost",
             "ca",
             "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+             extendedKeyUsage=serverAuth\n",
+        );
+        // Signed by ca, but for a name no test connects to.
+        sign(
+            "elsewhere",
+            "/CN=elsewhere.example",
+            "ca",
+            "subjectAltName=DNS:elsewhere.example\nbasicConstraints=CA:FALSE\n\
              extendedKeyUsage=serverAuth\n",
         );
         let client_ext = "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n";

@@ -1,0 +1,448 @@
+//! Bridges over TLS end to end (cargo feature `tls`): boxmq bridged to
+//! Debian's `mosquitto` with a TLS listener (and a plain one for the
+//! tests' own clients), both started here on free ports of 127.0.0.1.
+//! Certificates come from Debian's `openssl` (tests/common/certs.rs). Every
+//! wait is bounded; the remote is killed by its own PID.
+//!
+//! Run: `cargo test --features tls --test e2e_tls_bridge`.
+
+mod common;
+
+use std::fs;
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use boxmq::QoS;
+use boxmq::bridge::{BridgeConfig, BridgeStats, Direction, TopicRule};
+use common::certs::Certs;
+use common::{RawClient, TempDir, TestBroker, free_port, run_with_timeout};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+/// A remote Mosquitto: a plain listener for the tests' clients and a TLS
+/// one (the server certificate signed by the test CA) for the bridge.
+struct TlsRemote {
+    plain: u16,
+    tls: u16,
+    dir: TempDir,
+    child: Option<Child>,
+}
+
+impl TlsRemote {
+    /// `client_certs`: the TLS listener requires a client certificate
+    /// signed by the test CA.
+    fn start(certs: &Certs, client_certs: bool) -> TlsRemote {
+        TlsRemote::start_as(certs, "server", client_certs)
+    }
+
+    /// With the server certificate `<name>.crt`.
+    fn start_as(certs: &Certs, name: &str, client_certs: bool) -> TlsRemote {
+        let dir = TempDir::new("tls-remote");
+        let (plain, tls) = (free_port(), free_port());
+        // `user root`: started by root, Mosquitto would otherwise switch to
+        // its own user, which cannot read the test keys (mode 0600).
+        let mut text = format!(
+            "per_listener_settings false\nallow_anonymous true\nlog_dest stderr\n\
+             user root\nset_tcp_nodelay true\n\
+             log_type all\nlistener {plain} 127.0.0.1\nlistener {tls} 127.0.0.1\n\
+             certfile {}\nkeyfile {}\n",
+            certs.path(&format!("{name}.crt")),
+            certs.path(&format!("{name}.key"))
+        );
+        if client_certs {
+            text.push_str(&format!(
+                "cafile {}\nrequire_certificate true\n",
+                certs.path("ca.crt")
+            ));
+        }
+        let conf = dir.path().join("mosquitto.conf");
+        fs::write(&conf, text).expect("write mosquitto.conf");
+        let log = fs::File::create(dir.path().join("mosquitto.log")).expect("log file");
+        let log2 = log.try_clone().expect("log clone");
+        let bin = if std::path::Path::new("/usr/sbin/mosquitto").exists() {
+            "/usr/sbin/mosquitto"
+        } else {
+            "mosquitto"
+        };
+        let child = Command::new(bin)
+            .arg("-c")
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log2))
+            .spawn()
+            .expect("spawn mosquitto");
+        let r = TlsRemote {
+            plain,
+            tls,
+            dir,
+            child: Some(child),
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !r.log().contains(" running") {
+            assert!(
+                Instant::now() < deadline,
+                "mosquitto did not start:\n{}",
+                r.log()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+        r
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("mosquitto.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for TlsRemote {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if thread::panicking() {
+            eprintln!("===== remote mosquitto log =====\n{}", self.log());
+        }
+    }
+}
+
+fn state(name: &str) -> String {
+    format!("$SYS/broker/connection/{name}/state")
+}
+
+/// Waits (bounded) until the retained value of `topic` on `port` is `want`.
+fn wait_retained(port: u16, topic: &str, want: &str, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    let mut last = String::from("<nothing>");
+    while Instant::now() < deadline {
+        let mut c = RawClient::connect(port, &common::unique("probe"));
+        c.subscribe_ok(&[(topic, 0)]);
+        if let Ok(p) = c.try_recv(Duration::from_millis(500)) {
+            if p.ptype() == 3 {
+                let p = p.publish();
+                if p.payload_str() == want {
+                    return;
+                }
+                last = p.payload_str();
+            }
+        }
+        drop(c);
+        thread::sleep(Duration::from_millis(100));
+    }
+    panic!("'{topic}' on port {port} is not '{want}' after {limit:?} (last: {last})");
+}
+
+/// The retained value of `topic` on `port`, if any (waits 500 ms).
+fn retained(port: u16, topic: &str) -> Option<String> {
+    let mut c = RawClient::connect(port, &common::unique("probe"));
+    c.subscribe_ok(&[(topic, 0)]);
+    match c.try_recv(Duration::from_millis(500)) {
+        Ok(p) if p.ptype() == 3 => Some(p.publish().payload_str()),
+        _ => None,
+    }
+}
+
+/// Polls the embedded broker's figures of bridge `name` until `done`
+/// says yes (bounded).
+fn wait_bridge(
+    handle: &boxmq::Handle,
+    name: &str,
+    what: &str,
+    done: impl Fn(&BridgeStats) -> bool,
+) -> BridgeStats {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let stats = handle.stats().expect("stats");
+        let b = stats
+            .bridges
+            .iter()
+            .find(|b| b.name == name)
+            .expect("the bridge")
+            .clone();
+        if done(&b) {
+            return b;
+        }
+        assert!(Instant::now() < deadline, "bridge {name}: {what}: {b:?}");
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn out_rule(pattern: &str) -> TopicRule {
+    TopicRule::new(pattern, Direction::Out, QoS::AtLeastOnce)
+}
+
+#[test]
+fn shelly_press_reaches_remote_over_tls_and_command_comes_back() {
+    if common::skip_unless_boxmq("tls shelly", "starts the boxmq binary with bridge lines") {
+        return;
+    }
+    let certs = Certs::generate();
+    let remote = TlsRemote::start(&certs, false);
+    let ca = format!("bridge_cafile {}", certs.path("ca.crt"));
+    let boxmq = TestBroker::start_with_config(&[
+        "connection up",
+        // The certificate names 127.0.0.1 as an IP address.
+        &format!("address 127.0.0.1:{}", remote.tls),
+        "restart_timeout 1 2",
+        "keepalive_interval 5",
+        &ca,
+        "topic shellies/# out 1",
+        "topic shellies/+/relay/0/command in 1",
+    ]);
+    wait_retained(remote.plain, &state("up"), "1", WAIT);
+    wait_retained(boxmq.port, &state("up"), "1", Duration::from_secs(5));
+
+    let mut cloud = RawClient::connect(remote.plain, "dashboard");
+    cloud.subscribe_ok(&[("shellies/+/input_event/0", 1)]);
+    let mut shelly = RawClient::connect(boxmq.port, "shelly1-ABC");
+    shelly.subscribe_ok(&[("shellies/shelly1-ABC/relay/0/command", 1)]);
+    shelly.publish(
+        "shellies/shelly1-ABC/input_event/0",
+        br#"{"event":"S","event_cnt":1}"#,
+        1,
+        false,
+    );
+    let p = cloud.recv_publish();
+    assert_eq!(p.topic, "shellies/shelly1-ABC/input_event/0");
+    assert_eq!(p.payload_str(), r#"{"event":"S","event_cnt":1}"#);
+
+    cloud.publish("shellies/shelly1-ABC/relay/0/command", b"on", 1, false);
+    let p = shelly.recv_publish();
+    assert_eq!(p.topic, "shellies/shelly1-ABC/relay/0/command");
+    assert_eq!(p.payload_str(), "on");
+    let log = boxmq.log();
+    assert!(log.contains("TLS handshake done"), "{log}");
+}
+
+#[test]
+fn remote_with_untrusted_certificate_is_refused_and_retried() {
+    let certs = Certs::generate();
+    let remote = TlsRemote::start(&certs, false);
+    // The remote's certificate is signed by "ca", not by "rogue".
+    let mut bridge = BridgeConfig::new("rogue")
+        .address(&format!("127.0.0.1:{}", remote.tls))
+        .topic(out_rule("shellies/#"))
+        .cafile(certs.path("rogue.crt"));
+    bridge.restart_timeout.base = Duration::from_secs(1);
+    bridge.restart_timeout.cap = Some(Duration::from_secs(1));
+    let mut broker = boxmq::Broker::builder()
+        .listen("127.0.0.1:0")
+        .bridge(bridge)
+        .try_build()
+        .expect("valid bridge");
+    let handle = broker.start().expect("start");
+    let b = wait_bridge(&handle, "rogue", "no certificate error", |b| {
+        b.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("TLS handshake failed") && e.contains("UnknownIssuer"))
+    });
+    assert!(!b.connected && b.connects == 0, "{b:?}");
+    // Retried with the usual backoff, never connected.
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(2500) {
+        let b = wait_bridge(&handle, "rogue", "", |_| true);
+        assert!(!b.connected && b.connects == 0, "{b:?}");
+        thread::sleep(Duration::from_millis(100));
+    }
+    // The remote saw the bridge's alert each time.
+    let attempts = remote.log().matches("alert unknown ca").count();
+    assert!(attempts >= 2, "one attempt only:\n{}", remote.log());
+    assert_eq!(retained(remote.plain, &state("rogue")), None);
+
+    // Local clients are not affected.
+    let port = handle.local_addrs()[0].port();
+    assert_eq!(retained(port, &state("rogue")).as_deref(), Some("0"));
+    let mut sub = RawClient::connect(port, "local-sub");
+    sub.subscribe_ok(&[("local/#", 1)]);
+    let mut publisher = RawClient::connect(port, "local-pub");
+    publisher.publish("local/x", b"fine", 1, false);
+    assert_eq!(sub.recv_publish().payload_str(), "fine");
+}
+
+#[test]
+fn remote_certificate_for_another_name_is_refused_unless_insecure() {
+    let certs = Certs::generate();
+    // Signed by the CA the bridges trust, but for elsewhere.example.
+    let remote = TlsRemote::start_as(&certs, "elsewhere", false);
+    let addr = format!("127.0.0.1:{}", remote.tls);
+    let strict = BridgeConfig::new("strict")
+        .address(&addr)
+        .topic(out_rule("a/#"))
+        .cafile(certs.path("ca.crt"));
+    let mut insecure = BridgeConfig::new("insecure")
+        .address(&addr)
+        .topic(out_rule("b/#"))
+        .cafile(certs.path("ca.crt"));
+    insecure.insecure = true;
+    let mut broker = boxmq::Broker::builder()
+        .listen("127.0.0.1:0")
+        .bridge(strict)
+        .bridge(insecure)
+        .try_build()
+        .expect("valid bridges");
+    let handle = broker.start().expect("start");
+    wait_bridge(&handle, "insecure", "not connected", |b| b.connected);
+    let b = wait_bridge(&handle, "strict", "no name error", |b| {
+        b.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("TLS handshake failed") && e.contains("not valid for name"))
+    });
+    assert!(!b.connected && b.connects == 0, "{b:?}");
+    wait_retained(remote.plain, &state("insecure"), "1", WAIT);
+    assert_eq!(retained(remote.plain, &state("strict")), None);
+}
+
+#[test]
+fn client_certificate_is_shown_to_the_remote() {
+    let certs = Certs::generate();
+    let remote = TlsRemote::start(&certs, true);
+    let addr = format!("localhost:{}", remote.tls);
+    let without = BridgeConfig::new("nocert")
+        .address(&addr)
+        .topic(out_rule("a/#"))
+        .cafile(certs.path("ca.crt"));
+    let with = BridgeConfig::new("alice")
+        .address(&addr)
+        .topic(out_rule("b/#"))
+        .cafile(certs.path("ca.crt"))
+        .client_certificate(certs.path("alice.crt"), certs.path("alice.key"));
+    let mut broker = boxmq::Broker::builder()
+        .listen("127.0.0.1:0")
+        .bridge(without)
+        .bridge(with)
+        .try_build()
+        .expect("valid bridges");
+    let handle = broker.start().expect("start");
+    wait_bridge(&handle, "alice", "not connected", |b| b.connected);
+    // TLS 1.3: the remote's alert comes after the client's Finished.
+    let b = wait_bridge(&handle, "nocert", "no TLS error", |b| {
+        b.last_error.as_deref().is_some_and(|e| e.contains("TLS"))
+    });
+    assert!(!b.connected && b.connects == 0, "{b:?}");
+    wait_retained(remote.plain, &state("alice"), "1", WAIT);
+
+    let port = handle.local_addrs()[0].port();
+    let mut cloud = RawClient::connect(remote.plain, "cloud");
+    cloud.subscribe_ok(&[("b/#", 1)]);
+    let mut shelly = RawClient::connect(port, "shelly");
+    shelly.publish("b/press", b"S", 1, false);
+    let p = cloud.recv_publish();
+    assert_eq!(
+        (p.topic.as_str(), p.payload_str().as_str()),
+        ("b/press", "S")
+    );
+}
+
+#[test]
+fn bad_bridge_tls_files_refuse_to_start() {
+    if common::skip_unless_boxmq("tls files", "starts the boxmq binary") {
+        return;
+    }
+    let certs = Certs::generate();
+    let dir = TempDir::new("bad-bridge-tls");
+    let missing = dir.path().join("missing.pem").display().to_string();
+    let text = dir.path().join("text.pem");
+    fs::write(&text, "not a certificate\n").expect("text");
+    let text = text.display().to_string();
+    let (ca, alice_crt, server_key) = (
+        certs.path("ca.crt"),
+        certs.path("alice.crt"),
+        certs.path("server.key"),
+    );
+    for (lines, named) in [
+        (format!("bridge_cafile {missing}"), missing.as_str()),
+        (format!("bridge_cafile {text}"), text.as_str()),
+        (
+            format!("bridge_cafile {ca}\nbridge_certfile {alice_crt}\nbridge_keyfile {text}"),
+            text.as_str(),
+        ),
+        // A key that does not belong to the certificate.
+        (
+            format!("bridge_cafile {ca}\nbridge_certfile {alice_crt}\nbridge_keyfile {server_key}"),
+            server_key.as_str(),
+        ),
+    ] {
+        let conf = dir.path().join("boxmq.conf");
+        fs::write(
+            &conf,
+            format!(
+                "persistence false\nlistener 0 127.0.0.1\nconnection up\n\
+                 address 127.0.0.1:1\ntopic x out\n{lines}\n"
+            ),
+        )
+        .expect("conf");
+        let out = run_with_timeout(
+            Command::new(env!("CARGO_BIN_EXE_boxmq"))
+                .arg("--config")
+                .arg(&conf),
+            Duration::from_secs(10),
+        );
+        assert_eq!(out.status.and_then(|s| s.code()), Some(2), "{out}");
+        assert!(out.stderr.contains(named), "{named}: {out}");
+        assert!(out.stderr.contains("bridge 'up'"), "{out}");
+    }
+}
+
+/// Not a check: the cost of TLS on the bridge (docs/BRIDGING.md,
+/// "Measured"). Three rounds of a plain and a TLS bridge to the same
+/// Mosquitto: time from start to connected, then 5000 QoS 1 presses (one
+/// synchronous publisher) until the last is at the remote subscriber.
+/// `cargo test --release --features tls --test e2e_tls_bridge -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn measure_tls_against_plain() {
+    const N: usize = 5000;
+    let certs = Certs::generate();
+    let remote = TlsRemote::start(&certs, false);
+    for round in 0..3 {
+        for tls in [false, true] {
+            let name = format!("m{round}{}", if tls { "tls" } else { "plain" });
+            let bridge = BridgeConfig::new(&name).topic(out_rule(&format!("{name}/#")));
+            let bridge = if tls {
+                bridge
+                    .address(&format!("127.0.0.1:{}", remote.tls))
+                    .cafile(certs.path("ca.crt"))
+            } else {
+                bridge.address(&format!("127.0.0.1:{}", remote.plain))
+            };
+            let start = Instant::now();
+            let mut broker = boxmq::Broker::builder()
+                .listen("127.0.0.1:0")
+                .bridge(bridge)
+                .try_build()
+                .expect("valid bridge");
+            let handle = broker.start().expect("start");
+            while !handle.stats().expect("stats").bridges[0].connected {
+                assert!(start.elapsed() < WAIT, "not connected");
+                thread::sleep(Duration::from_micros(200));
+            }
+            let up = start.elapsed();
+            let port = handle.local_addrs()[0].port();
+            let mut cloud = RawClient::connect(remote.plain, &format!("cloud-{name}"));
+            cloud.subscribe_ok(&[(&format!("{name}/#"), 1)]);
+            let mut shelly = RawClient::connect(port, &format!("shelly-{name}"));
+            let t = Instant::now();
+            let rx = thread::spawn(move || {
+                for _ in 0..N {
+                    let _ = cloud.recv_publish();
+                }
+                Instant::now()
+            });
+            for i in 0..N {
+                shelly.publish(
+                    &format!("{name}/x"),
+                    format!("m{i:05}").as_bytes(),
+                    1,
+                    false,
+                );
+            }
+            let took = rx.join().expect("subscriber").duration_since(t);
+            println!(
+                "tls={tls}: connected after {up:?}; {N} presses in {took:?} = {:.0}/s",
+                N as f64 / took.as_secs_f64()
+            );
+        }
+    }
+}
