@@ -6,14 +6,15 @@
 //! (`bridge_tls.rs`).
 
 use std::io::{self, Read, Write};
-use std::net::ToSocketAddrs;
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use mio::net::TcpStream;
 use mio::{Interest, Token};
 
 use super::bridge_tls::{BridgeTls, ClientTls};
-use super::{Endpoint, READ_CHUNK, READS_PER_TURN, Server, interrupted, would_block};
+use super::resolve::{self, Lookup};
+use super::{Endpoint, READ_CHUNK, READS_PER_TURN, RESOLVER, Server, interrupted, would_block};
 use crate::bridge::link::{Action, OUT_HIGH_WATER};
 use crate::bridge::{BridgeConfig, BridgeStats, Link};
 use crate::core::ConnId;
@@ -33,6 +34,11 @@ pub(super) struct BridgeConn {
     tls_setup: Option<BridgeTls>,
     /// The TLS session of the current connection.
     tls: Option<ClientTls>,
+    /// Serial of the host name lookup this bridge waits for (see
+    /// `resolve`); cleared when the attempt is given up.
+    lookup: Option<u64>,
+    /// Lookups asked so far (their serials).
+    lookups: u64,
 }
 
 /// Writes `out` to `stream` until done (`Ok(true)`) or `WouldBlock`
@@ -77,14 +83,6 @@ fn write_tls(stream: &mut TcpStream, tls: &mut ClientTls, out: &mut Vec<u8>) -> 
     }
 }
 
-/// The first socket address of `addr` (`host:port`). A literal address
-/// needs no lookup; a host name is resolved here, by the system resolver.
-fn resolve(addr: &str) -> io::Result<std::net::SocketAddr> {
-    addr.to_socket_addrs()?
-        .next()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address"))
-}
-
 impl Server {
     /// Adds the configured bridges to the loop; their first connection
     /// attempt is made on the first turn.
@@ -109,6 +107,8 @@ impl Server {
                 paused: false,
                 tls_setup,
                 tls: None,
+                lookup: None,
+                lookups: 0,
             })));
             self.bridges.push(key);
         }
@@ -138,6 +138,11 @@ impl Server {
 
     /// Timers of every bridge: connection attempts, keepalive, figures.
     pub(super) fn bridge_tick(&mut self, now: Instant) {
+        if self.bridges.is_empty() {
+            return;
+        }
+        // Answers whose wake-up this turn's events did not carry yet.
+        self.bridge_resolved(now);
         for i in 0..self.bridges.len() {
             let Some(&key) = self.bridges.get(i) else {
                 break;
@@ -154,6 +159,67 @@ impl Server {
 
     /// Starts a non-blocking connection to `addr`.
     fn bridge_connect(&mut self, key: usize, addr: &str, now: Instant) {
+        if let Some(sa) = resolve::literal(addr) {
+            return self.bridge_open(key, addr, sa, now);
+        }
+        // A host name: looked up on the resolver's thread, so a resolver
+        // that hangs (DNS unreachable with the uplink) never stalls the
+        // loop. The answer comes back through `bridge_resolved`.
+        let Some(Endpoint::Bridge(b)) = self.conns.get_mut(key) else {
+            return;
+        };
+        b.lookups += 1;
+        let serial = b.lookups;
+        b.lookup = Some(serial);
+        let lookup = Lookup {
+            key,
+            serial,
+            addr: addr.to_owned(),
+        };
+        match self.resolver.ask(lookup) {
+            Ok(Some(wake)) => {
+                if let Err(e) = self
+                    .poll
+                    .registry()
+                    .register(wake, RESOLVER, Interest::READABLE)
+                {
+                    // Answers are still taken at every bridge tick.
+                    log::warn!("cannot register the resolver's wake-up: {e}");
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                b.lookup = None;
+                let why = format!("cannot look up {addr}: {e}");
+                b.link.remote_closed(&mut self.core, now, &why);
+            }
+        }
+    }
+
+    /// Takes the resolver's answers: each one still wanted starts its
+    /// connection (or fails the attempt with the resolver's reason).
+    pub(super) fn bridge_resolved(&mut self, now: Instant) {
+        for a in self.resolver.answers() {
+            let Some(Endpoint::Bridge(b)) = self.conns.get_mut(a.key) else {
+                continue;
+            };
+            if b.lookup != Some(a.serial) {
+                // The attempt was given up (timed out) meanwhile.
+                continue;
+            }
+            b.lookup = None;
+            match a.result {
+                Ok(sa) => self.bridge_open(a.key, &a.addr, sa, now),
+                Err(e) => {
+                    let why = format!("cannot resolve {}: {e}", a.addr);
+                    b.link.remote_closed(&mut self.core, now, &why);
+                }
+            }
+        }
+    }
+
+    /// Starts a non-blocking connection to `sa`, the address `addr` names.
+    fn bridge_open(&mut self, key: usize, addr: &str, sa: SocketAddr, now: Instant) {
         let Some(Endpoint::Bridge(b)) = self.conns.get_mut(key) else {
             return;
         };
@@ -164,7 +230,7 @@ impl Server {
                 return;
             }
         };
-        let result = resolve(addr).and_then(TcpStream::connect);
+        let result = TcpStream::connect(sa);
         match result {
             Ok(mut stream) => {
                 if let Err(e) = self.poll.registry().register(
@@ -203,6 +269,7 @@ impl Server {
             let _ = s.shutdown(std::net::Shutdown::Both);
         }
         b.tls = None;
+        b.lookup = None;
         b.established = false;
         b.partial.clear();
         b.paused = false;

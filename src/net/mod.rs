@@ -18,6 +18,7 @@
 
 mod bridge;
 mod bridge_tls;
+mod resolve;
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -47,6 +48,8 @@ const WAKER: Token = Token(usize::MAX - 1);
 const SIGNALS: Token = Token(usize::MAX - 2);
 /// Token of the persistence writer's wake-ups.
 const PERSIST: Token = Token(usize::MAX - 3);
+/// Token of the bridges' host name resolver (see `resolve`).
+const RESOLVER: Token = Token(usize::MAX - 4);
 /// Listeners take the tokens below `LISTENER_BASE`, counting down.
 const LISTENER_BASE: usize = usize::MAX - 16;
 /// Size of the shared read buffer.
@@ -152,6 +155,8 @@ pub struct Server {
     more_requests: bool,
     /// Slab keys of the bridges.
     bridges: Vec<usize>,
+    /// Host name lookups for the bridges, off the loop thread.
+    resolver: resolve::Resolver,
     /// The store, when persistence is on (see `persist.rs`).
     persist: Option<persist::Persistence>,
 }
@@ -218,6 +223,7 @@ impl Server {
             blocked: Vec::new(),
             more_requests: false,
             bridges: Vec::new(),
+            resolver: resolve::Resolver::new(),
             persist: None,
         };
         server.start_bridges(&config.bridges, bridge_tls);
@@ -334,6 +340,7 @@ impl Server {
                             return Ok(StopReason::Requested);
                         }
                     }
+                    RESOLVER => self.bridge_resolved(now),
                     PERSIST => {
                         if let Some(p) = self.persist.as_mut() {
                             p.poll(&mut self.core, now);
