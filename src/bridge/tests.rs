@@ -576,8 +576,19 @@ fn backoff_grows_to_the_cap_and_failover_moves_on() {
 #[test]
 fn no_network_client_may_take_the_bridge_session() {
     let mut h = Harness::new(cfg(RemoteProtocol::V311));
-    let intruder = ConnId(3);
-    h.core.handle_open(intruder, "intruder", h.now);
+    // A plain client, and one whose TLS client certificate proved a user
+    // name (that spares the password, not the reserved id).
+    for (n, proved) in [(3, false), (4, true)] {
+        let intruder = ConnId(n);
+        h.core.handle_open(intruder, "intruder", h.now);
+        if proved {
+            h.core.set_identity(intruder, "alice");
+        }
+        refused_bridge_id(&mut h, intruder);
+    }
+}
+
+fn refused_bridge_id(h: &mut Harness, intruder: ConnId) {
     let mut buf = Vec::new();
     Packet::Connect(Connect {
         protocol: ProtocolVersion::V311,

@@ -63,7 +63,7 @@ impl Core {
         if let Some(name) = identity.as_deref() {
             c.username = Some(name);
         }
-        if let Some(reason) = self.check_connect(&c, trusted || identity.is_some()) {
+        if let Some(reason) = self.check_connect(&c, trusted, identity.is_some()) {
             log::info!(
                 "client {} refused ({reason:?}), client id '{}'",
                 self.label(id),
@@ -228,7 +228,9 @@ impl Core {
     }
 
     /// The CONNACK refusal a CONNECT earns before any session is touched.
-    fn check_connect(&self, c: &Connect<'_>, trusted: bool) -> Option<Refusal> {
+    /// `trusted`: the application's own connection (no checks); `proved`:
+    /// the transport proved the user name, so no password is needed.
+    fn check_connect(&self, c: &Connect<'_>, trusted: bool, proved: bool) -> Option<Refusal> {
         let id_len = c.client_id.len();
         if c.client_id.is_empty() && !c.clean_start && !c.protocol.is_v5() {
             // [MQTT-3.1.3-8]: empty id with clean session 0.
@@ -251,6 +253,11 @@ impl Core {
         if self.policies.contains_key(c.client_id) {
             // A bridge's session: only the bridge itself may use it.
             return Some(Refusal::IdentifierRejected);
+        }
+        if proved {
+            // The transport proved the user name (TLS client certificate
+            // with `use_identity_as_username`): no password to check.
+            return None;
         }
         match self.auth.authenticate(c.username, c.password) {
             AuthResult::Allowed => None,
