@@ -14,6 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::bridge::{shelly_round_trip, state, wait_retained};
+
 use common::{RawClient, ReadEnd, TempDir, TestBroker, free_port};
 
 /// A remote Mosquitto on a fixed port that can be stopped and started
@@ -230,29 +232,6 @@ fn boxmq_bridged(remotes: &[u16], lines: &[&str]) -> TestBroker {
     TestBroker::start_with_config(&refs)
 }
 
-/// Waits (bounded) until the retained value of `topic` on `port` is
-/// `want`.
-fn wait_retained(port: u16, topic: &str, want: &str, limit: Duration) {
-    let deadline = Instant::now() + limit;
-    let mut last = String::from("<nothing>");
-    while Instant::now() < deadline {
-        let mut c = RawClient::connect(port, &common::unique("probe"));
-        c.subscribe_ok(&[(topic, 0)]);
-        if let Ok(p) = c.try_recv(Duration::from_millis(500)) {
-            if p.ptype() == 3 {
-                let p = p.publish();
-                if p.payload_str() == want {
-                    return;
-                }
-                last = p.payload_str();
-            }
-        }
-        drop(c);
-        thread::sleep(Duration::from_millis(100));
-    }
-    panic!("'{topic}' on port {port} is not '{want}' after {limit:?} (last: {last})");
-}
-
 /// Receives up to `n` PUBLISH payloads (acknowledged), waiting at most
 /// `limit` in all and `gap` for each.
 fn receive(c: &mut RawClient, n: usize, limit: Duration) -> Vec<String> {
@@ -279,10 +258,6 @@ fn nothing_more(c: &mut RawClient, dur: Duration) {
     }
 }
 
-fn state(name: &str) -> String {
-    format!("$SYS/broker/connection/{name}/state")
-}
-
 #[test]
 fn shelly_press_reaches_remote_and_command_reaches_box() {
     if common::skip_unless_boxmq("shelly", "starts the boxmq binary with bridge lines") {
@@ -300,25 +275,7 @@ fn shelly_press_reaches_remote_and_command_reaches_box() {
     // The same state, retained, on the box.
     wait_retained(boxmq.port, &state("up"), "1", Duration::from_secs(5));
 
-    let mut cloud = RawClient::connect(remote.port, "dashboard");
-    cloud.subscribe_ok(&[("shellies/+/input_event/0", 1)]);
-    let mut shelly = RawClient::connect(boxmq.port, "shelly1-ABC");
-    shelly.subscribe_ok(&[("shellies/shelly1-ABC/relay/0/command", 1)]);
-
-    shelly.publish(
-        "shellies/shelly1-ABC/input_event/0",
-        br#"{"event":"S","event_cnt":1}"#,
-        1,
-        false,
-    );
-    let p = cloud.recv_publish();
-    assert_eq!(p.topic, "shellies/shelly1-ABC/input_event/0");
-    assert_eq!(p.payload_str(), r#"{"event":"S","event_cnt":1}"#);
-
-    cloud.publish("shellies/shelly1-ABC/relay/0/command", b"on", 1, false);
-    let p = shelly.recv_publish();
-    assert_eq!(p.topic, "shellies/shelly1-ABC/relay/0/command");
-    assert_eq!(p.payload_str(), "on");
+    let mut shelly = shelly_round_trip(boxmq.port, remote.port);
     nothing_more(&mut shelly, Duration::from_millis(500));
 }
 

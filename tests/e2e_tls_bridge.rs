@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use boxmq::QoS;
 use boxmq::bridge::{BridgeConfig, BridgeStats, Direction, TopicRule};
+use common::bridge::{shelly_round_trip, state, wait_retained};
 use common::certs::Certs;
 use common::{RawClient, TempDir, TestBroker, free_port, run_with_timeout};
 
@@ -108,32 +109,6 @@ impl Drop for TlsRemote {
     }
 }
 
-fn state(name: &str) -> String {
-    format!("$SYS/broker/connection/{name}/state")
-}
-
-/// Waits (bounded) until the retained value of `topic` on `port` is `want`.
-fn wait_retained(port: u16, topic: &str, want: &str, limit: Duration) {
-    let deadline = Instant::now() + limit;
-    let mut last = String::from("<nothing>");
-    while Instant::now() < deadline {
-        let mut c = RawClient::connect(port, &common::unique("probe"));
-        c.subscribe_ok(&[(topic, 0)]);
-        if let Ok(p) = c.try_recv(Duration::from_millis(500)) {
-            if p.ptype() == 3 {
-                let p = p.publish();
-                if p.payload_str() == want {
-                    return;
-                }
-                last = p.payload_str();
-            }
-        }
-        drop(c);
-        thread::sleep(Duration::from_millis(100));
-    }
-    panic!("'{topic}' on port {port} is not '{want}' after {limit:?} (last: {last})");
-}
-
 /// The retained value of `topic` on `port`, if any (waits 500 ms).
 fn retained(port: u16, topic: &str) -> Option<String> {
     let mut c = RawClient::connect(port, &common::unique("probe"));
@@ -194,24 +169,7 @@ fn shelly_press_reaches_remote_over_tls_and_command_comes_back() {
     wait_retained(remote.plain, &state("up"), "1", WAIT);
     wait_retained(boxmq.port, &state("up"), "1", Duration::from_secs(5));
 
-    let mut cloud = RawClient::connect(remote.plain, "dashboard");
-    cloud.subscribe_ok(&[("shellies/+/input_event/0", 1)]);
-    let mut shelly = RawClient::connect(boxmq.port, "shelly1-ABC");
-    shelly.subscribe_ok(&[("shellies/shelly1-ABC/relay/0/command", 1)]);
-    shelly.publish(
-        "shellies/shelly1-ABC/input_event/0",
-        br#"{"event":"S","event_cnt":1}"#,
-        1,
-        false,
-    );
-    let p = cloud.recv_publish();
-    assert_eq!(p.topic, "shellies/shelly1-ABC/input_event/0");
-    assert_eq!(p.payload_str(), r#"{"event":"S","event_cnt":1}"#);
-
-    cloud.publish("shellies/shelly1-ABC/relay/0/command", b"on", 1, false);
-    let p = shelly.recv_publish();
-    assert_eq!(p.topic, "shellies/shelly1-ABC/relay/0/command");
-    assert_eq!(p.payload_str(), "on");
+    shelly_round_trip(boxmq.port, remote.plain);
     let log = boxmq.log();
     assert!(log.contains("TLS handshake done"), "{log}");
 }

@@ -596,6 +596,14 @@ pub(super) fn note_removed(persist: &mut Option<Box<Persist>>, psid: u64, msg: &
     }
 }
 
+/// Forgets in-flight message `i` of `session` (acknowledged, or its flow
+/// ended) and records that it is gone.
+pub(super) fn remove_inflight(persist: &mut Option<Box<Persist>>, session: &mut Session, i: usize) {
+    if let Some(f) = session.inflight.remove(i) {
+        note_removed(persist, session.persist_id, &f.pending.msg);
+    }
+}
+
 /// Records that a queued message left `psid`'s queue without being sent
 /// (expired, too large for the client, or dropped by a full queue). A
 /// QoS 0 entry (a bridge keeps those, see `QueuePolicy::keep_qos0`) was

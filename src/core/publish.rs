@@ -13,7 +13,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use super::retain::RetainOutcome;
-use super::session::{Inflight, Message, OutState, Pending, SessionId};
+use super::session::{Inflight, Message, OutState, Pending, QueuePolicy, SessionId};
 use super::sys;
 use super::{ConnId, Core, persist};
 use crate::codec::{
@@ -340,13 +340,7 @@ impl Core {
                 // [MQTT-4.3.2-1]: the message is acknowledged; forget it.
                 if let Some(i) = session.inflight_position(r.packet_id) {
                     if session.inflight[i].pending.qos == QoS::AtLeastOnce {
-                        if let Some(f) = session.inflight.remove(i) {
-                            persist::note_removed(
-                                &mut self.persist,
-                                session.persist_id,
-                                &f.pending.msg,
-                            );
-                        }
+                        persist::remove_inflight(&mut self.persist, session, i);
                     }
                 }
                 self.pump(sid, now);
@@ -354,13 +348,7 @@ impl Core {
             PubRespKind::PubRec => match session.inflight_position(r.packet_id) {
                 Some(i) if r.reason >= 0x80 => {
                     // 5.0: a failing PUBREC ends the flow [MQTT-4.3.3-4].
-                    if let Some(f) = session.inflight.remove(i) {
-                        persist::note_removed(
-                            &mut self.persist,
-                            session.persist_id,
-                            &f.pending.msg,
-                        );
-                    }
+                    persist::remove_inflight(&mut self.persist, session, i);
                     self.pump(sid, now);
                 }
                 Some(i) => {
@@ -384,13 +372,7 @@ impl Core {
             PubRespKind::PubComp => {
                 if let Some(i) = session.inflight_position(r.packet_id) {
                     if session.inflight[i].state == OutState::AwaitComp {
-                        if let Some(f) = session.inflight.remove(i) {
-                            persist::note_removed(
-                                &mut self.persist,
-                                session.persist_id,
-                                &f.pending.msg,
-                            );
-                        }
+                        persist::remove_inflight(&mut self.persist, session, i);
                     }
                 }
                 self.pump(sid, now);
@@ -570,15 +552,15 @@ impl Core {
         let Some(session) = self.sessions.get_mut(sid.0) else {
             return;
         };
-        let (max_messages, max_bytes, drop_oldest, never_throttle) = match session.policy {
-            Some(p) => (p.max_messages, p.max_bytes, p.drop_oldest, p.never_throttle),
-            None => (
-                limits.max_queued_messages,
-                limits.max_queued_bytes,
-                false,
-                false,
-            ),
-        };
+        let QueuePolicy {
+            max_messages,
+            max_bytes,
+            drop_oldest,
+            never_throttle,
+            ..
+        } = session
+            .policy
+            .unwrap_or_else(|| QueuePolicy::from_limits(limits));
         let cost = pending.msg.cost();
         let full = |s: &super::session::Session| {
             s.queue.len() >= max_messages || s.queued_bytes + cost > max_bytes
@@ -707,8 +689,12 @@ impl Core {
             }
         }
         self.stats.publish_dropped += dropped;
-        let drained = session.queue.len() * 4 <= self.limits.max_queued_messages
-            && session.queued_bytes * 4 <= self.limits.max_queued_bytes;
+        // Its own bounds (a bridge's are larger), as `deliver` applied them.
+        let bounds = session
+            .policy
+            .unwrap_or_else(|| QueuePolicy::from_limits(&self.limits));
+        let drained = session.queue.len() * 4 <= bounds.max_messages
+            && session.queued_bytes * 4 <= bounds.max_bytes;
         if drained && !self.throttled.is_empty() {
             self.release_all();
         }

@@ -130,6 +130,21 @@ pub struct QueuePolicy {
     pub keep_qos0: bool,
 }
 
+impl QueuePolicy {
+    /// What every session without a policy of its own gets: the
+    /// broker-wide `max_queued_messages` / `max_queued_bytes`, refusing new
+    /// messages when full, slowing publishers down.
+    pub fn from_limits(limits: &crate::Limits) -> QueuePolicy {
+        QueuePolicy {
+            max_messages: limits.max_queued_messages,
+            max_bytes: limits.max_queued_bytes,
+            drop_oldest: false,
+            never_throttle: false,
+            keep_qos0: false,
+        }
+    }
+}
+
 /// Per-client state, connected or not.
 #[derive(Debug)]
 pub(crate) struct Session {

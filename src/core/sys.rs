@@ -150,7 +150,7 @@ impl Core {
             ("store/messages/bytes".into(), stored_bytes.to_string()),
         ];
         if let Some(f) = self.persist_figures() {
-            // boxmq's own: durable acks cost one sync per loop turn.
+            // boxmq's own: what the durable acks cost (one sync per batch).
             out.extend([
                 (
                     "persistence/sync/last_us".into(),

@@ -288,6 +288,12 @@ impl Server {
         Ok(())
     }
 
+    /// Whether slab entry `key` is a bridge (its token is the bridge's
+    /// socket, its connection id the bridge's local side).
+    fn is_bridge(&self, key: usize) -> bool {
+        matches!(self.conns.get(key), Some(Endpoint::Bridge(_)))
+    }
+
     /// The broker core (counters, limits).
     pub fn core(&self) -> &Core {
         &self.core
@@ -365,7 +371,7 @@ impl Server {
                     Token(t) if t > LISTENER_BASE - self.listeners.len() && t <= LISTENER_BASE => {
                         self.accept(LISTENER_BASE - t, now);
                     }
-                    Token(key) if self.bridges.contains(&key) => {
+                    Token(key) if self.is_bridge(key) => {
                         self.bridge_event(key, event, now);
                         self.flush_urgent(now);
                     }
@@ -470,7 +476,7 @@ impl Server {
     /// event said the peer closed its side, so read on to the end.
     fn read_conn(&mut self, key: usize, closed_seen: bool, now: Instant) {
         let id = ConnId(key);
-        if self.bridges.contains(&key) {
+        if self.is_bridge(key) {
             return self.bridge_read(key, closed_seen, now);
         }
         let Some(Endpoint::Tcp(conn)) = self.conns.get_mut(key) else {
@@ -563,7 +569,7 @@ impl Server {
     /// Writes what the core has for `key`; closes it if the core asks.
     fn flush(&mut self, key: usize, now: Instant) {
         let id = ConnId(key);
-        if self.bridges.contains(&key) {
+        if self.is_bridge(key) {
             return self.bridge_flush(key, now);
         }
         if let Some(Endpoint::Local(local)) = self.conns.get_mut(key) {

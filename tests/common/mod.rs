@@ -16,6 +16,7 @@
 
 #![allow(dead_code)]
 
+pub mod bridge;
 pub mod certs;
 
 use std::collections::VecDeque;
