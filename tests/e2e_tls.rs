@@ -307,42 +307,19 @@ fn slow_tls_reader_gets_whole_records_in_order_and_others_are_served() {
 
     // 16 MB of QoS 0 messages while the TLS client reads nothing.
     let mut publisher = RawClient::connect(b.port, "flooder");
-    const COUNT: u32 = 4000;
-    let mut burst = Vec::new();
-    for i in 0..COUNT {
-        let mut payload = i.to_be_bytes().to_vec();
-        payload.extend((0..4092u32).map(|j| (i + j) as u8));
-        burst.extend(frame::publish("flood/x", &payload, 0, false, false, 0));
-        if burst.len() > 256 * 1024 {
-            publisher.send(&burst);
-            burst.clear();
-        }
-    }
-    publisher.send(&burst);
+    flood::send(&mut publisher);
     mosquitto_pub(b.port, &["-t", "other", "-m", "x"]);
 
     c.sock
         .set_read_timeout(Some(Duration::from_secs(1)))
         .expect("timeout");
     let got = read_packets(&mut c, usize::MAX);
-    assert!(!got.is_empty());
-    let mut last = None;
-    for (t, body) in &got {
-        assert_eq!(*t, ptype::PUBLISH);
-        let payload = &body[2 + "flood/x".len()..];
-        assert_eq!(payload.len(), 4096);
-        let i = u32::from_be_bytes(payload[..4].try_into().unwrap());
-        assert!(last.is_none_or(|l| i > l), "order: {i} after {last:?}");
-        assert!(
-            payload[4..]
-                .iter()
-                .enumerate()
-                .all(|(j, &v)| v == (i + j as u32) as u8),
-            "payload {i} intact"
-        );
-        last = Some(i);
-    }
-    println!("slow TLS reader got {} of {COUNT} messages", got.len());
+    flood::check(&got);
+    println!(
+        "slow TLS reader got {} of {} messages",
+        got.len(),
+        flood::COUNT
+    );
     c.sock
         .set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");

@@ -345,42 +345,15 @@ fn slow_websocket_reader_gets_whole_frames_and_others_are_served() {
     // 16 MB of QoS 0 messages while the WebSocket client reads nothing:
     // far more than the socket buffers and max_output_buffer hold.
     let mut publisher = RawClient::connect(b.port, "flooder");
-    const COUNT: u32 = 4000;
-    let mut burst = Vec::new();
-    for i in 0..COUNT {
-        let mut payload = i.to_be_bytes().to_vec();
-        payload.extend((0..4092u32).map(|j| (i + j) as u8));
-        burst.extend(frame::publish("flood/x", &payload, 0, false, false, 0));
-        if burst.len() > 256 * 1024 {
-            publisher.send(&burst);
-            burst.clear();
-        }
-    }
-    publisher.send(&burst);
+    flood::send(&mut publisher);
     // Others are served meanwhile.
     mosquitto_pub(b.port, &["-t", "other", "-m", "x"]);
 
     // Reading now: whole frames, whole packets, in order, intact (QoS 0
     // beyond the output buffer was dropped).
     let got = c.packets_until_idle();
-    assert!(!got.is_empty());
-    let mut last = None;
-    for (t, body) in &got {
-        assert_eq!(*t, ptype::PUBLISH);
-        let payload = &body[2 + "flood/x".len()..];
-        assert_eq!(payload.len(), 4096);
-        let i = u32::from_be_bytes(payload[..4].try_into().unwrap());
-        assert!(last.is_none_or(|l| i > l), "order: {i} after {last:?}");
-        assert!(
-            payload[4..]
-                .iter()
-                .enumerate()
-                .all(|(j, &v)| v == (i + j as u32) as u8),
-            "payload {i} intact"
-        );
-        last = Some(i);
-    }
-    println!("slow reader got {} of {COUNT} messages", got.len());
+    flood::check(&got);
+    println!("slow reader got {} of {} messages", got.len(), flood::COUNT);
     // And it is still subscribed and served.
     publisher.send(&frame::publish("flood/end", b"end", 0, false, false, 0));
     let p = c.packets(1);

@@ -18,6 +18,7 @@
 
 pub mod bridge;
 pub mod certs;
+pub mod flood;
 
 use std::collections::VecDeque;
 use std::fs::{self, File};
