@@ -243,18 +243,7 @@ impl Harness {
     }
 
     fn publishes(&mut self, id: ConnId) -> Vec<(String, Vec<u8>, QoS)> {
-        self.recv(id)
-            .into_iter()
-            .filter_map(|o| match o {
-                Out::Publish {
-                    topic,
-                    payload,
-                    qos,
-                    ..
-                } => Some((topic, payload, qos)),
-                _ => None,
-            })
-            .collect()
+        publishes_in(self.recv(id))
     }
 
     pub fn advance(&mut self, d: Duration) {
@@ -1010,6 +999,21 @@ fn second_connect_with_a_bad_level_is_a_violation_not_a_connack() {
     assert!(h.core.is_closing(c));
     assert!(h.recv(c).is_empty());
     assert_eq!(h.publishes(w).len(), 1);
+}
+
+/// The (topic, payload, QoS) of each PUBLISH in `out`.
+fn publishes_in(out: Vec<Out>) -> Vec<(String, Vec<u8>, QoS)> {
+    out.into_iter()
+        .filter_map(|o| match o {
+            Out::Publish {
+                topic,
+                payload,
+                qos,
+                ..
+            } => Some((topic, payload, qos)),
+            _ => None,
+        })
+        .collect()
 }
 
 fn connect_as(

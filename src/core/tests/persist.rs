@@ -217,19 +217,7 @@ fn retained_set_and_clear_survive_a_restart() {
     assert_eq!(report.skipped, 0);
     assert_eq!(report.retained, 2);
     let s = r.connect("s", true);
-    let mut got: Vec<(String, Vec<u8>, QoS)> = r
-        .subscribe(s, "#", QoS::AtLeastOnce)
-        .into_iter()
-        .filter_map(|o| match o {
-            Out::Publish {
-                topic,
-                payload,
-                qos,
-                ..
-            } => Some((topic, payload, qos)),
-            _ => None,
-        })
-        .collect();
+    let mut got = publishes_in(r.subscribe(s, "#", QoS::AtLeastOnce));
     got.sort();
     assert_eq!(
         got,
