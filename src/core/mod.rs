@@ -52,7 +52,7 @@ pub use session::QueuePolicy;
 use session::{Session, SessionId, SubEntry};
 use sys::SysState;
 
-pub use persist::{PersistFigures, PersistMode, RestoreReport};
+pub use persist::{PersistFigures, PersistMode, RestoreReport, for_each_record};
 
 /// Pending output past which a connection is worth writing at once (see
 /// [`Core::poll_urgent`]).

@@ -232,26 +232,19 @@ impl Core {
 
     /// Hands the records emitted since the last call to `f`, in order, and
     /// forgets them.
-    pub fn drain_records(&mut self, mut f: impl FnMut(u8, &[u8])) {
-        let Some(p) = self.persist.as_mut() else {
-            return;
-        };
-        let mut rest = &p.buf[..];
-        while let Some((&kind, tail)) = rest.split_first() {
-            let Some((len, tail)) = tail.split_first_chunk::<4>() else {
-                break;
-            };
-            let len = u32::from_le_bytes(*len) as usize;
-            let Some((body, tail)) = tail.split_at_checked(len) else {
-                break;
-            };
-            f(kind, body);
-            rest = tail;
-        }
-        p.buf.clear();
-        if p.buf.capacity() > 1 << 20 {
-            p.buf = Vec::new();
-        }
+    pub fn drain_records(&mut self, f: impl FnMut(u8, &[u8])) {
+        for_each_record(&self.take_records(), f);
+    }
+
+    /// Takes the records emitted since the last call as one buffer, in the
+    /// form [`for_each_record`] reads: for each, its kind, its body's length
+    /// (u32, little endian) and the body. For a caller that passes them on
+    /// whole (the writer thread), with no copy.
+    pub fn take_records(&mut self) -> Vec<u8> {
+        self.persist
+            .as_mut()
+            .map(|p| std::mem::take(&mut p.buf))
+            .unwrap_or_default()
     }
 
     /// The first `upto` records (counted since persistence was enabled)
@@ -593,6 +586,23 @@ pub(super) fn note_removed(persist: &mut Option<Box<Persist>>, psid: u64, msg: &
         p.emit(record::REMOVED, |w| {
             w.u64(psid).u64(id);
         });
+    }
+}
+
+/// Calls `f` with each record of `buf` (as [`Core::take_records`] gives
+/// them), in order; stops at a cut record, which it cannot hold.
+pub fn for_each_record(buf: &[u8], mut f: impl FnMut(u8, &[u8])) {
+    let mut rest = buf;
+    while let Some((&kind, tail)) = rest.split_first() {
+        let Some((len, tail)) = tail.split_first_chunk::<4>() else {
+            return;
+        };
+        let len = u32::from_le_bytes(*len) as usize;
+        let Some((body, tail)) = tail.split_at_checked(len) else {
+            return;
+        };
+        f(kind, body);
+        rest = tail;
     }
 }
 

@@ -20,7 +20,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::Config;
-use crate::core::{Core, PersistFigures, PersistMode};
+use crate::core::{Core, PersistFigures, PersistMode, for_each_record};
 use crate::store::{Disk, Recovery, Store, StoreError, StoreOptions, StoreStats};
 
 /// Log size past which the state is compacted into a snapshot.
@@ -209,19 +209,11 @@ fn commit<D: Disk>(
     }
 }
 
-/// Appends records encoded as the core's drain gives them.
-fn append_encoded<D: Disk>(store: &mut Store<D>, mut rest: &[u8]) {
-    while let Some((&kind, tail)) = rest.split_first() {
-        let Some((len, tail)) = tail.split_first_chunk::<4>() else {
-            return;
-        };
-        let len = u32::from_le_bytes(*len) as usize;
-        let Some((body, tail)) = tail.split_at_checked(len) else {
-            return;
-        };
+/// Appends records as [`Core::take_records`] gives them.
+fn append_encoded<D: Disk>(store: &mut Store<D>, records: &[u8]) {
+    for_each_record(records, |kind, body| {
         store.append(kind, body);
-        rest = tail;
-    }
+    });
 }
 
 /// The store attached to a running loop, behind its writer thread.
@@ -426,13 +418,7 @@ impl Persistence {
 
     /// Sends the records the core emitted since the last call.
     fn send_pending(&mut self, core: &mut Core) {
-        let mut records = Vec::new();
-        core.drain_records(|kind, body| {
-            records.push(kind);
-            let len = u32::try_from(body.len()).unwrap_or(u32::MAX);
-            records.extend_from_slice(&len.to_le_bytes());
-            records.extend_from_slice(body);
-        });
+        let records = core.take_records();
         if !records.is_empty() {
             let upto = core.records_emitted();
             self.sent = upto;
