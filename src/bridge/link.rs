@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use super::{BridgeConfig, BridgeStats, QueueFull, RemoteProtocol};
+use crate::broker::local::{ack, feed_core};
 use crate::codec::{
     self, Connect, Packet, PacketId, Properties, PropertiesBuf, Property, ProtocolVersion, PubResp,
     PubRespKind, Publish, QoS, SubOptions, Will,
@@ -843,26 +844,12 @@ impl Link {
     /// Encodes with `encode` and hands the bytes to the core, then takes
     /// what the core answers.
     fn feed(&mut self, core: &mut Core, now: Instant, encode: impl FnOnce(&mut Vec<u8>)) {
-        self.buf.clear();
-        encode(&mut self.buf);
-        let used = core.handle_data(self.local, &self.buf, now);
-        if used != self.buf.len() {
-            log::error!(
-                "bridge {}: the core left {used} of {} bytes",
-                self.cfg.name,
-                self.buf.len()
-            );
-        }
+        feed_core(core, self.local, &mut self.buf, now, encode);
         self.local_output(core, now);
     }
 
     fn feed_local_ack(&mut self, core: &mut Core, kind: PubRespKind, pid: PacketId, now: Instant) {
-        let packet = Packet::PubResp(PubResp {
-            kind,
-            packet_id: pid,
-            reason: 0,
-            properties: Properties::EMPTY,
-        });
+        let packet = ack(kind, pid);
         self.feed(core, now, |out| packet.encode(ProtocolVersion::V5, out));
     }
 
@@ -908,9 +895,9 @@ impl Link {
                 reason: 0,
                 properties: Properties::EMPTY,
             });
-            self.buf.clear();
-            packet.encode(ProtocolVersion::V5, &mut self.buf);
-            core.handle_data(self.local, &self.buf, now);
+            feed_core(core, self.local, &mut self.buf, now, |out| {
+                packet.encode(ProtocolVersion::V5, out);
+            });
         }
         core.handle_close(self.local, now);
     }

@@ -115,6 +115,39 @@ pub(crate) struct LocalConn {
     buf: Vec<u8>,
 }
 
+/// Encodes with `encode` into `buf` and hands the bytes to the core as the
+/// input of in-process connection `id` (an application client or a
+/// bridge's local side). Whole frames go in, so the core takes them all;
+/// a remainder cannot happen and is logged, not trusted.
+pub(crate) fn feed_core(
+    core: &mut Core,
+    id: ConnId,
+    buf: &mut Vec<u8>,
+    now: Instant,
+    encode: impl FnOnce(&mut Vec<u8>),
+) {
+    buf.clear();
+    encode(buf);
+    let used = core.handle_data(id, buf, now);
+    if used != buf.len() {
+        log::error!(
+            "in-process connection {}: the core left {used} of {} bytes",
+            id.0,
+            buf.len()
+        );
+    }
+}
+
+/// A PUBACK / PUBREC / PUBREL / PUBCOMP with reason 0.
+pub(crate) fn ack(kind: PubRespKind, pid: PacketId) -> Packet<'static> {
+    Packet::PubResp(PubResp {
+        kind,
+        packet_id: pid,
+        reason: 0,
+        properties: Properties::EMPTY,
+    })
+}
+
 impl LocalConn {
     /// Opens the connection in the core and sends CONNECT.
     pub(crate) fn open(core: &mut Core, me: LocalRef, open: Open, now: Instant) -> LocalConn {
@@ -162,25 +195,11 @@ impl LocalConn {
 
     /// Encodes with `encode` and hands the bytes to the core.
     fn feed(&mut self, core: &mut Core, now: Instant, encode: impl FnOnce(&mut Vec<u8>)) {
-        self.buf.clear();
-        encode(&mut self.buf);
-        let used = core.handle_data(ConnId(self.me.key), &self.buf, now);
-        if used != self.buf.len() {
-            // Cannot happen: whole frames go in. Logged, not trusted.
-            log::error!(
-                "in-process connection: the core left {used} of {} bytes",
-                self.buf.len()
-            );
-        }
+        feed_core(core, ConnId(self.me.key), &mut self.buf, now, encode);
     }
 
     fn feed_ack(&mut self, core: &mut Core, now: Instant, kind: PubRespKind, pid: PacketId) {
-        let packet = Packet::PubResp(PubResp {
-            kind,
-            packet_id: pid,
-            reason: 0,
-            properties: Properties::EMPTY,
-        });
+        let packet = ack(kind, pid);
         self.feed(core, now, |out| packet.encode(ProtocolVersion::V311, out));
     }
 
