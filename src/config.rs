@@ -81,6 +81,12 @@ pub struct Config {
     pub bridges: Vec<crate::bridge::BridgeConfig>,
     /// Persistence (`persistence`, `persistence_location`, ...).
     pub persistence: PersistenceConfig,
+    /// Whether 5.0 error replies (DISCONNECT, ...) carry a Reason String
+    /// saying what was wrong, for debugging (`reason_strings true`). Off by
+    /// default, as on Mosquitto: the reason code alone. A client that
+    /// sets Request Problem Information to 1 explicitly gets them anyway;
+    /// one that sets it to 0 never does [MQTT-3.1.2-29].
+    pub reason_strings: bool,
 }
 
 impl Default for Config {
@@ -95,6 +101,7 @@ impl Default for Config {
             acl_file: None,
             bridges: Vec::new(),
             persistence: PersistenceConfig::default(),
+            reason_strings: false,
         }
     }
 }
@@ -337,6 +344,7 @@ const SUPPORTED: &[&str] = &[
     "listener",
     "port",
     "allow_anonymous",
+    "reason_strings",
     "log_type",
     "max_connections",
     "max_packet_size",
@@ -420,6 +428,14 @@ impl Parser {
             "allow_anonymous" => {
                 const FORM: &str = "expected 'allow_anonymous true' or 'allow_anonymous false'";
                 self.config.allow_anonymous = match one(name, args, FORM)? {
+                    "true" => true,
+                    "false" => false,
+                    other => return Err(format!("{name}: '{}': {FORM}", shown(other))),
+                };
+            }
+            "reason_strings" => {
+                const FORM: &str = "expected 'reason_strings true' or 'reason_strings false'";
+                self.config.reason_strings = match one(name, args, FORM)? {
                     "true" => true,
                     "false" => false,
                     other => return Err(format!("{name}: '{}': {FORM}", shown(other))),
@@ -852,6 +868,7 @@ Config file: one directive per line; a line starting with # is a comment.
                                    localhost); without ADDRESS, all interfaces
   port PORT                        same as 'listener PORT'
   allow_anonymous true|false       clients may omit a user name (default true)
+  reason_strings true|false        5.0 error replies say why (default false)
   log_type TYPE                    error, warning, notice, information, debug,
                                    all or none; repeatable, most verbose wins
   max_connections N                open connections (default 1024)

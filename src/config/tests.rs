@@ -335,6 +335,7 @@ fn zero_is_refused_for_every_count() {
             "listener"
                 | "port"
                 | "allow_anonymous"
+                | "reason_strings"
                 | "log_type"
                 | "max_topic_aliases"
                 | "sys_interval"
@@ -808,9 +809,9 @@ fn help_defaults_agree_with_limits() {
     }
     names.sort_unstable();
     names.dedup();
-    // allow_anonymous, sys_interval, the fifteen fields of Limits,
-    // persistence_mode and persistence_sync.
-    assert_eq!(names.len(), 19, "{names:?}");
+    // allow_anonymous, reason_strings, sys_interval, the fifteen fields of
+    // Limits, persistence_mode and persistence_sync.
+    assert_eq!(names.len(), 20, "{names:?}");
     for name in SUPPORTED {
         let documented = names.contains(name);
         let has_default = !matches!(

@@ -57,8 +57,9 @@ pub(crate) struct Conn {
     pub trusted: bool,
     /// User name proved by the transport (see `Core::set_identity`).
     pub identity: Option<Box<str>>,
-    /// 5.0: the client's Request Problem Information; when false, reason
-    /// strings go only on CONNACK, PUBLISH and DISCONNECT [MQTT-3.1.2-29].
+    /// 5.0: whether error replies carry a Reason String: the client asked
+    /// for them (Request Problem Information 1), or `reason_strings` is on
+    /// and it did not refuse them (0) [MQTT-3.1.2-29].
     pub problem_info: bool,
     /// Encoded frames waiting to be written, from `out_pos` on.
     out: Vec<u8>,

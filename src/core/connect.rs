@@ -50,10 +50,17 @@ const RC_DISCONNECT_WITH_WILL: u8 = 0x04;
 impl Core {
     pub(super) fn handle_connect(&mut self, id: ConnId, c: Connect<'_>, now: Instant) {
         let v5 = c.protocol.is_v5();
+        // [MQTT-3.1.2-28] [MQTT-3.1.2-29] Reason Strings go to a client
+        // that asked for them, or to every client but one that refused them
+        // when the config says so.
+        let problem_info = match c.properties.request_problem_information() {
+            Some(0) => false,
+            Some(_) => true,
+            None => self.reason_strings,
+        };
         if let Some(conn) = self.conn_mut(id) {
             conn.protocol = c.protocol;
-            // [MQTT-3.1.2-28] [MQTT-3.1.2-29]
-            conn.problem_info = c.properties.request_problem_information() != Some(0);
+            conn.problem_info = problem_info;
         }
         let trusted = self.conn(id).is_some_and(|c| c.trusted);
         // A user name the transport proved (TLS client certificate)

@@ -102,6 +102,9 @@ pub struct Stats {
 /// The broker's whole protocol state. See the module documentation.
 pub struct Core {
     limits: Limits,
+    /// `Config::reason_strings`: Reason Strings in 5.0 error replies for
+    /// every client that does not refuse them.
+    reason_strings: bool,
     /// Who may connect and what they may touch.
     auth: Auth,
     /// Indexed by `ConnId`.
@@ -150,6 +153,7 @@ impl Core {
     pub fn new(config: &Config) -> Core {
         Core {
             limits: config.limits.clone(),
+            reason_strings: config.reason_strings,
             // The files are the caller's to read (see `Core::set_auth`).
             auth: Auth::new(None, None, config.allow_anonymous),
             conns: Vec::new(),

@@ -715,12 +715,44 @@ fn server_disconnect_reason_codes() {
     h.advance(Duration::from_secs(4));
     let out = seen(&mut h, id);
     assert_eq!((out[0].kind, out[0].code), ("DISCONNECT", 0x8D));
-    // Malformed packet: 0x81, with a reason string.
+    // Malformed packet: 0x81, the bare code by default (Mosquitto's bytes).
     let m = up(&mut h, "m");
     h.bytes(m, &[0x30, 0x03, 0x00, 0x05, b'a']);
     let out = seen(&mut h, m);
     assert_eq!((out[0].kind, out[0].code), ("DISCONNECT", 0x81));
+    assert!(out[0].props.is_empty(), "{out:?}");
+    // A client asking for problem information gets the Reason String.
+    let (r, ack) = connect5(
+        &mut h,
+        "r",
+        true,
+        &[Property::RequestProblemInformation(1)],
+        None,
+    );
+    assert_eq!(ack.code, 0, "{ack:?}");
+    h.bytes(r, &[0x30, 0x03, 0x00, 0x05, b'a']);
+    let out = seen(&mut h, r);
+    assert_eq!((out[0].kind, out[0].code), ("DISCONNECT", 0x81));
     assert!(out[0].props[0].starts_with("ReasonString"), "{out:?}");
+    // So does every client when the config turns them on.
+    let mut config = Config::default();
+    config.reason_strings = true;
+    let mut hr = Harness::with(config);
+    let d = up(&mut hr, "d");
+    hr.bytes(d, &[0x30, 0x03, 0x00, 0x05, b'a']);
+    let out = seen(&mut hr, d);
+    assert!(out[0].props[0].starts_with("ReasonString"), "{out:?}");
+    // Request Problem Information 0 wins over the config line.
+    let (z, _) = connect5(
+        &mut hr,
+        "z",
+        true,
+        &[Property::RequestProblemInformation(0)],
+        None,
+    );
+    hr.bytes(z, &[0x30, 0x03, 0x00, 0x05, b'a']);
+    let out = seen(&mut hr, z);
+    assert!(out[0].props.is_empty(), "{out:?}");
     // Packet too large: 0x95.
     let mut config = Config::default();
     config.limits.max_packet_size = 1000;
