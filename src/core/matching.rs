@@ -147,7 +147,10 @@ impl Core {
     }
 
     /// Collects into `out` one [`Match`] per session that gets a message on
-    /// `topic`. `origin` is the publishing session, for No Local.
+    /// `topic`. `origin` is the publishing session, for No Local. Returns
+    /// how many subscriptions matched but were skipped by No Local: they
+    /// still count as matching subscribers for the 5.0 PUBACK reason
+    /// (0x10 is for a topic nobody subscribed to, as Mosquitto sends it).
     ///
     /// A session matched by several subscriptions gets one entry: each
     /// session is stamped with the number of the routing in progress and
@@ -157,17 +160,20 @@ impl Core {
         topic: &str,
         origin: Option<SessionId>,
         out: &mut Vec<Match>,
-    ) {
+    ) -> usize {
         self.route_gen += 1;
         let round = self.route_gen;
         out.clear();
         let mut ids = std::mem::take(&mut self.scratch_slot_ids);
         ids.clear();
         let sessions = &mut self.sessions;
+        let mut skipped = 0;
         self.trie.for_each_match(topic, |sid, entry| {
             // 5.0 No Local: not back to the session that published it
             // [MQTT-3.8.3-3]; always false before 5.0.
-            if !(entry.options.no_local && Some(sid) == origin) {
+            if entry.options.no_local && Some(sid) == origin {
+                skipped += 1;
+            } else {
                 add_match(sessions, round, sid, entry, out, &mut ids);
             }
         });
@@ -214,5 +220,6 @@ impl Core {
             }
         }
         self.scratch_slot_ids = ids;
+        skipped
     }
 }

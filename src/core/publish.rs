@@ -155,9 +155,12 @@ impl Core {
             return self.protocol_violation(id, &format!("PUBLISH topic: {e}"), now);
         }
         self.stats.messages_received += 1;
-        if sys::is_sys_topic(topic) || !self.may_publish(sid, topic) {
-            // Only the broker publishes under $SYS, and the ACL may deny the
-            // topic: dropped, and for QoS 1/2 acknowledged as the spec
+        let reserved = (sys::is_sys_topic(topic) && !sys::is_bridge_state_topic(topic))
+            || topic.starts_with("$share/");
+        if reserved || !self.may_publish(sid, topic) {
+            // Only the broker publishes under $SYS (but for the state of a
+            // remote broker's bridge), a shared-subscription prefix is no
+            // topic to publish to, and the ACL may deny the topic: dropped, and for QoS 1/2 acknowledged as the spec
             // says (5.0: with 0x87 not authorized).
             log::debug!(
                 "client {}: PUBLISH to '{topic}' not allowed",
@@ -399,7 +402,8 @@ impl Core {
 
     /// Delivers a message to every session with a matching subscription,
     /// and stores or clears it as retained when `retain` is set. Returns the
-    /// number of sessions it went to.
+    /// number of sessions it went to, counting those a No Local
+    /// subscription skipped.
     pub(crate) fn route(
         &mut self,
         m: &Incoming<'_>,
@@ -431,7 +435,7 @@ impl Core {
 
         let mut matches = std::mem::take(&mut self.scratch_matches);
         matches.clear();
-        self.collect_matches(m.topic, origin, &mut matches);
+        let skipped = self.collect_matches(m.topic, origin, &mut matches);
         self.persist_route_begin();
 
         // A QoS 0 frame is the same bytes for every 3.1/3.1.1 subscriber:
@@ -479,7 +483,7 @@ impl Core {
             }
         }
         self.persist_route_end(shared.as_ref());
-        let n = matches.len();
+        let n = matches.len() + skipped;
         self.scratch_ids = all_ids;
         self.scratch_props = props_buf;
         self.scratch_frame = frame;
