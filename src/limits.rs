@@ -35,14 +35,18 @@ pub struct Limits {
     /// Default 4096. A CONNECT that would need one more is refused with
     /// CONNACK 0x03 server unavailable (3.1.1) / 0x97 quota exceeded (5.0).
     pub max_sessions: usize,
-    /// Longest topic name or filter in bytes. Default 4096. A longer PUBLISH
-    /// topic is a protocol error (disconnect); a longer filter gets 0x80.
+    /// Longest topic name or filter in bytes. Default 65,535 (the longest
+    /// an MQTT string can be, as Mosquitto accepts). A longer PUBLISH topic
+    /// is a protocol error (5.0: DISCONNECT 0x82); a longer filter in
+    /// SUBSCRIBE or UNSUBSCRIBE closes the connection (5.0: 0x81), as
+    /// Mosquitto answers a filter it cannot take.
     pub max_topic_len: usize,
-    /// Most levels in a topic name or filter. Default 64. Same reactions as
-    /// `max_topic_len`.
+    /// Most levels in a topic name or filter. Default 201 (Mosquitto's
+    /// hierarchy limit: 200 separators). Same reactions as `max_topic_len`.
     pub max_topic_levels: usize,
-    /// Longest client identifier in bytes. Default 256. Longer gets CONNACK
-    /// 0x02 identifier rejected (3.1.1) / 0x85 (5.0).
+    /// Longest client identifier in bytes. Default 65,535 (no limit beyond
+    /// the protocol's, as Mosquitto). Longer gets CONNACK 0x02 identifier
+    /// rejected (3.1.1) / 0x85 (5.0).
     pub max_client_id_len: usize,
     /// Retained messages held. Default 10,000. A new retained topic past the
     /// bound is not stored (the message is still delivered) and counted.
@@ -58,7 +62,7 @@ pub struct Limits {
     /// then it is closed.
     pub connect_timeout: Duration,
     /// 5.0 topic aliases a client may set on one connection (the Topic Alias
-    /// Maximum announced in CONNACK). Default 16, each holding one topic
+    /// Maximum announced in CONNACK). Default 10 (Mosquitto's), each holding one topic
     /// name (at most `max_topic_len` bytes). An alias of 0 or above it gets
     /// DISCONNECT 0x94. 0 turns topic aliases off.
     pub max_topic_aliases: u16,
@@ -74,14 +78,14 @@ impl Default for Limits {
             max_queued_bytes: 4 * 1024 * 1024,
             max_subscriptions_per_session: 256,
             max_sessions: 4096,
-            max_topic_len: 4096,
-            max_topic_levels: 64,
-            max_client_id_len: 256,
+            max_topic_len: 65_535,
+            max_topic_levels: 201,
+            max_client_id_len: 65_535,
             max_retained_messages: 10_000,
             max_retained_bytes: 16 * 1024 * 1024,
             max_output_buffer: 256 * 1024,
             connect_timeout: Duration::from_secs(10),
-            max_topic_aliases: 16,
+            max_topic_aliases: 10,
         }
     }
 }

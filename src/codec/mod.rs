@@ -110,6 +110,10 @@ pub enum DecodeError {
     InvalidUtf8,
     /// A string contains U+0000 [MQTT-1.5.3-2].
     NullInString,
+    /// A string contains a control character (U+0001-U+001F,
+    /// U+007F-U+009F), which the spec allows a receiver to treat as
+    /// malformed (MQTT 5.0 §1.5.4).
+    ControlCharacter,
     /// CONNECT's protocol name is neither `MQTT` nor `MQIsdp` [MQTT-3.1.2-1].
     InvalidProtocolName,
     /// CONNECT asks for a level the broker does not speak; the caller answers
@@ -144,6 +148,23 @@ pub enum DecodeError {
     InvalidPropertyValue(u8),
     /// A reason code that is not valid for this packet.
     InvalidReasonCode(u8),
+    /// A property not allowed in SUBSCRIBE or UNSUBSCRIBE: answered as a
+    /// Malformed Packet, as Mosquitto does.
+    MalformedProperty(u8),
+}
+
+impl DecodeError {
+    /// The property identifier a property error is about.
+    pub fn property(&self) -> Option<u8> {
+        match *self {
+            DecodeError::PropertyNotAllowed(n)
+            | DecodeError::UnknownProperty(n)
+            | DecodeError::DuplicateProperty(n)
+            | DecodeError::InvalidPropertyValue(n)
+            | DecodeError::MalformedProperty(n) => Some(n),
+            _ => None,
+        }
+    }
 }
 
 impl DecodeError {
@@ -158,6 +179,7 @@ impl DecodeError {
             | DecodeError::PropertyNotAllowed(_)
             | DecodeError::InvalidPropertyValue(_)
             | DecodeError::ZeroPacketId
+            | DecodeError::InvalidReasonCode(_)
             | DecodeError::NoTopicFilters => 0x82,
             _ => 0x81,
         }

@@ -405,6 +405,10 @@ fn check_first_byte(first: u8, version: ProtocolVersion) -> Result<(), DecodeErr
             }
             return Ok(());
         }
+        // CONNECT's flags are checked once its level is known: MQTT 3.1
+        // had DUP/QoS/RETAIN bits in every fixed header, ignored on CONNECT
+        // (Mosquitto accepts them there).
+        t::CONNECT => return Ok(()),
         t::PUBREL | t::SUBSCRIBE | t::UNSUBSCRIBE => 0b0010,
         _ => 0b0000,
     };
@@ -459,7 +463,7 @@ fn decode_body(
     use packet_type as t;
     let mut r = Reader::new(body);
     let packet = match first >> 4 {
-        t::CONNECT => Packet::Connect(decode_connect(&mut r)?),
+        t::CONNECT => Packet::Connect(decode_connect(first, &mut r)?),
         t::CONNACK => Packet::Connack(decode_connack(&mut r, version)?),
         t::PUBLISH => Packet::Publish(decode_publish(first, &mut r, version)?),
         t::PUBACK => Packet::PubResp(decode_pub_resp(PubRespKind::PubAck, &mut r, version)?),
@@ -558,7 +562,7 @@ fn decode_reason_and_properties<'a>(
     Ok((reason, Properties::decode(r, ctx)?))
 }
 
-fn decode_connect<'a>(r: &mut Reader<'a>) -> Result<Connect<'a>, DecodeError> {
+fn decode_connect<'a>(first: u8, r: &mut Reader<'a>) -> Result<Connect<'a>, DecodeError> {
     // [MQTT-3.1.2-1] protocol name; compared as bytes, so a non-UTF-8 name is
     // simply not a known one.
     let name = r.binary()?;
@@ -572,9 +576,15 @@ fn decode_connect<'a>(r: &mut Reader<'a>) -> Result<Connect<'a>, DecodeError> {
         _ => return Err(DecodeError::InvalidProtocolName),
     };
     let v5 = protocol.is_v5();
+    let v31 = protocol == ProtocolVersion::V31;
+    // [MQTT-2.2.2-1] [MQTT-2.2.2-2]; MQTT 3.1 defines no such rule.
+    if first & 0x0F != 0 && !v31 {
+        return Err(DecodeError::InvalidFixedHeaderFlags);
+    }
     let flags = r.u8()?;
-    // [MQTT-3.1.2-3] reserved flag must be 0.
-    if flags & 0x01 != 0 {
+    // [MQTT-3.1.2-3] reserved flag must be 0; MQTT 3.1 left the bit unused
+    // and Mosquitto ignores it there.
+    if flags & 0x01 != 0 && !v31 {
         return Err(DecodeError::ConnectReservedFlag);
     }
     let clean_start = flags & 0x02 != 0;

@@ -99,13 +99,24 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
 }
 
 /// Checks a string's bytes: well-formed UTF-8 [MQTT-1.5.3-1] (`from_utf8`
-/// already refuses surrogates and overlong forms) and no U+0000 [MQTT-1.5.3-2].
+/// already refuses surrogates and overlong forms), no U+0000 [MQTT-1.5.3-2],
+/// and no control character U+0001-U+001F or U+007F-U+009F: the spec says
+/// they SHOULD NOT appear and a receiver MAY treat them as malformed
+/// (MQTT 5.0 §1.5.4, 3.1.1 §1.5.3); Mosquitto does, and so does boxmq.
 pub(crate) fn check_utf8(bytes: &[u8]) -> Result<&str, DecodeError> {
     // [MQTT-1.5.3-1]
     let s = core::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidUtf8)?;
     // [MQTT-1.5.3-2]
     if bytes.contains(&0) {
         return Err(DecodeError::NullInString);
+    }
+    // U+0080-U+009F are encoded C2 80 to C2 9F; in valid UTF-8 a C2 byte
+    // is always a lead byte.
+    let c1 = bytes
+        .windows(2)
+        .any(|w| w[0] == 0xC2 && (0x80..=0x9F).contains(&w[1]));
+    if c1 || bytes.iter().any(|&b| b < 0x20 || b == 0x7F) {
+        return Err(DecodeError::ControlCharacter);
     }
     Ok(s)
 }
@@ -163,10 +174,16 @@ impl<'a> Reader<'a> {
         Ok(u32::from_be_bytes(arr))
     }
 
-    /// Reads a variable byte integer that must lie wholly inside the frame.
+    /// Reads a variable byte integer that must lie wholly inside the frame,
+    /// in its shortest form [MQTT-1.5.5-1] (`80 00` for 0 is malformed).
+    /// The fixed header's remaining length is read elsewhere and not held
+    /// to this, as Mosquitto does not.
     pub(crate) fn varint(&mut self) -> Result<u32, DecodeError> {
         match decode_varint(self.rest)? {
             Some((v, n)) => {
+                if n > 1 && self.rest.get(n - 1) == Some(&0) {
+                    return Err(DecodeError::MalformedRemainingLength);
+                }
                 self.take(n)?;
                 Ok(v)
             }
@@ -259,6 +276,14 @@ mod tests {
         assert_eq!(check_utf8(&[0xC0, 0xAF]), Err(DecodeError::InvalidUtf8));
         // [MQTT-1.5.3-2] U+0000.
         assert_eq!(check_utf8(b"a\0b"), Err(DecodeError::NullInString));
+        // Control characters, C0 and C1, as Mosquitto refuses them.
+        for bad in ["a\u{1}", "\u{1F}", "x\u{7F}", "\u{80}", "\u{9F}z"] {
+            assert_eq!(
+                check_utf8(bad.as_bytes()),
+                Err(DecodeError::ControlCharacter)
+            );
+        }
+        assert_eq!(check_utf8("\u{A0}\u{7E} ".as_bytes()), Ok("\u{A0}\u{7E} "));
         // [MQTT-1.5.3-3] a BOM is kept, not stripped.
         assert_eq!(check_utf8("\u{FEFF}a".as_bytes()), Ok("\u{FEFF}a"));
         let mut r = Reader::new(&[0x00, 0x03, b'a', b'b']);

@@ -441,15 +441,44 @@ impl<'a> Properties<'a> {
         let len = r.varint()?;
         let raw = r.take(len as usize)?;
         let mut seen: u64 = 0;
+        // The whole list is read before a rule is enforced: a list that is
+        // malformed further on is a Malformed Packet even if an earlier
+        // property broke a rule (Mosquitto's order, so the same reason
+        // code comes back).
+        let mut broken: Option<DecodeError> = None;
         let mut pr = Reader::new(raw);
         while !pr.is_empty() {
             let p = Property::read(&mut pr)?;
+            if broken.is_none() {
+                broken = Self::rule_error(&p, ctx, &mut seen);
+            }
+        }
+        match broken {
+            // Mosquitto answers a property not allowed in SUBSCRIBE or
+            // UNSUBSCRIBE with Malformed Packet; the spec does not say which
+            // of 0x81 and 0x82 that is, so its bytes are kept. (A repeated
+            // or zero Subscription Identifier stays a Protocol Error: the
+            // spec says so in §3.8.2.1.2.)
+            Some(DecodeError::PropertyNotAllowed(n))
+                if matches!(ctx, PropCtx::Subscribe | PropCtx::Unsubscribe) =>
+            {
+                Err(DecodeError::MalformedProperty(n))
+            }
+            Some(e) => Err(e),
+            None => Ok(Properties { raw }),
+        }
+    }
+
+    /// The first rule property `p` breaks in a list for `ctx`, given the
+    /// identifiers `seen` before it (updated).
+    fn rule_error(p: &Property<'_>, ctx: PropCtx, seen: &mut u64) -> Option<DecodeError> {
+        {
             let id = p.id();
             let n = id as u8;
             // §2.2.2.2: "A Control Packet ... MUST NOT contain" properties
             // not listed for it; receiving one is a Protocol Error.
             if id.allowed() & ctx.bit() == 0 {
-                return Err(DecodeError::PropertyNotAllowed(n));
+                return Some(DecodeError::PropertyNotAllowed(n));
             }
             // "It is a Protocol Error to include the <property> more than
             // once", except User Property (§3.1.2.11.8: may appear multiple
@@ -458,15 +487,15 @@ impl<'a> Properties<'a> {
             let repeatable = id == PropertyId::UserProperty
                 || (id == PropertyId::SubscriptionIdentifier && ctx == PropCtx::Publish);
             let bit = 1u64 << n; // every defined id is below 64
-            if seen & bit != 0 && !repeatable {
-                return Err(DecodeError::DuplicateProperty(n));
+            if *seen & bit != 0 && !repeatable {
+                return Some(DecodeError::DuplicateProperty(n));
             }
-            seen |= bit;
+            *seen |= bit;
             if !p.value_is_valid() {
-                return Err(DecodeError::InvalidPropertyValue(n));
+                return Some(DecodeError::InvalidPropertyValue(n));
             }
         }
-        Ok(Properties { raw })
+        None
     }
 
     /// The raw list, without its length prefix.

@@ -145,6 +145,32 @@ impl Conn {
         first
     }
 
+    /// Where output appended from now on starts, counted over the
+    /// connection's life (for [`Conn::hold_from`]).
+    pub fn output_end(&self) -> u64 {
+        self.consumed + self.output_len() as u64
+    }
+
+    /// Like [`Conn::hold`], for the output from `pos` (an earlier
+    /// [`Conn::output_end`] whose bytes are not written yet) on: an answer
+    /// queued before the work whose records it must wait for.
+    pub fn hold_from(&mut self, pos: u64, records: u64) -> bool {
+        let first = self.marks.is_empty();
+        let at = self
+            .marks
+            .iter()
+            .position(|m| m.0 > pos)
+            .unwrap_or(self.marks.len());
+        let covered = at > 0 && self.marks.get(at - 1).is_some_and(|m| m.1 >= records);
+        if !covered {
+            match self.marks.get_mut(at) {
+                Some(m) if m.0 == pos => m.1 = m.1.max(records),
+                _ => self.marks.insert(at, (pos, records)),
+            }
+        }
+        first && !covered
+    }
+
     /// Some output waits for records to be durable.
     pub fn has_held_output(&self) -> bool {
         !self.marks.is_empty()

@@ -40,8 +40,6 @@ impl Refusal {
     }
 }
 
-/// Longest client id MQTT 3.1 allows [MQTT 3.1 §3.1, "Client Identifier"].
-const V31_MAX_CLIENT_ID: usize = 23;
 /// 5.0 DISCONNECT reason: session taken over.
 const RC_SESSION_TAKEN_OVER: u8 = 0x8E;
 /// 5.0 DISCONNECT reason: disconnect with will message.
@@ -223,10 +221,26 @@ impl Core {
             props.push(&Property::TopicAliasMaximum(self.limits.max_topic_aliases));
         }
         let connack = Packet::Connack(codec::Connack {
-            session_present: resumed.is_some(),
+            // MQTT 3.1 has no session present flag: the byte is reserved.
+            session_present: resumed.is_some() && c.protocol != ProtocolVersion::V31,
             code: 0x00,
             properties: props.as_properties(),
         });
+        if let Some(max) = c.properties.maximum_packet_size() {
+            // [MQTT-3.1.2-24]: nothing larger than the client's Maximum
+            // Packet Size goes to it, not even the CONNACK: close instead
+            // (as Mosquitto does).
+            let mut frame = Vec::new();
+            connack.encode(c.protocol, &mut frame);
+            if frame.len() > usize::try_from(max).unwrap_or(usize::MAX) {
+                log::warn!(
+                    "client '{client_id}': Maximum Packet Size {max} is below the CONNACK's {} bytes; closing",
+                    frame.len()
+                );
+                self.close(id, false, now);
+                return;
+            }
+        }
         self.send(id, &connack);
         if resumed.is_some() {
             self.resend_inflight(id, sid, now);
@@ -243,8 +257,9 @@ impl Core {
             // [MQTT-3.1.3-8]: empty id with clean session 0.
             return Some(Refusal::IdentifierRejected);
         }
+        // MQTT 3.1 asked for 1 to 23 characters; Mosquitto takes longer
+        // ones, and so does boxmq (`max_client_id_length` still applies).
         if id_len > self.limits.max_client_id_len
-            || (c.protocol == ProtocolVersion::V31 && id_len > V31_MAX_CLIENT_ID)
             || (c.protocol == ProtocolVersion::V31 && id_len == 0)
         {
             return Some(Refusal::IdentifierRejected);

@@ -262,6 +262,21 @@ impl Core {
                 return used;
             }
             let rest = data.get(used..).unwrap_or(&[]);
+            if matches!(phase, Phase::Connected(_)) {
+                match screen(rest) {
+                    Screen::Pass => {}
+                    Screen::NeedMore => return used,
+                    Screen::Refuse(what) => {
+                        self.protocol_violation(id, what, now);
+                        return data.len();
+                    }
+                    Screen::Close(what) => {
+                        log::warn!("client {}: {what}; closing", self.label(id));
+                        self.close(id, true, now);
+                        return data.len();
+                    }
+                }
+            }
             match codec::decode(rest, version, max) {
                 Ok(None) => return used,
                 Ok(Some((packet, n))) => {
@@ -270,6 +285,17 @@ impl Core {
                         c.last_rx = now;
                     }
                     self.handle_packet(id, packet, now);
+                }
+                Err(DecodeError::InvalidReasonCode(code)) if rest.first() == Some(&0xE0) => {
+                    // A DISCONNECT with a code the spec does not define:
+                    // the client is leaving anyway; close without answering
+                    // (Mosquitto's behaviour), the will is published.
+                    log::warn!(
+                        "client {}: DISCONNECT with undefined reason code {code:#04x}; closing",
+                        self.label(id)
+                    );
+                    self.close(id, true, now);
+                    return data.len();
                 }
                 Err(err) => {
                     self.decode_error(id, err, now);
@@ -631,7 +657,7 @@ impl Core {
             (Packet::Publish(p), Some(sid)) => self.handle_publish(id, sid, p, now),
             (Packet::PubResp(r), Some(sid)) => self.handle_pubresp(id, sid, r, now),
             (Packet::Subscribe(s), Some(sid)) => self.handle_subscribe(id, sid, s, now),
-            (Packet::Unsubscribe(u), Some(sid)) => self.handle_unsubscribe(id, sid, u),
+            (Packet::Unsubscribe(u), Some(sid)) => self.handle_unsubscribe(id, sid, u, now),
             (Packet::PingReq, Some(_)) => self.send(id, &Packet::PingResp),
             (Packet::Disconnect(d), Some(_)) => self.handle_disconnect(id, d, now),
             (Packet::Auth(_), Some(_)) => self.handle_auth(id, now),
@@ -648,5 +674,49 @@ impl Core {
                 return id;
             }
         }
+    }
+}
+
+/// What [`screen`] says about the next packet of a connected client.
+#[derive(Debug, PartialEq, Eq)]
+enum Screen {
+    /// Decode it.
+    Pass,
+    /// Its second byte is needed first.
+    NeedMore,
+    /// A packet only a server sends (or AUTH, which boxmq never asks for):
+    /// a protocol error whatever its flags and length, as Mosquitto
+    /// judges it by type first.
+    Refuse(&'static str),
+    /// PINGREQ or PINGRESP with a body: closed without a DISCONNECT, as
+    /// Mosquitto does.
+    Close(&'static str),
+}
+
+/// Judges the next packet of a connected client by its first bytes, before
+/// it is decoded, so the answer is the one Mosquitto gives.
+fn screen(rest: &[u8]) -> Screen {
+    use codec::packet_type as t;
+    let Some(&first) = rest.first() else {
+        return Screen::Pass;
+    };
+    if first == 0xC0 || first == 0xD0 {
+        return match rest.get(1) {
+            None => Screen::NeedMore,
+            Some(0) if first == 0xC0 => Screen::Pass,
+            Some(0) => Screen::Refuse("PINGRESP from a client"),
+            Some(_) => Screen::Close("PINGREQ or PINGRESP with a body"),
+        };
+    }
+    match first >> 4 {
+        0 => Screen::Refuse("reserved packet type 0"),
+        t::CONNACK => Screen::Refuse("CONNACK from a client"),
+        // SUBACK and UNSUBACK with bad flags are malformed first: the
+        // decoder says so (Mosquitto's order).
+        t::SUBACK if first & 0x0F == 0 => Screen::Refuse("SUBACK from a client"),
+        t::UNSUBACK if first & 0x0F == 0 => Screen::Refuse("UNSUBACK from a client"),
+        t::PINGRESP => Screen::Refuse("PINGRESP from a client"),
+        t::AUTH => Screen::Refuse("AUTH without an authentication method"),
+        _ => Screen::Pass,
     }
 }

@@ -173,6 +173,24 @@ pub(super) fn hold_output(
     }
 }
 
+/// Like [`hold_output`], for connection `id`'s output from `pos` (an
+/// earlier `Conn::output_end`) on, once the records it depends on are
+/// emitted.
+pub(super) fn hold_output_from(
+    persist: &mut Option<Box<Persist>>,
+    conn: &mut super::conn::Conn,
+    id: ConnId,
+    pos: u64,
+) {
+    if let Some(p) = persist {
+        if let Some(upto) = p.hold_at() {
+            if conn.hold_from(pos, upto) {
+                p.held.push(id);
+            }
+        }
+    }
+}
+
 fn write_msg(w: &mut Writer<'_>, m: &Message, p: &Persist) {
     MsgBody {
         topic: &m.topic,

@@ -27,7 +27,6 @@ const RC_NO_MATCHING_SUBSCRIBERS: u8 = 0x10;
 /// A subscriber that acknowledged nothing for this long is stuck, not slow.
 const STALLED_AFTER: Duration = Duration::from_secs(1);
 const RC_NOT_AUTHORIZED: u8 = 0x87;
-const RC_PACKET_ID_NOT_FOUND: u8 = 0x92;
 const RC_RECEIVE_MAXIMUM_EXCEEDED: u8 = 0x93;
 const RC_TOPIC_ALIAS_INVALID: u8 = 0x94;
 const RC_PAYLOAD_FORMAT_INVALID: u8 = 0x99;
@@ -236,21 +235,31 @@ impl Core {
                         now,
                     );
                 }
-                let mut reason = 0;
                 if bad_payload {
-                    reason = RC_PAYLOAD_FORMAT_INVALID;
+                    self.send_pubresp(id, PubRespKind::PubRec, pid, RC_PAYLOAD_FORMAT_INVALID);
                 } else if !seen {
                     // Recorded with the routing, in one record: durable
-                    // together or not at all.
+                    // together or not at all. The PUBREC is queued before
+                    // any copy (a publisher subscribed to its own topic
+                    // sees PUBREC first, as with Mosquitto) and then held,
+                    // from where it starts, for the routing's records. It
+                    // says success even with no subscriber: only PUBACK
+                    // carries 0x10 (Mosquitto's bytes).
                     self.persist_inbound(sid, pid.get());
-                    if self.route(&incoming, Some(sid), now) == 0 {
-                        reason = RC_NO_MATCHING_SUBSCRIBERS;
+                    let start = self.conn(id).map(|c| c.output_end());
+                    self.send_pubresp(id, PubRespKind::PubRec, pid, 0);
+                    self.route(&incoming, Some(sid), now);
+                    if let (Some(pos), Some(conn)) =
+                        (start, self.conns.get_mut(id.0).and_then(Option::as_mut))
+                    {
+                        persist::hold_output_from(&mut self.persist, conn, id, pos);
                     }
                     if let Some(s) = self.sessions.get_mut(sid.0) {
                         s.incoming_qos2.push(pid.get());
                     }
+                } else {
+                    self.send_pubresp(id, PubRespKind::PubRec, pid, 0);
                 }
-                self.send_pubresp(id, PubRespKind::PubRec, pid, reason);
             }
             // The codec guarantees a packet id for QoS > 0.
             (_, None) => self.protocol_violation(id, "PUBLISH without packet id", now),
@@ -341,14 +350,20 @@ impl Core {
         match r.kind {
             PubRespKind::PubAck => {
                 // [MQTT-4.3.2-1]: the message is acknowledged; forget it.
+                // An unknown id is ignored; PUBACK for a QoS 2 message is
+                // a protocol error (as Mosquitto has it).
                 if let Some(i) = session.inflight_position(r.packet_id) {
-                    if session.inflight[i].pending.qos == QoS::AtLeastOnce {
-                        persist::remove_inflight(&mut self.persist, session, i);
+                    if session.inflight[i].pending.qos != QoS::AtLeastOnce {
+                        return self.protocol_violation(id, "PUBACK for a QoS 2 message", now);
                     }
+                    persist::remove_inflight(&mut self.persist, session, i);
                 }
                 self.pump(sid, now);
             }
             PubRespKind::PubRec => match session.inflight_position(r.packet_id) {
+                Some(i) if session.inflight[i].pending.qos == QoS::AtLeastOnce => {
+                    self.protocol_violation(id, "PUBREC for a QoS 1 message", now);
+                }
                 Some(i) if r.reason >= 0x80 => {
                     // 5.0: a failing PUBREC ends the flow [MQTT-4.3.3-4].
                     persist::remove_inflight(&mut self.persist, session, i);
@@ -366,17 +381,25 @@ impl Core {
                     }
                     self.send_pubresp(id, PubRespKind::PubRel, r.packet_id, 0);
                 }
+                None if r.reason >= 0x80 => {
+                    // A failing PUBREC for an unknown id ends nothing.
+                }
                 None => {
-                    // Unknown id: answer PUBREL so the client can finish
-                    // (5.0 says why: packet identifier not found).
-                    self.send_pubresp(id, PubRespKind::PubRel, r.packet_id, RC_PACKET_ID_NOT_FOUND);
+                    // Unknown id: answer PUBREL so the client can finish.
+                    // 5.0 allows 0x92 (packet identifier not found) here;
+                    // Mosquitto sends success, and so do we.
+                    self.send_pubresp(id, PubRespKind::PubRel, r.packet_id, 0);
                 }
             },
             PubRespKind::PubComp => {
+                // Only a released QoS 2 message completes; PUBCOMP before
+                // PUBREL, or for a QoS 1 message, is a protocol error. An
+                // unknown id is ignored.
                 if let Some(i) = session.inflight_position(r.packet_id) {
-                    if session.inflight[i].state == OutState::AwaitComp {
-                        persist::remove_inflight(&mut self.persist, session, i);
+                    if session.inflight[i].state != OutState::AwaitComp {
+                        return self.protocol_violation(id, "PUBCOMP before PUBREL", now);
                     }
+                    persist::remove_inflight(&mut self.persist, session, i);
                 }
                 self.pump(sid, now);
             }
@@ -391,11 +414,12 @@ impl Core {
                     }
                     None => false,
                 };
-                let reason = if known { 0 } else { RC_PACKET_ID_NOT_FOUND };
+                // An unknown id is answered with success, not 0x92: after a
+                // reconnect the PUBREL may be a resend (Mosquitto's bytes).
                 if known {
                     self.persist_inbound_released(sid, pid);
                 }
-                self.send_pubresp(id, PubRespKind::PubComp, r.packet_id, reason);
+                self.send_pubresp(id, PubRespKind::PubComp, r.packet_id, 0);
             }
         }
     }

@@ -7,7 +7,7 @@ use super::session::{Pending, SessionId, SubEntry, Subscription};
 use super::{ConnId, Core};
 use crate::auth::SubscribeDecision;
 use crate::codec::{self, Packet, ProtocolVersion, QoS, Subscribe, Unsubscribe};
-use crate::topic;
+use crate::topic::{self, TopicError};
 
 /// SUBACK failure code of 3.1.1 [MQTT 3.1.1 §3.9.3].
 const SUBACK_FAILURE: u8 = 0x80;
@@ -43,6 +43,13 @@ impl Core {
             .any(|(f, o)| o.no_local && f.starts_with("$share/"))
         {
             return self.protocol_violation(id, "No Local on a shared subscription", now);
+        }
+        let (len, levels) = (self.limits.max_topic_len, self.limits.max_topic_levels);
+        if let Some((code, why)) = s
+            .filters()
+            .find_map(|(f, _)| malformed_filter(f, len, levels))
+        {
+            return self.disconnect_with(id, code, why, now);
         }
         let mut codes = std::mem::take(&mut self.scratch_codes);
         codes.clear();
@@ -180,19 +187,6 @@ impl Core {
                 return fail(RC_TOPIC_FILTER_INVALID);
             }
         };
-        if let Err(e) = topic::validate_topic_filter(
-            inner,
-            self.limits.max_topic_len,
-            self.limits.max_topic_levels,
-        ) {
-            // boxmq answers a bad filter with a failure code and keeps the
-            // connection, so one bad filter does not cost the others.
-            log::info!(
-                "client {}: subscription '{filter}' refused: {e}",
-                self.label(id)
-            );
-            return fail(RC_TOPIC_FILTER_INVALID);
-        }
         let max = self.limits.max_subscriptions_per_session;
         let Some(session) = self.sessions.get_mut(sid.0) else {
             return fail(RC_QUOTA_EXCEEDED);
@@ -277,7 +271,17 @@ impl Core {
         }
     }
 
-    pub(super) fn handle_unsubscribe(&mut self, id: ConnId, sid: SessionId, u: Unsubscribe<'_>) {
+    pub(super) fn handle_unsubscribe(
+        &mut self,
+        id: ConnId,
+        sid: SessionId,
+        u: Unsubscribe<'_>,
+        now: Instant,
+    ) {
+        let (len, levels) = (self.limits.max_topic_len, self.limits.max_topic_levels);
+        if let Some((code, why)) = u.filters().find_map(|f| malformed_filter(f, len, levels)) {
+            return self.disconnect_with(id, code, why, now);
+        }
         let mut codes = std::mem::take(&mut self.scratch_codes);
         codes.clear();
         for filter in u.filters() {
@@ -313,5 +317,27 @@ impl Core {
         });
         self.send(id, &unsuback);
         self.scratch_codes = codes;
+    }
+}
+
+/// A SUBSCRIBE or UNSUBSCRIBE filter that is no filter at all (empty, a
+/// wildcard not alone in its level, `#` not last, a `$share/` without a
+/// share name or filter) or is past `max_len` bytes or `max_levels` levels,
+/// with the DISCONNECT code and a reason. Mosquitto closes the connection
+/// for these rather than answer a failure code (its level limit is boxmq's
+/// default), and boxmq does the same.
+fn malformed_filter(filter: &str, max_len: usize, max_levels: usize) -> Option<(u8, &'static str)> {
+    let inner = match topic::parse_shared(filter) {
+        Ok(Some((_, inner))) => inner,
+        Ok(None) => filter,
+        // [MQTT-4.8.2-1] [MQTT-4.8.2-2]
+        Err(_) => return Some((0x82, "malformed shared subscription filter")),
+    };
+    match topic::validate_topic_filter(inner, max_len, max_levels) {
+        Ok(()) => None,
+        Err(TopicError::TooLong) => Some((0x81, "topic filter past max_topic_length")),
+        Err(TopicError::TooManyLevels) => Some((0x81, "topic filter past max_topic_levels")),
+        // [MQTT-4.7.3-1] [MQTT-4.7.1-2] [MQTT-4.7.1-3]
+        Err(_) => Some((0x81, "malformed topic filter")),
     }
 }

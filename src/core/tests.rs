@@ -742,25 +742,22 @@ fn slow_consumer_drops_qos0_past_the_output_bound() {
 }
 
 #[test]
-fn invalid_filter_gets_0x80_and_keeps_the_connection() {
-    let mut h = Harness::new();
-    let s = h.connect("s", true);
-    let mut buf = Vec::new();
-    let filters = [
-        ("a/#/b", SubOptions::qos_only(QoS::AtLeastOnce)),
-        ("ok/+", SubOptions::qos_only(QoS::ExactlyOnce)),
-        ("", SubOptions::qos_only(QoS::AtMostOnce)),
-    ];
-    codec::encode_subscribe(pid(9), Properties::EMPTY, &filters, V4, &mut buf);
-    h.bytes(s, &buf);
-    assert_eq!(
-        h.recv(s),
-        vec![Out::Suback {
-            pid: 9,
-            codes: vec![0x80, 2, 0x80]
-        }]
-    );
-    assert!(!h.core.is_closing(s));
+fn malformed_filter_closes_the_connection() {
+    // [MQTT-4.7.1-2] [MQTT-4.7.3-1]: a filter that is no filter closes the
+    // connection, as Mosquitto does, whatever the other filters are.
+    for bad in ["a/#/b", "", "a+", "#x"] {
+        let mut h = Harness::new();
+        let s = h.connect("s", true);
+        let mut buf = Vec::new();
+        let filters = [
+            ("ok/+", SubOptions::qos_only(QoS::ExactlyOnce)),
+            (bad, SubOptions::qos_only(QoS::AtMostOnce)),
+        ];
+        codec::encode_subscribe(pid(9), Properties::EMPTY, &filters, V4, &mut buf);
+        h.bytes(s, &buf);
+        assert!(h.recv(s).is_empty(), "{bad:?}");
+        assert!(h.core.is_closing(s), "{bad:?}");
+    }
 }
 
 #[test]

@@ -221,7 +221,7 @@ fn connack_advertises_limits_and_assigned_id() {
     );
     assert!(joined.contains("ReceiveMaximum(20)"), "{joined}");
     assert!(joined.contains("MaximumPacketSize(262144)"), "{joined}");
-    assert!(joined.contains("TopicAliasMaximum(16)"), "{joined}");
+    assert!(joined.contains("TopicAliasMaximum(10)"), "{joined}");
 }
 
 #[test]
@@ -735,8 +735,10 @@ fn server_disconnect_reason_codes() {
     assert_eq!((out[0].kind, out[0].code), ("DISCONNECT", 0x81));
     assert!(out[0].props[0].starts_with("ReasonString"), "{out:?}");
     // So does every client when the config turns them on.
-    let mut config = Config::default();
-    config.reason_strings = true;
+    let config = Config {
+        reason_strings: true,
+        ..Config::default()
+    };
     let mut hr = Harness::with(config);
     let d = up(&mut hr, "d");
     hr.bytes(d, &[0x30, 0x03, 0x00, 0x05, b'a']);
@@ -803,4 +805,101 @@ fn session_expiry_cannot_be_set_on_disconnect_after_zero() {
     );
     let out = seen(&mut h, a);
     assert_eq!((out[0].kind, out[0].code), ("DISCONNECT", 0x82));
+}
+
+#[test]
+fn mosquitto_answers_to_broken_clients() {
+    // What Mosquitto's msg_sequence corpus expects, where the spec leaves
+    // the reaction open.
+    let cases: &[(&[u8], Option<u8>)] = &[
+        // A packet only a server sends: 0x82, judged by type first.
+        (&[0x20, 0x03, 0x00, 0x00, 0x00], Some(0x82)),
+        (&[0x21, 0x00], Some(0x82)),
+        (&[0x90, 0x00], Some(0x82)),
+        (&[0xD0, 0x00], Some(0x82)),
+        (&[0xF0, 0x01, 0x00], Some(0x82)),
+        // SUBACK with bad flags is malformed first.
+        (&[0x91, 0x03, 0x00, 0x01, 0x00], Some(0x81)),
+        // PINGREQ or PINGRESP with a body: closed without DISCONNECT.
+        (&[0xC0, 0x01, 0x00], None),
+        (&[0xD0, 0x01, 0x00], None),
+        // DISCONNECT with an undefined reason code: closed, no answer.
+        (&[0xE0, 0x01, 0x05], None),
+        // PUBCOMP with a reason PUBCOMP cannot carry: 0x82.
+        (&[0x70, 0x03, 0x00, 0x01, 0x20], Some(0x82)),
+        // A control character in a topic: malformed.
+        (
+            &[0x30, 0x06, 0x00, 0x02, b'a', 0x01, 0x00, b'x'],
+            Some(0x81),
+        ),
+        // An empty filter in UNSUBSCRIBE: malformed.
+        (
+            &[0xA2, 0x08, 0x12, 0x34, 0x00, 0x00, 0x00, 0x00, 0x01, b'q'],
+            Some(0x81),
+        ),
+        // A shared subscription without a filter: protocol error.
+        (
+            &[
+                0x82, 0x0E, 0x12, 0x34, 0x00, 0x00, 0x08, b'$', b's', b'h', b'a', b'r', b'e', b'/',
+                b'p', 0x00,
+            ],
+            Some(0x82),
+        ),
+    ];
+    for (bytes, want) in cases {
+        let mut h = Harness::new();
+        let c = up(&mut h, "c");
+        h.bytes(c, bytes);
+        let out = seen(&mut h, c);
+        match want {
+            Some(code) => assert_eq!(
+                out.first().map(|o| (o.kind, o.code)),
+                Some(("DISCONNECT", *code)),
+                "{bytes:02X?}: {out:?}"
+            ),
+            None => assert!(out.is_empty(), "{bytes:02X?}: {out:?}"),
+        }
+        assert!(h.core.is_closing(c), "{bytes:02X?}");
+    }
+}
+
+#[test]
+fn acks_of_the_wrong_kind_are_protocol_errors() {
+    // Mosquitto's FLOW sequences: PUBREC or PUBCOMP for a QoS 1 message,
+    // PUBACK or an early PUBCOMP for a QoS 2 one: DISCONNECT 0x82. An
+    // unknown packet id is ignored (PUBACK, PUBCOMP) or answered with a
+    // success PUBREL (PUBREC).
+    for (qos, ack) in [
+        (QoS::AtLeastOnce, 0x50u8),
+        (QoS::AtLeastOnce, 0x70),
+        (QoS::ExactlyOnce, 0x40),
+        (QoS::ExactlyOnce, 0x70),
+    ] {
+        let mut h = Harness::new();
+        let s = up(&mut h, "s");
+        sub5(&mut h, s, "p", opts(qos), None);
+        let p = up(&mut h, "p");
+        pub5(&mut h, p, "p", b"m", qos, false, &[]);
+        seen(&mut h, p);
+        assert_eq!(publishes(&mut h, s).len(), 1);
+        h.bytes(s, &[ack, 0x02, 0x00, 0x01]);
+        let out = seen(&mut h, s);
+        assert_eq!(
+            out.first().map(|o| (o.kind, o.code)),
+            Some(("DISCONNECT", 0x82)),
+            "{qos:?} {ack:02X}: {out:?}"
+        );
+    }
+    let mut h = Harness::new();
+    let c = up(&mut h, "c");
+    h.bytes(c, &[0x40, 0x02, 0x00, 0x09]);
+    h.bytes(c, &[0x70, 0x02, 0x00, 0x09]);
+    assert!(seen(&mut h, c).is_empty());
+    h.bytes(c, &[0x50, 0x02, 0x00, 0x09]);
+    let out = seen(&mut h, c);
+    assert_eq!((out[0].kind, out[0].code), ("PUBREL", 0), "{out:?}");
+    // A failing PUBREC for an unknown id gets nothing.
+    h.bytes(c, &[0x50, 0x03, 0x00, 0x0A, 0x80]);
+    assert!(seen(&mut h, c).is_empty());
+    assert!(!h.core.is_closing(c));
 }

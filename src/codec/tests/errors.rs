@@ -52,7 +52,7 @@ fn fixed_header_errors() {
     assert_eq!(err(&[0xF0, 0x00], V31), E::InvalidPacketType(15));
     // [MQTT-2.2.2-1], [MQTT-2.2.2-2] reserved flags: detected from the first byte alone.
     for first in [
-        0x11, 0x21, 0x41, 0x58, 0x60, 0x63, 0x7F, 0x80, 0x83, 0x91, 0xA0, 0xB2, 0xC1, 0xD4, 0xE8,
+        0x21, 0x41, 0x58, 0x60, 0x63, 0x7F, 0x80, 0x83, 0x91, 0xA0, 0xB2, 0xC1, 0xD4, 0xE8,
     ] {
         assert_eq!(
             decode(&[first], V311, MAX),
@@ -61,6 +61,18 @@ fn fixed_header_errors() {
         );
     }
     assert_eq!(err(&[0xF1, 0x00], V5), E::InvalidFixedHeaderFlags);
+    // CONNECT's flags wait for its level: refused for 3.1.1 and 5.0; MQTT
+    // 3.1 had DUP/QoS/RETAIN on every header and no reserved CONNECT flag,
+    // so both are ignored there (Mosquitto's reading).
+    let mut c = connect4(0x02, &[]);
+    c[0] = 0x14;
+    assert_eq!(err(&c, V311), E::InvalidFixedHeaderFlags);
+    let mut c31 = connect(b"MQIsdp", 3, 0x03, &[0x00, 0x01, b'c']);
+    c31[0] = 0x14;
+    assert!(matches!(
+        decode(&c31, V311, MAX),
+        Ok(Some((Packet::Connect(_), _)))
+    ));
     // [MQTT-3.3.1-4] PUBLISH QoS 3.
     assert_eq!(err(&[0x36, 0x00], V311), E::InvalidQoS);
     // [MQTT-3.3.1-2] DUP on QoS 0.
@@ -343,7 +355,20 @@ fn property_errors() {
     let sub = [
         0x00, 0x01, 0x04, 0x1F, 0x00, 0x01, b'r', 0x00, 0x01, b'a', 0x00,
     ];
-    assert_eq!(err(&frame(0x82, &sub), V5), E::PropertyNotAllowed(0x1F));
+    // Answered as Malformed Packet there, as Mosquitto does.
+    assert_eq!(err(&frame(0x82, &sub), V5), E::MalformedProperty(0x1F));
+    assert_eq!(E::MalformedProperty(0x1F).reason_code(), 0x81);
+    // The whole list is read first: a cut property further on makes the
+    // packet malformed even after a property not allowed here.
+    assert_eq!(
+        err(&publish5(&[0x11, 0, 0, 0, 1, 0x26, 0x00]), V5),
+        E::Truncated
+    );
+    // [MQTT-1.5.5-1] a variable byte integer in more bytes than needed.
+    assert_eq!(
+        err(&publish5(&[0x0B, 0x80, 0x00]), V5),
+        E::MalformedRemainingLength
+    );
     // Unknown identifiers, including any multi-byte one.
     assert_eq!(err(&publish5(&[0x04, 0x00]), V5), E::UnknownProperty(0x04));
     assert_eq!(

@@ -166,6 +166,37 @@ fn no_puback_before_the_record_is_durable() {
 }
 
 #[test]
+fn pubrec_comes_before_the_publishers_own_copy() {
+    // Mosquitto's 02-subpub-qos2: a QoS 2 publisher subscribed to its own
+    // topic gets PUBREC first, then the copy; with a persistent session
+    // both wait for the record.
+    for persistent in [false, true] {
+        let mut h = persisted();
+        let mut log = Vec::new();
+        let s = connect_synced(&mut h, &mut log, "self", !persistent);
+        subscribe_synced(&mut h, &mut log, s, "me", QoS::ExactlyOnce);
+        h.publish(s, "me", b"m", QoS::ExactlyOnce, false, 7);
+        let mut out = h.recv(s);
+        if persistent {
+            assert!(out.is_empty(), "output before the record is durable");
+            sync(&mut h, &mut log);
+            out = h.recv(s);
+        }
+        assert!(
+            matches!(
+                out.first(),
+                Some(Out::Resp {
+                    kind: PubRespKind::PubRec,
+                    pid: 7
+                })
+            ),
+            "{out:?}"
+        );
+        assert!(matches!(out.get(1), Some(Out::Publish { .. })), "{out:?}");
+    }
+}
+
+#[test]
 fn without_hold_nothing_waits() {
     let mut h = Harness::new();
     h.core
