@@ -220,22 +220,19 @@ fn subscription_and_topic_depth_limits() {
     // Re-subscribing to a granted filter replaces it: still granted.
     assert_eq!(c.subscribe(&["many/0/0"], QoS::AtLeastOnce), [1]);
 
-    let deep_filter = "a/b/c/d/e/f/g/h/+";
+    // At the level limit: granted. Past it, in SUBSCRIBE or in PUBLISH:
+    // the connection is closed (Mosquitto's answer at its own limit).
     let mut d = broker.client("deep");
-    assert_eq!(
-        d.subscribe(&[deep_filter, "a/b/c/d/e/f/g/+"], QoS::AtMostOnce),
-        [0x80, 0]
-    );
+    assert_eq!(d.subscribe(&["a/b/c/d/e/f/g/+"], QoS::AtMostOnce), [0]);
     d.publish("a/b/c/d/e/f/g/h/i", b"too deep", QoS::AtMostOnce);
     assert!(d.closed_within(2 * SEC), "PUBLISH on a 9-level topic");
     let mut e = broker.client("deep2");
+    e.send(&subscribe_bytes(1, &["a/b/c/d/e/f/g/h/+"], QoS::AtMostOnce));
+    assert!(e.closed_within(2 * SEC), "SUBSCRIBE to a 9-level filter");
+    let mut f = broker.client("deep3");
     let long = "a/".repeat(2000) + "a";
-    e.send(&subscribe_bytes(1, &[&long], QoS::AtMostOnce));
-    assert_eq!(
-        e.recv(2 * SEC),
-        Some(abuse_support::Msg::Suback(vec![0x80])),
-        "2001-level filter"
-    );
+    f.send(&subscribe_bytes(1, &[&long], QoS::AtMostOnce));
+    assert!(f.closed_within(2 * SEC), "2001-level filter");
     good.round_trip();
 }
 

@@ -406,7 +406,7 @@ fn invalid_topics_and_filters_are_typed_errors_and_the_client_goes_on() {
 
     // Client ids.
     assert!(matches!(
-        handle.client(&"x".repeat(300)),
+        handle.client(&"x".repeat(65_536)),
         Err(BrokerError::InvalidClientId(_))
     ));
     assert!(matches!(

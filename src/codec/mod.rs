@@ -129,6 +129,10 @@ pub enum DecodeError {
     PasswordWithoutUsername,
     /// A packet identifier of 0 [MQTT-2.3.1-1].
     ZeroPacketId,
+    /// A SUBSCRIBE or UNSUBSCRIBE with packet identifier 0 [MQTT-2.3.1-1]:
+    /// answered as a Malformed Packet, as Mosquitto does (elsewhere 0 is a
+    /// Protocol Error).
+    ZeroSubscribePacketId,
     /// `+` or `#` in a PUBLISH topic name [MQTT-3.3.2-2].
     WildcardInTopicName,
     /// A zero-length topic name where one is required [MQTT-4.7.3-1].

@@ -412,6 +412,10 @@ fn check_first_byte(first: u8, version: ProtocolVersion) -> Result<(), DecodeErr
         t::PUBREL | t::SUBSCRIBE | t::UNSUBSCRIBE => 0b0010,
         _ => 0b0000,
     };
+    // MQTT 3.1 set DUP on a resent PUBREL, SUBSCRIBE or UNSUBSCRIBE.
+    if version == ProtocolVersion::V31 && expected == 0b0010 && flags == 0b1010 {
+        return Ok(());
+    }
     // [MQTT-2.2.2-1], [MQTT-2.2.2-2]
     if flags != expected {
         return Err(DecodeError::InvalidFixedHeaderFlags);
@@ -745,7 +749,10 @@ fn decode_subscribe<'a>(
     r: &mut Reader<'a>,
     version: ProtocolVersion,
 ) -> Result<Subscribe<'a>, DecodeError> {
-    let packet_id = r.packet_id()?;
+    let packet_id = r.packet_id().map_err(|e| match e {
+        DecodeError::ZeroPacketId => DecodeError::ZeroSubscribePacketId,
+        other => other,
+    })?;
     let properties = if version.is_v5() {
         Properties::decode(r, PropCtx::Subscribe)?
     } else {
@@ -774,7 +781,10 @@ fn decode_unsubscribe<'a>(
     r: &mut Reader<'a>,
     version: ProtocolVersion,
 ) -> Result<Unsubscribe<'a>, DecodeError> {
-    let packet_id = r.packet_id()?;
+    let packet_id = r.packet_id().map_err(|e| match e {
+        DecodeError::ZeroPacketId => DecodeError::ZeroSubscribePacketId,
+        other => other,
+    })?;
     let properties = if version.is_v5() {
         Properties::decode(r, PropCtx::Unsubscribe)?
     } else {

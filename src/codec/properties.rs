@@ -387,8 +387,9 @@ impl<'a> Property<'a> {
         use Property as V;
         match *self {
             // "It is a Protocol Error to include ... with a value other than 0 or 1."
-            V::PayloadFormatIndicator(b)
-            | V::RequestProblemInformation(b)
+            // (The Payload Format Indicator has no such sentence: other
+            // values are forwarded as they came, as Mosquitto does.)
+            V::RequestProblemInformation(b)
             | V::RequestResponseInformation(b)
             | V::MaximumQoS(b)
             | V::RetainAvailable(b)

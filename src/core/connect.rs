@@ -116,16 +116,24 @@ impl Core {
         };
 
         // [MQTT-3.1.4-2]: a client id already connected takes over; the old
-        // connection is closed, with its will (it did not say DISCONNECT).
+        // connection is closed. Its will is published unless the session
+        // goes on: one that outlives its connection, taken over without
+        // clean start, is the same client coming back (Mosquitto's rule, its
+        // 07-will-takeover; neither spec lists takeover among the will's
+        // triggers).
         if let Some(&sid) = self.by_client_id.get(&client_id) {
-            if let Some(old) = self.sessions.get(sid.0).and_then(|s| s.conn) {
+            if let Some((old, outlives)) = self
+                .sessions
+                .get(sid.0)
+                .and_then(|s| s.conn.map(|old| (old, s.expiry_interval > 0)))
+            {
                 log::info!("client '{client_id}' connected again; closing its old connection");
                 self.disconnect_v5(old, RC_SESSION_TAKEN_OVER, "session taken over");
                 // Closed as any connection: a session that ends with its
                 // connection ends here; one that outlives it is resumed (or
                 // discarded by clean start) just below, which also cancels a
                 // will still in its delay.
-                self.close(old, true, now);
+                self.close(old, !outlives || c.clean_start, now);
             }
         }
         let existing = self.by_client_id.get(&client_id).copied();
@@ -213,12 +221,14 @@ impl Core {
         // [MQTT-3.2.2-1] [MQTT-3.2.2-2]; 5.0 adds what the broker supports.
         let mut props = PropertiesBuf::new();
         if v5 {
+            // In Mosquitto's order; Maximum Packet Size, which Mosquitto
+            // leaves out by default (it has no limit), last.
+            props.push(&Property::TopicAliasMaximum(self.limits.max_topic_aliases));
             if assigned {
                 props.push(&Property::AssignedClientIdentifier(&client_id));
             }
             props.push(&Property::ReceiveMaximum(self.limits.max_inflight));
             props.push(&Property::MaximumPacketSize(self.limits.max_packet_size));
-            props.push(&Property::TopicAliasMaximum(self.limits.max_topic_aliases));
         }
         let connack = Packet::Connack(codec::Connack {
             // MQTT 3.1 has no session present flag: the byte is reserved.
@@ -437,6 +447,13 @@ impl Core {
 
     /// Closes for a reason found after decoding: a 5.0 DISCONNECT with
     /// `reason`, then close with the will [MQTT-4.13.1-1].
+    /// Closes for a protocol violation without a DISCONNECT (5.0 §4.13
+    /// leaves it optional), where Mosquitto closes that way.
+    pub(super) fn close_quietly(&mut self, id: ConnId, why: &str, now: Instant) {
+        log::warn!("client {}: protocol error: {why}; closing", self.label(id));
+        self.close(id, true, now);
+    }
+
     pub(super) fn disconnect_with(&mut self, id: ConnId, reason: u8, why: &str, now: Instant) {
         log::warn!("client {}: {why}; closing", self.label(id));
         self.disconnect_v5(id, reason, why);

@@ -123,6 +123,8 @@ pub struct Core {
     stats: Stats,
     sys: SysState,
     next_auto_id: u64,
+    /// Keys for [`Core::assign_client_id`]'s random ids.
+    id_keys: std::collections::hash_map::RandomState,
     /// Reused buffers for the hot path, so routing allocates nothing.
     scratch_matches: Vec<Match>,
     scratch_slot_ids: Vec<(usize, u32)>,
@@ -168,6 +170,7 @@ impl Core {
             stats: Stats::default(),
             sys: SysState::new(config.sys_interval),
             next_auto_id: 0,
+            id_keys: std::collections::hash_map::RandomState::new(),
             scratch_matches: Vec::new(),
             scratch_slot_ids: Vec::new(),
             route_gen: 0,
@@ -271,8 +274,7 @@ impl Core {
                         return data.len();
                     }
                     Screen::Close(what) => {
-                        log::warn!("client {}: {what}; closing", self.label(id));
-                        self.close(id, true, now);
+                        self.close_quietly(id, what, now);
                         return data.len();
                     }
                 }
@@ -666,10 +668,29 @@ impl Core {
     }
 
     /// Client ids the broker assigns to clients that sent an empty one.
+    /// A client id for a client that sent none: `auto-` and a random
+    /// UUID-shaped string, as Mosquitto assigns them. Random (from the
+    /// process's randomly keyed hasher), so another client cannot guess it
+    /// and take the session over.
     fn assign_client_id(&mut self) -> String {
+        use std::hash::{BuildHasher, Hasher};
         loop {
             self.next_auto_id += 1;
-            let id = format!("auto-{:016x}", self.next_auto_id);
+            let word = |salt: u64| {
+                let mut h = self.id_keys.build_hasher();
+                h.write_u64(self.next_auto_id);
+                h.write_u64(salt);
+                h.finish()
+            };
+            let (a, b) = (word(1), word(2));
+            let id = format!(
+                "auto-{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+                a >> 32,
+                (a >> 16) & 0xFFFF,
+                a & 0xFFFF,
+                b >> 48,
+                b & 0xFFFF_FFFF_FFFF
+            );
             if !self.by_client_id.contains_key(id.as_str()) {
                 return id;
             }
@@ -688,8 +709,8 @@ enum Screen {
     /// a protocol error whatever its flags and length, as Mosquitto
     /// judges it by type first.
     Refuse(&'static str),
-    /// PINGREQ or PINGRESP with a body: closed without a DISCONNECT, as
-    /// Mosquitto does.
+    /// Closed without a DISCONNECT, as Mosquitto does: PINGREQ or PINGRESP
+    /// with a body, a second CONNECT, a CONNACK with reserved flags.
     Close(&'static str),
 }
 
@@ -710,6 +731,12 @@ fn screen(rest: &[u8]) -> Screen {
     }
     match first >> 4 {
         0 => Screen::Refuse("reserved packet type 0"),
+        // [MQTT-3.1.0-2]: a second CONNECT is a protocol error; Mosquitto
+        // 2.0.11 closes without a DISCONNECT (its 01-connect-duplicate).
+        t::CONNECT => Screen::Close("second CONNECT"),
+        // Mosquitto 2.0.11 closes at once for a CONNACK with reserved flags
+        // (its 01-connect-connack-2163; 2.0.20 answers 0x82 instead).
+        t::CONNACK if first & 0x0F != 0 => Screen::Close("CONNACK from a client"),
         t::CONNACK => Screen::Refuse("CONNACK from a client"),
         // SUBACK and UNSUBACK with bad flags are malformed first: the
         // decoder says so (Mosquitto's order).

@@ -351,10 +351,11 @@ impl Core {
             PubRespKind::PubAck => {
                 // [MQTT-4.3.2-1]: the message is acknowledged; forget it.
                 // An unknown id is ignored; PUBACK for a QoS 2 message is
-                // a protocol error (as Mosquitto has it).
+                // a protocol error, and Mosquitto 2.0.11 closes without a
+                // DISCONNECT for it (its 02-subpub-qos2-bad-puback-*).
                 if let Some(i) = session.inflight_position(r.packet_id) {
                     if session.inflight[i].pending.qos != QoS::AtLeastOnce {
-                        return self.protocol_violation(id, "PUBACK for a QoS 2 message", now);
+                        return self.close_quietly(id, "PUBACK for a QoS 2 message", now);
                     }
                     persist::remove_inflight(&mut self.persist, session, i);
                 }
@@ -362,7 +363,7 @@ impl Core {
             }
             PubRespKind::PubRec => match session.inflight_position(r.packet_id) {
                 Some(i) if session.inflight[i].pending.qos == QoS::AtLeastOnce => {
-                    self.protocol_violation(id, "PUBREC for a QoS 1 message", now);
+                    self.close_quietly(id, "PUBREC for a QoS 1 message", now);
                 }
                 Some(i) if r.reason >= 0x80 => {
                     // 5.0: a failing PUBREC ends the flow [MQTT-4.3.3-4].
@@ -393,11 +394,11 @@ impl Core {
             },
             PubRespKind::PubComp => {
                 // Only a released QoS 2 message completes; PUBCOMP before
-                // PUBREL, or for a QoS 1 message, is a protocol error. An
-                // unknown id is ignored.
+                // PUBREL, or for a QoS 1 message, is a protocol error
+                // (closed quietly, as for PUBACK). An unknown id is ignored.
                 if let Some(i) = session.inflight_position(r.packet_id) {
                     if session.inflight[i].state != OutState::AwaitComp {
-                        return self.protocol_violation(id, "PUBCOMP before PUBREL", now);
+                        return self.close_quietly(id, "PUBCOMP before PUBREL", now);
                     }
                     persist::remove_inflight(&mut self.persist, session, i);
                 }
@@ -681,6 +682,12 @@ impl Core {
             };
             if p.msg.expired(now) {
                 persist::note_unqueued(&mut self.persist, session.persist_id, &p);
+                if p.qos != QoS::AtMostOnce {
+                    // Mosquitto numbers a message when it is queued, so an
+                    // expired one has used its packet id: skip one too, and
+                    // the next message carries the id Mosquitto would send.
+                    session.next_packet_id();
+                }
                 continue;
             }
             let packet_id = (p.qos != QoS::AtMostOnce).then(|| session.next_packet_id());

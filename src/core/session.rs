@@ -53,11 +53,13 @@ impl Message {
     }
 
     /// The message expiry interval to forward: what is left of it, in whole
-    /// seconds [MQTT-3.3.2-6].
+    /// seconds rounded up [MQTT-3.3.2-6], so a message forwarded within the
+    /// second it arrived keeps its interval (as with Mosquitto's clock).
     pub fn remaining_expiry(&self, now: Instant) -> Option<u32> {
         self.expires_at.map(|t| {
             let left = t.saturating_duration_since(now);
-            u32::try_from(left.as_secs()).unwrap_or(u32::MAX)
+            let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+            u32::try_from(secs).unwrap_or(u32::MAX)
         })
     }
 }
