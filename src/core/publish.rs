@@ -159,8 +159,9 @@ impl Core {
         if reserved || !self.may_publish(sid, topic) {
             // Only the broker publishes under $SYS (but for the state of a
             // remote broker's bridge), a shared-subscription prefix is no
-            // topic to publish to, and the ACL may deny the topic: dropped, and for QoS 1/2 acknowledged as the spec
-            // says (5.0: with 0x87 not authorized).
+            // topic to publish to, and the ACL may deny the topic: dropped,
+            // and for QoS 1/2 acknowledged as the spec says (5.0: with 0x87
+            // not authorized).
             log::debug!(
                 "client {}: PUBLISH to '{topic}' not allowed",
                 self.label(id)
