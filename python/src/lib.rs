@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use broker::{BrokerState, Config, Handle, ListenerConfig, QoS, RecvTimeoutError};
+use broker::{BrokerError, BrokerState, Config, Handle, ListenerConfig, QoS, RecvTimeoutError};
 use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
@@ -45,7 +45,7 @@ fn qos(q: u8) -> PyResult<QoS> {
 }
 
 /// An MQTT broker running inside this process.
-#[pyclass(module = "boxmq")]
+#[pyclass(module = "boxmq", frozen)]
 struct Broker {
     inner: Mutex<broker::Broker>,
 }
@@ -186,12 +186,12 @@ impl Broker {
 
     /// Starts the broker unless it runs already.
     fn __enter__(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
-        let py = slf.py();
-        let running = lock(&slf.borrow().inner).state() == BrokerState::Running;
-        if !running {
-            slf.borrow().start(py)?;
+        let this: &Broker = slf.get();
+        let started = slf.py().detach(|| lock(&this.inner).start().map(drop));
+        match started {
+            Ok(()) | Err(BrokerError::AlreadyRunning) => Ok(slf),
+            Err(e) => Err(err(e)),
         }
-        Ok(slf)
     }
 
     /// Stops the broker.
@@ -212,7 +212,7 @@ impl Broker {
 }
 
 /// An in-process MQTT client: no socket, same semantics as a network one.
-#[pyclass(module = "boxmq")]
+#[pyclass(module = "boxmq", frozen)]
 struct Client {
     inner: Arc<broker::Client>,
 }
@@ -265,7 +265,7 @@ impl Client {
 
 /// The messages of one subscription. Iterating blocks until the next
 /// message and ends when the broker stops or the subscription is closed.
-#[pyclass(module = "boxmq")]
+#[pyclass(module = "boxmq", frozen)]
 struct Subscription {
     filter: String,
     inner: Mutex<Option<Arc<broker::Subscription>>>,
