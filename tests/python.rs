@@ -214,7 +214,7 @@ fn the_wheel_builds_installs_and_runs_the_dashboard_against_mosquitto_pub_and_pa
                 .ok()
         })
         .unwrap_or(0);
-    assert!(ran >= 8, "expected at least 8 Python tests:\n{out}");
+    assert!(ran >= 9, "expected at least 9 Python tests:\n{out}");
     assert!(
         out.lines().any(|l| l == "OK"),
         "the Python tests did not all pass (or some were skipped):\n{out}"

@@ -15,7 +15,9 @@ import faulthandler
 import json
 import os
 import queue
+import signal
 import subprocess
+import sys
 import threading
 import time
 import unittest
@@ -41,7 +43,7 @@ def describe(msg):
         event = json.loads(msg.payload)
         kind, count = event["event"], int(event["event_cnt"])
     except (ValueError, KeyError, TypeError):
-        return f"{msg.topic}: unreadable event {msg.payload.decode(errors='replace')!r}"
+        return f'{msg.topic}: unreadable event "{msg.payload.decode(errors="replace")}"'
     return f"{device}: {PRESSES.get(kind, 'event')} ({kind}), count {count}"
 
 
@@ -102,7 +104,7 @@ class Dashboard(unittest.TestCase):
                     (f"{BUTTON}: short press (S), count 3", 0, False),
                     (f"{BUTTON}: double press (SS), count 7", 1, False),
                     (f"{BUTTON}: long press (L), count 8", 2, False),
-                    (f"{TOPIC}: unreadable event 'not json'", 0, False),
+                    (f'{TOPIC}: unreadable event "not json"', 0, False),
                 ],
             )
         self.assertEqual(b.state, "Stopped")
@@ -110,6 +112,35 @@ class Dashboard(unittest.TestCase):
         self.assertEqual(list(presses), [])
         with self.assertRaises(boxmq.BoxmqError):
             presses.recv(timeout=0)
+
+    def test_the_example_prints_presses_and_stops_on_sigint(self):
+        example = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples", "button_dashboard.py")
+        proc = subprocess.Popen(
+            [sys.executable, "-I", example, "0"], stdout=subprocess.PIPE, text=True
+        )
+        lines = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(l.rstrip("\n")) for l in proc.stdout], daemon=True).start()
+        try:
+            self.assertEqual(lines.get(timeout=WAIT), "state: Init")
+            self.assertEqual(lines.get(timeout=WAIT), "state: Running")
+            listening = lines.get(timeout=WAIT)
+            self.assertTrue(listening.startswith("listening on 127.0.0.1:"), listening)
+            port = int(listening.rsplit(":", 1)[1])
+            self.assertEqual(lines.get(timeout=WAIT), f"waiting for presses on {BUTTONS}")
+            press(port, '{"event":"S","event_cnt":3}')
+            self.assertEqual(lines.get(timeout=WAIT), f"{BUTTON}: short press (S), count 3")
+            press(port, '{ "event_cnt" : 7 , "event" : "SS" }', qos=2)
+            self.assertEqual(lines.get(timeout=WAIT), f"{BUTTON}: double press (SS), count 7")
+            press(port, "not json", qos=1)
+            self.assertEqual(lines.get(timeout=WAIT), f'{TOPIC}: unreadable event "not json"')
+            proc.send_signal(signal.SIGINT)
+            self.assertEqual(lines.get(timeout=WAIT), "state: Stopped")
+            self.assertEqual(proc.wait(timeout=WAIT), 0)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            proc.stdout.close()
 
     def test_paho_and_in_process_clients_see_each_other(self):
         with boxmq.Broker(port=0) as b:
