@@ -23,6 +23,8 @@ if [ $install = 1 ]; then
     # Test certificates for the TLS tests (tests/common/certs.rs).
     command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
     command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-pip)
+    # Venvs for the Python wheel test (tests/python.rs): Debian splits them out.
+    python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
     if [ ${#need_apt[@]} -gt 0 ]; then
         export DEBIAN_FRONTEND=noninteractive
         $SUDO apt-get update -qq

@@ -1,5 +1,5 @@
 //! Running cargo from inside a test (`tests/arm_qemu.rs`,
-//! `tests/features.rs`): each nested build gets its own target dir under
+//! `tests/features.rs`, `tests/ffi.rs`, `tests/python.rs`): each nested build gets its own target dir under
 //! `target/`, so it never waits for the outer `cargo test`'s lock, and every
 //! run is bounded in time.
 
@@ -24,12 +24,18 @@ pub fn target_dir(name: &str) -> PathBuf {
 pub fn cargo() -> Command {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(manifest_dir())
-        .env_remove("CARGO_TARGET_DIR")
+    cmd.current_dir(manifest_dir());
+    without_outer_build(&mut cmd);
+    cmd
+}
+
+/// Clears the outer build's target, target dir and flags from the
+/// environment of `cmd` (a cargo, or a tool that runs cargo, like maturin).
+pub fn without_outer_build(cmd: &mut Command) -> &mut Command {
+    cmd.env_remove("CARGO_TARGET_DIR")
         .env_remove("CARGO_BUILD_TARGET")
         .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS");
-    cmd
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
 }
 
 /// Runs `cmd` in its own process group with its output in a file under

@@ -1,0 +1,132 @@
+# Type hints of the native module boxmq._boxmq (python/src/lib.rs).
+# tests/python.rs checks that the module and this file name the same
+# classes, methods and properties.
+from types import TracebackType
+from typing import Dict, Iterator, List, Literal, Optional, Sequence, Tuple, Type, Union
+
+__version__: str
+
+State = Literal["Init", "Running", "Stopped", "Failed"]
+
+class BoxmqError(Exception):
+    """Any error boxmq reports: configuration, bind, broker not running,
+    invalid topic or filter, refused client, timeout, ..."""
+
+class Broker:
+    """An MQTT broker in this process. Built in state "Init"; `start` (or
+    `with`) binds its listeners and runs it on a thread of its own. Dropping
+    the last reference stops it. Safe to share between threads."""
+
+    def __init__(
+        self,
+        port: Optional[int] = None,
+        config: Union[str, Sequence[str], None] = None,
+        host: str = "127.0.0.1",
+    ) -> None:
+        """Listens on host:port (port 0: a free one, see `port`) and on the
+        listeners of `config`, the lines of a boxmq config file (one string
+        or a list of lines). With neither: 127.0.0.1:1883. Nothing is kept
+        on disk unless `config` says "persistence true".
+
+        Raises BoxmqError for an invalid config line (the message names
+        it) or host."""
+    def start(self) -> None:
+        """Binds the listeners (here, so a port in use raises at once and
+        the state becomes "Failed") and runs the broker. A stopped or
+        failed broker may be started again. Raises BoxmqError."""
+    def stop(self) -> None:
+        """Stops gracefully: clients are disconnected, subscriptions end,
+        the port is released. Waits at most 10 s. Harmless when stopped."""
+    @property
+    def state(self) -> State: ...
+    @property
+    def failure(self) -> Optional[str]:
+        """Why the broker failed (state "Failed"), such as "cannot listen
+        on 127.0.0.1:1883: Address already in use (os error 98)"; else None."""
+    @property
+    def addresses(self) -> List[Tuple[str, int]]:
+        """The bound (host, port) of every listener. Raises BoxmqError when
+        not running."""
+    @property
+    def port(self) -> int:
+        """The bound port of the first listener (the real one when 0 was
+        asked for). Raises BoxmqError when not running."""
+    def stats(self) -> Dict[str, int]:
+        """The broker's counters now: clients_connected, clients_maximum,
+        sessions, messages_received, messages_sent, bytes_received,
+        bytes_sent, publish_dropped, retained_refused, retained_messages,
+        retained_bytes, subscriptions."""
+    def client(self, client_id: str = "") -> Client:
+        """Connects an in-process client ("" : an id is assigned). Raises
+        BoxmqError when not running or refused (max_sessions)."""
+    def __enter__(self) -> "Broker":
+        """Starts the broker unless it runs already."""
+    def __exit__(
+        self,
+        ty: Optional[Type[BaseException]],
+        value: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> bool:
+        """Stops the broker."""
+
+class Client:
+    """An in-process MQTT 3.1.1 client with a clean session: no socket,
+    the same semantics as a network client. Safe to share between threads."""
+
+    @property
+    def client_id(self) -> str: ...
+    def publish(
+        self,
+        topic: str,
+        payload: Union[bytes, bytearray, str],
+        qos: int = 0,
+        retain: bool = False,
+    ) -> None:
+        """Publishes (str payloads as UTF-8); returns once the broker has
+        routed the message (and stored it, with retain). Raises BoxmqError
+        (invalid topic, too large, disconnected, not running), ValueError
+        for a qos other than 0, 1, 2."""
+    def subscribe(self, filter: str, qos: int = 1) -> Subscription:
+        """Subscribes with maximum QoS qos; retained messages come first.
+        Each subscription is a connection of its own and lives on after
+        its client is gone. Raises BoxmqError (invalid filter, refused)."""
+
+class Subscription:
+    """The messages of one subscription, in order. Iterating blocks until
+    the next message (Ctrl-C works) and ends when the broker stops or the
+    subscription is closed. Several threads may read one subscription;
+    each message goes to one of them."""
+
+    @property
+    def filter(self) -> str: ...
+    def recv(self, timeout: Optional[float] = None) -> Optional[Message]:
+        """The next message, waiting at most timeout seconds (None: for
+        ever); None on timeout. Raises BoxmqError once the subscription has
+        ended and is empty."""
+    def close(self) -> None:
+        """Unsubscribes; iteration ends. Harmless when closed."""
+    def __iter__(self) -> Iterator[Message]: ...
+    def __next__(self) -> Message: ...
+    def __enter__(self) -> "Subscription": ...
+    def __exit__(
+        self,
+        ty: Optional[Type[BaseException]],
+        value: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> bool:
+        """Closes the subscription."""
+
+class Message:
+    """One message received. Immutable."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def payload(self) -> bytes: ...
+    @property
+    def qos(self) -> int:
+        """The QoS it was delivered with: the lower of the published and
+        the subscribed one."""
+    @property
+    def retain(self) -> bool:
+        """Set on a retained message sent because of the subscription."""
