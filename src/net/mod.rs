@@ -159,6 +159,8 @@ pub struct Server {
     resolver: resolve::Resolver,
     /// The store, when persistence is on (see `persist.rs`).
     persist: Option<persist::Persistence>,
+    /// When the server was made (uptime in [`crate::Stats`]).
+    started: Instant,
 }
 
 impl Server {
@@ -225,6 +227,7 @@ impl Server {
             bridges: Vec::new(),
             resolver: resolve::Resolver::new(),
             persist: None,
+            started: Instant::now(),
         };
         server.start_bridges(&config.bridges, bridge_tls);
         Ok(server)
@@ -286,6 +289,15 @@ impl Server {
             .register(p.wake_source(), PERSIST, Interest::READABLE)?;
         self.persist = Some(p);
         Ok(())
+    }
+
+    /// Every figure: the core's, the bridges', uptime and the store's health.
+    fn stats(&self, now: Instant) -> crate::Stats {
+        let mut stats = self.core.stats();
+        stats.bridges = self.bridge_stats();
+        stats.uptime = now.saturating_duration_since(self.started);
+        stats.store = self.persist.as_ref().map(persist::Persistence::status);
+        stats
     }
 
     /// Whether slab entry `key` is a bridge (its token is the bridge's
@@ -709,9 +721,7 @@ impl Server {
                     }
                 }
                 Request::Stats(reply) => {
-                    let mut stats = self.core.stats();
-                    stats.bridges = self.bridge_stats();
-                    let _ = reply.try_send(stats);
+                    let _ = reply.try_send(self.stats(now));
                 }
                 Request::Stop => return true,
             }
