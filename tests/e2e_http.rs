@@ -1,0 +1,1 @@
+//! HTTP status listener end to end (placeholder).
