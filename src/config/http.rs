@@ -11,6 +11,15 @@ use super::{count, one, parse_ip, parse_port, shown};
 /// Default of `http_bridge_down_grace`, in seconds.
 pub const DEFAULT_BRIDGE_DOWN_GRACE: u64 = 60;
 
+/// Default of [`HttpConfig::max_connections`].
+pub const DEFAULT_MAX_CONNECTIONS: usize = 8;
+
+/// Default of [`HttpConfig::max_request_bytes`].
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 8 * 1024;
+
+/// Default of [`HttpConfig::timeout`], in milliseconds.
+pub const DEFAULT_TIMEOUT_MS: u64 = 5_000;
+
 /// Upper bound of `http_bridge_down_grace`: a week.
 const MAX_BRIDGE_DOWN_GRACE: u64 = 7 * 24 * 3600;
 
@@ -26,6 +35,18 @@ pub struct HttpConfig {
     /// A bridge down longer than this makes `/health` answer 503
     /// (`http_bridge_down_grace`, default 60 s).
     pub bridge_down_grace: Duration,
+    /// HTTP connections open at once (default 8); one more is accepted and
+    /// closed at once. Each holds at most `max_request_bytes` plus one
+    /// response (the status page, about 5 KiB, or the metrics, about
+    /// 1 KiB per bridge more than 3 KiB).
+    pub max_connections: usize,
+    /// Bytes of a request line and headers (default 8 KiB); a longer
+    /// request gets 431 and is closed.
+    pub max_request_bytes: usize,
+    /// Time from accepting a connection to the end of its request, and
+    /// again to the end of its response (default 5 s); a slower client is
+    /// closed.
+    pub timeout: Duration,
 }
 
 impl Default for HttpConfig {
@@ -34,6 +55,9 @@ impl Default for HttpConfig {
             listener: None,
             require_auth: false,
             bridge_down_grace: Duration::from_secs(DEFAULT_BRIDGE_DOWN_GRACE),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            timeout: Duration::from_millis(DEFAULT_TIMEOUT_MS),
         }
     }
 }
@@ -143,11 +167,27 @@ mod tests {
         assert!(c.http.require_auth);
         assert_eq!(c.http.bridge_down_grace.as_secs(), 5);
         for (text, line, part) in [
-            ("http_listener\n", 1, "expected 'http_listener PORT [ADDRESS]'"),
+            (
+                "http_listener\n",
+                1,
+                "expected 'http_listener PORT [ADDRESS]'",
+            ),
             ("http_listener 70000\n", 1, "out of range"),
-            ("http_listener 1 host.example\n", 1, "host names are not resolved"),
-            ("http_listener 1\nhttp_listener 2\n", 2, "only one HTTP listener"),
-            ("http_require_auth yes\n", 1, "expected 'http_require_auth true'"),
+            (
+                "http_listener 1 host.example\n",
+                1,
+                "host names are not resolved",
+            ),
+            (
+                "http_listener 1\nhttp_listener 2\n",
+                2,
+                "only one HTTP listener",
+            ),
+            (
+                "http_require_auth yes\n",
+                1,
+                "expected 'http_require_auth true'",
+            ),
             ("http_require_auth true\n", 0, "needs a password_file"),
             ("http_bridge_down_grace 0\n", 1, "0 is not accepted"),
         ] {

@@ -18,6 +18,11 @@
 
 mod bridge;
 mod bridge_tls;
+#[cfg(feature = "http")]
+mod http;
+#[cfg(not(feature = "http"))]
+#[path = "http_off.rs"]
+mod http;
 mod resolve;
 
 use std::io::{self, Read, Write};
@@ -161,6 +166,8 @@ pub struct Server {
     persist: Option<persist::Persistence>,
     /// When the server was made (uptime in [`crate::Stats`]).
     started: Instant,
+    /// The HTTP status listener (see `http.rs`; feature `http`).
+    http: Option<http::HttpServer>,
 }
 
 impl Server {
@@ -228,6 +235,7 @@ impl Server {
             resolver: resolve::Resolver::new(),
             persist: None,
             started: Instant::now(),
+            http: None,
         };
         server.start_bridges(&config.bridges, bridge_tls);
         Ok(server)
@@ -326,10 +334,15 @@ impl Server {
             let now = Instant::now();
             let timeout = if self.backlog.is_empty() && !self.more_requests {
                 let retry = self.persist.as_ref().and_then(|p| p.retry_deadline());
-                let next = [self.core.next_deadline(), self.bridge_deadline(), retry]
-                    .into_iter()
-                    .flatten()
-                    .min();
+                let next = [
+                    self.core.next_deadline(),
+                    self.bridge_deadline(),
+                    retry,
+                    self.http_deadline(),
+                ]
+                .into_iter()
+                .flatten()
+                .min();
                 next.map(|d| d.saturating_duration_since(now) + Duration::from_millis(1))
             } else {
                 Some(Duration::ZERO)
@@ -383,6 +396,7 @@ impl Server {
                     Token(t) if t > LISTENER_BASE - self.listeners.len() && t <= LISTENER_BASE => {
                         self.accept(LISTENER_BASE - t, now);
                     }
+                    token if http::owns(token) => self.http_event(token, now),
                     Token(key) if self.is_bridge(key) => {
                         self.bridge_event(key, event, now);
                         self.flush_urgent(now);
@@ -400,6 +414,7 @@ impl Server {
             }
             self.core.handle_timeout(now);
             self.bridge_tick(now);
+            self.http_tick(now);
             // Group commit: what this turn recorded goes to the writer
             // thread; the acknowledgements it holds go out once it is
             // durable (see persist.rs).
@@ -426,6 +441,7 @@ impl Server {
         }
         match files.load_auth() {
             Ok(auth) => {
+                self.http_reload(&auth);
                 self.core.set_auth(auth);
                 log::info!("SIGHUP: password and ACL files reloaded");
             }
@@ -749,5 +765,6 @@ impl Server {
         for key in keys {
             self.close(key, now);
         }
+        self.http_close_all();
     }
 }
