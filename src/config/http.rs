@@ -37,8 +37,8 @@ pub struct HttpConfig {
     pub bridge_down_grace: Duration,
     /// HTTP connections open at once (default 8); one more is accepted and
     /// closed at once. Each holds at most `max_request_bytes` plus one
-    /// response (the status page, about 5 KiB, or the metrics, about
-    /// 1 KiB per bridge more than 3 KiB).
+    /// response (the status page, about 4 KiB, or the metrics, about
+    /// 6 KiB with the store and one bridge, 0.5 KiB per further bridge).
     pub max_connections: usize,
     /// Bytes of a request line and headers (default 8 KiB); a longer
     /// request gets 431 and is closed.
