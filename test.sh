@@ -25,6 +25,8 @@ if [ $install = 1 ]; then
     command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-pip)
     # Venvs for the Python wheel test (tests/python.rs): Debian splits them out.
     python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
+    # Headless browser for the status page test (tests/e2e_http.rs).
+    command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
     if [ ${#need_apt[@]} -gt 0 ]; then
         export DEBIAN_FRONTEND=noninteractive
         $SUDO apt-get update -qq

@@ -34,6 +34,8 @@ use log::LevelFilter;
 use crate::Limits;
 use crate::auth::Auth;
 
+pub mod http;
+pub use http::HttpConfig;
 mod listener;
 pub use listener::ListenerProtocol;
 pub mod persistence;
@@ -87,6 +89,8 @@ pub struct Config {
     /// sets Request Problem Information to 1 explicitly gets them anyway;
     /// one that sets it to 0 never does [MQTT-3.1.2-29].
     pub reason_strings: bool,
+    /// The HTTP status listener (`http_listener`, ...; cargo feature `http`).
+    pub http: HttpConfig,
 }
 
 impl Default for Config {
@@ -102,6 +106,7 @@ impl Default for Config {
             bridges: Vec::new(),
             persistence: PersistenceConfig::default(),
             reason_strings: false,
+            http: HttpConfig::default(),
         }
     }
 }
@@ -180,6 +185,7 @@ impl Config {
         }
         bridge::finish(&parser.config.bridges)
             .map_err(|message| ConfigError::new(origin, 0, message))?;
+        http::finish(&parser.config).map_err(|message| ConfigError::new(origin, 0, message))?;
         Ok(parser.config)
     }
 
@@ -561,6 +567,9 @@ impl Parser {
             _ if listener::DIRECTIVES.contains(&name) => {
                 listener::directive(self.config.listeners.last_mut(), name, args)?;
             }
+            _ if http::DIRECTIVES.contains(&name) => {
+                http::directive(&mut self.config.http, name, args)?;
+            }
             _ if persistence::is_directive(name) => {
                 persistence::directive(&mut self.config.persistence, name, args, line)?;
             }
@@ -577,6 +586,7 @@ impl Parser {
             _ => {
                 let lower = name.to_ascii_lowercase();
                 let hint = if SUPPORTED.contains(&lower.as_str())
+                    || http::DIRECTIVES.contains(&lower.as_str())
                     || bridge::SUPPORTED.contains(&lower.as_str())
                     || bridge::TLS_SUPPORTED.contains(&lower.as_str())
                 {
@@ -898,6 +908,12 @@ Config file: one directive per line; a line starting with # is a comment.
   persistence_file FILE            ignored with a notice (Mosquitto's)
   autosave_interval SECONDS        ignored with a notice (Mosquitto's)
   autosave_on_changes VALUE        ignored with a notice (Mosquitto's)
+HTTP status listener (feature http; README, 'HTTP status'):
+  http_listener PORT [ADDRESS]     /health, /metrics, /status.json and a status
+                                   page; ADDRESS defaults to 127.0.0.1 (off
+                                   without this line)
+  http_require_auth true|false     basic auth against password_file (false)
+  http_bridge_down_grace SECONDS   a bridge down longer makes /health 503 (60)
 Per listener (after its 'listener' line; docs/SECURITY.md):
   certfile PATH                    TLS with this PEM certificate chain and
   keyfile PATH                     this PEM private key (feature tls)

@@ -19,6 +19,9 @@
 //! * [`broker`]: the embedding API. [`Broker`] runs the broker inside an
 //!   application, [`Handle`] talks to it from any thread, and [`Client`] is
 //!   an in-process MQTT client whose bytes never leave memory.
+//! * `http` (cargo feature `http`): `/health`, `/metrics` and the status
+//!   page of the optional HTTP listener, without sockets; the loop serves
+//!   them (`net/http.rs`).
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -29,6 +32,8 @@ pub mod broker;
 pub mod codec;
 pub mod config;
 pub mod core;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod limits;
 pub mod net;
 pub mod rlimit;

@@ -1,9 +1,10 @@
 //! The cargo features, under the README's one test command.
 //!
-//! TLS and WebSockets listeners are compiled only with `--features
-//! tls,websockets`, which a plain `cargo test` leaves out. This test runs
-//! their unit tests and end-to-end tests (`tests/e2e_tls.rs`,
-//! `tests/e2e_tls_bridge.rs`, `tests/e2e_ws.rs`) in a nested `cargo test --features tls,websockets`
+//! TLS and WebSockets listeners and the HTTP status listener are compiled
+//! only with `--features tls,websockets,http`, which a plain `cargo test`
+//! leaves out. This test runs their unit tests and end-to-end tests
+//! (`tests/e2e_tls.rs`, `tests/e2e_tls_bridge.rs`, `tests/e2e_ws.rs`,
+//! `tests/e2e_http.rs`) in a nested `cargo test --features tls,websockets,http`
 //! with its own target dir, `target/features`, so `cargo test` alone covers
 //! the whole suite. The nested run is bounded; its log is
 //! `target/features/tls-and-websockets.log`.
@@ -25,7 +26,7 @@ fn tls_and_websockets_features() {
             .args([
                 "test",
                 "--features",
-                "tls,websockets",
+                "tls,websockets,http",
                 "--lib",
                 "--test",
                 "e2e_tls",
@@ -33,6 +34,8 @@ fn tls_and_websockets_features() {
                 "e2e_tls_bridge",
                 "--test",
                 "e2e_ws",
+                "--test",
+                "e2e_http",
                 "--target-dir",
             ])
             .arg(&dir),
@@ -42,7 +45,7 @@ fn tls_and_websockets_features() {
     );
     assert!(
         status.success(),
-        "cargo test --features tls,websockets failed:\n{out}"
+        "cargo test --features tls,websockets,http failed:\n{out}"
     );
     // Both test binaries ran tests (a filter or cfg slip that runs nothing
     // would otherwise pass unseen).
@@ -51,8 +54,8 @@ fn tls_and_websockets_features() {
         .filter(|l| l.starts_with("test result: ok.") && !l.contains(" 0 passed"))
         .collect();
     assert!(
-        ran.len() >= 4,
-        "expected lib, e2e_tls, e2e_tls_bridge and e2e_ws results:\n{out}"
+        ran.len() >= 5,
+        "expected lib, e2e_tls, e2e_tls_bridge, e2e_ws and e2e_http results:\n{out}"
     );
     println!("{}", ran.join("\n"));
 }

@@ -142,6 +142,7 @@ impl Link {
         );
         let stats = BridgeStats {
             name: cfg.name.clone(),
+            down_since: Some(now),
             ..BridgeStats::default()
         };
         let mut link = Link {
@@ -402,6 +403,9 @@ impl Link {
         let was_up = self.state == State::Up;
         self.stats.last_error = Some(why.to_owned());
         self.stats.connected = false;
+        if was_up {
+            self.stats.down_since = Some(now);
+        }
         self.remote_inflight.clear();
         self.suback_pid = None;
         self.drop_socket = true;
@@ -585,6 +589,7 @@ impl Link {
         self.attempts = 0;
         self.stats.connects += 1;
         self.stats.connected = true;
+        self.stats.down_since = None;
         self.stats.last_error = None;
         self.remote_max_qos = QoS::ExactlyOnce;
         self.remote_receive_max = u16::MAX;

@@ -385,4 +385,7 @@ pub struct BridgeStats {
     pub connects: u64,
     /// Why the last connection ended or failed.
     pub last_error: Option<String>,
+    /// Since when the bridge has had no connection to the remote (its
+    /// start, or the end of its last connection); `None` while connected.
+    pub down_since: Option<std::time::Instant>,
 }

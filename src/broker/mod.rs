@@ -29,6 +29,7 @@
 
 mod client;
 mod error;
+mod http;
 pub(crate) mod local;
 mod mailbox;
 
@@ -211,6 +212,27 @@ impl BrokerBuilder {
         self
     }
 
+    /// Also serves the HTTP status listener on `addr`, an `IP:PORT` such
+    /// as `"127.0.0.1:8080"` (port 0: the system picks one; see
+    /// [`Handle::http_addr`]): `/health`, `/metrics`, `/status.json` and
+    /// a status page, from the same event loop (cargo feature `http`; see
+    /// [`crate::config::HttpConfig`] for its bounds and basic auth). A
+    /// malformed address makes [`Broker::start`] fail with
+    /// [`BrokerError::Config`].
+    #[cfg(feature = "http")]
+    pub fn http_listener(mut self, addr: impl AsRef<str>) -> Self {
+        let text = addr.as_ref();
+        match text.trim().parse::<SocketAddr>() {
+            Ok(addr) => self.config.http.listener = Some(addr),
+            Err(_) => {
+                self.error.get_or_insert(format!(
+                    "HTTP listen address {text:?}: expected IP:PORT such as 127.0.0.1:8080"
+                ));
+            }
+        }
+        self
+    }
+
     /// The broker. Errors in the settings surface in [`Broker::start`] or
     /// [`Broker::run`]; use [`BrokerBuilder::try_build`] to see them now.
     pub fn build(self) -> Broker {
@@ -333,7 +355,8 @@ impl Broker {
             .map_err(|e| self.fail(BrokerError::Persistence(e)))?;
         let listeners = crate::net::bind_listeners(&self.config)
             .map_err(|(addr, source)| self.fail(BrokerError::Bind { addr, source }))?;
-        Ok((listeners, auth, store))
+        let http = http::bind(&self.config).map_err(|e| self.fail(e))?;
+        Ok((listeners, auth, store, http))
     }
 
     /// Binds the listeners on the calling thread and runs the broker on a
@@ -356,7 +379,8 @@ impl Broker {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn start(&mut self) -> Result<Handle, BrokerError> {
-        let (listeners, auth, store) = self.prepare()?;
+        let (listeners, auth, store, http) = self.prepare()?;
+        let http_addr = http.as_ref().and_then(|l| l.local_addr().ok());
         let (tx, rx) = mpsc::channel();
         let (setup_tx, setup_rx) = mpsc::sync_channel(1);
         let (done_tx, done_rx) = mpsc::sync_channel(1);
@@ -368,7 +392,7 @@ impl Broker {
             .spawn(move || {
                 loop_thread(
                     config,
-                    (listeners, auth, store),
+                    (listeners, auth, store, http),
                     signals,
                     rx,
                     setup_tx,
@@ -400,6 +424,7 @@ impl Broker {
                 }),
                 state: self.state.clone(),
                 addrs,
+                http_addr,
                 thread: Mutex::new(Some((done_rx, thread))),
             }),
         };
@@ -416,9 +441,12 @@ impl Broker {
     /// As [`Broker::start`], and [`BrokerError::Io`] when the loop fails;
     /// the state tells the same.
     pub fn run(mut self) -> Result<(), BrokerError> {
-        let (listeners, auth, store) = self.prepare()?;
+        let (listeners, auth, store, http) = self.prepare()?;
+        // The password file for basic auth, copied only with a listener.
+        let http = http.map(|l| (l, auth.clone()));
         let mut server = Server::from_listeners(&self.config, listeners, auth)
             .map_err(|e| self.fail(BrokerError::Io(e)))?;
+        http::attach(&mut server, http, &self.config).map_err(|e| self.fail(BrokerError::Io(e)))?;
         if let Some(store) = store {
             server
                 .attach_persistence(store)
@@ -466,20 +494,28 @@ impl fmt::Debug for Broker {
 type Setup = std::io::Result<(Arc<Waker>, Vec<SocketAddr>)>;
 
 /// What `Broker::prepare` readies on the calling thread: bound listeners,
-/// access rules and the opened store (persistence on).
-type Prepared = (Vec<TcpListener>, Auth, Option<crate::net::persist::Opened>);
+/// access rules, the opened store (persistence on) and the bound HTTP
+/// listener (`http_listener`).
+type Prepared = (
+    Vec<TcpListener>,
+    Auth,
+    Option<crate::net::persist::Opened>,
+    Option<TcpListener>,
+);
 
 /// The broker thread: builds the loop (the core is not `Send`, so it is
 /// made here), reports setup, runs, and records how it ended.
 fn loop_thread(
     config: Config,
-    (listeners, auth, store): Prepared,
+    (listeners, auth, store, http): Prepared,
     signals: bool,
     rx: Receiver<Request>,
     setup: SyncSender<Setup>,
     state: SharedState,
 ) {
+    let http = http.map(|l| (l, auth.clone()));
     let built = Server::from_listeners(&config, listeners, auth).and_then(|mut server| {
+        http::attach(&mut server, http, &config)?;
         if let Some(store) = store {
             server.attach_persistence(store)?;
         }
@@ -533,6 +569,8 @@ struct HandleInner {
     shared: Arc<Shared>,
     state: SharedState,
     addrs: Vec<SocketAddr>,
+    /// The HTTP listener's address (`None` without one).
+    http_addr: Option<SocketAddr>,
     /// Ends when the loop thread has: `Some` until the first stop.
     thread: Mutex<Option<(Receiver<()>, JoinHandle<()>)>>,
 }
@@ -554,6 +592,12 @@ impl Handle {
     /// system picked).
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.inner.addrs.clone()
+    }
+
+    /// The address the HTTP status listener is bound to (with port 0, the
+    /// port the system picked); `None` without one.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.inner.http_addr
     }
 
     /// An in-process client with this client id: a clean MQTT session, like

@@ -97,6 +97,12 @@ pub struct Stats {
     /// Each bridge's figures (filled by the event loop; empty from
     /// [`Core::stats`]).
     pub bridges: Vec<crate::bridge::BridgeStats>,
+    /// Time since the event loop started (filled by the event loop; zero
+    /// from [`Core::stats`]).
+    pub uptime: std::time::Duration,
+    /// The store's health and figures when persistence is on (filled by
+    /// the event loop; `None` from [`Core::stats`]).
+    pub store: Option<crate::store::StoreStatus>,
 }
 
 /// The broker's whole protocol state. See the module documentation.

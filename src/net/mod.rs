@@ -18,6 +18,11 @@
 
 mod bridge;
 mod bridge_tls;
+#[cfg(feature = "http")]
+mod http;
+#[cfg(not(feature = "http"))]
+#[path = "http_off.rs"]
+mod http;
 mod resolve;
 
 use std::io::{self, Read, Write};
@@ -159,6 +164,10 @@ pub struct Server {
     resolver: resolve::Resolver,
     /// The store, when persistence is on (see `persist.rs`).
     persist: Option<persist::Persistence>,
+    /// When the server was made (uptime in [`crate::Stats`]).
+    started: Instant,
+    /// The HTTP status listener (see `http.rs`; feature `http`).
+    http: Option<http::HttpServer>,
 }
 
 impl Server {
@@ -225,6 +234,8 @@ impl Server {
             bridges: Vec::new(),
             resolver: resolve::Resolver::new(),
             persist: None,
+            started: Instant::now(),
+            http: None,
         };
         server.start_bridges(&config.bridges, bridge_tls);
         Ok(server)
@@ -288,6 +299,15 @@ impl Server {
         Ok(())
     }
 
+    /// Every figure: the core's, the bridges', uptime and the store's health.
+    fn stats(&self, now: Instant) -> crate::Stats {
+        let mut stats = self.core.stats();
+        stats.bridges = self.bridge_stats();
+        stats.uptime = now.saturating_duration_since(self.started);
+        stats.store = self.persist.as_ref().map(persist::Persistence::status);
+        stats
+    }
+
     /// Whether slab entry `key` is a bridge (its token is the bridge's
     /// socket, its connection id the bridge's local side).
     fn is_bridge(&self, key: usize) -> bool {
@@ -314,10 +334,15 @@ impl Server {
             let now = Instant::now();
             let timeout = if self.backlog.is_empty() && !self.more_requests {
                 let retry = self.persist.as_ref().and_then(|p| p.retry_deadline());
-                let next = [self.core.next_deadline(), self.bridge_deadline(), retry]
-                    .into_iter()
-                    .flatten()
-                    .min();
+                let next = [
+                    self.core.next_deadline(),
+                    self.bridge_deadline(),
+                    retry,
+                    self.http_deadline(),
+                ]
+                .into_iter()
+                .flatten()
+                .min();
                 next.map(|d| d.saturating_duration_since(now) + Duration::from_millis(1))
             } else {
                 Some(Duration::ZERO)
@@ -371,6 +396,7 @@ impl Server {
                     Token(t) if t > LISTENER_BASE - self.listeners.len() && t <= LISTENER_BASE => {
                         self.accept(LISTENER_BASE - t, now);
                     }
+                    token if http::owns(token) => self.http_event(token, now),
                     Token(key) if self.is_bridge(key) => {
                         self.bridge_event(key, event, now);
                         self.flush_urgent(now);
@@ -388,6 +414,7 @@ impl Server {
             }
             self.core.handle_timeout(now);
             self.bridge_tick(now);
+            self.http_tick(now);
             // Group commit: what this turn recorded goes to the writer
             // thread; the acknowledgements it holds go out once it is
             // durable (see persist.rs).
@@ -414,6 +441,7 @@ impl Server {
         }
         match files.load_auth() {
             Ok(auth) => {
+                self.http_reload(&auth);
                 self.core.set_auth(auth);
                 log::info!("SIGHUP: password and ACL files reloaded");
             }
@@ -709,9 +737,7 @@ impl Server {
                     }
                 }
                 Request::Stats(reply) => {
-                    let mut stats = self.core.stats();
-                    stats.bridges = self.bridge_stats();
-                    let _ = reply.try_send(stats);
+                    let _ = reply.try_send(self.stats(now));
                 }
                 Request::Stop => return true,
             }
@@ -739,5 +765,6 @@ impl Server {
         for key in keys {
             self.close(key, now);
         }
+        self.http_close_all();
     }
 }

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::Config;
 use crate::core::{Core, PersistFigures, PersistMode, for_each_record};
-use crate::store::{Disk, Recovery, Store, StoreError, StoreOptions, StoreStats};
+use crate::store::{Disk, Recovery, Store, StoreError, StoreOptions, StoreStats, StoreStatus};
 
 /// Log size past which the state is compacted into a snapshot.
 const COMPACT_AT: u64 = 64 << 20;
@@ -108,9 +108,9 @@ enum Done {
         stats: StoreStats,
         compact: bool,
     },
-    /// A commit or a compaction failed; records are not durable until a
-    /// compaction succeeds.
-    Failed(String),
+    /// A commit or a compaction failed (`disk_full`: with ENOSPC or
+    /// EDQUOT); records are not durable until a compaction succeeds.
+    Failed { why: String, disk_full: bool },
     /// A compaction (of `count` records, taken at record `upto`) succeeded
     /// after a failure.
     Recovered { count: usize, upto: u64 },
@@ -167,8 +167,10 @@ fn writer<D: Disk>(
                         }
                         Err(e) => {
                             poisoned = true;
-                            let _ =
-                                done.send(Done::Failed(format!("writing a snapshot failed: {e}")));
+                            let _ = done.send(Done::Failed {
+                                why: format!("writing a snapshot failed: {e}"),
+                                disk_full: store.is_disk_full(),
+                            });
                         }
                     }
                     notify(&mut wake);
@@ -204,7 +206,10 @@ fn commit<D: Disk>(
         }
         Err(e) => {
             *poisoned = true;
-            let _ = done.send(Done::Failed(format!("commit failed: {e}")));
+            let _ = done.send(Done::Failed {
+                why: format!("commit failed: {e}"),
+                disk_full: store.is_disk_full(),
+            });
         }
     }
 }
@@ -230,6 +235,8 @@ pub(crate) struct Persistence {
     failing: bool,
     last_attempt: Option<Instant>,
     compacting: bool,
+    /// What [`Persistence::status`] reports.
+    status: StoreStatus,
 }
 
 impl Persistence {
@@ -312,6 +319,7 @@ impl Persistence {
             failing: false,
             last_attempt: None,
             compacting: false,
+            status: StoreStatus::default(),
         })
     }
 
@@ -352,6 +360,7 @@ impl Persistence {
             } => {
                 self.durable = self.durable.max(upto);
                 core.handle_durable(upto);
+                self.status.stats = stats.clone();
                 core.set_persist_figures(PersistFigures {
                     last_sync: stats.last_sync,
                     max_sync: stats.max_sync,
@@ -364,7 +373,9 @@ impl Persistence {
                     self.compacting = false;
                 }
             }
-            Done::Failed(why) => {
+            Done::Failed { why, disk_full } => {
+                self.status.disk_full = disk_full;
+                self.status.failing = Some(why.clone());
                 if self.failing {
                     log::error!("persistence: {why}; retrying in 1 s");
                 } else {
@@ -382,8 +393,15 @@ impl Persistence {
                      written"
                 );
                 self.failing = false;
+                self.status.failing = None;
+                self.status.disk_full = false;
             }
         }
+    }
+
+    /// The store's health and its writer's last figures.
+    pub fn status(&self) -> StoreStatus {
+        self.status.clone()
     }
 
     /// When the loop must wake up to retry, if a failure is pending.
@@ -432,6 +450,7 @@ impl Persistence {
                 log::error!("persistence: the writer thread is gone; nothing more is written");
                 self.jobs = None;
                 self.failing = true;
+                self.status.failing = Some("the writer thread is gone".into());
             }
         }
     }
@@ -502,7 +521,7 @@ mod tests {
             .try_iter()
             .map(|d| match d {
                 Done::Durable { upto, .. } => format!("durable {upto}"),
-                Done::Failed(_) => "failed".into(),
+                Done::Failed { .. } => "failed".into(),
                 Done::Recovered { count, upto } => format!("recovered {count} {upto}"),
             })
             .collect();
@@ -511,5 +530,28 @@ mod tests {
         let (_, rec) = Store::open_on(disk, StoreOptions::new("/d")).unwrap();
         let kinds: Vec<u8> = rec.records.iter().map(|r| r.kind).collect();
         assert_eq!(kinds, [9, 8, 4]);
+    }
+
+    /// A write failing with ENOSPC is reported as a full disk.
+    #[test]
+    fn a_full_disk_is_reported_as_such() {
+        let disk = SimDisk::new();
+        let (store, _) = Store::open_on(disk.clone(), StoreOptions::new("/d")).unwrap();
+        let (jobs_tx, jobs_rx) = mpsc::channel();
+        let (done_tx, done_rx) = mpsc::channel();
+        let (theirs, _ours) = UnixStream::pair().unwrap();
+        theirs.set_nonblocking(true).unwrap();
+        disk.set_full(true);
+        jobs_tx.send(batch(&[1], 1)).unwrap();
+        drop(jobs_tx);
+        writer(store, jobs_rx, done_tx, theirs);
+        let failed: Vec<bool> = done_rx
+            .try_iter()
+            .filter_map(|d| match d {
+                Done::Failed { disk_full, .. } => Some(disk_full),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(failed, [true]);
     }
 }

@@ -102,6 +102,68 @@ pub struct StoreStats {
     pub bytes_written: u64,
     /// Failed syncs (each one poisoned the store).
     pub sync_errors: u64,
+    /// How long each commit's `fdatasync` took (commits with sync on).
+    pub sync_histogram: SyncHistogram,
+}
+
+/// The store's health and figures as the event loop last heard them from
+/// the writer thread (in [`crate::Stats::store`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoreStatus {
+    /// Why the store is not writing (a failed commit or snapshot; the
+    /// acknowledgements that wait for it are held); `None` when healthy.
+    pub failing: Option<String>,
+    /// The failure is a full disk (ENOSPC, EDQUOT).
+    pub disk_full: bool,
+    /// The writer's counters at its last successful commit.
+    pub stats: StoreStats,
+}
+
+/// Upper bounds of the [`SyncHistogram`] buckets, in microseconds (a last,
+/// unbounded bucket follows): 100 µs to 2.5 s, as a flash card or a
+/// loaded SD card may take.
+pub const SYNC_BUCKETS_US: [u64; 14] = [
+    100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
+    1_000_000, 2_500_000,
+];
+
+/// A fixed-bucket histogram of `fdatasync` durations: constant memory,
+/// one increment per commit.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SyncHistogram {
+    /// Syncs per bucket, not cumulative: `counts[i]` took at most
+    /// `SYNC_BUCKETS_US[i]` and more than the bound before; the last one
+    /// took longer than every bound.
+    pub counts: [u64; SYNC_BUCKETS_US.len() + 1],
+    /// Total time of all the syncs counted.
+    pub sum: Duration,
+}
+
+impl SyncHistogram {
+    /// Counts one sync that took `took`.
+    pub fn record(&mut self, took: Duration) {
+        let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        let i = SYNC_BUCKETS_US
+            .iter()
+            .position(|&bound| us <= bound)
+            .unwrap_or(SYNC_BUCKETS_US.len());
+        if let Some(c) = self.counts.get_mut(i) {
+            *c += 1;
+        }
+        self.sum = self.sum.saturating_add(took);
+    }
+
+    /// Syncs counted.
+    pub fn count(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+}
+
+/// Whether an I/O error says the disk (or the user's quota) is full.
+fn is_full(e: &io::Error) -> bool {
+    // ENOSPC is StorageFull; EDQUOT (122 on Linux) by number, its kind
+    // being newer than this crate's minimum Rust.
+    e.kind() == io::ErrorKind::StorageFull || e.raw_os_error() == Some(122)
 }
 
 /// Errors of the store. Every message names the path involved.
@@ -187,6 +249,8 @@ pub struct Store<D: Disk = FsDisk> {
     last_seq: u64,
     durable_seq: u64,
     poisoned: Option<String>,
+    /// The error that poisoned the store said the disk is full.
+    disk_full: bool,
     stats: StoreStats,
 }
 
@@ -248,6 +312,7 @@ impl<D: Disk> Store<D> {
             last_seq: 0,
             durable_seq: 0,
             poisoned: None,
+            disk_full: false,
             stats: StoreStats::default(),
         };
         // On error the store is dropped here, which releases the lock.
@@ -283,6 +348,11 @@ impl<D: Disk> Store<D> {
         self.poisoned.is_some()
     }
 
+    /// Whether the store is poisoned by a full disk (ENOSPC, EDQUOT).
+    pub fn is_disk_full(&self) -> bool {
+        self.poisoned.is_some() && self.disk_full
+    }
+
     /// The store's directory.
     pub fn dir(&self) -> &Path {
         &self.opts.dir
@@ -310,7 +380,7 @@ impl<D: Disk> Store<D> {
         }
         let path = self.opts.dir.join(log_name(self.generation));
         let Some(log) = self.log.as_mut() else {
-            return Err(self.poison("no open log".into()));
+            return Err(self.poison("no open log".into(), false));
         };
         let len = self.pending.len() as u64;
         let wrote = self.disk.write(log, &self.pending);
@@ -318,7 +388,8 @@ impl<D: Disk> Store<D> {
         // One huge batch must not pin its buffer for the life of the broker.
         self.pending.shrink_to(PENDING_KEEP);
         if let Err(e) = wrote {
-            return Err(self.poison(format!("write {}: {e}", path.display())));
+            let full = is_full(&e);
+            return Err(self.poison(format!("write {}: {e}", path.display()), full));
         }
         self.stats.bytes_written += len;
         self.stats.log_bytes += len;
@@ -328,8 +399,10 @@ impl<D: Disk> Store<D> {
             let took = start.elapsed();
             if let Err(e) = synced {
                 self.stats.sync_errors += 1;
-                return Err(self.poison(format!("fdatasync {}: {e}", path.display())));
+                let full = is_full(&e);
+                return Err(self.poison(format!("fdatasync {}: {e}", path.display()), full));
             }
+            self.stats.sync_histogram.record(took);
             self.stats.last_sync = took;
             self.stats.max_sync = self.stats.max_sync.max(took);
         }
@@ -338,11 +411,12 @@ impl<D: Disk> Store<D> {
         Ok(self.durable_seq)
     }
 
-    fn poison(&mut self, why: String) -> StoreError {
+    fn poison(&mut self, why: String, disk_full: bool) -> StoreError {
         // Never touch that log again (no retried fsync on it).
         self.log = None;
         self.pending.clear();
         self.poisoned = Some(why.clone());
+        self.disk_full = disk_full;
         StoreError::Poisoned(why)
     }
 
@@ -387,6 +461,7 @@ impl<D: Disk> Store<D> {
         match result {
             Ok(()) => {
                 self.poisoned = None;
+                self.disk_full = false;
                 self.durable_seq = self.last_seq;
                 Ok(self.durable_seq)
             }
@@ -395,6 +470,7 @@ impl<D: Disk> Store<D> {
                 if self.poisoned.is_none() {
                     self.poisoned = Some(format!("compaction failed: {e}"));
                 }
+                self.disk_full = matches!(&e, StoreError::Io(io) if is_full(io));
                 Err(e)
             }
         }

@@ -51,6 +51,8 @@ struct Sim {
     /// File syncs so far, and the one that fails.
     syncs: u64,
     fail_sync_at: Option<u64>,
+    /// Writes fail with ENOSPC.
+    full: bool,
     bytes_written: u64,
 }
 
@@ -301,6 +303,12 @@ impl SimDisk {
         s.fail_sync_at = Some(s.syncs + n);
     }
 
+    /// Makes every write fail with ENOSPC (`true`) until called with
+    /// `false`; nothing is written meanwhile.
+    pub fn set_full(&self, full: bool) {
+        self.inner.borrow_mut().full = full;
+    }
+
     /// Mutating operations done so far (to enumerate crash points).
     pub fn ops(&self) -> u64 {
         self.inner.borrow().ops
@@ -414,6 +422,12 @@ impl Disk for SimDisk {
 
     fn write(&mut self, file: &mut SimFile, buf: &[u8]) -> io::Result<()> {
         let mut s = self.inner.borrow_mut();
+        if s.full {
+            return Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                "simulated ENOSPC (no space left on device)",
+            ));
+        }
         s.step()?;
         let at = s.inodes.get(file.ino).map_or(0, |i| i.current.len());
         s.file_op(

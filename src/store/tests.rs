@@ -389,6 +389,44 @@ fn sync_error_poisons_until_compaction() {
 }
 
 #[test]
+fn a_full_disk_is_told_apart_and_cleared_by_a_compaction() {
+    let disk = SimDisk::new();
+    let (mut s, _) = Store::open_on(disk.clone(), sim_opts()).unwrap();
+    s.append(1, b"kept");
+    s.commit().unwrap();
+    assert_eq!(s.stats().sync_histogram.count(), 1);
+    disk.set_full(true);
+    s.append(1, b"lost");
+    assert!(s.commit().is_err());
+    assert!(s.is_poisoned() && s.is_disk_full());
+    // Still full: the snapshot fails too, and says so.
+    let snap = vec![(1, b"kept".to_vec())];
+    assert!(s.compact(&mut snap.clone().into_iter()).is_err());
+    assert!(s.is_disk_full());
+    disk.set_full(false);
+    s.compact(&mut snap.into_iter()).unwrap();
+    assert!(!s.is_poisoned() && !s.is_disk_full());
+    // A sync error is not a full disk.
+    disk.fail_sync(1);
+    s.append(1, b"x");
+    assert!(s.commit().is_err());
+    assert!(s.is_poisoned() && !s.is_disk_full());
+}
+
+#[test]
+fn sync_histogram_buckets() {
+    let mut h = crate::store::SyncHistogram::default();
+    for us in [50, 100, 101, 3_000_000] {
+        h.record(std::time::Duration::from_micros(us));
+    }
+    assert_eq!(h.count(), 4);
+    assert_eq!(h.counts[0], 2);
+    assert_eq!(h.counts[1], 1);
+    assert_eq!(h.counts[crate::store::SYNC_BUCKETS_US.len()], 1);
+    assert_eq!(h.sum, std::time::Duration::from_micros(3_000_251));
+}
+
+#[test]
 fn failed_compaction_stays_poisoned_and_retries_with_new_names() {
     let disk = SimDisk::new();
     let (mut s, _) = Store::open_on(disk.clone(), sim_opts()).unwrap();
