@@ -34,6 +34,10 @@ pub enum TopicError {
     InvalidWildcard,
     /// Contains U+0000 [MQTT-4.7.3-2].
     NullChar,
+    /// Contains a control character (U+0001-U+001F, U+007F-U+009F), which
+    /// the broker's decoder refuses in any string (see the codec). Only the
+    /// in-process client reports it; the validators here do not check it.
+    ControlCharacter,
     /// A `$share/` filter without a valid share name or inner filter
     /// [MQTT-4.8.2-1], [MQTT-4.8.2-2].
     InvalidSharedSubscription,
@@ -48,6 +52,7 @@ impl fmt::Display for TopicError {
             TopicError::WildcardInName => "wildcard in topic name",
             TopicError::InvalidWildcard => "wildcard not alone in its level, or '#' not last",
             TopicError::NullChar => "U+0000 in topic",
+            TopicError::ControlCharacter => "control character in topic",
             TopicError::InvalidSharedSubscription => "malformed shared subscription",
         })
     }

@@ -386,9 +386,12 @@ fn invalid_topics_and_filters_are_typed_errors_and_the_client_goes_on() {
         );
     }
     assert_eq!(
-        app.subscribe("$share/group/a", QoS::AtMostOnce)
+        app.subscribe("$share/group/a+", QoS::AtMostOnce)
             .expect_err("share"),
-        ClientError::SharedSubscriptionUnsupported
+        ClientError::InvalidFilter {
+            filter: "$share/group/a+".to_owned(),
+            reason: TopicError::InvalidWildcard
+        }
     );
     let err = app
         .publish("ok/big", vec![0u8; 2000], QoS::AtMostOnce, false)

@@ -72,8 +72,8 @@ extern "C" {
  *  or the subscription, or the client id cannot be used. */
 #define BOXMQ_ERR_REFUSED (-9)
 /** Invalid topic name or filter (empty, wildcard in a topic name,
- *  misplaced wildcard, U+0000, too long, too many levels) or a shared
- *  subscription ($share/...). The client keeps working. */
+ *  misplaced wildcard, U+0000, too long, too many levels, a malformed
+ *  $share/ name). The client keeps working. */
 #define BOXMQ_ERR_INVALID_TOPIC (-10)
 /** The message would make a packet larger than max_packet_size. */
 #define BOXMQ_ERR_TOO_LARGE (-11)

@@ -36,7 +36,7 @@ pub const BOXMQ_ERR_TIMEOUT: c_int = -8;
 /// client id cannot be used.
 pub const BOXMQ_ERR_REFUSED: c_int = -9;
 /// An invalid topic name or topic filter (empty, misplaced wildcard, too
-/// long, ...) or a shared subscription; the client keeps working.
+/// long, a malformed `$share/` name, ...); the client keeps working.
 pub const BOXMQ_ERR_INVALID_TOPIC: c_int = -10;
 /// The message would exceed `max_packet_size`.
 pub const BOXMQ_ERR_TOO_LARGE: c_int = -11;
@@ -91,9 +91,10 @@ impl From<BrokerError> for Fail {
 impl From<ClientError> for Fail {
     fn from(e: ClientError) -> Fail {
         let code = match &e {
-            ClientError::InvalidTopic { .. }
-            | ClientError::InvalidFilter { .. }
-            | ClientError::SharedSubscriptionUnsupported => BOXMQ_ERR_INVALID_TOPIC,
+            ClientError::InvalidTopic { .. } | ClientError::InvalidFilter { .. } => {
+                BOXMQ_ERR_INVALID_TOPIC
+            }
+            ClientError::InvalidProperty { .. } => BOXMQ_ERR_INVALID_ARGUMENT,
             ClientError::TooLarge { .. } => BOXMQ_ERR_TOO_LARGE,
             ClientError::SubscriptionRefused { .. } | ClientError::Refused { .. } => {
                 BOXMQ_ERR_REFUSED

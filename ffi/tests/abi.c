@@ -154,7 +154,7 @@ int main(void) {
     CHECK(boxmq_client_publish(c, "t/x", NULL, 1, 0, false) == BOXMQ_ERR_INVALID_ARGUMENT);
     CHECK(boxmq_client_publish(c, NULL, NULL, 0, 0, false) == BOXMQ_ERR_INVALID_ARGUMENT);
     CHECK(boxmq_client_subscribe(c, "a/#/b", 0, &cb) == BOXMQ_ERR_INVALID_TOPIC);
-    CHECK(boxmq_client_subscribe(c, "$share/g/a", 0, &cb) == BOXMQ_ERR_INVALID_TOPIC);
+    CHECK(boxmq_client_subscribe(c, "$share/g+/a", 0, &cb) == BOXMQ_ERR_INVALID_TOPIC);
     CHECK(boxmq_client_subscribe(c, "a", 0, NULL) == BOXMQ_ERR_INVALID_ARGUMENT);
     CHECK(boxmq_client_subscribe_callback(c, "a", 0, NULL, NULL, &cb) ==
           BOXMQ_ERR_INVALID_ARGUMENT);

@@ -13,7 +13,7 @@ use super::local::{LocalRef, Open, Request};
 use super::mailbox::{Empty, Mailbox};
 use super::{ClientError, Message, RecvTimeoutError, TryRecvError};
 use crate::Limits;
-use crate::codec::{Properties, ProtocolVersion, Publish, QoS};
+use crate::codec::{ProtocolVersion, QoS, check_utf8};
 use crate::topic;
 
 /// How long a request waits for the broker thread's answer. The loop
@@ -89,8 +89,8 @@ impl Drop for Link {
 
 /// An in-process MQTT client, from [`Handle::client`](super::Handle::client).
 ///
-/// It behaves like a network client speaking MQTT 3.1.1 with a clean
-/// session: its messages reach network and in-process subscribers alike,
+/// It behaves like a network client speaking MQTT 5.0 with a clean start
+/// and no session expiry: its messages reach network and in-process subscribers alike,
 /// retained messages are stored, QoS is honoured. It is `Send + Sync`: share
 /// it between threads by reference or in an `Arc`.
 ///
@@ -152,23 +152,56 @@ impl Client {
         qos: QoS,
         retain: bool,
     ) -> Result<(), ClientError> {
-        let payload = payload.as_ref();
+        self.publish_message(
+            Message::new(topic, payload.as_ref())
+                .with_qos(qos)
+                .with_retain(retain),
+        )
+    }
+
+    /// Publishes `message` with its MQTT 5.0 properties (User Properties,
+    /// Content Type, Response Topic, Correlation Data, Payload Format
+    /// Indicator, Message Expiry Interval), as a 5.0 network client would.
+    /// Returns as [`Client::publish`] does.
+    ///
+    /// # Errors
+    /// As [`Client::publish`], and [`ClientError::InvalidProperty`] for a
+    /// property the broker would refuse (nothing is sent then).
+    ///
+    /// ```
+    /// use boxmq::{Broker, Message, QoS};
+    /// use std::time::Duration;
+    /// let mut broker = Broker::builder().port(0).build();
+    /// let handle = broker.start()?;
+    /// let client = handle.client("app")?;
+    /// let sub = client.subscribe("dash/cmd", QoS::AtLeastOnce)?;
+    /// client.publish_message(
+    ///     Message::new("dash/cmd", "reboot")
+    ///         .with_qos(QoS::AtLeastOnce)
+    ///         .with_user_property("origin", "display"),
+    /// )?;
+    /// let m = sub.recv_timeout(Duration::from_secs(5))?;
+    /// assert_eq!(m.user_properties, [("origin".to_owned(), "display".to_owned())]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn publish_message(&self, message: Message) -> Result<(), ClientError> {
         let limits = self.limits();
-        check_topic(topic, limits).map_err(|reason| ClientError::InvalidTopic {
-            topic: topic.to_owned(),
+        check_topic(&message.topic, limits).map_err(|reason| ClientError::InvalidTopic {
+            topic: message.topic.clone(),
             reason,
         })?;
-        let size = Publish {
-            dup: false,
-            qos,
-            retain,
-            topic,
-            packet_id: None,
-            properties: Properties::EMPTY,
-            payload,
+        let properties = message.properties()?;
+        if let Some(t) = &message.response_topic {
+            // [MQTT-3.3.2-14]: a topic name, no wildcards.
+            check_topic(t, limits).map_err(|_| ClientError::InvalidProperty {
+                property: "Response Topic",
+                reason: "not a valid topic name",
+            })?;
         }
-        .encoded_len(ProtocolVersion::V311)
-            + if qos == QoS::AtMostOnce { 0 } else { 2 };
+        let size = message
+            .as_publish(properties.as_properties(), None)
+            .encoded_len(ProtocolVersion::V5)
+            + if message.qos == QoS::AtMostOnce { 0 } else { 2 };
         let max = limits.max_packet_size as usize;
         if size > max {
             return Err(ClientError::TooLarge { size, max });
@@ -176,12 +209,7 @@ impl Client {
         let (reply, rx) = mpsc::sync_channel(1);
         self.link.shared.send(Request::Publish {
             to: self.link.conn,
-            message: Message {
-                topic: topic.to_owned(),
-                payload: payload.to_vec(),
-                qos,
-                retain,
-            },
+            message,
             reply,
         })?;
         Shared::wait(&rx)
@@ -191,9 +219,14 @@ impl Client {
     /// match arrive first, then every matching publish, from the network or
     /// from this process. Dropping the [`Subscription`] unsubscribes.
     ///
+    /// A shared subscription, `$share/<group>/<filter>`, takes its share of
+    /// the matching messages with the group's other members, in-process or
+    /// on the network, round robin among the connected ones; retained
+    /// messages are not sent to it (MQTT 5.0 §4.8.2).
+    ///
     /// # Errors
-    /// [`ClientError::InvalidFilter`] for a malformed filter (the client
-    /// keeps working), [`ClientError::SharedSubscriptionUnsupported`],
+    /// [`ClientError::InvalidFilter`] for a malformed filter or share name
+    /// (the client keeps working),
     /// [`ClientError::SubscriptionRefused`] when the broker refuses it,
     /// [`ClientError::NotRunning`] when the broker is gone.
     ///
@@ -211,13 +244,19 @@ impl Client {
     /// ```
     pub fn subscribe(&self, filter: &str, qos: QoS) -> Result<Subscription, ClientError> {
         let limits = self.limits();
-        if topic::parse_shared(filter).is_ok_and(|s| s.is_some()) {
-            return Err(ClientError::SharedSubscriptionUnsupported);
-        }
-        check_filter(filter, limits).map_err(|reason| ClientError::InvalidFilter {
+        let invalid = |reason| ClientError::InvalidFilter {
             filter: filter.to_owned(),
             reason,
-        })?;
+        };
+        let inner = match topic::parse_shared(filter).map_err(invalid)? {
+            Some((group, inner)) => {
+                check_utf8(group.as_bytes())
+                    .map_err(|_| invalid(topic::TopicError::InvalidSharedSubscription))?;
+                inner
+            }
+            None => filter,
+        };
+        check_filter(inner, limits).map_err(invalid)?;
         let shared = self.link.shared.clone();
         let mailbox = Arc::new(Mailbox::new(
             shared.mailbox_capacity(),
@@ -306,14 +345,24 @@ fn check_topic(topic: &str, limits: &Limits) -> Result<(), topic::TopicError> {
     if topic.len() > MAX_STRING {
         return Err(topic::TopicError::TooLong);
     }
-    topic::validate_topic_name(topic, limits.max_topic_len, limits.max_topic_levels)
+    topic::validate_topic_name(topic, limits.max_topic_len, limits.max_topic_levels)?;
+    check_chars(topic)
 }
 
 fn check_filter(filter: &str, limits: &Limits) -> Result<(), topic::TopicError> {
     if filter.len() > MAX_STRING {
         return Err(topic::TopicError::TooLong);
     }
-    topic::validate_topic_filter(filter, limits.max_topic_len, limits.max_topic_levels)
+    topic::validate_topic_filter(filter, limits.max_topic_len, limits.max_topic_levels)?;
+    check_chars(filter)
+}
+
+/// The broker's decoder refuses control characters in strings as
+/// malformed (and would close the connection): refuse them here instead.
+fn check_chars(s: &str) -> Result<(), topic::TopicError> {
+    check_utf8(s.as_bytes())
+        .map(|_| ())
+        .map_err(|_| topic::TopicError::ControlCharacter)
 }
 
 /// The messages of one subscription, from [`Client::subscribe`].

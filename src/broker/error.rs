@@ -39,10 +39,11 @@ pub enum BrokerError {
     /// U+0000).
     InvalidClientId(String),
     /// The broker refused the in-process client's CONNECT with this CONNACK
-    /// return code (e.g. 3, server unavailable, when `max_sessions` is
-    /// reached; in-process clients need no credentials).
+    /// reason code (the in-process client speaks MQTT 5.0: e.g. 0x97, quota
+    /// exceeded, when `max_sessions` is reached, or 0x85 for a client id it
+    /// cannot take; in-process clients need no credentials).
     Refused {
-        /// The MQTT 3.1.1 CONNACK return code.
+        /// The MQTT 5.0 CONNACK reason code.
         code: u8,
     },
 }
@@ -61,7 +62,7 @@ impl fmt::Display for BrokerError {
             BrokerError::Refused { code } => {
                 write!(
                     f,
-                    "the broker refused the client (CONNACK {code}: {})",
+                    "the broker refused the client (CONNACK 0x{code:02x}: {})",
                     connack_text(*code)
                 )
             }
@@ -106,8 +107,15 @@ pub enum ClientError {
         /// What is wrong with it.
         reason: TopicError,
     },
-    /// `$share/...` filters: boxmq does not support shared subscriptions yet.
-    SharedSubscriptionUnsupported,
+    /// A property of the message cannot be sent: the broker would refuse
+    /// the packet (a string with U+0000 or a control character, a value
+    /// longer than 65,535 bytes, a Response Topic that is not a topic name).
+    InvalidProperty {
+        /// Which property.
+        property: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// The message would make a PUBLISH packet larger than `max_packet_size`.
     TooLarge {
         /// The packet's size in bytes.
@@ -151,8 +159,8 @@ impl fmt::Display for ClientError {
             ClientError::InvalidFilter { filter, reason } => {
                 write!(f, "invalid topic filter {filter:?}: {reason}")
             }
-            ClientError::SharedSubscriptionUnsupported => {
-                f.write_str("shared subscriptions ($share/...) are not supported")
+            ClientError::InvalidProperty { property, reason } => {
+                write!(f, "invalid {property}: {reason}")
             }
             ClientError::TooLarge { size, max } => write!(
                 f,
@@ -166,7 +174,7 @@ impl fmt::Display for ClientError {
             }
             ClientError::Refused { code } => write!(
                 f,
-                "the broker refused the connection (CONNACK {code}: {})",
+                "the broker refused the connection (CONNACK 0x{code:02x}: {})",
                 connack_text(*code)
             ),
             ClientError::Busy => {
@@ -186,11 +194,14 @@ impl std::error::Error for ClientError {}
 
 fn connack_text(code: u8) -> &'static str {
     match code {
-        1 => "unacceptable protocol version",
-        2 => "identifier rejected",
-        3 => "server unavailable",
-        4 => "bad user name or password",
-        5 => "not authorized",
+        0x84 => "unsupported protocol version",
+        0x85 => "client identifier not valid",
+        0x86 => "bad user name or password",
+        0x87 => "not authorized",
+        0x88 => "server unavailable",
+        0x89 => "server busy",
+        0x8C => "bad authentication method",
+        0x97 => "quota exceeded",
         _ => "unknown",
     }
 }

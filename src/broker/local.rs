@@ -1,8 +1,8 @@
 //! The loop side of in-process clients: a core connection whose bytes never
 //! leave memory.
 //!
-//! For a local connection the event loop encodes real MQTT 3.1.1 packets
-//! (CONNECT, SUBSCRIBE, PUBLISH, the acknowledgements) and feeds them to
+//! For a local connection the event loop encodes real MQTT 5.0 packets
+//! (CONNECT, SUBSCRIBE, PUBLISH with its properties, the acknowledgements) and feeds them to
 //! [`Core::handle_data`]; what the core writes for it is decoded here and
 //! dispatched: CONNACK and SUBACK answer the waiting request, PUBLISH goes to
 //! the subscription's mailbox and is acknowledged (PUBACK for QoS 1, PUBREC
@@ -23,8 +23,8 @@ use std::time::Instant;
 use super::mailbox::Mailbox;
 use super::{ClientError, Message};
 use crate::codec::{
-    self, Connect, Packet, PacketId, Properties, ProtocolVersion, PubResp, PubRespKind, Publish,
-    QoS, SubOptions,
+    self, Connect, Packet, PacketId, Properties, ProtocolVersion, PubResp, PubRespKind, QoS,
+    SubOptions,
 };
 use crate::core::{ConnId, Core, Stats};
 
@@ -32,6 +32,12 @@ use crate::core::{ConnId, Core, Stats};
 /// confirmed with PUBCOMP. Only reached when the core's answers are stuck
 /// behind messages this process does not take.
 const MAX_QOS2_AWAITING: usize = 1024;
+
+/// What local connections speak: 5.0, so that messages keep their
+/// properties both ways. With no properties in CONNECT, the session ends
+/// with the connection (expiry 0), no topic aliases come from the core and
+/// there is no Maximum Packet Size on what it sends.
+const VERSION: ProtocolVersion = ProtocolVersion::V5;
 
 /// Names one local connection across threads: the slab key plus a serial
 /// number, so a request for a connection that is gone never reaches a new
@@ -97,7 +103,7 @@ enum Event {
     Connack(u8),
     Suback(Option<u8>),
     Publish { qos: QoS, pid: Option<PacketId> },
-    Ack(PubRespKind, PacketId),
+    Ack(PubRespKind, PacketId, u8),
     Ignore,
 }
 
@@ -174,7 +180,7 @@ impl LocalConn {
         // The application's own client: no credentials, no ACL.
         core.trust(id);
         let connect = Packet::Connect(Connect {
-            protocol: ProtocolVersion::V311,
+            protocol: VERSION,
             clean_start: true,
             // In-process: nothing to detect, no keepalive.
             keep_alive: 0,
@@ -184,7 +190,7 @@ impl LocalConn {
             username: None,
             password: None,
         });
-        conn.feed(core, now, |out| connect.encode(ProtocolVersion::V311, out));
+        conn.feed(core, now, |out| connect.encode(VERSION, out));
         conn
     }
 
@@ -200,7 +206,7 @@ impl LocalConn {
 
     fn feed_ack(&mut self, core: &mut Core, now: Instant, kind: PubRespKind, pid: PacketId) {
         let packet = ack(kind, pid);
-        self.feed(core, now, |out| packet.encode(ProtocolVersion::V311, out));
+        self.feed(core, now, |out| packet.encode(VERSION, out));
     }
 
     /// A packet id for a new publish; `None` when every candidate is taken.
@@ -233,16 +239,11 @@ impl LocalConn {
             }
             _ => Some(self.new_pid().ok_or(ClientError::Busy)?),
         };
-        let packet = Publish {
-            dup: false,
-            qos: m.qos,
-            retain: m.retain,
-            topic: &m.topic,
-            packet_id,
-            properties: Properties::EMPTY,
-            payload: &m.payload,
-        };
-        self.feed(core, now, |out| packet.encode(ProtocolVersion::V311, out));
+        // Checked by the client already; a failure here means nothing is
+        // sent rather than a property dropped.
+        let properties = m.properties()?;
+        let packet = m.as_publish(properties.as_properties(), packet_id);
+        self.feed(core, now, |out| packet.encode(VERSION, out));
         if let (QoS::ExactlyOnce, Some(pid)) = (m.qos, packet_id) {
             self.qos2_awaiting.insert(pid.get());
         }
@@ -261,7 +262,7 @@ impl LocalConn {
             reason: 0,
             properties: Properties::EMPTY,
         });
-        self.feed(core, now, |out| packet.encode(ProtocolVersion::V311, out));
+        self.feed(core, now, |out| packet.encode(VERSION, out));
     }
 
     /// The connection is gone: the subscription ends, a waiting request is
@@ -297,8 +298,7 @@ impl LocalConn {
                 return Drain::Done;
             }
             // Our own core's output: no size limit to enforce.
-            let (event, message, used) = match codec::decode(out, ProtocolVersion::V311, usize::MAX)
-            {
+            let (event, message, used) = match codec::decode(out, VERSION, usize::MAX) {
                 Ok(Some((packet, used))) => {
                     let (event, message) = match packet {
                         Packet::Connack(c) => (Event::Connack(c.code), None),
@@ -309,12 +309,7 @@ impl LocalConn {
                                     return Drain::Blocked;
                                 }
                             }
-                            let message = Message {
-                                topic: p.topic.to_owned(),
-                                payload: p.payload.to_vec(),
-                                qos: p.qos,
-                                retain: p.retain,
-                            };
+                            let message = Message::from_publish(&p);
                             (
                                 Event::Publish {
                                     qos: p.qos,
@@ -323,7 +318,7 @@ impl LocalConn {
                                 Some(message),
                             )
                         }
-                        Packet::PubResp(r) => (Event::Ack(r.kind, r.packet_id), None),
+                        Packet::PubResp(r) => (Event::Ack(r.kind, r.packet_id, r.reason), None),
                         _ => (Event::Ignore, None),
                     };
                     (event, message, used)
@@ -351,13 +346,7 @@ impl LocalConn {
                     if let Some(pid) = pid {
                         let filters = [(filter.as_str(), SubOptions::qos_only(qos))];
                         self.feed(core, now, |out| {
-                            codec::encode_subscribe(
-                                pid,
-                                Properties::EMPTY,
-                                &filters,
-                                ProtocolVersion::V311,
-                                out,
-                            )
+                            codec::encode_subscribe(pid, Properties::EMPTY, &filters, VERSION, out)
                         });
                     }
                 }
@@ -371,6 +360,7 @@ impl LocalConn {
                 self.answer(core, now, Err(ClientError::Refused { code }));
             }
             Event::Suback(code) if self.phase == Phase::AwaitSuback => match code {
+                // 5.0: 0-2 granted QoS, 0x80 and up a refusal.
                 Some(c) if c <= 2 => {
                     self.phase = Phase::Ready;
                     self.answer(core, now, Ok(self.me));
@@ -401,16 +391,21 @@ impl LocalConn {
                     _ => {}
                 }
             }
-            Event::Ack(PubRespKind::PubRec, pid) => {
-                self.feed_ack(core, now, PubRespKind::PubRel, pid);
-            }
-            Event::Ack(PubRespKind::PubRel, pid) => {
-                self.feed_ack(core, now, PubRespKind::PubComp, pid);
-            }
-            Event::Ack(PubRespKind::PubComp, pid) => {
+            // A PUBREC with a failure code ends the flow: no PUBREL
+            // [MQTT-4.3.3-7] (5.0 §4.3.3), and the id is free again.
+            Event::Ack(PubRespKind::PubRec, pid, reason) if reason >= 0x80 => {
                 self.qos2_awaiting.remove(&pid.get());
             }
-            Event::Ack(PubRespKind::PubAck, _) => {}
+            Event::Ack(PubRespKind::PubRec, pid, _) => {
+                self.feed_ack(core, now, PubRespKind::PubRel, pid);
+            }
+            Event::Ack(PubRespKind::PubRel, pid, _) => {
+                self.feed_ack(core, now, PubRespKind::PubComp, pid);
+            }
+            Event::Ack(PubRespKind::PubComp, pid, _) => {
+                self.qos2_awaiting.remove(&pid.get());
+            }
+            Event::Ack(PubRespKind::PubAck, _, _) => {}
         }
     }
 }

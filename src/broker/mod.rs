@@ -32,6 +32,7 @@ mod error;
 mod http;
 pub(crate) mod local;
 mod mailbox;
+mod message;
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
@@ -45,10 +46,10 @@ use mio::Waker;
 
 pub use client::{CallbackSubscription, Client, Subscription};
 pub use error::{BrokerError, ClientError, RecvTimeoutError, TryRecvError};
+pub use message::Message;
 
 use crate::Limits;
 use crate::auth::Auth;
-use crate::codec::QoS;
 use crate::config::{Config, ConfigError, ListenerConfig};
 use crate::core::Stats;
 use crate::net::Server;
@@ -57,21 +58,6 @@ use local::Request;
 
 /// How long [`Handle::stop`] waits for the loop thread to end.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// An application message, as an in-process subscriber receives it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Message {
-    /// The topic it was published to.
-    pub topic: String,
-    /// The payload, as published.
-    pub payload: Vec<u8>,
-    /// The QoS it was delivered with: the lower of the published QoS and
-    /// the subscription's.
-    pub qos: QoS,
-    /// Set on retained messages delivered because of a new subscription;
-    /// clear on messages published while subscribed [MQTT-3.3.1-9].
-    pub retain: bool,
-}
 
 /// Where the broker is in its life.
 #[derive(Clone, Debug, PartialEq, Eq)]

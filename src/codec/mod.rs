@@ -20,6 +20,7 @@ mod tests;
 
 pub use encode::{encode_subscribe, encode_unsubscribe};
 pub use packet::*;
+pub(crate) use primitives::check_utf8;
 pub use primitives::{encode_remaining_length, remaining_length_len};
 pub use properties::{Properties, PropertiesBuf, Property, PropertyId, PropertyIter};
 
@@ -43,10 +44,11 @@ impl ProtocolVersion {
     }
 }
 
-/// Quality of service of a message or a subscription.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// Quality of service of a message or a subscription (QoS 0 by default).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum QoS {
     /// QoS 0.
+    #[default]
     AtMostOnce = 0,
     /// QoS 1.
     AtLeastOnce = 1,
