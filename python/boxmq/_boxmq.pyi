@@ -81,11 +81,13 @@ class Client:
         payload: Union[bytes, bytearray, str],
         qos: int = 0,
         retain: bool = False,
+        user_properties: Optional[Sequence[Tuple[str, str]]] = None,
     ) -> None:
         """Publishes (str payloads as UTF-8); returns once the broker has
-        routed the message (and stored it, with retain). Raises BoxmqError
-        (invalid topic, too large, disconnected, not running), ValueError
-        for a qos other than 0, 1, 2."""
+        routed the message (and stored it, with retain). user_properties,
+        (name, value) pairs, reach MQTT 5.0 subscribers. Raises BoxmqError
+        (invalid topic or property, too large, disconnected, not running),
+        ValueError for a qos other than 0, 1, 2."""
     def subscribe(self, filter: str, qos: int = 1) -> Subscription:
         """Subscribes with maximum QoS qos; retained messages come first.
         Each subscription is a connection of its own and lives on after
@@ -130,3 +132,7 @@ class Message:
     @property
     def retain(self) -> bool:
         """Set on a retained message sent because of the subscription."""
+    @property
+    def user_properties(self) -> List[Tuple[str, str]]:
+        """MQTT 5.0 User Properties, in the order published (empty from a
+        3.1.1 publisher)."""

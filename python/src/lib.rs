@@ -220,8 +220,9 @@ struct Client {
 #[pymethods]
 impl Client {
     /// Publishes `payload` (bytes, or str as UTF-8) on `topic`; returns once
-    /// the broker has routed it (and stored it, with `retain`).
-    #[pyo3(signature = (topic, payload, qos=0, retain=false))]
+    /// the broker has routed it (and stored it, with `retain`). The MQTT 5.0
+    /// User Properties, (name, value) pairs, reach 5.0 subscribers.
+    #[pyo3(signature = (topic, payload, qos=0, retain=false, user_properties=None))]
     fn publish(
         &self,
         py: Python<'_>,
@@ -229,6 +230,7 @@ impl Client {
         payload: &Bound<'_, PyAny>,
         qos: u8,
         retain: bool,
+        user_properties: Option<Vec<(String, String)>>,
     ) -> PyResult<()> {
         let bytes: Vec<u8> = if let Ok(s) = payload.extract::<String>() {
             s.into_bytes()
@@ -238,9 +240,12 @@ impl Client {
                 .map_err(|_| PyTypeError::new_err("payload: expected bytes or str"))?
         };
         let q = self::qos(qos)?;
+        let mut message = broker::Message::new(topic, bytes)
+            .with_qos(q)
+            .with_retain(retain);
+        message.user_properties = user_properties.unwrap_or_default();
         let client = self.inner.clone();
-        py.detach(|| client.publish(topic, &bytes, q, retain))
-            .map_err(err)
+        py.detach(|| client.publish_message(message)).map_err(err)
     }
 
     /// Subscribes to `filter` with maximum QoS `qos`; iterate over the
@@ -305,6 +310,7 @@ impl Subscription {
                             QoS::ExactlyOnce => 2,
                         },
                         retain: m.retain,
+                        user_properties: m.user_properties,
                     }));
                 }
                 Err(RecvTimeoutError::Closed) => return Ok(Next::Closed),
@@ -391,6 +397,9 @@ struct Message {
     /// Set on retained messages sent because of the subscription.
     #[pyo3(get)]
     retain: bool,
+    /// MQTT 5.0 User Properties, (name, value) in the order published.
+    #[pyo3(get)]
+    user_properties: Vec<(String, String)>,
 }
 
 #[pymethods]

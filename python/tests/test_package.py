@@ -171,6 +171,37 @@ class Dashboard(unittest.TestCase):
             finally:
                 paho.close()
 
+    def test_user_properties_both_ways_with_a_paho_5_client(self):
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        with boxmq.Broker(port=0) as b:
+            dash = b.client("dash5")
+            sub = dash.subscribe("props/in", qos=1)
+            paho = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="paho5", protocol=mqtt.MQTTv5)
+            got = queue.Queue()
+            subscribed = threading.Event()
+            paho.on_message = lambda _c, _u, m: got.put(m)
+            paho.on_subscribe = lambda *_: subscribed.set()
+            paho.connect("127.0.0.1", b.port)
+            paho.loop_start()
+            try:
+                paho.subscribe("props/out", 1)
+                self.assertTrue(subscribed.wait(WAIT), "no SUBACK")
+                props = Properties(PacketTypes.PUBLISH)
+                props.UserProperty = [("site", "hall"), ("site", "door")]
+                paho.publish("props/in", b"x", qos=1, properties=props).wait_for_publish(WAIT)
+                m = sub.recv(timeout=WAIT)
+                self.assertEqual(m.user_properties, [("site", "hall"), ("site", "door")])
+                dash.publish("props/out", "y", qos=1, user_properties=[("from", "dash")])
+                out = got.get(timeout=WAIT)
+                self.assertEqual(list(out.properties.UserProperty), [("from", "dash")])
+                with self.assertRaises(boxmq.BoxmqError):
+                    dash.publish("props/out", "z", user_properties=[("bad\x01", "v")])
+            finally:
+                paho.disconnect()
+                paho.loop_stop()
+
     def test_config_lines_and_stats(self):
         lines = ["listener 0 127.0.0.1", "allow_anonymous true", "max_queued_messages 100"]
         with boxmq.Broker(config=lines) as b, boxmq.Broker(config="\n".join(lines)) as b2:
