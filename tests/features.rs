@@ -4,7 +4,8 @@
 //! only with `--features tls,websockets,http`, which a plain `cargo test`
 //! leaves out. This test runs their unit tests and end-to-end tests
 //! (`tests/e2e_tls.rs`, `tests/e2e_tls_bridge.rs`, `tests/e2e_ws.rs`,
-//! `tests/e2e_http.rs`) in a nested `cargo test --features tls,websockets,http`
+//! `tests/e2e_http.rs`, and `tests/fuzz_corpus.rs` for the `http` fuzz
+//! target's corpus) in a nested `cargo test --features tls,websockets,http`
 //! with its own target dir, `target/features`, so `cargo test` alone covers
 //! the whole suite. The nested run is bounded; its log is
 //! `target/features/tls-and-websockets.log`.
@@ -36,6 +37,9 @@ fn tls_and_websockets_features() {
                 "e2e_ws",
                 "--test",
                 "e2e_http",
+                // The http fuzz target's corpus (tests/fuzz_support/http_check.rs).
+                "--test",
+                "fuzz_corpus",
                 "--target-dir",
             ])
             .arg(&dir),
@@ -54,8 +58,8 @@ fn tls_and_websockets_features() {
         .filter(|l| l.starts_with("test result: ok.") && !l.contains(" 0 passed"))
         .collect();
     assert!(
-        ran.len() >= 5,
-        "expected lib, e2e_tls, e2e_tls_bridge, e2e_ws and e2e_http results:\n{out}"
+        ran.len() >= 6,
+        "expected lib, e2e_tls, e2e_tls_bridge, e2e_ws, e2e_http and fuzz_corpus results:\n{out}"
     );
     println!("{}", ran.join("\n"));
 }

@@ -61,6 +61,13 @@ fn store_corpus() {
     assert!(n >= 4, "store corpus has only {n} files");
 }
 
+#[cfg(feature = "http")]
+#[test]
+fn http_corpus() {
+    let n = replay("http", fuzz_support::http_check::check);
+    assert!(n >= 8, "http corpus has only {n} files");
+}
+
 /// The generated seeds pass too (also when they are not written out).
 #[test]
 fn generated_seeds_pass() {
@@ -76,6 +83,10 @@ fn generated_seeds_pass() {
     for (_, data) in store_check::store_seeds() {
         store_check::check(&data);
     }
+    #[cfg(feature = "http")]
+    for (_, data) in fuzz_support::http_check::http_seeds() {
+        fuzz_support::http_check::check(&data);
+    }
 }
 
 #[test]
@@ -89,6 +100,8 @@ fn write_seeds() {
         ("topic", seeds::topic_seeds()),
         ("core", seeds::core_seeds()),
         ("store", store_check::store_seeds()),
+        #[cfg(feature = "http")]
+        ("http", fuzz_support::http_check::http_seeds()),
     ];
     for (target, set) in sets {
         let dir = corpus_dir(target);

@@ -10,6 +10,8 @@
 
 pub mod codec_check;
 pub mod core_check;
+#[cfg(feature = "http")]
+pub mod http_check;
 pub mod seeds;
 pub mod store_check;
 pub mod topic_check;
