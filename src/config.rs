@@ -883,7 +883,7 @@ Config file: one directive per line; a line starting with # is a comment.
                                    all or none; repeatable, most verbose wins
   max_connections N                open connections (default 1024)
   max_packet_size N                largest packet in bytes (default 262144)
-  max_inflight_messages N          QoS 1/2 in flight per client (default 20)
+  max_inflight_messages N          QoS 1/2 in flight per client (default 100)
   max_queued_messages N            QoS 1/2 queued per session (default 1000)
   max_queued_bytes N               bytes queued per session (default 4194304)
   max_subscriptions_per_session N  per session (default 256)

@@ -19,7 +19,8 @@ pub struct Limits {
     /// buffered. Worst-case read buffer per connection.
     pub max_packet_size: u32,
     /// QoS 1/2 messages sent to one client and not yet acknowledged.
-    /// Default 20. Further messages wait in the session queue.
+    /// Default 100 (measured: see BENCHMARKS.md, issue 16). Further
+    /// messages wait in the session queue.
     pub max_inflight: u16,
     /// QoS 1/2 messages queued for one session beyond the inflight window
     /// (while it is offline, or while it is slow). Default 1000. When full,
@@ -73,7 +74,7 @@ impl Default for Limits {
         Limits {
             max_connections: 1024,
             max_packet_size: 256 * 1024,
-            max_inflight: 20,
+            max_inflight: 100,
             max_queued_messages: 1000,
             max_queued_bytes: 4 * 1024 * 1024,
             max_subscriptions_per_session: 256,
