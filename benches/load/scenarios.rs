@@ -641,7 +641,8 @@ fn pipe(
             "lost_after_drain",
             (h.acked * subscribers as u64).saturating_sub(h.received),
         );
-        r.add("acked_total", h.acked).add("stuck_subscribers", stuck.len());
+        r.add("acked_total", h.acked)
+            .add("stuck_subscribers", stuck.len());
         r.latency("ack_", &mut h.ack_latency);
     }
     r.latency("delivery_", &mut h.delivery_latency);
@@ -667,7 +668,9 @@ fn stuck_subscriber(o: &Opts, id: &str, filter: &str) -> Result<std::net::TcpStr
     s.read_exact(&mut answers)
         .map_err(|e| format!("stuck subscriber got no SUBACK: {e}"))?;
     if answers[0] != 0x20 || answers[4] != 0x90 {
-        return Err(format!("stuck subscriber: unexpected answers {answers:02x?}"));
+        return Err(format!(
+            "stuck subscriber: unexpected answers {answers:02x?}"
+        ));
     }
     Ok(s)
 }
