@@ -63,6 +63,7 @@ pub fn limits() -> Limits {
         max_output_buffer: 256,
         connect_timeout: Duration::from_secs(5),
         max_topic_aliases: 2,
+        stuck_timeout: Duration::from_secs(2),
     }
 }
 
