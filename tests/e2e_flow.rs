@@ -63,7 +63,10 @@ fn sixteen_publishers_into_one_acknowledging_subscriber_lose_nothing() {
     const LINES: usize = 2000;
     let b = TestBroker::start();
     let total = (PUBS * LINES).to_string();
-    let sub = MosqSub::start(b.port, &["-q", "1", "-t", "load/#", "-C", &total, "-W", "60"]);
+    let sub = MosqSub::start(
+        b.port,
+        &["-q", "1", "-t", "load/#", "-C", &total, "-W", "60"],
+    );
     let pubs: Vec<Child> = (0..PUBS)
         .map(|p| {
             let lines: Vec<String> = (0..LINES).map(|i| format!("{p}-{i}")).collect();
@@ -76,7 +79,10 @@ fn sixteen_publishers_into_one_acknowledging_subscriber_lose_nothing() {
         .filter(|&ok| ok)
         .count();
     let out = sub.finish(Duration::from_secs(60));
-    assert_eq!(acked, PUBS, "every publisher had all its lines acknowledged");
+    assert_eq!(
+        acked, PUBS,
+        "every publisher had all its lines acknowledged"
+    );
     let mut got = out.messages.clone();
     got.sort();
     got.dedup();
@@ -114,7 +120,16 @@ fn a_stuck_subscriber_does_not_stall_a_healthy_one() {
     stuck.subscribe_ok(&[("press/#", 1)]);
     let healthy = MosqSub::start(
         b.port,
-        &["-q", "1", "-t", "press/#", "-C", &LINES.to_string(), "-W", "30"],
+        &[
+            "-q",
+            "1",
+            "-t",
+            "press/#",
+            "-C",
+            &LINES.to_string(),
+            "-W",
+            "30",
+        ],
     );
     let start = Instant::now();
     let lines: Vec<String> = (0..LINES).map(|i| format!("press-{i}")).collect();
