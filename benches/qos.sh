@@ -238,6 +238,7 @@ for case in dict.fromkeys(c for c, _ in runs):
     row(case, "delivered_per_s", "delivered msg/s (to the healthy subscriber)" if "stuck" in case else "delivered msg/s", "higher")
     row(case, "delivery_p50_ms", "publish-to-delivery p50 ms", "lower")
     row(case, "delivery_p99_ms", "publish-to-delivery p99 ms", "lower")
+    row(case, "delivery_max_ms", "publish-to-delivery max ms", "lower")
     row(case, "acked_total", "acknowledged", "")
     row(case, "received_total", "delivered (after a 2 s drain)", "")
     row(case, "lost_after_drain", "acknowledged, not delivered after the drain", "lower")
