@@ -276,3 +276,42 @@ fn going_offline_releases_the_publishers_paused_for_it() {
     assert!(h.core.wants_input(p));
     assert_eq!(h.core.poll_resumed(), Some(p));
 }
+
+#[test]
+fn drops_per_client_are_on_sys_and_cleared_when_the_session_ends() {
+    let mut h = harness();
+    h.core.handle_timeout(h.now); // starts the $SYS clock
+    let watch = h.connect("watch", true);
+    h.subscribe(watch, "$SYS/broker/client/#", QoS::AtMostOnce);
+    let s = h.connect("odd+id#", true);
+    h.subscribe(s, "t", QoS::AtLeastOnce);
+    let p = h.connect("p", true);
+    let input = frames("t", 1..=20);
+    let mut at = feed(&mut h, p, &input);
+    h.advance(STUCK);
+    while at < input.len() {
+        at += feed(&mut h, p, &input[at..]);
+    }
+    h.advance(Duration::from_secs(10));
+    let topic = "$SYS/broker/client/odd_id_/dropped";
+    let got: Vec<(String, Vec<u8>, QoS)> = h
+        .publishes(watch)
+        .into_iter()
+        .filter(|u| u.0 == topic)
+        .collect();
+    let want = (20 - 1 - QUEUE).to_string().into_bytes();
+    assert_eq!(got, vec![(topic.to_owned(), want, QoS::AtMostOnce)]);
+    // The session ends with its connection: the figure is cleared (an
+    // empty retained message), and not published again.
+    h.core.handle_close(s, h.now);
+    h.advance(Duration::from_secs(10));
+    let got: Vec<Vec<u8>> = h
+        .publishes(watch)
+        .into_iter()
+        .filter(|u| u.0 == topic)
+        .map(|u| u.1)
+        .collect();
+    assert_eq!(got, vec![Vec::<u8>::new()]);
+    h.advance(Duration::from_secs(10));
+    assert!(h.publishes(watch).iter().all(|u| u.0 != topic));
+}
