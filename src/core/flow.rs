@@ -107,7 +107,7 @@ impl Core {
             if c.throttled_until.take().is_some() {
                 c.last_rx = c.last_rx.max(now);
                 let d = c.deadline(timeout);
-                self.resumed.push(id);
+                self.resumed.push_back(id);
                 self.note_deadline(d);
             }
         }

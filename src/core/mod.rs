@@ -149,7 +149,7 @@ pub struct Core {
     /// Publishers paused, each with the subscriber it waits for (see
     /// `flow.rs`), and those released since the caller last asked.
     throttled: Vec<(ConnId, SessionId)>,
-    resumed: Vec<ConnId>,
+    resumed: std::collections::VecDeque<ConnId>,
     /// Set while routing when a connected subscriber's queue passed half
     /// its bound: that subscriber.
     pressure: Option<SessionId>,
@@ -196,7 +196,7 @@ impl Core {
             scratch_slot_ids: Vec::new(),
             route_gen: 0,
             throttled: Vec::new(),
-            resumed: Vec::new(),
+            resumed: std::collections::VecDeque::new(),
             pressure: None,
             refused: false,
             scratch_ids: Vec::new(),
@@ -432,7 +432,7 @@ impl Core {
     /// may be read again although nothing was written to it: the caller
     /// reads it, since no new readiness event may come.
     pub fn poll_resumed(&mut self) -> Option<ConnId> {
-        self.resumed.pop()
+        self.resumed.pop_front()
     }
 
     /// The next connection whose pending output has grown past 64 KiB
