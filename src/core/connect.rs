@@ -165,8 +165,12 @@ impl Core {
         if let Some(s) = self.sessions.get_mut(sid.0) {
             had_will = s.pending_will.is_some();
             s.conn = Some(id);
-            // What it owes from before (resent below) counts from now.
-            s.last_progress = Some(now);
+            if !s.inflight.is_empty() || !s.queue.is_empty() {
+                // What it owes from before (resent below) counts from now.
+                // Written only then: a session that owes nothing is not
+                // touched (its state may be shared, see issue 17).
+                s.last_progress = Some(now);
+            }
             s.protocol = c.protocol;
             s.expiry_interval = expiry_interval;
             s.expires_at = None;

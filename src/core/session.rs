@@ -177,8 +177,8 @@ pub(crate) struct Session {
     pub route_stamp: u64,
     pub route_slot: usize,
     /// When the client last made progress: it acknowledged a message, it
-    /// connected, or it began to owe acknowledgements (a message queued
-    /// with nothing queued or in flight before). A subscriber that makes
+    /// connected owing some, or it began to owe acknowledgements (a message
+    /// queued with nothing queued or in flight before). A subscriber that makes
     /// progress is slow but alive, one that does not is stuck (see
     /// `flow.rs`).
     pub last_progress: Option<Instant>,

@@ -315,3 +315,24 @@ fn drops_per_client_are_on_sys_and_cleared_when_the_session_ends() {
     h.advance(Duration::from_secs(10));
     assert!(h.publishes(watch).iter().all(|u| u.0 != topic));
 }
+
+#[test]
+fn a_session_back_with_messages_owed_counts_as_alive_from_its_reconnect() {
+    let mut h = harness();
+    let s = h.connect("s", false);
+    h.subscribe(s, "t", QoS::AtLeastOnce);
+    h.core.handle_close(s, h.now);
+    let p = h.connect("p", true);
+    // Offline: its queue fills to the bound, nobody is paused for it.
+    let offline = frames("t", 1..=QUEUE as u16);
+    assert_eq!(feed(&mut h, p, &offline), offline.len());
+    h.advance(STUCK * 2);
+    // Back: one in flight again, the rest queued. Not stuck, though it
+    // acknowledged nothing for longer than `stuck_timeout`.
+    let _s = h.connect("s", false);
+    let more = frames("t", 100..=101);
+    let used = feed(&mut h, p, &more);
+    assert!(used < more.len(), "paused for it, not dropping");
+    assert!(!h.core.wants_input(p));
+    assert_eq!(h.core.stats().publish_dropped, 0);
+}
