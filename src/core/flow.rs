@@ -102,6 +102,12 @@ impl Core {
     /// is not checked while paused, see `sweep`): its keepalive counts
     /// from now.
     pub(super) fn release(&mut self, id: ConnId, now: Instant) {
+        self.unpause(id, now);
+        self.throttled.retain(|&(t, _)| t != id);
+    }
+
+    /// The connection side of `release`: `id` is no longer in the list.
+    fn unpause(&mut self, id: ConnId, now: Instant) {
         let timeout = self.limits.connect_timeout;
         if let Some(c) = self.conn_mut(id) {
             if c.throttled_until.take().is_some() {
@@ -111,19 +117,23 @@ impl Core {
                 self.note_deadline(d);
             }
         }
-        self.throttled.retain(|&(t, _)| t != id);
     }
 
-    /// Lifts every pause made for subscriber `sid`.
+    /// Lifts every pause made for subscriber `sid`, in the order they were
+    /// made (one pass: hundreds of publishers may wait for one subscriber).
     pub(super) fn release_for(&mut self, sid: SessionId, now: Instant) {
-        let waiting: Vec<ConnId> = self
-            .throttled
-            .iter()
-            .filter(|&&(_, by)| by == sid)
-            .map(|&(id, _)| id)
-            .collect();
+        if !self.throttled.iter().any(|&(_, by)| by == sid) {
+            return;
+        }
+        let mut waiting = Vec::new();
+        self.throttled.retain(|&(id, by)| {
+            if by == sid {
+                waiting.push(id);
+            }
+            by != sid
+        });
         for id in waiting {
-            self.release(id, now);
+            self.unpause(id, now);
         }
     }
 
