@@ -26,9 +26,12 @@
 //!   remote no further; the in-process client is not paused, and what it
 //!   publishes past a full queue is dropped and counted).
 //!
+//! A paused connection is not read at all, its acknowledgements included,
+//! so a paused publisher that also subscribes makes no progress meanwhile.
 //! Two clients publishing to each other's full queues pause each other,
-//! read no acknowledgements, and are both stuck after `stuck_timeout`:
-//! then drops resolve it.
+//! read no acknowledgements, and are both stuck after `stuck_timeout`: then
+//! drops resolve it. Counting a paused subscriber as alive instead would
+//! turn that into a deadlock.
 
 use std::time::Instant;
 
