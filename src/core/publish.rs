@@ -151,27 +151,6 @@ impl Core {
         ) {
             return self.protocol_violation(id, &format!("PUBLISH topic: {e}"), now);
         }
-        // A subscriber that keeps acknowledging has a full queue: not
-        // taken now, handed in again when the publisher is resumed (see
-        // `flow.rs`). A QoS 2 resend before PUBREL is not routed again,
-        // so it never waits.
-        let resend = p.qos == QoS::ExactlyOnce
-            && p.packet_id.is_some_and(|pid| {
-                self.sessions
-                    .get(sid.0)
-                    .is_some_and(|s| s.incoming_qos2.contains(&pid.get()))
-            });
-        let cost = topic.len() + p.payload.len() + p.properties.raw().len();
-        if let (false, Some(by)) = (
-            resend,
-            self.publish_blocked(id, sid, topic, p.qos, cost, now),
-        ) {
-            self.throttle(id, by, now);
-            if self.conn(id).is_some_and(|c| c.throttled_until.is_some()) {
-                self.refused = true;
-                return;
-            }
-        }
         self.stats.messages_received += 1;
         let reserved = (sys::is_sys_topic(topic) && !sys::is_bridge_state_topic(topic))
             || topic.starts_with("$share/");
@@ -211,6 +190,29 @@ impl Core {
             );
         }
 
+        // A subscriber that keeps acknowledging has a full queue: not
+        // taken now, handed in again when the publisher is resumed (see
+        // `flow.rs`). A QoS 2 resend before PUBREL and a refused payload
+        // are not routed, so they never wait.
+        let resend = p.qos == QoS::ExactlyOnce
+            && p.packet_id.is_some_and(|pid| {
+                self.sessions
+                    .get(sid.0)
+                    .is_some_and(|s| s.incoming_qos2.contains(&pid.get()))
+            });
+        let cost = topic.len() + p.payload.len() + p.properties.raw().len();
+        if let (false, Some(by)) = (
+            resend || bad_payload,
+            self.publish_blocked(id, sid, topic, p.qos, cost, now),
+        ) {
+            self.throttle(id, by, now);
+            if self.conn(id).is_some_and(|c| c.throttled_until.is_some()) {
+                // Counted when it is handed in again.
+                self.stats.messages_received -= 1;
+                self.refused = true;
+                return;
+            }
+        }
         let mut fwd = std::mem::take(&mut self.scratch_fwd);
         let expiry = forwardable(p.properties, &mut fwd);
         let incoming = Incoming {
