@@ -133,7 +133,8 @@ const MAX_MQTT_STRING: u64 = 65_535;
 /// MQTT 3.1.1 [MQTT-3.1.3-5]: servers must accept client ids of 1 to 23 bytes.
 const MIN_CLIENT_ID_LEN: u64 = 23;
 
-/// Upper bound of `connect_timeout`, in seconds; keeps deadline arithmetic sane.
+/// Upper bound of `connect_timeout` and `stuck_timeout`, in seconds; keeps
+/// deadline arithmetic sane.
 const MAX_CONNECT_TIMEOUT: u64 = 3600;
 
 /// Origin used in errors about the command line.
@@ -367,6 +368,7 @@ const SUPPORTED: &[&str] = &[
     "max_output_buffer",
     "connect_timeout",
     "max_topic_aliases",
+    "stuck_timeout",
     "sys_interval",
     "password_file",
     "acl_file",
@@ -530,6 +532,11 @@ impl Parser {
                 let default = defaults.connect_timeout.as_secs();
                 let v = count(name, args, 1, MAX_CONNECT_TIMEOUT, default)?;
                 limits.connect_timeout = Duration::from_secs(v);
+            }
+            "stuck_timeout" => {
+                let default = defaults.stuck_timeout.as_secs();
+                let v = count(name, args, 1, MAX_CONNECT_TIMEOUT, default)?;
+                limits.stuck_timeout = Duration::from_secs(v);
             }
             "password_file" | "acl_file" => {
                 let form = format!("expected '{name} PATH'");
@@ -883,7 +890,7 @@ Config file: one directive per line; a line starting with # is a comment.
                                    all or none; repeatable, most verbose wins
   max_connections N                open connections (default 1024)
   max_packet_size N                largest packet in bytes (default 262144)
-  max_inflight_messages N          QoS 1/2 in flight per client (default 20)
+  max_inflight_messages N          QoS 1/2 in flight per client (default 100)
   max_queued_messages N            QoS 1/2 queued per session (default 1000)
   max_queued_bytes N               bytes queued per session (default 4194304)
   max_subscriptions_per_session N  per session (default 256)
@@ -896,6 +903,9 @@ Config file: one directive per line; a line starting with # is a comment.
   max_output_buffer N              unsent bytes per connection (default 262144)
   connect_timeout SECONDS          time to send CONNECT (default 10)
   max_topic_aliases N              MQTT 5 aliases per client (default 10)
+  stuck_timeout SECONDS            no acks for this long: stuck (default 5);
+                                   a full queue pauses its publishers until
+                                   its subscriber is stuck, then drops
   sys_interval SECONDS             $SYS update period, 0 for off (default 10)
   password_file PATH               Mosquitto password file (boxmq passwd)
   acl_file PATH                    Mosquitto ACL file

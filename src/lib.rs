@@ -41,7 +41,7 @@ pub mod store;
 pub mod topic;
 
 pub use crate::codec::QoS;
-pub use crate::core::Stats;
+pub use crate::core::{ClientDropped, Stats};
 pub use broker::{
     Broker, BrokerBuilder, BrokerError, BrokerState, CallbackSubscription, Client, ClientError,
     Handle, Message, RecvTimeoutError, Subscription, TryRecvError,

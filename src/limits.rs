@@ -19,11 +19,14 @@ pub struct Limits {
     /// buffered. Worst-case read buffer per connection.
     pub max_packet_size: u32,
     /// QoS 1/2 messages sent to one client and not yet acknowledged.
-    /// Default 20. Further messages wait in the session queue.
+    /// Default 100 (measured: see BENCHMARKS.md, issue 16). Further
+    /// messages wait in the session queue.
     pub max_inflight: u16,
     /// QoS 1/2 messages queued for one session beyond the inflight window
-    /// (while it is offline, or while it is slow). Default 1000. When full,
-    /// new messages for that session are dropped and counted.
+    /// (while it is offline, or while it is slow). Default 1000. When the
+    /// queue of a connected subscriber that keeps acknowledging fills, the
+    /// publishers feeding it are paused instead (see `stuck_timeout`); new
+    /// messages for an offline or stuck session are dropped and counted.
     pub max_queued_messages: usize,
     /// Bytes of payload and topic queued for one session. Default 4 MiB.
     /// Same reaction as `max_queued_messages`.
@@ -66,6 +69,12 @@ pub struct Limits {
     /// name (at most `max_topic_len` bytes). An alias of 0 or above it gets
     /// DISCONNECT 0x94. 0 turns topic aliases off.
     pub max_topic_aliases: u16,
+    /// A connected subscriber that owes acknowledgements and has sent none
+    /// for this long is stuck. Default 5 s. Until then the publishers
+    /// feeding its full queue are paused (the broker stops reading them);
+    /// once it is stuck they go on and its queue bound drops, counts and
+    /// logs what does not fit. Costs nothing in memory.
+    pub stuck_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -73,7 +82,7 @@ impl Default for Limits {
         Limits {
             max_connections: 1024,
             max_packet_size: 256 * 1024,
-            max_inflight: 20,
+            max_inflight: 100,
             max_queued_messages: 1000,
             max_queued_bytes: 4 * 1024 * 1024,
             max_subscriptions_per_session: 256,
@@ -86,6 +95,7 @@ impl Default for Limits {
             max_output_buffer: 256 * 1024,
             connect_timeout: Duration::from_secs(10),
             max_topic_aliases: 10,
+            stuck_timeout: Duration::from_secs(5),
         }
     }
 }

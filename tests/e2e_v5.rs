@@ -53,7 +53,7 @@ fn connack_properties_and_assigned_client_id() {
         println!("NOTE: Mosquitto CONNACK properties {p:?}");
         assert!(p.topic_alias_maximum().unwrap_or(0) > 0, "{p:?}");
     } else {
-        assert_eq!(p.receive_maximum(), Some(20), "{p:?}");
+        assert_eq!(p.receive_maximum(), Some(100), "{p:?}");
         assert_eq!(p.maximum_packet_size(), Some(262_144), "{p:?}");
         assert_eq!(p.topic_alias_maximum(), Some(10), "{p:?}");
     }

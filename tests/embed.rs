@@ -740,3 +740,70 @@ fn the_binary_runs_the_broker_and_stops_on_sigint() {
     };
     assert!(status.success(), "{status}");
 }
+
+/// Flow control with in-process subscribers (README "QoS 1/2 under
+/// load"): one that keeps taking messages gets every one from a network
+/// publisher, in order, while another that stopped taking them holds the
+/// publisher up only until it counts as stuck, and its drops are counted.
+#[test]
+fn an_in_process_subscriber_that_stops_taking_holds_nobody_for_ever() {
+    if !mosquitto_available() {
+        return;
+    }
+    const LINES: usize = 2000;
+    let (_broker, handle) = start_with(Limits {
+        max_queued_messages: 50,
+        stuck_timeout: Duration::from_secs(1),
+        ..Limits::default()
+    });
+    let port = addr(&handle).port().to_string();
+    let healthy = handle.client("healthy").expect("client");
+    let sub = healthy.subscribe("press/#", QoS::AtLeastOnce).expect("sub");
+    let stuck = handle.client("stuck").expect("client");
+    let _never_read = stuck.subscribe("press/#", QoS::AtLeastOnce).expect("sub");
+    let reader = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        while got.len() < LINES {
+            match sub.recv_timeout(Duration::from_secs(20)) {
+                Ok(m) => got.push(String::from_utf8_lossy(&m.payload).into_owned()),
+                Err(_) => break,
+            }
+        }
+        got
+    });
+    let lines: Vec<String> = (0..LINES).map(|i| format!("press-{i}")).collect();
+    let mut publisher = Command::new("mosquitto_pub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-q",
+            "1",
+            "-t",
+            "press/b",
+            "-l",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mosquitto_pub");
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let mut stdin = publisher.stdin.take().expect("stdin");
+    let _ = std::io::Write::write_all(&mut stdin, text.as_bytes());
+    drop(stdin);
+    let finished = wait_until(|| publisher.try_wait().ok().flatten().is_some())
+        || wait_until(|| publisher.try_wait().ok().flatten().is_some());
+    if !finished {
+        let _ = publisher.kill();
+    }
+    let _ = publisher.wait();
+    assert!(finished, "the publisher was not held up for ever");
+    let got = reader.join().expect("reader");
+    assert_eq!(got, lines, "the healthy subscriber got all, in order");
+    let stats = handle.stats().expect("stats");
+    let dropped: u64 = stats.dropped_per_client.iter().map(|c| c.dropped).sum();
+    assert!(dropped > 0, "{:?}", stats.dropped_per_client);
+    assert_eq!(stats.publish_dropped, dropped);
+}

@@ -51,6 +51,8 @@ options (defaults in brackets):
   --pid PID           broker process, for idle's RSS
   --persistent 0|1    throughput/fanout subscribers keep a session
                       (clean session 0) [0]
+  --stuck N           throughput: N more subscribers on bench/# that
+                      subscribe and then never read their socket [0]
 ";
 
 /// Parsed command line.
@@ -72,6 +74,7 @@ pub struct Opts {
     pub payload: usize,
     pub pid: Option<u32>,
     pub persistent: bool,
+    pub stuck: usize,
 }
 
 fn parse(args: &[String]) -> Result<Opts, String> {
@@ -92,6 +95,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
         payload: 64,
         pid: None,
         persistent: false,
+        stuck: 0,
     };
     let mut it = args[1..].iter();
     while let Some(flag) = it.next() {
@@ -136,6 +140,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
             "--payload" => o.payload = num(v)?.clamp(1, 256 * 1024) as usize,
             "--pid" => o.pid = Some(num(v)? as u32),
             "--persistent" => o.persistent = num(v)? != 0,
+            "--stuck" => o.stuck = num(v)?.clamp(0, 100) as usize,
             _ => return Err(format!("unknown option {flag}")),
         }
     }

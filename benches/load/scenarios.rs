@@ -379,6 +379,7 @@ pub fn fanin(o: &Opts) -> Result<Report, String> {
 struct Pipe {
     qos: QoS,
     window: usize,
+    payload_len: usize,
     /// Publisher connection -> index; frames are prebuilt per publisher.
     pubs: HashMap<usize, usize>,
     frames: Vec<Vec<u8>>,
@@ -397,6 +398,11 @@ struct Pipe {
     /// queued (brokers acknowledge in order), and the PUBACK latencies.
     sent_at: Vec<std::collections::VecDeque<Instant>>,
     ack_latency: Latencies,
+    /// Publish-to-delivery latencies, from the send time each publisher
+    /// writes into the first 8 bytes of the payload (microseconds since
+    /// `epoch`); payloads shorter than that carry none.
+    epoch: Instant,
+    delivery_latency: Latencies,
 }
 
 /// QoS 0 publishers keep about this much queued in user space per turn.
@@ -415,6 +421,11 @@ impl Pipe {
             out[at..at + 2].copy_from_slice(&pid.to_be_bytes());
             self.unacked[k] += 1;
             self.sent_at[k].push_back(Instant::now());
+        }
+        if self.payload_len >= 8 {
+            let micros = self.epoch.elapsed().as_micros() as u64;
+            let at = out.len() - self.payload_len;
+            out[at..at + 8].copy_from_slice(&micros.to_be_bytes());
         }
         self.sent += 1;
         if self.measuring {
@@ -471,6 +482,13 @@ impl Handler for Pipe {
                     self.received += 1;
                     if self.measuring {
                         self.received_in_window += 1;
+                        if let Some(stamp) = p.payload.get(..8) {
+                            let mut b = [0u8; 8];
+                            b.copy_from_slice(stamp);
+                            let sent = Duration::from_micros(u64::from_be_bytes(b));
+                            let now = self.epoch.elapsed();
+                            self.delivery_latency.push(now.saturating_sub(sent));
+                        }
                     }
                 }
             }
@@ -516,6 +534,11 @@ fn pipe(
         SETUP_TIMEOUT,
     )?;
     mqtt::subscribe_all(&mut net, &subs, filter, o.qos, SETUP_TIMEOUT)?;
+    // Stuck subscribers: blocking sockets, subscribed, then never read
+    // (kept open until the end of the run).
+    let stuck = (0..o.stuck)
+        .map(|i| stuck_subscriber(o, &format!("stuck-{i}"), filter))
+        .collect::<Result<Vec<_>, String>>()?;
     let pub_ids: Vec<String> = (0..publishers).map(|i| format!("pub-{i}")).collect();
     let pubs = mqtt::connect_all(&mut net, o.addr, &pub_ids, 60, false, SETUP_TIMEOUT)?;
     let payload = vec![b'x'; o.payload];
@@ -529,6 +552,7 @@ fn pipe(
     let mut h = Pipe {
         qos: o.qos,
         window: o.window,
+        payload_len: o.payload,
         pubs: pubs.iter().enumerate().map(|(k, &id)| (id, k)).collect(),
         frames,
         next_pid: vec![1; publishers],
@@ -544,6 +568,8 @@ fn pipe(
         closed: 0,
         sent_at: vec![std::collections::VecDeque::new(); publishers],
         ack_latency: Latencies::default(),
+        epoch: Instant::now(),
+        delivery_latency: Latencies::default(),
     };
     let t0 = Instant::now();
     let start = t0 + o.warmup;
@@ -615,11 +641,38 @@ fn pipe(
             "lost_after_drain",
             (h.acked * subscribers as u64).saturating_sub(h.received),
         );
-        r.add("acked_total", h.acked);
+        r.add("acked_total", h.acked)
+            .add("stuck_subscribers", stuck.len());
         r.latency("ack_", &mut h.ack_latency);
     }
+    r.latency("delivery_", &mut h.delivery_latency);
     net.close_all();
+    drop(stuck);
     Ok(r)
+}
+
+/// A subscriber on `filter` that has its CONNACK and SUBACK and will read
+/// nothing more: the broker's output to it backs up into the kernel's
+/// buffers and then into the broker.
+fn stuck_subscriber(o: &Opts, id: &str, filter: &str) -> Result<std::net::TcpStream, String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(o.addr).map_err(|e| format!("stuck connect {e}"))?;
+    s.set_read_timeout(Some(SETUP_TIMEOUT))
+        .map_err(|e| format!("stuck {e}"))?;
+    let mut out = Vec::new();
+    mqtt::connect(&mut out, id, 600, false);
+    mqtt::subscribe(&mut out, 1, filter, o.qos);
+    s.write_all(&out).map_err(|e| format!("stuck write {e}"))?;
+    // CONNACK (4 bytes) and SUBACK (5 bytes for one filter).
+    let mut answers = [0u8; 9];
+    s.read_exact(&mut answers)
+        .map_err(|e| format!("stuck subscriber got no SUBACK: {e}"))?;
+    if answers[0] != 0x20 || answers[4] != 0x90 {
+        return Err(format!(
+            "stuck subscriber: unexpected answers {answers:02x?}"
+        ));
+    }
+    Ok(s)
 }
 
 /// `throughput`: P publishers to bench/<i>, one subscriber on bench/#.

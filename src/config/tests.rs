@@ -138,6 +138,7 @@ max_retained_bytes 14000
 max_output_buffer 15000
 connect_timeout 16
 max_topic_aliases 0
+stuck_timeout 17
 ";
     let c = parse(text).unwrap();
     let addrs: Vec<SocketAddr> = c.listeners.iter().map(|l| l.addr).collect();
@@ -168,6 +169,7 @@ max_topic_aliases 0
         max_output_buffer: 15000,
         connect_timeout: Duration::from_secs(16),
         max_topic_aliases: 0,
+        stuck_timeout: Duration::from_secs(17),
     };
     assert_eq!(c.limits, expected);
     assert_eq!(c.effective_listeners(), addrs);
@@ -434,6 +436,10 @@ fn ranges() {
         Duration::from_secs(3600)
     );
     assert_eq!(
+        limits("stuck_timeout 3600").stuck_timeout,
+        Duration::from_secs(3600)
+    );
+    assert_eq!(
         limits("max_queued_bytes 18446744073709551615").max_queued_bytes as u64,
         USIZE_MAX
     );
@@ -468,6 +474,11 @@ fn ranges() {
         "connect_timeout 3601",
         1,
         &["connect_timeout: 3601 is too large", "from 1 to 3600"],
+    );
+    fails_with(
+        "stuck_timeout 3601",
+        1,
+        &["stuck_timeout: 3601 is too large", "from 1 to 3600"],
     );
 }
 
@@ -809,9 +820,9 @@ fn help_defaults_agree_with_limits() {
     }
     names.sort_unstable();
     names.dedup();
-    // allow_anonymous, reason_strings, sys_interval, the fifteen fields of
+    // allow_anonymous, reason_strings, sys_interval, the sixteen fields of
     // Limits, persistence_mode and persistence_sync.
-    assert_eq!(names.len(), 20, "{names:?}");
+    assert_eq!(names.len(), 21, "{names:?}");
     for name in SUPPORTED {
         let documented = names.contains(name);
         let has_default = !matches!(

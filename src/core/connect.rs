@@ -165,6 +165,12 @@ impl Core {
         if let Some(s) = self.sessions.get_mut(sid.0) {
             had_will = s.pending_will.is_some();
             s.conn = Some(id);
+            if !s.inflight.is_empty() || !s.queue.is_empty() {
+                // What it owes from before (resent below) counts from now.
+                // Written only then: a session that owes nothing is not
+                // touched (its state may be shared, see issue 17).
+                s.last_progress = Some(now);
+            }
             s.protocol = c.protocol;
             s.expiry_interval = expiry_interval;
             s.expires_at = None;
@@ -371,6 +377,11 @@ impl Core {
         }
         session.conn = None;
         let ends = session.expiry_interval == 0;
+        // Offline, its queue bound applies: nobody waits for it.
+        self.release_for(sid, now);
+        let Some(session) = self.sessions.get_mut(sid.0) else {
+            return;
+        };
         if let (true, Some(w)) = (with_will, will) {
             if w.delay > 0 && !ends {
                 // 5.0 will delay: published when the delay or the session

@@ -40,6 +40,24 @@ struct Group {
 }
 
 /// All shared subscription groups.
+impl Group {
+    /// Index of the member the next message goes to: round robin,
+    /// preferring members that are connected; with none connected, the
+    /// next member's session queues it.
+    fn pick(&self, sessions: &Slab<Session>) -> usize {
+        let n = self.members.len();
+        let online = |i: usize| {
+            self.members
+                .get(i)
+                .is_some_and(|m| sessions.get(m.0.0).is_some_and(|s| s.conn.is_some()))
+        };
+        (0..n)
+            .map(|k| (self.next + k) % n)
+            .find(|&i| online(i))
+            .unwrap_or(self.next % n.max(1))
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct SharedGroups {
     trie: Trie<GroupId, ()>,
@@ -95,6 +113,28 @@ impl SharedGroups {
     }
 
     /// Number of group memberships.
+    /// Calls `f` with the member each group matching `topic` would give
+    /// its next message to, as `collect_matches` picks it, without moving
+    /// the round robin on.
+    pub fn for_each_next_member(
+        &self,
+        topic: &str,
+        sessions: &Slab<Session>,
+        mut f: impl FnMut(SessionId, &SubEntry),
+    ) {
+        if self.groups.is_empty() {
+            return;
+        }
+        self.trie.for_each_match(topic, |gid, ()| {
+            let Some(group) = self.groups.get(gid.0) else {
+                return;
+            };
+            if let Some(&(sid, ref entry)) = group.members.get(group.pick(sessions)) {
+                f(sid, entry);
+            }
+        });
+    }
+
     pub fn len(&self) -> usize {
         self.groups.iter().map(|(_, g)| g.members.len()).sum()
     }
@@ -183,19 +223,7 @@ impl Core {
                 let Some(group) = groups.get_mut(gid.0) else {
                     return;
                 };
-                // Round robin, preferring members that are connected; with
-                // none connected, the next member's session queues it.
-                let n = group.members.len();
-                let online = |i: usize| {
-                    group
-                        .members
-                        .get(i)
-                        .is_some_and(|m| sessions.get(m.0.0).is_some_and(|s| s.conn.is_some()))
-                };
-                let pick = (0..n)
-                    .map(|k| (group.next + k) % n)
-                    .find(|&i| online(i))
-                    .unwrap_or(group.next % n.max(1));
+                let pick = group.pick(sessions);
                 if let Some(&(sid, entry)) = group.members.get(pick) {
                     group.next = pick + 1;
                     add_match(sessions, round, sid, &entry, out, &mut ids);

@@ -21,6 +21,7 @@
 mod bridge;
 mod conn;
 mod connect;
+mod flow;
 mod matching;
 mod persist;
 mod publish;
@@ -58,10 +59,6 @@ pub use persist::{PersistFigures, PersistMode, RestoreReport, for_each_record};
 /// [`Core::poll_urgent`]).
 const FLUSH_MARK: usize = 64 * 1024;
 
-/// Longest a publisher is paused for a subscriber that falls behind (see
-/// `Core::throttle`).
-const THROTTLE_MAX: std::time::Duration = std::time::Duration::from_millis(200);
-
 /// Identifies one connection to the core. Chosen by the caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ConnId(pub usize);
@@ -94,6 +91,11 @@ pub struct Stats {
     pub retained_bytes: usize,
     /// Subscriptions held, over all sessions.
     pub subscriptions: usize,
+    /// QoS 1/2 messages each session lost to its queue bound (while
+    /// offline, stuck, or not slowing its publishers: see
+    /// README "QoS 1/2 under load"), for the sessions held now that lost
+    /// any, in no particular order.
+    pub dropped_per_client: Vec<ClientDropped>,
     /// Each bridge's figures (filled by the event loop; empty from
     /// [`Core::stats`]).
     pub bridges: Vec<crate::bridge::BridgeStats>,
@@ -103,6 +105,16 @@ pub struct Stats {
     /// The store's health and figures when persistence is on (filled by
     /// the event loop; `None` from [`Core::stats`]).
     pub store: Option<crate::store::StoreStatus>,
+}
+
+/// Messages one session lost to its queue bound (see
+/// [`Stats::dropped_per_client`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClientDropped {
+    /// The session's client identifier.
+    pub client_id: String,
+    /// Messages it lost since the session began.
+    pub dropped: u64,
 }
 
 /// The broker's whole protocol state. See the module documentation.
@@ -134,13 +146,16 @@ pub struct Core {
     /// Reused buffers for the hot path, so routing allocates nothing.
     scratch_matches: Vec<Match>,
     scratch_slot_ids: Vec<(usize, u32)>,
-    /// Publishers paused because a subscriber fell behind (see `throttle`),
-    /// and those released since the caller last asked.
-    throttled: Vec<ConnId>,
-    resumed: Vec<ConnId>,
+    /// Publishers paused, each with the subscriber it waits for (see
+    /// `flow.rs`), and those released since the caller last asked.
+    throttled: Vec<(ConnId, SessionId)>,
+    resumed: std::collections::VecDeque<ConnId>,
     /// Set while routing when a connected subscriber's queue passed half
-    /// its bound.
-    pressure: bool,
+    /// its bound: that subscriber.
+    pressure: Option<SessionId>,
+    /// Set by `handle_publish` when it refused the PUBLISH (see
+    /// `Core::publish_blocked`): `handle_data` gives its bytes back.
+    refused: bool,
     /// Number of the routing in progress (see `collect_matches`).
     route_gen: u64,
     scratch_ids: Vec<u32>,
@@ -181,8 +196,9 @@ impl Core {
             scratch_slot_ids: Vec::new(),
             route_gen: 0,
             throttled: Vec::new(),
-            resumed: Vec::new(),
-            pressure: false,
+            resumed: std::collections::VecDeque::new(),
+            pressure: None,
+            refused: false,
             scratch_ids: Vec::new(),
             scratch_frame: Vec::new(),
             scratch_codes: Vec::new(),
@@ -232,6 +248,15 @@ impl Core {
         s.retained_messages = self.retained.len();
         s.retained_bytes = self.retained.bytes();
         s.subscriptions = self.trie.len() + self.shared.len();
+        s.dropped_per_client = self
+            .sessions
+            .iter()
+            .filter(|(_, ss)| ss.dropped > 0)
+            .map(|(_, ss)| ClientDropped {
+                client_id: ss.client_id.to_string(),
+                dropped: ss.dropped,
+            })
+            .collect();
         s
     }
 
@@ -248,7 +273,8 @@ impl Core {
 
     /// Bytes arrived on connection `id`. Decodes and handles every complete
     /// packet at the start of `data` and returns how many bytes it used; the
-    /// caller keeps the rest (an incomplete packet) and passes it again with
+    /// caller keeps the rest (an incomplete packet, or packets the core does
+    /// not take now: see [`Core::wants_input`]) and passes it again with
     /// what follows. A connection the core closes uses all of `data`.
     pub fn handle_data(&mut self, id: ConnId, data: &[u8], now: Instant) -> usize {
         let max = self.limits.max_packet_size as usize;
@@ -293,6 +319,14 @@ impl Core {
                         c.last_rx = now;
                     }
                     self.handle_packet(id, packet, now);
+                    if std::mem::take(&mut self.refused) {
+                        // A subscriber's full queue: the PUBLISH is
+                        // handed in again once the connection is resumed
+                        // (see `flow.rs`), and its bytes counted then.
+                        let kept = used - n;
+                        self.stats.bytes_received -= (data.len() - kept) as u64;
+                        return kept;
+                    }
                 }
                 Err(DecodeError::InvalidReasonCode(code)) if rest.first() == Some(&0xE0) => {
                     // A DISCONNECT with a code the spec does not define:
@@ -341,6 +375,7 @@ impl Core {
         if let Some(slot) = self.conns.get_mut(id.0) {
             *slot = None;
         }
+        self.forget_throttle(id);
     }
 
     /// Time has reached `now`: closes connections whose keepalive or connect
@@ -378,11 +413,15 @@ impl Core {
 
     /// Whether the core takes more packets from connection `id` now. It
     /// does not while the connection's pending output is above
-    /// `max_output_buffer`: a client that sends without reading the
-    /// answers is paused (the caller stops reading its socket) until it
-    /// reads. [`Core::handle_data`] stops at that point by itself (after
-    /// at least one packet, so a caller that feeds one packet at a time,
-    /// like the in-process client, is never refused).
+    /// `max_output_buffer` (a client that sends without reading the
+    /// answers is paused until it reads), nor while a subscriber it
+    /// publishes to falls behind (see `flow.rs`, until
+    /// [`Core::poll_resumed`] names it). The caller stops reading its
+    /// socket meanwhile. [`Core::handle_data`] stops at that point by
+    /// itself, after at least one packet; and it may leave a PUBLISH
+    /// unconsumed that would meet a full queue, but never on a trusted
+    /// connection, so a caller that feeds one packet at a time, like the
+    /// in-process client, is never refused.
     pub fn wants_input(&self, id: ConnId) -> bool {
         self.conn(id).is_some_and(|c| {
             c.output_len() <= self.limits.max_output_buffer && c.throttled_until.is_none()
@@ -393,7 +432,7 @@ impl Core {
     /// may be read again although nothing was written to it: the caller
     /// reads it, since no new readiness event may come.
     pub fn poll_resumed(&mut self) -> Option<ConnId> {
-        self.resumed.pop()
+        self.resumed.pop_front()
     }
 
     /// The next connection whose pending output has grown past 64 KiB
@@ -490,44 +529,6 @@ impl Core {
         }
     }
 
-    /// Pauses publisher `id` after a QoS 1/2 message of its went to a
-    /// connected subscriber whose queue is past half its bound: rather than
-    /// acknowledge messages that would then be dropped, the broker stops
-    /// reading the publisher until the queue drains to a quarter
-    /// (`pump`) or `THROTTLE_MAX` has passed. The cap keeps a subscriber
-    /// that never reads from holding up everyone else for long: past it the
-    /// queue bound and its drop count apply as before.
-    fn throttle(&mut self, id: ConnId, now: Instant) {
-        let until = now + THROTTLE_MAX;
-        let Some(c) = self.conn_mut(id) else { return };
-        if c.throttled_until.is_none() {
-            c.throttled_until = Some(until);
-            self.throttled.push(id);
-            self.note_deadline(Some(until));
-        }
-    }
-
-    /// Lifts the pause of `id` (see `throttle`).
-    fn release(&mut self, id: ConnId) {
-        if let Some(c) = self.conn_mut(id) {
-            if c.throttled_until.take().is_some() {
-                self.resumed.push(id);
-            }
-        }
-        self.throttled.retain(|&t| t != id);
-    }
-
-    /// A queue drained: every paused publisher may go on.
-    fn release_all(&mut self) {
-        for id in std::mem::take(&mut self.throttled) {
-            if let Some(c) = self.conns.get_mut(id.0).and_then(Option::as_mut) {
-                if c.throttled_until.take().is_some() {
-                    self.resumed.push(id);
-                }
-            }
-        }
-    }
-
     /// Closes every connection past its deadline, handles sessions whose
     /// delayed will or expiry is due, and works out the earliest deadline
     /// left. Deadlines only move later as packets arrive, so the minimum
@@ -551,6 +552,9 @@ impl Core {
                 } else {
                     consider(t, &mut next);
                 }
+                // Not read while paused: its keepalive counts again from
+                // the release.
+                continue;
             }
             let Some(d) = c.deadline(timeout) else {
                 continue;
@@ -585,7 +589,7 @@ impl Core {
         }
         self.next_sweep = next;
         for id in unthrottle {
-            self.release(id);
+            self.recheck_throttle(id, now);
         }
         for (id, awaiting_connect) in expired {
             if awaiting_connect {

@@ -24,8 +24,6 @@ use crate::topic;
 
 /// 5.0 reason codes used on the publish path.
 const RC_NO_MATCHING_SUBSCRIBERS: u8 = 0x10;
-/// A subscriber that acknowledged nothing for this long is stuck, not slow.
-const STALLED_AFTER: Duration = Duration::from_secs(1);
 const RC_NOT_AUTHORIZED: u8 = 0x87;
 const RC_RECEIVE_MAXIMUM_EXCEEDED: u8 = 0x93;
 const RC_TOPIC_ALIAS_INVALID: u8 = 0x94;
@@ -192,6 +190,29 @@ impl Core {
             );
         }
 
+        // A subscriber that keeps acknowledging has a full queue: not
+        // taken now, handed in again when the publisher is resumed (see
+        // `flow.rs`). A QoS 2 resend before PUBREL and a refused payload
+        // are not routed, so they never wait.
+        let resend = p.qos == QoS::ExactlyOnce
+            && p.packet_id.is_some_and(|pid| {
+                self.sessions
+                    .get(sid.0)
+                    .is_some_and(|s| s.incoming_qos2.contains(&pid.get()))
+            });
+        let cost = topic.len() + p.payload.len() + p.properties.raw().len();
+        if let (false, Some(by)) = (
+            resend || bad_payload,
+            self.publish_blocked(id, sid, topic, p.qos, cost, now),
+        ) {
+            self.throttle(id, by, now);
+            if self.conn(id).is_some_and(|c| c.throttled_until.is_some()) {
+                // Counted when it is handed in again.
+                self.stats.messages_received -= 1;
+                self.refused = true;
+                return;
+            }
+        }
         let mut fwd = std::mem::take(&mut self.scratch_fwd);
         let expiry = forwardable(p.properties, &mut fwd);
         let incoming = Incoming {
@@ -202,7 +223,7 @@ impl Core {
             props: fwd.as_properties().raw(),
             expiry,
         };
-        self.pressure = false;
+        self.pressure = None;
         match (p.qos, p.packet_id) {
             (QoS::AtMostOnce, _) => {
                 self.route(&incoming, Some(sid), now);
@@ -265,9 +286,8 @@ impl Core {
             // The codec guarantees a packet id for QoS > 0.
             (_, None) => self.protocol_violation(id, "PUBLISH without packet id", now),
         }
-        if self.pressure {
-            self.pressure = false;
-            self.throttle(id, now);
+        if let Some(by) = self.pressure.take() {
+            self.throttle(id, by, now);
         }
         self.scratch_fwd = fwd;
     }
@@ -342,12 +362,12 @@ impl Core {
         r: PubResp<'_>,
         now: Instant,
     ) {
+        if r.kind != PubRespKind::PubRel {
+            self.note_progress(sid, now);
+        }
         let Some(session) = self.sessions.get_mut(sid.0) else {
             return;
         };
-        if r.kind != PubRespKind::PubRel {
-            session.last_ack = Some(now);
-        }
         match r.kind {
             PubRespKind::PubAck => {
                 // [MQTT-4.3.2-1]: the message is acknowledged; forget it.
@@ -504,6 +524,7 @@ impl Core {
                         retain,
                         sub_ids,
                     },
+                    origin,
                     now,
                 );
             }
@@ -574,10 +595,17 @@ impl Core {
         }
     }
 
-    /// Gives a message to a session's queue, from which `pump` sends as the
-    /// inflight window and the output buffer allow. Dropped and counted
-    /// when the queue is full.
-    pub(super) fn deliver(&mut self, sid: SessionId, pending: Pending, now: Instant) {
+    /// Gives a message from session `origin` to a session's queue, from
+    /// which `pump` sends as the inflight window and the output buffer
+    /// allow. Dropped and counted when the queue is full; past half of it,
+    /// the publisher is to be paused (`Core::pressure`, see `flow.rs`).
+    pub(super) fn deliver(
+        &mut self,
+        sid: SessionId,
+        pending: Pending,
+        origin: Option<SessionId>,
+        now: Instant,
+    ) {
         let limits = &self.limits;
         let Some(session) = self.sessions.get_mut(sid.0) else {
             return;
@@ -586,7 +614,6 @@ impl Core {
             max_messages,
             max_bytes,
             drop_oldest,
-            never_throttle,
             ..
         } = session
             .policy
@@ -613,38 +640,31 @@ impl Core {
             }
         }
         if full(session) {
-            session.dropped += 1;
-            self.stats.publish_dropped += 1;
             log::debug!(
                 "queue of '{}' full; message on '{}' dropped",
                 session.client_id,
                 pending.msg.topic
             );
+            self.note_dropped(sid, now);
             return;
         }
         self.persist_queued(sid, &pending);
         let Some(session) = self.sessions.get_mut(sid.0) else {
             return;
         };
+        if session.queue.is_empty() && session.inflight.is_empty() {
+            // It owed nothing: the clock of `stuck` starts now.
+            session.last_progress = Some(now);
+        }
         session.queued_bytes += cost;
         session.queue.push_back(pending);
         self.pump(sid, now);
         // A connected subscriber falling behind but still acknowledging:
-        // slow the publisher down (see `Core::throttle`) instead of
-        // dropping soon. One that stopped acknowledging is stuck: it must
-        // not hold anyone up, its queue bound applies. A session that asked
-        // never to slow anyone (a bridge) is not considered.
-        if let Some(s) = self.sessions.get(sid.0) {
-            let alive = s
-                .last_ack
-                .is_some_and(|t| now.saturating_duration_since(t) < STALLED_AFTER);
-            if alive
-                && !never_throttle
-                && s.conn.is_some()
-                && (s.queue.len() * 2 >= max_messages || s.queued_bytes * 2 >= max_bytes)
-            {
-                self.pressure = true;
-            }
+        // slow the publisher down (see `flow.rs`) instead of dropping
+        // soon. Not for its own messages: pausing it would stop its
+        // acknowledgements too.
+        if self.pressure.is_none() && origin != Some(sid) && self.queue_pressed(sid, now) {
+            self.pressure = Some(sid);
         }
     }
 
@@ -732,7 +752,7 @@ impl Core {
         let drained = session.queue.len() * 4 <= bounds.max_messages
             && session.queued_bytes * 4 <= bounds.max_bytes;
         if drained && !self.throttled.is_empty() {
-            self.release_all();
+            self.release_for(sid, now);
         }
         if sent > 0 {
             self.stats.messages_sent += sent;

@@ -176,9 +176,15 @@ pub(crate) struct Session {
     /// of its entry in that routing's matches (see `collect_matches`).
     pub route_stamp: u64,
     pub route_slot: usize,
-    /// When the client last acknowledged a message: a subscriber that
-    /// acknowledges is slow but alive, one that does not is stuck.
-    pub last_ack: Option<Instant>,
+    /// When the client last made progress: it acknowledged a message, it
+    /// connected owing some, or it began to owe acknowledgements (a message
+    /// queued with nothing queued or in flight before). A subscriber that makes
+    /// progress is slow but alive, one that does not is stuck (see
+    /// `flow.rs`).
+    pub last_progress: Option<Instant>,
+    /// Messages are being dropped for it (stuck, queue full): the episode
+    /// was logged and its end will be.
+    pub dropping: bool,
     pub subscriptions: Vec<Subscription>,
     /// Outgoing QoS 1/2 messages in send order.
     pub inflight: VecDeque<Inflight>,
@@ -217,7 +223,8 @@ impl Session {
             trusted: false,
             route_stamp: 0,
             route_slot: 0,
-            last_ack: None,
+            last_progress: None,
+            dropping: false,
             subscriptions: Vec::new(),
             inflight: VecDeque::new(),
             queue: VecDeque::new(),

@@ -254,6 +254,7 @@ impl Core {
                     retain: true,
                     sub_ids: sub_id.into_iter().collect(),
                 },
+                Some(sid),
                 now,
             );
         }

@@ -64,6 +64,9 @@ impl SysState {
 }
 
 /// True for topic names under `$SYS`, which only the broker publishes.
+/// Where the per-client figures go: `$SYS/broker/client/ID/dropped`.
+const CLIENT_PREFIX: &str = "$SYS/broker/client/";
+
 pub(crate) fn is_sys_topic(topic: &str) -> bool {
     topic == "$SYS" || topic.starts_with("$SYS/")
 }
@@ -100,6 +103,11 @@ impl Core {
             .max(0.001);
         self.sys.last_run = Some(now);
         let figures = self.sys_figures(now, secs);
+        let current: std::collections::HashSet<String> = figures
+            .iter()
+            .filter(|(t, _)| t.starts_with(CLIENT_PREFIX))
+            .map(|(t, _)| t.clone())
+            .collect();
         for (topic, payload) in figures {
             if self.sys.last.get(&topic) == Some(&payload) {
                 continue;
@@ -114,6 +122,27 @@ impl Core {
             };
             self.route(&msg, None, now);
             self.sys.last.insert(topic, payload);
+        }
+        // A per-client figure whose session is gone: its retained message
+        // is cleared, so what `$SYS` keeps stays bounded by the sessions.
+        let gone: Vec<String> = self
+            .sys
+            .last
+            .keys()
+            .filter(|t| t.starts_with(CLIENT_PREFIX) && !current.contains(t.as_str()))
+            .cloned()
+            .collect();
+        for topic in gone {
+            let msg = Incoming {
+                topic: &topic,
+                payload: &[],
+                qos: QoS::AtMostOnce,
+                retain: true,
+                props: &[],
+                expiry: None,
+            };
+            self.route(&msg, None, now);
+            self.sys.last.remove(&topic);
         }
     }
 
@@ -193,6 +222,26 @@ impl Core {
         }
         for (topic, _) in &mut out {
             topic.insert_str(0, "$SYS/broker/");
+        }
+        // Messages each session lost to its queue bound (see `flow.rs`),
+        // for those that lost any; `+`, `#` and NUL in a client id (not
+        // allowed in a topic name) are written `_`.
+        for c in &st.dropped_per_client {
+            let id: String = c
+                .client_id
+                .chars()
+                .map(|ch| {
+                    if matches!(ch, '+' | '#' | '\0') {
+                        '_'
+                    } else {
+                        ch
+                    }
+                })
+                .collect();
+            out.push((
+                format!("{CLIENT_PREFIX}{id}/dropped"),
+                c.dropped.to_string(),
+            ));
         }
         out
     }

@@ -1181,48 +1181,5 @@ fn trusted_connections_need_no_credentials() {
     );
 }
 
-#[test]
-fn a_slow_subscriber_that_acknowledges_slows_the_publisher_down() {
-    let mut config = Config::default();
-    config.limits.max_queued_messages = 8;
-    config.limits.max_inflight = 1;
-    let mut h = Harness::with(config);
-    let s = h.connect("slow", true);
-    h.subscribe(s, "t", QoS::AtLeastOnce);
-    let p = h.connect("p", true);
-    // One message delivered and acknowledged: the subscriber is alive.
-    h.publish(p, "t", b"0", QoS::AtLeastOnce, false, 1);
-    let out = h.recv(s);
-    let Out::Publish {
-        pid: Some(first), ..
-    } = out[0]
-    else {
-        panic!("{out:?}")
-    };
-    h.resp(s, PubRespKind::PubAck, first);
-    // It now falls behind: once its queue is half full the publisher is
-    // paused instead of having messages acknowledged and then dropped.
-    let mut frames = Vec::new();
-    for i in 2..=12u16 {
-        Packet::Publish(Publish {
-            dup: false,
-            qos: QoS::AtLeastOnce,
-            retain: false,
-            topic: "t",
-            packet_id: Some(pid(i)),
-            properties: Properties::EMPTY,
-            payload: b"m",
-        })
-        .encode(V4, &mut frames);
-    }
-    let used = h.core.handle_data(p, &frames, h.now);
-    assert!(used < frames.len(), "publisher paused");
-    assert!(!h.core.wants_input(p));
-    assert_eq!(h.core.stats().publish_dropped, 0);
-    // The pause ends on its own after a while.
-    h.advance(Duration::from_millis(250));
-    assert!(h.core.wants_input(p));
-    assert_eq!(h.core.poll_resumed(), Some(p));
-}
-
+mod flow;
 mod persist;

@@ -219,7 +219,7 @@ fn connack_advertises_limits_and_assigned_id() {
         joined.contains("AssignedClientIdentifier(\"auto-"),
         "{joined}"
     );
-    assert!(joined.contains("ReceiveMaximum(20)"), "{joined}");
+    assert!(joined.contains("ReceiveMaximum(100)"), "{joined}");
     assert!(joined.contains("MaximumPacketSize(262144)"), "{joined}");
     assert!(joined.contains("TopicAliasMaximum(10)"), "{joined}");
 }

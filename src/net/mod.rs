@@ -567,6 +567,12 @@ impl Server {
             if self.core.is_closing(id) {
                 return;
             }
+            if !self.core.wants_input(id) {
+                // Paused in the middle of what was read (see
+                // `Core::wants_input`): the rest waits in `partial` and is
+                // handed in first on resuming, even if no new data comes.
+                conn.paused = true;
+            }
             // What this read produced for subscribers goes out before the
             // next read adds more.
             self.flush_urgent(now);

@@ -63,6 +63,7 @@ pub fn limits() -> Limits {
         max_output_buffer: 256,
         connect_timeout: Duration::from_secs(5),
         max_topic_aliases: 2,
+        stuck_timeout: Duration::from_secs(2),
     }
 }
 
@@ -107,6 +108,12 @@ struct Slot {
     credit: usize,
     opened: Option<Instant>,
     last_rx: Option<Instant>,
+    /// The core paused its input for a subscriber that falls behind
+    /// (`wants_input` false with room in the output): it does not hold a
+    /// connection it does not read to its keepalive, and counts it afresh
+    /// from the release, so neither does the harness until it is used
+    /// again.
+    paused: bool,
 }
 
 impl Slot {
@@ -235,10 +242,14 @@ impl Harness {
                 "handle_data used {used} of {}",
                 inbuf.len()
             );
+            let throttled = !self.core.wants_input(Self::id(i))
+                && self.core.pending_output(Self::id(i)).len() <= self.limits.max_output_buffer;
             let slot = &mut self.slots[i];
             if used > 0 {
                 slot.last_rx = Some(self.now);
+                slot.paused = false;
             }
+            slot.paused |= throttled;
             slot.credit += used;
             slot.inbuf = inbuf[used..].to_vec();
             assert!(
@@ -366,7 +377,7 @@ impl Harness {
     /// The harness's own idea of a connection's deadline.
     fn deadline(&self, i: usize, connect_timeout: Duration) -> Option<Instant> {
         let s = &self.slots[i];
-        if !s.open || self.core.is_closing(Self::id(i)) {
+        if !s.open || s.paused || self.core.is_closing(Self::id(i)) {
             return None;
         }
         match self.connack_code(i) {
