@@ -347,6 +347,9 @@ impl Server {
             } else {
                 Some(Duration::ZERO)
             };
+            // A logger that batches the loop's lines writes them now, not
+            // while the loop sleeps (see the binary's logger.rs).
+            log::logger().flush();
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if interrupted(&e) {
                     continue;
