@@ -35,75 +35,104 @@ pub(crate) struct WillMsg {
     pub delay: u32,
 }
 
-/// Output buffers larger than this are given back once drained, so an idle
-/// connection holds no big allocation.
-const IDLE_BUFFER_KEEP: usize = 4 * 1024;
+/// The output of a connection while it has some: the frames waiting to be
+/// written and the holds on them. Boxed and dropped once written, so an
+/// idle connection pays one pointer for it.
+#[derive(Debug, Default)]
+struct Output {
+    /// Encoded frames waiting to be written, from `pos` on.
+    buf: Vec<u8>,
+    pos: usize,
+    /// Output held until records are durable (persistence with sync): each
+    /// mark is a stream offset (counted like `Conn::consumed`) and the
+    /// number of records that must be on disk before the bytes from there
+    /// on leave.
+    marks: std::collections::VecDeque<(u64, u64)>,
+}
 
-/// One connection as the core sees it.
+/// What few connections have: 5.0 topic aliases and a transport identity.
+#[derive(Debug, Default)]
+struct Rare {
+    aliases: Vec<Option<Box<str>>>,
+    identity: Option<Box<str>>,
+}
+
+/// One connection as the core sees it. Kept small (104 bytes on 64-bit
+/// targets, checked by a test): the core holds one per connected client,
+/// and what most connections never use is boxed (docs/LIMITS.md,
+/// "Per-connection accounting").
 #[derive(Debug)]
 pub(crate) struct Conn {
     pub phase: Phase,
-    pub protocol: ProtocolVersion,
-    pub opened: Instant,
+    /// When the connection was opened while CONNECT is awaited, then when
+    /// its last packet arrived.
     pub last_rx: Instant,
-    /// Keepalive as the client asked; zero turns it off [MQTT-3.1.2-10].
-    pub keep_alive: Duration,
+    /// Input paused until then because a connected subscriber of what it
+    /// publishes is falling behind (see `Core::throttle`).
+    pub throttled_until: Option<Instant>,
+    /// Bytes of output written since the connection opened.
+    consumed: u64,
+    /// `None` while nothing waits to be written.
+    out: Option<Box<Output>>,
     /// Boxed: most connections have none, and a will is large.
     pub will: Option<Box<WillMsg>>,
-    /// 5.0 topic aliases the client has set, indexed by alias - 1. Never
-    /// longer than the Topic Alias Maximum the broker announced.
-    pub aliases: Vec<Option<Box<str>>>,
+    rare: Option<Box<Rare>>,
+    /// Text for log lines until CONNECT names the client: the peer address
+    /// given at open. Afterwards the core names the client by its id.
+    pub label: Option<Box<str>>,
+    /// Keepalive in seconds as the client asked; zero turns it off
+    /// [MQTT-3.1.2-10].
+    pub keep_alive: u16,
+    pub protocol: ProtocolVersion,
     /// The application's own connection (see `Core::trust`).
     pub trusted: bool,
-    /// User name proved by the transport (see `Core::set_identity`).
-    pub identity: Option<Box<str>>,
     /// 5.0: whether error replies carry a Reason String: the client asked
     /// for them (Request Problem Information 1), or `reason_strings` is on
     /// and it did not refuse them (0) [MQTT-3.1.2-29].
     pub problem_info: bool,
-    /// Encoded frames waiting to be written, from `out_pos` on.
-    out: Vec<u8>,
-    out_pos: usize,
-    /// Bytes of output written since the connection opened.
-    consumed: u64,
-    /// Output held until records are durable (persistence with sync): each
-    /// mark is a stream offset (counted like `consumed`) and the number of
-    /// records that must be on disk before the bytes from there on leave.
-    marks: std::collections::VecDeque<(u64, u64)>,
     /// Already in the core's dirty list.
     pub dirty: bool,
     /// Already in the core's urgent list (output past `FLUSH_MARK`).
     pub urgent: bool,
-    /// Input paused until then because a connected subscriber of what it
-    /// publishes is falling behind (see `Core::throttle`).
-    pub throttled_until: Option<Instant>,
-    /// Text for log lines: the peer address given at open, then the client
-    /// id and the peer address.
-    pub label: Box<str>,
 }
 
 impl Conn {
     pub fn new(now: Instant, label: Box<str>) -> Conn {
         Conn {
             phase: Phase::AwaitConnect,
-            protocol: ProtocolVersion::V311,
-            opened: now,
             last_rx: now,
-            keep_alive: Duration::ZERO,
-            will: None,
-            aliases: Vec::new(),
-            problem_info: true,
-            trusted: false,
-            identity: None,
-            out: Vec::new(),
-            out_pos: 0,
+            throttled_until: None,
             consumed: 0,
-            marks: std::collections::VecDeque::new(),
+            out: None,
+            will: None,
+            rare: None,
+            label: Some(label),
+            keep_alive: 0,
+            protocol: ProtocolVersion::V311,
+            trusted: false,
+            problem_info: true,
             dirty: false,
             urgent: false,
-            throttled_until: None,
-            label,
         }
+    }
+
+    /// User name proved by the transport (see `Core::set_identity`).
+    pub fn identity(&self) -> Option<&str> {
+        self.rare.as_ref().and_then(|r| r.identity.as_deref())
+    }
+
+    pub fn set_identity(&mut self, name: Box<str>) {
+        self.rare.get_or_insert_default().identity = Some(name);
+    }
+
+    /// 5.0 topic aliases the client has set, indexed by alias - 1. Never
+    /// longer than the Topic Alias Maximum the broker announced.
+    pub fn aliases(&self) -> &[Option<Box<str>>] {
+        self.rare.as_ref().map_or(&[], |r| &r.aliases)
+    }
+
+    pub fn aliases_mut(&mut self) -> &mut Vec<Option<Box<str>>> {
+        &mut self.rare.get_or_insert_default().aliases
     }
 
     /// The instant after which the connection is to be closed for silence:
@@ -111,9 +140,10 @@ impl Conn {
     /// connect timeout while CONNECT is awaited.
     pub fn deadline(&self, connect_timeout: Duration) -> Option<Instant> {
         match self.phase {
-            Phase::AwaitConnect => Some(self.opened + connect_timeout),
-            Phase::Connected(_) if !self.keep_alive.is_zero() => {
-                Some(self.last_rx + self.keep_alive + self.keep_alive / 2)
+            Phase::AwaitConnect => Some(self.last_rx + connect_timeout),
+            Phase::Connected(_) if self.keep_alive != 0 => {
+                let keep_alive = Duration::from_secs(u64::from(self.keep_alive));
+                Some(self.last_rx + keep_alive + keep_alive / 2)
             }
             _ => None,
         }
@@ -122,8 +152,11 @@ impl Conn {
     /// Bytes that may be written now: those waiting, up to the first one
     /// held for records not yet durable.
     pub fn pending_output(&self) -> &[u8] {
-        let all = self.out.get(self.out_pos..).unwrap_or(&[]);
-        match self.marks.front() {
+        let Some(out) = &self.out else {
+            return &[];
+        };
+        let all = out.buf.get(out.pos..).unwrap_or(&[]);
+        match out.marks.front() {
             Some(&(pos, _)) => {
                 let free = usize::try_from(pos.saturating_sub(self.consumed)).unwrap_or(usize::MAX);
                 all.get(..free).unwrap_or(all)
@@ -132,15 +165,20 @@ impl Conn {
         }
     }
 
+    fn output(&mut self) -> &mut Output {
+        self.out.get_or_insert_default()
+    }
+
     /// What is appended from now on waits until `records` records are
     /// durable. `true` when the connection had no hold before.
     pub fn hold(&mut self, records: u64) -> bool {
-        let pos = self.consumed + self.output_len() as u64;
-        let first = self.marks.is_empty();
-        match self.marks.back_mut() {
+        let pos = self.output_end();
+        let marks = &mut self.output().marks;
+        let first = marks.is_empty();
+        match marks.back_mut() {
             Some(last) if last.0 == pos => last.1 = last.1.max(records),
             Some(last) if last.1 >= records => {}
-            _ => self.marks.push_back((pos, records)),
+            _ => marks.push_back((pos, records)),
         }
         first
     }
@@ -155,17 +193,14 @@ impl Conn {
     /// [`Conn::output_end`] whose bytes are not written yet) on: an answer
     /// queued before the work whose records it must wait for.
     pub fn hold_from(&mut self, pos: u64, records: u64) -> bool {
-        let first = self.marks.is_empty();
-        let at = self
-            .marks
-            .iter()
-            .position(|m| m.0 > pos)
-            .unwrap_or(self.marks.len());
-        let covered = at > 0 && self.marks.get(at - 1).is_some_and(|m| m.1 >= records);
+        let marks = &mut self.output().marks;
+        let first = marks.is_empty();
+        let at = marks.iter().position(|m| m.0 > pos).unwrap_or(marks.len());
+        let covered = at > 0 && marks.get(at - 1).is_some_and(|m| m.1 >= records);
         if !covered {
-            match self.marks.get_mut(at) {
+            match marks.get_mut(at) {
                 Some(m) if m.0 == pos => m.1 = m.1.max(records),
-                _ => self.marks.insert(at, (pos, records)),
+                _ => marks.insert(at, (pos, records)),
             }
         }
         first && !covered
@@ -173,52 +208,98 @@ impl Conn {
 
     /// Some output waits for records to be durable.
     pub fn has_held_output(&self) -> bool {
-        !self.marks.is_empty()
+        self.out.as_ref().is_some_and(|o| !o.marks.is_empty())
     }
 
     /// Records up to `durable` are on disk: lifts the holds they covered.
     /// `true` when some output was released; `still` tells whether holds
     /// remain.
     pub fn release_held(&mut self, durable: u64) -> (bool, bool) {
+        let Some(out) = &mut self.out else {
+            return (false, false);
+        };
         let mut released = false;
-        while self.marks.front().is_some_and(|m| m.1 <= durable) {
-            self.marks.pop_front();
+        while out.marks.front().is_some_and(|m| m.1 <= durable) {
+            out.marks.pop_front();
             released = true;
         }
-        (released, !self.marks.is_empty())
+        let still = !out.marks.is_empty();
+        if !still && out.pos == out.buf.len() {
+            self.out = None;
+        }
+        (released, still)
     }
 
     /// Number of bytes waiting to be written.
     pub fn output_len(&self) -> usize {
-        self.out.len() - self.out_pos
+        self.out.as_ref().map_or(0, |o| o.buf.len() - o.pos)
     }
 
     /// The buffer to append encoded frames to.
     pub fn out_buf(&mut self) -> &mut Vec<u8> {
-        &mut self.out
+        &mut self.output().buf
     }
 
-    /// `n` bytes of the pending output were written.
+    /// `n` bytes of the pending output were written. Written out and with
+    /// no holds, the output is given back: an idle connection keeps no
+    /// buffer.
     pub fn consume_output(&mut self, n: usize) {
-        let before = self.out_pos;
-        self.out_pos = (self.out_pos + n).min(self.out.len());
-        self.consumed += (self.out_pos - before) as u64;
-        if self.out_pos == self.out.len() {
-            self.out_pos = 0;
-            if self.out.capacity() > IDLE_BUFFER_KEEP {
-                self.out = Vec::new();
+        let Some(out) = &mut self.out else {
+            return;
+        };
+        let before = out.pos;
+        out.pos = (out.pos + n).min(out.buf.len());
+        self.consumed += (out.pos - before) as u64;
+        if out.pos == out.buf.len() {
+            if out.marks.is_empty() {
+                self.out = None;
             } else {
-                self.out.clear();
+                out.pos = 0;
+                out.buf = Vec::new();
             }
-        } else if self.out_pos > self.out.len() / 2 {
+        } else if out.pos > out.buf.len() / 2 {
             // Keep appends cheap: move the unwritten tail to the front once
             // it is the smaller part.
-            self.out.drain(..self.out_pos);
-            self.out_pos = 0;
+            out.buf.drain(..out.pos);
+            out.pos = 0;
         }
     }
 
     pub fn is_connected(&self) -> bool {
         matches!(self.phase, Phase::Connected(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The per-connection accounting of docs/LIMITS.md counts on it.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn conn_stays_small() {
+        assert!(std::mem::size_of::<Option<Conn>>() <= 104);
+    }
+
+    #[test]
+    fn drained_output_is_given_back() {
+        let mut c = Conn::new(Instant::now(), "peer".into());
+        c.out_buf().extend_from_slice(&[0x20, 2, 0, 0]);
+        assert_eq!(c.pending_output(), &[0x20, 2, 0, 0]);
+        c.consume_output(1);
+        assert_eq!(c.output_len(), 3);
+        c.consume_output(3);
+        assert!(c.out.is_none());
+        assert_eq!(c.output_end(), 4);
+        // Held output stays until the records are durable.
+        c.hold(7);
+        c.out_buf().push(0xD0);
+        c.out_buf().push(0);
+        assert!(c.pending_output().is_empty());
+        assert_eq!(c.release_held(7), (true, false));
+        assert_eq!(c.pending_output(), &[0xD0, 0]);
+        c.consume_output(2);
+        assert!(c.out.is_none());
+        assert_eq!(c.output_end(), 6);
     }
 }

@@ -63,7 +63,7 @@ impl Core {
         let trusted = self.conn(id).is_some_and(|c| c.trusted);
         // A user name the transport proved (TLS client certificate)
         // replaces the CONNECT's and needs no password.
-        let identity = self.conn(id).and_then(|c| c.identity.clone());
+        let identity: Option<Box<str>> = self.conn(id).and_then(|c| c.identity().map(Into::into));
         let mut c = c;
         if let Some(name) = identity.as_deref() {
             c.username = Some(name);
@@ -195,17 +195,16 @@ impl Core {
                 delay: w.properties.will_delay_interval().unwrap_or(0),
             }
         });
-        let keep_alive = Duration::from_secs(u64::from(c.keep_alive));
-        let peer = self.label(id).to_string();
-        let label: Box<str> = format!("'{client_id}' ({peer})").into();
+        // From here on the session's client id names the connection.
+        let peer = self.conn_mut(id).and_then(|c| c.label.take());
+        let peer = peer.as_deref().unwrap_or("?");
         let connect_timeout = self.limits.connect_timeout;
         let Some(conn) = self.conn_mut(id) else {
             return;
         };
         conn.phase = Phase::Connected(sid);
-        conn.keep_alive = keep_alive;
+        conn.keep_alive = c.keep_alive;
         conn.will = will.map(Box::new);
-        conn.label = label;
         let deadline = conn.deadline(connect_timeout);
         self.note_deadline(deadline);
         self.stats.clients_connected += 1;
@@ -366,6 +365,13 @@ impl Core {
         let Some(session) = self.sessions.get_mut(sid.0) else {
             return;
         };
+        // Closing, the connection no longer names its session: it keeps
+        // the client id for the log lines of its last moments.
+        if let Some(conn) = self.conns.get_mut(id.0).and_then(Option::as_mut) {
+            if conn.label.is_none() {
+                conn.label = Some(format!("'{}'", session.client_id).into());
+            }
+        }
         if session.conn != Some(id) {
             return;
         }

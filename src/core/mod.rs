@@ -155,6 +155,21 @@ pub struct Core {
     persist: Option<Box<persist::Persist>>,
 }
 
+/// How a log line names a connection (see `Core::label`).
+enum Label<'a> {
+    Text(&'a str),
+    Client(&'a str),
+}
+
+impl std::fmt::Display for Label<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Label::Text(t) => f.write_str(t),
+            Label::Client(c) => write!(f, "'{c}'"),
+        }
+    }
+}
+
 impl Core {
     /// A core with no connections and no sessions, enforcing `config`'s
     /// limits and access rules.
@@ -216,7 +231,7 @@ impl Core {
     /// user name for the ACL is `name`, whatever the CONNECT says.
     pub fn set_identity(&mut self, id: ConnId, name: &str) {
         if let Some(c) = self.conn_mut(id) {
-            c.identity = Some(name.into());
+            c.set_identity(name.into());
         }
     }
 
@@ -453,8 +468,20 @@ impl Core {
         self.conns.get_mut(id.0).and_then(Option::as_mut)
     }
 
-    fn label(&self, id: ConnId) -> &str {
-        self.conn(id).map(|c| &*c.label).unwrap_or("?")
+    /// Names connection `id` in log lines: the peer address until CONNECT,
+    /// then the client id (nothing is formatted unless a line is written).
+    fn label(&self, id: ConnId) -> Label<'_> {
+        match self.conn(id) {
+            Some(Conn { label: Some(l), .. }) => Label::Text(l),
+            Some(Conn {
+                phase: Phase::Connected(sid),
+                ..
+            }) => match self.sessions.get(sid.0) {
+                Some(s) => Label::Client(&s.client_id),
+                None => Label::Text("?"),
+            },
+            _ => Label::Text("?"),
+        }
     }
 
     /// Queues `id` for the caller's attention.
