@@ -20,19 +20,114 @@ pub(crate) enum Phase {
 }
 
 /// A will message held until the connection ends (MQTT 3.1.1 §3.1.2.5,
-/// 5.0 §3.1.3.2).
+/// 5.0 §3.1.3.2). Topic, payload and properties are one allocation behind
+/// a small header: every Shelly device connects with a will, so an idle
+/// connection's will is one heap block (docs/LIMITS.md).
 #[derive(Clone, Debug)]
-pub(crate) struct WillMsg {
-    pub topic: Box<str>,
-    pub payload: Box<[u8]>,
+pub(crate) struct WillMsg(Box<[u8]>);
+
+/// Byte ranges of the header of a [`WillMsg`].
+mod will_layout {
+    use std::ops::Range;
+    pub const QOS: usize = 0;
+    pub const RETAIN: usize = 1;
+    /// 1 when the message expiry interval below is present.
+    pub const HAS_EXPIRY: usize = 2;
+    pub const EXPIRY: Range<usize> = 3..7;
+    pub const DELAY: Range<usize> = 7..11;
+    pub const TOPIC_LEN: Range<usize> = 11..15;
+    pub const PAYLOAD_LEN: Range<usize> = 15..19;
+    pub const HEADER: usize = 19;
+}
+
+/// The parts of a will, to build a [`WillMsg`] from.
+pub(crate) struct WillParts<'a> {
+    pub topic: &'a str,
+    pub payload: &'a [u8],
     pub qos: QoS,
     pub retain: bool,
     /// Will properties to forward (see `Message::props`).
-    pub props: Box<[u8]>,
+    pub props: &'a [u8],
     /// 5.0 message expiry interval of the will, in seconds.
     pub expiry: Option<u32>,
     /// 5.0 will delay interval, in seconds.
     pub delay: u32,
+}
+
+impl WillMsg {
+    pub fn new(p: &WillParts<'_>) -> WillMsg {
+        use will_layout as l;
+        let mut b = Vec::with_capacity(l::HEADER + p.topic.len() + p.payload.len() + p.props.len());
+        b.resize(l::HEADER, 0);
+        b[l::QOS] = p.qos as u8;
+        b[l::RETAIN] = u8::from(p.retain);
+        b[l::HAS_EXPIRY] = u8::from(p.expiry.is_some());
+        b[l::EXPIRY].copy_from_slice(&p.expiry.unwrap_or(0).to_le_bytes());
+        b[l::DELAY].copy_from_slice(&p.delay.to_le_bytes());
+        // Both fit: a topic and a payload are parts of one packet, whose
+        // length the codec bounds far below 4 GiB.
+        let len32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
+        b[l::TOPIC_LEN].copy_from_slice(&len32(p.topic.len()));
+        b[l::PAYLOAD_LEN].copy_from_slice(&len32(p.payload.len()));
+        b.extend_from_slice(p.topic.as_bytes());
+        b.extend_from_slice(p.payload);
+        b.extend_from_slice(p.props);
+        WillMsg(b.into_boxed_slice())
+    }
+
+    fn u32_at(&self, r: std::ops::Range<usize>) -> u32 {
+        self.0
+            .get(r)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map_or(0, u32::from_le_bytes)
+    }
+
+    /// Where the topic, the payload and the properties start and end.
+    fn bounds(&self) -> (usize, usize) {
+        let t = will_layout::HEADER + self.u32_at(will_layout::TOPIC_LEN) as usize;
+        (t, t + self.u32_at(will_layout::PAYLOAD_LEN) as usize)
+    }
+
+    pub fn topic(&self) -> &str {
+        let (t, _) = self.bounds();
+        // Stored from a `&str`, so always valid.
+        self.0
+            .get(will_layout::HEADER..t)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or("")
+    }
+
+    pub fn payload(&self) -> &[u8] {
+        let (t, p) = self.bounds();
+        self.0.get(t..p).unwrap_or(&[])
+    }
+
+    /// Will properties to forward (see `Message::props`).
+    pub fn props(&self) -> &[u8] {
+        let (_, p) = self.bounds();
+        self.0.get(p..).unwrap_or(&[])
+    }
+
+    pub fn qos(&self) -> QoS {
+        self.0
+            .get(will_layout::QOS)
+            .and_then(|&q| QoS::from_u8(q))
+            .unwrap_or(QoS::AtMostOnce)
+    }
+
+    pub fn retain(&self) -> bool {
+        self.0.get(will_layout::RETAIN) == Some(&1)
+    }
+
+    /// 5.0 message expiry interval of the will, in seconds.
+    pub fn expiry(&self) -> Option<u32> {
+        (self.0.get(will_layout::HAS_EXPIRY) == Some(&1)).then(|| self.u32_at(will_layout::EXPIRY))
+    }
+
+    /// 5.0 will delay interval, in seconds.
+    pub fn delay(&self) -> u32 {
+        self.u32_at(will_layout::DELAY)
+    }
 }
 
 /// The output of a connection while it has some: the frames waiting to be
@@ -57,7 +152,7 @@ struct Rare {
     identity: Option<Box<str>>,
 }
 
-/// One connection as the core sees it. Kept small (104 bytes on 64-bit
+/// One connection as the core sees it. Kept small (112 bytes on 64-bit
 /// targets, checked by a test): the core holds one per connected client,
 /// and what most connections never use is boxed (docs/LIMITS.md,
 /// "Per-connection accounting").
@@ -74,8 +169,7 @@ pub(crate) struct Conn {
     consumed: u64,
     /// `None` while nothing waits to be written.
     out: Option<Box<Output>>,
-    /// Boxed: most connections have none, and a will is large.
-    pub will: Option<Box<WillMsg>>,
+    pub will: Option<WillMsg>,
     rare: Option<Box<Rare>>,
     /// Text for log lines until CONNECT names the client: the peer address
     /// given at open. Afterwards the core names the client by its id.
@@ -278,7 +372,29 @@ mod tests {
     #[test]
     #[cfg(target_pointer_width = "64")]
     fn conn_stays_small() {
-        assert!(std::mem::size_of::<Option<Conn>>() <= 104);
+        assert!(std::mem::size_of::<Option<Conn>>() <= 112);
+    }
+
+    #[test]
+    fn will_parts_round_trip() {
+        for (expiry, props) in [(None, &b""[..]), (Some(7), &[0x01, 0x01][..])] {
+            let w = WillMsg::new(&WillParts {
+                topic: "shellies/shellybutton1-A4CF12F45A10/online",
+                payload: b"false",
+                qos: QoS::AtLeastOnce,
+                retain: true,
+                props,
+                expiry,
+                delay: 30,
+            });
+            assert_eq!(w.topic(), "shellies/shellybutton1-A4CF12F45A10/online");
+            assert_eq!(w.payload(), b"false");
+            assert_eq!(w.props(), props);
+            assert_eq!(
+                (w.qos(), w.retain(), w.expiry(), w.delay()),
+                (QoS::AtLeastOnce, true, expiry, 30)
+            );
+        }
     }
 
     #[test]

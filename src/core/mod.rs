@@ -19,6 +19,7 @@
 //! `handle_close` for it.
 
 mod bridge;
+mod client_index;
 mod conn;
 mod connect;
 mod matching;
@@ -116,7 +117,7 @@ pub struct Core {
     /// Indexed by `ConnId`.
     conns: Vec<Option<Conn>>,
     sessions: Slab<Session>,
-    by_client_id: HashMap<Box<str>, SessionId>,
+    by_client_id: client_index::ClientIndex,
     trie: Trie<SessionId, SubEntry>,
     shared: SharedGroups,
     retained: RetainStore,
@@ -170,6 +171,9 @@ impl std::fmt::Display for Label<'_> {
     }
 }
 
+/// Most connections and sessions whose tables are reserved at start.
+const PREALLOCATE_MAX: usize = 1 << 16;
+
 impl Core {
     /// A core with no connections and no sessions, enforcing `config`'s
     /// limits and access rules.
@@ -179,9 +183,14 @@ impl Core {
             reason_strings: config.reason_strings,
             // The files are the caller's to read (see `Core::set_auth`).
             auth: Auth::new(None, None, config.allow_anonymous),
-            conns: Vec::new(),
-            sessions: Slab::new(),
-            by_client_id: HashMap::new(),
+            // Reserved up front (address space; pages are touched only as
+            // connections use them), so growing never copies the tables
+            // and leaves the old copies as touched holes in the heap.
+            conns: Vec::with_capacity(config.limits.max_connections.min(PREALLOCATE_MAX)),
+            sessions: Slab::with_capacity(config.limits.max_sessions.min(PREALLOCATE_MAX)),
+            by_client_id: client_index::ClientIndex::with_capacity(
+                config.limits.max_sessions.min(PREALLOCATE_MAX),
+            ),
             trie: Trie::new(),
             shared: SharedGroups::default(),
             retained: RetainStore::default(),
@@ -724,7 +733,7 @@ impl Core {
                 b >> 48,
                 b & 0xFFFF_FFFF_FFFF
             );
-            if !self.by_client_id.contains_key(id.as_str()) {
+            if !self.by_client_id.contains(id.as_str(), &self.sessions) {
                 return id;
             }
         }

@@ -91,7 +91,9 @@ struct NetConn {
 /// One slab entry: a socket, or an in-process client's endpoint.
 enum Endpoint {
     Tcp(NetConn),
-    Local(LocalConn),
+    /// Boxed, as few connections are in-process ones: the slab's slot
+    /// stays the size of a socket's (see the test below).
+    Local(Box<LocalConn>),
     /// A bridge: its local side in the core and its socket to the remote.
     Bridge(Box<bridge::BridgeConn>),
 }
@@ -720,7 +722,7 @@ impl Server {
                         serial: control.next_serial,
                     };
                     let conn = LocalConn::open(&mut self.core, me, open, now);
-                    entry.insert(Endpoint::Local(conn));
+                    entry.insert(Endpoint::Local(Box::new(conn)));
                 }
                 Request::Publish { to, message, reply } => {
                     let result = match self.conns.get_mut(to.key) {
@@ -769,5 +771,17 @@ impl Server {
             self.close(key, now);
         }
         self.http_close_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The per-connection accounting of docs/LIMITS.md counts on it: a
+    /// slab slot is no larger than a socket connection (40 bytes in a
+    /// release build; mio adds a selector id under debug assertions).
+    #[test]
+    fn slab_slot_is_a_socket_connection() {
+        use std::mem::size_of;
+        assert_eq!(size_of::<super::Endpoint>(), size_of::<super::NetConn>());
     }
 }
