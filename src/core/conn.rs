@@ -26,18 +26,21 @@ pub(crate) enum Phase {
 #[derive(Clone, Debug)]
 pub(crate) struct WillMsg(Box<[u8]>);
 
-/// Byte ranges of the header of a [`WillMsg`].
+/// Byte ranges of the header of a [`WillMsg`]. Topic and payload lengths
+/// fit two bytes: both have a two-byte length in CONNECT [MQTT 1.5.4, 1.5.6].
 mod will_layout {
     use std::ops::Range;
-    pub const QOS: usize = 0;
-    pub const RETAIN: usize = 1;
-    /// 1 when the message expiry interval below is present.
-    pub const HAS_EXPIRY: usize = 2;
-    pub const EXPIRY: Range<usize> = 3..7;
-    pub const DELAY: Range<usize> = 7..11;
-    pub const TOPIC_LEN: Range<usize> = 11..15;
-    pub const PAYLOAD_LEN: Range<usize> = 15..19;
-    pub const HEADER: usize = 19;
+    /// QoS in bits 0-1, then the flags below.
+    pub const FLAGS: usize = 0;
+    pub const QOS_MASK: u8 = 0x03;
+    pub const RETAIN: u8 = 0x04;
+    /// The message expiry interval below is present.
+    pub const HAS_EXPIRY: u8 = 0x08;
+    pub const EXPIRY: Range<usize> = 1..5;
+    pub const DELAY: Range<usize> = 5..9;
+    pub const TOPIC_LEN: Range<usize> = 9..11;
+    pub const PAYLOAD_LEN: Range<usize> = 11..13;
+    pub const HEADER: usize = 13;
 }
 
 /// The parts of a will, to build a [`WillMsg`] from.
@@ -59,16 +62,21 @@ impl WillMsg {
         use will_layout as l;
         let mut b = Vec::with_capacity(l::HEADER + p.topic.len() + p.payload.len() + p.props.len());
         b.resize(l::HEADER, 0);
-        b[l::QOS] = p.qos as u8;
-        b[l::RETAIN] = u8::from(p.retain);
-        b[l::HAS_EXPIRY] = u8::from(p.expiry.is_some());
+        let mut flags = p.qos as u8 & l::QOS_MASK;
+        if p.retain {
+            flags |= l::RETAIN;
+        }
+        if p.expiry.is_some() {
+            flags |= l::HAS_EXPIRY;
+        }
+        b[l::FLAGS] = flags;
         b[l::EXPIRY].copy_from_slice(&p.expiry.unwrap_or(0).to_le_bytes());
         b[l::DELAY].copy_from_slice(&p.delay.to_le_bytes());
-        // Both fit: a topic and a payload are parts of one packet, whose
-        // length the codec bounds far below 4 GiB.
-        let len32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
-        b[l::TOPIC_LEN].copy_from_slice(&len32(p.topic.len()));
-        b[l::PAYLOAD_LEN].copy_from_slice(&len32(p.payload.len()));
+        // Two-byte lengths on the wire, so these fit; were they not, the
+        // stored will would come out cut, never read out of bounds.
+        let len16 = |n: usize| u16::try_from(n).unwrap_or(u16::MAX).to_le_bytes();
+        b[l::TOPIC_LEN].copy_from_slice(&len16(p.topic.len()));
+        b[l::PAYLOAD_LEN].copy_from_slice(&len16(p.payload.len()));
         b.extend_from_slice(p.topic.as_bytes());
         b.extend_from_slice(p.payload);
         b.extend_from_slice(p.props);
@@ -82,10 +90,21 @@ impl WillMsg {
             .map_or(0, u32::from_le_bytes)
     }
 
+    fn u16_at(&self, r: std::ops::Range<usize>) -> usize {
+        self.0
+            .get(r)
+            .and_then(|b| <[u8; 2]>::try_from(b).ok())
+            .map_or(0, |b| usize::from(u16::from_le_bytes(b)))
+    }
+
+    fn flags(&self) -> u8 {
+        self.0.get(will_layout::FLAGS).copied().unwrap_or(0)
+    }
+
     /// Where the topic, the payload and the properties start and end.
     fn bounds(&self) -> (usize, usize) {
-        let t = will_layout::HEADER + self.u32_at(will_layout::TOPIC_LEN) as usize;
-        (t, t + self.u32_at(will_layout::PAYLOAD_LEN) as usize)
+        let t = will_layout::HEADER + self.u16_at(will_layout::TOPIC_LEN);
+        (t, t + self.u16_at(will_layout::PAYLOAD_LEN))
     }
 
     pub fn topic(&self) -> &str {
@@ -109,19 +128,16 @@ impl WillMsg {
     }
 
     pub fn qos(&self) -> QoS {
-        self.0
-            .get(will_layout::QOS)
-            .and_then(|&q| QoS::from_u8(q))
-            .unwrap_or(QoS::AtMostOnce)
+        QoS::from_u8(self.flags() & will_layout::QOS_MASK).unwrap_or(QoS::AtMostOnce)
     }
 
     pub fn retain(&self) -> bool {
-        self.0.get(will_layout::RETAIN) == Some(&1)
+        self.flags() & will_layout::RETAIN != 0
     }
 
     /// 5.0 message expiry interval of the will, in seconds.
     pub fn expiry(&self) -> Option<u32> {
-        (self.0.get(will_layout::HAS_EXPIRY) == Some(&1)).then(|| self.u32_at(will_layout::EXPIRY))
+        (self.flags() & will_layout::HAS_EXPIRY != 0).then(|| self.u32_at(will_layout::EXPIRY))
     }
 
     /// 5.0 will delay interval, in seconds.
@@ -138,21 +154,29 @@ struct Output {
     /// Encoded frames waiting to be written, from `pos` on.
     buf: Vec<u8>,
     pos: usize,
+    /// Bytes written since this output was made. Positions (marks,
+    /// [`Conn::output_end`]) count from there: they only live while some
+    /// output is unwritten or held, so a new `Output` may start again at 0.
+    consumed: u64,
     /// Output held until records are durable (persistence with sync): each
-    /// mark is a stream offset (counted like `Conn::consumed`) and the
+    /// mark is a stream offset (counted like `consumed`) and the
     /// number of records that must be on disk before the bytes from there
     /// on leave.
     marks: std::collections::VecDeque<(u64, u64)>,
 }
 
-/// What few connections have: 5.0 topic aliases and a transport identity.
+/// What few connections have (5.0 topic aliases, a transport identity),
+/// or have only for a while (the peer label until CONNECT).
 #[derive(Debug, Default)]
 struct Rare {
     aliases: Vec<Option<Box<str>>>,
     identity: Option<Box<str>>,
+    /// Text for log lines until CONNECT names the client: the peer address
+    /// given at open. Afterwards the core names the client by its id.
+    label: Option<Box<str>>,
 }
 
-/// One connection as the core sees it. Kept small (112 bytes on 64-bit
+/// One connection as the core sees it. Kept small (88 bytes on 64-bit
 /// targets, checked by a test): the core holds one per connected client,
 /// and what most connections never use is boxed (docs/LIMITS.md,
 /// "Per-connection accounting").
@@ -165,15 +189,10 @@ pub(crate) struct Conn {
     /// Input paused until then because a connected subscriber of what it
     /// publishes is falling behind (see `Core::throttle`).
     pub throttled_until: Option<Instant>,
-    /// Bytes of output written since the connection opened.
-    consumed: u64,
     /// `None` while nothing waits to be written.
     out: Option<Box<Output>>,
     pub will: Option<WillMsg>,
     rare: Option<Box<Rare>>,
-    /// Text for log lines until CONNECT names the client: the peer address
-    /// given at open. Afterwards the core names the client by its id.
-    pub label: Option<Box<str>>,
     /// Keepalive in seconds as the client asked; zero turns it off
     /// [MQTT-3.1.2-10].
     pub keep_alive: u16,
@@ -196,11 +215,12 @@ impl Conn {
             phase: Phase::AwaitConnect,
             last_rx: now,
             throttled_until: None,
-            consumed: 0,
             out: None,
             will: None,
-            rare: None,
-            label: Some(label),
+            rare: Some(Box::new(Rare {
+                label: Some(label),
+                ..Rare::default()
+            })),
             keep_alive: 0,
             protocol: ProtocolVersion::V311,
             trusted: false,
@@ -208,6 +228,26 @@ impl Conn {
             dirty: false,
             urgent: false,
         }
+    }
+
+    /// The peer label given at open, until CONNECT (see `Rare::label`).
+    pub fn label(&self) -> Option<&str> {
+        self.rare.as_ref().and_then(|r| r.label.as_deref())
+    }
+
+    /// Takes the label away; the rare part goes too when nothing else is
+    /// in it.
+    pub fn take_label(&mut self) -> Option<Box<str>> {
+        let rare = self.rare.as_mut()?;
+        let label = rare.label.take();
+        if rare.aliases.is_empty() && rare.identity.is_none() {
+            self.rare = None;
+        }
+        label
+    }
+
+    pub fn set_label(&mut self, label: Box<str>) {
+        self.rare.get_or_insert_default().label = Some(label);
     }
 
     /// User name proved by the transport (see `Core::set_identity`).
@@ -252,7 +292,7 @@ impl Conn {
         let all = out.buf.get(out.pos..).unwrap_or(&[]);
         match out.marks.front() {
             Some(&(pos, _)) => {
-                let free = usize::try_from(pos.saturating_sub(self.consumed)).unwrap_or(usize::MAX);
+                let free = usize::try_from(pos.saturating_sub(out.consumed)).unwrap_or(usize::MAX);
                 all.get(..free).unwrap_or(all)
             }
             None => all,
@@ -280,7 +320,9 @@ impl Conn {
     /// Where output appended from now on starts, counted over the
     /// connection's life (for [`Conn::hold_from`]).
     pub fn output_end(&self) -> u64 {
-        self.consumed + self.output_len() as u64
+        self.out
+            .as_ref()
+            .map_or(0, |o| o.consumed + (o.buf.len() - o.pos) as u64)
     }
 
     /// Like [`Conn::hold`], for the output from `pos` (an earlier
@@ -343,7 +385,7 @@ impl Conn {
         };
         let before = out.pos;
         out.pos = (out.pos + n).min(out.buf.len());
-        self.consumed += (out.pos - before) as u64;
+        out.consumed += (out.pos - before) as u64;
         if out.pos == out.buf.len() {
             if out.marks.is_empty() {
                 self.out = None;
@@ -372,7 +414,7 @@ mod tests {
     #[test]
     #[cfg(target_pointer_width = "64")]
     fn conn_stays_small() {
-        assert!(std::mem::size_of::<Option<Conn>>() <= 112);
+        assert!(std::mem::size_of::<Option<Conn>>() <= 88);
     }
 
     #[test]
@@ -406,7 +448,8 @@ mod tests {
         assert_eq!(c.output_len(), 3);
         c.consume_output(3);
         assert!(c.out.is_none());
-        assert_eq!(c.output_end(), 4);
+        // Nothing is unwritten or held: positions start again.
+        assert_eq!(c.output_end(), 0);
         // Held output stays until the records are durable.
         c.hold(7);
         c.out_buf().push(0xD0);
@@ -414,8 +457,8 @@ mod tests {
         assert!(c.pending_output().is_empty());
         assert_eq!(c.release_held(7), (true, false));
         assert_eq!(c.pending_output(), &[0xD0, 0]);
+        assert_eq!(c.output_end(), 2);
         c.consume_output(2);
         assert!(c.out.is_none());
-        assert_eq!(c.output_end(), 6);
     }
 }

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::conn::{Phase, WillMsg, WillParts};
+use super::conn::{Conn, Phase, WillMsg, WillParts};
 use super::publish::{Incoming, forwardable};
 use super::session::{NEVER_EXPIRES, Session, SessionId};
 use super::{ConnId, Core};
@@ -204,7 +204,7 @@ impl Core {
             })
         });
         // From here on the session's client id names the connection.
-        let peer = self.conn_mut(id).and_then(|c| c.label.take());
+        let peer = self.conn_mut(id).and_then(Conn::take_label);
         let peer = peer.as_deref().unwrap_or("?");
         let connect_timeout = self.limits.connect_timeout;
         let Some(conn) = self.conn_mut(id) else {
@@ -376,8 +376,8 @@ impl Core {
         // Closing, the connection no longer names its session: it keeps
         // the client id for the log lines of its last moments.
         if let Some(conn) = self.conns.get_mut(id.0).and_then(Option::as_mut) {
-            if conn.label.is_none() {
-                conn.label = Some(format!("'{}'", session.client_id).into());
+            if conn.label().is_none() {
+                conn.set_label(format!("'{}'", session.client_id).into());
             }
         }
         if session.conn != Some(id) {

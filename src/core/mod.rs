@@ -480,12 +480,14 @@ impl Core {
     /// Names connection `id` in log lines: the peer address until CONNECT,
     /// then the client id (nothing is formatted unless a line is written).
     fn label(&self, id: ConnId) -> Label<'_> {
-        match self.conn(id) {
-            Some(Conn { label: Some(l), .. }) => Label::Text(l),
-            Some(Conn {
-                phase: Phase::Connected(sid),
-                ..
-            }) => match self.sessions.get(sid.0) {
+        let Some(c) = self.conn(id) else {
+            return Label::Text("?");
+        };
+        if let Some(l) = c.label() {
+            return Label::Text(l);
+        }
+        match c.phase {
+            Phase::Connected(sid) => match self.sessions.get(sid.0) {
                 Some(s) => Label::Client(&s.client_id),
                 None => Label::Text("?"),
             },

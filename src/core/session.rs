@@ -147,15 +147,67 @@ impl QueuePolicy {
     }
 }
 
+/// Longest client id kept inside the session rather than on the heap.
+const INLINE_ID: usize = 30;
+
+/// A client id: inside the session when it is short (23-byte 3.1.1 ids,
+/// Shelly's 26-byte `shellybutton1-A4CF12F45A10`), on the heap otherwise.
+/// 32 bytes either way; a boxed 26-byte id would be 16 here and a 48-byte
+/// heap block.
+#[derive(Clone)]
+pub(crate) enum ClientId {
+    Inline { len: u8, bytes: [u8; INLINE_ID] },
+    Heap(Box<str>),
+}
+
+impl From<&str> for ClientId {
+    fn from(id: &str) -> ClientId {
+        match u8::try_from(id.len()) {
+            Ok(len) if id.len() <= INLINE_ID => {
+                let mut bytes = [0; INLINE_ID];
+                bytes[..id.len()].copy_from_slice(id.as_bytes());
+                ClientId::Inline { len, bytes }
+            }
+            _ => ClientId::Heap(id.into()),
+        }
+    }
+}
+
+impl std::ops::Deref for ClientId {
+    type Target = str;
+    fn deref(&self) -> &str {
+        match self {
+            // Copied from a `&str` whole, so always valid UTF-8.
+            ClientId::Inline { len, bytes } => bytes
+                .get(..usize::from(*len))
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .unwrap_or(""),
+            ClientId::Heap(b) => b,
+        }
+    }
+}
+
+impl std::fmt::Debug for ClientId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl std::fmt::Display for ClientId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self)
+    }
+}
+
 /// Per-client state, connected or not. What every session uses is here;
 /// the rest is a [`SessionState`] reached through `Deref`, shared between
 /// all the sessions that never changed it from empty (copy on write), so
-/// an idle client's session is 72 bytes (docs/LIMITS.md, "Per-connection
+/// an idle client's session is 88 bytes (docs/LIMITS.md, "Per-connection
 /// accounting"). Write to state fields only when the value changes: the
 /// first write gives the session a state of its own.
 #[derive(Debug)]
 pub(crate) struct Session {
-    pub client_id: Box<str>,
+    pub client_id: ClientId,
     /// The connection currently attached, if any.
     pub conn: Option<ConnId>,
     /// User name of the last connection, for the ACL.
@@ -234,7 +286,7 @@ impl std::ops::DerefMut for Session {
 impl Session {
     pub fn new(client_id: Box<str>, protocol: ProtocolVersion, expiry_interval: u32) -> Session {
         Session {
-            client_id,
+            client_id: ClientId::from(&*client_id),
             conn: None,
             username: None,
             state: EMPTY.with(Rc::clone),
@@ -297,7 +349,22 @@ mod tests {
     #[test]
     #[cfg(target_pointer_width = "64")]
     fn session_stays_small() {
-        assert!(std::mem::size_of::<Session>() <= 72);
+        assert!(std::mem::size_of::<Session>() <= 88);
+    }
+
+    #[test]
+    fn client_ids_inline_and_on_the_heap() {
+        for id in [
+            "",
+            "a",
+            "shellybutton1-A4CF12F45A10",
+            &"x".repeat(30),
+            &"é".repeat(40),
+        ] {
+            let c = ClientId::from(id);
+            assert_eq!(&*c, id);
+            assert_eq!(matches!(c, ClientId::Inline { .. }), id.len() <= INLINE_ID);
+        }
     }
 
     #[test]

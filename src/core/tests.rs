@@ -284,7 +284,7 @@ fn idle_client_holds_only_what_is_accounted() {
     assert_eq!(h.recv(a), vec![Out::PingResp]);
     for id in [a, b] {
         let c = h.core.conn(id).expect("open");
-        assert!(c.label.is_none() && c.output_len() == 0, "{c:?}");
+        assert!(c.label().is_none() && c.output_len() == 0, "{c:?}");
         let super::conn::Phase::Connected(sid) = c.phase else {
             panic!("not connected: {c:?}");
         };

@@ -80,12 +80,44 @@ struct NetConn {
     stream: TcpStream,
     /// The start of a frame that the last read cut off, or (while paused)
     /// bytes read and not yet taken by the core.
-    partial: Vec<u8>,
+    partial: Partial,
     /// The core takes no input until the client reads its answers (see
     /// `Core::wants_input`); the socket is not read meanwhile.
     paused: bool,
     /// TLS and/or WebSockets (see `transport`); `None`: plain MQTT.
     layer: Option<Box<transport::Layer>>,
+}
+
+/// The start of a frame cut by a read (or input held while paused): boxed
+/// and given back once the core took it all, so an idle connection holds
+/// no buffer and pays one pointer.
+#[derive(Default)]
+struct Partial(Option<Box<Vec<u8>>>);
+
+impl Partial {
+    fn vec_mut(&mut self) -> &mut Vec<u8> {
+        self.0.get_or_insert_default()
+    }
+
+    /// The core used the first `n` bytes.
+    fn consume(&mut self, n: usize) {
+        let Some(v) = self.0.as_mut() else {
+            return;
+        };
+        v.drain(..n.min(v.len()));
+        if v.is_empty() {
+            self.0 = None;
+        } else if v.capacity() > READ_CHUNK && v.len() < READ_CHUNK / 4 {
+            v.shrink_to(READ_CHUNK / 4);
+        }
+    }
+}
+
+impl std::ops::Deref for Partial {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.0.as_deref().map_or(&[], Vec::as_slice)
+    }
 }
 
 /// One slab entry: a socket, or an in-process client's endpoint.
@@ -495,7 +527,7 @@ impl Server {
             }
             entry.insert(Endpoint::Tcp(NetConn {
                 stream,
-                partial: Vec::new(),
+                partial: Partial::default(),
                 paused: false,
                 layer,
             }));
@@ -523,7 +555,7 @@ impl Server {
             conn.paused = false;
             if !conn.partial.is_empty() {
                 let used = self.core.handle_data(id, &conn.partial, now);
-                conn.partial.drain(..used.min(conn.partial.len()));
+                conn.partial.consume(used);
                 if self.core.is_closing(id) {
                     return;
                 }
@@ -552,22 +584,22 @@ impl Server {
             let fresh = &self.read_buf[..n];
             if let Some(layer) = conn.layer.as_deref_mut() {
                 // TLS / WebSockets: decoded bytes join `partial`.
-                let (stream, partial) = (&mut conn.stream, &mut conn.partial);
+                let (stream, partial) = (&mut conn.stream, conn.partial.vec_mut());
                 if !transport::read(layer, stream, fresh, partial, &mut self.core, id, now) {
                     return self.close(key, now);
                 }
+                conn.partial.consume(0);
             } else if conn.partial.is_empty() {
                 let used = self.core.handle_data(id, fresh, now);
                 if let Some(rest) = fresh.get(used..) {
-                    conn.partial.extend_from_slice(rest);
+                    if !rest.is_empty() {
+                        conn.partial.vec_mut().extend_from_slice(rest);
+                    }
                 }
             } else {
-                conn.partial.extend_from_slice(fresh);
+                conn.partial.vec_mut().extend_from_slice(fresh);
                 let used = self.core.handle_data(id, &conn.partial, now);
-                conn.partial.drain(..used.min(conn.partial.len()));
-                if conn.partial.capacity() > READ_CHUNK && conn.partial.len() < READ_CHUNK / 4 {
-                    conn.partial.shrink_to(READ_CHUNK / 4);
-                }
+                conn.partial.consume(used);
             }
             if self.core.is_closing(id) {
                 return;
