@@ -92,7 +92,7 @@ mod tests {
     use crate::codec::ProtocolVersion;
 
     fn add(sessions: &mut Slab<Session>, ix: &mut ClientIndex, id: &str) -> SessionId {
-        let sid = SessionId(sessions.insert(Session::new(id.into(), ProtocolVersion::V311, 0)));
+        let sid = SessionId(sessions.insert(Session::new(id, ProtocolVersion::V311, 0)));
         ix.insert(id, sid, sessions);
         sid
     }

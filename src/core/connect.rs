@@ -154,7 +154,7 @@ impl Core {
         let sid = match resumed {
             Some(sid) => sid,
             None => {
-                let mut session = Session::new(client_id.clone(), c.protocol, expiry_interval);
+                let mut session = Session::new(&client_id, c.protocol, expiry_interval);
                 if let Some(p) = self.policies.get(&client_id) {
                     session.policy = Some(*p);
                 }

@@ -864,7 +864,7 @@ impl Core {
                 if self.sessions.len() >= self.limits.max_sessions {
                     return Err("max_sessions reached");
                 }
-                let mut s = Session::new((*client_id).into(), protocol, *expiry);
+                let mut s = Session::new(client_id, protocol, *expiry);
                 s.persist_id = *sid;
                 s.trusted = *trusted;
                 // A bridge's session: its own queue bound, set before the

@@ -284,9 +284,9 @@ impl std::ops::DerefMut for Session {
 }
 
 impl Session {
-    pub fn new(client_id: Box<str>, protocol: ProtocolVersion, expiry_interval: u32) -> Session {
+    pub fn new(client_id: &str, protocol: ProtocolVersion, expiry_interval: u32) -> Session {
         Session {
-            client_id: ClientId::from(&*client_id),
+            client_id: ClientId::from(client_id),
             conn: None,
             username: None,
             state: EMPTY.with(Rc::clone),
@@ -369,8 +369,8 @@ mod tests {
 
     #[test]
     fn state_is_copied_on_first_write() {
-        let mut a = Session::new("a".into(), ProtocolVersion::V311, 0);
-        let b = Session::new("b".into(), ProtocolVersion::V311, 0);
+        let mut a = Session::new("a", ProtocolVersion::V311, 0);
+        let b = Session::new("b", ProtocolVersion::V311, 0);
         assert!(a.shares_empty_state() && b.shares_empty_state());
         assert!(a.queue.is_empty() && a.expires_at.is_none());
         a.queued_bytes = 3;
