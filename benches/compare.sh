@@ -87,7 +87,7 @@ start_broker() {
             cat >"$TMP/boxmq.conf" <<EOF
 listener $PORT 127.0.0.1
 max_connections 12000
-max_sessions 20000
+max_sessions 12000
 max_queued_messages 100000
 log_type ${BOXMQ_LOG_TYPE:-error}
 persistence false

@@ -25,13 +25,6 @@ pub(crate) struct ClientIndex {
 }
 
 impl ClientIndex {
-    pub fn with_capacity(n: usize) -> ClientIndex {
-        ClientIndex {
-            by_hash: HashMap::with_capacity(n),
-            ..ClientIndex::default()
-        }
-    }
-
     fn hash(&self, id: &str) -> u32 {
         // The low half of a keyed SipHash: as random as the whole.
         self.keys.hash_one(id) as u32
@@ -100,7 +93,7 @@ mod tests {
     #[test]
     fn insert_get_remove() {
         let mut sessions = Slab::new();
-        let mut ix = ClientIndex::with_capacity(4);
+        let mut ix = ClientIndex::default();
         let a = add(&mut sessions, &mut ix, "a");
         let b = add(&mut sessions, &mut ix, "b");
         assert_eq!(ix.get("a", &sessions), Some(a));
@@ -117,7 +110,7 @@ mod tests {
     #[test]
     fn colliding_ids_both_found() {
         let mut sessions = Slab::new();
-        let mut ix = ClientIndex::with_capacity(4);
+        let mut ix = ClientIndex::default();
         let a = add(&mut sessions, &mut ix, "a");
         let h = ix.hash("b");
         ix.by_hash.insert(h, a.0 as u32);

@@ -188,9 +188,9 @@ impl Core {
             // and leaves the old copies as touched holes in the heap.
             conns: Vec::with_capacity(config.limits.max_connections.min(PREALLOCATE_MAX)),
             sessions: Slab::with_capacity(config.limits.max_sessions.min(PREALLOCATE_MAX)),
-            by_client_id: client_index::ClientIndex::with_capacity(
-                config.limits.max_sessions.min(PREALLOCATE_MAX),
-            ),
+            // Not reserved: entries land at random places, so a large empty
+            // table would have most of its pages touched by a few clients.
+            by_client_id: client_index::ClientIndex::default(),
             trie: Trie::new(),
             shared: SharedGroups::default(),
             retained: RetainStore::default(),
