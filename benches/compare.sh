@@ -87,9 +87,9 @@ start_broker() {
             cat >"$TMP/boxmq.conf" <<EOF
 listener $PORT 127.0.0.1
 max_connections 12000
-max_sessions 20000
+max_sessions 12000
 max_queued_messages 100000
-log_type error
+log_type ${BOXMQ_LOG_TYPE:-error}
 persistence false
 EOF
             "${PIN_BROKER[@]}" "$BOXMQ" -c "$TMP/boxmq.conf" >"$TMP/broker.log" 2>&1 &
@@ -163,6 +163,11 @@ echo "== running ($REPS reps; $PINNING)" >&2
 START=$(date +%s)
 LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
 run_case "press" press --presses "$PRESSES" --concurrency 50 --duration 3
+# Issue 17: broker CPU per press cycle at the same rate for both brokers,
+# boxmq at its default log level (one line per connect and disconnect).
+PRESS_RATE=${PRESS_RATE:-5000}
+BOXMQ_LOG_TYPE=information run_case "press rate=$PRESS_RATE" press --presses $((PRESS_RATE * 4)) \
+    --concurrency 50 --duration 4 --press-rate "$PRESS_RATE"
 for n in 1000 5000 10000; do
     for q in 0 1; do
         run_case "fanin clients=$n qos=$q" fanin --clients "$n" --qos "$q" --rate "$FANIN_RATE" --duration "$FANIN_D"
@@ -253,7 +258,12 @@ def row(case, key, label, better):
 cases = sorted({c for c, _ in runs}, key=lambda c: list(dict.fromkeys(c for c, _ in runs)).index(c))
 for case in cases:
     sc = case.split()[0]
-    if sc == "press":
+    if sc == "press" and "rate=" in case:
+        row(case, "cycles_per_s", "press cycles/s (paced)", "")
+        row(case, "broker_cpu_pct", "broker CPU %", "lower")
+        row(case, "broker_cpu_us_per_cycle", "broker CPU µs per cycle", "lower")
+        row(case, "lost", "lost events", "lower")
+    elif sc == "press":
         row(case, "cycles_per_s", "press cycles/s", "higher")
         row(case, "p50_ms", "press-to-dashboard p50 ms", "lower")
         row(case, "p99_ms", "press-to-dashboard p99 ms", "lower")
@@ -317,6 +327,15 @@ for n in (1000, 10000):
     target(f"{case}: bytes/connection < Mosquitto", r is not None and r < 1, f"{fmt(b)} B vs {fmt(m)} B")
 target("RSS with no clients < 2 MiB", fb is not None and fb < 2048, f"{fmt(fb)} KiB")
 target("stripped binary < 1 MiB", bs < 1048576, f"{bs:,} B")
+# Targets of issue 17.
+b = med("idle clients=10000", "boxmq", "bytes_per_conn")
+target("issue 17: idle clients=10000: at most 300 B per connection", b is not None and b <= 300, f"{fmt(b)} B")
+target("issue 17: stripped default binary at most 800 KiB", bs <= 800 * 1024, f"{bs:,} B ({bs/1024:,.0f} KiB)")
+for case in cases:
+    if case.startswith("press rate="):
+        r, b, m = ratio(case, "broker_cpu_us_per_cycle")
+        target(f"issue 17: {case}: broker CPU per cycle at most 50% of Mosquitto's (boxmq at log level info)",
+               r is not None and r <= 0.5, f"{fmt(b)} µs vs {fmt(m)} µs ({fmt(r)})")
 
 errs = [(c, e) for c in cases for e in errors(c)]
 
@@ -337,7 +356,7 @@ for r in rows:
 md.append("")
 md.append("Mosquitto's shared libraries (not counted above): $MOSQ_LIBS")
 md.append("")
-md.append("### Targets (issue 7)")
+md.append("### Targets (issues 7 and 17)")
 md.append("")
 md.append("| target | status | measured |")
 md.append("| --- | --- | --- |")

@@ -5,6 +5,8 @@ use std::process::ExitCode;
 use boxmq::Broker;
 use boxmq::config::{self, Command};
 
+mod logger;
+
 fn main() -> ExitCode {
     if std::env::args_os().nth(1).is_some_and(|a| a == "passwd") {
         let args = std::env::args_os().skip(2);
@@ -37,10 +39,10 @@ fn main() -> ExitCode {
     };
 
     let default_level = config.log_level.unwrap_or(log::LevelFilter::Info);
-    env_logger::Builder::new()
-        .filter_level(default_level)
-        .parse_env("RUST_LOG")
-        .init();
+    logger::init(default_level);
+    // The event loop runs on this thread and flushes the log before it
+    // waits (see logger.rs).
+    logger::batch_this_thread();
 
     let certificate_users = config.listeners.iter().any(|l| l.use_identity_as_username);
     if !config.allow_anonymous && config.password_file.is_none() && !certificate_users {
@@ -70,7 +72,10 @@ fn main() -> ExitCode {
     let mut broker = Broker::new(config);
     broker.stop_on_signals(true);
     match broker.run() {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => {
+            log::logger().flush();
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             log::error!("{e}");
             eprintln!("boxmq: {e}");

@@ -44,6 +44,9 @@ options (defaults in brackets):
   --rate N            fanin total messages per second [2000]
   --presses N         press: most press cycles [5000]
   --concurrency N     press: cycles in flight [50]
+  --press-rate N      press: cycles started per second, 0 for as many as
+                      --concurrency allows [0]; brokers compared at the
+                      same rate differ in broker_cpu_pct only
   --publishers N      throughput publishers [1]
   --subscribers N     fanout subscribers [10]
   --window N          QoS 1 unacknowledged PUBLISHes per publisher [64]
@@ -68,6 +71,7 @@ pub struct Opts {
     pub rate: u64,
     pub presses: usize,
     pub concurrency: usize,
+    pub press_rate: u64,
     pub publishers: usize,
     pub subscribers: usize,
     pub window: usize,
@@ -89,6 +93,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
         rate: 2000,
         presses: 5000,
         concurrency: 50,
+        press_rate: 0,
         publishers: 1,
         subscribers: 10,
         window: 64,
@@ -134,6 +139,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
             "--rate" => o.rate = num(v)?.clamp(1, 1_000_000),
             "--presses" => o.presses = num(v)?.clamp(1, 1_000_000) as usize,
             "--concurrency" => o.concurrency = num(v)?.clamp(1, 10_000) as usize,
+            "--press-rate" => o.press_rate = num(v)?.min(1_000_000),
             "--publishers" => o.publishers = num(v)?.clamp(1, 1000) as usize,
             "--subscribers" => o.subscribers = num(v)?.clamp(1, 10_000) as usize,
             "--window" => o.window = num(v)?.clamp(1, 30_000) as usize,

@@ -207,7 +207,13 @@ pub fn press(o: &Opts) -> Result<Report, String> {
         if now > stop + SETUP_TIMEOUT {
             break;
         }
-        while more && h.slots.len() < o.concurrency && started < o.presses {
+        // With --press-rate, no more cycles started than the rate allows.
+        let allowed = if o.press_rate == 0 {
+            usize::MAX
+        } else {
+            (now.saturating_duration_since(t0).as_secs_f64() * o.press_rate as f64) as usize + 1
+        };
+        while more && h.slots.len() < o.concurrency && started < o.presses.min(allowed) {
             let Some(b) = (0..buttons)
                 .map(|k| (next_button + k) % buttons)
                 .find(|&b| !h.busy[b])
@@ -233,6 +239,14 @@ pub fn press(o: &Opts) -> Result<Report, String> {
     let load_time = h.last_done.saturating_duration_since(t0);
     let mut r = Report::new("press", &o.broker);
     cpu.report(&mut r);
+    if let Some(us) = cpu.broker_us() {
+        let per = if h.completed == 0 {
+            0.0
+        } else {
+            us as f64 / h.completed as f64
+        };
+        r.add("broker_cpu_us_per_cycle", format!("{per:.1}"));
+    }
     let drain_end = Instant::now() + DRAIN;
     while !h.dash.sent.is_empty() && Instant::now() < drain_end && !h.dash.dashboard_closed {
         turn(&mut net, &mut h, Duration::from_millis(5))?;

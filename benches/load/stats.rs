@@ -120,6 +120,12 @@ impl CpuMeter {
         }
     }
 
+    /// Broker CPU time (user + system) since the start, in microseconds.
+    pub fn broker_us(&self) -> Option<u64> {
+        let now = self.pid.and_then(|p| cpu_ticks(Some(p)))?;
+        Some(now.saturating_sub(self.broker?) * 10_000)
+    }
+
     /// Adds `load_cpu_pct` and, with a pid, `broker_cpu_pct` (100 = one
     /// core busy all the window; Linux clock ticks are 1/100 s).
     pub fn report(&self, r: &mut Report) {

@@ -35,7 +35,7 @@ impl Core {
     /// `max_queued_messages` / `max_queued_bytes`.
     pub fn set_queue_policy(&mut self, client_id: &str, policy: QueuePolicy) {
         self.policies.insert(client_id.into(), policy);
-        if let Some(&sid) = self.by_client_id.get(client_id) {
+        if let Some(sid) = self.by_client_id.get(client_id, &self.sessions) {
             if let Some(s) = self.sessions.get_mut(sid.0) {
                 s.policy = Some(policy);
             }
@@ -44,7 +44,7 @@ impl Core {
 
     /// The queue figures of the session of `client_id`, if it exists.
     pub fn session_figures(&self, client_id: &str) -> Option<SessionFigures> {
-        let sid = self.by_client_id.get(client_id)?;
+        let sid = self.by_client_id.get(client_id, &self.sessions)?;
         let s = self.sessions.get(sid.0)?;
         Some(SessionFigures {
             connected: s.conn.is_some(),

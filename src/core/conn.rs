@@ -20,90 +20,253 @@ pub(crate) enum Phase {
 }
 
 /// A will message held until the connection ends (MQTT 3.1.1 §3.1.2.5,
-/// 5.0 §3.1.3.2).
+/// 5.0 §3.1.3.2). Topic, payload and properties are one allocation behind
+/// a small header: every Shelly device connects with a will, so an idle
+/// connection's will is one heap block (docs/LIMITS.md).
 #[derive(Clone, Debug)]
-pub(crate) struct WillMsg {
-    pub topic: Box<str>,
-    pub payload: Box<[u8]>,
+pub(crate) struct WillMsg(Box<[u8]>);
+
+/// Byte ranges of the header of a [`WillMsg`]. Topic and payload lengths
+/// fit two bytes: both have a two-byte length in CONNECT [MQTT 1.5.4, 1.5.6].
+mod will_layout {
+    use std::ops::Range;
+    /// QoS in bits 0-1, then the flags below.
+    pub const FLAGS: usize = 0;
+    pub const QOS_MASK: u8 = 0x03;
+    pub const RETAIN: u8 = 0x04;
+    /// The message expiry interval below is present.
+    pub const HAS_EXPIRY: u8 = 0x08;
+    pub const EXPIRY: Range<usize> = 1..5;
+    pub const DELAY: Range<usize> = 5..9;
+    pub const TOPIC_LEN: Range<usize> = 9..11;
+    pub const PAYLOAD_LEN: Range<usize> = 11..13;
+    pub const HEADER: usize = 13;
+}
+
+/// The parts of a will, to build a [`WillMsg`] from.
+pub(crate) struct WillParts<'a> {
+    pub topic: &'a str,
+    pub payload: &'a [u8],
     pub qos: QoS,
     pub retain: bool,
     /// Will properties to forward (see `Message::props`).
-    pub props: Box<[u8]>,
+    pub props: &'a [u8],
     /// 5.0 message expiry interval of the will, in seconds.
     pub expiry: Option<u32>,
     /// 5.0 will delay interval, in seconds.
     pub delay: u32,
 }
 
-/// Output buffers larger than this are given back once drained, so an idle
-/// connection holds no big allocation.
-const IDLE_BUFFER_KEEP: usize = 4 * 1024;
+impl WillMsg {
+    pub fn new(p: &WillParts<'_>) -> WillMsg {
+        use will_layout as l;
+        let mut b = Vec::with_capacity(l::HEADER + p.topic.len() + p.payload.len() + p.props.len());
+        b.resize(l::HEADER, 0);
+        let mut flags = p.qos as u8 & l::QOS_MASK;
+        if p.retain {
+            flags |= l::RETAIN;
+        }
+        if p.expiry.is_some() {
+            flags |= l::HAS_EXPIRY;
+        }
+        b[l::FLAGS] = flags;
+        b[l::EXPIRY].copy_from_slice(&p.expiry.unwrap_or(0).to_le_bytes());
+        b[l::DELAY].copy_from_slice(&p.delay.to_le_bytes());
+        // Two-byte lengths on the wire, so these fit; were they not, the
+        // stored will would come out cut, never read out of bounds.
+        let len16 = |n: usize| u16::try_from(n).unwrap_or(u16::MAX).to_le_bytes();
+        b[l::TOPIC_LEN].copy_from_slice(&len16(p.topic.len()));
+        b[l::PAYLOAD_LEN].copy_from_slice(&len16(p.payload.len()));
+        b.extend_from_slice(p.topic.as_bytes());
+        b.extend_from_slice(p.payload);
+        b.extend_from_slice(p.props);
+        WillMsg(b.into_boxed_slice())
+    }
 
-/// One connection as the core sees it.
+    fn u32_at(&self, r: std::ops::Range<usize>) -> u32 {
+        self.0
+            .get(r)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map_or(0, u32::from_le_bytes)
+    }
+
+    fn u16_at(&self, r: std::ops::Range<usize>) -> usize {
+        self.0
+            .get(r)
+            .and_then(|b| <[u8; 2]>::try_from(b).ok())
+            .map_or(0, |b| usize::from(u16::from_le_bytes(b)))
+    }
+
+    fn flags(&self) -> u8 {
+        self.0.get(will_layout::FLAGS).copied().unwrap_or(0)
+    }
+
+    /// Where the topic, the payload and the properties start and end.
+    fn bounds(&self) -> (usize, usize) {
+        let t = will_layout::HEADER + self.u16_at(will_layout::TOPIC_LEN);
+        (t, t + self.u16_at(will_layout::PAYLOAD_LEN))
+    }
+
+    pub fn topic(&self) -> &str {
+        let (t, _) = self.bounds();
+        // Stored from a `&str`, so always valid.
+        self.0
+            .get(will_layout::HEADER..t)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or("")
+    }
+
+    pub fn payload(&self) -> &[u8] {
+        let (t, p) = self.bounds();
+        self.0.get(t..p).unwrap_or(&[])
+    }
+
+    /// Will properties to forward (see `Message::props`).
+    pub fn props(&self) -> &[u8] {
+        let (_, p) = self.bounds();
+        self.0.get(p..).unwrap_or(&[])
+    }
+
+    pub fn qos(&self) -> QoS {
+        QoS::from_u8(self.flags() & will_layout::QOS_MASK).unwrap_or(QoS::AtMostOnce)
+    }
+
+    pub fn retain(&self) -> bool {
+        self.flags() & will_layout::RETAIN != 0
+    }
+
+    /// 5.0 message expiry interval of the will, in seconds.
+    pub fn expiry(&self) -> Option<u32> {
+        (self.flags() & will_layout::HAS_EXPIRY != 0).then(|| self.u32_at(will_layout::EXPIRY))
+    }
+
+    /// 5.0 will delay interval, in seconds.
+    pub fn delay(&self) -> u32 {
+        self.u32_at(will_layout::DELAY)
+    }
+}
+
+/// The output of a connection while it has some: the frames waiting to be
+/// written and the holds on them. Boxed and dropped once written, so an
+/// idle connection pays one pointer for it.
+#[derive(Debug, Default)]
+struct Output {
+    /// Encoded frames waiting to be written, from `pos` on.
+    buf: Vec<u8>,
+    pos: usize,
+    /// Bytes written since this output was made. Positions (marks,
+    /// [`Conn::output_end`]) count from there: they only live while some
+    /// output is unwritten or held, so a new `Output` may start again at 0.
+    consumed: u64,
+    /// Output held until records are durable (persistence with sync): each
+    /// mark is a stream offset (counted like `consumed`) and the
+    /// number of records that must be on disk before the bytes from there
+    /// on leave.
+    marks: std::collections::VecDeque<(u64, u64)>,
+}
+
+/// What few connections have (5.0 topic aliases, a transport identity),
+/// or have only for a while (the peer label until CONNECT).
+#[derive(Debug, Default)]
+struct Rare {
+    aliases: Vec<Option<Box<str>>>,
+    identity: Option<Box<str>>,
+    /// Text for log lines until CONNECT names the client: the peer address
+    /// given at open. Afterwards the core names the client by its id.
+    label: Option<Box<str>>,
+}
+
+/// One connection as the core sees it. Kept small (88 bytes on 64-bit
+/// targets, checked by a test): the core holds one per connected client,
+/// and what most connections never use is boxed (docs/LIMITS.md,
+/// "Per-connection accounting").
 #[derive(Debug)]
 pub(crate) struct Conn {
     pub phase: Phase,
-    pub protocol: ProtocolVersion,
-    pub opened: Instant,
+    /// When the connection was opened while CONNECT is awaited, then when
+    /// its last packet arrived.
     pub last_rx: Instant,
-    /// Keepalive as the client asked; zero turns it off [MQTT-3.1.2-10].
-    pub keep_alive: Duration,
-    /// Boxed: most connections have none, and a will is large.
-    pub will: Option<Box<WillMsg>>,
-    /// 5.0 topic aliases the client has set, indexed by alias - 1. Never
-    /// longer than the Topic Alias Maximum the broker announced.
-    pub aliases: Vec<Option<Box<str>>>,
+    /// Input paused until then because a connected subscriber of what it
+    /// publishes is falling behind (see `Core::throttle`).
+    pub throttled_until: Option<Instant>,
+    /// `None` while nothing waits to be written.
+    out: Option<Box<Output>>,
+    pub will: Option<WillMsg>,
+    rare: Option<Box<Rare>>,
+    /// Keepalive in seconds as the client asked; zero turns it off
+    /// [MQTT-3.1.2-10].
+    pub keep_alive: u16,
+    pub protocol: ProtocolVersion,
     /// The application's own connection (see `Core::trust`).
     pub trusted: bool,
-    /// User name proved by the transport (see `Core::set_identity`).
-    pub identity: Option<Box<str>>,
     /// 5.0: whether error replies carry a Reason String: the client asked
     /// for them (Request Problem Information 1), or `reason_strings` is on
     /// and it did not refuse them (0) [MQTT-3.1.2-29].
     pub problem_info: bool,
-    /// Encoded frames waiting to be written, from `out_pos` on.
-    out: Vec<u8>,
-    out_pos: usize,
-    /// Bytes of output written since the connection opened.
-    consumed: u64,
-    /// Output held until records are durable (persistence with sync): each
-    /// mark is a stream offset (counted like `consumed`) and the number of
-    /// records that must be on disk before the bytes from there on leave.
-    marks: std::collections::VecDeque<(u64, u64)>,
     /// Already in the core's dirty list.
     pub dirty: bool,
     /// Already in the core's urgent list (output past `FLUSH_MARK`).
     pub urgent: bool,
-    /// Input paused until then because a connected subscriber of what it
-    /// publishes is falling behind (see `Core::throttle`).
-    pub throttled_until: Option<Instant>,
-    /// Text for log lines: the peer address given at open, then the client
-    /// id and the peer address.
-    pub label: Box<str>,
 }
 
 impl Conn {
     pub fn new(now: Instant, label: Box<str>) -> Conn {
         Conn {
             phase: Phase::AwaitConnect,
-            protocol: ProtocolVersion::V311,
-            opened: now,
             last_rx: now,
-            keep_alive: Duration::ZERO,
+            throttled_until: None,
+            out: None,
             will: None,
-            aliases: Vec::new(),
-            problem_info: true,
+            rare: Some(Box::new(Rare {
+                label: Some(label),
+                ..Rare::default()
+            })),
+            keep_alive: 0,
+            protocol: ProtocolVersion::V311,
             trusted: false,
-            identity: None,
-            out: Vec::new(),
-            out_pos: 0,
-            consumed: 0,
-            marks: std::collections::VecDeque::new(),
+            problem_info: true,
             dirty: false,
             urgent: false,
-            throttled_until: None,
-            label,
         }
+    }
+
+    /// The peer label given at open, until CONNECT (see `Rare::label`).
+    pub fn label(&self) -> Option<&str> {
+        self.rare.as_ref().and_then(|r| r.label.as_deref())
+    }
+
+    /// Takes the label away; the rare part goes too when nothing else is
+    /// in it.
+    pub fn take_label(&mut self) -> Option<Box<str>> {
+        let rare = self.rare.as_mut()?;
+        let label = rare.label.take();
+        if rare.aliases.is_empty() && rare.identity.is_none() {
+            self.rare = None;
+        }
+        label
+    }
+
+    pub fn set_label(&mut self, label: Box<str>) {
+        self.rare.get_or_insert_default().label = Some(label);
+    }
+
+    /// User name proved by the transport (see `Core::set_identity`).
+    pub fn identity(&self) -> Option<&str> {
+        self.rare.as_ref().and_then(|r| r.identity.as_deref())
+    }
+
+    pub fn set_identity(&mut self, name: Box<str>) {
+        self.rare.get_or_insert_default().identity = Some(name);
+    }
+
+    /// 5.0 topic aliases the client has set, indexed by alias - 1. Never
+    /// longer than the Topic Alias Maximum the broker announced.
+    pub fn aliases(&self) -> &[Option<Box<str>>] {
+        self.rare.as_ref().map_or(&[], |r| &r.aliases)
+    }
+
+    pub fn aliases_mut(&mut self) -> &mut Vec<Option<Box<str>>> {
+        &mut self.rare.get_or_insert_default().aliases
     }
 
     /// The instant after which the connection is to be closed for silence:
@@ -111,9 +274,10 @@ impl Conn {
     /// connect timeout while CONNECT is awaited.
     pub fn deadline(&self, connect_timeout: Duration) -> Option<Instant> {
         match self.phase {
-            Phase::AwaitConnect => Some(self.opened + connect_timeout),
-            Phase::Connected(_) if !self.keep_alive.is_zero() => {
-                Some(self.last_rx + self.keep_alive + self.keep_alive / 2)
+            Phase::AwaitConnect => Some(self.last_rx + connect_timeout),
+            Phase::Connected(_) if self.keep_alive != 0 => {
+                let keep_alive = Duration::from_secs(u64::from(self.keep_alive));
+                Some(self.last_rx + keep_alive + keep_alive / 2)
             }
             _ => None,
         }
@@ -122,25 +286,33 @@ impl Conn {
     /// Bytes that may be written now: those waiting, up to the first one
     /// held for records not yet durable.
     pub fn pending_output(&self) -> &[u8] {
-        let all = self.out.get(self.out_pos..).unwrap_or(&[]);
-        match self.marks.front() {
+        let Some(out) = &self.out else {
+            return &[];
+        };
+        let all = out.buf.get(out.pos..).unwrap_or(&[]);
+        match out.marks.front() {
             Some(&(pos, _)) => {
-                let free = usize::try_from(pos.saturating_sub(self.consumed)).unwrap_or(usize::MAX);
+                let free = usize::try_from(pos.saturating_sub(out.consumed)).unwrap_or(usize::MAX);
                 all.get(..free).unwrap_or(all)
             }
             None => all,
         }
     }
 
+    fn output(&mut self) -> &mut Output {
+        self.out.get_or_insert_default()
+    }
+
     /// What is appended from now on waits until `records` records are
     /// durable. `true` when the connection had no hold before.
     pub fn hold(&mut self, records: u64) -> bool {
-        let pos = self.consumed + self.output_len() as u64;
-        let first = self.marks.is_empty();
-        match self.marks.back_mut() {
+        let pos = self.output_end();
+        let marks = &mut self.output().marks;
+        let first = marks.is_empty();
+        match marks.back_mut() {
             Some(last) if last.0 == pos => last.1 = last.1.max(records),
             Some(last) if last.1 >= records => {}
-            _ => self.marks.push_back((pos, records)),
+            _ => marks.push_back((pos, records)),
         }
         first
     }
@@ -148,24 +320,23 @@ impl Conn {
     /// Where output appended from now on starts, counted over the
     /// connection's life (for [`Conn::hold_from`]).
     pub fn output_end(&self) -> u64 {
-        self.consumed + self.output_len() as u64
+        self.out
+            .as_ref()
+            .map_or(0, |o| o.consumed + (o.buf.len() - o.pos) as u64)
     }
 
     /// Like [`Conn::hold`], for the output from `pos` (an earlier
     /// [`Conn::output_end`] whose bytes are not written yet) on: an answer
     /// queued before the work whose records it must wait for.
     pub fn hold_from(&mut self, pos: u64, records: u64) -> bool {
-        let first = self.marks.is_empty();
-        let at = self
-            .marks
-            .iter()
-            .position(|m| m.0 > pos)
-            .unwrap_or(self.marks.len());
-        let covered = at > 0 && self.marks.get(at - 1).is_some_and(|m| m.1 >= records);
+        let marks = &mut self.output().marks;
+        let first = marks.is_empty();
+        let at = marks.iter().position(|m| m.0 > pos).unwrap_or(marks.len());
+        let covered = at > 0 && marks.get(at - 1).is_some_and(|m| m.1 >= records);
         if !covered {
-            match self.marks.get_mut(at) {
+            match marks.get_mut(at) {
                 Some(m) if m.0 == pos => m.1 = m.1.max(records),
-                _ => self.marks.insert(at, (pos, records)),
+                _ => marks.insert(at, (pos, records)),
             }
         }
         first && !covered
@@ -173,52 +344,121 @@ impl Conn {
 
     /// Some output waits for records to be durable.
     pub fn has_held_output(&self) -> bool {
-        !self.marks.is_empty()
+        self.out.as_ref().is_some_and(|o| !o.marks.is_empty())
     }
 
     /// Records up to `durable` are on disk: lifts the holds they covered.
     /// `true` when some output was released; `still` tells whether holds
     /// remain.
     pub fn release_held(&mut self, durable: u64) -> (bool, bool) {
+        let Some(out) = &mut self.out else {
+            return (false, false);
+        };
         let mut released = false;
-        while self.marks.front().is_some_and(|m| m.1 <= durable) {
-            self.marks.pop_front();
+        while out.marks.front().is_some_and(|m| m.1 <= durable) {
+            out.marks.pop_front();
             released = true;
         }
-        (released, !self.marks.is_empty())
+        let still = !out.marks.is_empty();
+        if !still && out.pos == out.buf.len() {
+            self.out = None;
+        }
+        (released, still)
     }
 
     /// Number of bytes waiting to be written.
     pub fn output_len(&self) -> usize {
-        self.out.len() - self.out_pos
+        self.out.as_ref().map_or(0, |o| o.buf.len() - o.pos)
     }
 
     /// The buffer to append encoded frames to.
     pub fn out_buf(&mut self) -> &mut Vec<u8> {
-        &mut self.out
+        &mut self.output().buf
     }
 
-    /// `n` bytes of the pending output were written.
+    /// `n` bytes of the pending output were written. Written out and with
+    /// no holds, the output is given back: an idle connection keeps no
+    /// buffer.
     pub fn consume_output(&mut self, n: usize) {
-        let before = self.out_pos;
-        self.out_pos = (self.out_pos + n).min(self.out.len());
-        self.consumed += (self.out_pos - before) as u64;
-        if self.out_pos == self.out.len() {
-            self.out_pos = 0;
-            if self.out.capacity() > IDLE_BUFFER_KEEP {
-                self.out = Vec::new();
+        let Some(out) = &mut self.out else {
+            return;
+        };
+        let before = out.pos;
+        out.pos = (out.pos + n).min(out.buf.len());
+        out.consumed += (out.pos - before) as u64;
+        if out.pos == out.buf.len() {
+            if out.marks.is_empty() {
+                self.out = None;
             } else {
-                self.out.clear();
+                out.pos = 0;
+                out.buf = Vec::new();
             }
-        } else if self.out_pos > self.out.len() / 2 {
+        } else if out.pos > out.buf.len() / 2 {
             // Keep appends cheap: move the unwritten tail to the front once
             // it is the smaller part.
-            self.out.drain(..self.out_pos);
-            self.out_pos = 0;
+            out.buf.drain(..out.pos);
+            out.pos = 0;
         }
     }
 
     pub fn is_connected(&self) -> bool {
         matches!(self.phase, Phase::Connected(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The per-connection accounting of docs/LIMITS.md counts on it.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn conn_stays_small() {
+        assert!(std::mem::size_of::<Option<Conn>>() <= 88);
+    }
+
+    #[test]
+    fn will_parts_round_trip() {
+        for (expiry, props) in [(None, &b""[..]), (Some(7), &[0x01, 0x01][..])] {
+            let w = WillMsg::new(&WillParts {
+                topic: "shellies/shellybutton1-A4CF12F45A10/online",
+                payload: b"false",
+                qos: QoS::AtLeastOnce,
+                retain: true,
+                props,
+                expiry,
+                delay: 30,
+            });
+            assert_eq!(w.topic(), "shellies/shellybutton1-A4CF12F45A10/online");
+            assert_eq!(w.payload(), b"false");
+            assert_eq!(w.props(), props);
+            assert_eq!(
+                (w.qos(), w.retain(), w.expiry(), w.delay()),
+                (QoS::AtLeastOnce, true, expiry, 30)
+            );
+        }
+    }
+
+    #[test]
+    fn drained_output_is_given_back() {
+        let mut c = Conn::new(Instant::now(), "peer".into());
+        c.out_buf().extend_from_slice(&[0x20, 2, 0, 0]);
+        assert_eq!(c.pending_output(), &[0x20, 2, 0, 0]);
+        c.consume_output(1);
+        assert_eq!(c.output_len(), 3);
+        c.consume_output(3);
+        assert!(c.out.is_none());
+        // Nothing is unwritten or held: positions start again.
+        assert_eq!(c.output_end(), 0);
+        // Held output stays until the records are durable.
+        c.hold(7);
+        c.out_buf().push(0xD0);
+        c.out_buf().push(0);
+        assert!(c.pending_output().is_empty());
+        assert_eq!(c.release_held(7), (true, false));
+        assert_eq!(c.pending_output(), &[0xD0, 0]);
+        assert_eq!(c.output_end(), 2);
+        c.consume_output(2);
+        assert!(c.out.is_none());
     }
 }

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::conn::{Phase, WillMsg};
+use super::conn::{Conn, Phase, WillMsg, WillParts};
 use super::publish::{Incoming, forwardable};
 use super::session::{NEVER_EXPIRES, Session, SessionId};
 use super::{ConnId, Core};
@@ -63,7 +63,7 @@ impl Core {
         let trusted = self.conn(id).is_some_and(|c| c.trusted);
         // A user name the transport proved (TLS client certificate)
         // replaces the CONNECT's and needs no password.
-        let identity = self.conn(id).and_then(|c| c.identity.clone());
+        let identity: Option<Box<str>> = self.conn(id).and_then(|c| c.identity().map(Into::into));
         let mut c = c;
         if let Some(name) = identity.as_deref() {
             c.username = Some(name);
@@ -121,7 +121,7 @@ impl Core {
         // clean start, is the same client coming back (Mosquitto's rule, its
         // 07-will-takeover; neither spec lists takeover among the will's
         // triggers).
-        if let Some(&sid) = self.by_client_id.get(&client_id) {
+        if let Some(sid) = self.by_client_id.get(&client_id, &self.sessions) {
             if let Some((old, outlives)) = self
                 .sessions
                 .get(sid.0)
@@ -136,7 +136,7 @@ impl Core {
                 self.close(old, !outlives || c.clean_start, now);
             }
         }
-        let existing = self.by_client_id.get(&client_id).copied();
+        let existing = self.by_client_id.get(&client_id, &self.sessions);
         // [MQTT-3.1.2-6] (3.1.1) / [MQTT-3.1.2-4] (5.0): clean start
         // discards any previous session.
         if let (Some(sid), true) = (existing, c.clean_start) {
@@ -154,10 +154,12 @@ impl Core {
         let sid = match resumed {
             Some(sid) => sid,
             None => {
-                let mut session = Session::new(client_id.clone(), c.protocol, expiry_interval);
-                session.policy = self.policies.get(&client_id).copied();
+                let mut session = Session::new(&client_id, c.protocol, expiry_interval);
+                if let Some(p) = self.policies.get(&client_id) {
+                    session.policy = Some(*p);
+                }
                 let sid = SessionId(self.sessions.insert(session));
-                self.by_client_id.insert(client_id.clone(), sid);
+                self.by_client_id.insert(&client_id, sid, &self.sessions);
                 sid
             }
         };
@@ -173,9 +175,15 @@ impl Core {
             }
             s.protocol = c.protocol;
             s.expiry_interval = expiry_interval;
-            s.expires_at = None;
+            // Written only when set: a session that never had them keeps
+            // sharing the empty state (see `Session`).
+            if s.expires_at.is_some() {
+                s.expires_at = None;
+            }
             // [MQTT-3.1.3-9]: a delayed will is cancelled by reconnecting.
-            s.pending_will = None;
+            if s.pending_will.is_some() {
+                s.pending_will = None;
+            }
             s.client_receive_max = c.properties.receive_maximum().unwrap_or(u16::MAX);
             s.client_max_packet = c.properties.maximum_packet_size().unwrap_or(u32::MAX);
             s.username = c.username.map(Into::into);
@@ -191,27 +199,26 @@ impl Core {
         let mut will_props = PropertiesBuf::new();
         let will = c.will.as_ref().map(|w| {
             let expiry = forwardable(w.properties, &mut will_props);
-            WillMsg {
-                topic: w.topic.into(),
-                payload: w.payload.into(),
+            WillMsg::new(&WillParts {
+                topic: w.topic,
+                payload: w.payload,
                 qos: w.qos,
                 retain: w.retain,
-                props: will_props.as_properties().raw().into(),
+                props: will_props.as_properties().raw(),
                 expiry,
                 delay: w.properties.will_delay_interval().unwrap_or(0),
-            }
+            })
         });
-        let keep_alive = Duration::from_secs(u64::from(c.keep_alive));
-        let peer = self.label(id).to_string();
-        let label: Box<str> = format!("'{client_id}' ({peer})").into();
+        // From here on the session's client id names the connection.
+        let peer = self.conn_mut(id).and_then(Conn::take_label);
+        let peer = peer.as_deref().unwrap_or("?");
         let connect_timeout = self.limits.connect_timeout;
         let Some(conn) = self.conn_mut(id) else {
             return;
         };
         conn.phase = Phase::Connected(sid);
-        conn.keep_alive = keep_alive;
-        conn.will = will.map(Box::new);
-        conn.label = label;
+        conn.keep_alive = c.keep_alive;
+        conn.will = will;
         let deadline = conn.deadline(connect_timeout);
         self.note_deadline(deadline);
         self.stats.clients_connected += 1;
@@ -372,6 +379,13 @@ impl Core {
         let Some(session) = self.sessions.get_mut(sid.0) else {
             return;
         };
+        // Closing, the connection no longer names its session: it keeps
+        // the client id for the log lines of its last moments.
+        if let Some(conn) = self.conns.get_mut(id.0).and_then(Option::as_mut) {
+            if conn.label().is_none() {
+                conn.set_label(format!("'{}'", session.client_id).into());
+            }
+        }
         if session.conn != Some(id) {
             return;
         }
@@ -383,12 +397,12 @@ impl Core {
             return;
         };
         if let (true, Some(w)) = (with_will, will) {
-            if w.delay > 0 && !ends {
+            if w.delay() > 0 && !ends {
                 // 5.0 will delay: published when the delay or the session
                 // ends, whichever comes first [MQTT-3.1.3-9].
-                let delay = w.delay.min(session.expiry_interval);
+                let delay = w.delay().min(session.expiry_interval);
                 let due = now + Duration::from_secs(u64::from(delay));
-                session.pending_will = Some(Box::new((*w, due)));
+                session.pending_will = Some(Box::new((w, due)));
                 self.note_deadline(Some(due));
             } else {
                 // [MQTT-3.1.2-8]: the will is published when the connection
@@ -411,12 +425,12 @@ impl Core {
 
     pub(super) fn publish_will(&mut self, w: &WillMsg, origin: Option<SessionId>, now: Instant) {
         let incoming = Incoming {
-            topic: &w.topic,
-            payload: &w.payload,
-            qos: w.qos,
-            retain: w.retain,
-            props: &w.props,
-            expiry: w.expiry,
+            topic: w.topic(),
+            payload: w.payload(),
+            qos: w.qos(),
+            retain: w.retain(),
+            props: w.props(),
+            expiry: w.expiry(),
         };
         self.route(&incoming, origin, now);
     }
@@ -427,13 +441,18 @@ impl Core {
         if !self.sessions.contains(sid.0) {
             return;
         }
-        let session = self.sessions.remove(sid.0);
+        let mut session = self.sessions.remove(sid.0);
         self.persist_session_end(session.persist_id);
         for sub in &session.subscriptions {
             self.forget_subscription(sid, &sub.filter);
         }
-        self.by_client_id.remove(&session.client_id);
-        if let Some((w, _)) = session.pending_will.map(|b| *b) {
+        self.by_client_id.remove(&session.client_id, sid);
+        let pending_will = if session.pending_will.is_some() {
+            session.pending_will.take()
+        } else {
+            None
+        };
+        if let Some((w, _)) = pending_will.map(|b| *b) {
             self.publish_will(&w, None, now);
         }
     }

@@ -19,6 +19,7 @@
 //! `handle_close` for it.
 
 mod bridge;
+mod client_index;
 mod conn;
 mod connect;
 mod flow;
@@ -128,7 +129,7 @@ pub struct Core {
     /// Indexed by `ConnId`.
     conns: Vec<Option<Conn>>,
     sessions: Slab<Session>,
-    by_client_id: HashMap<Box<str>, SessionId>,
+    by_client_id: client_index::ClientIndex,
     trie: Trie<SessionId, SubEntry>,
     shared: SharedGroups,
     retained: RetainStore,
@@ -170,6 +171,24 @@ pub struct Core {
     persist: Option<Box<persist::Persist>>,
 }
 
+/// How a log line names a connection (see `Core::label`).
+enum Label<'a> {
+    Text(&'a str),
+    Client(&'a str),
+}
+
+impl std::fmt::Display for Label<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Label::Text(t) => f.write_str(t),
+            Label::Client(c) => write!(f, "'{c}'"),
+        }
+    }
+}
+
+/// Most connections and sessions whose tables are reserved at start.
+const PREALLOCATE_MAX: usize = 1 << 16;
+
 impl Core {
     /// A core with no connections and no sessions, enforcing `config`'s
     /// limits and access rules.
@@ -179,9 +198,14 @@ impl Core {
             reason_strings: config.reason_strings,
             // The files are the caller's to read (see `Core::set_auth`).
             auth: Auth::new(None, None, config.allow_anonymous),
-            conns: Vec::new(),
-            sessions: Slab::new(),
-            by_client_id: HashMap::new(),
+            // Reserved up front (address space; pages are touched only as
+            // connections use them), so growing never copies the tables
+            // and leaves the old copies as touched holes in the heap.
+            conns: Vec::with_capacity(config.limits.max_connections.min(PREALLOCATE_MAX)),
+            sessions: Slab::with_capacity(config.limits.max_sessions.min(PREALLOCATE_MAX)),
+            // Not reserved: entries land at random places, so a large empty
+            // table would have most of its pages touched by a few clients.
+            by_client_id: client_index::ClientIndex::default(),
             trie: Trie::new(),
             shared: SharedGroups::default(),
             retained: RetainStore::default(),
@@ -232,7 +256,7 @@ impl Core {
     /// user name for the ACL is `name`, whatever the CONNECT says.
     pub fn set_identity(&mut self, id: ConnId, name: &str) {
         if let Some(c) = self.conn_mut(id) {
-            c.identity = Some(name.into());
+            c.set_identity(name.into());
         }
     }
 
@@ -492,8 +516,22 @@ impl Core {
         self.conns.get_mut(id.0).and_then(Option::as_mut)
     }
 
-    fn label(&self, id: ConnId) -> &str {
-        self.conn(id).map(|c| &*c.label).unwrap_or("?")
+    /// Names connection `id` in log lines: the peer address until CONNECT,
+    /// then the client id (nothing is formatted unless a line is written).
+    fn label(&self, id: ConnId) -> Label<'_> {
+        let Some(c) = self.conn(id) else {
+            return Label::Text("?");
+        };
+        if let Some(l) = c.label() {
+            return Label::Text(l);
+        }
+        match c.phase {
+            Phase::Connected(sid) => match self.sessions.get(sid.0) {
+                Some(s) => Label::Client(&s.client_id),
+                None => Label::Text("?"),
+            },
+            _ => Label::Text("?"),
+        }
     }
 
     /// Queues `id` for the caller's attention.
@@ -701,7 +739,7 @@ impl Core {
                 b >> 48,
                 b & 0xFFFF_FFFF_FFFF
             );
-            if !self.by_client_id.contains_key(id.as_str()) {
+            if !self.by_client_id.contains(id.as_str(), &self.sessions) {
                 return id;
             }
         }

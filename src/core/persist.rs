@@ -26,7 +26,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use super::conn::WillMsg;
+use super::conn::{WillMsg, WillParts};
 use super::retain::RetainOutcome;
 use super::session::{Inflight, Message, NEVER_EXPIRES, OutState, Pending, Session, SessionId};
 use super::sys::is_sys_topic;
@@ -669,13 +669,13 @@ pub(super) fn note_released(persist: &mut Option<Box<Persist>>, psid: u64, msg: 
 }
 
 fn write_will(w: &mut Writer<'_>, will: &WillMsg) {
-    w.str(&will.topic)
-        .bytes(&will.payload)
-        .u8(will.qos as u8)
-        .u8(u8::from(will.retain))
-        .bytes(&will.props)
-        .u64(will.expiry.map_or(u64::MAX, u64::from))
-        .u32(will.delay);
+    w.str(will.topic())
+        .bytes(will.payload())
+        .u8(will.qos() as u8)
+        .u8(u8::from(will.retain()))
+        .bytes(will.props())
+        .u64(will.expiry().map_or(u64::MAX, u64::from))
+        .u32(will.delay());
 }
 
 /// State built up while restoring.
@@ -801,7 +801,7 @@ impl Core {
         for sub in &session.subscriptions {
             self.forget_subscription(sid, &sub.filter);
         }
-        self.by_client_id.remove(&session.client_id);
+        self.by_client_id.remove(&session.client_id, sid);
     }
 
     fn apply(
@@ -857,14 +857,14 @@ impl Core {
                 if client_id.is_empty() || client_id.len() > self.limits.max_client_id_len.max(23) {
                     return Err("bad client id");
                 }
-                if let Some(&old) = self.by_client_id.get(*client_id) {
+                if let Some(old) = self.by_client_id.get(client_id, &self.sessions) {
                     self.drop_restored(old);
                     st.sids.retain(|_, v| *v != old);
                 }
                 if self.sessions.len() >= self.limits.max_sessions {
                     return Err("max_sessions reached");
                 }
-                let mut s = Session::new((*client_id).into(), protocol, *expiry);
+                let mut s = Session::new(client_id, protocol, *expiry);
                 s.persist_id = *sid;
                 s.trusted = *trusted;
                 // A bridge's session: its own queue bound, set before the
@@ -872,7 +872,7 @@ impl Core {
                 s.policy = self.policies.get(*client_id).copied();
                 s.username = username.map(Into::into);
                 let key = SessionId(self.sessions.insert(s));
-                self.by_client_id.insert((*client_id).into(), key);
+                self.by_client_id.insert(client_id, key, &self.sessions);
                 st.sids.insert(*sid, key);
             }
             Record::SessionEnd { sid } => {
@@ -1026,15 +1026,15 @@ impl Core {
                     Some(p) => p.instant(*due, now),
                     None => now,
                 };
-                let w = WillMsg {
-                    topic: will.topic.into(),
-                    payload: will.payload.into(),
+                let w = WillMsg::new(&WillParts {
+                    topic: will.topic,
+                    payload: will.payload,
                     qos,
                     retain: will.retain,
-                    props: will.props.into(),
+                    props: will.props,
                     expiry: u32::try_from(will.expiry).ok(),
                     delay: will.delay,
-                };
+                });
                 let s = self.session_of(st, *sid)?;
                 s.pending_will = Some(Box::new((w, due)));
             }

@@ -316,11 +316,8 @@ impl Core {
         }
         let slot = usize::from(alias - 1);
         let conn = self.conn_mut(id)?;
-        if conn.aliases.len() <= slot {
-            conn.aliases.resize(slot + 1, None);
-        }
         if p.topic.is_empty() {
-            match conn.aliases.get(slot).and_then(Option::as_deref) {
+            match conn.aliases().get(slot).and_then(Option::as_deref) {
                 Some(t) => Some(Cow::Owned(t.to_string())),
                 None => {
                     self.protocol_violation(id, "unknown topic alias", now);
@@ -328,7 +325,11 @@ impl Core {
                 }
             }
         } else {
-            if let Some(s) = conn.aliases.get_mut(slot) {
+            let aliases = conn.aliases_mut();
+            if aliases.len() <= slot {
+                aliases.resize(slot + 1, None);
+            }
+            if let Some(s) = aliases.get_mut(slot) {
                 *s = Some(p.topic.into());
             }
             Some(Cow::Borrowed(p.topic))

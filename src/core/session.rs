@@ -65,7 +65,7 @@ impl Message {
 }
 
 /// A message waiting in a session's queue.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Pending {
     pub msg: Rc<Message>,
     /// QoS it is to be delivered with (the minimum of published and granted).
@@ -86,7 +86,7 @@ pub(crate) enum OutState {
 }
 
 /// An outgoing QoS 1/2 message not yet fully acknowledged.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Inflight {
     pub pid: PacketId,
     pub state: OutState,
@@ -147,31 +147,95 @@ impl QueuePolicy {
     }
 }
 
-/// Per-client state, connected or not.
+/// Longest client id kept inside the session rather than on the heap.
+const INLINE_ID: usize = 30;
+
+/// A client id: inside the session when it is short (23-byte 3.1.1 ids,
+/// Shelly's 26-byte `shellybutton1-A4CF12F45A10`), on the heap otherwise.
+/// 32 bytes either way; a boxed 26-byte id would be 16 here and a 48-byte
+/// heap block.
+#[derive(Clone)]
+pub(crate) enum ClientId {
+    Inline { len: u8, bytes: [u8; INLINE_ID] },
+    Heap(Box<str>),
+}
+
+impl From<&str> for ClientId {
+    fn from(id: &str) -> ClientId {
+        match u8::try_from(id.len()) {
+            Ok(len) if id.len() <= INLINE_ID => {
+                let mut bytes = [0; INLINE_ID];
+                bytes[..id.len()].copy_from_slice(id.as_bytes());
+                ClientId::Inline { len, bytes }
+            }
+            _ => ClientId::Heap(id.into()),
+        }
+    }
+}
+
+impl std::ops::Deref for ClientId {
+    type Target = str;
+    fn deref(&self) -> &str {
+        match self {
+            // Copied from a `&str` whole, so always valid UTF-8.
+            ClientId::Inline { len, bytes } => bytes
+                .get(..usize::from(*len))
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .unwrap_or(""),
+            ClientId::Heap(b) => b,
+        }
+    }
+}
+
+impl std::fmt::Debug for ClientId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl std::fmt::Display for ClientId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self)
+    }
+}
+
+/// Per-client state, connected or not. What every session uses is here;
+/// the rest is a [`SessionState`] reached through `Deref`, shared between
+/// all the sessions that never changed it from empty (copy on write), so
+/// an idle client's session is 88 bytes (docs/LIMITS.md, "Per-connection
+/// accounting"). Write to state fields only when the value changes: the
+/// first write gives the session a state of its own.
 #[derive(Debug)]
 pub(crate) struct Session {
-    pub client_id: Box<str>,
+    pub client_id: ClientId,
     /// The connection currently attached, if any.
     pub conn: Option<ConnId>,
-    /// Protocol level of the last connection (to encode queued messages).
-    pub protocol: ProtocolVersion,
+    /// User name of the last connection, for the ACL.
+    pub username: Option<Box<str>>,
+    state: Rc<SessionState>,
     /// Seconds the session outlives its connection: 0 for a clean 3.1.1
     /// session (it ends with the connection), [`NEVER_EXPIRES`] for a 3.1.1
     /// persistent session, the session expiry interval in 5.0.
     pub expiry_interval: u32,
+    /// 5.0: the largest packet the client accepts [MQTT-3.1.2-24].
+    pub client_max_packet: u32,
+    /// 5.0: the client's Receive Maximum, capping what is in flight to it.
+    pub client_receive_max: u16,
+    next_pid: u16,
+    /// Protocol level of the last connection (to encode queued messages).
+    pub protocol: ProtocolVersion,
+    /// The application's own session: no ACL applies.
+    pub trusted: bool,
+}
+
+/// The part of a [`Session`] that an idle client leaves empty.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SessionState {
     /// When an offline session is to be dropped.
     pub expires_at: Option<Instant>,
     /// 5.0: a will waiting out its will delay, and when it is due. A new
     /// connection to the session cancels it [MQTT-3.1.3-9].
     pub pending_will: Option<Box<(WillMsg, Instant)>>,
-    /// 5.0: the client's Receive Maximum, capping what is in flight to it.
-    pub client_receive_max: u16,
-    /// 5.0: the largest packet the client accepts [MQTT-3.1.2-24].
-    pub client_max_packet: u32,
-    /// User name of the last connection, for the ACL.
-    pub username: Option<Box<str>>,
-    /// The application's own session: no ACL applies.
-    pub trusted: bool,
     /// Number of the last routing that matched this session, and the index
     /// of its entry in that routing's matches (see `collect_matches`).
     pub route_stamp: u64,
@@ -205,36 +269,46 @@ pub(crate) struct Session {
     /// recorded (persistence off or not full, or a session that ends with
     /// its connection).
     pub persist_id: u64,
-    next_pid: u16,
+}
+
+thread_local! {
+    /// The empty state every new session starts with.
+    static EMPTY: Rc<SessionState> = Rc::new(SessionState::default());
+}
+
+impl std::ops::Deref for Session {
+    type Target = SessionState;
+    fn deref(&self) -> &SessionState {
+        &self.state
+    }
+}
+
+impl std::ops::DerefMut for Session {
+    fn deref_mut(&mut self) -> &mut SessionState {
+        Rc::make_mut(&mut self.state)
+    }
 }
 
 impl Session {
-    pub fn new(client_id: Box<str>, protocol: ProtocolVersion, expiry_interval: u32) -> Session {
+    pub fn new(client_id: &str, protocol: ProtocolVersion, expiry_interval: u32) -> Session {
         Session {
-            client_id,
+            client_id: ClientId::from(client_id),
             conn: None,
-            protocol,
-            expiry_interval,
-            expires_at: None,
-            pending_will: None,
-            client_receive_max: u16::MAX,
-            client_max_packet: u32::MAX,
             username: None,
-            trusted: false,
-            route_stamp: 0,
-            route_slot: 0,
-            last_progress: None,
-            dropping: false,
-            subscriptions: Vec::new(),
-            inflight: VecDeque::new(),
-            queue: VecDeque::new(),
-            queued_bytes: 0,
-            policy: None,
-            dropped: 0,
-            incoming_qos2: Vec::new(),
-            persist_id: 0,
+            state: EMPTY.with(Rc::clone),
+            expiry_interval,
+            client_max_packet: u32::MAX,
+            client_receive_max: u16::MAX,
             next_pid: 0,
+            protocol,
+            trusted: false,
         }
+    }
+
+    /// Whether the session still shares the empty state (tests).
+    #[cfg(test)]
+    pub fn shares_empty_state(&self) -> bool {
+        EMPTY.with(|e| Rc::ptr_eq(e, &self.state))
     }
 
     /// A packet id not used by any message in flight [MQTT-2.3.1-2].
@@ -270,5 +344,43 @@ impl Session {
     /// Index of the subscription on exactly this filter.
     pub fn subscription_index(&self, filter: &str) -> Option<usize> {
         self.subscriptions.iter().position(|s| &*s.filter == filter)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The per-connection accounting of docs/LIMITS.md counts on it.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn session_stays_small() {
+        assert!(std::mem::size_of::<Session>() <= 88);
+    }
+
+    #[test]
+    fn client_ids_inline_and_on_the_heap() {
+        for id in [
+            "",
+            "a",
+            "shellybutton1-A4CF12F45A10",
+            &"x".repeat(30),
+            &"é".repeat(40),
+        ] {
+            let c = ClientId::from(id);
+            assert_eq!(&*c, id);
+            assert_eq!(matches!(c, ClientId::Inline { .. }), id.len() <= INLINE_ID);
+        }
+    }
+
+    #[test]
+    fn state_is_copied_on_first_write() {
+        let mut a = Session::new("a", ProtocolVersion::V311, 0);
+        let b = Session::new("b", ProtocolVersion::V311, 0);
+        assert!(a.shares_empty_state() && b.shares_empty_state());
+        assert!(a.queue.is_empty() && a.expires_at.is_none());
+        a.queued_bytes = 3;
+        assert!(!a.shares_empty_state() && b.shares_empty_state());
+        assert_eq!((a.queued_bytes, b.queued_bytes), (3, 0));
     }
 }

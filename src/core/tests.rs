@@ -270,6 +270,29 @@ fn connect_gets_connack_accepted() {
     assert_eq!(h.core.stats().clients_connected, 1);
 }
 
+/// docs/LIMITS.md, "Per-connection accounting": a connected idle client
+/// holds no output buffer, no peer label and a session that shares the
+/// empty state, clean or persistent, 3.1.1 or 5.0, after a keepalive.
+#[test]
+fn idle_client_holds_only_what_is_accounted() {
+    let mut h = Harness::new();
+    let a = h.connect_with("shellybutton1-A4CF12F45A10", true, 60, None);
+    let b = h.connect("persistent", false);
+    h.recv(a);
+    h.recv(b);
+    h.send(a, Packet::PingReq);
+    assert_eq!(h.recv(a), vec![Out::PingResp]);
+    for id in [a, b] {
+        let c = h.core.conn(id).expect("open");
+        assert!(c.label().is_none() && c.output_len() == 0, "{c:?}");
+        let super::conn::Phase::Connected(sid) = c.phase else {
+            panic!("not connected: {c:?}");
+        };
+        let s = h.core.sessions.get(sid.0).expect("session");
+        assert!(s.shares_empty_state(), "{s:?}");
+    }
+}
+
 #[test]
 fn first_packet_must_be_connect() {
     // [MQTT-3.1.0-1]
