@@ -48,7 +48,13 @@ fn default_config_parses_and_listens_on_loopback_only() {
     let uncommented: String = text
         .lines()
         .map(|l| match l.strip_prefix('#') {
-            Some(rest) if rest.starts_with("max_") || rest.starts_with("connect_") => rest,
+            Some(rest)
+                if rest.starts_with("max_")
+                    || rest.starts_with("connect_")
+                    || rest.starts_with("stuck_") =>
+            {
+                rest
+            }
             _ => l,
         })
         .collect::<Vec<_>>()
