@@ -16,6 +16,13 @@ fn harness() -> Harness {
 }
 
 /// QoS 1 PUBLISH frames on `topic` with packet ids `ids`, payloads the id.
+/// A clean-session client subscribed to `t` at QoS 1.
+fn subscriber(h: &mut Harness, name: &str) -> ConnId {
+    let s = h.connect(name, true);
+    h.subscribe(s, "t", QoS::AtLeastOnce);
+    s
+}
+
 fn frames(topic: &str, ids: std::ops::RangeInclusive<u16>) -> Vec<u8> {
     let mut out = Vec::new();
     for i in ids {
@@ -85,8 +92,7 @@ fn pubacks(h: &mut Harness, p: ConnId) -> usize {
 #[test]
 fn a_slow_subscriber_that_keeps_acknowledging_loses_nothing() {
     let mut h = harness();
-    let s = h.connect("slow", true);
-    h.subscribe(s, "t", QoS::AtLeastOnce);
+    let s = subscriber(&mut h, "slow");
     let p = h.connect("p", true);
     let input = frames("t", 1..=100);
     let (mut at, mut got, mut acked) = (0, Vec::new(), 0);
@@ -116,8 +122,7 @@ fn a_slow_subscriber_that_keeps_acknowledging_loses_nothing() {
 #[test]
 fn a_full_queue_refuses_a_publish_until_there_is_room() {
     let mut h = harness();
-    let s = h.connect("slow", true);
-    h.subscribe(s, "t", QoS::AtLeastOnce);
+    let s = subscriber(&mut h, "slow");
     // Many publishers, one message each: each gets past the half-way
     // pause once, so the queue reaches its bound.
     let pubs: Vec<ConnId> = (0..12).map(|i| h.connect(&format!("p{i}"), true)).collect();
@@ -157,8 +162,7 @@ fn a_full_queue_refuses_a_publish_until_there_is_room() {
 #[test]
 fn a_stuck_subscriber_is_given_up_on_and_its_drops_counted() {
     let mut h = harness();
-    let s = h.connect("stuck", true);
-    h.subscribe(s, "t", QoS::AtLeastOnce);
+    let s = subscriber(&mut h, "stuck");
     let p = h.connect("p", true);
     let input = frames("t", 1..=40);
     let mut at = feed(&mut h, p, &input);
@@ -191,10 +195,8 @@ fn a_stuck_subscriber_is_given_up_on_and_its_drops_counted() {
 #[test]
 fn a_stuck_subscriber_does_not_stall_a_healthy_one() {
     let mut h = harness();
-    let stuck = h.connect("stuck", true);
-    h.subscribe(stuck, "t", QoS::AtLeastOnce);
-    let healthy = h.connect("healthy", true);
-    h.subscribe(healthy, "t", QoS::AtLeastOnce);
+    let stuck = subscriber(&mut h, "stuck");
+    let healthy = subscriber(&mut h, "healthy");
     // Both just connected: alive until `stuck` owes for `stuck_timeout`.
     let p = h.connect("p", true);
     let input = frames("t", 1..=200);
@@ -231,8 +233,7 @@ fn a_stuck_subscriber_does_not_stall_a_healthy_one() {
 #[test]
 fn a_subscriber_that_acknowledges_again_ends_its_episode() {
     let mut h = harness();
-    let s = h.connect("s", true);
-    h.subscribe(s, "t", QoS::AtLeastOnce);
+    let s = subscriber(&mut h, "s");
     let p = h.connect("p", true);
     let input = frames("t", 1..=20);
     let mut at = feed(&mut h, p, &input);
@@ -257,8 +258,7 @@ fn a_subscriber_that_acknowledges_again_ends_its_episode() {
 #[test]
 fn a_publisher_subscribed_to_its_own_topic_is_not_paused_by_itself() {
     let mut h = harness();
-    let p = h.connect("loop", true);
-    h.subscribe(p, "t", QoS::AtLeastOnce);
+    let p = subscriber(&mut h, "loop");
     let input = frames("t", 1..=6);
     assert_eq!(feed(&mut h, p, &input), input.len());
     assert!(h.core.wants_input(p));
@@ -267,8 +267,7 @@ fn a_publisher_subscribed_to_its_own_topic_is_not_paused_by_itself() {
 #[test]
 fn going_offline_releases_the_publishers_paused_for_it() {
     let mut h = harness();
-    let s = h.connect("s", true);
-    h.subscribe(s, "t", QoS::AtLeastOnce);
+    let s = subscriber(&mut h, "s");
     let p = h.connect("p", true);
     let input = frames("t", 1..=20);
     assert!(feed(&mut h, p, &input) < input.len());
@@ -283,8 +282,7 @@ fn drops_per_client_are_on_sys_and_cleared_when_the_session_ends() {
     h.core.handle_timeout(h.now); // starts the $SYS clock
     let watch = h.connect("watch", true);
     h.subscribe(watch, "$SYS/broker/client/#", QoS::AtMostOnce);
-    let s = h.connect("odd+id#", true);
-    h.subscribe(s, "t", QoS::AtLeastOnce);
+    let s = subscriber(&mut h, "odd+id#");
     let p = h.connect("p", true);
     let input = frames("t", 1..=20);
     let mut at = feed(&mut h, p, &input);
