@@ -162,7 +162,7 @@ fn a_full_queue_refuses_a_publish_until_there_is_room() {
 #[test]
 fn a_stuck_subscriber_is_given_up_on_and_its_drops_counted() {
     let mut h = harness();
-    let s = subscriber(&mut h, "stuck");
+    let _s = subscriber(&mut h, "stuck");
     let p = h.connect("p", true);
     let input = frames("t", 1..=40);
     let mut at = feed(&mut h, p, &input);
@@ -195,7 +195,7 @@ fn a_stuck_subscriber_is_given_up_on_and_its_drops_counted() {
 #[test]
 fn a_stuck_subscriber_does_not_stall_a_healthy_one() {
     let mut h = harness();
-    let stuck = subscriber(&mut h, "stuck");
+    let _stuck = subscriber(&mut h, "stuck");
     let healthy = subscriber(&mut h, "healthy");
     // Both just connected: alive until `stuck` owes for `stuck_timeout`.
     let p = h.connect("p", true);
