@@ -421,13 +421,30 @@ impl Broker {
     /// Runs the broker on the calling thread until it stops: by a signal
     /// when [`Broker::stop_on_signals`] is on, or when the loop fails. For
     /// programs that give the broker their main thread, like the `boxmq`
-    /// binary; no [`Handle`] exists in this mode.
+    /// binary; no [`Handle`] exists in this mode. With `user` set in the
+    /// config and run as root, the process becomes that user once the
+    /// listeners are bound and the store is open (`crate::privileges`).
     ///
     /// # Errors
     /// As [`Broker::start`], and [`BrokerError::Io`] when the loop fails;
     /// the state tells the same.
     pub fn run(mut self) -> Result<(), BrokerError> {
         let (listeners, auth, store, http) = self.prepare()?;
+        // `user`: listeners bound and store open, and still one thread.
+        if let Some(user) = self.config.user.clone() {
+            match crate::privileges::become_user(&user) {
+                Ok(Some(b)) => log::info!("running as user {} ({}:{})", b.name, b.uid, b.gid),
+                Ok(None) => {}
+                Err(message) => {
+                    let e = crate::config::ConfigError {
+                        origin: "boxmq".to_owned(),
+                        line: 0,
+                        message,
+                    };
+                    return Err(self.fail(BrokerError::Config(e)));
+                }
+            }
+        }
         // The password file for basic auth, copied only with a listener.
         let http = http.map(|l| (l, auth.clone()));
         let mut server = Server::from_listeners(&self.config, listeners, auth)
