@@ -179,7 +179,7 @@ pub(super) const TABLE: &[Directive] = &[
     same("port", port),
     same("protocol", listener_line_tls),
     same("socket_domain", socket_domain),
-    refused("use_username_as_clientid", NOT_YET),
+    differs("use_username_as_clientid", use_username_as_clientid),
     differs("websockets_headers_size", no_effect_number),
     differs("websockets_log_level", no_effect_number),
     // Certificate based TLS.
@@ -249,12 +249,8 @@ pub(super) const TABLE: &[Directive] = &[
     same("bridge_insecure", bridge_line),
     same("bridge_keyfile", bridge_line),
     refused("bridge_psk", PSK),
-    refused("bridge_require_ocsp", NOT_YET),
-    refused(
-        "bridge_tls_version",
-        "a TLS bridge negotiates TLS 1.3 or 1.2 (rustls) and cannot be held to one; remove \
-         the line",
-    ),
+    differs("bridge_require_ocsp", bridge_require_ocsp),
+    differs("bridge_tls_version", bridge_tls_version),
     // Gone from Mosquitto 2.0, still found in old files.
     refused(
         "retry_interval",
@@ -760,6 +756,14 @@ fn tls_version(_: &mut Parser, line: &Line<'_>) -> Applied {
     )
 }
 
+fn use_username_as_clientid(_: &mut Parser, line: &Line<'_>) -> Applied {
+    only(
+        line,
+        &["false"],
+        "the user name as client id is not implemented yet (issue 28)",
+    )
+}
+
 fn use_subject_as_username(_: &mut Parser, line: &Line<'_>) -> Applied {
     only(
         line,
@@ -807,6 +811,25 @@ fn bridge_outgoing_retain(p: &mut Parser, line: &Line<'_>) -> Applied {
         line,
         &["true"],
         "clearing the retain flag towards the remote is not implemented yet (issue 28)",
+    )?;
+    bridge::current(&mut p.config.bridges, line.name).map(|_| ())
+}
+
+fn bridge_require_ocsp(p: &mut Parser, line: &Line<'_>) -> Applied {
+    only(
+        line,
+        &["false"],
+        "OCSP for bridges is not implemented yet (issue 28)",
+    )?;
+    bridge::current(&mut p.config.bridges, line.name).map(|_| ())
+}
+
+fn bridge_tls_version(p: &mut Parser, line: &Line<'_>) -> Applied {
+    only(
+        line,
+        &["tlsv1.2"],
+        "a TLS bridge offers TLS 1.3 and 1.2 (rustls); it cannot be held to TLS 1.3 yet, \
+         and TLS 1.1 is not offered",
     )?;
     bridge::current(&mut p.config.bridges, line.name).map(|_| ())
 }
