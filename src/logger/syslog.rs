@@ -64,5 +64,7 @@ impl Syslog {
         datagram.extend_from_slice(text);
         #[cfg(unix)]
         let _ = self.socket.send(&datagram);
+        #[cfg(not(unix))]
+        let _ = datagram;
     }
 }

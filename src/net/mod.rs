@@ -40,6 +40,8 @@ use crate::broker::local::{Drain, LocalConn, LocalRef, Request};
 use crate::config::Config;
 use crate::core::{ConnId, Core};
 
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod persist;
 #[cfg(feature = "tls")]
 mod tls;
