@@ -5,11 +5,11 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use super::{BridgeConfig, BridgeStats, QueueFull, RemoteProtocol};
-use crate::broker::local::{ack, feed_core};
 use crate::codec::{
     self, Connect, Packet, PacketId, Properties, PropertiesBuf, Property, ProtocolVersion, PubResp,
     PubRespKind, Publish, QoS, SubOptions, Will,
 };
+use crate::core::adapter::{ack, feed_core};
 use crate::core::{ConnId, Core, QueuePolicy};
 
 /// Longest wait for the TCP connection and then for CONNACK.

@@ -23,6 +23,7 @@ mod http;
 #[cfg(not(feature = "http"))]
 #[path = "http_off.rs"]
 mod http;
+pub(crate) mod local;
 mod resolve;
 
 use std::io::{self, Read, Write};
@@ -36,9 +37,10 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use crate::auth::Auth;
-use crate::broker::local::{Drain, LocalConn, LocalRef, Request};
 use crate::config::Config;
 use crate::core::{ConnId, Core};
+use crate::stats::BrokerStats;
+use local::{Drain, LocalConn, LocalRef, Request};
 
 pub mod persist;
 #[cfg(feature = "tls")]
@@ -200,7 +202,7 @@ pub struct Server {
     resolver: resolve::Resolver,
     /// The store, when persistence is on (see `persist.rs`).
     persist: Option<persist::Persistence>,
-    /// When the server was made (uptime in [`crate::Stats`]).
+    /// When the server was made (uptime in [`BrokerStats`]).
     started: Instant,
     /// The HTTP status listener (see `http.rs`; feature `http`).
     http: Option<http::HttpServer>,
@@ -256,7 +258,7 @@ impl Server {
             conns: Slab::with_capacity(config.limits.max_connections),
             tcp_count: 0,
             core: {
-                let mut core = Core::new(config);
+                let mut core = Core::new(config.core_options());
                 core.set_auth(auth);
                 core
             },
@@ -336,12 +338,13 @@ impl Server {
     }
 
     /// Every figure: the core's, the bridges', uptime and the store's health.
-    fn stats(&self, now: Instant) -> crate::Stats {
-        let mut stats = self.core.stats();
-        stats.bridges = self.bridge_stats();
-        stats.uptime = now.saturating_duration_since(self.started);
-        stats.store = self.persist.as_ref().map(persist::Persistence::status);
-        stats
+    fn stats(&self, now: Instant) -> BrokerStats {
+        BrokerStats {
+            core: self.core.stats(),
+            bridges: self.bridge_stats(),
+            uptime: now.saturating_duration_since(self.started),
+            store: self.persist.as_ref().map(persist::Persistence::status),
+        }
     }
 
     /// Whether slab entry `key` is a bridge (its token is the bridge's
@@ -771,7 +774,7 @@ impl Server {
                         Some(Endpoint::Local(l)) if l.is(to) => {
                             l.publish(&mut self.core, &message, now)
                         }
-                        _ => Err(crate::broker::ClientError::Disconnected),
+                        _ => Err(local::ClientError::Disconnected),
                     };
                     // The requester may have timed out; nothing to tell then.
                     let _ = reply.try_send(result);

@@ -12,21 +12,29 @@
 //! carries exactly one subscription (what a [`Subscription`] holds), so every
 //! PUBLISH the core sends it has exactly one destination.
 //!
-//! [`Client`]: super::Client
-//! [`Subscription`]: super::Subscription
+//! [`Client`]: crate::Client
+//! [`Subscription`]: crate::Subscription
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::mpsc::SyncSender;
 use std::time::Instant;
 
-use super::mailbox::Mailbox;
-use super::{ClientError, Message};
+mod error;
+pub(crate) mod mailbox;
+mod message;
+
+pub use error::ClientError;
+pub(crate) use error::connack_text;
+use mailbox::Mailbox;
+pub use message::Message;
+
 use crate::codec::{
-    self, Connect, Packet, PacketId, Properties, ProtocolVersion, PubResp, PubRespKind, QoS,
-    SubOptions,
+    self, Connect, Packet, PacketId, Properties, ProtocolVersion, PubRespKind, QoS, SubOptions,
 };
-use crate::core::{ConnId, Core, Stats};
+use crate::core::adapter::{ack, feed_core};
+use crate::core::{ConnId, Core};
+use crate::stats::BrokerStats;
 
 /// QoS 2 messages a local publisher may have sent that the core has not yet
 /// confirmed with PUBCOMP. Only reached when the core's answers are stuck
@@ -74,7 +82,7 @@ pub(crate) enum Request {
     /// Disconnect a local connection (its owner was dropped).
     Close(LocalRef),
     /// Counters.
-    Stats(SyncSender<Stats>),
+    Stats(SyncSender<BrokerStats>),
     /// Stop the broker gracefully.
     Stop,
 }
@@ -119,39 +127,6 @@ pub(crate) struct LocalConn {
     qos2_awaiting: HashSet<u16>,
     /// Reused encode buffer.
     buf: Vec<u8>,
-}
-
-/// Encodes with `encode` into `buf` and hands the bytes to the core as the
-/// input of in-process connection `id` (an application client or a
-/// bridge's local side). Whole frames go in, so the core takes them all;
-/// a remainder cannot happen and is logged, not trusted.
-pub(crate) fn feed_core(
-    core: &mut Core,
-    id: ConnId,
-    buf: &mut Vec<u8>,
-    now: Instant,
-    encode: impl FnOnce(&mut Vec<u8>),
-) {
-    buf.clear();
-    encode(buf);
-    let used = core.handle_data(id, buf, now);
-    if used != buf.len() {
-        log::error!(
-            "in-process connection {}: the core left {used} of {} bytes",
-            id.0,
-            buf.len()
-        );
-    }
-}
-
-/// A PUBACK / PUBREC / PUBREL / PUBCOMP with reason 0.
-pub(crate) fn ack(kind: PubRespKind, pid: PacketId) -> Packet<'static> {
-    Packet::PubResp(PubResp {
-        kind,
-        packet_id: pid,
-        reason: 0,
-        properties: Properties::EMPTY,
-    })
 }
 
 impl LocalConn {
