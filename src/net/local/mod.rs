@@ -32,7 +32,7 @@ pub use message::Message;
 use crate::codec::{
     self, Connect, Packet, PacketId, Properties, ProtocolVersion, PubRespKind, QoS, SubOptions,
 };
-use crate::core::adapter::{ack, feed_core};
+use crate::core::adapter::{self, Frame, ack, feed_frame};
 use crate::core::{ConnId, Core};
 use crate::stats::BrokerStats;
 
@@ -176,7 +176,7 @@ impl LocalConn {
 
     /// Encodes with `encode` and hands the bytes to the core.
     fn feed(&mut self, core: &mut Core, now: Instant, encode: impl FnOnce(&mut Vec<u8>)) {
-        feed_core(core, ConnId(self.me.key), &mut self.buf, now, encode);
+        feed_frame(core, ConnId(self.me.key), &mut self.buf, now, encode);
     }
 
     fn feed_ack(&mut self, core: &mut Core, now: Instant, kind: PubRespKind, pid: PacketId) {
@@ -268,47 +268,34 @@ impl LocalConn {
     pub(crate) fn drain(&mut self, core: &mut Core, now: Instant) -> Drain {
         let id = ConnId(self.me.key);
         loop {
-            let out = core.pending_output(id);
-            if out.is_empty() {
-                return Drain::Done;
-            }
-            // Our own core's output: no size limit to enforce.
-            let (event, message, used) = match codec::decode(out, VERSION, usize::MAX) {
-                Ok(Some((packet, used))) => {
-                    let (event, message) = match packet {
-                        Packet::Connack(c) => (Event::Connack(c.code), None),
-                        Packet::Suback(s) => (Event::Suback(s.codes.first().copied()), None),
-                        Packet::Publish(p) => {
-                            if let Some(mailbox) = &self.mailbox {
-                                if !mailbox.has_room() {
-                                    return Drain::Blocked;
-                                }
-                            }
-                            let message = Message::from_publish(&p);
-                            (
-                                Event::Publish {
-                                    qos: p.qos,
-                                    pid: p.packet_id,
-                                },
-                                Some(message),
-                            )
+            let mailbox = self.mailbox.as_deref();
+            let frame = adapter::next_frame(core, id, VERSION, now, |packet| {
+                Some(match packet {
+                    Packet::Connack(c) => (Event::Connack(c.code), None),
+                    Packet::Suback(s) => (Event::Suback(s.codes.first().copied()), None),
+                    Packet::Publish(p) => {
+                        if mailbox.is_some_and(|m| !m.has_room()) {
+                            return None;
                         }
-                        Packet::PubResp(r) => (Event::Ack(r.kind, r.packet_id, r.reason), None),
-                        _ => (Event::Ignore, None),
-                    };
-                    (event, message, used)
-                }
-                Ok(None) => {
-                    log::error!("in-process connection: incomplete frame from the core");
+                        let event = Event::Publish {
+                            qos: p.qos,
+                            pid: p.packet_id,
+                        };
+                        (event, Some(Message::from_publish(&p)))
+                    }
+                    Packet::PubResp(r) => (Event::Ack(r.kind, r.packet_id, r.reason), None),
+                    _ => (Event::Ignore, None),
+                })
+            });
+            match frame {
+                Frame::None => return Drain::Done,
+                Frame::Left => return Drain::Blocked,
+                Frame::Broken(why) => {
+                    log::error!("in-process connection: {why} from the core");
                     return Drain::Broken;
                 }
-                Err(e) => {
-                    log::error!("in-process connection: undecodable frame from the core: {e}");
-                    return Drain::Broken;
-                }
-            };
-            core.handle_written(id, used, now);
-            self.handle(core, now, event, message);
+                Frame::Taken((event, message)) => self.handle(core, now, event, message),
+            }
         }
     }
 
