@@ -1000,5 +1000,15 @@ fn bridge_tls_lines() {
     assert!(message.contains("needs bridge_cafile"), "{message}");
 }
 
+/// The core made without a config file behaves as one made from the
+/// default configuration.
+#[test]
+fn default_core_options_are_the_default_config_s() {
+    assert_eq!(
+        Config::default().core_options(),
+        crate::core::CoreOptions::default()
+    );
+}
+
 // Mosquitto's directives, docs/MOSQUITTO.md and mosquitto.conf(5).
 mod mosquitto;
