@@ -1,7 +1,8 @@
 //! Mosquitto's `user NAME`: a broker started as root becomes NAME (its
 //! user id, primary group and supplementary groups) once its listeners
-//! are bound and its store is open, so that ports below 1024, a root-owned
-//! password file and the data directory lock are taken first. Started as
+//! are bound and its store is open, so that ports below 1024, root-owned
+//! password, ACL and TLS key files and the data directory lock are taken
+//! first, as Mosquitto does. Started as
 //! another user, nothing changes (as in Mosquitto).
 //!
 //! Users and groups are read from `/etc/passwd` and `/etc/group` (no NSS:

@@ -420,14 +420,21 @@ impl Broker {
     /// programs that give the broker their main thread, like the `boxmq`
     /// binary; no [`Handle`] exists in this mode. With `user` set in the
     /// config and run as root, the process becomes that user once the
-    /// listeners are bound and the store is open (`crate::privileges`).
+    /// listeners are bound, their TLS files read and the store open
+    /// (`crate::privileges`).
     ///
     /// # Errors
     /// As [`Broker::start`], and [`BrokerError::Io`] when the loop fails;
     /// the state tells the same.
     pub fn run(mut self) -> Result<(), BrokerError> {
         let (listeners, auth, store, http) = self.prepare()?;
-        // `user`: listeners bound and store open, and still one thread.
+        // The password file for basic auth, copied only with a listener.
+        let http = http.map(|l| (l, auth.clone()));
+        let mut server = Server::from_listeners(&self.config, listeners, auth)
+            .map_err(|e| self.fail(BrokerError::Io(e)))?;
+        http::attach(&mut server, http, &self.config).map_err(|e| self.fail(BrokerError::Io(e)))?;
+        // `user`: listeners bound, TLS files read, the store open, and
+        // still one thread (the store's writer starts below).
         if let Some(user) = self.config.user.clone() {
             match crate::privileges::become_user(&user) {
                 Ok(Some(b)) => log::info!("running as user {} ({}:{})", b.name, b.uid, b.gid),
@@ -442,11 +449,6 @@ impl Broker {
                 }
             }
         }
-        // The password file for basic auth, copied only with a listener.
-        let http = http.map(|l| (l, auth.clone()));
-        let mut server = Server::from_listeners(&self.config, listeners, auth)
-            .map_err(|e| self.fail(BrokerError::Io(e)))?;
-        http::attach(&mut server, http, &self.config).map_err(|e| self.fail(BrokerError::Io(e)))?;
         if let Some(store) = store {
             server
                 .attach_persistence(store)

@@ -196,7 +196,7 @@ mod tests {
         assert_eq!(l.cafile.as_deref(), Some(std::path::Path::new("/ca.pem")));
         assert!(l.require_certificate && l.use_identity_as_username);
         for (text, line, part) in [
-            ("certfile /c.pem\n", 0, "the default listener"),
+            ("certfile /c.pem\n", 0, "default listener"),
             (
                 "listener 1\ncertfile /c\n",
                 1,
