@@ -137,7 +137,7 @@ pub(super) const TABLE: &[Directive] = &[
     differs("log_type", log_type),
     differs("max_inflight_bytes", max_inflight_bytes),
     same("max_inflight_messages", max_inflight_messages),
-    differs("max_keepalive", max_keepalive),
+    same("max_keepalive", max_keepalive),
     differs("max_packet_size", max_packet_size),
     same("max_queued_bytes", max_queued_bytes),
     same("max_queued_messages", max_queued_messages),
@@ -526,12 +526,12 @@ fn max_inflight_messages(p: &mut Parser, line: &Line<'_>) -> Applied {
     Ok(())
 }
 
-fn max_keepalive(_: &mut Parser, line: &Line<'_>) -> Applied {
-    only(
-        line,
-        &["65535"],
-        "a Server Keep Alive below the client's is not implemented yet (issue 28, item 4)",
-    )
+fn max_keepalive(p: &mut Parser, line: &Line<'_>) -> Applied {
+    // 0 (later Mosquitto versions): no limit, as 65,535. Mosquitto advises
+    // against values below 10 seconds; boxmq refuses them.
+    let v = count_or_unlimited(line, &["0"], 10, u64::from(u16::MAX))?;
+    p.config.limits.max_keepalive = v.map_or(u16::MAX, |v| u16::try_from(v).unwrap_or(u16::MAX));
+    Ok(())
 }
 
 fn max_packet_size(p: &mut Parser, line: &Line<'_>) -> Applied {

@@ -140,6 +140,7 @@ max_output_buffer 15000
 connect_timeout 16
 max_topic_aliases 0
 stuck_timeout 17
+max_keepalive 60
 ";
     let c = parse(text).unwrap();
     let addrs: Vec<SocketAddr> = c.listeners.iter().map(|l| l.addr).collect();
@@ -172,6 +173,7 @@ stuck_timeout 17
         connect_timeout: Duration::from_secs(16),
         max_topic_aliases: 0,
         stuck_timeout: Duration::from_secs(17),
+        max_keepalive: 60,
     };
     assert_eq!(c.limits, expected);
     assert_eq!(c.effective_listeners(), addrs);

@@ -271,7 +271,6 @@ fn pid_file_user_and_defaults_only_lines() {
     for (ok, refused) in [
         ("max_qos 2", "max_qos 0"),
         ("retain_available true", "retain_available false"),
-        ("max_keepalive 65535", "max_keepalive 60"),
         ("memory_limit 0", "memory_limit 1000000"),
         ("upgrade_outgoing_qos false", "upgrade_outgoing_qos true"),
         ("auto_id_prefix auto-", "auto_id_prefix x-"),
@@ -292,5 +291,11 @@ fn pid_file_user_and_defaults_only_lines() {
         parse(line).unwrap_or_else(|e| panic!("{line}: {e}"));
     }
     fails_with("start_type lazy", 1, &["start_type lazy: not supported"]);
+    assert_eq!(parse("max_keepalive 60").unwrap().limits.max_keepalive, 60);
+    assert_eq!(
+        parse("max_keepalive 0").unwrap().limits.max_keepalive,
+        65535
+    );
+    fails_with("max_keepalive 9", 1, &["from 10 to 65535"]);
     fails_with("threshold 10", 1, &["must follow a 'connection NAME' line"]);
 }
