@@ -186,10 +186,7 @@ impl DecodeError {
             | DecodeError::InvalidPropertyValue(_)
             | DecodeError::ZeroPacketId
             | DecodeError::InvalidReasonCode(_)
-            | DecodeError::NoTopicFilters
-            // DUP on QoS 0 [MQTT-3.3.1-2]: a protocol error, as Mosquitto
-            // answers it (the fixed header is well formed).
-            | DecodeError::DupWithQoS0 => 0x82,
+            | DecodeError::NoTopicFilters => 0x82,
             _ => 0x81,
         }
     }
