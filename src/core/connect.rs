@@ -433,7 +433,8 @@ impl Core {
             props: w.props(),
             expiry: w.expiry(),
         };
-        self.route(&incoming, origin, now);
+        // Its client is gone: nobody to pause.
+        let _routed = self.route(&incoming, origin, now);
     }
 
     /// Forgets a session: its subscriptions, queue and in-flight messages.

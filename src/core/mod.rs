@@ -174,12 +174,6 @@ pub struct Core {
     /// `flow.rs`), and those released since the caller last asked.
     throttled: Vec<(ConnId, SessionId)>,
     resumed: std::collections::VecDeque<ConnId>,
-    /// Set while routing when a connected subscriber's queue passed half
-    /// its bound: that subscriber.
-    pressure: Option<SessionId>,
-    /// Set by `handle_publish` when it refused the PUBLISH (see
-    /// `Core::publish_blocked`): `handle_data` gives its bytes back.
-    refused: bool,
     /// Number of the routing in progress (see `collect_matches`).
     route_gen: u64,
     scratch_ids: Vec<u32>,
@@ -192,6 +186,17 @@ pub struct Core {
     /// Persistence, when on (see `persist.rs`); boxed, as most of it is
     /// cold and the core without it pays one pointer.
     persist: Option<Box<persist::Persist>>,
+}
+
+/// What became of one packet of input (see [`Core::handle_data`]).
+#[must_use]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Input {
+    /// Handled (answered, routed, or the connection closed).
+    Taken,
+    /// Not taken now: a subscriber's queue is full and the publisher is
+    /// paused (see `flow.rs`); its bytes are handed in again on resuming.
+    Refused,
 }
 
 /// How a log line names a connection (see `Core::label`).
@@ -244,8 +249,6 @@ impl Core {
             route_gen: 0,
             throttled: Vec::new(),
             resumed: std::collections::VecDeque::new(),
-            pressure: None,
-            refused: false,
             scratch_ids: Vec::new(),
             scratch_frame: Vec::new(),
             scratch_codes: Vec::new(),
@@ -365,8 +368,7 @@ impl Core {
                     if let Some(c) = self.conn_mut(id) {
                         c.last_rx = now;
                     }
-                    self.handle_packet(id, packet, now);
-                    if std::mem::take(&mut self.refused) {
+                    if self.handle_packet(id, packet, now) == Input::Refused {
                         // A subscriber's full queue: the PUBLISH is
                         // handed in again once the connection is resumed
                         // (see `flow.rs`), and its bytes counted then.
@@ -708,26 +710,29 @@ impl Core {
         self.disconnect_with(id, 0x82, &format!("protocol error: {what}"), now);
     }
 
-    fn handle_packet(&mut self, id: ConnId, packet: Packet<'_>, now: Instant) {
+    /// One decoded packet of connection `id`.
+    fn handle_packet(&mut self, id: ConnId, packet: Packet<'_>, now: Instant) -> Input {
         let Some(phase) = self.conn(id).map(|c| c.phase) else {
-            return;
+            return Input::Taken;
         };
         let sid = match (phase, &packet) {
             (Phase::AwaitConnect, Packet::Connect(_)) => None,
             (Phase::AwaitConnect, _) => {
                 // [MQTT-3.1.0-1]: the first packet must be CONNECT.
-                return self.protocol_violation(id, "first packet is not CONNECT", now);
+                self.protocol_violation(id, "first packet is not CONNECT", now);
+                return Input::Taken;
             }
             (Phase::Connected(_), Packet::Connect(_)) => {
                 // [MQTT-3.1.0-2]: a second CONNECT is a protocol violation.
-                return self.protocol_violation(id, "second CONNECT", now);
+                self.protocol_violation(id, "second CONNECT", now);
+                return Input::Taken;
             }
             (Phase::Connected(sid), _) => Some(sid),
-            (Phase::Closing, _) => return,
+            (Phase::Closing, _) => return Input::Taken,
         };
         match (packet, sid) {
+            (Packet::Publish(p), Some(sid)) => return self.handle_publish(id, sid, p, now),
             (Packet::Connect(c), _) => self.handle_connect(id, c, now),
-            (Packet::Publish(p), Some(sid)) => self.handle_publish(id, sid, p, now),
             (Packet::PubResp(r), Some(sid)) => self.handle_pubresp(id, sid, r, now),
             (Packet::Subscribe(s), Some(sid)) => self.handle_subscribe(id, sid, s, now),
             (Packet::Unsubscribe(u), Some(sid)) => self.handle_unsubscribe(id, sid, u, now),
@@ -736,6 +741,7 @@ impl Core {
             (Packet::Auth(_), Some(_)) => self.handle_auth(id, now),
             (_, _) => self.protocol_violation(id, "a packet only a server may send", now),
         }
+        Input::Taken
     }
 
     /// Client ids the broker assigns to clients that sent an empty one.

@@ -34,7 +34,7 @@ use crate::codec::{PacketId, ProtocolVersion, QoS, SubOptions};
 use crate::topic;
 use crate::topic::is_sys_topic;
 
-use record::{MsgBody, Recipient, Record, Writer};
+use record::{MsgBody, Recipient, Record, WillBody, Writer};
 
 /// What is persisted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,6 +128,11 @@ impl Persist {
         self.emitted += 1;
     }
 
+    /// Appends `r`.
+    fn push(&mut self, r: &Record<'_>) {
+        self.emit(r.kind(), |w| r.emit(w));
+    }
+
     /// The record count output appended now must wait for, if any.
     /// Inside a routing that will end with a `ROUTED` record, that record
     /// counts already. (Records deferred meanwhile are counted before it
@@ -191,7 +196,8 @@ pub(super) fn hold_output_from(
     }
 }
 
-fn write_msg(w: &mut Writer<'_>, m: &Message, p: &Persist) {
+/// How message `m` is written in a record.
+fn msg_body<'m>(m: &'m Message, p: &Persist) -> MsgBody<'m> {
     MsgBody {
         topic: &m.topic,
         payload: &m.payload,
@@ -199,7 +205,31 @@ fn write_msg(w: &mut Writer<'_>, m: &Message, p: &Persist) {
         props: &m.props,
         expires: m.expires_at.map_or(0, |t| p.unix(t).max(1)),
     }
-    .write(w);
+}
+
+/// How a will is written in `WILL_SET`.
+fn will_body(will: &WillMsg) -> WillBody<'_> {
+    WillBody {
+        topic: will.topic(),
+        payload: will.payload(),
+        qos: will.qos() as u8,
+        retain: will.retain(),
+        props: will.props(),
+        expiry: will.expiry().map_or(u64::MAX, u64::from),
+        delay: will.delay(),
+    }
+}
+
+/// How session `s` is written in `SESSION`.
+fn session_record(s: &Session) -> Record<'_> {
+    Record::Session {
+        sid: s.persist_id,
+        client_id: &s.client_id,
+        protocol: s.protocol as u8,
+        expiry: s.expiry_interval,
+        trusted: s.trusted,
+        username: s.username.as_deref(),
+    }
 }
 
 fn protocol_of(level: u8) -> Option<ProtocolVersion> {
@@ -326,19 +356,8 @@ impl Core {
             return;
         };
         match outcome {
-            RetainOutcome::Stored => {
-                let body = {
-                    let mut b = Vec::new();
-                    write_msg(&mut Writer(&mut b), msg, p);
-                    b
-                };
-                p.emit(record::RETAIN_SET, |w| {
-                    w.0.extend_from_slice(&body);
-                });
-            }
-            RetainOutcome::Cleared => p.emit(record::RETAIN_CLEAR, |w| {
-                w.str(&msg.topic);
-            }),
+            RetainOutcome::Stored => p.push(&Record::RetainSet(msg_body(msg, p))),
+            RetainOutcome::Cleared => p.push(&Record::RetainClear { topic: &msg.topic }),
             RetainOutcome::Refused => {}
         }
     }
@@ -354,9 +373,7 @@ impl Core {
         if s.expiry_interval == 0 {
             if s.persist_id != 0 {
                 let old = std::mem::replace(&mut s.persist_id, 0);
-                p.emit(record::SESSION_END, |w| {
-                    w.u64(old);
-                });
+                p.push(&Record::SessionEnd { sid: old });
             }
             return;
         }
@@ -364,22 +381,9 @@ impl Core {
             s.persist_id = p.next_sid;
             p.next_sid += 1;
         }
-        let sid = s.persist_id;
-        p.emit(record::SESSION, |w| {
-            w.u64(sid)
-                .str(&s.client_id)
-                .u8(s.protocol as u8)
-                .u32(s.expiry_interval)
-                .u8(u8::from(s.trusted));
-            match &s.username {
-                Some(u) => w.u8(1).str(u),
-                None => w.u8(0),
-            };
-        });
+        p.push(&session_record(s));
         if had_will {
-            p.emit(record::WILL_CLEAR, |w| {
-                w.u64(sid);
-            });
+            p.push(&Record::WillClear { sid: s.persist_id });
         }
     }
 
@@ -392,15 +396,18 @@ impl Core {
             return;
         };
         let at = p.unix(now);
-        p.emit(record::SESSION_OFFLINE, |w| {
-            w.u64(s.persist_id).u64(at).u32(s.expiry_interval);
+        p.push(&Record::SessionOffline {
+            sid: s.persist_id,
+            at,
+            expiry: s.expiry_interval,
         });
         if let Some(b) = &s.pending_will {
             let (will, due) = &**b;
             let due = p.unix(*due);
-            p.emit(record::WILL_SET, |w| {
-                w.u64(s.persist_id).u64(due);
-                write_will(w, will);
+            p.push(&Record::WillSet {
+                sid: s.persist_id,
+                due,
+                will: will_body(will),
             });
         }
     }
@@ -412,9 +419,7 @@ impl Core {
             return;
         }
         if let Some(p) = self.full() {
-            p.emit(record::WILL_CLEAR, |w| {
-                w.u64(psid);
-            });
+            p.push(&Record::WillClear { sid: psid });
         }
     }
 
@@ -424,9 +429,7 @@ impl Core {
             return;
         }
         if let Some(p) = self.full() {
-            p.emit(record::SESSION_END, |w| {
-                w.u64(psid);
-            });
+            p.push(&Record::SessionEnd { sid: psid });
         }
     }
 
@@ -443,11 +446,11 @@ impl Core {
             return;
         }
         if let Some(p) = self.full() {
-            p.emit(record::SUBSCRIBE, |w| {
-                w.u64(psid)
-                    .str(filter)
-                    .u8(options.to_byte())
-                    .u32(sub_id.unwrap_or(0));
+            p.push(&Record::Subscribe {
+                sid: psid,
+                filter,
+                options: options.to_byte(),
+                sub_id: sub_id.unwrap_or(0),
             });
         }
     }
@@ -459,9 +462,7 @@ impl Core {
             return;
         }
         if let Some(p) = self.full() {
-            p.emit(record::UNSUBSCRIBE, |w| {
-                w.u64(psid).str(filter);
-            });
+            p.push(&Record::Unsubscribe { sid: psid, filter });
         }
     }
 
@@ -481,9 +482,7 @@ impl Core {
             return;
         }
         if let Some(p) = self.full() {
-            p.emit(record::INBOUND_DEL, |w| {
-                w.u64(psid).u16(pid);
-            });
+            p.push(&Record::InboundDel { sid: psid, pid });
         }
     }
 
@@ -517,24 +516,9 @@ impl Core {
             };
             let recipients = std::mem::take(&mut p.recipients);
             let count = p.recipient_count;
-            let mut body = Vec::new();
-            if let (Some(m), true) = (msg, count > 0) {
-                write_msg(&mut Writer(&mut body), m, p);
-            }
+            let body = msg.filter(|_| count > 0).map(|m| msg_body(m, p));
             p.emit(record::ROUTED, |w| {
-                w.u64(msg_id);
-                if body.is_empty() {
-                    w.u8(0);
-                } else {
-                    w.u8(1);
-                    w.0.extend_from_slice(&body);
-                }
-                match inbound {
-                    Some((s, pid)) => w.u8(1).u64(s).u16(pid),
-                    None => w.u8(0),
-                };
-                w.u32(count);
-                w.0.extend_from_slice(&recipients);
+                record::emit_routed(w, msg_id, body.as_ref(), inbound, count, &recipients);
             });
             p.recipients = recipients;
             p.recipients.clear();
@@ -582,13 +566,11 @@ impl Core {
             m.persist_id.set(p.next_msg_id);
             p.next_msg_id += 1;
         }
-        let mut body = Vec::new();
-        write_msg(&mut Writer(&mut body), m, p);
-        p.emit(record::ROUTED, |w| {
-            w.u64(m.persist_id.get()).u8(1);
-            w.0.extend_from_slice(&body);
-            w.u8(0).u32(1);
-            Recipient::write(w, psid, pending.qos as u8, pending.retain, &pending.sub_ids);
+        p.push(&Record::Routed {
+            msg_id: m.persist_id.get(),
+            body: Some(msg_body(m, p)),
+            inbound: None,
+            recipients: vec![recipient(psid, pending)],
         });
     }
 }
@@ -600,9 +582,9 @@ pub(super) fn note_removed(persist: &mut Option<Box<Persist>>, psid: u64, msg: &
         return;
     }
     if let Some(p) = persist.as_deref_mut().filter(|p| p.full) {
-        let id = msg.persist_id.get();
-        p.emit(record::REMOVED, |w| {
-            w.u64(psid).u64(id);
+        p.push(&Record::Removed {
+            sid: psid,
+            msg_id: msg.persist_id.get(),
         });
     }
 }
@@ -648,9 +630,10 @@ pub(super) fn note_sent(persist: &mut Option<Box<Persist>>, psid: u64, msg: &Mes
         return;
     }
     if let Some(p) = persist.as_deref_mut().filter(|p| p.full) {
-        let id = msg.persist_id.get();
-        p.emit(record::SENT, |w| {
-            w.u64(psid).u64(id).u16(pid);
+        p.push(&Record::Sent {
+            sid: psid,
+            msg_id: msg.persist_id.get(),
+            pid,
         });
     }
 }
@@ -661,21 +644,21 @@ pub(super) fn note_released(persist: &mut Option<Box<Persist>>, psid: u64, msg: 
         return;
     }
     if let Some(p) = persist.as_deref_mut().filter(|p| p.full) {
-        let id = msg.persist_id.get();
-        p.emit(record::RELEASED, |w| {
-            w.u64(psid).u64(id);
+        p.push(&Record::Released {
+            sid: psid,
+            msg_id: msg.persist_id.get(),
         });
     }
 }
 
-fn write_will(w: &mut Writer<'_>, will: &WillMsg) {
-    w.str(will.topic())
-        .bytes(will.payload())
-        .u8(will.qos() as u8)
-        .u8(u8::from(will.retain()))
-        .bytes(will.props())
-        .u64(will.expiry().map_or(u64::MAX, u64::from))
-        .u32(will.delay());
+/// Session `psid` as a recipient of `pending`, in a `ROUTED` record.
+fn recipient(psid: u64, pending: &Pending) -> Recipient {
+    Recipient {
+        sid: psid,
+        qos: pending.qos as u8,
+        retain: pending.retain,
+        sub_ids: pending.sub_ids.to_vec(),
+    }
 }
 
 /// State built up while restoring.
@@ -1100,14 +1083,14 @@ impl Core {
         let Some(p) = self.persist.as_deref() else {
             return out;
         };
-        let mut rec = |kind: u8, f: &mut dyn FnMut(&mut Writer<'_>)| {
+        let mut rec = |r: Record<'_>| {
             let mut b = Vec::new();
-            f(&mut Writer(&mut b));
-            out.push((kind, b));
+            r.emit(&mut Writer(&mut b));
+            out.push((r.kind(), b));
         };
         self.retained.for_each(|m| {
             if !is_sys_topic(&m.topic) {
-                rec(record::RETAIN_SET, &mut |w| write_msg(w, m, p));
+                rec(Record::RetainSet(msg_body(m, p)));
             }
         });
         if !p.full {
@@ -1119,34 +1102,26 @@ impl Core {
                 continue;
             }
             let psid = s.persist_id;
-            rec(record::SESSION, &mut |w| {
-                w.u64(psid)
-                    .str(&s.client_id)
-                    .u8(s.protocol as u8)
-                    .u32(s.expiry_interval)
-                    .u8(u8::from(s.trusted));
-                match &s.username {
-                    Some(u) => w.u8(1).str(u),
-                    None => w.u8(0),
-                };
-            });
+            rec(session_record(s));
             if s.conn.is_none() {
                 // Offline since (expires_at - expiry).
-                let off = match s.expires_at {
+                let at = match s.expires_at {
                     Some(at) => p.unix(at).saturating_sub(u64::from(s.expiry_interval)),
                     // Never expires: the time does not matter.
                     None => 0,
                 };
-                rec(record::SESSION_OFFLINE, &mut |w| {
-                    w.u64(psid).u64(off).u32(s.expiry_interval);
+                rec(Record::SessionOffline {
+                    sid: psid,
+                    at,
+                    expiry: s.expiry_interval,
                 });
             }
             for sub in &s.subscriptions {
-                rec(record::SUBSCRIBE, &mut |w| {
-                    w.u64(psid)
-                        .str(&sub.filter)
-                        .u8(sub.entry.options.to_byte())
-                        .u32(sub.entry.sub_id.unwrap_or(0));
+                rec(Record::Subscribe {
+                    sid: psid,
+                    filter: &sub.filter,
+                    options: sub.entry.options.to_byte(),
+                    sub_id: sub.entry.sub_id.unwrap_or(0),
                 });
             }
             let held = s
@@ -1161,41 +1136,37 @@ impl Core {
                 let m = &pending.msg;
                 let id = m.persist_id.get();
                 let with_body = id == 0 || written.insert(id);
-                rec(record::ROUTED, &mut |w| {
-                    w.u64(id);
-                    if with_body {
-                        w.u8(1);
-                        write_msg(w, m, p);
-                    } else {
-                        w.u8(0);
-                    }
-                    w.u8(0).u32(1);
-                    Recipient::write(w, psid, pending.qos as u8, pending.retain, &pending.sub_ids);
+                rec(Record::Routed {
+                    msg_id: id,
+                    body: with_body.then(|| msg_body(m, p)),
+                    inbound: None,
+                    recipients: vec![recipient(psid, pending)],
                 });
                 let Some(f) = inflight else { continue };
                 if pending.qos != QoS::ExactlyOnce || id == 0 {
                     continue;
                 }
-                rec(record::SENT, &mut |w| {
-                    w.u64(psid).u64(id).u16(f.pid.get());
+                rec(Record::Sent {
+                    sid: psid,
+                    msg_id: id,
+                    pid: f.pid.get(),
                 });
                 if f.state == OutState::AwaitComp {
-                    rec(record::RELEASED, &mut |w| {
-                        w.u64(psid).u64(id);
+                    rec(Record::Released {
+                        sid: psid,
+                        msg_id: id,
                     });
                 }
             }
             for &pid in &s.incoming_qos2 {
-                rec(record::INBOUND_ADD, &mut |w| {
-                    w.u64(psid).u16(pid);
-                });
+                rec(Record::InboundAdd { sid: psid, pid });
             }
             if let Some(b) = &s.pending_will {
                 let (will, due) = &**b;
-                let due = p.unix(*due);
-                rec(record::WILL_SET, &mut |w| {
-                    w.u64(psid).u64(due);
-                    write_will(w, will);
+                rec(Record::WillSet {
+                    sid: psid,
+                    due: p.unix(*due),
+                    will: will_body(will),
                 });
             }
         }

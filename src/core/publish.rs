@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use super::message::Incoming;
 use super::retain::RetainOutcome;
 use super::session::{Inflight, Message, OutState, Pending, QueuePolicy, SessionId};
-use super::{ConnId, Core, persist};
+use super::{ConnId, Core, Input, persist};
 use crate::codec::{
     self, PacketId, Properties, PropertiesBuf, Property, ProtocolVersion, PubResp, PubRespKind,
     Publish, QoS,
@@ -28,6 +28,19 @@ const RC_NOT_AUTHORIZED: u8 = 0x87;
 const RC_RECEIVE_MAXIMUM_EXCEEDED: u8 = 0x93;
 const RC_TOPIC_ALIAS_INVALID: u8 = 0x94;
 const RC_PAYLOAD_FORMAT_INVALID: u8 = 0x99;
+
+/// What routing one message did (see [`Core::route`]).
+#[must_use]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Routed {
+    /// Sessions it matched, counting those a No Local subscription
+    /// skipped (the 5.0 PUBACK says 0x10 only when this is 0).
+    pub matched: usize,
+    /// A connected subscriber whose queue passed half its bound while
+    /// keeping up with acknowledgements: the publisher is to be paused
+    /// until it drains (see `flow.rs`). The first one found.
+    pub pressure: Option<SessionId>,
+}
 
 /// What one outgoing PUBLISH carries, borrowed.
 struct Delivery<'a> {
@@ -116,19 +129,23 @@ pub(crate) fn forwardable(props: Properties<'_>, into: &mut PropertiesBuf) -> Op
 }
 
 impl Core {
+    /// A PUBLISH from connection `id` of session `sid`. Says whether it
+    /// was taken or refused for now (a subscriber's full queue: see
+    /// [`Input`]).
     pub(super) fn handle_publish(
         &mut self,
         id: ConnId,
         sid: SessionId,
         p: Publish<'_>,
         now: Instant,
-    ) {
+    ) -> Input {
         if p.properties.subscription_identifier().is_some() {
             // [MQTT-3.3.4-6]: only the server sends subscription identifiers.
-            return self.protocol_violation(id, "subscription identifier in PUBLISH", now);
+            self.protocol_violation(id, "subscription identifier in PUBLISH", now);
+            return Input::Taken;
         }
         let Some(topic) = self.resolve_topic(id, &p, now) else {
-            return;
+            return Input::Taken;
         };
         let topic: &str = &topic;
         if let Err(e) = topic::validate_topic_name(
@@ -136,7 +153,8 @@ impl Core {
             self.limits.max_topic_len,
             self.limits.max_topic_levels,
         ) {
-            return self.protocol_violation(id, &format!("PUBLISH topic: {e}"), now);
+            self.protocol_violation(id, &format!("PUBLISH topic: {e}"), now);
+            return Input::Taken;
         }
         self.stats.messages_received += 1;
         let reserved = (topic::is_sys_topic(topic) && !topic::is_bridge_state_topic(topic))
@@ -162,19 +180,15 @@ impl Core {
                 }
                 _ => {}
             }
-            return;
+            return Input::Taken;
         }
         // 5.0: a payload announced as UTF-8 must be UTF-8 [MQTT-3.3.2-4];
         // boxmq refuses it (reason 0x99) rather than forwarding it.
         let bad_payload = p.properties.payload_format_indicator() == Some(1)
             && std::str::from_utf8(p.payload).is_err();
         if bad_payload && p.qos == QoS::AtMostOnce {
-            return self.disconnect_with(
-                id,
-                RC_PAYLOAD_FORMAT_INVALID,
-                "payload is not UTF-8",
-                now,
-            );
+            self.disconnect_with(id, RC_PAYLOAD_FORMAT_INVALID, "payload is not UTF-8", now);
+            return Input::Taken;
         }
 
         // A subscriber that keeps acknowledging has a full queue: not
@@ -196,8 +210,7 @@ impl Core {
             if self.conn(id).is_some_and(|c| c.throttled_until.is_some()) {
                 // Counted when it is handed in again.
                 self.stats.messages_received -= 1;
-                self.refused = true;
-                return;
+                return Input::Refused;
             }
         }
         let mut fwd = std::mem::take(&mut self.scratch_fwd);
@@ -210,18 +223,22 @@ impl Core {
             props: fwd.as_properties().raw(),
             expiry,
         };
-        self.pressure = None;
+        let mut pressure = None;
         match (p.qos, p.packet_id) {
             (QoS::AtMostOnce, _) => {
-                self.route(&incoming, Some(sid), now);
+                pressure = self.route(&incoming, Some(sid), now).pressure;
             }
             (QoS::AtLeastOnce, Some(pid)) => {
                 let reason = if bad_payload {
                     RC_PAYLOAD_FORMAT_INVALID
-                } else if self.route(&incoming, Some(sid), now) == 0 {
-                    RC_NO_MATCHING_SUBSCRIBERS
                 } else {
-                    0
+                    let routed = self.route(&incoming, Some(sid), now);
+                    pressure = routed.pressure;
+                    if routed.matched == 0 {
+                        RC_NO_MATCHING_SUBSCRIBERS
+                    } else {
+                        0
+                    }
                 };
                 // [MQTT-4.3.2-2]: PUBACK with the same packet id.
                 self.send_pubresp(id, PubRespKind::PubAck, pid, reason);
@@ -237,12 +254,13 @@ impl Core {
                     // [MQTT-3.3.4-9]: more unacknowledged QoS 2 than the
                     // Receive Maximum the broker announced.
                     self.scratch_fwd = fwd;
-                    return self.disconnect_with(
+                    self.disconnect_with(
                         id,
                         RC_RECEIVE_MAXIMUM_EXCEEDED,
                         "receive maximum exceeded",
                         now,
                     );
+                    return Input::Taken;
                 }
                 if bad_payload {
                     self.send_pubresp(id, PubRespKind::PubRec, pid, RC_PAYLOAD_FORMAT_INVALID);
@@ -257,7 +275,7 @@ impl Core {
                     self.persist_inbound(sid, pid.get());
                     let start = self.conn(id).map(|c| c.output_end());
                     self.send_pubresp(id, PubRespKind::PubRec, pid, 0);
-                    self.route(&incoming, Some(sid), now);
+                    pressure = self.route(&incoming, Some(sid), now).pressure;
                     if let (Some(pos), Some(conn)) =
                         (start, self.conns.get_mut(id.0).and_then(Option::as_mut))
                     {
@@ -273,10 +291,11 @@ impl Core {
             // The codec guarantees a packet id for QoS > 0.
             (_, None) => self.protocol_violation(id, "PUBLISH without packet id", now),
         }
-        if let Some(by) = self.pressure.take() {
+        if let Some(by) = pressure {
             self.throttle(id, by, now);
         }
         self.scratch_fwd = fwd;
+        Input::Taken
     }
 
     /// The topic of a PUBLISH, applying and recording 5.0 topic aliases
@@ -435,15 +454,15 @@ impl Core {
     }
 
     /// Delivers a message to every session with a matching subscription,
-    /// and stores or clears it as retained when `retain` is set. Returns the
-    /// number of sessions it went to, counting those a No Local
-    /// subscription skipped.
+    /// and stores or clears it as retained when `retain` is set. Says how
+    /// many sessions it matched and which subscriber, if any, is to pause
+    /// the publisher.
     pub(crate) fn route(
         &mut self,
         m: &Incoming<'_>,
         origin: Option<SessionId>,
         now: Instant,
-    ) -> usize {
+    ) -> Routed {
         // Built at most once, and only when some session must keep it.
         let mut shared: Option<Rc<Message>> = None;
         if m.retain {
@@ -478,6 +497,7 @@ impl Core {
         frame.clear();
         let mut props_buf = std::mem::take(&mut self.scratch_props);
         let all_ids = std::mem::take(&mut self.scratch_ids);
+        let mut pressure = None;
         for mt in &matches {
             if mt.acl_check && !self.may_receive(mt.session, m.topic) {
                 continue;
@@ -504,26 +524,36 @@ impl Core {
             } else {
                 let msg = shared.get_or_insert_with(|| new_message(m, now)).clone();
                 let sub_ids = ids.into();
-                self.deliver(
-                    mt.session,
-                    Pending {
-                        msg,
-                        qos: q,
-                        retain,
-                        sub_ids,
-                    },
-                    origin,
-                    now,
-                );
+                let pending = Pending {
+                    msg,
+                    qos: q,
+                    retain,
+                    sub_ids,
+                };
+                let queued = self.deliver(mt.session, pending, now);
+                // A connected subscriber falling behind but still
+                // acknowledging: slow the publisher down (see `flow.rs`)
+                // instead of dropping soon. Not for its own messages:
+                // pausing it would stop its acknowledgements too.
+                if queued
+                    && pressure.is_none()
+                    && origin != Some(mt.session)
+                    && self.queue_pressed(mt.session, now)
+                {
+                    pressure = Some(mt.session);
+                }
             }
         }
         self.persist_route_end(shared.as_ref());
-        let n = matches.len() + skipped;
+        let routed = Routed {
+            matched: matches.len() + skipped,
+            pressure,
+        };
         self.scratch_ids = all_ids;
         self.scratch_props = props_buf;
         self.scratch_frame = frame;
         self.scratch_matches = matches;
-        n
+        routed
     }
 
     /// Whether QoS 0 messages for `sid` go through its queue: its policy
@@ -583,20 +613,13 @@ impl Core {
         }
     }
 
-    /// Gives a message from session `origin` to a session's queue, from
-    /// which `pump` sends as the inflight window and the output buffer
-    /// allow. Dropped and counted when the queue is full; past half of it,
-    /// the publisher is to be paused (`Core::pressure`, see `flow.rs`).
-    pub(super) fn deliver(
-        &mut self,
-        sid: SessionId,
-        pending: Pending,
-        origin: Option<SessionId>,
-        now: Instant,
-    ) {
+    /// Gives a message to a session's queue, from which `pump` sends as
+    /// the inflight window and the output buffer allow. Dropped and counted
+    /// when the queue is full. Says whether it was queued.
+    pub(super) fn deliver(&mut self, sid: SessionId, pending: Pending, now: Instant) -> bool {
         let limits = &self.limits;
         let Some(session) = self.sessions.get_mut(sid.0) else {
-            return;
+            return false;
         };
         let QueuePolicy {
             max_messages,
@@ -634,11 +657,11 @@ impl Core {
                 pending.msg.topic
             );
             self.note_dropped(sid, now);
-            return;
+            return false;
         }
         self.persist_queued(sid, &pending);
         let Some(session) = self.sessions.get_mut(sid.0) else {
-            return;
+            return false;
         };
         if session.queue.is_empty() && session.inflight.is_empty() {
             // It owed nothing: the clock of `stuck` starts now.
@@ -647,13 +670,7 @@ impl Core {
         session.queued_bytes += cost;
         session.queue.push_back(pending);
         self.pump(sid, now);
-        // A connected subscriber falling behind but still acknowledging:
-        // slow the publisher down (see `flow.rs`) instead of dropping
-        // soon. Not for its own messages: pausing it would stop its
-        // acknowledgements too.
-        if self.pressure.is_none() && origin != Some(sid) && self.queue_pressed(sid, now) {
-            self.pressure = Some(sid);
-        }
+        true
     }
 
     /// Moves queued messages of a connected session to its connection while

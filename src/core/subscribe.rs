@@ -246,17 +246,14 @@ impl Core {
         }
         for msg in found {
             let qos = msg.qos.min(granted);
-            self.deliver(
-                sid,
-                Pending {
-                    msg,
-                    qos,
-                    retain: true,
-                    sub_ids: sub_id.into_iter().collect(),
-                },
-                Some(sid),
-                now,
-            );
+            let pending = Pending {
+                msg,
+                qos,
+                retain: true,
+                sub_ids: sub_id.into_iter().collect(),
+            };
+            // Its own subscription: never a reason to pause it.
+            let _queued = self.deliver(sid, pending, now);
         }
     }
 
