@@ -183,9 +183,10 @@ pub struct Core {
     scratch_fwd: PropertiesBuf,
     /// Queue bounds of particular sessions (bridges), by client id.
     policies: HashMap<Box<str>, QueuePolicy>,
-    /// Persistence, when on (see `persist.rs`); boxed, as most of it is
-    /// cold and the core without it pays one pointer.
-    persist: Option<Box<persist::Persist>>,
+    /// Persistence's hooks and state, when on (see `persist.rs`); boxed
+    /// inside, as most of it is cold and the core without it pays one
+    /// pointer.
+    journal: persist::Journal,
 }
 
 /// What became of one packet of input (see [`Core::handle_data`]).
@@ -255,7 +256,7 @@ impl Core {
             scratch_props: PropertiesBuf::new(),
             scratch_fwd: PropertiesBuf::new(),
             policies: HashMap::new(),
-            persist: None,
+            journal: persist::Journal::default(),
         }
     }
 
@@ -578,7 +579,7 @@ impl Core {
         let Some(c) = self.conns.get_mut(id.0).and_then(Option::as_mut) else {
             return;
         };
-        persist::hold_output(&mut self.persist, c, id);
+        self.journal.hold_output(c, id);
         let version = c.protocol;
         packet.encode(version, c.out_buf());
         self.mark_dirty(id);
@@ -664,7 +665,7 @@ impl Core {
             }
         }
         for (w, sid) in wills {
-            self.persist_will_cleared(sid);
+            self.journal.will_cleared(self.psid(sid));
             self.publish_will(&w, Some(sid), now);
         }
         for sid in ended {

@@ -26,6 +26,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use super::conn::Conn;
 use super::message::{WillMsg, WillParts};
 use super::retain::RetainOutcome;
 use super::session::{Inflight, Message, NEVER_EXPIRES, OutState, Pending, Session, SessionId};
@@ -162,36 +163,315 @@ impl Persist {
     }
 }
 
-/// Holds connection `id`'s output from now on if records are pending.
-/// A free function so callers can borrow other fields of the core.
-pub(super) fn hold_output(
-    persist: &mut Option<Box<Persist>>,
-    conn: &mut super::conn::Conn,
-    id: ConnId,
-) {
-    if let Some(p) = persist {
-        if let Some(upto) = p.hold_at() {
-            if conn.hold(upto) {
-                p.held.push(id);
+/// Persistence's hooks, one calling convention: each change that must
+/// survive a restart is told as `self.journal.<change>(..)`, with the
+/// session's persistent number (`psid`, 0: not recorded) or the session
+/// itself. With persistence off every hook does nothing. A field of its
+/// own, so a hook can be called while other parts of the core are
+/// borrowed.
+#[derive(Default)]
+pub(super) struct Journal(pub(super) Option<Box<Persist>>);
+
+impl Journal {
+    /// Holds connection `id`'s output from now on if records are pending.
+    pub(super) fn hold_output(&mut self, conn: &mut Conn, id: ConnId) {
+        if let Some(p) = self.0.as_deref_mut() {
+            if let Some(upto) = p.hold_at() {
+                if conn.hold(upto) {
+                    p.held.push(id);
+                }
             }
         }
     }
-}
 
-/// Like [`hold_output`], for connection `id`'s output from `pos` (an
-/// earlier `Conn::output_end`) on, once the records it depends on are
-/// emitted.
-pub(super) fn hold_output_from(
-    persist: &mut Option<Box<Persist>>,
-    conn: &mut super::conn::Conn,
-    id: ConnId,
-    pos: u64,
-) {
-    if let Some(p) = persist {
-        if let Some(upto) = p.hold_at() {
-            if conn.hold_from(pos, upto) {
-                p.held.push(id);
+    /// Like [`Journal::hold_output`], for connection `id`'s output from `pos` (an
+    /// earlier `Conn::output_end`) on, once the records it depends on are
+    /// emitted.
+    pub(super) fn hold_output_from(&mut self, conn: &mut Conn, id: ConnId, pos: u64) {
+        if let Some(p) = self.0.as_deref_mut() {
+            if let Some(upto) = p.hold_at() {
+                if conn.hold_from(pos, upto) {
+                    p.held.push(id);
+                }
             }
+        }
+    }
+
+    /// The full-mode state, when sessions are recorded.
+    fn full(&mut self) -> Option<&mut Persist> {
+        self.0.as_deref_mut().filter(|p| p.full)
+    }
+
+    /// A retained message was stored or cleared.
+    pub(super) fn retain(&mut self, msg: &Message, outcome: RetainOutcome) {
+        if is_sys_topic(&msg.topic) {
+            return;
+        }
+        let Some(p) = self.0.as_deref_mut() else {
+            return;
+        };
+        match outcome {
+            RetainOutcome::Stored => p.push(&Record::RetainSet(msg_body(msg, p))),
+            RetainOutcome::Cleared => p.push(&Record::RetainClear { topic: &msg.topic }),
+            RetainOutcome::Refused => {}
+        }
+    }
+
+    /// Session `s` was just attached to a connection (CONNECT accepted).
+    pub(super) fn connected(&mut self, s: &mut Session, had_will: bool) {
+        let Some(p) = self.full() else {
+            return;
+        };
+        if s.expiry_interval == 0 {
+            if s.persist_id != 0 {
+                let old = std::mem::replace(&mut s.persist_id, 0);
+                p.push(&Record::SessionEnd { sid: old });
+            }
+            return;
+        }
+        if s.persist_id == 0 {
+            s.persist_id = p.next_sid;
+            p.next_sid += 1;
+        }
+        p.push(&session_record(s));
+        if had_will {
+            p.push(&Record::WillClear { sid: s.persist_id });
+        }
+    }
+
+    /// Session `s` lost its connection and lives on.
+    pub(super) fn offline(&mut self, s: &Session, now: Instant) {
+        let Some(p) = self.full().filter(|_| s.persist_id != 0) else {
+            return;
+        };
+        let at = p.unix(now);
+        p.push(&Record::SessionOffline {
+            sid: s.persist_id,
+            at,
+            expiry: s.expiry_interval,
+        });
+        if let Some(b) = &s.pending_will {
+            let (will, due) = &**b;
+            let due = p.unix(*due);
+            p.push(&Record::WillSet {
+                sid: s.persist_id,
+                due,
+                will: will_body(will),
+            });
+        }
+    }
+
+    /// A delayed will of session `psid` was published (or dropped).
+    pub(super) fn will_cleared(&mut self, psid: u64) {
+        if psid == 0 {
+            return;
+        }
+        if let Some(p) = self.full() {
+            p.push(&Record::WillClear { sid: psid });
+        }
+    }
+
+    /// Session with persistent number `psid` ended.
+    pub(super) fn session_end(&mut self, psid: u64) {
+        if psid == 0 {
+            return;
+        }
+        if let Some(p) = self.full() {
+            p.push(&Record::SessionEnd { sid: psid });
+        }
+    }
+
+    /// A subscription was granted (new or replacing one on the same filter).
+    pub(super) fn subscribed(
+        &mut self,
+        psid: u64,
+        filter: &str,
+        options: SubOptions,
+        sub_id: Option<u32>,
+    ) {
+        if psid == 0 {
+            return;
+        }
+        if let Some(p) = self.full() {
+            p.push(&Record::Subscribe {
+                sid: psid,
+                filter,
+                options: options.to_byte(),
+                sub_id: sub_id.unwrap_or(0),
+            });
+        }
+    }
+
+    /// A subscription was removed.
+    pub(super) fn unsubscribed(&mut self, psid: u64, filter: &str) {
+        if psid == 0 {
+            return;
+        }
+        if let Some(p) = self.full() {
+            p.push(&Record::Unsubscribe { sid: psid, filter });
+        }
+    }
+
+    /// The next routing comes with inbound QoS 2 packet id `pid` of session
+    /// `psid`: it is recorded in the same record as the routing.
+    pub(super) fn inbound(&mut self, psid: u64, pid: u16) {
+        if let Some(p) = self.full().filter(|_| psid != 0) {
+            p.inbound = Some((psid, pid));
+        }
+    }
+
+    /// An inbound QoS 2 packet id was released by PUBREL.
+    pub(super) fn inbound_released(&mut self, psid: u64, pid: u16) {
+        if psid == 0 {
+            return;
+        }
+        if let Some(p) = self.full() {
+            p.push(&Record::InboundDel { sid: psid, pid });
+        }
+    }
+
+    /// A routing starts: deliveries to persistent sessions are collected.
+    pub(super) fn route_begin(&mut self) {
+        if let Some(p) = self.full() {
+            p.collecting = true;
+            p.recipients.clear();
+            p.recipient_count = 0;
+        }
+    }
+
+    /// The routing ends: one `ROUTED` record for all its persistent
+    /// recipients (and the inbound packet id), then what was deferred.
+    pub(super) fn route_end(&mut self, msg: Option<&Rc<Message>>) {
+        let Some(p) = self.full() else { return };
+        if !p.collecting {
+            return;
+        }
+        p.collecting = false;
+        let inbound = p.inbound.take();
+        if p.recipient_count > 0 || inbound.is_some() {
+            let msg_id = match msg {
+                Some(m) if m.persist_id.get() != 0 => m.persist_id.get(),
+                Some(m) => {
+                    m.persist_id.set(p.next_msg_id);
+                    p.next_msg_id += 1;
+                    m.persist_id.get()
+                }
+                None => 0,
+            };
+            let recipients = std::mem::take(&mut p.recipients);
+            let count = p.recipient_count;
+            let body = msg.filter(|_| count > 0).map(|m| msg_body(m, p));
+            p.emit(record::ROUTED, |w| {
+                record::emit_routed(w, msg_id, body.as_ref(), inbound, count, &recipients);
+            });
+            p.recipients = recipients;
+            p.recipients.clear();
+            p.recipient_count = 0;
+        }
+        let deferred = std::mem::take(&mut p.deferred);
+        p.buf.extend_from_slice(&deferred);
+        p.deferred = deferred;
+        p.deferred.clear();
+    }
+
+    /// A QoS 1/2 message was queued for session `psid`.
+    pub(super) fn queued(&mut self, psid: u64, pending: &Pending) {
+        if pending.qos == QoS::AtMostOnce {
+            return;
+        }
+        if psid == 0 {
+            return;
+        }
+        let Some(p) = self.full() else {
+            return;
+        };
+        if p.collecting {
+            // Numbered now: a QoS 2 send recorded before the routing's
+            // record ends refers to it.
+            if pending.msg.persist_id.get() == 0 {
+                pending.msg.persist_id.set(p.next_msg_id);
+                p.next_msg_id += 1;
+            }
+            Recipient::write(
+                &mut Writer(&mut p.recipients),
+                psid,
+                pending.qos as u8,
+                pending.retain,
+                &pending.sub_ids,
+            );
+            p.recipient_count += 1;
+            return;
+        }
+        // Outside a routing (retained messages for a new subscription):
+        // a record of its own.
+        let m = &pending.msg;
+        if m.persist_id.get() == 0 {
+            m.persist_id.set(p.next_msg_id);
+            p.next_msg_id += 1;
+        }
+        p.push(&Record::Routed {
+            msg_id: m.persist_id.get(),
+            body: Some(msg_body(m, p)),
+            inbound: None,
+            recipients: vec![recipient(psid, pending)],
+        });
+    }
+
+    /// A QoS 1/2 message left session `psid`.
+    pub(super) fn removed(&mut self, psid: u64, msg: &Message) {
+        if psid == 0 || msg.qos == QoS::AtMostOnce {
+            return;
+        }
+        if let Some(p) = self.full() {
+            p.push(&Record::Removed {
+                sid: psid,
+                msg_id: msg.persist_id.get(),
+            });
+        }
+    }
+
+    /// Forgets in-flight message `i` of `session` (acknowledged, or its flow
+    /// ended) and records that it is gone.
+    pub(super) fn remove_inflight(&mut self, session: &mut Session, i: usize) {
+        if let Some(f) = session.inflight.remove(i) {
+            self.removed(session.persist_id, &f.pending.msg);
+        }
+    }
+
+    /// Records that a queued message left `psid`'s queue without being sent
+    /// (expired, too large for the client, or dropped by a full queue). A
+    /// QoS 0 entry (a bridge keeps those, see `QueuePolicy::keep_qos0`) was
+    /// never recorded, whatever QoS the message was published with.
+    pub(super) fn unqueued(&mut self, psid: u64, pending: &Pending) {
+        if pending.qos != QoS::AtMostOnce {
+            self.removed(psid, &pending.msg);
+        }
+    }
+
+    /// Records a QoS 2 message sent with packet id `pid`.
+    pub(super) fn sent(&mut self, psid: u64, msg: &Message, pid: u16) {
+        if psid == 0 {
+            return;
+        }
+        if let Some(p) = self.full() {
+            p.push(&Record::Sent {
+                sid: psid,
+                msg_id: msg.persist_id.get(),
+                pid,
+            });
+        }
+    }
+
+    /// Records a QoS 2 message whose PUBREC arrived (PUBREL sent).
+    pub(super) fn released(&mut self, psid: u64, msg: &Message) {
+        if psid == 0 {
+            return;
+        }
+        if let Some(p) = self.full() {
+            p.push(&Record::Released {
+                sid: psid,
+                msg_id: msg.persist_id.get(),
+            });
         }
     }
 }
@@ -254,7 +534,7 @@ impl Core {
         now: Instant,
         unix_now: u64,
     ) {
-        self.persist = Some(Box::new(Persist {
+        self.journal.0 = Some(Box::new(Persist {
             full: mode == PersistMode::Full,
             hold: hold_output,
             buf: Vec::new(),
@@ -275,7 +555,7 @@ impl Core {
 
     /// Records emitted since persistence was enabled.
     pub fn records_emitted(&self) -> u64 {
-        self.persist.as_ref().map_or(0, |p| p.emitted)
+        self.journal.0.as_ref().map_or(0, |p| p.emitted)
     }
 
     /// Hands the records emitted since the last call to `f`, in order, and
@@ -289,7 +569,8 @@ impl Core {
     /// (u32, little endian) and the body. For a caller that passes them on
     /// whole (the writer thread), with no copy.
     pub fn take_records(&mut self) -> Vec<u8> {
-        self.persist
+        self.journal
+            .0
             .as_mut()
             .map(|p| std::mem::take(&mut p.buf))
             .unwrap_or_default()
@@ -301,7 +582,7 @@ impl Core {
     /// returned right after a [`Core::drain_records`] whose records were
     /// all written: batches become durable whole.
     pub fn handle_durable(&mut self, upto: u64) {
-        let Some(p) = self.persist.as_mut() else {
+        let Some(p) = self.journal.0.as_mut() else {
             return;
         };
         if upto <= p.durable {
@@ -323,269 +604,26 @@ impl Core {
                 self.mark_dirty(id);
             }
         }
-        if let Some(p) = self.persist.as_mut() {
+        if let Some(p) = self.journal.0.as_mut() {
             p.held = still;
         }
     }
 
     /// Gives the persistence figures shown under `$SYS/broker/persistence/`.
     pub fn set_persist_figures(&mut self, figures: PersistFigures) {
-        if let Some(p) = self.persist.as_mut() {
+        if let Some(p) = self.journal.0.as_mut() {
             p.figures = Some(figures);
         }
     }
 
+    /// The persistent number of session `sid` (0: not recorded).
+    pub(super) fn psid(&self, sid: SessionId) -> u64 {
+        self.sessions.get(sid.0).map_or(0, |s| s.persist_id)
+    }
+
     /// The persistence figures last given, if persistence is on.
     pub(super) fn persist_figures(&self) -> Option<PersistFigures> {
-        self.persist.as_ref().and_then(|p| p.figures)
-    }
-
-    // ----- hooks called by the handlers -----
-
-    /// The full-mode state, when sessions are recorded.
-    fn full(&mut self) -> Option<&mut Persist> {
-        self.persist.as_deref_mut().filter(|p| p.full)
-    }
-
-    /// A retained message was stored or cleared.
-    pub(super) fn persist_retain(&mut self, msg: &Message, outcome: RetainOutcome) {
-        if is_sys_topic(&msg.topic) {
-            return;
-        }
-        let Some(p) = self.persist.as_deref_mut() else {
-            return;
-        };
-        match outcome {
-            RetainOutcome::Stored => p.push(&Record::RetainSet(msg_body(msg, p))),
-            RetainOutcome::Cleared => p.push(&Record::RetainClear { topic: &msg.topic }),
-            RetainOutcome::Refused => {}
-        }
-    }
-
-    /// Session `sid` was just attached to a connection (CONNECT accepted).
-    pub(super) fn persist_connected(&mut self, sid: SessionId, had_will: bool) {
-        let Some(p) = self.persist.as_deref_mut().filter(|p| p.full) else {
-            return;
-        };
-        let Some(s) = self.sessions.get_mut(sid.0) else {
-            return;
-        };
-        if s.expiry_interval == 0 {
-            if s.persist_id != 0 {
-                let old = std::mem::replace(&mut s.persist_id, 0);
-                p.push(&Record::SessionEnd { sid: old });
-            }
-            return;
-        }
-        if s.persist_id == 0 {
-            s.persist_id = p.next_sid;
-            p.next_sid += 1;
-        }
-        p.push(&session_record(s));
-        if had_will {
-            p.push(&Record::WillClear { sid: s.persist_id });
-        }
-    }
-
-    /// Session `sid` lost its connection and lives on.
-    pub(super) fn persist_offline(&mut self, sid: SessionId, now: Instant) {
-        let Some(p) = self.persist.as_deref_mut().filter(|p| p.full) else {
-            return;
-        };
-        let Some(s) = self.sessions.get(sid.0).filter(|s| s.persist_id != 0) else {
-            return;
-        };
-        let at = p.unix(now);
-        p.push(&Record::SessionOffline {
-            sid: s.persist_id,
-            at,
-            expiry: s.expiry_interval,
-        });
-        if let Some(b) = &s.pending_will {
-            let (will, due) = &**b;
-            let due = p.unix(*due);
-            p.push(&Record::WillSet {
-                sid: s.persist_id,
-                due,
-                will: will_body(will),
-            });
-        }
-    }
-
-    /// A delayed will of session `sid` was published (or dropped).
-    pub(super) fn persist_will_cleared(&mut self, sid: SessionId) {
-        let psid = self.sessions.get(sid.0).map_or(0, |s| s.persist_id);
-        if psid == 0 {
-            return;
-        }
-        if let Some(p) = self.full() {
-            p.push(&Record::WillClear { sid: psid });
-        }
-    }
-
-    /// Session with persistent number `psid` ended.
-    pub(super) fn persist_session_end(&mut self, psid: u64) {
-        if psid == 0 {
-            return;
-        }
-        if let Some(p) = self.full() {
-            p.push(&Record::SessionEnd { sid: psid });
-        }
-    }
-
-    /// A subscription was granted (new or replacing one on the same filter).
-    pub(super) fn persist_subscribe(
-        &mut self,
-        sid: SessionId,
-        filter: &str,
-        options: SubOptions,
-        sub_id: Option<u32>,
-    ) {
-        let psid = self.sessions.get(sid.0).map_or(0, |s| s.persist_id);
-        if psid == 0 {
-            return;
-        }
-        if let Some(p) = self.full() {
-            p.push(&Record::Subscribe {
-                sid: psid,
-                filter,
-                options: options.to_byte(),
-                sub_id: sub_id.unwrap_or(0),
-            });
-        }
-    }
-
-    /// A subscription was removed.
-    pub(super) fn persist_unsubscribe(&mut self, sid: SessionId, filter: &str) {
-        let psid = self.sessions.get(sid.0).map_or(0, |s| s.persist_id);
-        if psid == 0 {
-            return;
-        }
-        if let Some(p) = self.full() {
-            p.push(&Record::Unsubscribe { sid: psid, filter });
-        }
-    }
-
-    /// The next routing comes with inbound QoS 2 packet id `pid` of session
-    /// `sid`: it is recorded in the same record as the routing.
-    pub(super) fn persist_inbound(&mut self, sid: SessionId, pid: u16) {
-        let psid = self.sessions.get(sid.0).map_or(0, |s| s.persist_id);
-        if let Some(p) = self.full().filter(|_| psid != 0) {
-            p.inbound = Some((psid, pid));
-        }
-    }
-
-    /// An inbound QoS 2 packet id was released by PUBREL.
-    pub(super) fn persist_inbound_released(&mut self, sid: SessionId, pid: u16) {
-        let psid = self.sessions.get(sid.0).map_or(0, |s| s.persist_id);
-        if psid == 0 {
-            return;
-        }
-        if let Some(p) = self.full() {
-            p.push(&Record::InboundDel { sid: psid, pid });
-        }
-    }
-
-    /// A routing starts: deliveries to persistent sessions are collected.
-    pub(super) fn persist_route_begin(&mut self) {
-        if let Some(p) = self.full() {
-            p.collecting = true;
-            p.recipients.clear();
-            p.recipient_count = 0;
-        }
-    }
-
-    /// The routing ends: one `ROUTED` record for all its persistent
-    /// recipients (and the inbound packet id), then what was deferred.
-    pub(super) fn persist_route_end(&mut self, msg: Option<&Rc<Message>>) {
-        let Some(p) = self.full() else { return };
-        if !p.collecting {
-            return;
-        }
-        p.collecting = false;
-        let inbound = p.inbound.take();
-        if p.recipient_count > 0 || inbound.is_some() {
-            let msg_id = match msg {
-                Some(m) if m.persist_id.get() != 0 => m.persist_id.get(),
-                Some(m) => {
-                    m.persist_id.set(p.next_msg_id);
-                    p.next_msg_id += 1;
-                    m.persist_id.get()
-                }
-                None => 0,
-            };
-            let recipients = std::mem::take(&mut p.recipients);
-            let count = p.recipient_count;
-            let body = msg.filter(|_| count > 0).map(|m| msg_body(m, p));
-            p.emit(record::ROUTED, |w| {
-                record::emit_routed(w, msg_id, body.as_ref(), inbound, count, &recipients);
-            });
-            p.recipients = recipients;
-            p.recipients.clear();
-            p.recipient_count = 0;
-        }
-        let deferred = std::mem::take(&mut p.deferred);
-        p.buf.extend_from_slice(&deferred);
-        p.deferred = deferred;
-        p.deferred.clear();
-    }
-
-    /// A QoS 1/2 message was queued for session `sid`.
-    pub(super) fn persist_queued(&mut self, sid: SessionId, pending: &Pending) {
-        if pending.qos == QoS::AtMostOnce {
-            return;
-        }
-        let psid = self.sessions.get(sid.0).map_or(0, |s| s.persist_id);
-        if psid == 0 {
-            return;
-        }
-        let Some(p) = self.persist.as_deref_mut().filter(|p| p.full) else {
-            return;
-        };
-        if p.collecting {
-            // Numbered now: a QoS 2 send recorded before the routing's
-            // record ends refers to it.
-            if pending.msg.persist_id.get() == 0 {
-                pending.msg.persist_id.set(p.next_msg_id);
-                p.next_msg_id += 1;
-            }
-            Recipient::write(
-                &mut Writer(&mut p.recipients),
-                psid,
-                pending.qos as u8,
-                pending.retain,
-                &pending.sub_ids,
-            );
-            p.recipient_count += 1;
-            return;
-        }
-        // Outside a routing (retained messages for a new subscription):
-        // a record of its own.
-        let m = &pending.msg;
-        if m.persist_id.get() == 0 {
-            m.persist_id.set(p.next_msg_id);
-            p.next_msg_id += 1;
-        }
-        p.push(&Record::Routed {
-            msg_id: m.persist_id.get(),
-            body: Some(msg_body(m, p)),
-            inbound: None,
-            recipients: vec![recipient(psid, pending)],
-        });
-    }
-}
-
-/// Records a QoS 1/2 message leaving a session (free function: `pump`
-/// holds borrows of the session and connection tables).
-pub(super) fn note_removed(persist: &mut Option<Box<Persist>>, psid: u64, msg: &Message) {
-    if psid == 0 || msg.qos == QoS::AtMostOnce {
-        return;
-    }
-    if let Some(p) = persist.as_deref_mut().filter(|p| p.full) {
-        p.push(&Record::Removed {
-            sid: psid,
-            msg_id: msg.persist_id.get(),
-        });
+        self.journal.0.as_ref().and_then(|p| p.figures)
     }
 }
 
@@ -603,51 +641,6 @@ pub fn for_each_record(buf: &[u8], mut f: impl FnMut(u8, &[u8])) {
         };
         f(kind, body);
         rest = tail;
-    }
-}
-
-/// Forgets in-flight message `i` of `session` (acknowledged, or its flow
-/// ended) and records that it is gone.
-pub(super) fn remove_inflight(persist: &mut Option<Box<Persist>>, session: &mut Session, i: usize) {
-    if let Some(f) = session.inflight.remove(i) {
-        note_removed(persist, session.persist_id, &f.pending.msg);
-    }
-}
-
-/// Records that a queued message left `psid`'s queue without being sent
-/// (expired, too large for the client, or dropped by a full queue). A
-/// QoS 0 entry (a bridge keeps those, see `QueuePolicy::keep_qos0`) was
-/// never recorded, whatever QoS the message was published with.
-pub(super) fn note_unqueued(persist: &mut Option<Box<Persist>>, psid: u64, pending: &Pending) {
-    if pending.qos != QoS::AtMostOnce {
-        note_removed(persist, psid, &pending.msg);
-    }
-}
-
-/// Records a QoS 2 message sent with packet id `pid`.
-pub(super) fn note_sent(persist: &mut Option<Box<Persist>>, psid: u64, msg: &Message, pid: u16) {
-    if psid == 0 {
-        return;
-    }
-    if let Some(p) = persist.as_deref_mut().filter(|p| p.full) {
-        p.push(&Record::Sent {
-            sid: psid,
-            msg_id: msg.persist_id.get(),
-            pid,
-        });
-    }
-}
-
-/// Records a QoS 2 message whose PUBREC arrived (PUBREL sent).
-pub(super) fn note_released(persist: &mut Option<Box<Persist>>, psid: u64, msg: &Message) {
-    if psid == 0 {
-        return;
-    }
-    if let Some(p) = persist.as_deref_mut().filter(|p| p.full) {
-        p.push(&Record::Released {
-            sid: psid,
-            msg_id: msg.persist_id.get(),
-        });
     }
 }
 
@@ -712,7 +705,7 @@ impl Core {
         }
         // Times: a session connected when the broker stopped went offline
         // now; expiry and delayed wills count from then.
-        let unix_now = self.persist.as_ref().map_or(0, |p| p.unix(now));
+        let unix_now = self.journal.0.as_ref().map_or(0, |p| p.unix(now));
         let mut deadlines = Vec::new();
         let mut gone = Vec::new();
         for (&psid, &sid) in &st.sids {
@@ -726,7 +719,7 @@ impl Core {
             if s.expiry_interval != NEVER_EXPIRES {
                 let off = st.offline.get(&psid).copied().flatten().unwrap_or(unix_now);
                 let at = off.saturating_add(u64::from(s.expiry_interval));
-                let at = match &self.persist {
+                let at = match &self.journal.0 {
                     Some(p) => p.instant(at, now),
                     None => now,
                 };
@@ -744,7 +737,7 @@ impl Core {
         for d in deadlines {
             self.note_deadline(Some(d));
         }
-        if let Some(p) = self.persist.as_mut() {
+        if let Some(p) = self.journal.0.as_mut() {
             p.next_sid = p.next_sid.max(st.max_sid + 1);
             p.next_msg_id = p.next_msg_id.max(st.max_msg + 1);
         }
@@ -755,7 +748,7 @@ impl Core {
 
     fn restored_message(&self, m: &MsgBody<'_>, id: u64, now: Instant) -> Option<Rc<Message>> {
         let qos = QoS::from_u8(m.qos)?;
-        let expires_at = match (m.expires, &self.persist) {
+        let expires_at = match (m.expires, &self.journal.0) {
             (0, _) => None,
             (t, Some(p)) => Some(p.instant(t, now)),
             (_, None) => None,
@@ -1005,7 +998,7 @@ impl Core {
                 {
                     return Err("bad will topic");
                 }
-                let due = match &self.persist {
+                let due = match &self.journal.0 {
                     Some(p) => p.instant(*due, now),
                     None => now,
                 };
@@ -1080,7 +1073,7 @@ impl Core {
     /// with its subscriptions, messages, packet ids and delayed will.
     pub fn snapshot_records(&self) -> Vec<(u8, Vec<u8>)> {
         let mut out = Vec::new();
-        let Some(p) = self.persist.as_deref() else {
+        let Some(p) = self.journal.0.as_deref() else {
             return out;
         };
         let mut rec = |r: Record<'_>| {

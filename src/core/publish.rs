@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use super::message::Incoming;
 use super::retain::RetainOutcome;
 use super::session::{Inflight, Message, OutState, Pending, QueuePolicy, SessionId};
-use super::{ConnId, Core, Input, persist};
+use super::{ConnId, Core, Input};
 use crate::codec::{
     self, PacketId, Properties, PropertiesBuf, Property, ProtocolVersion, PubResp, PubRespKind,
     Publish, QoS,
@@ -272,14 +272,14 @@ impl Core {
                     // from where it starts, for the routing's records. It
                     // says success even with no subscriber: only PUBACK
                     // carries 0x10 (Mosquitto's bytes).
-                    self.persist_inbound(sid, pid.get());
+                    self.journal.inbound(self.psid(sid), pid.get());
                     let start = self.conn(id).map(|c| c.output_end());
                     self.send_pubresp(id, PubRespKind::PubRec, pid, 0);
                     pressure = self.route(&incoming, Some(sid), now).pressure;
                     if let (Some(pos), Some(conn)) =
                         (start, self.conns.get_mut(id.0).and_then(Option::as_mut))
                     {
-                        persist::hold_output_from(&mut self.persist, conn, id, pos);
+                        self.journal.hold_output_from(conn, id, pos);
                     }
                     if let Some(s) = self.sessions.get_mut(sid.0) {
                         s.incoming_qos2.push(pid.get());
@@ -385,7 +385,7 @@ impl Core {
                     if session.inflight[i].pending.qos != QoS::AtLeastOnce {
                         return self.close_quietly(id, "PUBACK for a QoS 2 message", now);
                     }
-                    persist::remove_inflight(&mut self.persist, session, i);
+                    self.journal.remove_inflight(session, i);
                 }
                 self.pump(sid, now);
             }
@@ -395,18 +395,15 @@ impl Core {
                 }
                 Some(i) if r.reason >= 0x80 => {
                     // 5.0: a failing PUBREC ends the flow [MQTT-4.3.3-4].
-                    persist::remove_inflight(&mut self.persist, session, i);
+                    self.journal.remove_inflight(session, i);
                     self.pump(sid, now);
                 }
                 Some(i) => {
                     // [MQTT-4.3.3-1]: after PUBREC, PUBREL.
                     if session.inflight[i].state == OutState::AwaitAck {
                         session.inflight[i].state = OutState::AwaitComp;
-                        persist::note_released(
-                            &mut self.persist,
-                            session.persist_id,
-                            &session.inflight[i].pending.msg,
-                        );
+                        self.journal
+                            .released(session.persist_id, &session.inflight[i].pending.msg);
                     }
                     self.send_pubresp(id, PubRespKind::PubRel, r.packet_id, 0);
                 }
@@ -428,7 +425,7 @@ impl Core {
                     if session.inflight[i].state != OutState::AwaitComp {
                         return self.close_quietly(id, "PUBCOMP before PUBREL", now);
                     }
-                    persist::remove_inflight(&mut self.persist, session, i);
+                    self.journal.remove_inflight(session, i);
                 }
                 self.pump(sid, now);
             }
@@ -446,7 +443,7 @@ impl Core {
                 // An unknown id is answered with success, not 0x92: after a
                 // reconnect the PUBREL may be a resend (Mosquitto's bytes).
                 if known {
-                    self.persist_inbound_released(sid, pid);
+                    self.journal.inbound_released(self.psid(sid), pid);
                 }
                 self.send_pubresp(id, PubRespKind::PubComp, r.packet_id, 0);
             }
@@ -473,7 +470,7 @@ impl Core {
                 self.limits.max_retained_bytes,
             ) {
                 outcome @ (RetainOutcome::Stored | RetainOutcome::Cleared) => {
-                    self.persist_retain(&msg, outcome);
+                    self.journal.retain(&msg, outcome);
                 }
                 RetainOutcome::Refused => {
                     self.stats.retained_refused += 1;
@@ -489,7 +486,7 @@ impl Core {
         let mut matches = std::mem::take(&mut self.scratch_matches);
         matches.clear();
         let skipped = self.collect_matches(m.topic, origin, &mut matches);
-        self.persist_route_begin();
+        self.journal.route_begin();
 
         // A QoS 0 frame is the same bytes for every 3.1/3.1.1 subscriber:
         // encode it once and copy it.
@@ -544,7 +541,7 @@ impl Core {
                 }
             }
         }
-        self.persist_route_end(shared.as_ref());
+        self.journal.route_end(shared.as_ref());
         let routed = Routed {
             matched: matches.len() + skipped,
             pressure,
@@ -642,7 +639,7 @@ impl Core {
                 };
                 session.dropped += 1;
                 self.stats.publish_dropped += 1;
-                persist::note_unqueued(&mut self.persist, session.persist_id, &old);
+                self.journal.unqueued(session.persist_id, &old);
                 log::debug!(
                     "queue of '{}' full; oldest message on '{}' dropped",
                     session.client_id,
@@ -659,7 +656,7 @@ impl Core {
             self.note_dropped(sid, now);
             return false;
         }
-        self.persist_queued(sid, &pending);
+        self.journal.queued(self.psid(sid), &pending);
         let Some(session) = self.sessions.get_mut(sid.0) else {
             return false;
         };
@@ -707,7 +704,7 @@ impl Core {
                 break;
             };
             if p.msg.expired(now) {
-                persist::note_unqueued(&mut self.persist, session.persist_id, &p);
+                self.journal.unqueued(session.persist_id, &p);
                 if p.qos != QoS::AtMostOnce {
                     // Mosquitto numbers a message when it is queued, so an
                     // expired one has used its packet id: skip one too, and
@@ -724,8 +721,8 @@ impl Core {
                 // (never acknowledged) would send it again, and it would
                 // arrive twice under another packet id. QoS 1 needs no
                 // hold: at worst it arrives twice, which QoS 1 allows.
-                persist::note_sent(&mut self.persist, session.persist_id, &p.msg, pid.get());
-                persist::hold_output(&mut self.persist, conn, conn_id);
+                self.journal.sent(session.persist_id, &p.msg, pid.get());
+                self.journal.hold_output(conn, conn_id);
             }
             let d = Delivery::of(&p, packet_id, false, now);
             let ok = encode_delivery(
@@ -737,7 +734,7 @@ impl Core {
             );
             if !ok {
                 dropped += 1;
-                persist::note_unqueued(&mut self.persist, session.persist_id, &p);
+                self.journal.unqueued(session.persist_id, &p);
                 continue;
             }
             sent += 1;
@@ -775,7 +772,7 @@ impl Core {
         let Some(conn) = self.conns.get_mut(id.0).and_then(Option::as_mut) else {
             return;
         };
-        persist::hold_output(&mut self.persist, conn, id);
+        self.journal.hold_output(conn, id);
         let version = conn.protocol;
         let mut sent = 0u64;
         for f in &session.inflight {

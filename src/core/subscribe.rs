@@ -212,7 +212,8 @@ impl Core {
                 true
             }
         };
-        self.persist_subscribe(sid, filter, entry.options, entry.sub_id);
+        self.journal
+            .subscribed(self.psid(sid), filter, entry.options, entry.sub_id);
         match shared {
             Some(group) => self.shared.join(group, inner, sid, entry),
             None => {
@@ -296,7 +297,7 @@ impl Core {
                 None => false,
             };
             if existed {
-                self.persist_unsubscribe(sid, filter);
+                self.journal.unsubscribed(self.psid(sid), filter);
                 self.forget_subscription(sid, filter);
             }
             codes.push(if existed {
