@@ -200,6 +200,36 @@ enum Input {
     Refused,
 }
 
+/// Why a handler ends its connection: the handler returns it, and
+/// [`Core::apply_close`] acts on it in one place (a 5.0 client gets
+/// DISCONNECT with `code`, the will is published, the connection closes).
+#[must_use]
+#[derive(Debug)]
+struct Close {
+    /// 5.0 reason code of the DISCONNECT.
+    code: u8,
+    /// What went wrong, for the log and the 5.0 Reason String.
+    why: std::borrow::Cow<'static, str>,
+}
+
+impl Close {
+    /// A protocol violation found after decoding (0x82).
+    fn protocol(what: impl std::fmt::Display) -> Close {
+        Close {
+            code: 0x82,
+            why: format!("protocol error: {what}").into(),
+        }
+    }
+
+    /// A DISCONNECT with reason `code`.
+    fn new(code: u8, why: &'static str) -> Close {
+        Close {
+            code,
+            why: why.into(),
+        }
+    }
+}
+
 /// How a log line names a connection (see `Core::label`).
 enum Label<'a> {
     Text(&'a str),
@@ -708,7 +738,12 @@ impl Core {
 
     /// Closes for a protocol violation found after decoding.
     fn protocol_violation(&mut self, id: ConnId, what: &str, now: Instant) {
-        self.disconnect_with(id, 0x82, &format!("protocol error: {what}"), now);
+        self.apply_close(id, Close::protocol(what), now);
+    }
+
+    /// Ends connection `id` as a handler asked (see [`Close`]).
+    fn apply_close(&mut self, id: ConnId, close: Close, now: Instant) {
+        self.disconnect_with(id, close.code, &close.why, now);
     }
 
     /// One decoded packet of connection `id`.
@@ -732,7 +767,15 @@ impl Core {
             (Phase::Closing, _) => return Input::Taken,
         };
         match (packet, sid) {
-            (Packet::Publish(p), Some(sid)) => return self.handle_publish(id, sid, p, now),
+            (Packet::Publish(p), Some(sid)) => {
+                return match self.handle_publish(id, sid, p, now) {
+                    Ok(input) => input,
+                    Err(close) => {
+                        self.apply_close(id, close, now);
+                        Input::Taken
+                    }
+                };
+            }
             (Packet::Connect(c), _) => self.handle_connect(id, c, now),
             (Packet::PubResp(r), Some(sid)) => self.handle_pubresp(id, sid, r, now),
             (Packet::Subscribe(s), Some(sid)) => self.handle_subscribe(id, sid, s, now),

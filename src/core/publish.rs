@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use super::message::Incoming;
 use super::retain::RetainOutcome;
 use super::session::{Inflight, Message, OutState, Pending, QueuePolicy, SessionId};
-use super::{ConnId, Core, Input};
+use super::{Close, ConnId, Core, Input};
 use crate::codec::{
     self, PacketId, Properties, PropertiesBuf, Property, ProtocolVersion, PubResp, PubRespKind,
     Publish, QoS,
@@ -129,72 +129,119 @@ pub(crate) fn forwardable(props: Properties<'_>, into: &mut PropertiesBuf) -> Op
 }
 
 impl Core {
-    /// A PUBLISH from connection `id` of session `sid`. Says whether it
-    /// was taken or refused for now (a subscriber's full queue: see
-    /// [`Input`]).
+    /// A PUBLISH from connection `id` of session `sid`: checked, admitted
+    /// past the flow control, acknowledged and routed. Says whether it was
+    /// taken or refused for now (a subscriber's full queue: see
+    /// [`Input`]); an error ends the connection (see [`Close`]).
     pub(super) fn handle_publish(
         &mut self,
         id: ConnId,
         sid: SessionId,
         p: Publish<'_>,
         now: Instant,
-    ) -> Input {
-        if p.properties.subscription_identifier().is_some() {
-            // [MQTT-3.3.4-6]: only the server sends subscription identifiers.
-            self.protocol_violation(id, "subscription identifier in PUBLISH", now);
-            return Input::Taken;
-        }
-        let Some(topic) = self.resolve_topic(id, &p, now) else {
-            return Input::Taken;
+    ) -> Result<Input, Close> {
+        let Some(topic) = self.check_publish(id, sid, &p, now)? else {
+            return Ok(Input::Taken);
         };
         let topic: &str = &topic;
-        if let Err(e) = topic::validate_topic_name(
-            topic,
-            self.limits.max_topic_len,
-            self.limits.max_topic_levels,
-        ) {
-            self.protocol_violation(id, &format!("PUBLISH topic: {e}"), now);
-            return Input::Taken;
-        }
-        self.stats.messages_received += 1;
-        let reserved = (topic::is_sys_topic(topic) && !topic::is_bridge_state_topic(topic))
-            || topic.starts_with("$share/");
-        if reserved || !self.may_publish(sid, topic) {
-            // Only the broker publishes under $SYS (but for the state of a
-            // remote broker's bridge), a shared-subscription prefix is no
-            // topic to publish to, and the ACL may deny the topic: dropped,
-            // and for QoS 1/2 acknowledged as the spec says (5.0: with 0x87
-            // not authorized).
-            log::debug!(
-                "client {}: PUBLISH to '{topic}' not allowed",
-                self.label(id)
-            );
-            let v5 = self.conn(id).is_some_and(|c| c.protocol.is_v5());
-            let reason = if v5 { RC_NOT_AUTHORIZED } else { 0 };
-            match (p.qos, p.packet_id) {
-                (QoS::AtLeastOnce, Some(pid)) => {
-                    self.send_pubresp(id, PubRespKind::PubAck, pid, reason)
-                }
-                (QoS::ExactlyOnce, Some(pid)) => {
-                    self.send_pubresp(id, PubRespKind::PubRec, pid, reason)
-                }
-                _ => {}
-            }
-            return Input::Taken;
-        }
         // 5.0: a payload announced as UTF-8 must be UTF-8 [MQTT-3.3.2-4];
         // boxmq refuses it (reason 0x99) rather than forwarding it.
         let bad_payload = p.properties.payload_format_indicator() == Some(1)
             && std::str::from_utf8(p.payload).is_err();
         if bad_payload && p.qos == QoS::AtMostOnce {
-            self.disconnect_with(id, RC_PAYLOAD_FORMAT_INVALID, "payload is not UTF-8", now);
-            return Input::Taken;
+            return Err(Close::new(
+                RC_PAYLOAD_FORMAT_INVALID,
+                "payload is not UTF-8",
+            ));
         }
+        if !self.admit_publish(id, sid, &p, topic, bad_payload, now) {
+            return Ok(Input::Refused);
+        }
+        let mut fwd = std::mem::take(&mut self.scratch_fwd);
+        let expiry = forwardable(p.properties, &mut fwd);
+        let incoming = Incoming {
+            topic,
+            payload: p.payload,
+            qos: p.qos,
+            retain: p.retain,
+            props: fwd.as_properties().raw(),
+            expiry,
+        };
+        let routed = self.ack_and_route(id, sid, &p, &incoming, bad_payload, now);
+        self.scratch_fwd = fwd;
+        if let Some(by) = routed? {
+            self.throttle(id, by, now);
+        }
+        Ok(Input::Taken)
+    }
 
-        // A subscriber that keeps acknowledging has a full queue: not
-        // taken now, handed in again when the publisher is resumed (see
-        // `flow.rs`). A QoS 2 resend before PUBREL and a refused payload
-        // are not routed, so they never wait.
+    /// The checks of a PUBLISH before it is routed, and its topic (alias
+    /// applied). `Ok(None)`: not to be routed, and already dealt with (not
+    /// allowed: dropped and acknowledged; a topic alias error closed the
+    /// connection).
+    fn check_publish<'a>(
+        &mut self,
+        id: ConnId,
+        sid: SessionId,
+        p: &Publish<'a>,
+        now: Instant,
+    ) -> Result<Option<Cow<'a, str>>, Close> {
+        if p.properties.subscription_identifier().is_some() {
+            // [MQTT-3.3.4-6]: only the server sends subscription identifiers.
+            return Err(Close::protocol("subscription identifier in PUBLISH"));
+        }
+        let Some(topic) = self.resolve_topic(id, p, now) else {
+            return Ok(None);
+        };
+        let limits = &self.limits;
+        if let Err(e) =
+            topic::validate_topic_name(&topic, limits.max_topic_len, limits.max_topic_levels)
+        {
+            return Err(Close::protocol(format_args!("PUBLISH topic: {e}")));
+        }
+        self.stats.messages_received += 1;
+        let reserved = (topic::is_sys_topic(&topic) && !topic::is_bridge_state_topic(&topic))
+            || topic.starts_with("$share/");
+        if !reserved && self.may_publish(sid, &topic) {
+            return Ok(Some(topic));
+        }
+        // Only the broker publishes under $SYS (but for the state of a
+        // remote broker's bridge), a shared-subscription prefix is no
+        // topic to publish to, and the ACL may deny the topic: dropped,
+        // and for QoS 1/2 acknowledged as the spec says (5.0: with 0x87
+        // not authorized).
+        log::debug!(
+            "client {}: PUBLISH to '{topic}' not allowed",
+            self.label(id)
+        );
+        let v5 = self.conn(id).is_some_and(|c| c.protocol.is_v5());
+        let reason = if v5 { RC_NOT_AUTHORIZED } else { 0 };
+        match (p.qos, p.packet_id) {
+            (QoS::AtLeastOnce, Some(pid)) => {
+                self.send_pubresp(id, PubRespKind::PubAck, pid, reason)
+            }
+            (QoS::ExactlyOnce, Some(pid)) => {
+                self.send_pubresp(id, PubRespKind::PubRec, pid, reason)
+            }
+            _ => {}
+        }
+        Ok(None)
+    }
+
+    /// Whether a checked PUBLISH is taken now. A subscriber that keeps
+    /// acknowledging has a full queue: the publisher is paused and the
+    /// PUBLISH handed in again when it is resumed (see `flow.rs`). A QoS 2
+    /// resend before PUBREL and a refused payload are not routed, so they
+    /// never wait.
+    fn admit_publish(
+        &mut self,
+        id: ConnId,
+        sid: SessionId,
+        p: &Publish<'_>,
+        topic: &str,
+        bad_payload: bool,
+        now: Instant,
+    ) -> bool {
         let resend = p.qos == QoS::ExactlyOnce
             && p.packet_id.is_some_and(|pid| {
                 self.sessions
@@ -210,92 +257,96 @@ impl Core {
             if self.conn(id).is_some_and(|c| c.throttled_until.is_some()) {
                 // Counted when it is handed in again.
                 self.stats.messages_received -= 1;
-                return Input::Refused;
+                return false;
             }
         }
-        let mut fwd = std::mem::take(&mut self.scratch_fwd);
-        let expiry = forwardable(p.properties, &mut fwd);
-        let incoming = Incoming {
-            topic,
-            payload: p.payload,
-            qos: p.qos,
-            retain: p.retain,
-            props: fwd.as_properties().raw(),
-            expiry,
-        };
-        let mut pressure = None;
+        true
+    }
+
+    /// Acknowledges an admitted PUBLISH and routes it (QoS 2: once per
+    /// packet id). Returns the subscriber that is to pause the publisher,
+    /// if any (see [`Routed::pressure`]).
+    fn ack_and_route(
+        &mut self,
+        id: ConnId,
+        sid: SessionId,
+        p: &Publish<'_>,
+        incoming: &Incoming<'_>,
+        bad_payload: bool,
+        now: Instant,
+    ) -> Result<Option<SessionId>, Close> {
         match (p.qos, p.packet_id) {
-            (QoS::AtMostOnce, _) => {
-                pressure = self.route(&incoming, Some(sid), now).pressure;
-            }
+            (QoS::AtMostOnce, _) => Ok(self.route(incoming, Some(sid), now).pressure),
             (QoS::AtLeastOnce, Some(pid)) => {
-                let reason = if bad_payload {
-                    RC_PAYLOAD_FORMAT_INVALID
+                let (reason, pressure) = if bad_payload {
+                    (RC_PAYLOAD_FORMAT_INVALID, None)
                 } else {
-                    let routed = self.route(&incoming, Some(sid), now);
-                    pressure = routed.pressure;
-                    if routed.matched == 0 {
-                        RC_NO_MATCHING_SUBSCRIBERS
-                    } else {
-                        0
-                    }
+                    let routed = self.route(incoming, Some(sid), now);
+                    let none = routed.matched == 0;
+                    let reason = if none { RC_NO_MATCHING_SUBSCRIBERS } else { 0 };
+                    (reason, routed.pressure)
                 };
                 // [MQTT-4.3.2-2]: PUBACK with the same packet id.
                 self.send_pubresp(id, PubRespKind::PubAck, pid, reason);
+                Ok(pressure)
             }
             (QoS::ExactlyOnce, Some(pid)) => {
-                // [MQTT-4.3.3-2]: a QoS 2 message is routed once; a resend
-                // with the same packet id before PUBREL only gets PUBREC.
-                let (seen, held) = self.sessions.get(sid.0).map_or((false, 0), |s| {
-                    (s.incoming_qos2.contains(&pid.get()), s.incoming_qos2.len())
-                });
-                let v5 = self.conn(id).is_some_and(|c| c.protocol.is_v5());
-                if !seen && v5 && held >= usize::from(self.limits.max_inflight) {
-                    // [MQTT-3.3.4-9]: more unacknowledged QoS 2 than the
-                    // Receive Maximum the broker announced.
-                    self.scratch_fwd = fwd;
-                    self.disconnect_with(
-                        id,
-                        RC_RECEIVE_MAXIMUM_EXCEEDED,
-                        "receive maximum exceeded",
-                        now,
-                    );
-                    return Input::Taken;
-                }
-                if bad_payload {
-                    self.send_pubresp(id, PubRespKind::PubRec, pid, RC_PAYLOAD_FORMAT_INVALID);
-                } else if !seen {
-                    // Recorded with the routing, in one record: durable
-                    // together or not at all. The PUBREC is queued before
-                    // any copy (a publisher subscribed to its own topic
-                    // sees PUBREC first, as with Mosquitto) and then held,
-                    // from where it starts, for the routing's records. It
-                    // says success even with no subscriber: only PUBACK
-                    // carries 0x10 (Mosquitto's bytes).
-                    self.journal.inbound(self.psid(sid), pid.get());
-                    let start = self.conn(id).map(|c| c.output_end());
-                    self.send_pubresp(id, PubRespKind::PubRec, pid, 0);
-                    pressure = self.route(&incoming, Some(sid), now).pressure;
-                    if let (Some(pos), Some(conn)) =
-                        (start, self.conns.get_mut(id.0).and_then(Option::as_mut))
-                    {
-                        self.journal.hold_output_from(conn, id, pos);
-                    }
-                    if let Some(s) = self.sessions.get_mut(sid.0) {
-                        s.incoming_qos2.push(pid.get());
-                    }
-                } else {
-                    self.send_pubresp(id, PubRespKind::PubRec, pid, 0);
-                }
+                self.receive_qos2(id, sid, pid, incoming, bad_payload, now)
             }
             // The codec guarantees a packet id for QoS > 0.
-            (_, None) => self.protocol_violation(id, "PUBLISH without packet id", now),
+            (_, None) => Err(Close::protocol("PUBLISH without packet id")),
         }
-        if let Some(by) = pressure {
-            self.throttle(id, by, now);
+    }
+
+    /// A QoS 2 PUBLISH with packet id `pid`: routed once; a resend with
+    /// the same packet id before PUBREL only gets PUBREC [MQTT-4.3.3-2].
+    fn receive_qos2(
+        &mut self,
+        id: ConnId,
+        sid: SessionId,
+        pid: PacketId,
+        incoming: &Incoming<'_>,
+        bad_payload: bool,
+        now: Instant,
+    ) -> Result<Option<SessionId>, Close> {
+        let (seen, held) = self.sessions.get(sid.0).map_or((false, 0), |s| {
+            (s.incoming_qos2.contains(&pid.get()), s.incoming_qos2.len())
+        });
+        let v5 = self.conn(id).is_some_and(|c| c.protocol.is_v5());
+        if !seen && v5 && held >= usize::from(self.limits.max_inflight) {
+            // [MQTT-3.3.4-9]: more unacknowledged QoS 2 than the Receive
+            // Maximum the broker announced.
+            return Err(Close::new(
+                RC_RECEIVE_MAXIMUM_EXCEEDED,
+                "receive maximum exceeded",
+            ));
         }
-        self.scratch_fwd = fwd;
-        Input::Taken
+        if bad_payload {
+            self.send_pubresp(id, PubRespKind::PubRec, pid, RC_PAYLOAD_FORMAT_INVALID);
+            return Ok(None);
+        }
+        if seen {
+            self.send_pubresp(id, PubRespKind::PubRec, pid, 0);
+            return Ok(None);
+        }
+        // Recorded with the routing, in one record: durable together or
+        // not at all. The PUBREC is queued before any copy (a publisher
+        // subscribed to its own topic sees PUBREC first, as with
+        // Mosquitto) and then held, from where it starts, for the
+        // routing's records. It says success even with no subscriber:
+        // only PUBACK carries 0x10 (Mosquitto's bytes).
+        self.journal.inbound(self.psid(sid), pid.get());
+        let start = self.conn(id).map(|c| c.output_end());
+        self.send_pubresp(id, PubRespKind::PubRec, pid, 0);
+        let pressure = self.route(incoming, Some(sid), now).pressure;
+        if let (Some(pos), Some(conn)) = (start, self.conns.get_mut(id.0).and_then(Option::as_mut))
+        {
+            self.journal.hold_output_from(conn, id, pos);
+        }
+        if let Some(s) = self.sessions.get_mut(sid.0) {
+            s.incoming_qos2.push(pid.get());
+        }
+        Ok(pressure)
     }
 
     /// The topic of a PUBLISH, applying and recording 5.0 topic aliases
