@@ -46,15 +46,13 @@ use slab::Slab;
 use crate::Limits;
 use crate::auth::Auth;
 use crate::codec::{self, DecodeError, Packet, PropertiesBuf};
-use crate::topic::Trie;
 
 pub use bridge::SessionFigures;
 use conn::{Conn, Phase};
 pub use ids::ConnId;
-use matching::{Match, SharedGroups};
-use retain::RetainStore;
+use matching::Router;
 pub use session::QueuePolicy;
-use session::{Session, SessionId, SubEntry};
+use session::{Session, SessionId};
 use sys::SysState;
 
 pub use persist::{PersistFigures, PersistMode, RestoreReport, for_each_record};
@@ -153,9 +151,8 @@ pub struct Core {
     conns: Vec<Option<Conn>>,
     sessions: Slab<Session>,
     by_client_id: client_index::ClientIndex,
-    trie: Trie<SessionId, SubEntry>,
-    shared: SharedGroups,
-    retained: RetainStore,
+    /// Subscriptions, shared groups, retained messages (see `matching.rs`).
+    router: Router,
     dirty: Vec<ConnId>,
     /// Dirty connections whose output passed `FLUSH_MARK`: worth writing
     /// before the end of the turn.
@@ -167,16 +164,11 @@ pub struct Core {
     next_auto_id: u64,
     /// Keys for [`Core::assign_client_id`]'s random ids.
     id_keys: std::collections::hash_map::RandomState,
-    /// Reused buffers for the hot path, so routing allocates nothing.
-    scratch_matches: Vec<Match>,
-    scratch_slot_ids: Vec<(usize, u32)>,
+    /// Reused buffers for the hot path, so handling allocates nothing.
     /// Publishers paused, each with the subscriber it waits for (see
     /// `flow.rs`), and those released since the caller last asked.
     throttled: Vec<(ConnId, SessionId)>,
     resumed: std::collections::VecDeque<ConnId>,
-    /// Number of the routing in progress (see `collect_matches`).
-    route_gen: u64,
-    scratch_ids: Vec<u32>,
     scratch_frame: Vec<u8>,
     scratch_codes: Vec<u8>,
     scratch_props: PropertiesBuf,
@@ -263,9 +255,7 @@ impl Core {
             // Not reserved: entries land at random places, so a large empty
             // table would have most of its pages touched by a few clients.
             by_client_id: client_index::ClientIndex::default(),
-            trie: Trie::new(),
-            shared: SharedGroups::default(),
-            retained: RetainStore::default(),
+            router: Router::default(),
             dirty: Vec::new(),
             urgent: Vec::new(),
             next_sweep: None,
@@ -275,12 +265,8 @@ impl Core {
             limits: options.limits,
             next_auto_id: 0,
             id_keys: std::collections::hash_map::RandomState::new(),
-            scratch_matches: Vec::new(),
-            scratch_slot_ids: Vec::new(),
-            route_gen: 0,
             throttled: Vec::new(),
             resumed: std::collections::VecDeque::new(),
-            scratch_ids: Vec::new(),
             scratch_frame: Vec::new(),
             scratch_codes: Vec::new(),
             scratch_props: PropertiesBuf::new(),
@@ -326,9 +312,9 @@ impl Core {
     pub fn stats(&self) -> Stats {
         let mut s = self.stats.clone();
         s.sessions = self.sessions.len();
-        s.retained_messages = self.retained.len();
-        s.retained_bytes = self.retained.bytes();
-        s.subscriptions = self.trie.len() + self.shared.len();
+        s.retained_messages = self.router.retained.len();
+        s.retained_bytes = self.router.retained.bytes();
+        s.subscriptions = self.router.trie.len() + self.router.shared.len();
         s.dropped_per_client = self
             .sessions
             .iter()

@@ -741,7 +741,7 @@ impl Core {
             p.next_sid = p.next_sid.max(st.max_sid + 1);
             p.next_msg_id = p.next_msg_id.max(st.max_msg + 1);
         }
-        report.retained = self.retained.len();
+        report.retained = self.router.retained.len();
         report.sessions = self.sessions.len();
         report
     }
@@ -796,7 +796,7 @@ impl Core {
                     return Err("not a retained message");
                 }
                 let msg = self.restored_message(m, 0, now).ok_or("bad QoS")?;
-                if self.retained.set(&msg, max_count, max_bytes) == RetainOutcome::Refused {
+                if self.router.retained.set(&msg, max_count, max_bytes) == RetainOutcome::Refused {
                     return Err("retained limits reached");
                 }
             }
@@ -809,7 +809,9 @@ impl Core {
                     expires_at: None,
                     persist_id: std::cell::Cell::new(0),
                 };
-                self.retained.set(&Rc::new(msg), max_count, max_bytes);
+                self.router
+                    .retained
+                    .set(&Rc::new(msg), max_count, max_bytes);
             }
             Record::Session {
                 sid,
@@ -1060,9 +1062,9 @@ impl Core {
             }
         }
         match shared {
-            Some(group) => self.shared.join(group, inner, sid, entry),
+            Some(group) => self.router.shared.join(group, inner, sid, entry),
             None => {
-                self.trie.insert(filter, sid, entry);
+                self.router.trie.insert(filter, sid, entry);
             }
         }
         Ok(())
@@ -1081,7 +1083,7 @@ impl Core {
             r.emit(&mut Writer(&mut b));
             out.push((r.kind(), b));
         };
-        self.retained.for_each(|m| {
+        self.router.retained.for_each(|m| {
             if !is_sys_topic(&m.topic) {
                 rec(Record::RetainSet(msg_body(m, p)));
             }

@@ -515,7 +515,7 @@ impl Core {
         let mut shared: Option<Rc<Message>> = None;
         if m.retain {
             let msg = new_message(m, now);
-            match self.retained.set(
+            match self.router.retained.set(
                 &msg,
                 self.limits.max_retained_messages,
                 self.limits.max_retained_bytes,
@@ -534,9 +534,10 @@ impl Core {
             shared = Some(msg);
         }
 
-        let mut matches = std::mem::take(&mut self.scratch_matches);
-        matches.clear();
-        let skipped = self.collect_matches(m.topic, origin, &mut matches);
+        let mut matches = std::mem::take(&mut self.router.matches);
+        let skipped =
+            self.router
+                .collect_matches(&mut self.sessions, m.topic, origin, &mut matches);
         self.journal.route_begin();
 
         // A QoS 0 frame is the same bytes for every 3.1/3.1.1 subscriber:
@@ -544,7 +545,7 @@ impl Core {
         let mut frame = std::mem::take(&mut self.scratch_frame);
         frame.clear();
         let mut props_buf = std::mem::take(&mut self.scratch_props);
-        let all_ids = std::mem::take(&mut self.scratch_ids);
+        let all_ids = std::mem::take(&mut self.router.ids);
         let mut pressure = None;
         for mt in &matches {
             if mt.acl_check && !self.may_receive(mt.session, m.topic) {
@@ -597,10 +598,10 @@ impl Core {
             matched: matches.len() + skipped,
             pressure,
         };
-        self.scratch_ids = all_ids;
+        self.router.ids = all_ids;
         self.scratch_props = props_buf;
         self.scratch_frame = frame;
-        self.scratch_matches = matches;
+        self.router.matches = matches;
         routed
     }
 
