@@ -332,7 +332,14 @@ fn the_broker_starts_on_every_damaged_fixture() {
             fs::copy(&f, dir.path().join(f.file_name().unwrap())).expect("copy");
         }
         let broker = start(&dir, &[]);
-        let log = broker.log();
+        // The port accepts connections once bound, which is before the
+        // store is read: wait for the line that says it was.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut log = broker.log();
+        while !log.contains("records read in") && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(20));
+            log = broker.log();
+        }
         assert!(log.contains("records read in"), "{name}:\n{log}");
         if name != "clean" {
             assert!(

@@ -74,7 +74,8 @@ impl Core {
             props: &[],
             expiry: None,
         };
-        self.route(&msg, None, now);
+        // From no client connection: nobody to pause.
+        let _routed = self.route(&msg, None, now);
         true
     }
 }

@@ -195,7 +195,9 @@ impl Core {
             }
         }
         // Recorded before CONNACK is queued, so CONNACK waits for it.
-        self.persist_connected(sid, had_will);
+        if let Some(s) = self.sessions.get_mut(sid.0) {
+            self.journal.connected(s, had_will);
+        }
 
         let mut will_props = PropertiesBuf::new();
         let will = c.will.as_ref().map(|w| {
@@ -429,7 +431,9 @@ impl Core {
                 s.expires_at = Some(at);
                 self.note_deadline(Some(at));
             }
-            self.persist_offline(sid, now);
+            if let Some(s) = self.sessions.get(sid.0) {
+                self.journal.offline(s, now);
+            }
         }
     }
 
@@ -442,7 +446,8 @@ impl Core {
             props: w.props(),
             expiry: w.expiry(),
         };
-        self.route(&incoming, origin, now);
+        // Its client is gone: nobody to pause.
+        let _routed = self.route(&incoming, origin, now);
     }
 
     /// Forgets a session: its subscriptions, queue and in-flight messages.
@@ -452,7 +457,7 @@ impl Core {
             return;
         }
         let mut session = self.sessions.remove(sid.0);
-        self.persist_session_end(session.persist_id);
+        self.journal.session_end(session.persist_id);
         for sub in &session.subscriptions {
             self.forget_subscription(sid, &sub.filter);
         }

@@ -201,13 +201,14 @@ impl Core {
                 && self.holds_until(sid, now).is_some()
         };
         let mut blocked = None;
-        self.trie.for_each_match(topic, |sid, entry| {
+        self.router.trie.for_each_match(topic, |sid, entry| {
             if blocked.is_none() && entry.options.qos != QoS::AtMostOnce && full(sid) {
                 blocked = Some(sid);
             }
         });
         if blocked.is_none() {
-            self.shared
+            self.router
+                .shared
                 .for_each_next_member(topic, &self.sessions, |sid, entry| {
                     if blocked.is_none() && entry.options.qos != QoS::AtMostOnce && full(sid) {
                         blocked = Some(sid);

@@ -9,6 +9,7 @@ use std::ops::Range;
 use slab::Slab;
 
 use super::Core;
+use super::retain::RetainStore;
 use super::session::{Session, SessionId, SubEntry};
 use crate::codec::QoS;
 use crate::topic::Trie;
@@ -19,7 +20,7 @@ pub(crate) struct GroupId(usize);
 
 /// One session's share of a message: the highest QoS and the subscription
 /// identifiers of all its matching subscriptions (`ids` indexes
-/// `Core::scratch_ids`).
+/// `Router::ids`).
 #[derive(Clone, Debug)]
 pub(crate) struct Match {
     pub session: SessionId,
@@ -185,7 +186,27 @@ impl Core {
                     .may_receive(s.username.as_deref(), &s.client_id, topic)
         })
     }
+}
 
+/// Where a message goes: the subscription trie, the shared-subscription
+/// groups and the retained messages, with the scratch space of one
+/// routing (reused, so routing allocates nothing).
+#[derive(Default)]
+pub(crate) struct Router {
+    pub trie: Trie<SessionId, SubEntry>,
+    pub shared: SharedGroups,
+    pub retained: RetainStore,
+    /// Number of the routing in progress (see `collect_matches`).
+    route_gen: u64,
+    /// The matches of the routing in progress.
+    pub matches: Vec<Match>,
+    /// (match index, subscription identifier) pairs while collecting.
+    slot_ids: Vec<(usize, u32)>,
+    /// The subscription identifiers of the matches (`Match::ids` indexes it).
+    pub ids: Vec<u32>,
+}
+
+impl Router {
     /// Collects into `out` one [`Match`] per session that gets a message on
     /// `topic`. `origin` is the publishing session, for No Local. Returns
     /// how many subscriptions matched but were skipped by No Local: they
@@ -197,6 +218,7 @@ impl Core {
     /// the index of its entry, so merging costs no sort and no search.
     pub(crate) fn collect_matches(
         &mut self,
+        sessions: &mut Slab<Session>,
         topic: &str,
         origin: Option<SessionId>,
         out: &mut Vec<Match>,
@@ -204,9 +226,8 @@ impl Core {
         self.route_gen += 1;
         let round = self.route_gen;
         out.clear();
-        let mut ids = std::mem::take(&mut self.scratch_slot_ids);
+        let ids = &mut self.slot_ids;
         ids.clear();
-        let sessions = &mut self.sessions;
         let mut skipped = 0;
         self.trie.for_each_match(topic, |sid, entry| {
             // 5.0 No Local: not back to the session that published it
@@ -214,7 +235,7 @@ impl Core {
             if entry.options.no_local && Some(sid) == origin {
                 skipped += 1;
             } else {
-                add_match(sessions, round, sid, entry, out, &mut ids);
+                add_match(sessions, round, sid, entry, out, ids);
             }
         });
         if !self.shared.groups.is_empty() {
@@ -226,28 +247,27 @@ impl Core {
                 let pick = group.pick(sessions);
                 if let Some(&(sid, entry)) = group.members.get(pick) {
                     group.next = pick + 1;
-                    add_match(sessions, round, sid, &entry, out, &mut ids);
+                    add_match(sessions, round, sid, &entry, out, ids);
                 }
             });
         }
         // Subscription identifiers, gathered per entry (rare: 5.0 only).
-        self.scratch_ids.clear();
+        self.ids.clear();
         if !ids.is_empty() {
             ids.sort_by_key(|&(slot, _)| slot);
             let mut k = 0;
             for (slot, m) in out.iter_mut().enumerate() {
-                let start = self.scratch_ids.len();
+                let start = self.ids.len();
                 while let Some(&(s, id)) = ids.get(k) {
                     if s != slot {
                         break;
                     }
-                    self.scratch_ids.push(id);
+                    self.ids.push(id);
                     k += 1;
                 }
-                m.ids = start..self.scratch_ids.len();
+                m.ids = start..self.ids.len();
             }
         }
-        self.scratch_slot_ids = ids;
         skipped
     }
 }

@@ -46,15 +46,13 @@ use slab::Slab;
 use crate::Limits;
 use crate::auth::Auth;
 use crate::codec::{self, DecodeError, Packet, PropertiesBuf};
-use crate::topic::Trie;
 
 pub use bridge::SessionFigures;
 use conn::{Conn, Phase};
 pub use ids::ConnId;
-use matching::{Match, SharedGroups};
-use retain::RetainStore;
+use matching::Router;
 pub use session::QueuePolicy;
-use session::{Session, SessionId, SubEntry};
+use session::{Session, SessionId};
 use sys::SysState;
 
 pub use persist::{PersistFigures, PersistMode, RestoreReport, for_each_record};
@@ -153,9 +151,8 @@ pub struct Core {
     conns: Vec<Option<Conn>>,
     sessions: Slab<Session>,
     by_client_id: client_index::ClientIndex,
-    trie: Trie<SessionId, SubEntry>,
-    shared: SharedGroups,
-    retained: RetainStore,
+    /// Subscriptions, shared groups, retained messages (see `matching.rs`).
+    router: Router,
     dirty: Vec<ConnId>,
     /// Dirty connections whose output passed `FLUSH_MARK`: worth writing
     /// before the end of the turn.
@@ -167,31 +164,62 @@ pub struct Core {
     next_auto_id: u64,
     /// Keys for [`Core::assign_client_id`]'s random ids.
     id_keys: std::collections::hash_map::RandomState,
-    /// Reused buffers for the hot path, so routing allocates nothing.
-    scratch_matches: Vec<Match>,
-    scratch_slot_ids: Vec<(usize, u32)>,
+    /// Reused buffers for the hot path, so handling allocates nothing.
     /// Publishers paused, each with the subscriber it waits for (see
     /// `flow.rs`), and those released since the caller last asked.
     throttled: Vec<(ConnId, SessionId)>,
     resumed: std::collections::VecDeque<ConnId>,
-    /// Set while routing when a connected subscriber's queue passed half
-    /// its bound: that subscriber.
-    pressure: Option<SessionId>,
-    /// Set by `handle_publish` when it refused the PUBLISH (see
-    /// `Core::publish_blocked`): `handle_data` gives its bytes back.
-    refused: bool,
-    /// Number of the routing in progress (see `collect_matches`).
-    route_gen: u64,
-    scratch_ids: Vec<u32>,
     scratch_frame: Vec<u8>,
     scratch_codes: Vec<u8>,
     scratch_props: PropertiesBuf,
     scratch_fwd: PropertiesBuf,
     /// Queue bounds of particular sessions (bridges), by client id.
     policies: HashMap<Box<str>, QueuePolicy>,
-    /// Persistence, when on (see `persist.rs`); boxed, as most of it is
-    /// cold and the core without it pays one pointer.
-    persist: Option<Box<persist::Persist>>,
+    /// Persistence's hooks and state, when on (see `persist.rs`); boxed
+    /// inside, as most of it is cold and the core without it pays one
+    /// pointer.
+    journal: persist::Journal,
+}
+
+/// What became of one packet of input (see [`Core::handle_data`]).
+#[must_use]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Input {
+    /// Handled (answered, routed, or the connection closed).
+    Taken,
+    /// Not taken now: a subscriber's queue is full and the publisher is
+    /// paused (see `flow.rs`); its bytes are handed in again on resuming.
+    Refused,
+}
+
+/// Why a handler ends its connection: the handler returns it, and
+/// [`Core::apply_close`] acts on it in one place (a 5.0 client gets
+/// DISCONNECT with `code`, the will is published, the connection closes).
+#[must_use]
+#[derive(Debug)]
+struct Close {
+    /// 5.0 reason code of the DISCONNECT.
+    code: u8,
+    /// What went wrong, for the log and the 5.0 Reason String.
+    why: std::borrow::Cow<'static, str>,
+}
+
+impl Close {
+    /// A protocol violation found after decoding (0x82).
+    fn protocol(what: impl std::fmt::Display) -> Close {
+        Close {
+            code: 0x82,
+            why: format!("protocol error: {what}").into(),
+        }
+    }
+
+    /// A DISCONNECT with reason `code`.
+    fn new(code: u8, why: &'static str) -> Close {
+        Close {
+            code,
+            why: why.into(),
+        }
+    }
 }
 
 /// How a log line names a connection (see `Core::label`).
@@ -227,9 +255,7 @@ impl Core {
             // Not reserved: entries land at random places, so a large empty
             // table would have most of its pages touched by a few clients.
             by_client_id: client_index::ClientIndex::default(),
-            trie: Trie::new(),
-            shared: SharedGroups::default(),
-            retained: RetainStore::default(),
+            router: Router::default(),
             dirty: Vec::new(),
             urgent: Vec::new(),
             next_sweep: None,
@@ -239,20 +265,14 @@ impl Core {
             limits: options.limits,
             next_auto_id: 0,
             id_keys: std::collections::hash_map::RandomState::new(),
-            scratch_matches: Vec::new(),
-            scratch_slot_ids: Vec::new(),
-            route_gen: 0,
             throttled: Vec::new(),
             resumed: std::collections::VecDeque::new(),
-            pressure: None,
-            refused: false,
-            scratch_ids: Vec::new(),
             scratch_frame: Vec::new(),
             scratch_codes: Vec::new(),
             scratch_props: PropertiesBuf::new(),
             scratch_fwd: PropertiesBuf::new(),
             policies: HashMap::new(),
-            persist: None,
+            journal: persist::Journal::default(),
         }
     }
 
@@ -292,9 +312,9 @@ impl Core {
     pub fn stats(&self) -> Stats {
         let mut s = self.stats.clone();
         s.sessions = self.sessions.len();
-        s.retained_messages = self.retained.len();
-        s.retained_bytes = self.retained.bytes();
-        s.subscriptions = self.trie.len() + self.shared.len();
+        s.retained_messages = self.router.retained.len();
+        s.retained_bytes = self.router.retained.bytes();
+        s.subscriptions = self.router.trie.len() + self.router.shared.len();
         s.dropped_per_client = self
             .sessions
             .iter()
@@ -365,8 +385,7 @@ impl Core {
                     if let Some(c) = self.conn_mut(id) {
                         c.last_rx = now;
                     }
-                    self.handle_packet(id, packet, now);
-                    if std::mem::take(&mut self.refused) {
+                    if self.handle_packet(id, packet, now) == Input::Refused {
                         // A subscriber's full queue: the PUBLISH is
                         // handed in again once the connection is resumed
                         // (see `flow.rs`), and its bytes counted then.
@@ -576,7 +595,7 @@ impl Core {
         let Some(c) = self.conns.get_mut(id.0).and_then(Option::as_mut) else {
             return;
         };
-        persist::hold_output(&mut self.persist, c, id);
+        self.journal.hold_output(c, id);
         let version = c.protocol;
         packet.encode(version, c.out_buf());
         self.mark_dirty(id);
@@ -662,7 +681,7 @@ impl Core {
             }
         }
         for (w, sid) in wills {
-            self.persist_will_cleared(sid);
+            self.journal.will_cleared(self.psid(sid));
             self.publish_will(&w, Some(sid), now);
         }
         for sid in ended {
@@ -705,29 +724,45 @@ impl Core {
 
     /// Closes for a protocol violation found after decoding.
     fn protocol_violation(&mut self, id: ConnId, what: &str, now: Instant) {
-        self.disconnect_with(id, 0x82, &format!("protocol error: {what}"), now);
+        self.apply_close(id, Close::protocol(what), now);
     }
 
-    fn handle_packet(&mut self, id: ConnId, packet: Packet<'_>, now: Instant) {
+    /// Ends connection `id` as a handler asked (see [`Close`]).
+    fn apply_close(&mut self, id: ConnId, close: Close, now: Instant) {
+        self.disconnect_with(id, close.code, &close.why, now);
+    }
+
+    /// One decoded packet of connection `id`.
+    fn handle_packet(&mut self, id: ConnId, packet: Packet<'_>, now: Instant) -> Input {
         let Some(phase) = self.conn(id).map(|c| c.phase) else {
-            return;
+            return Input::Taken;
         };
         let sid = match (phase, &packet) {
             (Phase::AwaitConnect, Packet::Connect(_)) => None,
             (Phase::AwaitConnect, _) => {
                 // [MQTT-3.1.0-1]: the first packet must be CONNECT.
-                return self.protocol_violation(id, "first packet is not CONNECT", now);
+                self.protocol_violation(id, "first packet is not CONNECT", now);
+                return Input::Taken;
             }
             (Phase::Connected(_), Packet::Connect(_)) => {
                 // [MQTT-3.1.0-2]: a second CONNECT is a protocol violation.
-                return self.protocol_violation(id, "second CONNECT", now);
+                self.protocol_violation(id, "second CONNECT", now);
+                return Input::Taken;
             }
             (Phase::Connected(sid), _) => Some(sid),
-            (Phase::Closing, _) => return,
+            (Phase::Closing, _) => return Input::Taken,
         };
         match (packet, sid) {
+            (Packet::Publish(p), Some(sid)) => {
+                return match self.handle_publish(id, sid, p, now) {
+                    Ok(input) => input,
+                    Err(close) => {
+                        self.apply_close(id, close, now);
+                        Input::Taken
+                    }
+                };
+            }
             (Packet::Connect(c), _) => self.handle_connect(id, c, now),
-            (Packet::Publish(p), Some(sid)) => self.handle_publish(id, sid, p, now),
             (Packet::PubResp(r), Some(sid)) => self.handle_pubresp(id, sid, r, now),
             (Packet::Subscribe(s), Some(sid)) => self.handle_subscribe(id, sid, s, now),
             (Packet::Unsubscribe(u), Some(sid)) => self.handle_unsubscribe(id, sid, u, now),
@@ -736,6 +771,7 @@ impl Core {
             (Packet::Auth(_), Some(_)) => self.handle_auth(id, now),
             (_, _) => self.protocol_violation(id, "a packet only a server may send", now),
         }
+        Input::Taken
     }
 
     /// Client ids the broker assigns to clients that sent an empty one.

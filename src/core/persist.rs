@@ -26,6 +26,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use super::conn::Conn;
 use super::message::{WillMsg, WillParts};
 use super::retain::RetainOutcome;
 use super::session::{Inflight, Message, NEVER_EXPIRES, OutState, Pending, Session, SessionId};
@@ -34,7 +35,7 @@ use crate::codec::{PacketId, ProtocolVersion, QoS, SubOptions};
 use crate::topic;
 use crate::topic::is_sys_topic;
 
-use record::{MsgBody, Recipient, Record, Writer};
+use record::{MsgBody, Recipient, Record, WillBody, Writer};
 
 /// What is persisted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,6 +129,11 @@ impl Persist {
         self.emitted += 1;
     }
 
+    /// Appends `r`.
+    fn push(&mut self, r: &Record<'_>) {
+        self.emit(r.kind(), |w| r.emit(w));
+    }
+
     /// The record count output appended now must wait for, if any.
     /// Inside a routing that will end with a `ROUTED` record, that record
     /// counts already. (Records deferred meanwhile are counted before it
@@ -157,206 +163,69 @@ impl Persist {
     }
 }
 
-/// Holds connection `id`'s output from now on if records are pending.
-/// A free function so callers can borrow other fields of the core.
-pub(super) fn hold_output(
-    persist: &mut Option<Box<Persist>>,
-    conn: &mut super::conn::Conn,
-    id: ConnId,
-) {
-    if let Some(p) = persist {
-        if let Some(upto) = p.hold_at() {
-            if conn.hold(upto) {
-                p.held.push(id);
+/// Persistence's hooks, one calling convention: each change that must
+/// survive a restart is told as `self.journal.<change>(..)`, with the
+/// session's persistent number (`psid`, 0: not recorded) or the session
+/// itself. With persistence off every hook does nothing. A field of its
+/// own, so a hook can be called while other parts of the core are
+/// borrowed.
+#[derive(Default)]
+pub(super) struct Journal(pub(super) Option<Box<Persist>>);
+
+impl Journal {
+    /// Holds connection `id`'s output from now on if records are pending.
+    pub(super) fn hold_output(&mut self, conn: &mut Conn, id: ConnId) {
+        if let Some(p) = self.0.as_deref_mut() {
+            if let Some(upto) = p.hold_at() {
+                if conn.hold(upto) {
+                    p.held.push(id);
+                }
             }
         }
     }
-}
 
-/// Like [`hold_output`], for connection `id`'s output from `pos` (an
-/// earlier `Conn::output_end`) on, once the records it depends on are
-/// emitted.
-pub(super) fn hold_output_from(
-    persist: &mut Option<Box<Persist>>,
-    conn: &mut super::conn::Conn,
-    id: ConnId,
-    pos: u64,
-) {
-    if let Some(p) = persist {
-        if let Some(upto) = p.hold_at() {
-            if conn.hold_from(pos, upto) {
-                p.held.push(id);
+    /// Like [`Journal::hold_output`], for connection `id`'s output from `pos` (an
+    /// earlier `Conn::output_end`) on, once the records it depends on are
+    /// emitted.
+    pub(super) fn hold_output_from(&mut self, conn: &mut Conn, id: ConnId, pos: u64) {
+        if let Some(p) = self.0.as_deref_mut() {
+            if let Some(upto) = p.hold_at() {
+                if conn.hold_from(pos, upto) {
+                    p.held.push(id);
+                }
             }
         }
     }
-}
-
-fn write_msg(w: &mut Writer<'_>, m: &Message, p: &Persist) {
-    MsgBody {
-        topic: &m.topic,
-        payload: &m.payload,
-        qos: m.qos as u8,
-        props: &m.props,
-        expires: m.expires_at.map_or(0, |t| p.unix(t).max(1)),
-    }
-    .write(w);
-}
-
-fn protocol_of(level: u8) -> Option<ProtocolVersion> {
-    match level {
-        3 => Some(ProtocolVersion::V31),
-        4 => Some(ProtocolVersion::V311),
-        5 => Some(ProtocolVersion::V5),
-        _ => None,
-    }
-}
-
-impl Core {
-    /// Turns persistence on: from now on the core emits records (see
-    /// [`Core::drain_records`]). With `hold_output`, output that depends on
-    /// records waits for [`Core::handle_durable`]. `unix_now` is the wall
-    /// clock (seconds since 1970) at `now`, to write times that mean
-    /// something after a restart. Call before any connection is opened.
-    pub fn enable_persistence(
-        &mut self,
-        mode: PersistMode,
-        hold_output: bool,
-        now: Instant,
-        unix_now: u64,
-    ) {
-        self.persist = Some(Box::new(Persist {
-            full: mode == PersistMode::Full,
-            hold: hold_output,
-            buf: Vec::new(),
-            emitted: 0,
-            durable: 0,
-            next_msg_id: 1,
-            next_sid: 1,
-            held: Vec::new(),
-            wall: (now, unix_now),
-            collecting: false,
-            recipients: Vec::new(),
-            recipient_count: 0,
-            deferred: Vec::new(),
-            inbound: None,
-            figures: None,
-        }));
-    }
-
-    /// Records emitted since persistence was enabled.
-    pub fn records_emitted(&self) -> u64 {
-        self.persist.as_ref().map_or(0, |p| p.emitted)
-    }
-
-    /// Hands the records emitted since the last call to `f`, in order, and
-    /// forgets them.
-    pub fn drain_records(&mut self, f: impl FnMut(u8, &[u8])) {
-        for_each_record(&self.take_records(), f);
-    }
-
-    /// Takes the records emitted since the last call as one buffer, in the
-    /// form [`for_each_record`] reads: for each, its kind, its body's length
-    /// (u32, little endian) and the body. For a caller that passes them on
-    /// whole (the writer thread), with no copy.
-    pub fn take_records(&mut self) -> Vec<u8> {
-        self.persist
-            .as_mut()
-            .map(|p| std::mem::take(&mut p.buf))
-            .unwrap_or_default()
-    }
-
-    /// The first `upto` records (counted since persistence was enabled)
-    /// are on disk: output waiting for them may leave (see
-    /// [`Core::poll_dirty`]). `upto` is a value [`Core::records_emitted`]
-    /// returned right after a [`Core::drain_records`] whose records were
-    /// all written: batches become durable whole.
-    pub fn handle_durable(&mut self, upto: u64) {
-        let Some(p) = self.persist.as_mut() else {
-            return;
-        };
-        if upto <= p.durable {
-            return;
-        }
-        p.durable = upto.min(p.emitted);
-        let durable = p.durable;
-        let held = std::mem::take(&mut p.held);
-        let mut still = Vec::new();
-        for id in held {
-            let Some(c) = self.conns.get_mut(id.0).and_then(Option::as_mut) else {
-                continue;
-            };
-            let (released, remains) = c.release_held(durable);
-            if remains {
-                still.push(id);
-            }
-            if released {
-                self.mark_dirty(id);
-            }
-        }
-        if let Some(p) = self.persist.as_mut() {
-            p.held = still;
-        }
-    }
-
-    /// Gives the persistence figures shown under `$SYS/broker/persistence/`.
-    pub fn set_persist_figures(&mut self, figures: PersistFigures) {
-        if let Some(p) = self.persist.as_mut() {
-            p.figures = Some(figures);
-        }
-    }
-
-    /// The persistence figures last given, if persistence is on.
-    pub(super) fn persist_figures(&self) -> Option<PersistFigures> {
-        self.persist.as_ref().and_then(|p| p.figures)
-    }
-
-    // ----- hooks called by the handlers -----
 
     /// The full-mode state, when sessions are recorded.
     fn full(&mut self) -> Option<&mut Persist> {
-        self.persist.as_deref_mut().filter(|p| p.full)
+        self.0.as_deref_mut().filter(|p| p.full)
     }
 
     /// A retained message was stored or cleared.
-    pub(super) fn persist_retain(&mut self, msg: &Message, outcome: RetainOutcome) {
+    pub(super) fn retain(&mut self, msg: &Message, outcome: RetainOutcome) {
         if is_sys_topic(&msg.topic) {
             return;
         }
-        let Some(p) = self.persist.as_deref_mut() else {
+        let Some(p) = self.0.as_deref_mut() else {
             return;
         };
         match outcome {
-            RetainOutcome::Stored => {
-                let body = {
-                    let mut b = Vec::new();
-                    write_msg(&mut Writer(&mut b), msg, p);
-                    b
-                };
-                p.emit(record::RETAIN_SET, |w| {
-                    w.0.extend_from_slice(&body);
-                });
-            }
-            RetainOutcome::Cleared => p.emit(record::RETAIN_CLEAR, |w| {
-                w.str(&msg.topic);
-            }),
+            RetainOutcome::Stored => p.push(&Record::RetainSet(msg_body(msg, p))),
+            RetainOutcome::Cleared => p.push(&Record::RetainClear { topic: &msg.topic }),
             RetainOutcome::Refused => {}
         }
     }
 
-    /// Session `sid` was just attached to a connection (CONNECT accepted).
-    pub(super) fn persist_connected(&mut self, sid: SessionId, had_will: bool) {
-        let Some(p) = self.persist.as_deref_mut().filter(|p| p.full) else {
-            return;
-        };
-        let Some(s) = self.sessions.get_mut(sid.0) else {
+    /// Session `s` was just attached to a connection (CONNECT accepted).
+    pub(super) fn connected(&mut self, s: &mut Session, had_will: bool) {
+        let Some(p) = self.full() else {
             return;
         };
         if s.expiry_interval == 0 {
             if s.persist_id != 0 {
                 let old = std::mem::replace(&mut s.persist_id, 0);
-                p.emit(record::SESSION_END, |w| {
-                    w.u64(old);
-                });
+                p.push(&Record::SessionEnd { sid: old });
             }
             return;
         }
@@ -364,131 +233,105 @@ impl Core {
             s.persist_id = p.next_sid;
             p.next_sid += 1;
         }
-        let sid = s.persist_id;
-        p.emit(record::SESSION, |w| {
-            w.u64(sid)
-                .str(&s.client_id)
-                .u8(s.protocol as u8)
-                .u32(s.expiry_interval)
-                .u8(u8::from(s.trusted));
-            match &s.username {
-                Some(u) => w.u8(1).str(u),
-                None => w.u8(0),
-            };
-        });
+        p.push(&session_record(s));
         if had_will {
-            p.emit(record::WILL_CLEAR, |w| {
-                w.u64(sid);
-            });
+            p.push(&Record::WillClear { sid: s.persist_id });
         }
     }
 
-    /// Session `sid` lost its connection and lives on.
-    pub(super) fn persist_offline(&mut self, sid: SessionId, now: Instant) {
-        let Some(p) = self.persist.as_deref_mut().filter(|p| p.full) else {
-            return;
-        };
-        let Some(s) = self.sessions.get(sid.0).filter(|s| s.persist_id != 0) else {
+    /// Session `s` lost its connection and lives on.
+    pub(super) fn offline(&mut self, s: &Session, now: Instant) {
+        let Some(p) = self.full().filter(|_| s.persist_id != 0) else {
             return;
         };
         let at = p.unix(now);
-        p.emit(record::SESSION_OFFLINE, |w| {
-            w.u64(s.persist_id).u64(at).u32(s.expiry_interval);
+        p.push(&Record::SessionOffline {
+            sid: s.persist_id,
+            at,
+            expiry: s.expiry_interval,
         });
         if let Some(b) = &s.pending_will {
             let (will, due) = &**b;
             let due = p.unix(*due);
-            p.emit(record::WILL_SET, |w| {
-                w.u64(s.persist_id).u64(due);
-                write_will(w, will);
+            p.push(&Record::WillSet {
+                sid: s.persist_id,
+                due,
+                will: will_body(will),
             });
         }
     }
 
-    /// A delayed will of session `sid` was published (or dropped).
-    pub(super) fn persist_will_cleared(&mut self, sid: SessionId) {
-        let psid = self.sessions.get(sid.0).map_or(0, |s| s.persist_id);
+    /// A delayed will of session `psid` was published (or dropped).
+    pub(super) fn will_cleared(&mut self, psid: u64) {
         if psid == 0 {
             return;
         }
         if let Some(p) = self.full() {
-            p.emit(record::WILL_CLEAR, |w| {
-                w.u64(psid);
-            });
+            p.push(&Record::WillClear { sid: psid });
         }
     }
 
     /// Session with persistent number `psid` ended.
-    pub(super) fn persist_session_end(&mut self, psid: u64) {
+    pub(super) fn session_end(&mut self, psid: u64) {
         if psid == 0 {
             return;
         }
         if let Some(p) = self.full() {
-            p.emit(record::SESSION_END, |w| {
-                w.u64(psid);
-            });
+            p.push(&Record::SessionEnd { sid: psid });
         }
     }
 
     /// A subscription was granted (new or replacing one on the same filter).
-    pub(super) fn persist_subscribe(
+    pub(super) fn subscribed(
         &mut self,
-        sid: SessionId,
+        psid: u64,
         filter: &str,
         options: SubOptions,
         sub_id: Option<u32>,
     ) {
-        let psid = self.sessions.get(sid.0).map_or(0, |s| s.persist_id);
         if psid == 0 {
             return;
         }
         if let Some(p) = self.full() {
-            p.emit(record::SUBSCRIBE, |w| {
-                w.u64(psid)
-                    .str(filter)
-                    .u8(options.to_byte())
-                    .u32(sub_id.unwrap_or(0));
+            p.push(&Record::Subscribe {
+                sid: psid,
+                filter,
+                options: options.to_byte(),
+                sub_id: sub_id.unwrap_or(0),
             });
         }
     }
 
     /// A subscription was removed.
-    pub(super) fn persist_unsubscribe(&mut self, sid: SessionId, filter: &str) {
-        let psid = self.sessions.get(sid.0).map_or(0, |s| s.persist_id);
+    pub(super) fn unsubscribed(&mut self, psid: u64, filter: &str) {
         if psid == 0 {
             return;
         }
         if let Some(p) = self.full() {
-            p.emit(record::UNSUBSCRIBE, |w| {
-                w.u64(psid).str(filter);
-            });
+            p.push(&Record::Unsubscribe { sid: psid, filter });
         }
     }
 
     /// The next routing comes with inbound QoS 2 packet id `pid` of session
-    /// `sid`: it is recorded in the same record as the routing.
-    pub(super) fn persist_inbound(&mut self, sid: SessionId, pid: u16) {
-        let psid = self.sessions.get(sid.0).map_or(0, |s| s.persist_id);
+    /// `psid`: it is recorded in the same record as the routing.
+    pub(super) fn inbound(&mut self, psid: u64, pid: u16) {
         if let Some(p) = self.full().filter(|_| psid != 0) {
             p.inbound = Some((psid, pid));
         }
     }
 
     /// An inbound QoS 2 packet id was released by PUBREL.
-    pub(super) fn persist_inbound_released(&mut self, sid: SessionId, pid: u16) {
-        let psid = self.sessions.get(sid.0).map_or(0, |s| s.persist_id);
+    pub(super) fn inbound_released(&mut self, psid: u64, pid: u16) {
         if psid == 0 {
             return;
         }
         if let Some(p) = self.full() {
-            p.emit(record::INBOUND_DEL, |w| {
-                w.u64(psid).u16(pid);
-            });
+            p.push(&Record::InboundDel { sid: psid, pid });
         }
     }
 
     /// A routing starts: deliveries to persistent sessions are collected.
-    pub(super) fn persist_route_begin(&mut self) {
+    pub(super) fn route_begin(&mut self) {
         if let Some(p) = self.full() {
             p.collecting = true;
             p.recipients.clear();
@@ -498,7 +341,7 @@ impl Core {
 
     /// The routing ends: one `ROUTED` record for all its persistent
     /// recipients (and the inbound packet id), then what was deferred.
-    pub(super) fn persist_route_end(&mut self, msg: Option<&Rc<Message>>) {
+    pub(super) fn route_end(&mut self, msg: Option<&Rc<Message>>) {
         let Some(p) = self.full() else { return };
         if !p.collecting {
             return;
@@ -517,24 +360,9 @@ impl Core {
             };
             let recipients = std::mem::take(&mut p.recipients);
             let count = p.recipient_count;
-            let mut body = Vec::new();
-            if let (Some(m), true) = (msg, count > 0) {
-                write_msg(&mut Writer(&mut body), m, p);
-            }
+            let body = msg.filter(|_| count > 0).map(|m| msg_body(m, p));
             p.emit(record::ROUTED, |w| {
-                w.u64(msg_id);
-                if body.is_empty() {
-                    w.u8(0);
-                } else {
-                    w.u8(1);
-                    w.0.extend_from_slice(&body);
-                }
-                match inbound {
-                    Some((s, pid)) => w.u8(1).u64(s).u16(pid),
-                    None => w.u8(0),
-                };
-                w.u32(count);
-                w.0.extend_from_slice(&recipients);
+                record::emit_routed(w, msg_id, body.as_ref(), inbound, count, &recipients);
             });
             p.recipients = recipients;
             p.recipients.clear();
@@ -546,16 +374,15 @@ impl Core {
         p.deferred.clear();
     }
 
-    /// A QoS 1/2 message was queued for session `sid`.
-    pub(super) fn persist_queued(&mut self, sid: SessionId, pending: &Pending) {
+    /// A QoS 1/2 message was queued for session `psid`.
+    pub(super) fn queued(&mut self, psid: u64, pending: &Pending) {
         if pending.qos == QoS::AtMostOnce {
             return;
         }
-        let psid = self.sessions.get(sid.0).map_or(0, |s| s.persist_id);
         if psid == 0 {
             return;
         }
-        let Some(p) = self.persist.as_deref_mut().filter(|p| p.full) else {
+        let Some(p) = self.full() else {
             return;
         };
         if p.collecting {
@@ -582,28 +409,221 @@ impl Core {
             m.persist_id.set(p.next_msg_id);
             p.next_msg_id += 1;
         }
-        let mut body = Vec::new();
-        write_msg(&mut Writer(&mut body), m, p);
-        p.emit(record::ROUTED, |w| {
-            w.u64(m.persist_id.get()).u8(1);
-            w.0.extend_from_slice(&body);
-            w.u8(0).u32(1);
-            Recipient::write(w, psid, pending.qos as u8, pending.retain, &pending.sub_ids);
+        p.push(&Record::Routed {
+            msg_id: m.persist_id.get(),
+            body: Some(msg_body(m, p)),
+            inbound: None,
+            recipients: vec![recipient(psid, pending)],
         });
+    }
+
+    /// A QoS 1/2 message left session `psid`.
+    pub(super) fn removed(&mut self, psid: u64, msg: &Message) {
+        if psid == 0 || msg.qos == QoS::AtMostOnce {
+            return;
+        }
+        if let Some(p) = self.full() {
+            p.push(&Record::Removed {
+                sid: psid,
+                msg_id: msg.persist_id.get(),
+            });
+        }
+    }
+
+    /// Forgets in-flight message `i` of `session` (acknowledged, or its flow
+    /// ended) and records that it is gone.
+    pub(super) fn remove_inflight(&mut self, session: &mut Session, i: usize) {
+        if let Some(f) = session.inflight.remove(i) {
+            self.removed(session.persist_id, &f.pending.msg);
+        }
+    }
+
+    /// Records that a queued message left `psid`'s queue without being sent
+    /// (expired, too large for the client, or dropped by a full queue). A
+    /// QoS 0 entry (a bridge keeps those, see `QueuePolicy::keep_qos0`) was
+    /// never recorded, whatever QoS the message was published with.
+    pub(super) fn unqueued(&mut self, psid: u64, pending: &Pending) {
+        if pending.qos != QoS::AtMostOnce {
+            self.removed(psid, &pending.msg);
+        }
+    }
+
+    /// Records a QoS 2 message sent with packet id `pid`.
+    pub(super) fn sent(&mut self, psid: u64, msg: &Message, pid: u16) {
+        if psid == 0 {
+            return;
+        }
+        if let Some(p) = self.full() {
+            p.push(&Record::Sent {
+                sid: psid,
+                msg_id: msg.persist_id.get(),
+                pid,
+            });
+        }
+    }
+
+    /// Records a QoS 2 message whose PUBREC arrived (PUBREL sent).
+    pub(super) fn released(&mut self, psid: u64, msg: &Message) {
+        if psid == 0 {
+            return;
+        }
+        if let Some(p) = self.full() {
+            p.push(&Record::Released {
+                sid: psid,
+                msg_id: msg.persist_id.get(),
+            });
+        }
     }
 }
 
-/// Records a QoS 1/2 message leaving a session (free function: `pump`
-/// holds borrows of the session and connection tables).
-pub(super) fn note_removed(persist: &mut Option<Box<Persist>>, psid: u64, msg: &Message) {
-    if psid == 0 || msg.qos == QoS::AtMostOnce {
-        return;
+/// How message `m` is written in a record.
+fn msg_body<'m>(m: &'m Message, p: &Persist) -> MsgBody<'m> {
+    MsgBody {
+        topic: &m.topic,
+        payload: &m.payload,
+        qos: m.qos as u8,
+        props: &m.props,
+        expires: m.expires_at.map_or(0, |t| p.unix(t).max(1)),
     }
-    if let Some(p) = persist.as_deref_mut().filter(|p| p.full) {
-        let id = msg.persist_id.get();
-        p.emit(record::REMOVED, |w| {
-            w.u64(psid).u64(id);
-        });
+}
+
+/// How a will is written in `WILL_SET`.
+fn will_body(will: &WillMsg) -> WillBody<'_> {
+    WillBody {
+        topic: will.topic(),
+        payload: will.payload(),
+        qos: will.qos() as u8,
+        retain: will.retain(),
+        props: will.props(),
+        expiry: will.expiry().map_or(u64::MAX, u64::from),
+        delay: will.delay(),
+    }
+}
+
+/// How session `s` is written in `SESSION`.
+fn session_record(s: &Session) -> Record<'_> {
+    Record::Session {
+        sid: s.persist_id,
+        client_id: &s.client_id,
+        protocol: s.protocol as u8,
+        expiry: s.expiry_interval,
+        trusted: s.trusted,
+        username: s.username.as_deref(),
+    }
+}
+
+fn protocol_of(level: u8) -> Option<ProtocolVersion> {
+    match level {
+        3 => Some(ProtocolVersion::V31),
+        4 => Some(ProtocolVersion::V311),
+        5 => Some(ProtocolVersion::V5),
+        _ => None,
+    }
+}
+
+impl Core {
+    /// Turns persistence on: from now on the core emits records (see
+    /// [`Core::drain_records`]). With `hold_output`, output that depends on
+    /// records waits for [`Core::handle_durable`]. `unix_now` is the wall
+    /// clock (seconds since 1970) at `now`, to write times that mean
+    /// something after a restart. Call before any connection is opened.
+    pub fn enable_persistence(
+        &mut self,
+        mode: PersistMode,
+        hold_output: bool,
+        now: Instant,
+        unix_now: u64,
+    ) {
+        self.journal.0 = Some(Box::new(Persist {
+            full: mode == PersistMode::Full,
+            hold: hold_output,
+            buf: Vec::new(),
+            emitted: 0,
+            durable: 0,
+            next_msg_id: 1,
+            next_sid: 1,
+            held: Vec::new(),
+            wall: (now, unix_now),
+            collecting: false,
+            recipients: Vec::new(),
+            recipient_count: 0,
+            deferred: Vec::new(),
+            inbound: None,
+            figures: None,
+        }));
+    }
+
+    /// Records emitted since persistence was enabled.
+    pub fn records_emitted(&self) -> u64 {
+        self.journal.0.as_ref().map_or(0, |p| p.emitted)
+    }
+
+    /// Hands the records emitted since the last call to `f`, in order, and
+    /// forgets them.
+    pub fn drain_records(&mut self, f: impl FnMut(u8, &[u8])) {
+        for_each_record(&self.take_records(), f);
+    }
+
+    /// Takes the records emitted since the last call as one buffer, in the
+    /// form [`for_each_record`] reads: for each, its kind, its body's length
+    /// (u32, little endian) and the body. For a caller that passes them on
+    /// whole (the writer thread), with no copy.
+    pub fn take_records(&mut self) -> Vec<u8> {
+        self.journal
+            .0
+            .as_mut()
+            .map(|p| std::mem::take(&mut p.buf))
+            .unwrap_or_default()
+    }
+
+    /// The first `upto` records (counted since persistence was enabled)
+    /// are on disk: output waiting for them may leave (see
+    /// [`Core::poll_dirty`]). `upto` is a value [`Core::records_emitted`]
+    /// returned right after a [`Core::drain_records`] whose records were
+    /// all written: batches become durable whole.
+    pub fn handle_durable(&mut self, upto: u64) {
+        let Some(p) = self.journal.0.as_mut() else {
+            return;
+        };
+        if upto <= p.durable {
+            return;
+        }
+        p.durable = upto.min(p.emitted);
+        let durable = p.durable;
+        let held = std::mem::take(&mut p.held);
+        let mut still = Vec::new();
+        for id in held {
+            let Some(c) = self.conns.get_mut(id.0).and_then(Option::as_mut) else {
+                continue;
+            };
+            let (released, remains) = c.release_held(durable);
+            if remains {
+                still.push(id);
+            }
+            if released {
+                self.mark_dirty(id);
+            }
+        }
+        if let Some(p) = self.journal.0.as_mut() {
+            p.held = still;
+        }
+    }
+
+    /// Gives the persistence figures shown under `$SYS/broker/persistence/`.
+    pub fn set_persist_figures(&mut self, figures: PersistFigures) {
+        if let Some(p) = self.journal.0.as_mut() {
+            p.figures = Some(figures);
+        }
+    }
+
+    /// The persistent number of session `sid` (0: not recorded).
+    pub(super) fn psid(&self, sid: SessionId) -> u64 {
+        self.sessions.get(sid.0).map_or(0, |s| s.persist_id)
+    }
+
+    /// The persistence figures last given, if persistence is on.
+    pub(super) fn persist_figures(&self) -> Option<PersistFigures> {
+        self.journal.0.as_ref().and_then(|p| p.figures)
     }
 }
 
@@ -624,58 +644,14 @@ pub fn for_each_record(buf: &[u8], mut f: impl FnMut(u8, &[u8])) {
     }
 }
 
-/// Forgets in-flight message `i` of `session` (acknowledged, or its flow
-/// ended) and records that it is gone.
-pub(super) fn remove_inflight(persist: &mut Option<Box<Persist>>, session: &mut Session, i: usize) {
-    if let Some(f) = session.inflight.remove(i) {
-        note_removed(persist, session.persist_id, &f.pending.msg);
+/// Session `psid` as a recipient of `pending`, in a `ROUTED` record.
+fn recipient(psid: u64, pending: &Pending) -> Recipient {
+    Recipient {
+        sid: psid,
+        qos: pending.qos as u8,
+        retain: pending.retain,
+        sub_ids: pending.sub_ids.to_vec(),
     }
-}
-
-/// Records that a queued message left `psid`'s queue without being sent
-/// (expired, too large for the client, or dropped by a full queue). A
-/// QoS 0 entry (a bridge keeps those, see `QueuePolicy::keep_qos0`) was
-/// never recorded, whatever QoS the message was published with.
-pub(super) fn note_unqueued(persist: &mut Option<Box<Persist>>, psid: u64, pending: &Pending) {
-    if pending.qos != QoS::AtMostOnce {
-        note_removed(persist, psid, &pending.msg);
-    }
-}
-
-/// Records a QoS 2 message sent with packet id `pid`.
-pub(super) fn note_sent(persist: &mut Option<Box<Persist>>, psid: u64, msg: &Message, pid: u16) {
-    if psid == 0 {
-        return;
-    }
-    if let Some(p) = persist.as_deref_mut().filter(|p| p.full) {
-        let id = msg.persist_id.get();
-        p.emit(record::SENT, |w| {
-            w.u64(psid).u64(id).u16(pid);
-        });
-    }
-}
-
-/// Records a QoS 2 message whose PUBREC arrived (PUBREL sent).
-pub(super) fn note_released(persist: &mut Option<Box<Persist>>, psid: u64, msg: &Message) {
-    if psid == 0 {
-        return;
-    }
-    if let Some(p) = persist.as_deref_mut().filter(|p| p.full) {
-        let id = msg.persist_id.get();
-        p.emit(record::RELEASED, |w| {
-            w.u64(psid).u64(id);
-        });
-    }
-}
-
-fn write_will(w: &mut Writer<'_>, will: &WillMsg) {
-    w.str(will.topic())
-        .bytes(will.payload())
-        .u8(will.qos() as u8)
-        .u8(u8::from(will.retain()))
-        .bytes(will.props())
-        .u64(will.expiry().map_or(u64::MAX, u64::from))
-        .u32(will.delay());
 }
 
 /// State built up while restoring.
@@ -729,7 +705,7 @@ impl Core {
         }
         // Times: a session connected when the broker stopped went offline
         // now; expiry and delayed wills count from then.
-        let unix_now = self.persist.as_ref().map_or(0, |p| p.unix(now));
+        let unix_now = self.journal.0.as_ref().map_or(0, |p| p.unix(now));
         let mut deadlines = Vec::new();
         let mut gone = Vec::new();
         for (&psid, &sid) in &st.sids {
@@ -743,7 +719,7 @@ impl Core {
             if s.expiry_interval != NEVER_EXPIRES {
                 let off = st.offline.get(&psid).copied().flatten().unwrap_or(unix_now);
                 let at = off.saturating_add(u64::from(s.expiry_interval));
-                let at = match &self.persist {
+                let at = match &self.journal.0 {
                     Some(p) => p.instant(at, now),
                     None => now,
                 };
@@ -761,18 +737,18 @@ impl Core {
         for d in deadlines {
             self.note_deadline(Some(d));
         }
-        if let Some(p) = self.persist.as_mut() {
+        if let Some(p) = self.journal.0.as_mut() {
             p.next_sid = p.next_sid.max(st.max_sid + 1);
             p.next_msg_id = p.next_msg_id.max(st.max_msg + 1);
         }
-        report.retained = self.retained.len();
+        report.retained = self.router.retained.len();
         report.sessions = self.sessions.len();
         report
     }
 
     fn restored_message(&self, m: &MsgBody<'_>, id: u64, now: Instant) -> Option<Rc<Message>> {
         let qos = QoS::from_u8(m.qos)?;
-        let expires_at = match (m.expires, &self.persist) {
+        let expires_at = match (m.expires, &self.journal.0) {
             (0, _) => None,
             (t, Some(p)) => Some(p.instant(t, now)),
             (_, None) => None,
@@ -820,7 +796,7 @@ impl Core {
                     return Err("not a retained message");
                 }
                 let msg = self.restored_message(m, 0, now).ok_or("bad QoS")?;
-                if self.retained.set(&msg, max_count, max_bytes) == RetainOutcome::Refused {
+                if self.router.retained.set(&msg, max_count, max_bytes) == RetainOutcome::Refused {
                     return Err("retained limits reached");
                 }
             }
@@ -833,7 +809,9 @@ impl Core {
                     expires_at: None,
                     persist_id: std::cell::Cell::new(0),
                 };
-                self.retained.set(&Rc::new(msg), max_count, max_bytes);
+                self.router
+                    .retained
+                    .set(&Rc::new(msg), max_count, max_bytes);
             }
             Record::Session {
                 sid,
@@ -1022,7 +1000,7 @@ impl Core {
                 {
                     return Err("bad will topic");
                 }
-                let due = match &self.persist {
+                let due = match &self.journal.0 {
                     Some(p) => p.instant(*due, now),
                     None => now,
                 };
@@ -1084,9 +1062,9 @@ impl Core {
             }
         }
         match shared {
-            Some(group) => self.shared.join(group, inner, sid, entry),
+            Some(group) => self.router.shared.join(group, inner, sid, entry),
             None => {
-                self.trie.insert(filter, sid, entry);
+                self.router.trie.insert(filter, sid, entry);
             }
         }
         Ok(())
@@ -1097,17 +1075,17 @@ impl Core {
     /// with its subscriptions, messages, packet ids and delayed will.
     pub fn snapshot_records(&self) -> Vec<(u8, Vec<u8>)> {
         let mut out = Vec::new();
-        let Some(p) = self.persist.as_deref() else {
+        let Some(p) = self.journal.0.as_deref() else {
             return out;
         };
-        let mut rec = |kind: u8, f: &mut dyn FnMut(&mut Writer<'_>)| {
+        let mut rec = |r: Record<'_>| {
             let mut b = Vec::new();
-            f(&mut Writer(&mut b));
-            out.push((kind, b));
+            r.emit(&mut Writer(&mut b));
+            out.push((r.kind(), b));
         };
-        self.retained.for_each(|m| {
+        self.router.retained.for_each(|m| {
             if !is_sys_topic(&m.topic) {
-                rec(record::RETAIN_SET, &mut |w| write_msg(w, m, p));
+                rec(Record::RetainSet(msg_body(m, p)));
             }
         });
         if !p.full {
@@ -1119,34 +1097,26 @@ impl Core {
                 continue;
             }
             let psid = s.persist_id;
-            rec(record::SESSION, &mut |w| {
-                w.u64(psid)
-                    .str(&s.client_id)
-                    .u8(s.protocol as u8)
-                    .u32(s.expiry_interval)
-                    .u8(u8::from(s.trusted));
-                match &s.username {
-                    Some(u) => w.u8(1).str(u),
-                    None => w.u8(0),
-                };
-            });
+            rec(session_record(s));
             if s.conn.is_none() {
                 // Offline since (expires_at - expiry).
-                let off = match s.expires_at {
+                let at = match s.expires_at {
                     Some(at) => p.unix(at).saturating_sub(u64::from(s.expiry_interval)),
                     // Never expires: the time does not matter.
                     None => 0,
                 };
-                rec(record::SESSION_OFFLINE, &mut |w| {
-                    w.u64(psid).u64(off).u32(s.expiry_interval);
+                rec(Record::SessionOffline {
+                    sid: psid,
+                    at,
+                    expiry: s.expiry_interval,
                 });
             }
             for sub in &s.subscriptions {
-                rec(record::SUBSCRIBE, &mut |w| {
-                    w.u64(psid)
-                        .str(&sub.filter)
-                        .u8(sub.entry.options.to_byte())
-                        .u32(sub.entry.sub_id.unwrap_or(0));
+                rec(Record::Subscribe {
+                    sid: psid,
+                    filter: &sub.filter,
+                    options: sub.entry.options.to_byte(),
+                    sub_id: sub.entry.sub_id.unwrap_or(0),
                 });
             }
             let held = s
@@ -1161,41 +1131,37 @@ impl Core {
                 let m = &pending.msg;
                 let id = m.persist_id.get();
                 let with_body = id == 0 || written.insert(id);
-                rec(record::ROUTED, &mut |w| {
-                    w.u64(id);
-                    if with_body {
-                        w.u8(1);
-                        write_msg(w, m, p);
-                    } else {
-                        w.u8(0);
-                    }
-                    w.u8(0).u32(1);
-                    Recipient::write(w, psid, pending.qos as u8, pending.retain, &pending.sub_ids);
+                rec(Record::Routed {
+                    msg_id: id,
+                    body: with_body.then(|| msg_body(m, p)),
+                    inbound: None,
+                    recipients: vec![recipient(psid, pending)],
                 });
                 let Some(f) = inflight else { continue };
                 if pending.qos != QoS::ExactlyOnce || id == 0 {
                     continue;
                 }
-                rec(record::SENT, &mut |w| {
-                    w.u64(psid).u64(id).u16(f.pid.get());
+                rec(Record::Sent {
+                    sid: psid,
+                    msg_id: id,
+                    pid: f.pid.get(),
                 });
                 if f.state == OutState::AwaitComp {
-                    rec(record::RELEASED, &mut |w| {
-                        w.u64(psid).u64(id);
+                    rec(Record::Released {
+                        sid: psid,
+                        msg_id: id,
                     });
                 }
             }
             for &pid in &s.incoming_qos2 {
-                rec(record::INBOUND_ADD, &mut |w| {
-                    w.u64(psid).u16(pid);
-                });
+                rec(Record::InboundAdd { sid: psid, pid });
             }
             if let Some(b) = &s.pending_will {
                 let (will, due) = &**b;
-                let due = p.unix(*due);
-                rec(record::WILL_SET, &mut |w| {
-                    w.u64(psid).u64(due);
-                    write_will(w, will);
+                rec(Record::WillSet {
+                    sid: psid,
+                    due: p.unix(*due),
+                    will: will_body(will),
                 });
             }
         }

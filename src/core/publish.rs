@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use super::message::Incoming;
 use super::retain::RetainOutcome;
 use super::session::{Inflight, Message, OutState, Pending, QueuePolicy, SessionId};
-use super::{ConnId, Core, persist};
+use super::{Close, ConnId, Core, Input};
 use crate::codec::{
     self, PacketId, Properties, PropertiesBuf, Property, ProtocolVersion, PubResp, PubRespKind,
     Publish, QoS,
@@ -28,6 +28,19 @@ const RC_NOT_AUTHORIZED: u8 = 0x87;
 const RC_RECEIVE_MAXIMUM_EXCEEDED: u8 = 0x93;
 const RC_TOPIC_ALIAS_INVALID: u8 = 0x94;
 const RC_PAYLOAD_FORMAT_INVALID: u8 = 0x99;
+
+/// What routing one message did (see [`Core::route`]).
+#[must_use]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Routed {
+    /// Sessions it matched, counting those a No Local subscription
+    /// skipped (the 5.0 PUBACK says 0x10 only when this is 0).
+    pub matched: usize,
+    /// A connected subscriber whose queue passed half its bound while
+    /// keeping up with acknowledgements: the publisher is to be paused
+    /// until it drains (see `flow.rs`). The first one found.
+    pub pressure: Option<SessionId>,
+}
 
 /// What one outgoing PUBLISH carries, borrowed.
 struct Delivery<'a> {
@@ -116,71 +129,119 @@ pub(crate) fn forwardable(props: Properties<'_>, into: &mut PropertiesBuf) -> Op
 }
 
 impl Core {
+    /// A PUBLISH from connection `id` of session `sid`: checked, admitted
+    /// past the flow control, acknowledged and routed. Says whether it was
+    /// taken or refused for now (a subscriber's full queue: see
+    /// [`Input`]); an error ends the connection (see [`Close`]).
     pub(super) fn handle_publish(
         &mut self,
         id: ConnId,
         sid: SessionId,
         p: Publish<'_>,
         now: Instant,
-    ) {
-        if p.properties.subscription_identifier().is_some() {
-            // [MQTT-3.3.4-6]: only the server sends subscription identifiers.
-            return self.protocol_violation(id, "subscription identifier in PUBLISH", now);
-        }
-        let Some(topic) = self.resolve_topic(id, &p, now) else {
-            return;
+    ) -> Result<Input, Close> {
+        let Some(topic) = self.check_publish(id, sid, &p, now)? else {
+            return Ok(Input::Taken);
         };
         let topic: &str = &topic;
-        if let Err(e) = topic::validate_topic_name(
-            topic,
-            self.limits.max_topic_len,
-            self.limits.max_topic_levels,
-        ) {
-            return self.protocol_violation(id, &format!("PUBLISH topic: {e}"), now);
-        }
-        self.stats.messages_received += 1;
-        let reserved = (topic::is_sys_topic(topic) && !topic::is_bridge_state_topic(topic))
-            || topic.starts_with("$share/");
-        if reserved || !self.may_publish(sid, topic) {
-            // Only the broker publishes under $SYS (but for the state of a
-            // remote broker's bridge), a shared-subscription prefix is no
-            // topic to publish to, and the ACL may deny the topic: dropped,
-            // and for QoS 1/2 acknowledged as the spec says (5.0: with 0x87
-            // not authorized).
-            log::debug!(
-                "client {}: PUBLISH to '{topic}' not allowed",
-                self.label(id)
-            );
-            let v5 = self.conn(id).is_some_and(|c| c.protocol.is_v5());
-            let reason = if v5 { RC_NOT_AUTHORIZED } else { 0 };
-            match (p.qos, p.packet_id) {
-                (QoS::AtLeastOnce, Some(pid)) => {
-                    self.send_pubresp(id, PubRespKind::PubAck, pid, reason)
-                }
-                (QoS::ExactlyOnce, Some(pid)) => {
-                    self.send_pubresp(id, PubRespKind::PubRec, pid, reason)
-                }
-                _ => {}
-            }
-            return;
-        }
         // 5.0: a payload announced as UTF-8 must be UTF-8 [MQTT-3.3.2-4];
         // boxmq refuses it (reason 0x99) rather than forwarding it.
         let bad_payload = p.properties.payload_format_indicator() == Some(1)
             && std::str::from_utf8(p.payload).is_err();
         if bad_payload && p.qos == QoS::AtMostOnce {
-            return self.disconnect_with(
-                id,
+            return Err(Close::new(
                 RC_PAYLOAD_FORMAT_INVALID,
                 "payload is not UTF-8",
-                now,
-            );
+            ));
         }
+        if !self.admit_publish(id, sid, &p, topic, bad_payload, now) {
+            return Ok(Input::Refused);
+        }
+        let mut fwd = std::mem::take(&mut self.scratch_fwd);
+        let expiry = forwardable(p.properties, &mut fwd);
+        let incoming = Incoming {
+            topic,
+            payload: p.payload,
+            qos: p.qos,
+            retain: p.retain,
+            props: fwd.as_properties().raw(),
+            expiry,
+        };
+        let routed = self.ack_and_route(id, sid, &p, &incoming, bad_payload, now);
+        self.scratch_fwd = fwd;
+        if let Some(by) = routed? {
+            self.throttle(id, by, now);
+        }
+        Ok(Input::Taken)
+    }
 
-        // A subscriber that keeps acknowledging has a full queue: not
-        // taken now, handed in again when the publisher is resumed (see
-        // `flow.rs`). A QoS 2 resend before PUBREL and a refused payload
-        // are not routed, so they never wait.
+    /// The checks of a PUBLISH before it is routed, and its topic (alias
+    /// applied). `Ok(None)`: not to be routed, and already dealt with (not
+    /// allowed: dropped and acknowledged; a topic alias error closed the
+    /// connection).
+    fn check_publish<'a>(
+        &mut self,
+        id: ConnId,
+        sid: SessionId,
+        p: &Publish<'a>,
+        now: Instant,
+    ) -> Result<Option<Cow<'a, str>>, Close> {
+        if p.properties.subscription_identifier().is_some() {
+            // [MQTT-3.3.4-6]: only the server sends subscription identifiers.
+            return Err(Close::protocol("subscription identifier in PUBLISH"));
+        }
+        let Some(topic) = self.resolve_topic(id, p, now) else {
+            return Ok(None);
+        };
+        let limits = &self.limits;
+        if let Err(e) =
+            topic::validate_topic_name(&topic, limits.max_topic_len, limits.max_topic_levels)
+        {
+            return Err(Close::protocol(format_args!("PUBLISH topic: {e}")));
+        }
+        self.stats.messages_received += 1;
+        let reserved = (topic::is_sys_topic(&topic) && !topic::is_bridge_state_topic(&topic))
+            || topic.starts_with("$share/");
+        if !reserved && self.may_publish(sid, &topic) {
+            return Ok(Some(topic));
+        }
+        // Only the broker publishes under $SYS (but for the state of a
+        // remote broker's bridge), a shared-subscription prefix is no
+        // topic to publish to, and the ACL may deny the topic: dropped,
+        // and for QoS 1/2 acknowledged as the spec says (5.0: with 0x87
+        // not authorized).
+        log::debug!(
+            "client {}: PUBLISH to '{topic}' not allowed",
+            self.label(id)
+        );
+        let v5 = self.conn(id).is_some_and(|c| c.protocol.is_v5());
+        let reason = if v5 { RC_NOT_AUTHORIZED } else { 0 };
+        match (p.qos, p.packet_id) {
+            (QoS::AtLeastOnce, Some(pid)) => {
+                self.send_pubresp(id, PubRespKind::PubAck, pid, reason)
+            }
+            (QoS::ExactlyOnce, Some(pid)) => {
+                self.send_pubresp(id, PubRespKind::PubRec, pid, reason)
+            }
+            _ => {}
+        }
+        Ok(None)
+    }
+
+    /// Whether a checked PUBLISH is taken now. A subscriber that keeps
+    /// acknowledging has a full queue: the publisher is paused and the
+    /// PUBLISH handed in again when it is resumed (see `flow.rs`). A QoS 2
+    /// resend before PUBREL and a refused payload are not routed, so they
+    /// never wait.
+    fn admit_publish(
+        &mut self,
+        id: ConnId,
+        sid: SessionId,
+        p: &Publish<'_>,
+        topic: &str,
+        bad_payload: bool,
+        now: Instant,
+    ) -> bool {
         let resend = p.qos == QoS::ExactlyOnce
             && p.packet_id.is_some_and(|pid| {
                 self.sessions
@@ -196,87 +257,96 @@ impl Core {
             if self.conn(id).is_some_and(|c| c.throttled_until.is_some()) {
                 // Counted when it is handed in again.
                 self.stats.messages_received -= 1;
-                self.refused = true;
-                return;
+                return false;
             }
         }
-        let mut fwd = std::mem::take(&mut self.scratch_fwd);
-        let expiry = forwardable(p.properties, &mut fwd);
-        let incoming = Incoming {
-            topic,
-            payload: p.payload,
-            qos: p.qos,
-            retain: p.retain,
-            props: fwd.as_properties().raw(),
-            expiry,
-        };
-        self.pressure = None;
+        true
+    }
+
+    /// Acknowledges an admitted PUBLISH and routes it (QoS 2: once per
+    /// packet id). Returns the subscriber that is to pause the publisher,
+    /// if any (see [`Routed::pressure`]).
+    fn ack_and_route(
+        &mut self,
+        id: ConnId,
+        sid: SessionId,
+        p: &Publish<'_>,
+        incoming: &Incoming<'_>,
+        bad_payload: bool,
+        now: Instant,
+    ) -> Result<Option<SessionId>, Close> {
         match (p.qos, p.packet_id) {
-            (QoS::AtMostOnce, _) => {
-                self.route(&incoming, Some(sid), now);
-            }
+            (QoS::AtMostOnce, _) => Ok(self.route(incoming, Some(sid), now).pressure),
             (QoS::AtLeastOnce, Some(pid)) => {
-                let reason = if bad_payload {
-                    RC_PAYLOAD_FORMAT_INVALID
-                } else if self.route(&incoming, Some(sid), now) == 0 {
-                    RC_NO_MATCHING_SUBSCRIBERS
+                let (reason, pressure) = if bad_payload {
+                    (RC_PAYLOAD_FORMAT_INVALID, None)
                 } else {
-                    0
+                    let routed = self.route(incoming, Some(sid), now);
+                    let none = routed.matched == 0;
+                    let reason = if none { RC_NO_MATCHING_SUBSCRIBERS } else { 0 };
+                    (reason, routed.pressure)
                 };
                 // [MQTT-4.3.2-2]: PUBACK with the same packet id.
                 self.send_pubresp(id, PubRespKind::PubAck, pid, reason);
+                Ok(pressure)
             }
             (QoS::ExactlyOnce, Some(pid)) => {
-                // [MQTT-4.3.3-2]: a QoS 2 message is routed once; a resend
-                // with the same packet id before PUBREL only gets PUBREC.
-                let (seen, held) = self.sessions.get(sid.0).map_or((false, 0), |s| {
-                    (s.incoming_qos2.contains(&pid.get()), s.incoming_qos2.len())
-                });
-                let v5 = self.conn(id).is_some_and(|c| c.protocol.is_v5());
-                if !seen && v5 && held >= usize::from(self.limits.max_inflight) {
-                    // [MQTT-3.3.4-9]: more unacknowledged QoS 2 than the
-                    // Receive Maximum the broker announced.
-                    self.scratch_fwd = fwd;
-                    return self.disconnect_with(
-                        id,
-                        RC_RECEIVE_MAXIMUM_EXCEEDED,
-                        "receive maximum exceeded",
-                        now,
-                    );
-                }
-                if bad_payload {
-                    self.send_pubresp(id, PubRespKind::PubRec, pid, RC_PAYLOAD_FORMAT_INVALID);
-                } else if !seen {
-                    // Recorded with the routing, in one record: durable
-                    // together or not at all. The PUBREC is queued before
-                    // any copy (a publisher subscribed to its own topic
-                    // sees PUBREC first, as with Mosquitto) and then held,
-                    // from where it starts, for the routing's records. It
-                    // says success even with no subscriber: only PUBACK
-                    // carries 0x10 (Mosquitto's bytes).
-                    self.persist_inbound(sid, pid.get());
-                    let start = self.conn(id).map(|c| c.output_end());
-                    self.send_pubresp(id, PubRespKind::PubRec, pid, 0);
-                    self.route(&incoming, Some(sid), now);
-                    if let (Some(pos), Some(conn)) =
-                        (start, self.conns.get_mut(id.0).and_then(Option::as_mut))
-                    {
-                        persist::hold_output_from(&mut self.persist, conn, id, pos);
-                    }
-                    if let Some(s) = self.sessions.get_mut(sid.0) {
-                        s.incoming_qos2.push(pid.get());
-                    }
-                } else {
-                    self.send_pubresp(id, PubRespKind::PubRec, pid, 0);
-                }
+                self.receive_qos2(id, sid, pid, incoming, bad_payload, now)
             }
             // The codec guarantees a packet id for QoS > 0.
-            (_, None) => self.protocol_violation(id, "PUBLISH without packet id", now),
+            (_, None) => Err(Close::protocol("PUBLISH without packet id")),
         }
-        if let Some(by) = self.pressure.take() {
-            self.throttle(id, by, now);
+    }
+
+    /// A QoS 2 PUBLISH with packet id `pid`: routed once; a resend with
+    /// the same packet id before PUBREL only gets PUBREC [MQTT-4.3.3-2].
+    fn receive_qos2(
+        &mut self,
+        id: ConnId,
+        sid: SessionId,
+        pid: PacketId,
+        incoming: &Incoming<'_>,
+        bad_payload: bool,
+        now: Instant,
+    ) -> Result<Option<SessionId>, Close> {
+        let (seen, held) = self.sessions.get(sid.0).map_or((false, 0), |s| {
+            (s.incoming_qos2.contains(&pid.get()), s.incoming_qos2.len())
+        });
+        let v5 = self.conn(id).is_some_and(|c| c.protocol.is_v5());
+        if !seen && v5 && held >= usize::from(self.limits.max_inflight) {
+            // [MQTT-3.3.4-9]: more unacknowledged QoS 2 than the Receive
+            // Maximum the broker announced.
+            return Err(Close::new(
+                RC_RECEIVE_MAXIMUM_EXCEEDED,
+                "receive maximum exceeded",
+            ));
         }
-        self.scratch_fwd = fwd;
+        if bad_payload {
+            self.send_pubresp(id, PubRespKind::PubRec, pid, RC_PAYLOAD_FORMAT_INVALID);
+            return Ok(None);
+        }
+        if seen {
+            self.send_pubresp(id, PubRespKind::PubRec, pid, 0);
+            return Ok(None);
+        }
+        // Recorded with the routing, in one record: durable together or
+        // not at all. The PUBREC is queued before any copy (a publisher
+        // subscribed to its own topic sees PUBREC first, as with
+        // Mosquitto) and then held, from where it starts, for the
+        // routing's records. It says success even with no subscriber:
+        // only PUBACK carries 0x10 (Mosquitto's bytes).
+        self.journal.inbound(self.psid(sid), pid.get());
+        let start = self.conn(id).map(|c| c.output_end());
+        self.send_pubresp(id, PubRespKind::PubRec, pid, 0);
+        let pressure = self.route(incoming, Some(sid), now).pressure;
+        if let (Some(pos), Some(conn)) = (start, self.conns.get_mut(id.0).and_then(Option::as_mut))
+        {
+            self.journal.hold_output_from(conn, id, pos);
+        }
+        if let Some(s) = self.sessions.get_mut(sid.0) {
+            s.incoming_qos2.push(pid.get());
+        }
+        Ok(pressure)
     }
 
     /// The topic of a PUBLISH, applying and recording 5.0 topic aliases
@@ -366,7 +436,7 @@ impl Core {
                     if session.inflight[i].pending.qos != QoS::AtLeastOnce {
                         return self.close_quietly(id, "PUBACK for a QoS 2 message", now);
                     }
-                    persist::remove_inflight(&mut self.persist, session, i);
+                    self.journal.remove_inflight(session, i);
                 }
                 self.pump(sid, now);
             }
@@ -376,18 +446,15 @@ impl Core {
                 }
                 Some(i) if r.reason >= 0x80 => {
                     // 5.0: a failing PUBREC ends the flow [MQTT-4.3.3-4].
-                    persist::remove_inflight(&mut self.persist, session, i);
+                    self.journal.remove_inflight(session, i);
                     self.pump(sid, now);
                 }
                 Some(i) => {
                     // [MQTT-4.3.3-1]: after PUBREC, PUBREL.
                     if session.inflight[i].state == OutState::AwaitAck {
                         session.inflight[i].state = OutState::AwaitComp;
-                        persist::note_released(
-                            &mut self.persist,
-                            session.persist_id,
-                            &session.inflight[i].pending.msg,
-                        );
+                        self.journal
+                            .released(session.persist_id, &session.inflight[i].pending.msg);
                     }
                     self.send_pubresp(id, PubRespKind::PubRel, r.packet_id, 0);
                 }
@@ -409,7 +476,7 @@ impl Core {
                     if session.inflight[i].state != OutState::AwaitComp {
                         return self.close_quietly(id, "PUBCOMP before PUBREL", now);
                     }
-                    persist::remove_inflight(&mut self.persist, session, i);
+                    self.journal.remove_inflight(session, i);
                 }
                 self.pump(sid, now);
             }
@@ -427,7 +494,7 @@ impl Core {
                 // An unknown id is answered with success, not 0x92: after a
                 // reconnect the PUBREL may be a resend (Mosquitto's bytes).
                 if known {
-                    self.persist_inbound_released(sid, pid);
+                    self.journal.inbound_released(self.psid(sid), pid);
                 }
                 self.send_pubresp(id, PubRespKind::PubComp, r.packet_id, 0);
             }
@@ -435,26 +502,26 @@ impl Core {
     }
 
     /// Delivers a message to every session with a matching subscription,
-    /// and stores or clears it as retained when `retain` is set. Returns the
-    /// number of sessions it went to, counting those a No Local
-    /// subscription skipped.
+    /// and stores or clears it as retained when `retain` is set. Says how
+    /// many sessions it matched and which subscriber, if any, is to pause
+    /// the publisher.
     pub(crate) fn route(
         &mut self,
         m: &Incoming<'_>,
         origin: Option<SessionId>,
         now: Instant,
-    ) -> usize {
+    ) -> Routed {
         // Built at most once, and only when some session must keep it.
         let mut shared: Option<Rc<Message>> = None;
         if m.retain {
             let msg = new_message(m, now);
-            match self.retained.set(
+            match self.router.retained.set(
                 &msg,
                 self.limits.max_retained_messages,
                 self.limits.max_retained_bytes,
             ) {
                 outcome @ (RetainOutcome::Stored | RetainOutcome::Cleared) => {
-                    self.persist_retain(&msg, outcome);
+                    self.journal.retain(&msg, outcome);
                 }
                 RetainOutcome::Refused => {
                     self.stats.retained_refused += 1;
@@ -467,17 +534,19 @@ impl Core {
             shared = Some(msg);
         }
 
-        let mut matches = std::mem::take(&mut self.scratch_matches);
-        matches.clear();
-        let skipped = self.collect_matches(m.topic, origin, &mut matches);
-        self.persist_route_begin();
+        let mut matches = std::mem::take(&mut self.router.matches);
+        let skipped =
+            self.router
+                .collect_matches(&mut self.sessions, m.topic, origin, &mut matches);
+        self.journal.route_begin();
 
         // A QoS 0 frame is the same bytes for every 3.1/3.1.1 subscriber:
         // encode it once and copy it.
         let mut frame = std::mem::take(&mut self.scratch_frame);
         frame.clear();
         let mut props_buf = std::mem::take(&mut self.scratch_props);
-        let all_ids = std::mem::take(&mut self.scratch_ids);
+        let all_ids = std::mem::take(&mut self.router.ids);
+        let mut pressure = None;
         for mt in &matches {
             if mt.acl_check && !self.may_receive(mt.session, m.topic) {
                 continue;
@@ -504,26 +573,36 @@ impl Core {
             } else {
                 let msg = shared.get_or_insert_with(|| new_message(m, now)).clone();
                 let sub_ids = ids.into();
-                self.deliver(
-                    mt.session,
-                    Pending {
-                        msg,
-                        qos: q,
-                        retain,
-                        sub_ids,
-                    },
-                    origin,
-                    now,
-                );
+                let pending = Pending {
+                    msg,
+                    qos: q,
+                    retain,
+                    sub_ids,
+                };
+                let queued = self.deliver(mt.session, pending, now);
+                // A connected subscriber falling behind but still
+                // acknowledging: slow the publisher down (see `flow.rs`)
+                // instead of dropping soon. Not for its own messages:
+                // pausing it would stop its acknowledgements too.
+                if queued
+                    && pressure.is_none()
+                    && origin != Some(mt.session)
+                    && self.queue_pressed(mt.session, now)
+                {
+                    pressure = Some(mt.session);
+                }
             }
         }
-        self.persist_route_end(shared.as_ref());
-        let n = matches.len() + skipped;
-        self.scratch_ids = all_ids;
+        self.journal.route_end(shared.as_ref());
+        let routed = Routed {
+            matched: matches.len() + skipped,
+            pressure,
+        };
+        self.router.ids = all_ids;
         self.scratch_props = props_buf;
         self.scratch_frame = frame;
-        self.scratch_matches = matches;
-        n
+        self.router.matches = matches;
+        routed
     }
 
     /// Whether QoS 0 messages for `sid` go through its queue: its policy
@@ -583,20 +662,13 @@ impl Core {
         }
     }
 
-    /// Gives a message from session `origin` to a session's queue, from
-    /// which `pump` sends as the inflight window and the output buffer
-    /// allow. Dropped and counted when the queue is full; past half of it,
-    /// the publisher is to be paused (`Core::pressure`, see `flow.rs`).
-    pub(super) fn deliver(
-        &mut self,
-        sid: SessionId,
-        pending: Pending,
-        origin: Option<SessionId>,
-        now: Instant,
-    ) {
+    /// Gives a message to a session's queue, from which `pump` sends as
+    /// the inflight window and the output buffer allow. Dropped and counted
+    /// when the queue is full. Says whether it was queued.
+    pub(super) fn deliver(&mut self, sid: SessionId, pending: Pending, now: Instant) -> bool {
         let limits = &self.limits;
         let Some(session) = self.sessions.get_mut(sid.0) else {
-            return;
+            return false;
         };
         let QueuePolicy {
             max_messages,
@@ -619,7 +691,7 @@ impl Core {
                 };
                 session.dropped += 1;
                 self.stats.publish_dropped += 1;
-                persist::note_unqueued(&mut self.persist, session.persist_id, &old);
+                self.journal.unqueued(session.persist_id, &old);
                 log::debug!(
                     "queue of '{}' full; oldest message on '{}' dropped",
                     session.client_id,
@@ -634,11 +706,11 @@ impl Core {
                 pending.msg.topic
             );
             self.note_dropped(sid, now);
-            return;
+            return false;
         }
-        self.persist_queued(sid, &pending);
+        self.journal.queued(self.psid(sid), &pending);
         let Some(session) = self.sessions.get_mut(sid.0) else {
-            return;
+            return false;
         };
         if session.queue.is_empty() && session.inflight.is_empty() {
             // It owed nothing: the clock of `stuck` starts now.
@@ -647,13 +719,7 @@ impl Core {
         session.queued_bytes += cost;
         session.queue.push_back(pending);
         self.pump(sid, now);
-        // A connected subscriber falling behind but still acknowledging:
-        // slow the publisher down (see `flow.rs`) instead of dropping
-        // soon. Not for its own messages: pausing it would stop its
-        // acknowledgements too.
-        if self.pressure.is_none() && origin != Some(sid) && self.queue_pressed(sid, now) {
-            self.pressure = Some(sid);
-        }
+        true
     }
 
     /// Moves queued messages of a connected session to its connection while
@@ -690,7 +756,7 @@ impl Core {
                 break;
             };
             if p.msg.expired(now) {
-                persist::note_unqueued(&mut self.persist, session.persist_id, &p);
+                self.journal.unqueued(session.persist_id, &p);
                 if p.qos != QoS::AtMostOnce {
                     // Mosquitto numbers a message when it is queued, so an
                     // expired one has used its packet id: skip one too, and
@@ -707,8 +773,8 @@ impl Core {
                 // (never acknowledged) would send it again, and it would
                 // arrive twice under another packet id. QoS 1 needs no
                 // hold: at worst it arrives twice, which QoS 1 allows.
-                persist::note_sent(&mut self.persist, session.persist_id, &p.msg, pid.get());
-                persist::hold_output(&mut self.persist, conn, conn_id);
+                self.journal.sent(session.persist_id, &p.msg, pid.get());
+                self.journal.hold_output(conn, conn_id);
             }
             let d = Delivery::of(&p, packet_id, false, now);
             let ok = encode_delivery(
@@ -720,7 +786,7 @@ impl Core {
             );
             if !ok {
                 dropped += 1;
-                persist::note_unqueued(&mut self.persist, session.persist_id, &p);
+                self.journal.unqueued(session.persist_id, &p);
                 continue;
             }
             sent += 1;
@@ -758,7 +824,7 @@ impl Core {
         let Some(conn) = self.conns.get_mut(id.0).and_then(Option::as_mut) else {
             return;
         };
-        persist::hold_output(&mut self.persist, conn, id);
+        self.journal.hold_output(conn, id);
         let version = conn.protocol;
         let mut sent = 0u64;
         for f in &session.inflight {

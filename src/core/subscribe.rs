@@ -142,9 +142,9 @@ impl Core {
             let entry = sub.entry;
             let filter = sub.filter.clone();
             match topic::parse_shared(&filter) {
-                Ok(Some((group, inner))) => self.shared.join(group, inner, sid, entry),
+                Ok(Some((group, inner))) => self.router.shared.join(group, inner, sid, entry),
                 _ => {
-                    self.trie.insert(&filter, sid, entry);
+                    self.router.trie.insert(&filter, sid, entry);
                 }
             }
         }
@@ -212,11 +212,12 @@ impl Core {
                 true
             }
         };
-        self.persist_subscribe(sid, filter, entry.options, entry.sub_id);
+        self.journal
+            .subscribed(self.psid(sid), filter, entry.options, entry.sub_id);
         match shared {
-            Some(group) => self.shared.join(group, inner, sid, entry),
+            Some(group) => self.router.shared.join(group, inner, sid, entry),
             None => {
-                self.trie.insert(filter, sid, entry);
+                self.router.trie.insert(filter, sid, entry);
             }
         }
         Outcome::Granted {
@@ -235,7 +236,7 @@ impl Core {
         now: Instant,
     ) {
         let mut found = Vec::new();
-        self.retained.for_each_match(filter, |m| {
+        self.router.retained.for_each_match(filter, |m| {
             if !m.expired(now) {
                 found.push(m.clone());
             }
@@ -246,17 +247,14 @@ impl Core {
         }
         for msg in found {
             let qos = msg.qos.min(granted);
-            self.deliver(
-                sid,
-                Pending {
-                    msg,
-                    qos,
-                    retain: true,
-                    sub_ids: sub_id.into_iter().collect(),
-                },
-                Some(sid),
-                now,
-            );
+            let pending = Pending {
+                msg,
+                qos,
+                retain: true,
+                sub_ids: sub_id.into_iter().collect(),
+            };
+            // Its own subscription: never a reason to pause it.
+            let _queued = self.deliver(sid, pending, now);
         }
     }
 
@@ -264,10 +262,10 @@ impl Core {
     pub(super) fn forget_subscription(&mut self, sid: SessionId, filter: &str) {
         match topic::parse_shared(filter) {
             Ok(Some((group, inner))) => {
-                self.shared.leave(group, inner, sid);
+                self.router.shared.leave(group, inner, sid);
             }
             _ => {
-                self.trie.remove(filter, sid);
+                self.router.trie.remove(filter, sid);
             }
         }
     }
@@ -299,7 +297,7 @@ impl Core {
                 None => false,
             };
             if existed {
-                self.persist_unsubscribe(sid, filter);
+                self.journal.unsubscribed(self.psid(sid), filter);
                 self.forget_subscription(sid, filter);
             }
             codes.push(if existed {

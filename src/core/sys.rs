@@ -105,7 +105,8 @@ impl Core {
                 props: &[],
                 expiry: None,
             };
-            self.route(&msg, None, now);
+            // The broker's own message: nobody to pause.
+            let _routed = self.route(&msg, None, now);
             self.sys.last.insert(topic, payload);
         }
         // A per-client figure whose session is gone: its retained message
@@ -126,7 +127,8 @@ impl Core {
                 props: &[],
                 expiry: None,
             };
-            self.route(&msg, None, now);
+            // The broker's own message: nobody to pause.
+            let _routed = self.route(&msg, None, now);
             self.sys.last.remove(&topic);
         }
     }

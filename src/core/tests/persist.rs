@@ -67,7 +67,7 @@ fn restart(log: &[(u8, Vec<u8>)]) -> (Harness, crate::core::RestoreReport) {
 fn digest(core: &Core) -> String {
     let mut out = Vec::new();
     let mut retained = Vec::new();
-    core.retained.for_each(|m| {
+    core.router.retained.for_each(|m| {
         retained.push(format!(
             "R {} {:?} {:?}",
             m.topic,

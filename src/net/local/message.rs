@@ -8,7 +8,7 @@ use crate::codec::{Properties, PropertiesBuf, Property, Publish, QoS, check_utf8
 const MAX_STRING: usize = 65_535;
 
 /// An application message, as an in-process subscriber receives it and as
-/// [`Client::publish_message`](super::Client::publish_message) sends it.
+/// [`Client::publish_message`](crate::Client::publish_message) sends it.
 ///
 /// The in-process client speaks MQTT 5.0, so the properties a 5.0
 /// publisher set arrive here as they were sent (a 3.1.1 publisher sets
