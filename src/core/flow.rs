@@ -36,6 +36,7 @@
 use std::time::Instant;
 
 use super::session::{QueuePolicy, Session, SessionId};
+use super::verdict::EventKind;
 use super::{ConnId, Core};
 use crate::codec::QoS;
 
@@ -244,6 +245,13 @@ impl Core {
         s.dropped += 1;
         if !s.dropping {
             s.dropping = true;
+            if self.hooks.is_some() {
+                let c = s.client_id.to_string();
+                self.emit(EventKind::Dropped, &c, None, Some("queue full"));
+            }
+            let Some(s) = self.sessions.get_mut(sid.0) else {
+                return;
+            };
             let why = if s.conn.is_none() {
                 "offline".to_owned()
             } else if stuck(s, timeout, now) {

@@ -37,6 +37,7 @@ mod sys;
 mod tests;
 #[cfg(test)]
 mod tests_v5;
+mod verdict;
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -56,6 +57,7 @@ use retain::RetainStore;
 pub use session::QueuePolicy;
 use session::{Session, SessionId, SubEntry};
 use sys::SysState;
+pub use verdict::{Event, EventKind, HookCall, HookQuestion, HookSet, Verdict};
 
 pub use persist::{PersistFigures, PersistMode, RestoreReport, for_each_record};
 
@@ -192,6 +194,8 @@ pub struct Core {
     /// Persistence, when on (see `persist.rs`); boxed, as most of it is
     /// cold and the core without it pays one pointer.
     persist: Option<Box<persist::Persist>>,
+    /// The application's hooks and events, when set (see `verdict.rs`).
+    hooks: Option<Box<verdict::Hooks>>,
 }
 
 /// How a log line names a connection (see `Core::label`).
@@ -253,6 +257,7 @@ impl Core {
             scratch_fwd: PropertiesBuf::new(),
             policies: HashMap::new(),
             persist: None,
+            hooks: None,
         }
     }
 
@@ -423,6 +428,7 @@ impl Core {
             *slot = None;
         }
         self.forget_throttle(id);
+        self.forget_park(id);
     }
 
     /// Time has reached `now`: closes connections whose keepalive or connect
@@ -519,6 +525,7 @@ impl Core {
             let id = ConnId(i);
             if self.conn(id).is_some_and(|c| c.phase != Phase::Closing) {
                 self.disconnect_v5(id, 0x8B, "server shutting down");
+                self.note_close_reason("shutdown");
                 self.close(id, false, now);
             }
         }
@@ -658,6 +665,7 @@ impl Core {
                 self.close(id, false, now);
             } else {
                 // [MQTT-3.1.2-24]: no packet within 1.5 x keepalive.
+                self.note_close_reason("keepalive");
                 self.disconnect_with(id, 0x8D, "keep alive timeout", now);
             }
         }
