@@ -52,7 +52,8 @@ pub use crate::core::ClientDropped;
 pub use crate::stats::BrokerStats as Stats;
 pub use broker::{
     Broker, BrokerBuilder, BrokerError, BrokerState, CallbackSubscription, Client, ClientError,
-    Handle, Message, RecvTimeoutError, Subscription, TryRecvError,
+    ConnectRequest, Decision, Event, EventKind, Events, Handle, Message, PublishRequest,
+    RecvTimeoutError, SubscribeRequest, Subscription, TryRecvError,
 };
 pub use config::{Config, ConfigError, ListenerConfig};
 pub use limits::Limits;

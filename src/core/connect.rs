@@ -292,7 +292,7 @@ impl Core {
             }
         }
         self.send(id, &connack);
-        self.emit(EventKind::Connected, &client_id, None, None);
+        self.emit(EventKind::Connected, sid, None, None);
         if resumed.is_some() {
             self.resend_inflight(id, sid, now);
         }
@@ -414,9 +414,8 @@ impl Core {
             return;
         };
         self.stats.clients_connected = self.stats.clients_connected.saturating_sub(1);
-        if let (Some(reason), Some(s)) = (reason, self.sessions.get(sid.0)) {
-            let client_id = s.client_id.clone();
-            self.emit(EventKind::Disconnected, &client_id, None, Some(reason));
+        if let Some(reason) = reason {
+            self.emit(EventKind::Disconnected, sid, None, Some(reason));
         }
         let Some(session) = self.sessions.get_mut(sid.0) else {
             return;

@@ -246,8 +246,7 @@ impl Core {
         if !s.dropping {
             s.dropping = true;
             if self.hooks.is_some() {
-                let c = s.client_id.to_string();
-                self.emit(EventKind::Dropped, &c, None, Some("queue full"));
+                self.emit(EventKind::Dropped, sid, None, Some("queue full"));
             }
             let Some(s) = self.sessions.get_mut(sid.0) else {
                 return;

@@ -124,17 +124,11 @@ impl Core {
         // 5.0 Retain Handling 1 sends them only for a new subscription, 2
         // never [MQTT-3.3.1-9] [MQTT-3.3.1-10]; shared subscriptions never
         // get them (5.0 §4.8.2).
-        let client_id = match self.sessions.get(sid.0) {
-            Some(ss) if self.events_on() => Some(ss.client_id.clone()),
-            _ => None,
-        };
         for ((filter, options), outcome) in s.filters().zip(outcomes) {
             let Outcome::Granted { qos, new, shared } = outcome else {
                 continue;
             };
-            if let Some(c) = &client_id {
-                self.emit(EventKind::Subscribed, c, Some(filter), None);
-            }
+            self.emit(EventKind::Subscribed, sid, Some(filter), None);
             let wanted = match options.retain_handling {
                 0 => true,
                 1 => new,
@@ -334,14 +328,7 @@ impl Core {
             if existed {
                 self.persist_unsubscribe(sid, filter);
                 self.forget_subscription(sid, filter);
-                if let Some(c) = self
-                    .sessions
-                    .get(sid.0)
-                    .filter(|_| self.events_on())
-                    .map(|ss| ss.client_id.clone())
-                {
-                    self.emit(EventKind::Unsubscribed, &c, Some(filter), None);
-                }
+                self.emit(EventKind::Unsubscribed, sid, Some(filter), None);
             }
             codes.push(if existed {
                 0

@@ -19,7 +19,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use super::{ConnId, Core};
+use super::{ConnId, Core, SessionId};
 use crate::codec::ProtocolVersion;
 
 /// Which hooks the application installed, and how long a verdict may take.
@@ -309,8 +309,11 @@ impl Core {
         let Some(h) = self.hooks.as_ref() else {
             return Gate::Go;
         };
+        if !h.wants(kind) {
+            return Gate::Go;
+        }
         let parked = h.parked.contains_key(&id);
-        if !parked && (!h.wants(kind) || self.conn(id).is_none_or(|c| c.trusted)) {
+        if !parked && self.conn(id).is_none_or(|c| c.trusted) {
             return Gate::Go;
         }
         let timeout = h.set.timeout;
@@ -375,22 +378,28 @@ impl Core {
             .is_some_and(|h| h.set.connect && h.set.connect_replaces_files)
     }
 
-    /// Records an event, when events are on.
+    /// Records an event about session `sid`, when events are on. The
+    /// application's own connections (in-process clients, bridges) make
+    /// none: it knows them.
     pub(super) fn emit(
         &mut self,
         kind: EventKind,
-        client_id: &str,
+        sid: SessionId,
         topic: Option<&str>,
         reason: Option<&str>,
     ) {
-        if let Some(h) = self.hooks.as_mut().filter(|h| h.set.events) {
-            h.events.push_back(Event {
-                kind,
-                client_id: client_id.to_owned(),
-                topic: topic.map(str::to_owned),
-                reason: reason.map(str::to_owned),
-            });
-        }
+        let Some(h) = self.hooks.as_mut().filter(|h| h.set.events) else {
+            return;
+        };
+        let Some(s) = self.sessions.get(sid.0).filter(|s| !s.trusted) else {
+            return;
+        };
+        h.events.push_back(Event {
+            kind,
+            client_id: s.client_id.to_string(),
+            topic: topic.map(str::to_owned),
+            reason: reason.map(str::to_owned),
+        });
     }
 
     /// Says why the connection about to be closed ends (for its
@@ -420,10 +429,5 @@ impl Core {
         if let Some(h) = self.hooks.as_mut() {
             h.parked.remove(&id);
         }
-    }
-
-    /// Whether events are produced (to skip building them otherwise).
-    pub(super) fn events_on(&self) -> bool {
-        self.hooks.as_ref().is_some_and(|h| h.set.events)
     }
 }

@@ -373,4 +373,6 @@ fn the_applications_own_connections_are_never_parked() {
     assert!(matches!(h.recv(app)[0], Out::Connack { code: 0, .. }));
     h.publish(app, "t", b"x", QoS::AtMostOnce, false, 0);
     assert!(calls(&mut h).is_empty());
+    // Nor told about: the application knows its own clients.
+    assert!(events(&mut h).is_empty());
 }
