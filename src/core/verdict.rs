@@ -269,6 +269,14 @@ impl Core {
         self.hooks.as_ref().map_or(0, |h| h.parked.len())
     }
 
+    /// The ticket of the question connection `id` waits for: `None` when
+    /// it is not parked, or its verdict came (or its deadline passed) and
+    /// it is about to go on.
+    pub fn pending_ticket(&self, id: ConnId) -> Option<u64> {
+        let p = self.hooks.as_ref()?.parked.get(&id)?;
+        p.answer.is_none().then_some(p.ticket)
+    }
+
     /// The application's verdict on the question `ticket` about `conn`.
     /// The connection is resumed ([`Core::poll_resumed`] names it): the
     /// caller hands its unconsumed bytes in again and the parked packet is
