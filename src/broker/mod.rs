@@ -43,7 +43,10 @@ use std::time::Duration;
 use mio::Waker;
 
 pub use crate::core::{Event, EventKind};
-pub use crate::net::hooks::{ConnectRequest, Decision, PublishRequest, SubscribeRequest};
+pub use crate::net::hooks::{
+    AppHooks, ConnectHook, ConnectRequest, Decision, PublishHook, PublishRequest, SubscribeHook,
+    SubscribeRequest,
+};
 pub use crate::net::local::{ClientError, Message};
 pub use client::{CallbackSubscription, Client, Subscription};
 pub use error::{BrokerError, RecvTimeoutError, TryRecvError};
@@ -53,7 +56,7 @@ use crate::Limits;
 use crate::auth::Auth;
 use crate::config::{Config, ConfigError, ListenerConfig};
 use crate::net::Server;
-use crate::net::hooks::{AppHooks, EventSink};
+use crate::net::hooks::EventSink;
 use crate::net::local::Request;
 use crate::stats::BrokerStats;
 use client::{REQUEST_TIMEOUT, SUB_SUFFIX_ROOM, Shared};
@@ -370,6 +373,14 @@ impl Broker {
             error: None,
             hooks: AppHooks::default(),
         }
+    }
+
+    /// The application's hooks (see [`BrokerBuilder::on_connect`]), to set
+    /// or change before [`Broker::start`]: each start takes them as they
+    /// are then. For bindings that make the broker from a [`Config`] (the
+    /// C ABI, Python).
+    pub fn hooks_mut(&mut self) -> &mut AppHooks {
+        &mut self.hooks
     }
 
     /// The configuration in use.
