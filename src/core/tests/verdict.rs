@@ -376,3 +376,38 @@ fn the_applications_own_connections_are_never_parked() {
     // Nor told about: the application knows its own clients.
     assert!(events(&mut h).is_empty());
 }
+
+#[test]
+fn a_full_queue_is_told_once_as_dropped() {
+    let mut config = CoreOptions::default();
+    config.limits.max_queued_messages = 2;
+    let mut h = Harness::with(config);
+    h.core.set_hooks(HookSet::default());
+    let sub = h.connect("sleeper", false);
+    h.subscribe(sub, "t", QoS::AtLeastOnce);
+    h.send(
+        sub,
+        Packet::Disconnect(codec::Disconnect {
+            reason: 0,
+            properties: Properties::EMPTY,
+        }),
+    );
+    let p = h.connect("pub", true);
+    for i in 1..=5 {
+        h.publish(p, "t", b"x", QoS::AtLeastOnce, false, i);
+    }
+    let dropped: Vec<_> = events(&mut h)
+        .into_iter()
+        .filter(|e| e.0 == EventKind::Dropped)
+        .collect();
+    assert_eq!(
+        dropped,
+        vec![(
+            EventKind::Dropped,
+            "sleeper".into(),
+            None,
+            Some("queue full".into())
+        )]
+    );
+    assert_eq!(h.core.stats().publish_dropped, 3);
+}
