@@ -256,6 +256,9 @@ impl Core {
             c.clean_start,
             c.keep_alive
         );
+        // Before anything that may close it again, so that a Disconnected
+        // event always follows a Connected one.
+        self.emit(EventKind::Connected, sid, None, None);
 
         // CONNACK: session present tells whether state was kept
         // [MQTT-3.2.2-1] [MQTT-3.2.2-2]; 5.0 adds what the broker supports.
@@ -292,7 +295,6 @@ impl Core {
             }
         }
         self.send(id, &connack);
-        self.emit(EventKind::Connected, sid, None, None);
         if resumed.is_some() {
             self.resend_inflight(id, sid, now);
         }

@@ -411,3 +411,40 @@ fn a_full_queue_is_told_once_as_dropped() {
     );
     assert_eq!(h.core.stats().publish_dropped, 3);
 }
+
+#[test]
+fn a_refused_v5_publish_is_acknowledged_with_not_authorized() {
+    // MQTT 5.0 §3.4.2.1: PUBACK 0x87 Not authorized; nothing routed.
+    let mut h = hooked(false, true, false);
+    let mut inbox = Inbox::default();
+    let sub = h.connect("sub", true);
+    h.subscribe(sub, "t", QoS::AtLeastOnce);
+    let a = h.open();
+    let mut buf = Vec::new();
+    connect_packet("v5", ProtocolVersion::V5).encode(ProtocolVersion::V5, &mut buf);
+    h.core.handle_data(a, &buf, h.now);
+    while h.core.poll_dirty().is_some() {}
+    let n = h.core.pending_output(a).len();
+    h.core.handle_written(a, n, h.now);
+    let mut frame = Vec::new();
+    Packet::Publish(Publish {
+        dup: false,
+        qos: QoS::AtLeastOnce,
+        retain: false,
+        topic: "t",
+        packet_id: Some(pid(9)),
+        properties: Properties::EMPTY,
+        payload: b"not json",
+    })
+    .encode(ProtocolVersion::V5, &mut frame);
+    inbox.feed(&mut h, a, &frame);
+    let c = calls(&mut h);
+    h.core
+        .handle_verdict(a, c[0].ticket, Verdict::Refuse, h.now);
+    inbox.resume(&mut h);
+    assert_eq!(
+        h.core.pending_output(a),
+        &[0x40, 0x03, 0x00, 0x09, 0x87][..]
+    );
+    assert!(h.publishes(sub).is_empty());
+}
