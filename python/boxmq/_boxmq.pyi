@@ -170,6 +170,9 @@ class ConnectInfo:
     @property
     def protocol(self) -> int:
         """3 (MQTT 3.1), 4 (3.1.1) or 5 (5.0)."""
+    @property
+    def user_properties(self) -> List[Tuple[str, str]]:
+        """MQTT 5.0 User Properties of the CONNECT, (name, value) in order."""
 
 class PublishInfo:
     """What on_publish gets: a PUBLISH from the network."""

@@ -32,6 +32,9 @@ pub struct ConnectInfo {
     /// The protocol level: 3 (MQTT 3.1), 4 (3.1.1) or 5 (5.0).
     #[pyo3(get)]
     protocol: u8,
+    /// MQTT 5.0 User Properties of the CONNECT, (name, value) in order.
+    #[pyo3(get)]
+    user_properties: Vec<(String, String)>,
 }
 
 /// What `on_publish` gets.
@@ -131,6 +134,7 @@ pub fn install(
                         password: r.password.as_ref().map(|p| PyBytes::new(py, p).unbind()),
                         address: r.address.clone(),
                         protocol: r.protocol,
+                        user_properties: r.user_properties.clone(),
                     },
                 )?
                 .into_any())

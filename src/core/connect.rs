@@ -551,5 +551,13 @@ fn connect_question(core: &Core, id: ConnId, c: &Connect<'_>) -> HookQuestion {
             .unwrap_or("?")
             .to_owned(),
         protocol: level(c.protocol),
+        user_properties: c
+            .properties
+            .iter()
+            .filter_map(|p| match p {
+                Property::UserProperty(k, v) => Some((k.to_owned(), v.to_owned())),
+                _ => None,
+            })
+            .collect(),
     }
 }

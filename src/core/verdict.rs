@@ -69,6 +69,8 @@ pub enum HookQuestion {
         address: String,
         /// The protocol level: 3 (3.1), 4 (3.1.1) or 5 (5.0).
         protocol: u8,
+        /// 5.0: the CONNECT's User Properties, in order.
+        user_properties: Vec<(String, String)>,
     },
     /// May this message be routed?
     Publish {

@@ -95,6 +95,8 @@ pub struct ConnectRequest {
     pub address: String,
     /// Protocol level: 3 (MQTT 3.1), 4 (3.1.1) or 5 (5.0).
     pub protocol: u8,
+    /// 5.0: the CONNECT's User Properties (name, value), in order.
+    pub user_properties: Vec<(String, String)>,
 }
 
 /// What `on_publish` sees of a PUBLISH.
@@ -201,6 +203,7 @@ impl AppHooks {
                 password,
                 address,
                 protocol,
+                user_properties,
             } => match &self.on_connect {
                 Some(f) => f(&ConnectRequest {
                     client_id: client_id.clone(),
@@ -208,6 +211,7 @@ impl AppHooks {
                     password: password.clone(),
                     address: address.clone(),
                     protocol: *protocol,
+                    user_properties: user_properties.clone(),
                 })
                 .into(),
                 None => Verdict::Accept,

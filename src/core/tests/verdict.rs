@@ -110,6 +110,7 @@ fn connect_waits_for_the_verdict_then_connack() {
             password: Some(b"secret".to_vec()),
             address: "test".into(),
             protocol: 4,
+            user_properties: Vec::new(),
         }
     );
     h.core
@@ -447,4 +448,30 @@ fn a_refused_v5_publish_is_acknowledged_with_not_authorized() {
         &[0x40, 0x03, 0x00, 0x09, 0x87][..]
     );
     assert!(h.publishes(sub).is_empty());
+}
+
+#[test]
+fn on_connect_sees_the_user_properties_of_a_v5_connect() {
+    let mut h = hooked(true, false, false);
+    let a = h.open();
+    let mut props = codec::PropertiesBuf::new();
+    props.push(&codec::Property::UserProperty("site", "kitchen"));
+    props.push(&codec::Property::UserProperty("fw", "1.14"));
+    let mut buf = Vec::new();
+    Packet::Connect(Connect {
+        protocol: ProtocolVersion::V5,
+        clean_start: true,
+        keep_alive: 0,
+        properties: props.as_properties(),
+        client_id: "btn",
+        will: None,
+        username: None,
+        password: None,
+    })
+    .encode(ProtocolVersion::V5, &mut buf);
+    h.core.handle_data(a, &buf, h.now);
+    let c = calls(&mut h);
+    assert!(matches!(&c[0].question,
+        HookQuestion::Connect { protocol: 5, user_properties, .. }
+            if user_properties == &[("site".to_owned(), "kitchen".to_owned()), ("fw".to_owned(), "1.14".to_owned())]));
 }
