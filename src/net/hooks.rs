@@ -3,7 +3,7 @@
 //! verdicts back; hands events to a bounded channel.
 //!
 //! The core parks a packet and names a [`HookCall`] (`core/verdict.rs`).
-//! At the end of each turn the loop hands every call to a [`HookPool`]
+//! At the end of each turn the loop hands every call to a `HookPool`
 //! and every event to the events channel, without waiting for either:
 //!
 //! * **Calls run concurrently, one worker per call in progress.** A call
