@@ -106,10 +106,8 @@ impl Core {
             now,
         ) {
             Gate::Go | Gate::Filters(_) => {}
-            Gate::Wait => {
-                self.refused = true;
-                return;
-            }
+            // Parked: `handle_data` gives the bytes back (see `verdict.rs`).
+            Gate::Wait => return,
             Gate::Refuse(v) => {
                 log::info!(
                     "client {} refused by the application, client id '{}'",

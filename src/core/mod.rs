@@ -371,10 +371,11 @@ impl Core {
                         c.last_rx = now;
                     }
                     self.handle_packet(id, packet, now);
-                    if std::mem::take(&mut self.refused) {
-                        // A subscriber's full queue: the PUBLISH is
-                        // handed in again once the connection is resumed
-                        // (see `flow.rs`), and its bytes counted then.
+                    if std::mem::take(&mut self.refused) || self.take_parked() {
+                        // A subscriber's full queue, or a packet parked for
+                        // the application's verdict: handed in again once
+                        // the connection is resumed (see `flow.rs`,
+                        // `verdict.rs`), and its bytes counted then.
                         let kept = used - n;
                         self.stats.bytes_received -= (data.len() - kept) as u64;
                         return kept;

@@ -149,9 +149,9 @@ impl Core {
                 Gate::Go | Gate::Filters(_) => {}
                 Gate::Refuse(_) => allowed = false,
                 Gate::Wait => {
-                    // Counted when it is handed in again.
+                    // Parked: `handle_data` gives the bytes back (see
+                    // `verdict.rs`); counted when it is handed in again.
                     self.stats.messages_received -= 1;
-                    self.refused = true;
                     return;
                 }
             }

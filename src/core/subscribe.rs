@@ -58,10 +58,8 @@ impl Core {
             |core| subscribe_question(core, sid, &s),
             now,
         ) {
-            Gate::Wait => {
-                self.refused = true;
-                return;
-            }
+            // Parked: `handle_data` gives the bytes back (see `verdict.rs`).
+            Gate::Wait => return,
             Gate::Go => None,
             Gate::Refuse(_) => Some(Vec::new()),
             Gate::Filters(v) => Some(v),

@@ -209,6 +209,9 @@ pub(super) struct Hooks {
     parked: HashMap<ConnId, Park>,
     /// Why the connection being closed ends, for its `Disconnected` event.
     close_reason: Option<&'static str>,
+    /// Set when the packet being handled was parked (see
+    /// [`Core::take_parked`]).
+    parked_now: bool,
 }
 
 impl Hooks {
@@ -249,6 +252,7 @@ impl Core {
                     events: VecDeque::new(),
                     parked: HashMap::new(),
                     close_reason: None,
+                    parked_now: false,
                 }));
             }
         }
@@ -373,11 +377,20 @@ impl Core {
             }
             (None, None) => return Gate::Go,
         };
+        h.parked_now = true;
         if let Some(c) = self.conn_mut(id) {
             c.throttled_until = Some(until);
         }
         self.note_deadline(Some(until));
         Gate::Wait
+    }
+
+    /// Whether the packet just handled was parked: `handle_data` then gives
+    /// its bytes back, as for a PUBLISH refused by flow control. Clears it.
+    pub(super) fn take_parked(&mut self) -> bool {
+        self.hooks
+            .as_mut()
+            .is_some_and(|h| std::mem::take(&mut h.parked_now))
     }
 
     /// Whether the application decides who connects instead of the
