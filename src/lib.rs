@@ -52,8 +52,10 @@ pub use crate::codec::QoS;
 pub use crate::core::ClientDropped;
 pub use crate::stats::BrokerStats as Stats;
 pub use broker::{
-    Broker, BrokerBuilder, BrokerError, BrokerState, CallbackSubscription, Client, ClientError,
-    Handle, Message, RecvTimeoutError, Subscription, TryRecvError,
+    AppHooks, Broker, BrokerBuilder, BrokerError, BrokerState, CallbackSubscription, Client,
+    ClientError, ConnectHook, ConnectRequest, Decision, Event, EventKind, Events, Handle, Message,
+    PublishHook, PublishRequest, RecvTimeoutError, SubscribeHook, SubscribeRequest, Subscription,
+    TryRecvError,
 };
 pub use config::{Config, ConfigError, ListenerConfig};
 pub use limits::Limits;

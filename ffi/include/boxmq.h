@@ -29,6 +29,8 @@
  *  - The broker itself is single-threaded. boxmq_broker_start runs it on
  *    a thread of its own (named "boxmq"); every call here talks to it
  *    through a channel, and none of your code ever runs on that thread.
+ *    Your callbacks run on "boxmq-callback" (subscriptions) and
+ *    "boxmq-hook" (application hooks) threads; see each function.
  */
 #ifndef BOXMQ_H
 #define BOXMQ_H
@@ -187,6 +189,112 @@ int boxmq_broker_stats(const boxmq_broker *broker, boxmq_stats *out);
  *  concurrently with other calls on this broker. Clients and
  *  subscriptions may outlive it (and then report that it is gone). */
 void boxmq_broker_free(boxmq_broker *broker);
+
+/* ---- Application hooks and events ------------------------------------ */
+
+/** What a hook answers. Any other value refuses. */
+#define BOXMQ_ACCEPT 0
+/** Refuse: CONNECT gets CONNACK 0x05 (3.1.1) / 0x87 (5.0); a PUBLISH is
+ *  not routed (QoS 1/2 still acknowledged, 5.0 with 0x87); a filter gets
+ *  0x80 / 0x87 in the SUBACK. */
+#define BOXMQ_REFUSE 1
+/** on_connect only: bad user name or password, CONNACK 0x04 / 0x86. */
+#define BOXMQ_BAD_CREDENTIALS 2
+
+/** What on_connect sees of a CONNECT; lent for the call (copy what you
+ *  keep). */
+typedef struct boxmq_connect_request {
+    const char *client_id;  /* as sent; "" when the broker will assign one */
+    const char *username;   /* NULL if none */
+    const uint8_t *password; /* NULL if none */
+    size_t password_len;
+    const char *address;    /* the peer, "IP:port" */
+    int protocol;           /* 3 (MQTT 3.1), 4 (3.1.1) or 5 (5.0) */
+} boxmq_connect_request;
+
+/** What on_publish sees of a PUBLISH; lent for the call. */
+typedef struct boxmq_publish_request {
+    const char *client_id;
+    const char *topic;
+    const uint8_t *payload; /* followed by a NUL not counted in payload_len */
+    size_t payload_len;
+    int qos;
+    bool retain;
+} boxmq_publish_request;
+
+/** What on_subscribe sees of one filter of a SUBSCRIBE; lent for the call. */
+typedef struct boxmq_subscribe_request {
+    const char *client_id;
+    const char *filter;
+    int qos; /* asked for */
+} boxmq_subscribe_request;
+
+typedef int (*boxmq_connect_cb)(void *user_data, const boxmq_connect_request *request);
+typedef int (*boxmq_publish_cb)(void *user_data, const boxmq_publish_request *request);
+typedef int (*boxmq_subscribe_cb)(void *user_data, const boxmq_subscribe_request *request);
+
+/** Sets the hook that decides who may connect (NULL removes it), called
+ *  for every CONNECT from the network after the password file; in-process
+ *  clients and bridges are not asked. Returns BOXMQ_ACCEPT, BOXMQ_REFUSE
+ *  or BOXMQ_BAD_CREDENTIALS. boxmq_broker_on_publish (every PUBLISH from
+ *  the network, after the ACL) and boxmq_broker_on_subscribe (each filter
+ *  of a SUBSCRIBE) work the same way. Set them before boxmq_broker_start
+ *  (BOXMQ_ERR_ALREADY_RUNNING while running); a restart keeps them.
+ *
+ *  THREAD: hooks run on the broker's hook threads (named "boxmq-hook"),
+ *  never on the broker thread and never on yours, and SEVERAL AT ONCE:
+ *  calls for different clients run concurrently (each on a thread of the
+ *  pool, which grows to 64 while calls are slow), calls for one client
+ *  one after the other. The client waits for the answer, every other
+ *  client goes on. So a hook may block (a database look-up), but it must
+ *  be thread-safe, and so must anything it reaches through user_data.
+ *  An answer that does not come within the hook timeout (5000 ms,
+ *  boxmq_broker_hook_timeout) refuses. A hook must not unwind or longjmp
+ *  out. It may call boxmq functions other than boxmq_broker_stop and
+ *  boxmq_broker_free (which would wait for the broker while the broker's
+ *  client waits for the hook). */
+int boxmq_broker_on_connect(const boxmq_broker *broker, boxmq_connect_cb callback, void *user_data);
+int boxmq_broker_on_publish(const boxmq_broker *broker, boxmq_publish_cb callback, void *user_data);
+int boxmq_broker_on_subscribe(const boxmq_broker *broker, boxmq_subscribe_cb callback,
+                              void *user_data);
+
+/** How long a hook may take, in milliseconds (default 5000), before its
+ *  client's packet is refused. Before boxmq_broker_start. */
+int boxmq_broker_hook_timeout(const boxmq_broker *broker, uint32_t timeout_ms);
+
+/** Event kinds. */
+#define BOXMQ_EVENT_CONNECTED 1    /* a network client connected */
+#define BOXMQ_EVENT_DISCONNECTED 2 /* its connection ended; reason says why */
+#define BOXMQ_EVENT_SUBSCRIBED 3   /* a filter (topic) was granted */
+#define BOXMQ_EVENT_UNSUBSCRIBED 4 /* a filter (topic) was removed */
+#define BOXMQ_EVENT_DROPPED 5      /* its queue bound was reached (reason "queue full") */
+
+/** An event. The strings belong to the caller until boxmq_event_free. */
+typedef struct boxmq_event {
+    int kind;        /* BOXMQ_EVENT_* */
+    char *client_id;
+    char *topic;     /* the filter for SUBSCRIBED / UNSUBSCRIBED, else NULL */
+    char *reason;    /* DISCONNECTED: "clean", "keepalive", "taken over",
+                        "protocol error", "connection lost", "shutdown";
+                        DROPPED: "queue full"; else NULL */
+} boxmq_event;
+
+/** Waits at most timeout_ms (0: do not wait; negative: until an event or
+ *  the broker stops) for the next event of the running broker and moves
+ *  it into *out (free with boxmq_event_free). Returns BOXMQ_OK or
+ *  BOXMQ_TIMEOUT. Events come in the order they happened (so in order per
+ *  client) through a bounded channel of 1024: events that do not fit
+ *  while nobody calls this are lost and counted (boxmq_broker_events_lost);
+ *  messages are never held back. Any thread; each event goes to one
+ *  caller. Errors: BOXMQ_ERR_NOT_RUNNING, BOXMQ_ERR_INVALID_ARGUMENT. */
+int boxmq_broker_next_event(const boxmq_broker *broker, int32_t timeout_ms, boxmq_event *out);
+
+/** Events lost so far (>= 0), or a negative error (BOXMQ_ERR_NOT_RUNNING). */
+int64_t boxmq_broker_events_lost(const boxmq_broker *broker);
+
+/** Frees the strings of an event and zeroes it; NULL and a zeroed event
+ *  are ignored. */
+void boxmq_event_free(boxmq_event *event);
 
 /* ---- In-process clients ---------------------------------------------- */
 

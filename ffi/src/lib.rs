@@ -15,6 +15,7 @@
 
 mod client;
 mod error;
+mod hooks;
 
 use std::ffi::{CStr, c_char, c_int};
 use std::net::SocketAddr;
@@ -28,6 +29,7 @@ pub use client::{
     boxmq_message_free, boxmq_subscription, boxmq_subscription_free, boxmq_subscription_next,
 };
 pub use error::*;
+pub use hooks::*;
 
 use error::{Fail, guard};
 

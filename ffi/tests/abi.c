@@ -6,11 +6,15 @@
  */
 #include "boxmq.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 /* The same numbers are asserted on the Rust side (ffi/src/lib.rs). */
 typedef char stats_size_is_96[sizeof(boxmq_stats) == 96 ? 1 : -1];
@@ -76,6 +80,120 @@ static void expect_message(boxmq_subscription *sub, const char *topic, const cha
     boxmq_message_free(&m);
     CHECK(m.topic == NULL && m.payload == NULL);
     boxmq_message_free(&m); /* zeroed: ignored */
+}
+
+/* ---- Application hooks: the hook threads and a raw network client ---- */
+
+struct hook_seen {
+    pthread_mutex_t lock;
+    pthread_t main_thread;
+    int calls;
+    int on_main_thread;
+    char last_address[64];
+    int last_protocol;
+};
+
+static int on_connect(void *user_data, const boxmq_connect_request *r) {
+    struct hook_seen *s = user_data;
+    int known = r->username != NULL && strcmp(r->username, "button") == 0 &&
+                r->password != NULL && r->password_len == 3 &&
+                memcmp(r->password, "pw!", 3) == 0;
+    pthread_mutex_lock(&s->lock);
+    s->calls++;
+    if (pthread_equal(pthread_self(), s->main_thread)) s->on_main_thread++;
+    snprintf(s->last_address, sizeof s->last_address, "%s", r->address);
+    s->last_protocol = r->protocol;
+    pthread_mutex_unlock(&s->lock);
+    if (strcmp(r->client_id, "liar") == 0) return BOXMQ_BAD_CREDENTIALS;
+    return known ? BOXMQ_ACCEPT : BOXMQ_REFUSE;
+}
+
+/* Sends an MQTT 3.1.1 CONNECT (user "button", password pw) from a socket
+ * and returns the CONNACK's return code, or -1. Keeps the socket open in
+ * *fd when accepted. */
+static int raw_connect(int port, const char *client_id, const char *pw, int *fd) {
+    unsigned char pkt[128];
+    size_t id_len = strlen(client_id), pw_len = strlen(pw), n = 0;
+    unsigned char ack[4];
+    struct sockaddr_in a;
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    if (s < 0) return -1;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((unsigned short)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(s, (struct sockaddr *)&a, sizeof a) != 0) return -1;
+    pkt[n++] = 0x10;
+    pkt[n++] = (unsigned char)(10 + 2 + id_len + 2 + 6 + 2 + pw_len);
+    memcpy(pkt + n, "\0\4MQTT\4\xC2\0\0", 10); /* user + password + clean */
+    n += 10;
+    pkt[n++] = 0;
+    pkt[n++] = (unsigned char)id_len;
+    memcpy(pkt + n, client_id, id_len);
+    n += id_len;
+    memcpy(pkt + n, "\0\6button", 8);
+    n += 8;
+    pkt[n++] = 0;
+    pkt[n++] = (unsigned char)pw_len;
+    memcpy(pkt + n, pw, pw_len);
+    n += pw_len;
+    if (write(s, pkt, n) != (ssize_t)n || read(s, ack, 4) != 4 || ack[0] != 0x20) {
+        close(s);
+        return -1;
+    }
+    if (ack[3] == 0 && fd != NULL) {
+        *fd = s;
+    } else {
+        close(s);
+    }
+    return ack[3];
+}
+
+static void test_hooks(void) {
+    boxmq_broker *b = NULL;
+    boxmq_event e;
+    struct hook_seen s;
+    int port, fd = -1, got_connected = 0, got_disconnected = 0, i;
+
+    memset(&s, 0, sizeof s);
+    pthread_mutex_init(&s.lock, NULL);
+    s.main_thread = pthread_self();
+    CHECK(boxmq_broker_new("listener 0 127.0.0.1\npersistence false\nsys_interval 0", &b) ==
+          BOXMQ_OK);
+    CHECK(boxmq_broker_on_connect(b, on_connect, &s) == BOXMQ_OK);
+    CHECK(boxmq_broker_hook_timeout(b, 2000) == BOXMQ_OK);
+    CHECK(boxmq_broker_next_event(b, 0, &e) == BOXMQ_ERR_NOT_RUNNING);
+    CHECK(boxmq_broker_start(b) == BOXMQ_OK);
+    CHECK(boxmq_broker_on_connect(b, NULL, NULL) == BOXMQ_ERR_ALREADY_RUNNING);
+    port = boxmq_broker_port(b, 0);
+    CHECK(raw_connect(port, "stranger", "no", NULL) == 0x05);
+    CHECK(raw_connect(port, "liar", "pw!", NULL) == 0x04);
+    CHECK(raw_connect(port, "btn", "pw!", &fd) == 0x00);
+    pthread_mutex_lock(&s.lock);
+    CHECK(s.calls == 3);
+    CHECK(s.on_main_thread == 0); /* on a boxmq-hook thread */
+    CHECK(strncmp(s.last_address, "127.0.0.1:", 10) == 0);
+    CHECK(s.last_protocol == 4);
+    pthread_mutex_unlock(&s.lock);
+    close(fd);
+    for (i = 0; i < 10 && !(got_connected && got_disconnected); i++) {
+        if (boxmq_broker_next_event(b, 500, &e) != BOXMQ_OK) continue;
+        CHECK(strcmp(e.client_id, "btn") == 0);
+        if (e.kind == BOXMQ_EVENT_CONNECTED) got_connected = 1;
+        if (e.kind == BOXMQ_EVENT_DISCONNECTED) {
+            got_disconnected = 1;
+            CHECK(strcmp(e.reason, "connection lost") == 0);
+        }
+        CHECK(e.topic == NULL);
+        boxmq_event_free(&e);
+        CHECK(e.client_id == NULL);
+        boxmq_event_free(&e);
+    }
+    CHECK(got_connected && got_disconnected);
+    CHECK(boxmq_broker_next_event(b, 0, &e) == BOXMQ_TIMEOUT);
+    CHECK(boxmq_broker_events_lost(b) == 0);
+    boxmq_broker_free(b);
+    pthread_mutex_destroy(&s.lock);
 }
 
 int main(void) {
@@ -230,6 +348,7 @@ int main(void) {
     boxmq_subscription_free(NULL);
     boxmq_message_free(NULL);
     pthread_mutex_destroy(&seen.lock);
+    test_hooks();
     printf("abi: %d passed, 0 failed\n", passed);
     return 0;
 }

@@ -15,6 +15,30 @@ releases the GIL while it waits for that thread. Errors raise BoxmqError
 (bad arguments: ValueError or TypeError). See docs/EMBEDDING.md.
 """
 
-from ._boxmq import BoxmqError, Broker, Client, Message, Subscription, __version__
+from ._boxmq import (
+    BoxmqError,
+    Broker,
+    Client,
+    ConnectInfo,
+    Event,
+    Events,
+    Message,
+    PublishInfo,
+    SubscribeInfo,
+    Subscription,
+    __version__,
+)
 
-__all__ = ["Broker", "BoxmqError", "Client", "Message", "Subscription", "__version__"]
+__all__ = [
+    "Broker",
+    "BoxmqError",
+    "Client",
+    "ConnectInfo",
+    "Event",
+    "Events",
+    "Message",
+    "PublishInfo",
+    "SubscribeInfo",
+    "Subscription",
+    "__version__",
+]

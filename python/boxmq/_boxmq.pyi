@@ -2,7 +2,7 @@
 # tests/python.rs checks that the module and this file name the same
 # classes, methods and properties.
 from types import TracebackType
-from typing import Dict, Iterator, List, Literal, Optional, Sequence, Tuple, Type, Union
+from typing import Any, Callable, Dict, Iterator, List, Literal, Optional, Sequence, Tuple, Type, Union
 
 __version__: str
 
@@ -22,11 +22,26 @@ class Broker:
         port: Optional[int] = None,
         config: Union[str, Sequence[str], None] = None,
         host: str = "127.0.0.1",
+        on_connect: Optional[Callable[[ConnectInfo], Any]] = None,
+        on_publish: Optional[Callable[[PublishInfo], Any]] = None,
+        on_subscribe: Optional[Callable[[SubscribeInfo], Any]] = None,
+        hook_timeout: Optional[float] = None,
     ) -> None:
         """Listens on host:port (port 0: a free one, see `port`) and on the
         listeners of `config`, the lines of a boxmq config file (one string
         or a list of lines). With neither: 127.0.0.1:1883. Nothing is kept
         on disk unless `config` says "persistence true".
+
+        The application decides with `on_connect(req)` (who may connect,
+        after the password file), `on_publish(msg)` (what is routed, after
+        the ACL) and `on_subscribe(sub)` (each filter of a SUBSCRIBE), for
+        network clients: a truthy result accepts, a falsy one refuses
+        (CONNACK 0x05 / 0x87; the message is not routed; SUBACK 0x80 /
+        0x87). A hook that raises refuses, and the traceback is logged on
+        the "boxmq" logger. Hooks run on the broker's hook threads (several
+        clients' at once, each taking the GIL), never on the broker's, so a
+        slow hook holds up only its own client; an answer later than
+        `hook_timeout` seconds (default 5) refuses.
 
         Raises BoxmqError for an invalid config line (the message names
         it) or host."""
@@ -56,6 +71,9 @@ class Broker:
         sessions, messages_received, messages_sent, bytes_received,
         bytes_sent, publish_dropped, retained_refused, retained_messages,
         retained_bytes, subscriptions."""
+    def events(self) -> Events:
+        """What happens to the network clients, in order. Raises
+        BoxmqError when not running."""
     def client(self, client_id: str = "") -> Client:
         """Connects an in-process client ("" : an id is assigned). Raises
         BoxmqError when not running or refused (max_sessions)."""
@@ -136,3 +154,76 @@ class Message:
     def user_properties(self) -> List[Tuple[str, str]]:
         """MQTT 5.0 User Properties, in the order published (empty from a
         3.1.1 publisher)."""
+
+class ConnectInfo:
+    """What on_connect gets: a CONNECT from the network."""
+
+    @property
+    def client_id(self) -> str: ...
+    @property
+    def username(self) -> Optional[str]: ...
+    @property
+    def password(self) -> Optional[bytes]: ...
+    @property
+    def address(self) -> str:
+        """The peer, "IP:port"."""
+    @property
+    def protocol(self) -> int:
+        """3 (MQTT 3.1), 4 (3.1.1) or 5 (5.0)."""
+    @property
+    def user_properties(self) -> List[Tuple[str, str]]:
+        """MQTT 5.0 User Properties of the CONNECT, (name, value) in order."""
+
+class PublishInfo:
+    """What on_publish gets: a PUBLISH from the network."""
+
+    @property
+    def client_id(self) -> str: ...
+    @property
+    def topic(self) -> str: ...
+    @property
+    def payload(self) -> bytes: ...
+    @property
+    def qos(self) -> int: ...
+    @property
+    def retain(self) -> bool: ...
+
+class SubscribeInfo:
+    """What on_subscribe gets: one filter of a SUBSCRIBE."""
+
+    @property
+    def client_id(self) -> str: ...
+    @property
+    def topic(self) -> str:
+        """The topic filter."""
+    @property
+    def qos(self) -> int: ...
+
+EventKind = Literal["connected", "disconnected", "subscribed", "unsubscribed", "dropped"]
+
+class Event:
+    """Something that happened to a network client."""
+
+    @property
+    def kind(self) -> EventKind: ...
+    @property
+    def client_id(self) -> str: ...
+    @property
+    def topic(self) -> Optional[str]:
+        """The filter, for "subscribed" and "unsubscribed"."""
+    @property
+    def reason(self) -> Optional[str]:
+        """For "disconnected": "clean", "keepalive", "taken over",
+        "protocol error", "connection lost" or "shutdown"; for "dropped":
+        "queue full"."""
+
+class Events:
+    """The broker's events, through a bounded channel (1024): events not
+    taken in time are lost and counted, messages are never held back."""
+
+    def recv(self, timeout: Optional[float] = None) -> Optional[Event]:
+        """The next event, waiting at most `timeout` seconds (None: until
+        one comes); None on timeout."""
+    @property
+    def lost(self) -> int:
+        """Events lost so far."""

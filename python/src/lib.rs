@@ -15,6 +15,8 @@ use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
+mod hooks;
+
 pyo3::create_exception!(
     boxmq,
     BoxmqError,
@@ -65,9 +67,25 @@ impl Broker {
     /// and/or on the listeners of `config`: the lines of a boxmq config
     /// file, as one string or a list of lines. With neither:
     /// 127.0.0.1:1883. Not started yet.
+    ///
+    /// `on_connect(req)`, `on_publish(msg)` and `on_subscribe(sub)` let the
+    /// application decide (True accepts; a hook that raises refuses and
+    /// logs the traceback on the `boxmq` logger); they run on the broker's
+    /// hook threads, with the GIL, and may block without holding up other
+    /// clients. `hook_timeout` (seconds, default 5): an answer later than
+    /// that refuses.
     #[new]
-    #[pyo3(signature = (port=None, config=None, host="127.0.0.1"))]
-    fn new(port: Option<u16>, config: Option<&Bound<'_, PyAny>>, host: &str) -> PyResult<Broker> {
+    #[pyo3(signature = (port=None, config=None, host="127.0.0.1", on_connect=None, on_publish=None, on_subscribe=None, hook_timeout=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        port: Option<u16>,
+        config: Option<&Bound<'_, PyAny>>,
+        host: &str,
+        on_connect: Option<Py<PyAny>>,
+        on_publish: Option<Py<PyAny>>,
+        on_subscribe: Option<Py<PyAny>>,
+        hook_timeout: Option<f64>,
+    ) -> PyResult<Broker> {
         let text = match config {
             None => String::new(),
             Some(c) => match c.extract::<String>() {
@@ -92,8 +110,24 @@ impl Broker {
             cfg.listeners
                 .push(ListenerConfig::new(SocketAddr::new(ip, port)));
         }
+        let mut b = broker::Broker::new(cfg);
+        hooks::install(b.hooks_mut(), on_connect, on_publish, on_subscribe);
+        if let Some(t) = hook_timeout {
+            if !(t.is_finite() && t > 0.0) {
+                return Err(PyValueError::new_err(format!("hook_timeout {t}")));
+            }
+            b.hooks_mut().timeout = Duration::from_secs_f64(t.min(1e6));
+        }
         Ok(Broker {
-            inner: Mutex::new(broker::Broker::new(cfg)),
+            inner: Mutex::new(b),
+        })
+    }
+
+    /// The events of the running broker: `recv(timeout)` gives the next
+    /// one (`.kind`, `.client_id`, `.topic`, `.reason`) or None.
+    fn events(&self) -> PyResult<hooks::Events> {
+        Ok(hooks::Events {
+            inner: self.running()?.events(),
         })
     }
 
@@ -426,6 +460,11 @@ fn _boxmq(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Client>()?;
     m.add_class::<Subscription>()?;
     m.add_class::<Message>()?;
+    m.add_class::<hooks::Event>()?;
+    m.add_class::<hooks::Events>()?;
+    m.add_class::<hooks::ConnectInfo>()?;
+    m.add_class::<hooks::PublishInfo>()?;
+    m.add_class::<hooks::SubscribeInfo>()?;
     m.add("BoxmqError", m.py().get_type::<BoxmqError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

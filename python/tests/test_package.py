@@ -290,6 +290,88 @@ class Errors(unittest.TestCase):
             b.port
 
 
+class Hooks(unittest.TestCase):
+    """Application hooks and events (docs/EMBEDDING.md, "Application hooks")."""
+
+    def test_the_dashboard_lets_known_buttons_in_and_shows_them_connected(self):
+        users = {"button-door": b"d00r"}
+        seen = []
+
+        def on_connect(req):
+            seen.append((req.client_id, req.username, req.password, req.address, req.protocol))
+            return users.get(req.username) == req.password
+
+        def on_publish(msg):
+            if not msg.topic.startswith("shellies/"):
+                return True
+            try:
+                json.loads(msg.payload)
+                return True
+            except ValueError:
+                return False
+
+        def pub(user, password, payload):
+            cmd = [MOSQUITTO_PUB, "-h", "127.0.0.1", "-p", str(broker.port), "-q", "1", "-i", user,
+                   "-u", user, "-P", password, "-t", TOPIC, "-m", payload]
+            return subprocess.run(cmd, timeout=WAIT, capture_output=True).returncode
+
+        with boxmq.Broker(port=0, on_connect=on_connect, on_publish=on_publish) as broker:
+            events = broker.events()
+            sub = broker.client("dash").subscribe(BUTTONS)
+            self.assertNotEqual(pub("button-garage", "x", '{"event":"S","event_cnt":1}'), 0)
+            self.assertEqual(pub("button-door", "d00r", "not json"), 0)  # acknowledged
+            self.assertEqual(pub("button-door", "d00r", '{"event":"S","event_cnt":2}'), 0)
+            msg = sub.recv(timeout=WAIT)
+            self.assertEqual(json.loads(msg.payload)["event_cnt"], 2, "the non-JSON one was not routed")
+            self.assertEqual(seen[0][:3], ("button-garage", "button-garage", b"x"))
+            self.assertTrue(seen[0][3].startswith("127.0.0.1:"))
+            self.assertEqual(seen[0][4], 4)
+            got = []
+            while True:
+                e = events.recv(timeout=1.0)
+                if e is None:
+                    break
+                got.append((e.kind, e.client_id, e.topic, e.reason))
+            self.assertEqual(
+                got,
+                [("connected", "button-door", None, None), ("disconnected", "button-door", None, "clean")] * 2,
+            )
+            self.assertEqual(events.lost, 0)
+
+    def test_a_hook_that_raises_refuses_and_logs_the_traceback(self):
+        import logging
+
+        records = []
+
+        class Keep(logging.Handler):
+            def emit(self, record):
+                records.append(record)
+
+        logger = logging.getLogger("boxmq")
+        handler = Keep()
+        logger.addHandler(handler)
+        try:
+            def on_subscribe(sub):
+                raise RuntimeError(f"no {sub.topic} for you")
+
+            with boxmq.Broker(port=0, on_subscribe=on_subscribe) as broker:
+                c = PahoClient(broker.port, "nosy")
+                try:
+                    granted = queue.Queue()
+                    c.client.on_subscribe = lambda cl, ud, mid, codes, props: granted.put(codes)
+                    c.client.subscribe("secret/#", 1)
+                    codes = granted.get(timeout=WAIT)
+                    self.assertTrue(codes[0].is_failure, codes)
+                finally:
+                    c.close()
+        finally:
+            logger.removeHandler(handler)
+        self.assertTrue(records, "nothing logged")
+        self.assertIn("on_subscribe raised", records[0].getMessage())
+        self.assertIsNotNone(records[0].exc_info)
+        self.assertIn("no secret/# for you", str(records[0].exc_info[1]))
+
+
 class Package(unittest.TestCase):
     def test_the_wheel_carries_the_stub_and_py_typed(self):
         here = os.path.dirname(boxmq.__file__)

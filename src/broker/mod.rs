@@ -29,6 +29,7 @@
 
 mod client;
 mod error;
+mod events;
 mod http;
 
 use std::fmt;
@@ -41,17 +42,26 @@ use std::time::Duration;
 
 use mio::Waker;
 
+pub use crate::core::{Event, EventKind};
+pub use crate::net::hooks::{
+    AppHooks, ConnectHook, ConnectRequest, Decision, PublishHook, PublishRequest, SubscribeHook,
+    SubscribeRequest,
+};
 pub use crate::net::local::{ClientError, Message};
 pub use client::{CallbackSubscription, Client, Subscription};
 pub use error::{BrokerError, RecvTimeoutError, TryRecvError};
+pub use events::Events;
 
 use crate::Limits;
 use crate::auth::Auth;
 use crate::config::{Config, ConfigError, ListenerConfig};
 use crate::net::Server;
+use crate::net::hooks::EventSink;
 use crate::net::local::Request;
 use crate::stats::BrokerStats;
 use client::{REQUEST_TIMEOUT, SUB_SUFFIX_ROOM, Shared};
+use events::EventsInner;
+use std::sync::atomic::AtomicU64;
 
 /// How long [`Handle::stop`] waits for the loop thread to end.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -106,6 +116,7 @@ impl SharedState {
 pub struct BrokerBuilder {
     config: Config,
     error: Option<String>,
+    hooks: AppHooks,
 }
 
 impl BrokerBuilder {
@@ -216,11 +227,81 @@ impl BrokerBuilder {
         self
     }
 
+    /// The application decides who connects: `f` is asked about every
+    /// CONNECT from the network (after the password file, or instead of it
+    /// with [`BrokerBuilder::on_connect_replaces_files`]) and returns
+    /// `true` / [`Decision::Accept`] to let the client in, `false` /
+    /// [`Decision::Refuse`] for CONNACK 0x05 (3.1.1) / 0x87 (5.0), or
+    /// [`Decision::BadCredentials`] for 0x04 / 0x86. It runs on a hook
+    /// worker thread (`boxmq-hook`), never on the loop: the client waits,
+    /// every other client goes on (see docs/EMBEDDING.md, "Application
+    /// hooks"). A panic refuses. In-process clients and bridges are not
+    /// asked.
+    pub fn on_connect<F, D>(mut self, f: F) -> Self
+    where
+        F: Fn(&ConnectRequest) -> D + Send + Sync + 'static,
+        D: Into<Decision>,
+    {
+        self.hooks.on_connect = Some(Arc::new(move |r: &ConnectRequest| f(r).into()));
+        self
+    }
+
+    /// The application decides what is routed: `f` is asked about every
+    /// PUBLISH from the network (after the ACL). Refused, the message is
+    /// not routed; QoS 1/2 are acknowledged all the same (5.0 with reason
+    /// 0x87, as for an ACL denial). The publisher's later packets wait
+    /// behind it, in order. Runs as [`BrokerBuilder::on_connect`].
+    pub fn on_publish<F, D>(mut self, f: F) -> Self
+    where
+        F: Fn(&PublishRequest) -> D + Send + Sync + 'static,
+        D: Into<Decision>,
+    {
+        self.hooks.on_publish = Some(Arc::new(move |r: &PublishRequest| f(r).into()));
+        self
+    }
+
+    /// The application decides what may be subscribed: `f` is asked about
+    /// each filter of every SUBSCRIBE from the network; a refused filter
+    /// gets SUBACK 0x80 (3.1.1) / 0x87 (5.0). Runs as
+    /// [`BrokerBuilder::on_connect`].
+    pub fn on_subscribe<F, D>(mut self, f: F) -> Self
+    where
+        F: Fn(&SubscribeRequest) -> D + Send + Sync + 'static,
+        D: Into<Decision>,
+    {
+        self.hooks.on_subscribe = Some(Arc::new(move |r: &SubscribeRequest| f(r).into()));
+        self
+    }
+
+    /// With `true`, [`BrokerBuilder::on_connect`] decides who connects
+    /// instead of the password file and `allow_anonymous` (the ACL file
+    /// still applies to what clients do). Default `false`: the file first,
+    /// then the hook.
+    pub fn on_connect_replaces_files(mut self, replaces: bool) -> Self {
+        self.hooks.connect_replaces_files = replaces;
+        self
+    }
+
+    /// How long a hook may take (default 5 s): a verdict that does not come
+    /// in time refuses.
+    pub fn hook_timeout(mut self, timeout: Duration) -> Self {
+        self.hooks.timeout = timeout;
+        self
+    }
+
+    /// Room in the events channel (default 1024, at least 1; see
+    /// [`Handle::events`]).
+    pub fn event_capacity(mut self, capacity: usize) -> Self {
+        self.hooks.event_capacity = capacity.max(1);
+        self
+    }
+
     /// The broker. Errors in the settings surface in [`Broker::start`] or
     /// [`Broker::run`]; use [`BrokerBuilder::try_build`] to see them now.
     pub fn build(self) -> Broker {
         let mut broker = Broker::new(self.config);
         broker.builder_error = self.error;
+        broker.hooks = self.hooks;
         broker
     }
 
@@ -231,7 +312,11 @@ impl BrokerBuilder {
     pub fn try_build(self) -> Result<Broker, BrokerError> {
         match self.error {
             Some(message) => Err(BrokerError::Config(builder_error(message))),
-            None => Ok(Broker::new(self.config)),
+            None => {
+                let mut broker = Broker::new(self.config);
+                broker.hooks = self.hooks;
+                Ok(broker)
+            }
         }
     }
 }
@@ -255,6 +340,7 @@ pub struct Broker {
     builder_error: Option<String>,
     stop_on_signals: bool,
     handle: Option<Handle>,
+    hooks: AppHooks,
 }
 
 impl Broker {
@@ -267,6 +353,7 @@ impl Broker {
             builder_error: None,
             stop_on_signals: false,
             handle: None,
+            hooks: AppHooks::default(),
         }
     }
 
@@ -284,7 +371,16 @@ impl Broker {
         BrokerBuilder {
             config: Config::default(),
             error: None,
+            hooks: AppHooks::default(),
         }
+    }
+
+    /// The application's hooks (see [`BrokerBuilder::on_connect`]), to set
+    /// or change before [`Broker::start`]: each start takes them as they
+    /// are then. For bindings that make the broker from a [`Config`] (the
+    /// C ABI, Python).
+    pub fn hooks_mut(&mut self) -> &mut AppHooks {
+        &mut self.hooks
     }
 
     /// The configuration in use.
@@ -365,6 +461,16 @@ impl Broker {
         let (listeners, auth, store, http) = self.prepare()?;
         let http_addr = http.as_ref().and_then(|l| l.local_addr().ok());
         let (tx, rx) = mpsc::channel();
+        let (events_tx, events_rx) = mpsc::sync_channel(self.hooks.event_capacity);
+        let lost = Arc::new(AtomicU64::new(0));
+        let hooks = (
+            self.hooks.clone(),
+            tx.clone(),
+            EventSink {
+                tx: events_tx,
+                lost: lost.clone(),
+            },
+        );
         let (setup_tx, setup_rx) = mpsc::sync_channel(1);
         let (done_tx, done_rx) = mpsc::sync_channel(1);
         let config = self.config.clone();
@@ -378,6 +484,7 @@ impl Broker {
                     (listeners, auth, store, http),
                     signals,
                     rx,
+                    hooks,
                     setup_tx,
                     state,
                 );
@@ -409,6 +516,12 @@ impl Broker {
                 addrs,
                 http_addr,
                 thread: Mutex::new(Some((done_rx, thread))),
+                events: Events {
+                    inner: Arc::new(EventsInner {
+                        rx: Mutex::new(events_rx),
+                        lost,
+                    }),
+                },
             }),
         };
         self.handle = Some(handle.clone());
@@ -458,6 +571,20 @@ impl Broker {
             server
                 .handle_signals()
                 .map_err(|e| self.fail(BrokerError::Io(e)))?;
+        }
+        if self.hooks.any() {
+            // Verdicts come back through a control channel; with no
+            // handle, nobody reads events (they are counted as lost).
+            let (tx, rx) = mpsc::channel();
+            let waker = server
+                .attach_control(rx)
+                .map_err(|e| self.fail(BrokerError::Io(e)))?;
+            let (events, _) = mpsc::sync_channel(1);
+            let sink = EventSink {
+                tx: events,
+                lost: Arc::new(AtomicU64::new(0)),
+            };
+            server.attach_hooks(self.hooks.clone(), tx, waker, sink);
         }
         log_listening(&server.local_addrs(), self.config.allow_anonymous);
         self.state.set(BrokerState::Running);
@@ -512,6 +639,7 @@ fn loop_thread(
     (listeners, auth, store, http): Prepared,
     signals: bool,
     rx: Receiver<Request>,
+    (app, verdicts, events): (AppHooks, mpsc::Sender<Request>, EventSink),
     setup: SyncSender<Setup>,
     state: SharedState,
 ) {
@@ -525,6 +653,7 @@ fn loop_thread(
             server.handle_signals()?;
         }
         let waker = server.attach_control(rx)?;
+        server.attach_hooks(app, verdicts, waker.clone(), events);
         Ok((server, waker))
     });
     let mut server = match built {
@@ -575,6 +704,7 @@ struct HandleInner {
     http_addr: Option<SocketAddr>,
     /// Ends when the loop thread has: `Some` until the first stop.
     thread: Mutex<Option<(Receiver<()>, JoinHandle<()>)>>,
+    events: Events,
 }
 
 /// Talks to a running broker from any thread: in-process clients, counters,
@@ -634,6 +764,13 @@ impl Handle {
             ClientError::Timeout => BrokerError::Timeout,
             _ => BrokerError::NotRunning,
         })
+    }
+
+    /// What happens to the clients (see [`Events`]): connected,
+    /// disconnected with the reason, subscribed and unsubscribed with the
+    /// filter, dropped. Every call returns the same channel.
+    pub fn events(&self) -> Events {
+        self.inner.events.clone()
     }
 
     /// The broker's counters now.

@@ -9,6 +9,7 @@ use super::conn::{Conn, Phase};
 use super::message::{Incoming, WillMsg, WillParts};
 use super::publish::forwardable;
 use super::session::{NEVER_EXPIRES, Session, SessionId};
+use super::verdict::{EventKind, Gate, HookQuestion, Kind, Verdict, level};
 use super::{ConnId, Core};
 use crate::auth::AuthResult;
 use crate::codec::{self, Connect, Disconnect, Packet, PropertiesBuf, Property, ProtocolVersion};
@@ -98,6 +99,28 @@ impl Core {
             }
         }
 
+        match self.gate(
+            id,
+            Kind::Connect,
+            |core| connect_question(core, id, &c),
+            now,
+        ) {
+            Gate::Go | Gate::Filters(_) => {}
+            // Parked: `handle_data` gives the bytes back (see `verdict.rs`).
+            Gate::Wait => return,
+            Gate::Refuse(v) => {
+                log::info!(
+                    "client {} refused by the application, client id '{}'",
+                    self.label(id),
+                    c.client_id
+                );
+                let why = match v {
+                    Verdict::BadCredentials => Refusal::BadCredentials,
+                    _ => Refusal::NotAuthorized,
+                };
+                return self.refuse(id, why, now);
+            }
+        }
         // [MQTT-3.1.3-6] [MQTT-3.1.3-7]: an empty id gets one assigned (5.0
         // tells the client which [MQTT-3.2.2-16]); check_connect refused the
         // 3.1.1 case with clean session 0.
@@ -130,6 +153,7 @@ impl Core {
             {
                 log::info!("client '{client_id}' connected again; closing its old connection");
                 self.disconnect_v5(old, RC_SESSION_TAKEN_OVER, "session taken over");
+                self.note_close_reason("taken over");
                 // Closed as any connection: a session that ends with its
                 // connection ends here; one that outlives it is resumed (or
                 // discarded by clean start) just below, which also cancels a
@@ -238,6 +262,9 @@ impl Core {
             c.clean_start,
             c.keep_alive
         );
+        // Before anything that may close it again, so that a Disconnected
+        // event always follows a Connected one.
+        self.emit(EventKind::Connected, sid, None, None);
 
         // CONNACK: session present tells whether state was kept
         // [MQTT-3.2.2-1] [MQTT-3.2.2-2]; 5.0 adds what the broker supports.
@@ -316,6 +343,10 @@ impl Core {
             // with `use_identity_as_username`): no password to check.
             return None;
         }
+        if self.hooks_replace_files() {
+            // The application's on_connect decides instead of the file.
+            return None;
+        }
         match self.auth.authenticate(c.username, c.password) {
             AuthResult::Allowed => None,
             AuthResult::BadCredentials => Some(Refusal::BadCredentials),
@@ -362,6 +393,7 @@ impl Core {
         // asks for it to be published all the same.
         let with_will = d.reason == RC_DISCONNECT_WITH_WILL;
         log::info!("client {} disconnected", self.label(id));
+        self.note_close_reason("clean");
         self.close(id, with_will, now);
     }
 
@@ -384,10 +416,18 @@ impl Core {
         conn.phase = Phase::Closing;
         let will = conn.will.take();
         self.mark_dirty(id);
+        let reason = if self.hooks.is_some() {
+            Some(self.take_close_reason())
+        } else {
+            None
+        };
         let Phase::Connected(sid) = phase else {
             return;
         };
         self.stats.clients_connected = self.stats.clients_connected.saturating_sub(1);
+        if let Some(reason) = reason {
+            self.emit(EventKind::Disconnected, sid, None, Some(reason));
+        }
         let Some(session) = self.sessions.get_mut(sid.0) else {
             return;
         };
@@ -496,12 +536,40 @@ impl Core {
     /// leaves it optional), where Mosquitto closes that way.
     pub(super) fn close_quietly(&mut self, id: ConnId, why: &str, now: Instant) {
         log::warn!("client {}: protocol error: {why}; closing", self.label(id));
+        self.note_close_reason("protocol error");
         self.close(id, true, now);
     }
 
     pub(super) fn disconnect_with(&mut self, id: ConnId, reason: u8, why: &str, now: Instant) {
         log::warn!("client {}: {why}; closing", self.label(id));
         self.disconnect_v5(id, reason, why);
+        if self.hooks.is_some() {
+            let kept = self.take_close_reason_noted();
+            self.note_close_reason(kept.unwrap_or("protocol error"));
+        }
         self.close(id, true, now);
+    }
+}
+
+/// The on_connect question for CONNECT `c` on connection `id`.
+fn connect_question(core: &Core, id: ConnId, c: &Connect<'_>) -> HookQuestion {
+    HookQuestion::Connect {
+        client_id: c.client_id.to_owned(),
+        username: c.username.map(str::to_owned),
+        password: c.password.map(<[u8]>::to_vec),
+        address: core
+            .conn(id)
+            .and_then(Conn::label)
+            .unwrap_or("?")
+            .to_owned(),
+        protocol: level(c.protocol),
+        user_properties: c
+            .properties
+            .iter()
+            .filter_map(|p| match p {
+                Property::UserProperty(k, v) => Some((k.to_owned(), v.to_owned())),
+                _ => None,
+            })
+            .collect(),
     }
 }

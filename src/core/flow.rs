@@ -36,6 +36,7 @@
 use std::time::Instant;
 
 use super::session::{QueuePolicy, Session, SessionId};
+use super::verdict::EventKind;
 use super::{ConnId, Core};
 use crate::codec::QoS;
 
@@ -245,6 +246,12 @@ impl Core {
         s.dropped += 1;
         if !s.dropping {
             s.dropping = true;
+            if self.hooks.is_some() {
+                self.emit(EventKind::Dropped, sid, None, Some("queue full"));
+            }
+            let Some(s) = self.sessions.get_mut(sid.0) else {
+                return;
+            };
             let why = if s.conn.is_none() {
                 "offline".to_owned()
             } else if stuck(s, timeout, now) {

@@ -37,6 +37,7 @@ mod sys;
 mod tests;
 #[cfg(test)]
 mod tests_v5;
+mod verdict;
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -54,6 +55,7 @@ use matching::Router;
 pub use session::QueuePolicy;
 use session::{Session, SessionId};
 use sys::SysState;
+pub use verdict::{Event, EventKind, HookCall, HookQuestion, HookSet, Verdict};
 
 pub use persist::{PersistFigures, PersistMode, RestoreReport, for_each_record};
 
@@ -179,6 +181,8 @@ pub struct Core {
     /// inside, as most of it is cold and the core without it pays one
     /// pointer.
     journal: persist::Journal,
+    /// The application's hooks and events, when set (see `verdict.rs`).
+    hooks: Option<Box<verdict::Hooks>>,
 }
 
 /// What became of one packet of input (see [`Core::handle_data`]).
@@ -273,6 +277,7 @@ impl Core {
             scratch_fwd: PropertiesBuf::new(),
             policies: HashMap::new(),
             journal: persist::Journal::default(),
+            hooks: None,
         }
     }
 
@@ -385,8 +390,13 @@ impl Core {
                     if let Some(c) = self.conn_mut(id) {
                         c.last_rx = now;
                     }
-                    if self.handle_packet(id, packet, now) == Input::Refused {
-                        // A subscriber's full queue: the PUBLISH is
+                    let input = self.handle_packet(id, packet, now);
+                    // Read the parked flag whatever `input` is, so it
+                    // never outlives its packet.
+                    let parked = self.take_parked();
+                    if input == Input::Refused || parked {
+                        // A subscriber's full queue, or a packet parked for the
+                        // application's verdict (`verdict.rs`): the packet is
                         // handed in again once the connection is resumed
                         // (see `flow.rs`), and its bytes counted then.
                         let kept = used - n;
@@ -442,6 +452,7 @@ impl Core {
             *slot = None;
         }
         self.forget_throttle(id);
+        self.forget_park(id);
     }
 
     /// Time has reached `now`: closes connections whose keepalive or connect
@@ -538,6 +549,7 @@ impl Core {
             let id = ConnId(i);
             if self.conn(id).is_some_and(|c| c.phase != Phase::Closing) {
                 self.disconnect_v5(id, 0x8B, "server shutting down");
+                self.note_close_reason("shutdown");
                 self.close(id, false, now);
             }
         }
@@ -677,6 +689,7 @@ impl Core {
                 self.close(id, false, now);
             } else {
                 // [MQTT-3.1.2-24]: no packet within 1.5 x keepalive.
+                self.note_close_reason("keepalive");
                 self.disconnect_with(id, 0x8D, "keep alive timeout", now);
             }
         }

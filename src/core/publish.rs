@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use super::message::Incoming;
 use super::retain::RetainOutcome;
 use super::session::{Inflight, Message, OutState, Pending, QueuePolicy, SessionId};
+use super::verdict::{Gate, HookQuestion, Kind};
 use super::{Close, ConnId, Core, Input};
 use crate::codec::{
     self, PacketId, Properties, PropertiesBuf, Property, ProtocolVersion, PubResp, PubRespKind,
@@ -202,7 +203,21 @@ impl Core {
         self.stats.messages_received += 1;
         let reserved = (topic::is_sys_topic(&topic) && !topic::is_bridge_state_topic(&topic))
             || topic.starts_with("$share/");
-        if !reserved && self.may_publish(sid, &topic) {
+        let mut allowed = !reserved && self.may_publish(sid, &topic);
+        if allowed && self.hooks.is_some() {
+            let ask = |core: &Core| publish_question(core, sid, &topic, p);
+            match self.gate(id, Kind::Publish, ask, now) {
+                Gate::Go | Gate::Filters(_) => {}
+                Gate::Refuse(_) => allowed = false,
+                Gate::Wait => {
+                    // Parked: `handle_data` gives the bytes back (see
+                    // `verdict.rs`); counted when it is handed in again.
+                    self.stats.messages_received -= 1;
+                    return Ok(None);
+                }
+            }
+        }
+        if allowed {
             return Ok(Some(topic));
         }
         // Only the broker publishes under $SYS (but for the state of a
@@ -869,4 +884,19 @@ fn new_message(m: &Incoming<'_>, now: Instant) -> Rc<Message> {
             .map(|secs| now + Duration::from_secs(u64::from(secs))),
         persist_id: std::cell::Cell::new(0),
     })
+}
+
+/// The on_publish question for PUBLISH `p` to `topic` from session `sid`.
+fn publish_question(core: &Core, sid: SessionId, topic: &str, p: &Publish<'_>) -> HookQuestion {
+    HookQuestion::Publish {
+        client_id: core
+            .sessions
+            .get(sid.0)
+            .map(|s| s.client_id.to_string())
+            .unwrap_or_default(),
+        topic: topic.to_owned(),
+        payload: p.payload.to_vec(),
+        qos: p.qos as u8,
+        retain: p.retain,
+    }
 }

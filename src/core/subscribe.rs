@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use super::session::{Pending, SessionId, SubEntry, Subscription};
+use super::verdict::{EventKind, Gate, HookQuestion, Kind};
 use super::{ConnId, Core};
 use crate::auth::SubscribeDecision;
 use crate::codec::{self, Packet, ProtocolVersion, QoS, Subscribe, Unsubscribe};
@@ -51,11 +52,34 @@ impl Core {
         {
             return self.disconnect_with(id, code, why, now);
         }
+        let hook = match self.gate(
+            id,
+            Kind::Subscribe,
+            |core| subscribe_question(core, sid, &s),
+            now,
+        ) {
+            // Parked: `handle_data` gives the bytes back (see `verdict.rs`).
+            Gate::Wait => return,
+            Gate::Go => None,
+            Gate::Refuse(_) => Some(Vec::new()),
+            Gate::Filters(v) => Some(v),
+        };
         let mut codes = std::mem::take(&mut self.scratch_codes);
         codes.clear();
         let mut outcomes = Vec::new();
-        for (filter, options) in s.filters() {
-            let decision = self.acl_decision(sid, filter);
+        for (i, (filter, options)) in s.filters().enumerate() {
+            let refused_by_hook = hook
+                .as_ref()
+                .is_some_and(|v| !v.get(i).copied().unwrap_or(false));
+            let decision = if refused_by_hook {
+                log::info!(
+                    "client {}: subscription '{filter}' refused by the application",
+                    self.label(id)
+                );
+                SubscribeDecision::Denied
+            } else {
+                self.acl_decision(sid, filter)
+            };
             let outcome = if decision == SubscribeDecision::Denied {
                 // [MQTT-3.9.3] 0x80 / 5.0 0x87: nothing under this filter may
                 // ever be delivered to this client.
@@ -102,6 +126,7 @@ impl Core {
             let Outcome::Granted { qos, new, shared } = outcome else {
                 continue;
             };
+            self.emit(EventKind::Subscribed, sid, Some(filter), None);
             let wanted = match options.retain_handling {
                 0 => true,
                 1 => new,
@@ -299,6 +324,7 @@ impl Core {
             if existed {
                 self.journal.unsubscribed(self.psid(sid), filter);
                 self.forget_subscription(sid, filter);
+                self.emit(EventKind::Unsubscribed, sid, Some(filter), None);
             }
             codes.push(if existed {
                 0
@@ -338,5 +364,20 @@ fn malformed_filter(filter: &str, max_len: usize, max_levels: usize) -> Option<(
         Err(TopicError::TooManyLevels) => Some((0x81, "topic filter past max_topic_levels")),
         // [MQTT-4.7.3-1] [MQTT-4.7.1-2] [MQTT-4.7.1-3]
         Err(_) => Some((0x81, "malformed topic filter")),
+    }
+}
+
+/// The on_subscribe question for SUBSCRIBE `s` of session `sid`.
+fn subscribe_question(core: &Core, sid: SessionId, s: &Subscribe<'_>) -> HookQuestion {
+    HookQuestion::Subscribe {
+        client_id: core
+            .sessions
+            .get(sid.0)
+            .map(|ss| ss.client_id.to_string())
+            .unwrap_or_default(),
+        filters: s
+            .filters()
+            .map(|(f, o)| (f.to_owned(), o.qos as u8))
+            .collect(),
     }
 }

@@ -1206,3 +1206,4 @@ fn trusted_connections_need_no_credentials() {
 
 mod flow;
 mod persist;
+mod verdict;

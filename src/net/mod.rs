@@ -18,6 +18,7 @@
 
 mod bridge;
 mod bridge_tls;
+pub mod hooks;
 #[cfg(feature = "http")]
 mod http;
 #[cfg(not(feature = "http"))]
@@ -161,6 +162,8 @@ pub struct Server {
     /// Where the password and ACL files are, for SIGHUP.
     auth_files: Config,
     control: Option<Control>,
+    /// The application's hooks and events (see `hooks.rs`), when embedded.
+    hooks: Option<hooks::LoopHooks>,
     /// Local endpoints whose subscriber had no room; retried on wake-up.
     blocked: Vec<usize>,
     /// Requests may be waiting beyond the last turn's budget.
@@ -236,6 +239,7 @@ impl Server {
             backlog: Vec::new(),
             signals: None,
             control: None,
+            hooks: None,
             blocked: Vec::new(),
             more_requests: false,
             bridges: Vec::new(),
@@ -290,6 +294,23 @@ impl Server {
         let waker = Arc::new(self.waker()?);
         self.control = Some(Control { rx, next_serial: 0 });
         Ok(waker)
+    }
+
+    /// Installs the application's hooks and events (see `net/hooks.rs`):
+    /// verdicts come back on `verdicts` (the control channel) with a
+    /// wake-up of `waker`; events go to `events`.
+    pub(crate) fn attach_hooks(
+        &mut self,
+        app: hooks::AppHooks,
+        verdicts: std::sync::mpsc::Sender<Request>,
+        waker: Arc<Waker>,
+        events: hooks::EventSink,
+    ) {
+        self.core.set_hooks(app.hook_set());
+        let pool = app
+            .any()
+            .then(|| hooks::HookPool::new(app, verdicts, waker));
+        self.hooks = Some(hooks::LoopHooks { pool, events });
     }
 
     /// Restores the core from an opened store (see [`persist::open`]) and
@@ -431,6 +452,9 @@ impl Server {
             // durable (see persist.rs).
             if let Some(p) = self.persist.as_mut() {
                 p.end_of_turn(&mut self.core, now);
+            }
+            if let Some(h) = self.hooks.as_mut() {
+                h.pump(&mut self.core, now);
             }
             self.flush_dirty(now);
             // Paused publishers the core lets go: read them next turn.
@@ -749,6 +773,11 @@ impl Server {
                     let _ = reply.try_send(self.stats(now));
                 }
                 Request::Stop => return true,
+                Request::Verdict {
+                    conn,
+                    ticket,
+                    verdict,
+                } => self.core.handle_verdict(conn, ticket, verdict, now),
             }
             // Hand each request's effects out before the next one, as a
             // socket's output would drain between its peer's packets.

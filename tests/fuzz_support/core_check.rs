@@ -13,7 +13,11 @@
 //! * deadlines are neither lost nor missed: `next_deadline` is never later
 //!   than any connection's connect or keepalive deadline, and once time
 //!   passes one, `handle_timeout` closes that connection;
-//! * the counters agree with what the connections saw.
+//! * the counters agree with what the connections saw;
+//! * application hooks (op 7): a connection has at most one question
+//!   pending, and it is parked (not read) until answered; a verdict or the
+//!   deadline lets it go on; events name a client and, for subscribed /
+//!   unsubscribed, a filter.
 //!
 //! # Program format
 //!
@@ -29,7 +33,7 @@
 //! | 4  | -        | the network writes all pending output |
 //! | 5  | -        | the peer closes the connection |
 //! | 6  | d        | the clock advances `250 ms * d`, then `handle_timeout` |
-//! | 7  | -        | no-op |
+//! | 7  | v        | the first time: install hooks (`v` bit 0 connect, bit 1 publish, bit 2 subscribe; verdicts within 1 s); then answer the oldest pending question with verdict `v % 4` (accept, refuse, bad credentials, per filter from the bits of `v`) |
 
 use std::time::{Duration, Instant};
 
@@ -37,7 +41,9 @@ use boxmq::codec::{
     self, Connect, Disconnect, Packet, PacketId, Properties, PropertiesBuf, Property,
     ProtocolVersion, PubResp, PubRespKind, Publish, QoS, SubOptions, Will,
 };
-use boxmq::core::{ConnId, Core};
+use std::collections::VecDeque;
+
+use boxmq::core::{ConnId, Core, EventKind, HookCall, HookSet, Verdict};
 use boxmq::{Config, Limits};
 
 use super::Input;
@@ -133,6 +139,12 @@ pub struct Harness {
     slots: Vec<Slot>,
     /// Packets the connections received, for tests that look at them.
     pub received_packets: usize,
+    /// Hooks installed (op 7).
+    hooks: bool,
+    /// Questions the application has not answered yet, oldest first.
+    calls: VecDeque<HookCall>,
+    /// Verdicts given, for tests that look at them.
+    pub verdicts: usize,
 }
 
 /// Runs the program in `data`, checking every property on the way.
@@ -153,6 +165,9 @@ impl Harness {
             now: Instant::now(),
             slots: (0..CONNS).map(|_| Slot::default()).collect(),
             received_packets: 0,
+            hooks: false,
+            calls: VecDeque::new(),
+            verdicts: 0,
         }
     }
 
@@ -188,11 +203,114 @@ impl Harness {
                     let d = u64::from(input.byte());
                     self.advance(Duration::from_millis(250 * d));
                 }
+                7 => {
+                    let v = input.byte();
+                    self.hook_op(v);
+                }
                 _ => {}
             }
             self.settle();
         }
         self.finish();
+    }
+
+    /// Op 7: installs the hooks, or answers the oldest question.
+    fn hook_op(&mut self, v: u8) {
+        if !self.hooks {
+            self.hooks = true;
+            self.core.set_hooks(HookSet {
+                connect: v & 1 != 0,
+                publish: v & 2 != 0,
+                subscribe: v & 4 != 0,
+                timeout: Duration::from_secs(1),
+                ..HookSet::default()
+            });
+            return;
+        }
+        let Some(call) = self.calls.pop_front() else {
+            return;
+        };
+        let verdict = match v % 4 {
+            0 => Verdict::Accept,
+            1 => Verdict::Refuse,
+            2 => Verdict::BadCredentials,
+            _ => Verdict::Filters((0..8).map(|b| v & (0x10 << (b % 4)) != 0).collect()),
+        };
+        self.verdicts += 1;
+        self.core
+            .handle_verdict(call.conn, call.ticket, verdict, self.now);
+        self.resume();
+    }
+
+    /// Hands the inbox of every connection the core resumed in again, as
+    /// the event loop does; and of a parked connection that takes input
+    /// again once its output was written (the loop reads it then).
+    fn resume(&mut self) {
+        let mut again: Vec<usize> = std::iter::from_fn(|| self.core.poll_resumed())
+            .map(|id| id.0)
+            .collect();
+        assert!(again.iter().all(|&i| i < CONNS), "poll_resumed: {again:?}");
+        again.extend((0..CONNS).filter(|&i| {
+            self.core.pending_ticket(Self::id(i)).is_some() && self.core.wants_input(Self::id(i))
+        }));
+        for i in again {
+            if !self.slots[i].open || self.slots[i].inbuf.is_empty() {
+                continue;
+            }
+            let inbuf = std::mem::take(&mut self.slots[i].inbuf);
+            self.slots[i].paused = false;
+            self.feed(i, &inbuf, 0);
+        }
+    }
+
+    /// Collects the core's questions and events and checks them.
+    fn collect_hooks(&mut self) {
+        while let Some(call) = self.core.poll_hook_call() {
+            let i = call.conn.0;
+            assert!(
+                i < CONNS && self.slots[i].open,
+                "question about {:?}, which is not open",
+                call.conn
+            );
+            assert!(self.hooks, "a question without hooks");
+            self.calls.push_back(call);
+        }
+        // Questions the core no longer waits for (the connection is gone,
+        // or the deadline refused) are answered by nobody.
+        let core = &self.core;
+        self.calls
+            .retain(|c| core.pending_ticket(c.conn) == Some(c.ticket));
+        for (n, c) in self.calls.iter().enumerate() {
+            assert!(
+                !self.calls.iter().skip(n + 1).any(|d| d.conn == c.conn),
+                "two questions pending for connection {}",
+                c.conn.0
+            );
+        }
+        for c in &self.calls {
+            assert!(
+                !self.core.wants_input(c.conn),
+                "connection {} has a question pending but is read",
+                c.conn.0
+            );
+        }
+        // No question is lost: every parked connection has its question.
+        for i in 0..CONNS {
+            if let Some(t) = self.core.pending_ticket(Self::id(i)) {
+                assert!(
+                    self.calls.iter().any(|c| c.conn.0 == i && c.ticket == t),
+                    "connection {i} waits for question {t}, never asked"
+                );
+            }
+        }
+        while let Some(e) = self.core.poll_event() {
+            assert!(self.hooks, "an event without hooks");
+            let filter = matches!(e.kind, EventKind::Subscribed | EventKind::Unsubscribed);
+            assert_eq!(e.topic.is_some(), filter, "{e:?}");
+            let reason = matches!(e.kind, EventKind::Disconnected | EventKind::Dropped);
+            assert_eq!(e.reason.is_some(), reason, "{e:?}");
+            assert!(!e.client_id.is_empty(), "{e:?}");
+        }
     }
 
     fn id(i: usize) -> ConnId {
@@ -236,6 +354,12 @@ impl Harness {
                     }
                 }
             }
+            let id = Self::id(i);
+            if self.core.pending_ticket(id).is_some() && !self.core.wants_input(id) {
+                // Parked: the event loop does not read the socket until
+                // the verdict; the bytes wait there, in order.
+                continue;
+            }
             let inbuf = std::mem::take(&mut slot.inbuf);
             let used = self.core.handle_data(Self::id(i), &inbuf, self.now);
             assert!(
@@ -253,8 +377,10 @@ impl Harness {
             slot.paused |= throttled;
             slot.credit += used;
             slot.inbuf = inbuf[used..].to_vec();
+            let parked = self.core.pending_ticket(Self::id(i)).is_some();
+            let slot = &mut self.slots[i];
             assert!(
-                slot.inbuf.len() <= max,
+                parked || slot.inbuf.len() <= max,
                 "core left {} bytes unused, more than max_packet_size",
                 slot.inbuf.len()
             );
@@ -410,6 +536,8 @@ impl Harness {
     /// Closes what the core wants closed (after the network wrote all of
     /// it), and checks the invariants.
     fn settle(&mut self) {
+        self.resume();
+        self.collect_hooks();
         while let Some(id) = self.core.poll_dirty() {
             assert!(
                 id.0 < CONNS && self.slots[id.0].open,

@@ -374,6 +374,12 @@ impl Prog {
     pub fn close(&mut self, c: u8) -> &mut Self {
         self.op(5, c)
     }
+    /// Op 7: installs hooks the first time, answers a question afterwards.
+    pub fn hook(&mut self, v: u8) -> &mut Self {
+        self.op(7, 0);
+        self.0.push(v);
+        self
+    }
     pub fn tick(&mut self, quarter_seconds: u8) -> &mut Self {
         self.op(6, 0);
         self.0.push(quarter_seconds);
@@ -449,6 +455,43 @@ pub fn core_seeds() -> Vec<(String, Vec<u8>)> {
             .canned(2, 6, 0, 0)
             .drain(2);
         seeds.push((format!("{tag}-resume"), p.0));
+
+        // Application hooks: every CONNECT, PUBLISH and SUBSCRIBE parked;
+        // a burst behind a parked PUBLISH, verdicts accept / refuse /
+        // accept; a SUBSCRIBE answered per filter; a CONNECT left to its
+        // deadline; a parked client that goes away.
+        let mut p = Prog::default();
+        p.hook(7)
+            .open(0)
+            .raw(0, &connect(v, "dashboard", true, 0), 0)
+            .hook(0)
+            .raw(0, &subscribe(v, "a/+", QoS::AtLeastOnce), 0)
+            .hook(0x13)
+            .drain(0)
+            .open(1)
+            .raw(1, &shelly_connect(v, 60), 0)
+            .hook(0)
+            .drain(1)
+            // Three QoS 1 PUBLISHes to "a/b": the first parked, the others
+            // wait behind it.
+            .canned(1, 2, 2, 1)
+            .canned(1, 2, 2, 19)
+            .canned(1, 2, 2, 37)
+            .hook(0)
+            .hook(1)
+            .hook(0)
+            .drain(0)
+            .drain(1)
+            .open(2)
+            .raw(2, &connect(v, "late", true, 0), 0)
+            .tick(5)
+            .drain(2)
+            .open(3)
+            .raw(3, &connect(v, "gone", true, 0), 0)
+            .close(3)
+            .hook(2)
+            .drain(0);
+        seeds.push((format!("{tag}-hooks"), p.0));
 
         // Garbage after a valid CONNECT.
         let mut p = Prog::default();

@@ -85,6 +85,15 @@ pub(crate) enum Request {
     Stats(SyncSender<BrokerStats>),
     /// Stop the broker gracefully.
     Stop,
+    /// The application's verdict on a parked packet (see `net/hooks.rs`).
+    Verdict {
+        /// The connection waiting.
+        conn: ConnId,
+        /// The question's ticket.
+        ticket: u64,
+        /// The answer.
+        verdict: crate::core::Verdict,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
