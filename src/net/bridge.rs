@@ -176,18 +176,8 @@ impl Server {
             serial,
             addr: addr.to_owned(),
         };
-        match self.resolver.ask(lookup) {
-            Ok(Some(wake)) => {
-                if let Err(e) = self
-                    .poll
-                    .registry()
-                    .register(wake, RESOLVER, Interest::READABLE)
-                {
-                    // Answers are still taken at every bridge tick.
-                    log::warn!("cannot register the resolver's wake-up: {e}");
-                }
-            }
-            Ok(None) => {}
+        match self.resolver.ask(self.poll.registry(), RESOLVER, lookup) {
+            Ok(()) => {}
             Err(e) => {
                 b.lookup = None;
                 let why = format!("cannot look up {addr}: {e}");

@@ -1,0 +1,7 @@
+//! Unix (Linux) implementations of the platform interface (see `platform`).
+
+pub mod fs;
+pub mod nofile;
+pub mod paths;
+pub mod stop;
+pub mod wake;
