@@ -18,6 +18,7 @@ use super::{Endpoint, READ_CHUNK, READS_PER_TURN, RESOLVER, Server, interrupted,
 use crate::bridge::link::{Action, OUT_HIGH_WATER};
 use crate::bridge::{BridgeConfig, BridgeStats, Link};
 use crate::core::ConnId;
+use crate::platform::readiness::SHORT_READ_DRAINS;
 
 /// A bridge as the loop keeps it.
 pub(super) struct BridgeConn {
@@ -389,8 +390,9 @@ impl Server {
                 self.bridge_write(key, now);
             }
             self.flush_urgent(now);
-            if n < READ_CHUNK && !closed_seen {
-                // A short read emptied the socket; new data brings a new
+            if n < READ_CHUNK && !closed_seen && SHORT_READ_DRAINS {
+                // A short read emptied (not on Windows: see
+                // `platform::readiness`) the socket; new data brings a new
                 // (edge-triggered) event.
                 return;
             }

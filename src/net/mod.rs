@@ -39,6 +39,7 @@ use crate::auth::Auth;
 use crate::broker::local::{Drain, LocalConn, LocalRef, Request};
 use crate::config::Config;
 use crate::core::{ConnId, Core};
+use crate::platform::readiness::SHORT_READ_DRAINS;
 
 pub mod persist;
 #[cfg(feature = "tls")]
@@ -215,7 +216,9 @@ impl Server {
     /// denied, ...), with its address in the message.
     pub fn bind(config: &Config) -> io::Result<Server> {
         let listeners = bind_listeners(config).map_err(|(addr, e)| {
-            io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
+            let hint = crate::platform::bind::hint(&e).map(|h| format!(" ({h})"));
+            let hint = hint.unwrap_or_default();
+            io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}{hint}"))
         })?;
         let auth = config
             .load_auth()
@@ -615,8 +618,9 @@ impl Server {
             // What this read produced for subscribers goes out before the
             // next read adds more.
             self.flush_urgent(now);
-            if n < READ_CHUNK && !closed_seen {
-                // A short read emptied the socket; new data brings a new
+            if n < READ_CHUNK && !closed_seen && SHORT_READ_DRAINS {
+                // A short read emptied (not on Windows: see
+                // `platform::readiness`) the socket; new data brings a new
                 // (edge-triggered) event, so no read just to see WouldBlock.
                 return;
             }

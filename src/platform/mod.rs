@@ -11,9 +11,14 @@
 //!   Windows.
 //! * `nofile`: enough file handles for `max_connections` (`RLIMIT_NOFILE`
 //!   on Unix; Windows has no such per-process limit to raise).
-//! * `fs`: making a directory entry durable (`fsync` of the directory on
+//! * `fs`: the data directory lock (`flock`; `LockFileEx`), and making a
+//!   directory entry durable (`fsync` of the directory on
 //!   Unix; `FlushFileBuffers` on a directory handle on Windows).
+//! * `bind`: what to check when a listener cannot be bound (Windows'
+//!   reserved port ranges, WSAEACCES 10013).
 //! * `paths`: the default data directory and config file.
+//! * `readiness`: whether a short read means the socket is empty (epoll)
+//!   or the loop must read on to `WouldBlock` (Windows).
 //!
 //! This module is a leaf: it names no other module of the crate.
 
@@ -24,4 +29,4 @@ mod os;
 #[path = "windows/mod.rs"]
 mod os;
 
-pub use os::{fs, nofile, paths, stop, wake};
+pub use os::{bind, fs, nofile, paths, readiness, stop, wake};

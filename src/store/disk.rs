@@ -93,12 +93,8 @@ impl Disk for FsDisk {
             .create(true)
             .truncate(false)
             .open(dir.join(LOCK_FILE))?;
-        // `flock` on Unix, `LockFileEx` on Windows: released when the
-        // file is closed, also when the process is killed.
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => return Ok(false),
-            Err(std::fs::TryLockError::Error(e)) => return Err(e),
+        if !crate::platform::fs::try_lock(&file)? {
+            return Ok(false);
         }
         // The pid is for people only; the lock is the file lock.
         let mut f = &file;

@@ -79,17 +79,17 @@ mod tests {
         let before = getrlimit(Resource::Nofile);
         let soft = before.current.unwrap_or(u64::MAX);
         // Already enough: nothing changes.
-        assert_eq!(ensure_nofile(soft.min(16)), Ok(soft));
+        assert_eq!(ensure(soft.min(16)), Ok(soft));
         // Up to the hard limit: raised (harmless for the test process).
         if let Some(hard) = before.maximum {
-            assert_eq!(ensure_nofile(hard), Ok(hard.max(soft)));
+            assert_eq!(ensure(hard), Ok(hard.max(soft)));
             assert!(
                 getrlimit(Resource::Nofile)
                     .current
                     .is_none_or(|s| s >= hard)
             );
             if hard < u64::MAX {
-                assert!(ensure_nofile(hard + 1).is_err());
+                assert!(ensure(hard + 1).is_err());
             }
         }
     }

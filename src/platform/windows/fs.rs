@@ -1,4 +1,8 @@
-//! Making a directory's entries durable on Windows.
+//! The data directory's lock, and making a directory's entries durable,
+//! on Windows.
+//!
+//! The lock is `std::fs::File::try_lock` (`LockFileEx`; Rust 1.89, which
+//! the Windows build needs).
 //!
 //! A directory opens only with `FILE_FLAG_BACKUP_SEMANTICS`; NTFS then
 //! flushes its metadata with `FlushFileBuffers` (what `sync_all` calls).
@@ -7,7 +11,7 @@
 //! there the file's own flush (`sync_data`, done before) is all there is,
 //! as with Mosquitto on the same box, so that is not an error.
 
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions, TryLockError};
 use std::io;
 use std::os::windows::fs::OpenOptionsExt;
 use std::path::Path;
@@ -37,5 +41,22 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
             Ok(())
         }
         Err(e) => Err(e),
+    }
+}
+
+/// Takes an exclusive lock on `file` without waiting: `Ok(false)` when
+/// another process holds it. Released when the file is closed, also when
+/// the process is killed.
+///
+/// # Errors
+/// When locking fails for another reason.
+// The crate's rust-version (1.85) is for Linux; this file is built for
+// Windows only, with 1.89 or later.
+#[allow(clippy::incompatible_msrv)]
+pub fn try_lock(file: &File) -> io::Result<bool> {
+    match file.try_lock() {
+        Ok(()) => Ok(true),
+        Err(TryLockError::WouldBlock) => Ok(false),
+        Err(TryLockError::Error(e)) => Err(e),
     }
 }
