@@ -870,6 +870,7 @@ pub const HELP: &str = "\
 boxmq: a small, single-threaded MQTT broker
 
 Usage: boxmq [--listen ADDR:PORT]... [--config FILE]
+       boxmq service install|uninstall ...   (Windows: boxmq service --help)
 
 Options:
       --listen ADDR:PORT  listen on ADDR:PORT; repeatable; IPv6 as [::1]:1883;
