@@ -2,7 +2,8 @@
 # The whole test suite, on a fresh Debian machine as on a developer's:
 # installs what the tests need (when missing, as root or with sudo), runs
 # `cargo test`, then Mosquitto's conformance suites against the release
-# binary (.ci/conformance.sh). CI runs exactly this (.ci/run).
+# binary (.ci/conformance.sh) and its 2.0.11 scripts against boxmq.exe under
+# Wine (.ci/windows-conformance.sh). CI runs exactly this (.ci/run).
 #
 #   ./test.sh            everything
 #   ./test.sh --no-install   skip the installs (the tests that need a
@@ -67,3 +68,5 @@ fi
 
 cargo test
 .ci/conformance.sh
+# The same 2.0.11 scripts against boxmq.exe under Wine (a few minutes).
+.ci/windows-conformance.sh
