@@ -34,7 +34,7 @@ use std::sync::{Mutex, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 mod nested_cargo;
-use nested_cargo::{cargo, manifest_dir, run_bounded, target_dir};
+use nested_cargo::{cargo, manifest_dir, run_bounded, target_dir, without_outer_build};
 
 const TARGET: &str = "x86_64-pc-windows-gnu";
 /// Building both artifacts from scratch (release, LTO) on 2 cores.
@@ -130,6 +130,9 @@ fn built() -> &'static (PathBuf, PathBuf) {
         (bin.join("boxmq.exe"), lib_dir.join("libboxmq.dll.a"))
     })
 }
+
+/// Held by the tests that install the service "boxmq" (one at a time).
+static SERVICE: Mutex<()> = Mutex::new(());
 
 /// Counts the tests using Wine; the last one to finish stops `wineserver`.
 static USERS: Mutex<usize> = Mutex::new(0);
@@ -502,6 +505,7 @@ fn wine_output(program: &str, args: &[&str]) -> (bool, String) {
 /// failure, the real firewall) is in docs/WINDOWS.md.
 #[test]
 fn the_service_installs_starts_stops_gracefully_and_uninstalls() {
+    let _service = SERVICE.lock().unwrap_or_else(|e| e.into_inner());
     let _wine = WineSession::start();
     let (exe, _) = built();
     let exe = exe.to_str().expect("a UTF-8 path");
@@ -577,5 +581,124 @@ fn the_service_installs_starts_stops_gracefully_and_uninstalls() {
     );
     let (ok, text) = wine_output(exe, &["service", "uninstall"]);
     assert!(!ok && text.contains("is not installed"), "{text}");
+    drop(keep_alive.0.stdin.take());
+}
+
+/// `pkg/windows/dist.sh` makes the zip and the MSI with what the issue
+/// lists; the MSI installs under `wine msiexec /qn` to %ProgramFiles%\boxmq
+/// with the config in %ProgramData%\boxmq and the service registered (not
+/// started: it would listen on 1883), and uninstalls cleanly.
+#[test]
+fn the_zip_and_the_msi_hold_the_release_and_the_msi_installs() {
+    let _service = SERVICE.lock().unwrap_or_else(|e| e.into_inner());
+    let _wine = WineSession::start();
+    for (tool, package) in [("wixl", "wixl"), ("msiinfo", "msitools"), ("zip", "zip")] {
+        require(tool, package);
+    }
+    let dir = target_dir("windows");
+    let dist = dir.join("dist");
+    let mut cmd = Command::new("bash");
+    cmd.arg(manifest_dir().join("pkg/windows/dist.sh"))
+        .env("CARGO_TARGET_DIR", &dir)
+        .env("BOXMQ_DIST", &dist);
+    without_outer_build(&mut cmd).env("CARGO_TARGET_DIR", &dir);
+    let (status, out) = run_bounded(&mut cmd, BUILD_LIMIT, "dist", &dir);
+    assert!(status.success(), "{out}");
+    let name = format!("boxmq-{}-x86_64-windows", env!("CARGO_PKG_VERSION"));
+    let files = [
+        "boxmq.exe",
+        "boxmq.dll",
+        "boxmq.dll.a",
+        "boxmq.h",
+        "boxmq.conf",
+        "README.md",
+        "WINDOWS.md",
+    ];
+
+    let zip = dist.join(format!("{name}.zip"));
+    let listing = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, zipfile; print('\\n'.join(zipfile.ZipFile(sys.argv[1]).namelist()))",
+        ])
+        .arg(&zip)
+        .output()
+        .expect("python3");
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    let mut in_zip: Vec<&str> = listing
+        .lines()
+        .filter_map(|l| l.strip_prefix(&format!("{name}/")))
+        .filter(|l| !l.is_empty())
+        .collect();
+    in_zip.sort_unstable();
+    let mut want = files.to_vec();
+    want.sort_unstable();
+    assert_eq!(in_zip, want, "{listing}");
+
+    let msi = dist.join(format!("{name}.msi"));
+    let table = |name: &str| {
+        let out = Command::new("msiinfo")
+            .args(["export"])
+            .arg(&msi)
+            .arg(name)
+            .output()
+            .expect("msiinfo");
+        assert!(out.status.success(), "msiinfo export {name}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let file_table = table("File");
+    let mut in_msi: Vec<&str> = file_table
+        .lines()
+        .skip(3)
+        .filter_map(|l| l.split('\t').nth(2))
+        .collect();
+    in_msi.sort_unstable();
+    assert_eq!(in_msi, want, "{file_table}");
+    let dirs = table("Directory");
+    assert!(
+        dirs.contains("ProgramFiles64Folder") && dirs.contains("CommonAppDataFolder"),
+        "{dirs}"
+    );
+    let service = table("ServiceInstall");
+    let row: Vec<&str> = service
+        .lines()
+        .nth(3)
+        .unwrap_or_default()
+        .split('\t')
+        .collect();
+    assert_eq!(row.get(1), Some(&"boxmq"), "{service}");
+    assert_eq!(row.get(4), Some(&"2"), "automatic start: {service}");
+    assert!(
+        service.contains(r#"service run --config "[CommonAppDataFolder]boxmq\boxmq.conf""#),
+        "{service}"
+    );
+
+    // Installed under Wine. Wine runs services only while another Wine
+    // program runs: an idle cmd for the uninstall's service stop.
+    let mut keep_alive = Running(
+        Command::new("wine")
+            .arg("cmd")
+            .env("WINEPREFIX", prefix())
+            .env("WINEDEBUG", "-all")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("wine cmd"),
+    );
+    let msi_arg = windows_path(&msi);
+    let (ok, text) = wine_output("msiexec", &["/i", &msi_arg, "/qn"]);
+    assert!(ok, "msiexec /i: {text}");
+    let installed = prefix().join("drive_c/Program Files/boxmq");
+    for f in files.iter().filter(|f| **f != "boxmq.conf") {
+        assert!(installed.join(f).is_file(), "{f} in Program Files");
+    }
+    assert!(program_data().join("boxmq/boxmq.conf").is_file());
+    let (_, text) = wine_output("sc", &["query", "boxmq"]);
+    assert!(text.contains("STOPPED"), "registered, not started: {text}");
+    let (ok, text) = wine_output("msiexec", &["/x", &msi_arg, "/qn"]);
+    assert!(ok, "msiexec /x: {text}");
+    assert!(!installed.join("boxmq.exe").exists(), "uninstalled");
+    let (_, text) = wine_output("sc", &["query", "boxmq"]);
+    assert!(!text.contains("SERVICE_NAME"), "service removed: {text}");
     drop(keep_alive.0.stdin.take());
 }
