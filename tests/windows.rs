@@ -480,22 +480,47 @@ fn the_c_example_against_boxmq_dll_receives_a_press() {
     );
 }
 
-/// `wine` running a Windows command to its end, its output as text.
+/// `wine` running a Windows command to its end (at most `WAIT` x 4), its
+/// output as text. The output goes through a file, not a pipe: programs it
+/// starts (msiexec's server) may outlive it holding a pipe open.
 fn wine_output(program: &str, args: &[&str]) -> (bool, String) {
-    let out = Command::new("wine")
-        .arg(program)
-        .args(args)
-        .env("WINEPREFIX", prefix())
-        .env("WINEDEBUG", "-all")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("wine {program}: {e}"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    wine_output_in(&prefix(), program, args)
+}
+
+/// [`wine_output`] in Wine prefix `wine_prefix`.
+fn wine_output_in(wine_prefix: &Path, program: &str, args: &[&str]) -> (bool, String) {
+    static SERIAL: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = target_dir("windows").join(format!("wine-output-{n}.txt"));
+    let file = fs::File::create(&path).expect("create the output file");
+    let mut child = Running(
+        Command::new("wine")
+            .arg(program)
+            .args(args)
+            .env("WINEPREFIX", wine_prefix)
+            .env("WINEDEBUG", "-all")
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("clone"))
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("wine {program}: {e}")),
     );
-    (out.status.success(), text)
+    let deadline = Instant::now() + WAIT * 4;
+    let status = loop {
+        if let Some(status) = child.0.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "wine {program} {args:?} still running after {:?}",
+            WAIT * 4
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    (
+        status.success(),
+        fs::read_to_string(&path).unwrap_or_default(),
+    )
 }
 
 /// Install, start, graceful stop (a 5.0 client gets DISCONNECT 0x8B
@@ -673,12 +698,34 @@ fn the_zip_and_the_msi_hold_the_release_and_the_msi_installs() {
         "{service}"
     );
 
-    // Installed under Wine. Wine runs services only while another Wine
-    // program runs: an idle cmd for the uninstall's service stop.
+    // Installed under Wine, in a fresh prefix of its own: every build has
+    // a new product code, so an older build's install would stay beside.
+    // Wine runs services only while another Wine program runs: an idle
+    // cmd for the uninstall's service stop.
+    let msi_prefix = dir.join("msiprefix");
+    let _ = fs::remove_dir_all(&msi_prefix);
+    struct KillServer(PathBuf);
+    impl Drop for KillServer {
+        fn drop(&mut self) {
+            let _ = Command::new("wineserver")
+                .arg("-k")
+                .env("WINEPREFIX", &self.0)
+                .status();
+        }
+    }
+    let _server = KillServer(msi_prefix.clone());
+    // The prefix is made by its first program; Wine's first start in a new
+    // prefix can lose its server socket to a parallel start (retried).
+    let made = (0..3).any(|_| wine_output_in(&msi_prefix, "cmd", &["/c", "exit"]).0);
+    assert!(
+        made,
+        "cannot create the Wine prefix {}",
+        msi_prefix.display()
+    );
     let mut keep_alive = Running(
         Command::new("wine")
             .arg("cmd")
-            .env("WINEPREFIX", prefix())
+            .env("WINEPREFIX", &msi_prefix)
             .env("WINEDEBUG", "-all")
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
@@ -686,19 +733,74 @@ fn the_zip_and_the_msi_hold_the_release_and_the_msi_installs() {
             .expect("wine cmd"),
     );
     let msi_arg = windows_path(&msi);
-    let (ok, text) = wine_output("msiexec", &["/i", &msi_arg, "/qn"]);
+    let (ok, text) = wine_output_in(&msi_prefix, "msiexec", &["/i", &msi_arg, "/qn"]);
     assert!(ok, "msiexec /i: {text}");
-    let installed = prefix().join("drive_c/Program Files/boxmq");
+    let installed = msi_prefix.join("drive_c/Program Files/boxmq");
+    let until = |what: &str, done: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + WAIT;
+        while !done() {
+            assert!(Instant::now() < deadline, "{what}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    until("installed", &|| installed.join("WINDOWS.md").is_file());
     for f in files.iter().filter(|f| **f != "boxmq.conf") {
         assert!(installed.join(f).is_file(), "{f} in Program Files");
     }
-    assert!(program_data().join("boxmq/boxmq.conf").is_file());
-    let (_, text) = wine_output("sc", &["query", "boxmq"]);
+    assert!(
+        msi_prefix
+            .join("drive_c/ProgramData/boxmq/boxmq.conf")
+            .is_file()
+    );
+    let (_, text) = wine_output_in(&msi_prefix, "sc", &["query", "boxmq"]);
     assert!(text.contains("STOPPED"), "registered, not started: {text}");
-    let (ok, text) = wine_output("msiexec", &["/x", &msi_arg, "/qn"]);
+    let (ok, text) = wine_output_in(&msi_prefix, "msiexec", &["/x", &msi_arg, "/qn"]);
     assert!(ok, "msiexec /x: {text}");
-    assert!(!installed.join("boxmq.exe").exists(), "uninstalled");
-    let (_, text) = wine_output("sc", &["query", "boxmq"]);
+    until("uninstalled", &|| !installed.join("boxmq.exe").exists());
+    let (_, text) = wine_output_in(&msi_prefix, "sc", &["query", "boxmq"]);
     assert!(!text.contains("SERVICE_NAME"), "service removed: {text}");
     drop(keep_alive.0.stdin.take());
+}
+
+/// Ctrl-C (Wine turns SIGINT into CTRL_C_EVENT for a console program) is a
+/// graceful stop: a 5.0 client gets DISCONNECT 0x8B [MQTT-3.14.2-1] and the
+/// broker exits 0.
+#[test]
+fn ctrl_c_stops_boxmq_exe_gracefully() {
+    let _wine = WineSession::start();
+    let port = free_port();
+    let conf = target_dir("windows").join("ctrl-c.conf");
+    fs::write(
+        &conf,
+        format!("listener {port} 127.0.0.1\npersistence false\n"),
+    )
+    .expect("write");
+    let log = target_dir("windows").join("ctrl-c.log");
+    let mut broker = start_broker(&["-c", &windows_path(&conf)], port, &log);
+    let v5 = Command::new("mosquitto_sub")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-V", "mqttv5", "-t", "x", "-d", "-W", "20"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("mosquitto_sub");
+    std::thread::sleep(Duration::from_secs(1));
+    let sent = Command::new("kill")
+        .args(["-INT", &broker.0.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(sent.success());
+    let out = v5.wait_with_output().expect("mosquitto_sub");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("Received DISCONNECT (139)"), "{said}");
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(status) = broker.0.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "boxmq.exe did not exit");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let text = fs::read_to_string(&log).unwrap_or_default();
+    assert!(status.success(), "{status}: {text}");
+    assert!(text.contains("Ctrl-C received; stopping"), "{text}");
 }
