@@ -45,6 +45,7 @@ pub mod http;
 pub mod limits;
 pub mod net;
 pub mod platform;
+pub mod privileges;
 pub mod rlimit;
 pub mod stats;
 pub mod store;

@@ -25,6 +25,18 @@ pub fn ensure_nofile(needed: u64) -> Result<u64, String> {
     crate::platform::nofile::ensure(needed)
 }
 
+/// For Mosquitto's `max_connections -1`: raises the soft limit as far as
+/// the hard limit allows, up to `cap` descriptors, and returns how many
+/// connections that leaves room for on `listeners` listeners.
+///
+/// # Errors
+/// When the limit cannot be changed.
+pub fn connections_allowed(cap: u64, listeners: usize) -> Result<usize, String> {
+    let soft = crate::platform::nofile::raise_up_to(cap)?;
+    let reserved = nofile_needed(0, listeners);
+    Ok(usize::try_from(soft.saturating_sub(reserved)).unwrap_or(usize::MAX))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

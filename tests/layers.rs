@@ -23,6 +23,7 @@ const RULES: &[(&str, &[&str])] = &[
     ("platform", &[]),
     ("store", &["platform"]),
     ("rlimit", &["platform"]),
+    ("privileges", &[]),
     ("auth", &["topic"]),
     // The sans-IO broker.
     ("core", &["codec", "topic", "auth", "limits"]),
@@ -53,8 +54,20 @@ const RULES: &[(&str, &[&str])] = &[
     (
         "broker",
         &[
-            "codec", "topic", "auth", "limits", "store", "rlimit", "core", "bridge", "config",
-            "stats", "http", "net", "platform",
+            "codec",
+            "topic",
+            "auth",
+            "limits",
+            "store",
+            "rlimit",
+            "privileges",
+            "core",
+            "bridge",
+            "config",
+            "stats",
+            "http",
+            "net",
+            "platform",
         ],
     ),
 ];
@@ -176,7 +189,9 @@ fn module_of(path: &Path) -> Option<String> {
     let rel = path.strip_prefix(src()).ok()?;
     let first = rel.components().next()?.as_os_str().to_str()?;
     match first {
-        "lib.rs" | "main.rs" | "logger.rs" | "service.rs" | "service" => None,
+        // The binary: main.rs, its logger (logger.rs, logger/) and the
+        // Windows service (service.rs, service/).
+        "lib.rs" | "main.rs" | "logger.rs" | "logger" | "service.rs" | "service" => None,
         f => Some(f.trim_end_matches(".rs").to_owned()),
     }
 }

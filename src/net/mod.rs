@@ -44,6 +44,8 @@ use crate::platform::readiness::SHORT_READ_DRAINS;
 use crate::stats::BrokerStats;
 use local::{Drain, LocalConn, LocalRef, Request};
 
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod persist;
 #[cfg(feature = "tls")]
 mod tls;

@@ -48,6 +48,30 @@ pub fn ensure(needed: u64) -> Result<u64, String> {
     }
 }
 
+/// Raises the soft limit as far as the hard limit allows, up to `cap`;
+/// returns the soft limit in force afterwards (at most `cap`).
+///
+/// # Errors
+/// When the limit cannot be changed.
+pub fn raise_up_to(cap: u64) -> Result<u64, String> {
+    let current = getrlimit(Resource::Nofile);
+    let target = current.maximum.unwrap_or(u64::MAX).min(cap);
+    match current.current {
+        Some(soft) if soft < target => {
+            let new = Rlimit {
+                current: Some(target),
+                maximum: current.maximum,
+            };
+            setrlimit(Resource::Nofile, new).map_err(|e| {
+                format!("cannot raise the open file limit (RLIMIT_NOFILE) to {target}: {e}")
+            })?;
+            Ok(target)
+        }
+        Some(soft) => Ok(soft.min(target)),
+        None => Ok(target),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,6 +23,15 @@ pub fn ensure(needed: u64) -> Result<u64, String> {
     Ok(MAX_HANDLES)
 }
 
+/// For `max_connections -1`: the handles a process can hold, up to `cap`
+/// (nothing to raise on Windows).
+///
+/// # Errors
+/// Never on Windows; the signature is the Unix one.
+pub fn raise_up_to(cap: u64) -> Result<u64, String> {
+    Ok(cap.min(MAX_HANDLES))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
