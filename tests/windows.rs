@@ -53,6 +53,7 @@ const SYSTEM_DLLS: &[&str] = &[
     "ws2_32.dll",
     "advapi32.dll",
     "bcryptprimitives.dll",
+    "bcrypt.dll",
     "userenv.dll",
 ];
 
