@@ -2,7 +2,8 @@
 # The whole test suite, on a fresh Debian machine as on a developer's:
 # installs what the tests need (when missing, as root or with sudo), runs
 # `cargo test`, then Mosquitto's conformance suites against the release
-# binary (.ci/conformance.sh). CI runs exactly this (.ci/run).
+# binary (.ci/conformance.sh) and its 2.0.11 scripts against boxmq.exe under
+# Wine (.ci/windows-conformance.sh). CI runs exactly this (.ci/run).
 #
 #   ./test.sh            everything
 #   ./test.sh --no-install   skip the installs (the tests that need a
@@ -27,6 +28,13 @@ if [ $install = 1 ]; then
     python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
     # Headless browser for the status page test (tests/e2e_http.rs).
     command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+    # Windows x64 builds and tests under Wine (tests/windows.rs,
+    # .ci/windows-conformance.sh, pkg/windows/): mingw-w64, Wine, wixl/msiinfo.
+    command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1 || need_apt+=(gcc-mingw-w64-x86-64)
+    command -v wine >/dev/null 2>&1 || need_apt+=(wine64)
+    command -v wixl >/dev/null 2>&1 || need_apt+=(wixl)
+    command -v msiinfo >/dev/null 2>&1 || need_apt+=(msitools)
+    command -v zip >/dev/null 2>&1 || need_apt+=(zip)
     if [ ${#need_apt[@]} -gt 0 ]; then
         export DEBIAN_FRONTEND=noninteractive
         $SUDO apt-get update -qq
@@ -54,7 +62,11 @@ if [ $install = 1 ]; then
     # Cross targets, qemu-user and cargo-deb for tests/arm_qemu.rs and
     # tests/package.rs (idempotent; says what is missing).
     bash .ci/arm-setup.sh
+    rustup target add x86_64-pc-windows-gnu >/dev/null 2>&1 \
+        || echo "test.sh: cannot add the x86_64-pc-windows-gnu target (tests/windows.rs will say so)"
 fi
 
 cargo test
 .ci/conformance.sh
+# The same 2.0.11 scripts against boxmq.exe under Wine (a few minutes).
+.ci/windows-conformance.sh

@@ -490,7 +490,11 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, Co
     }
     let mut config = match config_path {
         Some(path) => Config::from_file(Path::new(&path))?,
-        None => Config::default(),
+        // Windows: %ProgramData%\boxmq\boxmq.conf when it exists.
+        None => match crate::platform::paths::default_config() {
+            Some(path) => Config::from_file(&path)?,
+            None => Config::default(),
+        },
     };
     for addr in listens {
         if addr.port() != 0 && config.listeners.iter().any(|l| l.addr == addr) {
@@ -526,6 +530,7 @@ pub const HELP: &str = "\
 boxmq: a small, single-threaded MQTT broker
 
 Usage: boxmq [--listen ADDR:PORT]... [--config FILE]
+       boxmq service install|uninstall ...   (Windows: boxmq service --help)
 
 Options:
       --listen ADDR:PORT  listen on ADDR:PORT; repeatable; IPv6 as [::1]:1883;

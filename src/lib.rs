@@ -19,6 +19,8 @@
 //! * [`broker`]: the embedding API. [`Broker`] runs the broker inside an
 //!   application, [`Handle`] talks to it from any thread, and [`Client`] is
 //!   an in-process MQTT client whose bytes never leave memory.
+//! * [`platform`]: what differs between Unix and Windows (stop signals,
+//!   loop wake-ups, file handle limits, directory sync, default paths).
 //! * `http` (cargo feature `http`): `/health`, `/metrics` and the status
 //!   page of the optional HTTP listener, without sockets; the loop serves
 //!   them (`net/http.rs`).
@@ -42,6 +44,7 @@ pub mod core;
 pub mod http;
 pub mod limits;
 pub mod net;
+pub mod platform;
 pub mod privileges;
 pub mod rlimit;
 pub mod stats;

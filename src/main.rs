@@ -6,6 +6,7 @@ use boxmq::Broker;
 use boxmq::config::{self, Command};
 
 mod logger;
+mod service;
 
 fn main() -> ExitCode {
     if std::env::args_os().nth(1).is_some_and(|a| a == "passwd") {
@@ -14,11 +15,21 @@ fn main() -> ExitCode {
             boxmq::auth::passwd_cli::run_std(args.map(|a| a.to_string_lossy().into()).collect());
         return ExitCode::from(u8::try_from(code).unwrap_or(1));
     }
-    let command = match config::parse_args(
-        std::env::args_os()
-            .skip(1)
-            .map(|a| a.to_string_lossy().into_owned()),
-    ) {
+    let args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if args.first().is_some_and(|a| a == "service") {
+        // Windows: install, uninstall, or run as the service (service.rs).
+        return service::command(&args[1..], serve);
+    }
+    serve(args)
+}
+
+/// Parses `args` (flags and config), starts logging and runs the broker
+/// until it is stopped; the service runs this too.
+fn serve(args: Vec<String>) -> ExitCode {
+    let command = match config::parse_args(args) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("boxmq: {e}");

@@ -24,6 +24,8 @@ pub struct Became {
 }
 
 /// One `/etc/passwd` entry: (uid, gid) of `name`.
+// Used by the Linux implementation (and the tests) only.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 fn passwd_entry(passwd: &str, name: &str) -> Option<(u32, u32)> {
     passwd.lines().find_map(|line| {
         let mut f = line.split(':');
@@ -38,6 +40,8 @@ fn passwd_entry(passwd: &str, name: &str) -> Option<(u32, u32)> {
 }
 
 /// Groups of `/etc/group` that list `name` as a member, plus `primary`.
+// Used by the Linux implementation (and the tests) only.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 fn groups_of(group: &str, name: &str, primary: u32) -> Vec<u32> {
     let mut out = vec![primary];
     for line in group.lines() {
@@ -57,6 +61,8 @@ fn groups_of(group: &str, name: &str, primary: u32) -> Vec<u32> {
 
 /// Which account `user` means: itself, or for Mosquitto's default name
 /// `mosquitto` when it does not exist, `nobody`.
+// Used by the Linux implementation (and the tests) only.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 fn resolve(passwd: &str, user: &str) -> Result<(String, u32, u32), String> {
     if let Some((uid, gid)) = passwd_entry(passwd, user) {
         return Ok((user.to_owned(), uid, gid));

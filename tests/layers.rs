@@ -19,8 +19,10 @@ const RULES: &[(&str, &[&str])] = &[
     ("codec", &[]),
     ("topic", &[]),
     ("limits", &[]),
-    ("store", &[]),
-    ("rlimit", &[]),
+    // What differs between Unix and Windows (docs/WINDOWS.md).
+    ("platform", &[]),
+    ("store", &["platform"]),
+    ("rlimit", &["platform"]),
     ("privileges", &[]),
     ("auth", &["topic"]),
     // The sans-IO broker.
@@ -29,7 +31,9 @@ const RULES: &[(&str, &[&str])] = &[
     ("bridge", &["codec", "topic", "auth", "limits", "core"]),
     (
         "config",
-        &["codec", "topic", "auth", "limits", "core", "bridge"],
+        &[
+            "codec", "topic", "auth", "limits", "core", "bridge", "platform",
+        ],
     ),
     ("stats", &["core", "bridge", "store"]),
     (
@@ -43,7 +47,7 @@ const RULES: &[(&str, &[&str])] = &[
         "net",
         &[
             "codec", "topic", "auth", "limits", "store", "rlimit", "core", "bridge", "config",
-            "stats", "http",
+            "stats", "http", "platform",
         ],
     ),
     // The embedding API.
@@ -63,6 +67,7 @@ const RULES: &[(&str, &[&str])] = &[
             "stats",
             "http",
             "net",
+            "platform",
         ],
     ),
 ];
@@ -184,8 +189,9 @@ fn module_of(path: &Path) -> Option<String> {
     let rel = path.strip_prefix(src()).ok()?;
     let first = rel.components().next()?.as_os_str().to_str()?;
     match first {
-        // The binary: main.rs and its logger (logger.rs, logger/).
-        "lib.rs" | "main.rs" | "logger.rs" | "logger" => None,
+        // The binary: main.rs, its logger (logger.rs, logger/) and the
+        // Windows service (service.rs, service/).
+        "lib.rs" | "main.rs" | "logger.rs" | "logger" | "service.rs" | "service" => None,
         f => Some(f.trim_end_matches(".rs").to_owned()),
     }
 }

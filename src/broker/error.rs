@@ -52,7 +52,13 @@ impl fmt::Display for BrokerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             BrokerError::Config(e) => write!(f, "invalid configuration: {e}"),
-            BrokerError::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
+            BrokerError::Bind { addr, source } => {
+                write!(f, "cannot listen on {addr}: {source}")?;
+                match crate::platform::bind::hint(source) {
+                    Some(hint) => write!(f, " ({hint})"),
+                    None => Ok(()),
+                }
+            }
             BrokerError::Io(e) => write!(f, "event loop: {e}"),
             BrokerError::Persistence(why) => f.write_str(why),
             BrokerError::AlreadyRunning => f.write_str("the broker is running already"),

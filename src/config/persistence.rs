@@ -9,8 +9,9 @@ use std::path::PathBuf;
 
 pub use crate::core::PersistMode;
 
-/// Directory used when `persistence_location` is not given and systemd
-/// sets no `STATE_DIRECTORY`: relative to the working directory.
+/// Directory used on Unix when `persistence_location` is not given and
+/// systemd sets no `STATE_DIRECTORY`: relative to the working directory
+/// (on Windows: `%ProgramData%\boxmq\data`).
 pub const DEFAULT_DIR: &str = "boxmq-data";
 
 /// Where and how the broker keeps its state on disk (see docs/PERSISTENCE.md).
@@ -51,7 +52,7 @@ impl PersistenceConfig {
 
     /// The data directory: `persistence_location`, else `$STATE_DIRECTORY`
     /// (set by systemd's `StateDirectory=`; the first one if several), else
-    /// `./boxmq-data`.
+    /// `./boxmq-data` (Windows: `%ProgramData%\boxmq\data`).
     pub fn dir(&self) -> PathBuf {
         if let Some(dir) = &self.location {
             return dir.clone();
@@ -62,7 +63,7 @@ impl PersistenceConfig {
                 let first = s.split(':').next().unwrap_or_default();
                 PathBuf::from(first)
             }
-            _ => PathBuf::from(DEFAULT_DIR),
+            _ => crate::platform::paths::default_data_dir(),
         }
     }
 }

@@ -18,6 +18,7 @@ use super::{Endpoint, READ_CHUNK, READS_PER_TURN, RESOLVER, Server, interrupted,
 use crate::bridge::link::{Action, OUT_HIGH_WATER};
 use crate::bridge::{BridgeConfig, BridgeStats, Link};
 use crate::core::ConnId;
+use crate::platform::readiness::SHORT_READ_DRAINS;
 
 /// A bridge as the loop keeps it.
 pub(super) struct BridgeConn {
@@ -176,18 +177,8 @@ impl Server {
             serial,
             addr: addr.to_owned(),
         };
-        match self.resolver.ask(lookup) {
-            Ok(Some(wake)) => {
-                if let Err(e) = self
-                    .poll
-                    .registry()
-                    .register(wake, RESOLVER, Interest::READABLE)
-                {
-                    // Answers are still taken at every bridge tick.
-                    log::warn!("cannot register the resolver's wake-up: {e}");
-                }
-            }
-            Ok(None) => {}
+        match self.resolver.ask(self.poll.registry(), RESOLVER, lookup) {
+            Ok(()) => {}
             Err(e) => {
                 b.lookup = None;
                 let why = format!("cannot look up {addr}: {e}");
@@ -399,8 +390,9 @@ impl Server {
                 self.bridge_write(key, now);
             }
             self.flush_urgent(now);
-            if n < READ_CHUNK && !closed_seen {
-                // A short read emptied the socket; new data brings a new
+            if n < READ_CHUNK && !closed_seen && SHORT_READ_DRAINS {
+                // A short read emptied (not on Windows: see
+                // `platform::readiness`) the socket; new data brings a new
                 // (edge-triggered) event.
                 return;
             }

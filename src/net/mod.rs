@@ -41,6 +41,7 @@ use crate::auth::Auth;
 use crate::config::Config;
 use crate::core::adapter::{self, Inbox};
 use crate::core::{ConnId, Core};
+use crate::platform::readiness::SHORT_READ_DRAINS;
 use crate::stats::BrokerStats;
 use local::{Drain, LocalConn, LocalRef, Request};
 
@@ -139,8 +140,8 @@ pub fn check_transports(config: &Config) -> Result<(), crate::config::ConfigErro
 /// Why the loop stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StopReason {
-    /// SIGINT or SIGTERM.
-    Signal(i32),
+    /// The operating system asked (SIGINT, SIGTERM; Ctrl-C, service stop).
+    Signal(crate::platform::stop::Cause),
     /// Asked through the waker.
     Requested,
 }
@@ -158,7 +159,8 @@ pub struct Server {
     read_buf: Vec<u8>,
     /// Connections that had more to read when their turn ended.
     backlog: Vec<usize>,
-    signals: Option<signal_hook_mio::v1_0::Signals>,
+    /// Stop requests from the operating system (see `platform::stop`).
+    signals: Option<crate::platform::stop::StopSource>,
     /// Where the password and ACL files are, for SIGHUP.
     auth_files: Config,
     control: Option<Control>,
@@ -188,7 +190,9 @@ impl Server {
     /// denied, ...), with its address in the message.
     pub fn bind(config: &Config) -> io::Result<Server> {
         let listeners = bind_listeners(config).map_err(|(addr, e)| {
-            io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
+            let hint = crate::platform::bind::hint(&e).map(|h| format!(" ({h})"));
+            let hint = hint.unwrap_or_default();
+            io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}{hint}"))
         })?;
         let auth = config
             .load_auth()
@@ -260,18 +264,15 @@ impl Server {
             .collect()
     }
 
-    /// Stops the loop on SIGINT and SIGTERM; re-reads the password and ACL
-    /// files on SIGHUP.
+    /// Stops the loop on SIGINT and SIGTERM and re-reads the password and
+    /// ACL files on SIGHUP; on Windows, stops on Ctrl-C, Ctrl-Break, console
+    /// close and the service's Stop (see `platform::stop`).
     ///
     /// # Errors
     /// When the signal handlers cannot be installed.
     pub fn handle_signals(&mut self) -> io::Result<()> {
-        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-        let mut signals = signal_hook_mio::v1_0::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
-        self.poll
-            .registry()
-            .register(&mut signals, SIGNALS, Interest::READABLE)?;
-        self.signals = Some(signals);
+        let source = crate::platform::stop::install(self.poll.registry(), SIGNALS)?;
+        self.signals = Some(source);
         Ok(())
     }
 
@@ -319,10 +320,8 @@ impl Server {
     /// # Errors
     /// When the writer thread or its wake-up cannot be set up.
     pub fn attach_persistence(&mut self, opened: persist::Opened) -> io::Result<()> {
-        let mut p = persist::Persistence::attach(opened, &mut self.core, Instant::now())?;
-        self.poll
-            .registry()
-            .register(p.wake_source(), PERSIST, Interest::READABLE)?;
+        let wake = crate::platform::wake::pair(self.poll.registry(), PERSIST)?;
+        let p = persist::Persistence::attach(opened, &mut self.core, Instant::now(), wake)?;
         self.persist = Some(p);
         Ok(())
     }
@@ -410,19 +409,23 @@ impl Server {
                         }
                     }
                     SIGNALS => {
-                        let pending: Vec<i32> = self
+                        use crate::platform::stop::Request as Os;
+                        let pending = self
                             .signals
                             .as_mut()
-                            .map(|s| s.pending().collect())
+                            .map(|s| s.pending())
                             .unwrap_or_default();
-                        for sig in pending {
-                            if sig == signal_hook::consts::SIGHUP {
-                                self.reload_auth();
-                                continue;
-                            }
-                            log::info!("signal {sig} received; stopping");
+                        for request in pending {
+                            let cause = match request {
+                                Os::Reload => {
+                                    self.reload_auth();
+                                    continue;
+                                }
+                                Os::Stop(cause) => cause,
+                            };
+                            log::info!("{cause} received; stopping");
                             self.shutdown(now);
-                            return Ok(StopReason::Signal(sig));
+                            return Ok(StopReason::Signal(cause));
                         }
                     }
                     Token(t) if t > LISTENER_BASE - self.listeners.len() && t <= LISTENER_BASE => {
@@ -600,8 +603,9 @@ impl Server {
             // What this read produced for subscribers goes out before the
             // next read adds more.
             self.flush_urgent(now);
-            if n < READ_CHUNK && !closed_seen {
-                // A short read emptied the socket; new data brings a new
+            if n < READ_CHUNK && !closed_seen && SHORT_READ_DRAINS {
+                // A short read emptied (not on Windows: see
+                // `platform::readiness`) the socket; new data brings a new
                 // (edge-triggered) event, so no read just to see WouldBlock.
                 return;
             }

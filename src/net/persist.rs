@@ -13,14 +13,13 @@
 //! held, and a fresh snapshot of the in-memory state is tried at most once
 //! a second until one succeeds.
 
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::Config;
 use crate::core::{Core, PersistFigures, PersistMode, for_each_record};
+use crate::platform::wake::{Notifier, WakeSource};
 use crate::store::{Disk, Recovery, Store, StoreError, StoreOptions, StoreStats, StoreStatus};
 
 /// Log size past which the state is compacted into a snapshot.
@@ -121,13 +120,10 @@ fn writer<D: Disk>(
     mut store: Store<D>,
     jobs: Receiver<Job>,
     done: Sender<Done>,
-    mut wake: UnixStream,
+    mut wake: Notifier,
 ) {
     let mut poisoned = false;
-    let notify = |wake: &mut UnixStream| {
-        // Full pipe: a wake-up is pending anyway.
-        let _ = wake.write(&[1]);
-    };
+    let notify = |wake: &mut Notifier| wake.notify();
     while let Ok(first) = jobs.recv() {
         let mut next = Some(first);
         let mut upto = None;
@@ -227,7 +223,7 @@ pub(crate) struct Persistence {
     done: Receiver<Done>,
     thread: Option<JoinHandle<()>>,
     /// The writer's wake-ups (registered with the poll by the loop).
-    wake: mio::net::UnixStream,
+    wake: WakeSource,
     /// Highest record count sent to the writer, and confirmed durable.
     sent: u64,
     durable: u64,
@@ -244,8 +240,13 @@ impl Persistence {
     /// recovered (logging what was set aside) and starts the writer.
     ///
     /// # Errors
-    /// When the wake-up socket pair or the thread cannot be created.
-    pub fn attach(opened: Opened, core: &mut Core, now: Instant) -> std::io::Result<Persistence> {
+    /// When the thread cannot be created.
+    pub fn attach(
+        opened: Opened,
+        core: &mut Core,
+        now: Instant,
+        (theirs, ours): (Notifier, WakeSource),
+    ) -> std::io::Result<Persistence> {
         let Opened {
             mut store,
             recovery,
@@ -301,9 +302,6 @@ impl Persistence {
                 Err(e) => log::error!("persistence: writing a snapshot failed: {e}"),
             }
         }
-        let (theirs, ours) = UnixStream::pair()?;
-        ours.set_nonblocking(true)?;
-        theirs.set_nonblocking(true)?;
         let (jobs_tx, jobs_rx) = mpsc::channel();
         let (done_tx, done_rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
@@ -313,7 +311,7 @@ impl Persistence {
             jobs: Some(jobs_tx),
             done: done_rx,
             thread: Some(thread),
-            wake: mio::net::UnixStream::from_std(ours),
+            wake: ours,
             sent: 0,
             durable: 0,
             failing: false,
@@ -321,11 +319,6 @@ impl Persistence {
             compacting: false,
             status: StoreStatus::default(),
         })
-    }
-
-    /// The socket that becomes readable when the writer has news.
-    pub fn wake_source(&mut self) -> &mut mio::net::UnixStream {
-        &mut self.wake
     }
 
     /// End of a loop turn: hands the records the turn produced to the
@@ -344,8 +337,7 @@ impl Persistence {
 
     /// Takes in the writer's reports.
     pub fn poll(&mut self, core: &mut Core, now: Instant) {
-        let mut buf = [0u8; 64];
-        while matches!(self.wake.read(&mut buf), Ok(n) if n > 0) {}
+        self.wake.drain();
         while let Ok(d) = self.done.try_recv() {
             self.take(d, core, now);
         }
@@ -482,6 +474,7 @@ impl Drop for Persistence {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::platform::wake;
     use crate::store::SimDisk;
 
     fn batch(kinds: &[u8], upto: u64) -> Job {
@@ -503,8 +496,8 @@ mod tests {
         let (store, _) = Store::open_on(disk.clone(), StoreOptions::new("/d")).unwrap();
         let (jobs_tx, jobs_rx) = mpsc::channel();
         let (done_tx, done_rx) = mpsc::channel();
-        let (theirs, _ours) = UnixStream::pair().unwrap();
-        theirs.set_nonblocking(true).unwrap();
+        let poll = mio::Poll::new().unwrap();
+        let (theirs, _ours) = wake::pair(poll.registry(), mio::Token(0)).unwrap();
         disk.fail_sync(1);
         jobs_tx.send(batch(&[1, 2], 2)).unwrap();
         jobs_tx.send(batch(&[3], 3)).unwrap();
@@ -539,8 +532,8 @@ mod tests {
         let (store, _) = Store::open_on(disk.clone(), StoreOptions::new("/d")).unwrap();
         let (jobs_tx, jobs_rx) = mpsc::channel();
         let (done_tx, done_rx) = mpsc::channel();
-        let (theirs, _ours) = UnixStream::pair().unwrap();
-        theirs.set_nonblocking(true).unwrap();
+        let poll = mio::Poll::new().unwrap();
+        let (theirs, _ours) = wake::pair(poll.registry(), mio::Token(0)).unwrap();
         disk.set_full(true);
         jobs_tx.send(batch(&[1], 1)).unwrap();
         drop(jobs_tx);

@@ -9,10 +9,13 @@
 //! The thread is started on the first lookup and ends when the resolver is
 //! dropped (after the lookup it may be in; it is not waited for).
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::os::unix::net::UnixStream;
 use std::sync::mpsc::{self, Receiver, Sender};
+
+use mio::{Registry, Token};
+
+use crate::platform::wake::{self, Notifier, WakeSource};
 
 /// A lookup to make: `addr` is `host:port`; `key` and `serial` say which
 /// connection attempt wants it, so a late answer for an attempt given up
@@ -35,9 +38,9 @@ pub(super) struct Answer {
 pub(super) struct Resolver {
     requests: Option<Sender<Lookup>>,
     answers: Option<Receiver<Answer>>,
-    /// Readable when answers are waiting; registered with the poller by
-    /// the caller once the thread exists (see [`Resolver::ask`]).
-    wake: Option<mio::net::UnixStream>,
+    /// Wakes the loop when answers are waiting; registered with the
+    /// poller once the thread exists (see [`Resolver::ask`]).
+    wake: Option<WakeSource>,
 }
 
 /// `addr` as a socket address without any lookup, if it is a literal one.
@@ -52,7 +55,7 @@ fn lookup(addr: &str) -> io::Result<SocketAddr> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address"))
 }
 
-fn worker(requests: Receiver<Lookup>, answers: Sender<Answer>, mut wake: UnixStream) {
+fn worker(requests: Receiver<Lookup>, answers: Sender<Answer>, mut wake: Notifier) {
     while let Ok(l) = requests.recv() {
         let result = lookup(&l.addr);
         let answer = Answer {
@@ -64,8 +67,7 @@ fn worker(requests: Receiver<Lookup>, answers: Sender<Answer>, mut wake: UnixStr
         if answers.send(answer).is_err() {
             return;
         }
-        // A full socket buffer means a wake-up is pending anyway.
-        let _ = wake.write(&[1]);
+        wake.notify();
     }
 }
 
@@ -79,17 +81,14 @@ impl Resolver {
         }
     }
 
-    /// Queues a lookup. The first call starts the thread and returns its
-    /// wake-up socket, which the caller registers with the poller.
+    /// Queues a lookup. The first call starts the thread, whose answers
+    /// wake the loop of `registry` with `token`.
     ///
     /// # Errors
-    /// When the thread or its socket cannot be created.
-    pub fn ask(&mut self, l: Lookup) -> io::Result<Option<&mut mio::net::UnixStream>> {
-        let mut started = false;
+    /// When the thread or its wake-up cannot be created.
+    pub fn ask(&mut self, registry: &Registry, token: Token, l: Lookup) -> io::Result<()> {
         if self.requests.is_none() {
-            let (theirs, ours) = UnixStream::pair()?;
-            ours.set_nonblocking(true)?;
-            theirs.set_nonblocking(true)?;
+            let (theirs, ours) = wake::pair(registry, token)?;
             let (req_tx, req_rx) = mpsc::channel();
             let (ans_tx, ans_rx) = mpsc::channel();
             std::thread::Builder::new()
@@ -97,21 +96,19 @@ impl Resolver {
                 .spawn(move || worker(req_rx, ans_tx, theirs))?;
             self.requests = Some(req_tx);
             self.answers = Some(ans_rx);
-            self.wake = Some(mio::net::UnixStream::from_std(ours));
-            started = true;
+            self.wake = Some(ours);
         }
         let sent = self.requests.as_ref().is_some_and(|r| r.send(l).is_ok());
         if !sent {
             return Err(io::Error::other("the lookup thread has stopped"));
         }
-        Ok(if started { self.wake.as_mut() } else { None })
+        Ok(())
     }
 
     /// The answers that arrived since the last call.
     pub fn answers(&mut self) -> Vec<Answer> {
         if let Some(w) = self.wake.as_mut() {
-            let mut buf = [0u8; 64];
-            while matches!(w.read(&mut buf), Ok(n) if n > 0) {}
+            w.drain();
         }
         let mut out = Vec::new();
         if let Some(a) = self.answers.as_ref() {
@@ -141,16 +138,17 @@ mod tests {
     #[test]
     fn lookups_are_answered_on_the_thread_with_their_serial() {
         let mut r = Resolver::new();
-        let ask = |r: &mut Resolver, serial: u64, addr: &str| {
-            r.ask(Lookup {
+        let poll = mio::Poll::new().unwrap();
+        let mut ask = |serial: u64, addr: &str| {
+            let l = Lookup {
                 key: 7,
                 serial,
                 addr: addr.into(),
-            })
-            .map(|w| w.is_some())
+            };
+            r.ask(poll.registry(), Token(0), l).is_ok()
         };
-        assert!(matches!(ask(&mut r, 1, "localhost:1883"), Ok(true)));
-        assert!(matches!(ask(&mut r, 2, "localhost:99999"), Ok(false)));
+        assert!(ask(1, "localhost:1883"));
+        assert!(ask(2, "localhost:99999"));
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut got = Vec::new();
         while got.len() < 2 && Instant::now() < deadline {

@@ -55,7 +55,7 @@ pub trait Disk {
 pub const LOCK_FILE: &str = "lock";
 
 /// The real file system: `fdatasync` for files, `fsync` of the directory,
-/// and an exclusive `flock` on `DIR/lock` held while the store is open.
+/// and an exclusive lock (`flock`, `LockFileEx`) on `DIR/lock` held while the store is open.
 #[derive(Debug, Default)]
 pub struct FsDisk {
     locks: Vec<(PathBuf, File)>,
@@ -80,7 +80,7 @@ impl Disk for FsDisk {
         // synced; without this a power cut could take the whole store.
         for created in missing {
             if let Some(parent) = created.parent().filter(|p| !p.as_os_str().is_empty()) {
-                File::open(parent)?.sync_all()?;
+                crate::platform::fs::sync_dir(parent)?;
             }
         }
         Ok(())
@@ -93,12 +93,10 @@ impl Disk for FsDisk {
             .create(true)
             .truncate(false)
             .open(dir.join(LOCK_FILE))?;
-        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
-            Ok(()) => {}
-            Err(e) if e == rustix::io::Errno::WOULDBLOCK => return Ok(false),
-            Err(e) => return Err(e.into()),
+        if !crate::platform::fs::try_lock(&file)? {
+            return Ok(false);
         }
-        // The pid is for people only; the lock is the flock.
+        // The pid is for people only; the lock is the file lock.
         let mut f = &file;
         f.set_len(0)?;
         writeln!(f, "{}", std::process::id())?;
@@ -107,7 +105,7 @@ impl Disk for FsDisk {
     }
 
     fn unlock(&mut self, dir: &Path) {
-        // Closing the file releases the flock.
+        // Closing the file releases the lock.
         self.locks.retain(|(d, _)| d != dir);
     }
 
@@ -164,6 +162,6 @@ impl Disk for FsDisk {
     }
 
     fn sync_dir(&mut self, dir: &Path) -> io::Result<()> {
-        File::open(dir)?.sync_all()
+        crate::platform::fs::sync_dir(dir)
     }
 }
