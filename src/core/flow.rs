@@ -111,7 +111,7 @@ impl Core {
     }
 
     /// The connection side of `release`: `id` is no longer in the list.
-    fn unpause(&mut self, id: ConnId, now: Instant) {
+    pub(super) fn unpause(&mut self, id: ConnId, now: Instant) {
         let timeout = self.limits.connect_timeout;
         if let Some(c) = self.conn_mut(id) {
             if c.throttled_until.take().is_some() {

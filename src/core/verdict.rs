@@ -294,20 +294,8 @@ impl Core {
             Some(p) if p.ticket == ticket && p.answer.is_none() => p.answer = Some(verdict),
             _ => return,
         }
-        self.unpark(conn, now);
-    }
-
-    /// Lets the parked connection `id` be read again.
-    fn unpark(&mut self, id: ConnId, now: Instant) {
-        let timeout = self.limits.connect_timeout;
-        if let Some(c) = self.conn_mut(id) {
-            if c.throttled_until.take().is_some() {
-                c.last_rx = c.last_rx.max(now);
-                let d = c.deadline(timeout);
-                self.resumed.push_back(id);
-                self.note_deadline(d);
-            }
-        }
+        // Parked as flow control pauses a connection: resumed the same way.
+        self.unpause(conn, now);
     }
 
     /// Asks the application about a packet of `kind` on connection `id`
