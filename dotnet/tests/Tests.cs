@@ -35,6 +35,7 @@ internal static class Tests
         var tests = new List<KeyValuePair<string, Action>>
         {
             T("the native version is the assembly's", NativeVersion),
+            T("the native structs have the header's sizes and offsets", Layouts),
             T("lifecycle: Init, Running, Stopped, restart on the same port", Lifecycle),
             T("a bad config line is a Config error naming the line", ConfigError),
             T("a port in use: Start throws Bind, State Failed, then starts once free", PortInUse),
@@ -175,6 +176,24 @@ internal static class Tests
         var info = (System.Reflection.AssemblyInformationalVersionAttribute)Attribute.GetCustomAttribute(
             assembly, typeof(System.Reflection.AssemblyInformationalVersionAttribute));
         Equal(info.InformationalVersion, Broker.NativeVersion, "boxmq_version against AssemblyInformationalVersion");
+    }
+
+    private static void Layouts()
+    {
+        var assembly = typeof(Broker).Assembly;
+        var message = assembly.GetType("BoxMq.NativeMethods+Message", true);
+        var stats = assembly.GetType("BoxMq.NativeMethods+Stats", true);
+        // The numbers ffi/src/lib.rs and ffi/tests/abi.c assert for boxmq.h.
+        Equal(96, Marshal.SizeOf(stats), "sizeof(boxmq_stats)");
+        Equal(24, (int)Marshal.OffsetOf(stats, "MessagesReceived"), "offsetof(boxmq_stats, messages_received)");
+        Equal(88, (int)Marshal.OffsetOf(stats, "Subscriptions"), "offsetof(boxmq_stats, subscriptions)");
+        if (IntPtr.Size == 8)
+        {
+            Equal(40, Marshal.SizeOf(message), "sizeof(boxmq_message)");
+            Equal(16, (int)Marshal.OffsetOf(message, "Payload"), "offsetof(boxmq_message, payload)");
+            Equal(32, (int)Marshal.OffsetOf(message, "Qos"), "offsetof(boxmq_message, qos)");
+            Equal(36, (int)Marshal.OffsetOf(message, "Retain"), "offsetof(boxmq_message, retain)");
+        }
     }
 
     private static void Lifecycle()
