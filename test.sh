@@ -27,6 +27,13 @@ if [ $install = 1 ]; then
     python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
     # Headless browser for the status page test (tests/e2e_http.rs).
     command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+    # The .NET library on Mono and its NuGet package (tests/dotnet.rs); the
+    # cross linkers for the package's native libraries come from
+    # .ci/arm-setup.sh below.
+    command -v mcs >/dev/null 2>&1 || need_apt+=(mono-mcs)
+    command -v mono >/dev/null 2>&1 || need_apt+=(mono-runtime)
+    command -v zip >/dev/null 2>&1 || need_apt+=(zip)
+    command -v unzip >/dev/null 2>&1 || need_apt+=(unzip)
     if [ ${#need_apt[@]} -gt 0 ]; then
         export DEBIAN_FRONTEND=noninteractive
         $SUDO apt-get update -qq
@@ -51,8 +58,9 @@ if [ $install = 1 ]; then
         python3 -m pip install -q --disable-pip-version-check 'paho-mqtt>=2,<3' \
             || python3 -m pip install -q --disable-pip-version-check --break-system-packages 'paho-mqtt>=2,<3'
     fi
-    # Cross targets, qemu-user and cargo-deb for tests/arm_qemu.rs and
-    # tests/package.rs (idempotent; says what is missing).
+    # Cross targets, qemu-user and cargo-deb for tests/arm_qemu.rs,
+    # tests/package.rs and the .NET package of tests/dotnet.rs (idempotent;
+    # says what is missing).
     bash .ci/arm-setup.sh
 fi
 
