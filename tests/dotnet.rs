@@ -357,6 +357,27 @@ fn the_dotnet_button_dashboard_prints_presses_from_mosquitto_pub() {
     }
 }
 
+#[test]
+fn the_dashboard_of_dotnet_md_compiles() {
+    let doc = read("docs/DOTNET.md");
+    let start = doc
+        .find("## The dashboard in 20 lines")
+        .and_then(|at| {
+            doc[at..]
+                .find("```csharp\n")
+                .map(|b| at + b + "```csharp\n".len())
+        })
+        .expect("the dashboard's csharp block in docs/DOTNET.md");
+    let end = start + doc[start..].find("```").expect("the block's end");
+    let code = &doc[start..end];
+    assert!(code.lines().count() <= 22, "more than 20 lines:\n{code}");
+    let dir = mono_dir();
+    fs::create_dir_all(&dir).expect("create target/dotnet/mono");
+    let source = dir.join("Dashboard.cs");
+    fs::write(&source, code).expect("write Dashboard.cs");
+    mcs("Dashboard.exe", &[&reference()], &[source]);
+}
+
 /// What the package must hold, and nothing else.
 const ENTRIES: &[&str] = &[
     "BoxMq.nuspec",

@@ -140,7 +140,13 @@ namespace BoxMq
             LastException = e;
             try
             {
-                Trace.TraceError("boxmq: the callback of subscription {0} threw: {1}", Filter, e);
+                // Trace.TraceError is [Conditional("TRACE")], which a build
+                // without -define:TRACE drops: the listeners directly.
+                string text = string.Format("the callback of subscription {0} threw: {1}", Filter, e);
+                foreach (TraceListener listener in Trace.Listeners)
+                {
+                    listener.TraceEvent(new TraceEventCache(), "BoxMq", TraceEventType.Error, 0, text);
+                }
             }
             catch (Exception)
             {

@@ -413,6 +413,8 @@ internal static class Tests
         using (var app = b.CreateClient("app"))
         {
             var got = new BlockingQueue<string>();
+            var traced = new Listener();
+            Trace.Listeners.Add(traced);
             using (var s = app.Subscribe("t", 1, m =>
             {
                 if (m.PayloadText == "bad")
@@ -429,6 +431,8 @@ internal static class Tests
                 Equal(2L, s.CallbackFailures, "both exceptions counted");
                 Check(s.LastCallbackException is InvalidOperationException, "the exception is kept");
                 Equal(BrokerState.Running, b.State, "the broker goes on");
+                Trace.Listeners.Remove(traced);
+                Equal(2, traced.Lines.Count(l => l.Contains("the callback of subscription t threw") && l.Contains("the handler failed on bad")), "traced: " + string.Join(" | ", traced.Lines));
             }
         }
     }
@@ -618,6 +622,27 @@ internal static class Tests
         var type = typeof(Broker).Assembly.GetType("BoxMq.Callbacks", true);
         var count = type.GetProperty("Count", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static);
         return (int)count.GetValue(null, null);
+    }
+}
+
+/// <summary>A trace listener that keeps what it is told.</summary>
+internal sealed class Listener : TraceListener
+{
+    private readonly List<string> lines = new List<string>();
+
+    public string[] Lines
+    {
+        get { lock (lines) { return lines.ToArray(); } }
+    }
+
+    public override void Write(string message)
+    {
+        lock (lines) { lines.Add(message); }
+    }
+
+    public override void WriteLine(string message)
+    {
+        Write(message);
     }
 }
 
