@@ -15,11 +15,13 @@
 //! * `dotnet/pack.sh` builds the package (with the aarch64 and Windows
 //!   cross builds) and every entry of the `.nupkg` is checked: the managed
 //!   DLL's P/Invokes (read by `dotnet/tests/Inspect.cs`) are all exported
-//!   by each native library (`nm -D`, `x86_64-w64-mingw32-objdump -p`).
+//!   by each native library (`nm -D`, `x86_64-w64-mingw32-objdump -p`),
+//!   and `ffi/tests/abi.c`, cross-built against the arm64 library, passes
+//!   under `qemu-aarch64`.
 //!
 //! Needs `mcs`/`mono` (Debian: mono-mcs, mono-runtime), `mosquitto_pub`
 //! and `mosquitto_sub`, and for the package `zip`, `unzip`,
-//! `gcc-aarch64-linux-gnu`, `gcc-mingw-w64-x86-64` (for its objdump too)
+//! `gcc-aarch64-linux-gnu`, `qemu-user`, `gcc-mingw-w64-x86-64` (for its objdump too)
 //! and the rust targets `.ci/arm-setup.sh` installs; a missing one fails
 //! the test, naming what to install.
 
@@ -475,6 +477,7 @@ fn the_nuget_package_holds_every_runtime_and_only_exported_pinvokes() {
         ("x86_64-w64-mingw32-gcc", "gcc-mingw-w64-x86-64"),
         ("x86_64-w64-mingw32-objdump", "binutils-mingw-w64-x86-64"),
         ("nm", "binutils"),
+        ("qemu-aarch64", "qemu-user"),
     ] {
         require(tool, package);
     }
@@ -553,6 +556,31 @@ fn the_nuget_package_holds_every_runtime_and_only_exported_pinvokes() {
         );
         exports.push((rel, names));
     }
+
+    // The arm64 library works: the C ABI's own test program, cross-built
+    // against it, passes under qemu-user.
+    let abi = open.join("abi-arm64");
+    let arm64 = open.join("runtimes/linux-arm64/native");
+    output(
+        Command::new("aarch64-linux-gnu-gcc")
+            .args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"])
+            .args(["-D_POSIX_C_SOURCE=200809L", "-I"])
+            .arg(manifest_dir().join("ffi/include"))
+            .arg(manifest_dir().join("ffi/tests/abi.c"))
+            .arg("-L")
+            .arg(&arm64)
+            .arg(format!("-Wl,-rpath,{}", arm64.display()))
+            .args(["-lboxmq", "-lpthread", "-o"])
+            .arg(&abi),
+        "aarch64-linux-gnu-gcc abi.c",
+    );
+    let run = output(
+        Command::new("qemu-aarch64")
+            .args(["-L", "/usr/aarch64-linux-gnu"])
+            .arg(&abi),
+        "abi.c on the arm64 library under qemu-aarch64",
+    );
+    assert!(run.contains(" passed, 0 failed"), "{run}");
 
     // The managed library: one build in both folders; its P/Invokes.
     assert_eq!(file("lib/net48/BoxMq.dll"), file("lib/net8.0/BoxMq.dll"));
