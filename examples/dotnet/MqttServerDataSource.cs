@@ -117,7 +117,7 @@ namespace BoxMq.Examples
                 }
                 finally
                 {
-                    Raise(StateChanged, EventArgs.Empty);
+                    RaiseStateChanged();
                 }
                 Port = broker.Port;
                 client = broker.CreateClient("dashboard");
@@ -143,7 +143,7 @@ namespace BoxMq.Examples
                 if (broker != null)
                 {
                     broker.Stop();
-                    Raise(StateChanged, EventArgs.Empty);
+                    RaiseStateChanged();
                 }
             }
         }
@@ -161,43 +161,37 @@ namespace BoxMq.Examples
             }
         }
 
-        // On the "boxmq-callback" thread.
+        // On the "boxmq-callback" thread. An exception of a handler is
+        // caught by BoxMq (counted in the subscription's CallbackFailures).
         private void OnMessage(Message m)
         {
-            Raise(MessageReceived, new MessageReceivedEventArgs(m));
-        }
-
-        private void Raise<TArgs>(EventHandler<TArgs> handler, TArgs args) where TArgs : EventArgs
-        {
-            if (handler == null)
+            var handler = MessageReceived;
+            if (handler != null)
             {
-                return;
-            }
-            var ui = context;
-            if (ui != null)
-            {
-                ui.Post(_ => handler(this, args), null);
-            }
-            else
-            {
-                handler(this, args);
+                Post(() => handler(this, new MessageReceivedEventArgs(m)));
             }
         }
 
-        private void Raise(EventHandler handler, EventArgs args)
+        private void RaiseStateChanged()
         {
-            if (handler == null)
+            var handler = StateChanged;
+            if (handler != null)
             {
-                return;
+                Post(() => handler(this, EventArgs.Empty));
             }
+        }
+
+        /// <summary>Runs raise on the UI thread of Start if it had one, else here.</summary>
+        private void Post(Action raise)
+        {
             var ui = context;
             if (ui != null)
             {
-                ui.Post(_ => handler(this, args), null);
+                ui.Post(_ => raise(), null);
             }
             else
             {
-                handler(this, args);
+                raise();
             }
         }
     }
