@@ -33,6 +33,7 @@ use log::LevelFilter;
 
 use crate::Limits;
 use crate::auth::Auth;
+use crate::core::CoreOptions;
 
 pub mod http;
 pub use http::HttpConfig;
@@ -203,6 +204,18 @@ impl Config {
             self.allow_anonymous,
         )
         .map_err(|e| ConfigError::new(&e.origin, e.line, e.message))
+    }
+
+    /// The settings the core is made with (see [`Core::new`]).
+    ///
+    /// [`Core::new`]: crate::core::Core::new
+    pub fn core_options(&self) -> CoreOptions {
+        CoreOptions {
+            limits: self.limits.clone(),
+            allow_anonymous: self.allow_anonymous,
+            sys_interval: self.sys_interval,
+            reason_strings: self.reason_strings,
+        }
     }
 
     /// Read and parse a file.

@@ -22,6 +22,12 @@
 //! * `http` (cargo feature `http`): `/health`, `/metrics` and the status
 //!   page of the optional HTTP listener, without sockets; the loop serves
 //!   them (`net/http.rs`).
+//! * [`stats`]: the figures the loop gives out ([`Stats`]): the core's
+//!   counters, the bridges', uptime and the store's health.
+//!
+//! Each module names only the ones below it (core names none of config,
+//! net, broker, bridge, http or store; net never names broker):
+//! docs/ARCHITECTURE.md has the rules and `tests/layers.rs` checks them.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -37,11 +43,13 @@ pub mod http;
 pub mod limits;
 pub mod net;
 pub mod rlimit;
+pub mod stats;
 pub mod store;
 pub mod topic;
 
 pub use crate::codec::QoS;
-pub use crate::core::{ClientDropped, Stats};
+pub use crate::core::ClientDropped;
+pub use crate::stats::BrokerStats as Stats;
 pub use broker::{
     Broker, BrokerBuilder, BrokerError, BrokerState, CallbackSubscription, Client, ClientError,
     Handle, Message, RecvTimeoutError, Subscription, TryRecvError,

@@ -186,6 +186,21 @@ pub fn matches(filter: &str, name: &str) -> bool {
     }
 }
 
+/// True for topic names under `$SYS`, which only the broker publishes.
+pub(crate) fn is_sys_topic(topic: &str) -> bool {
+    topic == "$SYS" || topic.starts_with("$SYS/")
+}
+
+/// `$SYS/broker/connection/NAME/state`: where a remote broker's bridge
+/// announces itself (1 up, 0 down). Clients may publish there, as they may
+/// on Mosquitto, so a Mosquitto bridge into boxmq keeps its notifications.
+pub(crate) fn is_bridge_state_topic(topic: &str) -> bool {
+    topic
+        .strip_prefix("$SYS/broker/connection/")
+        .and_then(|rest| rest.strip_suffix("/state"))
+        .is_some_and(|name| !name.is_empty() && !name.contains('/'))
+}
+
 /// Index of a node in the trie's node array.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct NodeId(u32);

@@ -68,7 +68,7 @@ fn take(core: &mut Core, id: ConnId, now: Instant) -> Vec<u8> {
 #[test]
 fn v5_subscriber_gets_v5_qos0_publish() {
     let now = Instant::now();
-    let mut core = Core::new(&Config::default());
+    let mut core = Core::new(Config::default().core_options());
     let (sub, publ) = (ConnId(0), ConnId(1));
     core.handle_open(sub, "sub", now);
     core.handle_open(publ, "pub", now);
@@ -92,7 +92,7 @@ fn v5_subscriber_gets_v5_qos0_publish() {
 fn answers_respect_max_output_buffer() {
     let now = Instant::now();
     let limits = Limits::default();
-    let mut core = Core::new(&Config::default());
+    let mut core = Core::new(Config::default().core_options());
     let id = ConnId(0);
     core.handle_open(id, "flood", now);
     feed(&mut core, id, &connect(V311, "flood", false), now);
@@ -120,7 +120,7 @@ fn answers_respect_max_output_buffer() {
 #[test]
 fn second_connect_with_bad_level_is_a_protocol_violation() {
     let now = Instant::now();
-    let mut core = Core::new(&Config::default());
+    let mut core = Core::new(Config::default().core_options());
     let (watcher, client) = (ConnId(0), ConnId(1));
     core.handle_open(watcher, "w", now);
     feed(&mut core, watcher, &connect(V311, "w", false), now);

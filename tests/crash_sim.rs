@@ -172,7 +172,7 @@ impl Broker {
     fn open(disk: SimDisk, now: Instant) -> Broker {
         let (store, recovery) = Store::open_on(disk.clone(), options()).expect("open store");
         let config = Config::default();
-        let mut core = Core::new(&config);
+        let mut core = Core::new(config.core_options());
         core.enable_persistence(PersistMode::Full, true, now, UNIX);
         let report = core.restore(
             recovery.records.iter().map(|r| (r.kind, r.body.as_slice())),

@@ -5,11 +5,11 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use super::{BridgeConfig, BridgeStats, QueueFull, RemoteProtocol};
-use crate::broker::local::{ack, feed_core};
 use crate::codec::{
     self, Connect, Packet, PacketId, Properties, PropertiesBuf, Property, ProtocolVersion, PubResp,
     PubRespKind, Publish, QoS, SubOptions, Will,
 };
+use crate::core::adapter::{self, Frame, ack, feed_frame};
 use crate::core::{ConnId, Core, QueuePolicy};
 
 /// Longest wait for the TCP connection and then for CONNACK.
@@ -849,7 +849,7 @@ impl Link {
     /// Encodes with `encode` and hands the bytes to the core, then takes
     /// what the core answers.
     fn feed(&mut self, core: &mut Core, now: Instant, encode: impl FnOnce(&mut Vec<u8>)) {
-        feed_core(core, self.local, &mut self.buf, now, encode);
+        feed_frame(core, self.local, &mut self.buf, now, encode);
         self.local_output(core, now);
     }
 
@@ -900,7 +900,7 @@ impl Link {
                 reason: 0,
                 properties: Properties::EMPTY,
             });
-            feed_core(core, self.local, &mut self.buf, now, |out| {
+            feed_frame(core, self.local, &mut self.buf, now, |out| {
                 packet.encode(ProtocolVersion::V5, out);
             });
         }
@@ -959,38 +959,32 @@ impl Link {
             if self.out.len() >= OUT_HIGH_WATER {
                 return;
             }
-            let out = core.pending_output(self.local);
-            if out.is_empty() {
-                return;
-            }
-            let (event, used) = match codec::decode(out, ProtocolVersion::V5, usize::MAX) {
-                Ok(Some((packet, used))) => {
-                    let event = match packet {
-                        Packet::Connack(c) => LocalEvent::Connack(c.code),
-                        Packet::Publish(p) => self
-                            .forward(&p, now)
-                            .map_or(LocalEvent::Ignore, |ack| LocalEvent::AckNow(ack.0, ack.1)),
-                        Packet::PubResp(r) => match r.kind {
-                            PubRespKind::PubRec => {
-                                LocalEvent::AckNow(PubRespKind::PubRel, r.packet_id)
-                            }
-                            PubRespKind::PubRel => {
-                                LocalEvent::AckNow(PubRespKind::PubComp, r.packet_id)
-                            }
-                            PubRespKind::PubAck | PubRespKind::PubComp => LocalEvent::Ignore,
-                        },
-                        _ => LocalEvent::Ignore,
-                    };
-                    (event, used)
-                }
-                Ok(None) | Err(_) => {
-                    log::error!("bridge {}: undecodable output from the core", self.cfg.name);
-                    let n = out.len();
+            let frame = adapter::next_frame(core, self.local, ProtocolVersion::V5, now, |p| {
+                Some(match p {
+                    Packet::Connack(c) => LocalEvent::Connack(c.code),
+                    Packet::Publish(p) => self
+                        .forward(&p, now)
+                        .map_or(LocalEvent::Ignore, |ack| LocalEvent::AckNow(ack.0, ack.1)),
+                    Packet::PubResp(r) => match r.kind {
+                        PubRespKind::PubRec => LocalEvent::AckNow(PubRespKind::PubRel, r.packet_id),
+                        PubRespKind::PubRel => {
+                            LocalEvent::AckNow(PubRespKind::PubComp, r.packet_id)
+                        }
+                        PubRespKind::PubAck | PubRespKind::PubComp => LocalEvent::Ignore,
+                    },
+                    _ => LocalEvent::Ignore,
+                })
+            });
+            let event = match frame {
+                Frame::None | Frame::Left => return,
+                Frame::Taken(event) => event,
+                Frame::Broken(why) => {
+                    log::error!("bridge {}: {why} from the core", self.cfg.name);
+                    let n = core.pending_output(self.local).len();
                     core.handle_written(self.local, n, now);
                     return;
                 }
             };
-            core.handle_written(self.local, used, now);
             match event {
                 LocalEvent::Connack(0) => self.subscribe_local(core, now),
                 LocalEvent::Connack(code) => {

@@ -11,8 +11,7 @@ use crate::codec::{
     self, Connack, Connect, Packet, PacketId, Properties, PropertiesBuf, Property, ProtocolVersion,
     PubResp, PubRespKind, Publish, SubOptions,
 };
-use crate::config::Config;
-use crate::core::{ConnId, Core};
+use crate::core::{ConnId, Core, CoreOptions};
 
 #[test]
 fn topic_rules_map_with_prefixes() {
@@ -111,8 +110,7 @@ const SENSOR: ConnId = ConnId(2);
 
 impl Harness {
     fn new(cfg: BridgeConfig) -> Harness {
-        let config = Config::default();
-        let mut core = Core::new(&config);
+        let mut core = Core::new(CoreOptions::default());
         let now = Instant::now();
         let version = match cfg.protocol {
             RemoteProtocol::V311 => ProtocolVersion::V311,

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use mio::Waker;
 
-use super::local::{LocalRef, Open, Request};
-use super::mailbox::{Empty, Mailbox};
 use super::{ClientError, Message, RecvTimeoutError, TryRecvError};
 use crate::Limits;
 use crate::codec::{ProtocolVersion, QoS, check_utf8};
+use crate::net::local::mailbox::{Empty, Mailbox};
+use crate::net::local::{LocalRef, Open, Request};
 use crate::topic;
 
 /// How long a request waits for the broker thread's answer. The loop

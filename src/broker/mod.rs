@@ -30,9 +30,6 @@
 mod client;
 mod error;
 mod http;
-pub(crate) mod local;
-mod mailbox;
-mod message;
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
@@ -44,17 +41,17 @@ use std::time::Duration;
 
 use mio::Waker;
 
+pub use crate::net::local::{ClientError, Message};
 pub use client::{CallbackSubscription, Client, Subscription};
-pub use error::{BrokerError, ClientError, RecvTimeoutError, TryRecvError};
-pub use message::Message;
+pub use error::{BrokerError, RecvTimeoutError, TryRecvError};
 
 use crate::Limits;
 use crate::auth::Auth;
 use crate::config::{Config, ConfigError, ListenerConfig};
-use crate::core::Stats;
 use crate::net::Server;
+use crate::net::local::Request;
+use crate::stats::BrokerStats;
 use client::{REQUEST_TIMEOUT, SUB_SUFFIX_ROOM, Shared};
-use local::Request;
 
 /// How long [`Handle::stop`] waits for the loop thread to end.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -625,7 +622,7 @@ impl Handle {
     /// # Errors
     /// [`BrokerError::NotRunning`] after stop, [`BrokerError::Timeout`] if
     /// the loop does not answer.
-    pub fn stats(&self) -> Result<Stats, BrokerError> {
+    pub fn stats(&self) -> Result<BrokerStats, BrokerError> {
         let (reply, rx) = mpsc::sync_channel(1);
         self.inner
             .shared

@@ -1027,3 +1027,13 @@ fn bridge_tls_lines() {
     let (_, message) = fail(&format!("{base}bridge_insecure true\n"));
     assert!(message.contains("needs bridge_cafile"), "{message}");
 }
+
+/// The core made without a config file behaves as one made from the
+/// default configuration.
+#[test]
+fn default_core_options_are_the_default_config_s() {
+    assert_eq!(
+        Config::default().core_options(),
+        crate::core::CoreOptions::default()
+    );
+}

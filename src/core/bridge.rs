@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use super::Core;
-use super::publish::Incoming;
+use super::message::Incoming;
 use super::session::QueuePolicy;
 use crate::codec::QoS;
 

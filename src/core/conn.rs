@@ -3,9 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use crate::codec::{ProtocolVersion, QoS};
+use crate::codec::ProtocolVersion;
 
-use super::session::SessionId;
+use super::ids::SessionId;
+use super::message::WillMsg;
 
 /// Where a connection is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,133 +18,6 @@ pub(crate) enum Phase {
     /// The broker has decided to close it; output is flushed best-effort,
     /// input is ignored.
     Closing,
-}
-
-/// A will message held until the connection ends (MQTT 3.1.1 §3.1.2.5,
-/// 5.0 §3.1.3.2). Topic, payload and properties are one allocation behind
-/// a small header: every Shelly device connects with a will, so an idle
-/// connection's will is one heap block (docs/LIMITS.md).
-#[derive(Clone, Debug)]
-pub(crate) struct WillMsg(Box<[u8]>);
-
-/// Byte ranges of the header of a [`WillMsg`]. Topic and payload lengths
-/// fit two bytes: both have a two-byte length in CONNECT [MQTT 1.5.4, 1.5.6].
-mod will_layout {
-    use std::ops::Range;
-    /// QoS in bits 0-1, then the flags below.
-    pub const FLAGS: usize = 0;
-    pub const QOS_MASK: u8 = 0x03;
-    pub const RETAIN: u8 = 0x04;
-    /// The message expiry interval below is present.
-    pub const HAS_EXPIRY: u8 = 0x08;
-    pub const EXPIRY: Range<usize> = 1..5;
-    pub const DELAY: Range<usize> = 5..9;
-    pub const TOPIC_LEN: Range<usize> = 9..11;
-    pub const PAYLOAD_LEN: Range<usize> = 11..13;
-    pub const HEADER: usize = 13;
-}
-
-/// The parts of a will, to build a [`WillMsg`] from.
-pub(crate) struct WillParts<'a> {
-    pub topic: &'a str,
-    pub payload: &'a [u8],
-    pub qos: QoS,
-    pub retain: bool,
-    /// Will properties to forward (see `Message::props`).
-    pub props: &'a [u8],
-    /// 5.0 message expiry interval of the will, in seconds.
-    pub expiry: Option<u32>,
-    /// 5.0 will delay interval, in seconds.
-    pub delay: u32,
-}
-
-impl WillMsg {
-    pub fn new(p: &WillParts<'_>) -> WillMsg {
-        use will_layout as l;
-        let mut b = Vec::with_capacity(l::HEADER + p.topic.len() + p.payload.len() + p.props.len());
-        b.resize(l::HEADER, 0);
-        let mut flags = p.qos as u8 & l::QOS_MASK;
-        if p.retain {
-            flags |= l::RETAIN;
-        }
-        if p.expiry.is_some() {
-            flags |= l::HAS_EXPIRY;
-        }
-        b[l::FLAGS] = flags;
-        b[l::EXPIRY].copy_from_slice(&p.expiry.unwrap_or(0).to_le_bytes());
-        b[l::DELAY].copy_from_slice(&p.delay.to_le_bytes());
-        // Two-byte lengths on the wire, so these fit; were they not, the
-        // stored will would come out cut, never read out of bounds.
-        let len16 = |n: usize| u16::try_from(n).unwrap_or(u16::MAX).to_le_bytes();
-        b[l::TOPIC_LEN].copy_from_slice(&len16(p.topic.len()));
-        b[l::PAYLOAD_LEN].copy_from_slice(&len16(p.payload.len()));
-        b.extend_from_slice(p.topic.as_bytes());
-        b.extend_from_slice(p.payload);
-        b.extend_from_slice(p.props);
-        WillMsg(b.into_boxed_slice())
-    }
-
-    fn u32_at(&self, r: std::ops::Range<usize>) -> u32 {
-        self.0
-            .get(r)
-            .and_then(|b| <[u8; 4]>::try_from(b).ok())
-            .map_or(0, u32::from_le_bytes)
-    }
-
-    fn u16_at(&self, r: std::ops::Range<usize>) -> usize {
-        self.0
-            .get(r)
-            .and_then(|b| <[u8; 2]>::try_from(b).ok())
-            .map_or(0, |b| usize::from(u16::from_le_bytes(b)))
-    }
-
-    fn flags(&self) -> u8 {
-        self.0.get(will_layout::FLAGS).copied().unwrap_or(0)
-    }
-
-    /// Where the topic, the payload and the properties start and end.
-    fn bounds(&self) -> (usize, usize) {
-        let t = will_layout::HEADER + self.u16_at(will_layout::TOPIC_LEN);
-        (t, t + self.u16_at(will_layout::PAYLOAD_LEN))
-    }
-
-    pub fn topic(&self) -> &str {
-        let (t, _) = self.bounds();
-        // Stored from a `&str`, so always valid.
-        self.0
-            .get(will_layout::HEADER..t)
-            .and_then(|b| std::str::from_utf8(b).ok())
-            .unwrap_or("")
-    }
-
-    pub fn payload(&self) -> &[u8] {
-        let (t, p) = self.bounds();
-        self.0.get(t..p).unwrap_or(&[])
-    }
-
-    /// Will properties to forward (see `Message::props`).
-    pub fn props(&self) -> &[u8] {
-        let (_, p) = self.bounds();
-        self.0.get(p..).unwrap_or(&[])
-    }
-
-    pub fn qos(&self) -> QoS {
-        QoS::from_u8(self.flags() & will_layout::QOS_MASK).unwrap_or(QoS::AtMostOnce)
-    }
-
-    pub fn retain(&self) -> bool {
-        self.flags() & will_layout::RETAIN != 0
-    }
-
-    /// 5.0 message expiry interval of the will, in seconds.
-    pub fn expiry(&self) -> Option<u32> {
-        (self.flags() & will_layout::HAS_EXPIRY != 0).then(|| self.u32_at(will_layout::EXPIRY))
-    }
-
-    /// 5.0 will delay interval, in seconds.
-    pub fn delay(&self) -> u32 {
-        self.u32_at(will_layout::DELAY)
-    }
 }
 
 /// The output of a connection while it has some: the frames waiting to be
@@ -409,6 +283,8 @@ impl Conn {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::QoS;
+    use crate::core::message::WillParts;
 
     /// The per-connection accounting of docs/LIMITS.md counts on it.
     #[test]

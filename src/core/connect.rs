@@ -5,8 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use super::conn::{Conn, Phase, WillMsg, WillParts};
-use super::publish::{Incoming, forwardable};
+use super::conn::{Conn, Phase};
+use super::message::{Incoming, WillMsg, WillParts};
+use super::publish::forwardable;
 use super::session::{NEVER_EXPIRES, Session, SessionId};
 use super::{ConnId, Core};
 use crate::auth::AuthResult;

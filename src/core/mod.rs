@@ -18,12 +18,15 @@
 //! key); the caller promises not to reuse an id before it has called
 //! `handle_close` for it.
 
+pub(crate) mod adapter;
 mod bridge;
 mod client_index;
 mod conn;
 mod connect;
 mod flow;
+mod ids;
 mod matching;
+mod message;
 mod persist;
 mod publish;
 mod retain;
@@ -43,11 +46,11 @@ use slab::Slab;
 use crate::Limits;
 use crate::auth::Auth;
 use crate::codec::{self, DecodeError, Packet, PropertiesBuf};
-use crate::config::Config;
 use crate::topic::Trie;
 
 pub use bridge::SessionFigures;
 use conn::{Conn, Phase};
+pub use ids::ConnId;
 use matching::{Match, SharedGroups};
 use retain::RetainStore;
 pub use session::QueuePolicy;
@@ -60,11 +63,40 @@ pub use persist::{PersistFigures, PersistMode, RestoreReport, for_each_record};
 /// [`Core::poll_urgent`]).
 const FLUSH_MARK: usize = 64 * 1024;
 
-/// Identifies one connection to the core. Chosen by the caller.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ConnId(pub usize);
+/// What the core is made with: the few settings of the configuration it
+/// reads (the configuration layer builds one, see
+/// `Config::core_options`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CoreOptions {
+    /// Every memory and resource bound.
+    pub limits: Limits,
+    /// Whether clients without a user name may connect (until
+    /// [`Core::set_auth`] installs the rules read from files).
+    pub allow_anonymous: bool,
+    /// Seconds between updates of the `$SYS/broker/...` topics; 0 turns
+    /// them off.
+    pub sys_interval: u32,
+    /// Reason Strings in 5.0 error replies for every client that does not
+    /// refuse them.
+    pub reason_strings: bool,
+}
 
-/// Running counters, for `$SYS` and the embedding handle.
+impl Default for CoreOptions {
+    /// The defaults of the configuration: anonymous clients allowed,
+    /// `$SYS` every 10 seconds, no Reason Strings.
+    fn default() -> CoreOptions {
+        CoreOptions {
+            limits: Limits::default(),
+            allow_anonymous: true,
+            sys_interval: 10,
+            reason_strings: false,
+        }
+    }
+}
+
+/// The core's running counters, for `$SYS`; the event loop adds its own
+/// figures (bridges, uptime, the store) to make the embedding handle's
+/// [`crate::Stats`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
     /// Connections that completed CONNECT and are still attached.
@@ -97,15 +129,6 @@ pub struct Stats {
     /// README "QoS 1/2 under load"), for the sessions held now that lost
     /// any, in no particular order.
     pub dropped_per_client: Vec<ClientDropped>,
-    /// Each bridge's figures (filled by the event loop; empty from
-    /// [`Core::stats`]).
-    pub bridges: Vec<crate::bridge::BridgeStats>,
-    /// Time since the event loop started (filled by the event loop; zero
-    /// from [`Core::stats`]).
-    pub uptime: std::time::Duration,
-    /// The store's health and figures when persistence is on (filled by
-    /// the event loop; `None` from [`Core::stats`]).
-    pub store: Option<crate::store::StoreStatus>,
 }
 
 /// Messages one session lost to its queue bound (see
@@ -121,7 +144,7 @@ pub struct ClientDropped {
 /// The broker's whole protocol state. See the module documentation.
 pub struct Core {
     limits: Limits,
-    /// `Config::reason_strings`: Reason Strings in 5.0 error replies for
+    /// `CoreOptions::reason_strings`: Reason Strings in 5.0 error replies for
     /// every client that does not refuse them.
     reason_strings: bool,
     /// Who may connect and what they may touch.
@@ -190,19 +213,17 @@ impl std::fmt::Display for Label<'_> {
 const PREALLOCATE_MAX: usize = 1 << 16;
 
 impl Core {
-    /// A core with no connections and no sessions, enforcing `config`'s
-    /// limits and access rules.
-    pub fn new(config: &Config) -> Core {
+    /// A core with no connections and no sessions, enforcing the limits
+    /// and access rules of `options`.
+    pub fn new(options: CoreOptions) -> Core {
         Core {
-            limits: config.limits.clone(),
-            reason_strings: config.reason_strings,
             // The files are the caller's to read (see `Core::set_auth`).
-            auth: Auth::new(None, None, config.allow_anonymous),
+            auth: Auth::new(None, None, options.allow_anonymous),
             // Reserved up front (address space; pages are touched only as
             // connections use them), so growing never copies the tables
             // and leaves the old copies as touched holes in the heap.
-            conns: Vec::with_capacity(config.limits.max_connections.min(PREALLOCATE_MAX)),
-            sessions: Slab::with_capacity(config.limits.max_sessions.min(PREALLOCATE_MAX)),
+            conns: Vec::with_capacity(options.limits.max_connections.min(PREALLOCATE_MAX)),
+            sessions: Slab::with_capacity(options.limits.max_sessions.min(PREALLOCATE_MAX)),
             // Not reserved: entries land at random places, so a large empty
             // table would have most of its pages touched by a few clients.
             by_client_id: client_index::ClientIndex::default(),
@@ -213,7 +234,9 @@ impl Core {
             urgent: Vec::new(),
             next_sweep: None,
             stats: Stats::default(),
-            sys: SysState::new(config.sys_interval),
+            sys: SysState::new(options.sys_interval),
+            reason_strings: options.reason_strings,
+            limits: options.limits,
             next_auto_id: 0,
             id_keys: std::collections::hash_map::RandomState::new(),
             scratch_matches: Vec::new(),

@@ -26,13 +26,13 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use super::conn::{WillMsg, WillParts};
+use super::message::{WillMsg, WillParts};
 use super::retain::RetainOutcome;
 use super::session::{Inflight, Message, NEVER_EXPIRES, OutState, Pending, Session, SessionId};
-use super::sys::is_sys_topic;
 use super::{ConnId, Core};
 use crate::codec::{PacketId, ProtocolVersion, QoS, SubOptions};
 use crate::topic;
+use crate::topic::is_sys_topic;
 
 use record::{MsgBody, Recipient, Record, Writer};
 

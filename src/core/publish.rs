@@ -12,9 +12,9 @@ use std::borrow::Cow;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use super::message::Incoming;
 use super::retain::RetainOutcome;
 use super::session::{Inflight, Message, OutState, Pending, QueuePolicy, SessionId};
-use super::sys;
 use super::{ConnId, Core, persist};
 use crate::codec::{
     self, PacketId, Properties, PropertiesBuf, Property, ProtocolVersion, PubResp, PubRespKind,
@@ -28,19 +28,6 @@ const RC_NOT_AUTHORIZED: u8 = 0x87;
 const RC_RECEIVE_MAXIMUM_EXCEEDED: u8 = 0x93;
 const RC_TOPIC_ALIAS_INVALID: u8 = 0x94;
 const RC_PAYLOAD_FORMAT_INVALID: u8 = 0x99;
-
-/// A message on its way into the router, borrowed from wherever it came
-/// from (a PUBLISH frame, a will, the in-process client).
-pub(crate) struct Incoming<'a> {
-    pub topic: &'a str,
-    pub payload: &'a [u8],
-    pub qos: QoS,
-    pub retain: bool,
-    /// Properties to forward (see `Message::props`).
-    pub props: &'a [u8],
-    /// Message expiry interval in seconds, if any.
-    pub expiry: Option<u32>,
-}
 
 /// What one outgoing PUBLISH carries, borrowed.
 struct Delivery<'a> {
@@ -152,7 +139,7 @@ impl Core {
             return self.protocol_violation(id, &format!("PUBLISH topic: {e}"), now);
         }
         self.stats.messages_received += 1;
-        let reserved = (sys::is_sys_topic(topic) && !sys::is_bridge_state_topic(topic))
+        let reserved = (topic::is_sys_topic(topic) && !topic::is_bridge_state_topic(topic))
             || topic.starts_with("$share/");
         if reserved || !self.may_publish(sid, topic) {
             // Only the broker publishes under $SYS (but for the state of a

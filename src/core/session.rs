@@ -8,73 +8,15 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::Instant;
 
-use crate::codec::{PacketId, ProtocolVersion, QoS, SubOptions};
+use crate::codec::{PacketId, ProtocolVersion, SubOptions};
 
-use super::ConnId;
-use super::conn::WillMsg;
+use super::ids::ConnId;
+pub(crate) use super::ids::SessionId;
+use super::message::WillMsg;
+pub(crate) use super::message::{Message, Pending};
 
 /// Session expiry interval meaning "never" [MQTT 5.0 §3.1.2.11.2].
 pub(crate) const NEVER_EXPIRES: u32 = u32::MAX;
-
-/// Index of a session in the core's session slab.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SessionId(pub(crate) usize);
-
-/// An application message as the broker keeps it once it must outlive the
-/// packet it came in (queued, in flight, retained). Shared by every session
-/// it goes to: one thread, so `Rc` is enough.
-#[derive(Debug)]
-pub(crate) struct Message {
-    pub topic: Box<str>,
-    pub payload: Box<[u8]>,
-    /// QoS it was published with.
-    pub qos: QoS,
-    /// 5.0 properties passed through to subscribers untouched and in order
-    /// (payload format, content type, response topic, correlation data,
-    /// user properties). Topic alias, subscription identifiers and message
-    /// expiry are not in here: they are per hop or per subscriber.
-    pub props: Box<[u8]>,
-    /// 5.0 message expiry: not delivered after this instant [MQTT-3.3.2-5].
-    pub expires_at: Option<Instant>,
-    /// Number of the message in the persistence records; 0 until it is
-    /// first written for a persistent session.
-    pub persist_id: std::cell::Cell<u64>,
-}
-
-impl Message {
-    /// Bytes this message accounts for in queue and retained limits.
-    pub fn cost(&self) -> usize {
-        self.topic.len() + self.payload.len() + self.props.len()
-    }
-
-    /// Whether its message expiry has passed.
-    pub fn expired(&self, now: Instant) -> bool {
-        self.expires_at.is_some_and(|t| t <= now)
-    }
-
-    /// The message expiry interval to forward: what is left of it, in whole
-    /// seconds rounded up [MQTT-3.3.2-6], so a message forwarded within the
-    /// second it arrived keeps its interval (as with Mosquitto's clock).
-    pub fn remaining_expiry(&self, now: Instant) -> Option<u32> {
-        self.expires_at.map(|t| {
-            let left = t.saturating_duration_since(now);
-            let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
-            u32::try_from(secs).unwrap_or(u32::MAX)
-        })
-    }
-}
-
-/// A message waiting in a session's queue.
-#[derive(Clone, Debug)]
-pub(crate) struct Pending {
-    pub msg: Rc<Message>,
-    /// QoS it is to be delivered with (the minimum of published and granted).
-    pub qos: QoS,
-    /// RETAIN flag it is to be delivered with.
-    pub retain: bool,
-    /// 5.0 subscription identifiers of the matching subscriptions [MQTT-3.3.4-3].
-    pub sub_ids: Box<[u32]>,
-}
 
 /// Where an outgoing QoS 1/2 message stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use super::Core;
-use super::publish::Incoming;
+use super::message::Incoming;
 use crate::codec::QoS;
 
 /// Time constants of the load averages, and the suffix of their topics.
@@ -63,23 +63,8 @@ impl SysState {
     }
 }
 
-/// True for topic names under `$SYS`, which only the broker publishes.
 /// Where the per-client figures go: `$SYS/broker/client/ID/dropped`.
 const CLIENT_PREFIX: &str = "$SYS/broker/client/";
-
-pub(crate) fn is_sys_topic(topic: &str) -> bool {
-    topic == "$SYS" || topic.starts_with("$SYS/")
-}
-
-/// `$SYS/broker/connection/NAME/state`: where a remote broker's bridge
-/// announces itself (1 up, 0 down). Clients may publish there, as they may
-/// on Mosquitto, so a Mosquitto bridge into boxmq keeps its notifications.
-pub(crate) fn is_bridge_state_topic(topic: &str) -> bool {
-    topic
-        .strip_prefix("$SYS/broker/connection/")
-        .and_then(|rest| rest.strip_suffix("/state"))
-        .is_some_and(|name| !name.is_empty() && !name.contains('/'))
-}
 
 impl Core {
     /// Publishes the `$SYS` figures when due. The first call starts the

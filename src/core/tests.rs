@@ -2,12 +2,12 @@
 
 use std::time::{Duration, Instant};
 
+use super::CoreOptions;
 use super::{ConnId, Core};
 use crate::codec::{
     self, Connect, Packet, PacketId, Properties, ProtocolVersion, PubResp, PubRespKind, Publish,
     QoS, SubOptions, Will,
 };
-use crate::config::Config;
 
 const V4: ProtocolVersion = ProtocolVersion::V311;
 
@@ -57,12 +57,12 @@ fn pid(v: u16) -> PacketId {
 
 impl Harness {
     pub fn new() -> Harness {
-        Harness::with(Config::default())
+        Harness::with(CoreOptions::default())
     }
 
-    pub fn with(config: Config) -> Harness {
+    pub fn with(config: CoreOptions) -> Harness {
         Harness {
-            core: Core::new(&config),
+            core: Core::new(config),
             now: Instant::now(),
             next: 0,
             versions: std::collections::HashMap::new(),
@@ -705,7 +705,7 @@ fn clean_session_forgets_everything() {
 
 #[test]
 fn offline_queue_is_capped_and_drops_are_counted() {
-    let mut config = Config::default();
+    let mut config = CoreOptions::default();
     config.limits.max_queued_messages = 3;
     let mut h = Harness::with(config);
     let s = h.connect("slow", false);
@@ -723,7 +723,7 @@ fn offline_queue_is_capped_and_drops_are_counted() {
 
 #[test]
 fn inflight_window_holds_back_until_acked() {
-    let mut config = Config::default();
+    let mut config = CoreOptions::default();
     config.limits.max_inflight = 2;
     let mut h = Harness::with(config);
     let s = h.connect("s", true);
@@ -750,7 +750,7 @@ fn inflight_window_holds_back_until_acked() {
 
 #[test]
 fn slow_consumer_drops_qos0_past_the_output_bound() {
-    let mut config = Config::default();
+    let mut config = CoreOptions::default();
     config.limits.max_output_buffer = 1024;
     let mut h = Harness::with(config);
     let s = h.connect("s", true);
@@ -867,7 +867,7 @@ fn frames_split_anywhere_and_batched() {
 
 #[test]
 fn session_limit_refuses_with_server_unavailable() {
-    let mut config = Config::default();
+    let mut config = CoreOptions::default();
     config.limits.max_sessions = 1;
     let mut h = Harness::with(config);
     h.connect("one", true);
@@ -947,9 +947,9 @@ fn sys_topics_are_published_retained_and_only_on_change() {
 
 #[test]
 fn sys_interval_zero_turns_sys_off() {
-    let mut h = Harness::with(Config {
+    let mut h = Harness::with(CoreOptions {
         sys_interval: 0,
-        ..Config::default()
+        ..CoreOptions::default()
     });
     h.core.handle_timeout(h.now);
     assert_eq!(h.core.next_deadline(), None);
@@ -1167,9 +1167,9 @@ fn a_reload_that_revokes_read_access_stops_deliveries_at_once() {
 #[test]
 fn trusted_connections_need_no_credentials() {
     use crate::auth::Auth;
-    let mut h = Harness::with(Config {
+    let mut h = Harness::with(CoreOptions {
         allow_anonymous: false,
-        ..Config::default()
+        ..CoreOptions::default()
     });
     h.core.set_auth(Auth::new(None, None, false));
     let anon = h.connect_with("anon", true, 0, None);

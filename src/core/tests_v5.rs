@@ -3,12 +3,12 @@
 use std::time::Duration;
 
 use super::ConnId;
+use super::CoreOptions;
 use super::tests::Harness;
 use crate::codec::{
     self, Connect, Packet, PacketId, Properties, PropertiesBuf, Property, ProtocolVersion, PubResp,
     PubRespKind, Publish, QoS, SubOptions, Will,
 };
-use crate::config::Config;
 
 const V5: ProtocolVersion = ProtocolVersion::V5;
 
@@ -735,9 +735,9 @@ fn server_disconnect_reason_codes() {
     assert_eq!((out[0].kind, out[0].code), ("DISCONNECT", 0x81));
     assert!(out[0].props[0].starts_with("ReasonString"), "{out:?}");
     // So does every client when the config turns them on.
-    let config = Config {
+    let config = CoreOptions {
         reason_strings: true,
-        ..Config::default()
+        ..CoreOptions::default()
     };
     let mut hr = Harness::with(config);
     let d = up(&mut hr, "d");
@@ -756,7 +756,7 @@ fn server_disconnect_reason_codes() {
     let out = seen(&mut hr, z);
     assert!(out[0].props.is_empty(), "{out:?}");
     // Packet too large: 0x95.
-    let mut config = Config::default();
+    let mut config = CoreOptions::default();
     config.limits.max_packet_size = 1000;
     let mut h = Harness::with(config);
     let t = up(&mut h, "t");

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::time::Instant;
 
 use super::Health;
-use crate::Stats;
+use crate::stats::BrokerStats;
 
 /// `s` as a JSON string, quotes included. Control characters are escaped;
 /// everything else (a bridge name, an error message) passes as UTF-8.
@@ -53,7 +53,7 @@ fn verdict(out: &mut String, state: &str, health: &Health) {
 }
 
 /// The body of `/health`: `{"state":"Running","healthy":true,...}`.
-pub(super) fn health(state: &str, stats: &Stats, health: &Health) -> String {
+pub(super) fn health(state: &str, stats: &BrokerStats, health: &Health) -> String {
     let mut out = String::with_capacity(128);
     out.push('{');
     verdict(&mut out, state, health);
@@ -62,7 +62,7 @@ pub(super) fn health(state: &str, stats: &Stats, health: &Health) -> String {
 }
 
 /// The body of `/status.json`: every figure the status page shows.
-pub(super) fn status(state: &str, stats: &Stats, health: &Health, now: Instant) -> String {
+pub(super) fn status(state: &str, stats: &BrokerStats, health: &Health, now: Instant) -> String {
     let mut out = String::with_capacity(1024);
     out.push('{');
     verdict(&mut out, state, health);

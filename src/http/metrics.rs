@@ -7,8 +7,8 @@
 use std::fmt::Write as _;
 
 use super::Health;
-use crate::Stats;
 use crate::bridge::BridgeStats;
+use crate::stats::BrokerStats;
 use crate::store::SYNC_BUCKETS_US;
 
 /// One family's `# HELP` and `# TYPE` lines.
@@ -95,7 +95,7 @@ const BRIDGE_FAMILIES: &[BridgeFigure] = &[
 ];
 
 /// Every figure of `stats`, and the verdict of `/health` as `boxmq_healthy`.
-pub(super) fn render(stats: &Stats, health: &Health) -> String {
+pub(super) fn render(stats: &BrokerStats, health: &Health) -> String {
     let mut out = String::with_capacity(4096);
     family(
         &mut out,

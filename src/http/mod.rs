@@ -1,6 +1,6 @@
 //! The HTTP status listener's protocol side (cargo feature `http`): no
 //! sockets here. The event loop (`net/http.rs`) reads request heads, hands
-//! them to [`respond`] with the broker's [`Stats`], and writes back what it
+//! them to [`respond`] with the broker's [`BrokerStats`], and writes back what it
 //! returns.
 //!
 //! * [`request`]: the request line and headers (RFC 9112), and basic auth.
@@ -16,8 +16,8 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use crate::Stats;
 use crate::auth::PasswordFile;
+use crate::stats::BrokerStats;
 
 mod json;
 mod metrics;
@@ -47,7 +47,7 @@ pub struct Health {
 /// let stats = boxmq::Stats::default();
 /// assert!(boxmq::http::health(&stats, Duration::from_secs(60), Instant::now()).healthy);
 /// ```
-pub fn health(stats: &Stats, bridge_down_grace: Duration, now: Instant) -> Health {
+pub fn health(stats: &BrokerStats, bridge_down_grace: Duration, now: Instant) -> Health {
     let mut reasons = Vec::new();
     if let Some(store) = &stats.store {
         if let Some(why) = &store.failing {
@@ -146,7 +146,11 @@ pub fn error_response(status: Status) -> Vec<u8> {
 
 /// The response to `request`, from the broker's `stats` (a closure, so a
 /// refused request costs no figures).
-pub fn respond(request: &Request<'_>, ctx: &Context<'_>, stats: impl FnOnce() -> Stats) -> Vec<u8> {
+pub fn respond(
+    request: &Request<'_>,
+    ctx: &Context<'_>,
+    stats: impl FnOnce() -> BrokerStats,
+) -> Vec<u8> {
     let with_body = match request.method {
         "GET" => true,
         "HEAD" => false,

@@ -44,7 +44,7 @@ fn bridge(name: &str, down_since: Option<Instant>) -> BridgeStats {
 #[test]
 fn health_verdicts() {
     let now = Instant::now();
-    let mut stats = Stats::default();
+    let mut stats = BrokerStats::default();
     assert_eq!(
         health(&stats, GRACE, now),
         Health {
@@ -92,7 +92,7 @@ fn health_verdicts() {
 #[test]
 fn health_answers_200_or_503_with_the_reason() {
     let now = Instant::now();
-    let ok = text(&respond(&get("/health"), &ctx(now), Stats::default));
+    let ok = text(&respond(&get("/health"), &ctx(now), BrokerStats::default));
     assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"), "{ok}");
     assert!(ok.contains("Content-Type: application/json\r\n"), "{ok}");
     assert!(
@@ -102,12 +102,12 @@ fn health_answers_200_or_503_with_the_reason() {
         ),
         "{ok}"
     );
-    let failing = || Stats {
+    let failing = || BrokerStats {
         store: Some(StoreStatus {
             failing: Some("disk \"x\"\nbroken".into()),
             ..StoreStatus::default()
         }),
-        ..Stats::default()
+        ..BrokerStats::default()
     };
     let bad = text(&respond(&get("/health"), &ctx(now), failing));
     assert!(
@@ -140,12 +140,15 @@ fn metrics_names_labels_and_histogram() {
         .sync_histogram
         .record(Duration::from_micros(700));
     status.stats.sync_histogram.record(Duration::from_secs(9));
-    let stats = Stats {
-        clients_connected: 2,
-        messages_received: 7,
+    let stats = BrokerStats {
+        core: crate::core::Stats {
+            clients_connected: 2,
+            messages_received: 7,
+            ..crate::core::Stats::default()
+        },
         bridges: vec![bridge("cen\"tral", Some(now))],
         store: Some(status),
-        ..Stats::default()
+        ..BrokerStats::default()
     };
     let body = metrics::render(&stats, &health(&stats, GRACE, now));
     for line in [
@@ -167,34 +170,37 @@ fn metrics_names_labels_and_histogram() {
         assert!(body.lines().any(|l| l == line), "{line} missing:\n{body}");
     }
     // No store, no bridges: neither family.
-    let bare = metrics::render(&Stats::default(), &health(&Stats::default(), GRACE, now));
+    let bare = metrics::render(
+        &BrokerStats::default(),
+        &health(&BrokerStats::default(), GRACE, now),
+    );
     assert!(!bare.contains("boxmq_store_") && !bare.contains("boxmq_bridge_"));
 }
 
 #[test]
 fn routes_methods_and_head() {
     let now = Instant::now();
-    let page = text(&respond(&get("/"), &ctx(now), Stats::default));
+    let page = text(&respond(&get("/"), &ctx(now), BrokerStats::default));
     assert!(page.starts_with("HTTP/1.1 200 OK\r\n"));
     assert!(page.contains("Content-Security-Policy: default-src 'none'"));
     assert!(page.ends_with("</html>\n"));
     // Self-contained and small.
     assert!(!page.contains("src=\"http") && !page.contains("href=\"http"));
     assert!(page::PAGE.len() < 6 * 1024, "{}", page::PAGE.len());
-    let missing = text(&respond(&get("/nope"), &ctx(now), Stats::default));
+    let missing = text(&respond(&get("/nope"), &ctx(now), BrokerStats::default));
     assert!(missing.starts_with("HTTP/1.1 404 Not Found\r\n"));
     let post = Request {
         method: "POST",
         ..get("/health")
     };
-    let refused = text(&respond(&post, &ctx(now), Stats::default));
+    let refused = text(&respond(&post, &ctx(now), BrokerStats::default));
     assert!(refused.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"));
     assert!(refused.contains("Allow: GET, HEAD\r\n"));
     let head = Request {
         method: "HEAD",
         ..get("/metrics")
     };
-    let head = text(&respond(&head, &ctx(now), Stats::default));
+    let head = text(&respond(&head, &ctx(now), BrokerStats::default));
     assert!(head.contains("version=0.0.4"), "{head}");
     assert!(head.ends_with("\r\n\r\n"), "{head}");
 }
@@ -208,7 +214,7 @@ fn basic_auth_against_the_password_file() {
         users: Some(&users),
         ..ctx(now)
     };
-    let figures = || -> Stats { panic!("no figures for a refused request") };
+    let figures = || -> BrokerStats { panic!("no figures for a refused request") };
     let anonymous = text(&respond(&get("/metrics"), &ctx, figures));
     assert!(anonymous.starts_with("HTTP/1.1 401 Unauthorized\r\n"));
     assert!(anonymous.contains("WWW-Authenticate: Basic realm=\"boxmq\""));
@@ -229,5 +235,5 @@ fn basic_auth_against_the_password_file() {
         authorization: Some("Basic b3BzOnMzY3JldA=="),
         ..get("/health")
     };
-    assert!(text(&respond(&r, &ctx, Stats::default)).starts_with("HTTP/1.1 200 OK\r\n"));
+    assert!(text(&respond(&r, &ctx, BrokerStats::default)).starts_with("HTTP/1.1 200 OK\r\n"));
 }

@@ -217,7 +217,12 @@ impl HttpServer {
     }
 
     /// Moves connection `slot` on as far as its socket lets it.
-    fn progress(&mut self, slot: usize, now: Instant, stats: &dyn Fn() -> crate::Stats) {
+    fn progress(
+        &mut self,
+        slot: usize,
+        now: Instant,
+        stats: &dyn Fn() -> crate::stats::BrokerStats,
+    ) {
         let Some(Some(conn)) = self.conns.get_mut(slot) else {
             return;
         };

@@ -23,6 +23,7 @@ mod http;
 #[cfg(not(feature = "http"))]
 #[path = "http_off.rs"]
 mod http;
+pub(crate) mod local;
 mod resolve;
 
 use std::io::{self, Read, Write};
@@ -36,9 +37,11 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use crate::auth::Auth;
-use crate::broker::local::{Drain, LocalConn, LocalRef, Request};
 use crate::config::Config;
+use crate::core::adapter::{self, Inbox};
 use crate::core::{ConnId, Core};
+use crate::stats::BrokerStats;
+use local::{Drain, LocalConn, LocalRef, Request};
 
 pub mod persist;
 #[cfg(feature = "tls")]
@@ -80,46 +83,12 @@ struct NetConn {
     stream: TcpStream,
     /// The start of a frame that the last read cut off, or (while paused)
     /// bytes read and not yet taken by the core.
-    partial: Partial,
+    inbox: Inbox,
     /// The core takes no input until the client reads its answers (see
     /// `Core::wants_input`); the socket is not read meanwhile.
     paused: bool,
     /// TLS and/or WebSockets (see `transport`); `None`: plain MQTT.
     layer: Option<Box<transport::Layer>>,
-}
-
-/// The start of a frame cut by a read (or input held while paused): boxed
-/// and given back once the core took it all, so an idle connection holds
-/// no buffer and pays one pointer.
-#[derive(Default)]
-// One pointer (8 bytes) in every slab slot instead of a `Vec`'s 24.
-#[allow(clippy::box_collection)]
-struct Partial(Option<Box<Vec<u8>>>);
-
-impl Partial {
-    fn vec_mut(&mut self) -> &mut Vec<u8> {
-        self.0.get_or_insert_default()
-    }
-
-    /// The core used the first `n` bytes.
-    fn consume(&mut self, n: usize) {
-        let Some(v) = self.0.as_mut() else {
-            return;
-        };
-        v.drain(..n.min(v.len()));
-        if v.is_empty() {
-            self.0 = None;
-        } else if v.capacity() > READ_CHUNK && v.len() < READ_CHUNK / 4 {
-            v.shrink_to(READ_CHUNK / 4);
-        }
-    }
-}
-
-impl std::ops::Deref for Partial {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        self.0.as_deref().map_or(&[], Vec::as_slice)
-    }
 }
 
 /// One slab entry: a socket, or an in-process client's endpoint.
@@ -200,7 +169,7 @@ pub struct Server {
     resolver: resolve::Resolver,
     /// The store, when persistence is on (see `persist.rs`).
     persist: Option<persist::Persistence>,
-    /// When the server was made (uptime in [`crate::Stats`]).
+    /// When the server was made (uptime in [`BrokerStats`]).
     started: Instant,
     /// The HTTP status listener (see `http.rs`; feature `http`).
     http: Option<http::HttpServer>,
@@ -256,7 +225,7 @@ impl Server {
             conns: Slab::with_capacity(config.limits.max_connections),
             tcp_count: 0,
             core: {
-                let mut core = Core::new(config);
+                let mut core = Core::new(config.core_options());
                 core.set_auth(auth);
                 core
             },
@@ -336,12 +305,13 @@ impl Server {
     }
 
     /// Every figure: the core's, the bridges', uptime and the store's health.
-    fn stats(&self, now: Instant) -> crate::Stats {
-        let mut stats = self.core.stats();
-        stats.bridges = self.bridge_stats();
-        stats.uptime = now.saturating_duration_since(self.started);
-        stats.store = self.persist.as_ref().map(persist::Persistence::status);
-        stats
+    fn stats(&self, now: Instant) -> BrokerStats {
+        BrokerStats {
+            core: self.core.stats(),
+            bridges: self.bridge_stats(),
+            uptime: now.saturating_duration_since(self.started),
+            store: self.persist.as_ref().map(persist::Persistence::status),
+        }
     }
 
     /// Whether slab entry `key` is a bridge (its token is the bridge's
@@ -529,7 +499,7 @@ impl Server {
             }
             entry.insert(Endpoint::Tcp(NetConn {
                 stream,
-                partial: Partial::default(),
+                inbox: Inbox::default(),
                 paused: false,
                 layer,
             }));
@@ -555,9 +525,8 @@ impl Server {
             }
             // Resuming: first what was read before the pause.
             conn.paused = false;
-            if !conn.partial.is_empty() {
-                let used = self.core.handle_data(id, &conn.partial, now);
-                conn.partial.consume(used);
+            if !conn.inbox.is_empty() {
+                conn.inbox.feed(&mut self.core, id, &[], now);
                 if self.core.is_closing(id) {
                     return;
                 }
@@ -585,30 +554,20 @@ impl Server {
             };
             let fresh = &self.read_buf[..n];
             if let Some(layer) = conn.layer.as_deref_mut() {
-                // TLS / WebSockets: decoded bytes join `partial`.
-                let (stream, partial) = (&mut conn.stream, conn.partial.vec_mut());
-                if !transport::read(layer, stream, fresh, partial, &mut self.core, id, now) {
+                // TLS / WebSockets: decoded bytes join the inbox.
+                let (stream, inbox) = (&mut conn.stream, &mut conn.inbox);
+                if !transport::read(layer, stream, fresh, inbox, &mut self.core, id, now) {
                     return self.close(key, now);
                 }
-                conn.partial.consume(0);
-            } else if conn.partial.is_empty() {
-                let used = self.core.handle_data(id, fresh, now);
-                if let Some(rest) = fresh.get(used..) {
-                    if !rest.is_empty() {
-                        conn.partial.vec_mut().extend_from_slice(rest);
-                    }
-                }
             } else {
-                conn.partial.vec_mut().extend_from_slice(fresh);
-                let used = self.core.handle_data(id, &conn.partial, now);
-                conn.partial.consume(used);
+                conn.inbox.feed(&mut self.core, id, fresh, now);
             }
             if self.core.is_closing(id) {
                 return;
             }
             if !self.core.wants_input(id) {
                 // Paused in the middle of what was read (see
-                // `Core::wants_input`): the rest waits in `partial` and is
+                // `Core::wants_input`): the rest waits in the inbox and is
                 // handed in first on resuming, even if no new data comes.
                 conn.paused = true;
             }
@@ -663,49 +622,50 @@ impl Server {
             }
             return;
         }
-        loop {
-            let Some(Endpoint::Tcp(conn)) = self.conns.get_mut(key) else {
-                return;
-            };
-            if let Some(layer) = conn.layer.as_deref_mut() {
-                let flushed = layer.flush(&mut conn.stream, &mut self.core, id, now);
-                if conn.paused && self.core.wants_input(id) && !self.backlog.contains(&key) {
-                    self.backlog.push(key);
-                }
-                match flushed {
-                    transport::Flushed::Done => break,
-                    transport::Flushed::Blocked if self.core.is_closing(id) => break,
-                    transport::Flushed::Blocked => return,
-                    transport::Flushed::Broken => return self.close(key, now),
-                }
+        let Some(Endpoint::Tcp(conn)) = self.conns.get_mut(key) else {
+            return;
+        };
+        let written = if let Some(layer) = conn.layer.as_deref_mut() {
+            match layer.flush(&mut conn.stream, &mut self.core, id, now) {
+                transport::Flushed::Done => true,
+                transport::Flushed::Blocked => false,
+                transport::Flushed::Broken => return self.close(key, now),
             }
-            let out = self.core.pending_output(id);
-            if out.is_empty() {
-                break;
-            }
-            match conn.stream.write(out) {
-                Ok(0) => return self.close(key, now),
-                Ok(n) => {
-                    self.core.handle_written(id, n, now);
-                    if conn.paused && self.core.wants_input(id) && !self.backlog.contains(&key) {
-                        // Readable data may be waiting with no new event
-                        // to come: read it next turn.
-                        self.backlog.push(key);
+        } else {
+            let stream = &mut conn.stream;
+            let mut failed = None;
+            adapter::drain(&mut self.core, id, now, |out| {
+                loop {
+                    match stream.write(out) {
+                        Ok(0) => {
+                            failed = Some(io::Error::from(io::ErrorKind::WriteZero));
+                            return 0;
+                        }
+                        Ok(n) => return n,
+                        Err(e) if would_block(&e) => return 0,
+                        Err(e) if interrupted(&e) => {}
+                        Err(e) => {
+                            failed = Some(e);
+                            return 0;
+                        }
                     }
                 }
-                Err(e) if would_block(&e) => {
-                    if self.core.is_closing(id) {
-                        // Closing and the peer does not read: do not wait.
-                        break;
-                    }
-                    return;
-                }
-                Err(e) if interrupted(&e) => {}
-                Err(e) => {
-                    log::debug!("write error on slot {key}: {e}");
-                    return self.close(key, now);
-                }
+            });
+            if let Some(e) = failed {
+                log::debug!("write error on slot {key}: {e}");
+                return self.close(key, now);
             }
+            self.core.pending_output(id).is_empty()
+        };
+        if conn.paused && self.core.wants_input(id) && !self.backlog.contains(&key) {
+            // Readable data may be waiting with no new event to come: read
+            // it next turn.
+            self.backlog.push(key);
+        }
+        if !written && !self.core.is_closing(id) {
+            // The socket takes no more: WRITABLE brings us back. (Closing
+            // and the peer does not read: do not wait.)
+            return;
         }
         if self.core.is_closing(id) {
             self.close(key, now);
@@ -771,7 +731,7 @@ impl Server {
                         Some(Endpoint::Local(l)) if l.is(to) => {
                             l.publish(&mut self.core, &message, now)
                         }
-                        _ => Err(crate::broker::ClientError::Disconnected),
+                        _ => Err(local::ClientError::Disconnected),
                     };
                     // The requester may have timed out; nothing to tell then.
                     let _ = reply.try_send(result);

@@ -16,6 +16,7 @@ use std::time::Instant;
 use mio::net::TcpStream;
 
 use crate::config::{Config, ConfigError};
+use crate::core::adapter::{self, Inbox};
 use crate::core::{ConnId, Core};
 
 #[cfg(feature = "tls")]
@@ -259,14 +260,10 @@ impl Layer {
         now: Instant,
     ) -> Flushed {
         // A layer whose wire buffer was full takes nothing; once written,
-        // it takes again. Two turns without progress: wait for an event.
+        // it takes again. Two rounds without progress: wait for an event.
         let mut stuck = false;
         loop {
-            let out = core.pending_output(id);
-            let took = if out.is_empty() { 0 } else { self.push(out) };
-            if took > 0 {
-                core.handle_written(id, took, now);
-            }
+            let took = adapter::drain(core, id, now, |out| self.push(out));
             match self.write_wire(stream) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Flushed::Blocked,
@@ -298,14 +295,14 @@ impl Layer {
     }
 }
 
-/// Bytes read from a layered connection: decodes them into `partial`,
+/// Bytes read from a layered connection: decodes them into `inbox`,
 /// hands the core what it can take, writes what the layer has to say
 /// (handshake). `false`: the connection ends (logged); close it.
 pub(crate) fn read(
     layer: &mut Layer,
     stream: &mut TcpStream,
     fresh: &[u8],
-    partial: &mut Vec<u8>,
+    inbox: &mut Inbox,
     core: &mut Core,
     id: ConnId,
     now: Instant,
@@ -315,7 +312,7 @@ pub(crate) fn read(
             .peer_addr()
             .map_or_else(|_| "?".to_owned(), |a| a.to_string())
     };
-    let decoded = layer.input(fresh, partial);
+    let decoded = layer.input(fresh, inbox.buffer());
     match layer.take_identity() {
         Some(Ok(name)) => core.set_identity(id, &name),
         Some(Err(why)) => {
@@ -324,13 +321,7 @@ pub(crate) fn read(
         }
         None => {}
     }
-    if !partial.is_empty() {
-        let used = core.handle_data(id, partial, now);
-        partial.drain(..used.min(partial.len()));
-        if partial.capacity() > 64 * 1024 && partial.len() < 16 * 1024 {
-            partial.shrink_to(16 * 1024);
-        }
-    }
+    inbox.feed(core, id, &[], now);
     if let Err(end) = decoded {
         if end.normal {
             log::debug!("connection from {}: {}", peer(stream), end.message);

@@ -147,7 +147,7 @@ impl Harness {
             ..Config::default()
         };
         Harness {
-            core: Core::new(&config),
+            core: Core::new(config.core_options()),
             limits: limits(),
             now: Instant::now(),
             slots: (0..CONNS).map(|_| Slot::default()).collect(),

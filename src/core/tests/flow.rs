@@ -8,7 +8,7 @@ const QUEUE: usize = 8;
 const STUCK: Duration = Duration::from_secs(5);
 
 fn harness() -> Harness {
-    let mut config = Config::default();
+    let mut config = CoreOptions::default();
     config.limits.max_queued_messages = QUEUE;
     config.limits.max_inflight = 1;
     config.limits.stuck_timeout = STUCK;

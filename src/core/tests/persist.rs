@@ -526,9 +526,9 @@ fn delayed_will_survives_a_restart() {
 
 #[test]
 fn sys_topics_are_never_recorded() {
-    let config = Config {
+    let config = CoreOptions {
         sys_interval: 1,
-        ..Config::default()
+        ..CoreOptions::default()
     };
     let mut h = Harness::with(config);
     h.core
@@ -580,9 +580,9 @@ fn a_long_restored_queue_drains_as_the_client_acknowledges() {
 
 #[test]
 fn persistence_figures_are_published_under_sys() {
-    let config = Config {
+    let config = CoreOptions {
         sys_interval: 1,
-        ..Config::default()
+        ..CoreOptions::default()
     };
     let mut h = Harness::with(config);
     h.core

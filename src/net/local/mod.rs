@@ -12,21 +12,29 @@
 //! carries exactly one subscription (what a [`Subscription`] holds), so every
 //! PUBLISH the core sends it has exactly one destination.
 //!
-//! [`Client`]: super::Client
-//! [`Subscription`]: super::Subscription
+//! [`Client`]: crate::Client
+//! [`Subscription`]: crate::Subscription
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::mpsc::SyncSender;
 use std::time::Instant;
 
-use super::mailbox::Mailbox;
-use super::{ClientError, Message};
+mod error;
+pub(crate) mod mailbox;
+mod message;
+
+pub use error::ClientError;
+pub(crate) use error::connack_text;
+use mailbox::Mailbox;
+pub use message::Message;
+
 use crate::codec::{
-    self, Connect, Packet, PacketId, Properties, ProtocolVersion, PubResp, PubRespKind, QoS,
-    SubOptions,
+    self, Connect, Packet, PacketId, Properties, ProtocolVersion, PubRespKind, QoS, SubOptions,
 };
-use crate::core::{ConnId, Core, Stats};
+use crate::core::adapter::{self, Frame, ack, feed_frame};
+use crate::core::{ConnId, Core};
+use crate::stats::BrokerStats;
 
 /// QoS 2 messages a local publisher may have sent that the core has not yet
 /// confirmed with PUBCOMP. Only reached when the core's answers are stuck
@@ -74,7 +82,7 @@ pub(crate) enum Request {
     /// Disconnect a local connection (its owner was dropped).
     Close(LocalRef),
     /// Counters.
-    Stats(SyncSender<Stats>),
+    Stats(SyncSender<BrokerStats>),
     /// Stop the broker gracefully.
     Stop,
 }
@@ -119,39 +127,6 @@ pub(crate) struct LocalConn {
     qos2_awaiting: HashSet<u16>,
     /// Reused encode buffer.
     buf: Vec<u8>,
-}
-
-/// Encodes with `encode` into `buf` and hands the bytes to the core as the
-/// input of in-process connection `id` (an application client or a
-/// bridge's local side). Whole frames go in, so the core takes them all;
-/// a remainder cannot happen and is logged, not trusted.
-pub(crate) fn feed_core(
-    core: &mut Core,
-    id: ConnId,
-    buf: &mut Vec<u8>,
-    now: Instant,
-    encode: impl FnOnce(&mut Vec<u8>),
-) {
-    buf.clear();
-    encode(buf);
-    let used = core.handle_data(id, buf, now);
-    if used != buf.len() {
-        log::error!(
-            "in-process connection {}: the core left {used} of {} bytes",
-            id.0,
-            buf.len()
-        );
-    }
-}
-
-/// A PUBACK / PUBREC / PUBREL / PUBCOMP with reason 0.
-pub(crate) fn ack(kind: PubRespKind, pid: PacketId) -> Packet<'static> {
-    Packet::PubResp(PubResp {
-        kind,
-        packet_id: pid,
-        reason: 0,
-        properties: Properties::EMPTY,
-    })
 }
 
 impl LocalConn {
@@ -201,7 +176,7 @@ impl LocalConn {
 
     /// Encodes with `encode` and hands the bytes to the core.
     fn feed(&mut self, core: &mut Core, now: Instant, encode: impl FnOnce(&mut Vec<u8>)) {
-        feed_core(core, ConnId(self.me.key), &mut self.buf, now, encode);
+        feed_frame(core, ConnId(self.me.key), &mut self.buf, now, encode);
     }
 
     fn feed_ack(&mut self, core: &mut Core, now: Instant, kind: PubRespKind, pid: PacketId) {
@@ -293,47 +268,34 @@ impl LocalConn {
     pub(crate) fn drain(&mut self, core: &mut Core, now: Instant) -> Drain {
         let id = ConnId(self.me.key);
         loop {
-            let out = core.pending_output(id);
-            if out.is_empty() {
-                return Drain::Done;
-            }
-            // Our own core's output: no size limit to enforce.
-            let (event, message, used) = match codec::decode(out, VERSION, usize::MAX) {
-                Ok(Some((packet, used))) => {
-                    let (event, message) = match packet {
-                        Packet::Connack(c) => (Event::Connack(c.code), None),
-                        Packet::Suback(s) => (Event::Suback(s.codes.first().copied()), None),
-                        Packet::Publish(p) => {
-                            if let Some(mailbox) = &self.mailbox {
-                                if !mailbox.has_room() {
-                                    return Drain::Blocked;
-                                }
-                            }
-                            let message = Message::from_publish(&p);
-                            (
-                                Event::Publish {
-                                    qos: p.qos,
-                                    pid: p.packet_id,
-                                },
-                                Some(message),
-                            )
+            let mailbox = self.mailbox.as_deref();
+            let frame = adapter::next_frame(core, id, VERSION, now, |packet| {
+                Some(match packet {
+                    Packet::Connack(c) => (Event::Connack(c.code), None),
+                    Packet::Suback(s) => (Event::Suback(s.codes.first().copied()), None),
+                    Packet::Publish(p) => {
+                        if mailbox.is_some_and(|m| !m.has_room()) {
+                            return None;
                         }
-                        Packet::PubResp(r) => (Event::Ack(r.kind, r.packet_id, r.reason), None),
-                        _ => (Event::Ignore, None),
-                    };
-                    (event, message, used)
-                }
-                Ok(None) => {
-                    log::error!("in-process connection: incomplete frame from the core");
+                        let event = Event::Publish {
+                            qos: p.qos,
+                            pid: p.packet_id,
+                        };
+                        (event, Some(Message::from_publish(&p)))
+                    }
+                    Packet::PubResp(r) => (Event::Ack(r.kind, r.packet_id, r.reason), None),
+                    _ => (Event::Ignore, None),
+                })
+            });
+            match frame {
+                Frame::None => return Drain::Done,
+                Frame::Left => return Drain::Blocked,
+                Frame::Broken(why) => {
+                    log::error!("in-process connection: {why} from the core");
                     return Drain::Broken;
                 }
-                Err(e) => {
-                    log::error!("in-process connection: undecodable frame from the core: {e}");
-                    return Drain::Broken;
-                }
-            };
-            core.handle_written(id, used, now);
-            self.handle(core, now, event, message);
+                Frame::Taken((event, message)) => self.handle(core, now, event, message),
+            }
         }
     }
 
