@@ -6,28 +6,29 @@
 //! else is an error rather than a silent surprise. Blank lines are ignored,
 //! CRLF line endings and a leading UTF-8 byte order mark are accepted.
 //!
-//! boxmq understands the Mosquitto directives it implements (`listener`,
-//! `port`, `allow_anonymous`, `log_type`, `max_connections`,
-//! `max_packet_size`, `max_inflight_messages`, `max_queued_messages`,
-//! `max_queued_bytes`) and its own bounds (see [`HELP`]). Every other
-//! Mosquitto directive is refused by name, so a Mosquitto file that relies
-//! on a feature boxmq lacks fails loudly instead of running without it.
+//! Every directive of mosquitto.conf(5) for Mosquitto 2.0 is in the table
+//! of `config/directives.rs`, with Mosquitto's meaning or refused with the
+//! reason and what to use instead (docs/MOSQUITTO.md lists them); boxmq's
+//! own bounds are there too (see [`HELP`]). `include_dir` reads the `*.conf`
+//! files of a directory where it stands (`config/parser.rs`).
 //!
-//! Every bound is a real number: `0` and `-1` never mean "unlimited". When a
-//! directive is repeated the last one wins, as in Mosquitto; `listener`,
-//! `port` and `log_type` accumulate instead. Settings apply to the whole
-//! broker wherever they appear in the file (Mosquitto makes some of them,
-//! such as `max_connections`, per listener), except the TLS and WebSockets
-//! lines (`certfile`, `keyfile`, `cafile`, `require_certificate`,
-//! `use_identity_as_username`, `protocol`), which apply to the listener
-//! above them (see `config/listener.rs`).
+//! Mosquitto's "0 / -1 means no maximum" is accepted for Mosquitto's
+//! directives and becomes a real bound here (docs/MOSQUITTO.md); boxmq's
+//! own bounds take a real number only. When a directive is repeated the
+//! last one wins, as in Mosquitto; `listener`, `log_type` and `log_dest`
+//! accumulate instead. Settings apply to the whole broker wherever they
+//! appear in the file (Mosquitto makes some of them, such as
+//! `max_connections`, per listener), except the TLS and WebSockets lines
+//! (`certfile`, `keyfile`, `cafile`, `require_certificate`,
+//! `use_identity_as_username`, `protocol`, `socket_domain`), which apply to
+//! the listener above them, or before any `listener` line to Mosquitto's
+//! default listener (`port`, `bind_address`).
 
 use std::fmt;
 use std::fs::File;
 use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use log::LevelFilter;
 
@@ -35,9 +36,13 @@ use crate::Limits;
 use crate::auth::Auth;
 use crate::core::CoreOptions;
 
+mod directives;
 pub mod http;
 pub use http::HttpConfig;
 mod listener;
+pub mod logging;
+pub use logging::{LogConfig, LogDest};
+mod parser;
 pub use listener::ListenerProtocol;
 pub mod persistence;
 pub use persistence::PersistenceConfig;
@@ -92,6 +97,18 @@ pub struct Config {
     pub reason_strings: bool,
     /// The HTTP status listener (`http_listener`, ...; cargo feature `http`).
     pub http: HttpConfig,
+    /// Where and how the `boxmq` binary logs (`log_dest`, `log_timestamp`, ...).
+    pub log: LogConfig,
+    /// `pid_file PATH`: the `boxmq` binary writes its process id there.
+    pub pid_file: Option<PathBuf>,
+    /// `user NAME`: the `boxmq` binary, started as root, becomes this user
+    /// once its listeners are bound and its store is open (Linux).
+    pub user: Option<String>,
+    /// `max_connections -1` (Mosquitto's default): the `boxmq` binary sets
+    /// `limits.max_connections` from the open file limit at start.
+    pub connections_up_to_fd_limit: bool,
+    /// Notices about accepted lines that change nothing, for the log.
+    pub notices: Vec<String>,
 }
 
 impl Default for Config {
@@ -108,12 +125,20 @@ impl Default for Config {
             persistence: PersistenceConfig::default(),
             reason_strings: false,
             http: HttpConfig::default(),
+            log: LogConfig::default(),
+            pid_file: None,
+            user: None,
+            connections_up_to_fd_limit: false,
+            notices: Vec::new(),
         }
     }
 }
 
 /// Port of the default listener.
 const DEFAULT_PORT: u16 = 1883;
+
+/// `usize::MAX` as a `u64` (every platform Rust supports has usize <= 64 bits).
+const USIZE_MAX: u64 = usize::MAX as u64;
 
 /// Largest config file read, in bytes. Protects against `--config /dev/zero`.
 const MAX_FILE_SIZE: u64 = 1024 * 1024;
@@ -160,35 +185,12 @@ impl Config {
         }
     }
 
-    /// Parse a config file's text; `origin` (usually the path) is used in errors.
+    /// Parse a config file's text; `origin` (usually the path) is used in
+    /// errors. `include_dir` lines read the files they name.
     pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let mut parser = Parser {
-            config: Config::default(),
-            listener_lines: Vec::new(),
-        };
-        // `lines` splits on "\n" and drops a "\r" before it.
-        for (index, raw) in text.lines().enumerate() {
-            let line = index + 1;
-            let mut words = raw.split_whitespace();
-            let Some(name) = words.next() else {
-                continue;
-            };
-            if name.starts_with('#') {
-                continue;
-            }
-            let args: Vec<&str> = words.collect();
-            parser
-                .directive(name, &args, line)
-                .map_err(|message| ConfigError::new(origin, line, message))?;
-        }
-        for (l, &line) in parser.config.listeners.iter().zip(&parser.listener_lines) {
-            listener::check(l).map_err(|message| ConfigError::new(origin, line, message))?;
-        }
-        bridge::finish(&parser.config.bridges)
-            .map_err(|message| ConfigError::new(origin, 0, message))?;
-        http::finish(&parser.config).map_err(|message| ConfigError::new(origin, 0, message))?;
-        Ok(parser.config)
+        let mut parser = parser::Parser::new();
+        parser.feed(text, origin)?;
+        parser.finish(origin)
     }
 
     /// Loads the password and ACL files the config names (none named:
@@ -288,361 +290,6 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
-
-/// Mosquitto directives boxmq knows of but does not implement.
-const UNSUPPORTED: &[&str] = &[
-    // General.
-    "allow_duplicate_messages",
-    "allow_zero_length_clientid",
-    "auth_plugin",
-    "auth_plugin_deny_special_chars",
-    "auto_id_prefix",
-    "check_retain_source",
-    "clientid_prefixes",
-    "connection_messages",
-    "include_dir",
-    "log_dest",
-    "log_facility",
-    "log_timestamp",
-    "log_timestamp_format",
-    "max_inflight_bytes",
-    "max_keepalive",
-    "max_qos",
-    "max_topic_alias",
-    "memory_limit",
-    "message_size_limit",
-    "per_listener_settings",
-    "persistent_client_expiration",
-    "pid_file",
-    "plugin",
-    "psk_file",
-    "queue_qos0_messages",
-    "retain_available",
-    "retry_interval",
-    "set_tcp_nodelay",
-    "store_clean_interval",
-    "upgrade_outgoing_qos",
-    "user",
-    // Listeners (certfile, keyfile, cafile, require_certificate,
-    // use_identity_as_username and protocol: config/listener.rs).
-    "accept_protocol_versions",
-    "bind_address",
-    "bind_interface",
-    "http_dir",
-    "mount_point",
-    "socket_domain",
-    "use_username_as_clientid",
-    "websockets_headers_size",
-    "websockets_log_level",
-    // TLS.
-    "capath",
-    "ciphers",
-    "ciphers_tls1.3",
-    "crlfile",
-    "dhparamfile",
-    "psk_hint",
-    "tls_engine",
-    "tls_engine_kpass_sha1",
-    "tls_keyform",
-    "tls_version",
-    "use_subject_as_username",
-    // Bridges (plus the `bridge_` lines not in `bridge::SUPPORTED`).
-    "idle_timeout",
-    "local_cleansession",
-    "local_password",
-    "local_username",
-    "notifications_local_only",
-    "start_type",
-    "threshold",
-];
-
-/// Prefixes of Mosquitto directive families boxmq does not implement.
-const UNSUPPORTED_PREFIXES: &[&str] = &["auth_opt_", "plugin_opt_", "bridge_"];
-
-/// Every directive boxmq understands.
-const SUPPORTED: &[&str] = &[
-    "listener",
-    "port",
-    "allow_anonymous",
-    "reason_strings",
-    "log_type",
-    "max_connections",
-    "max_packet_size",
-    "max_inflight_messages",
-    "max_queued_messages",
-    "max_queued_bytes",
-    "max_subscriptions_per_session",
-    "max_sessions",
-    "max_topic_length",
-    "max_topic_levels",
-    "max_client_id_length",
-    "max_retained_messages",
-    "max_retained_bytes",
-    "max_output_buffer",
-    "connect_timeout",
-    "max_topic_aliases",
-    "stuck_timeout",
-    "sys_interval",
-    "password_file",
-    "acl_file",
-    "certfile",
-    "keyfile",
-    "cafile",
-    "require_certificate",
-    "use_identity_as_username",
-    "protocol",
-    "persistence",
-    "persistence_location",
-    "persistence_mode",
-    "persistence_sync",
-    "persistence_file",
-    "autosave_interval",
-    "autosave_on_changes",
-];
-
-/// Config being built from a file, with where each listener came from.
-struct Parser {
-    config: Config,
-    /// Line of each entry of `config.listeners`.
-    listener_lines: Vec<usize>,
-}
-
-impl Parser {
-    /// Apply one directive line. The error is the message only.
-    fn directive(&mut self, name: &str, args: &[&str], line: usize) -> Result<(), String> {
-        if let Some(word) = args
-            .iter()
-            .find(|a| a.starts_with('#') && (name != "topic" || **a != "#"))
-        {
-            return Err(format!(
-                "{name}: unexpected '{}': '#' starts a comment only at the beginning of a line",
-                shown(word)
-            ));
-        }
-        if let Some(result) = bridge::directive(&mut self.config.bridges, name, args) {
-            return result;
-        }
-        let defaults = Limits::default();
-        let limits = &mut self.config.limits;
-        match name {
-            "listener" => {
-                const FORM: &str = "expected 'listener PORT [ADDRESS]'";
-                let (port, addr) = match args {
-                    [port] => (*port, None),
-                    [port, addr] => (*port, Some(*addr)),
-                    _ => return Err(format!("listener: {FORM}")),
-                };
-                let port = parse_port(name, port, FORM)?;
-                let ip = match addr {
-                    None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-                    Some(addr) => parse_ip(name, addr)?,
-                };
-                self.add_listener(SocketAddr::new(ip, port), line)?;
-            }
-            "port" => {
-                const FORM: &str = "expected 'port PORT'";
-                let port = one(name, args, FORM)?;
-                let port = parse_port(name, port, FORM)?;
-                let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port);
-                self.add_listener(addr, line)?;
-            }
-            "allow_anonymous" => {
-                const FORM: &str = "expected 'allow_anonymous true' or 'allow_anonymous false'";
-                self.config.allow_anonymous = match one(name, args, FORM)? {
-                    "true" => true,
-                    "false" => false,
-                    other => return Err(format!("{name}: '{}': {FORM}", shown(other))),
-                };
-            }
-            "reason_strings" => {
-                const FORM: &str = "expected 'reason_strings true' or 'reason_strings false'";
-                self.config.reason_strings = match one(name, args, FORM)? {
-                    "true" => true,
-                    "false" => false,
-                    other => return Err(format!("{name}: '{}': {FORM}", shown(other))),
-                };
-            }
-            "log_type" => {
-                const FORM: &str = "expected 'log_type TYPE' with TYPE error, warning, notice, information, debug, all or none";
-                let level = match one(name, args, FORM)? {
-                    "error" => LevelFilter::Error,
-                    "warning" => LevelFilter::Warn,
-                    "notice" | "information" => LevelFilter::Info,
-                    "debug" => LevelFilter::Debug,
-                    "all" => LevelFilter::Trace,
-                    "none" => LevelFilter::Off,
-                    // Mosquitto message classes boxmq has no separate switch for.
-                    "subscribe" | "unsubscribe" | "websockets" => return Ok(()),
-                    other => {
-                        return Err(format!("{name}: unknown type '{}'; {FORM}", shown(other)));
-                    }
-                };
-                // Off < Error < ... < Trace: the most verbose line wins.
-                self.config.log_level = Some(match self.config.log_level {
-                    Some(old) => old.max(level),
-                    None => level,
-                });
-            }
-            "max_connections" => {
-                let v = count(name, args, 1, MAX_CONNECTIONS, defaults.max_connections)?;
-                limits.max_connections = to_usize(name, v)?;
-            }
-            "max_packet_size" => {
-                let default = u64::from(defaults.max_packet_size);
-                let v = count(name, args, MIN_PACKET_SIZE, MAX_MQTT_PACKET, default)?;
-                limits.max_packet_size =
-                    u32::try_from(v).map_err(|_| format!("{name}: {v} is too large"))?;
-            }
-            "max_inflight_messages" => {
-                let default = u64::from(defaults.max_inflight);
-                let v = count(name, args, 1, u64::from(u16::MAX), default)?;
-                limits.max_inflight =
-                    u16::try_from(v).map_err(|_| format!("{name}: {v} is too large"))?;
-            }
-            "max_queued_messages" => {
-                let v = count(name, args, 1, USIZE_MAX, defaults.max_queued_messages)?;
-                limits.max_queued_messages = to_usize(name, v)?;
-            }
-            "max_queued_bytes" => {
-                let v = count(name, args, 1, USIZE_MAX, defaults.max_queued_bytes)?;
-                limits.max_queued_bytes = to_usize(name, v)?;
-            }
-            "max_subscriptions_per_session" => {
-                let default = defaults.max_subscriptions_per_session;
-                let v = count(name, args, 1, USIZE_MAX, default)?;
-                limits.max_subscriptions_per_session = to_usize(name, v)?;
-            }
-            "max_sessions" => {
-                let v = count(name, args, 1, USIZE_MAX, defaults.max_sessions)?;
-                limits.max_sessions = to_usize(name, v)?;
-            }
-            "max_topic_length" => {
-                let v = count(name, args, 1, MAX_MQTT_STRING, defaults.max_topic_len)?;
-                limits.max_topic_len = to_usize(name, v)?;
-            }
-            "max_topic_levels" => {
-                let v = count(name, args, 1, MAX_MQTT_STRING, defaults.max_topic_levels)?;
-                limits.max_topic_levels = to_usize(name, v)?;
-            }
-            "max_client_id_length" => {
-                let default = defaults.max_client_id_len;
-                let v = count(name, args, MIN_CLIENT_ID_LEN, MAX_MQTT_STRING, default)?;
-                limits.max_client_id_len = to_usize(name, v)?;
-            }
-            "max_retained_messages" => {
-                let v = count(name, args, 1, USIZE_MAX, defaults.max_retained_messages)?;
-                limits.max_retained_messages = to_usize(name, v)?;
-            }
-            "max_retained_bytes" => {
-                let v = count(name, args, 1, USIZE_MAX, defaults.max_retained_bytes)?;
-                limits.max_retained_bytes = to_usize(name, v)?;
-            }
-            "max_output_buffer" => {
-                let v = count(name, args, 1, USIZE_MAX, defaults.max_output_buffer)?;
-                limits.max_output_buffer = to_usize(name, v)?;
-            }
-            "connect_timeout" => {
-                let default = defaults.connect_timeout.as_secs();
-                let v = count(name, args, 1, MAX_CONNECT_TIMEOUT, default)?;
-                limits.connect_timeout = Duration::from_secs(v);
-            }
-            "stuck_timeout" => {
-                let default = defaults.stuck_timeout.as_secs();
-                let v = count(name, args, 1, MAX_CONNECT_TIMEOUT, default)?;
-                limits.stuck_timeout = Duration::from_secs(v);
-            }
-            "password_file" | "acl_file" => {
-                let form = format!("expected '{name} PATH'");
-                let path = Some(PathBuf::from(one(name, args, &form)?));
-                if name == "password_file" {
-                    self.config.password_file = path;
-                } else {
-                    self.config.acl_file = path;
-                }
-            }
-            "sys_interval" => {
-                // 0 turns $SYS off, as in Mosquitto.
-                self.config.sys_interval = if args == ["0"] {
-                    0
-                } else {
-                    let v = count(name, args, 1, u64::from(u32::MAX), 10)?;
-                    u32::try_from(v).unwrap_or(u32::MAX)
-                };
-            }
-            "max_topic_aliases" => {
-                // 0 is a real setting here (no aliases), not "unlimited".
-                let v = if args == ["0"] {
-                    0
-                } else {
-                    count(
-                        name,
-                        args,
-                        1,
-                        u64::from(u16::MAX),
-                        defaults.max_topic_aliases,
-                    )?
-                };
-                limits.max_topic_aliases = u16::try_from(v).unwrap_or(u16::MAX);
-            }
-            _ if listener::DIRECTIVES.contains(&name) => {
-                listener::directive(self.config.listeners.last_mut(), name, args)?;
-            }
-            _ if http::DIRECTIVES.contains(&name) => {
-                http::directive(&mut self.config.http, name, args)?;
-            }
-            _ if persistence::is_directive(name) => {
-                persistence::directive(&mut self.config.persistence, name, args, line)?;
-            }
-            _ if is_unsupported(name) => {
-                let hint = match name {
-                    "message_size_limit" => "; use max_packet_size",
-                    "bind_address" => "; use 'listener PORT ADDRESS'",
-                    _ => "",
-                };
-                return Err(format!(
-                    "'{name}' is not supported by this version of boxmq{hint}"
-                ));
-            }
-            _ => {
-                let lower = name.to_ascii_lowercase();
-                let hint = if SUPPORTED.contains(&lower.as_str())
-                    || http::DIRECTIVES.contains(&lower.as_str())
-                    || bridge::SUPPORTED.contains(&lower.as_str())
-                    || bridge::TLS_SUPPORTED.contains(&lower.as_str())
-                {
-                    " (directive names are lower case)"
-                } else {
-                    ""
-                };
-                return Err(format!("unknown directive '{}'{hint}", shown(name)));
-            }
-        }
-        Ok(())
-    }
-
-    /// Add a listener unless the same address and port is already there.
-    fn add_listener(&mut self, addr: SocketAddr, line: usize) -> Result<(), String> {
-        if addr.port() != 0 {
-            let earlier = self.config.listeners.iter().position(|l| l.addr == addr);
-            if let Some(index) = earlier {
-                let first = self.listener_lines.get(index).copied().unwrap_or(0);
-                return Err(format!(
-                    "listener {addr} is already defined on line {first}"
-                ));
-            }
-        }
-        self.config.listeners.push(ListenerConfig::new(addr));
-        self.listener_lines.push(line);
-        Ok(())
-    }
-}
-
-fn is_unsupported(name: &str) -> bool {
-    UNSUPPORTED.contains(&name) || UNSUPPORTED_PREFIXES.iter().any(|p| name.starts_with(p))
-}
-
-/// `usize::MAX` as a `u64` (every platform Rust supports has usize <= 64 bits).
-const USIZE_MAX: u64 = usize::MAX as u64;
 
 fn to_usize(name: &str, v: u64) -> Result<usize, String> {
     usize::try_from(v).map_err(|_| format!("{name}: {v} is too large for this platform"))
@@ -901,11 +548,18 @@ Config file: one directive per line; a line starting with # is a comment.
   reason_strings true|false        5.0 error replies say why (default false)
   log_type TYPE                    error, warning, notice, information, debug,
                                    all or none; repeatable, most verbose wins
-  max_connections N                open connections (default 1024)
-  max_packet_size N                largest packet in bytes (default 262144)
-  max_inflight_messages N          QoS 1/2 in flight per client (default 100)
-  max_queued_messages N            QoS 1/2 queued per session (default 1000)
-  max_queued_bytes N               bytes queued per session (default 4194304)
+  log_dest DEST                    stderr, stdout, file PATH, syslog or none;
+                                   repeatable; stderr without any
+  max_connections N                open connections (default 1024; -1 or 0:
+                                   as many as the open file limit allows)
+  max_packet_size N                largest packet in bytes (default 262144;
+                                   0: MQTT's own limit)
+  max_inflight_messages N          QoS 1/2 in flight per client (default 100;
+                                   0: 65535)
+  max_queued_messages N            QoS 1/2 queued per session (default 1000;
+                                   0: no count bound)
+  max_queued_bytes N               bytes queued per session (default 4194304;
+                                   0: no byte bound)
   max_subscriptions_per_session N  per session (default 256)
   max_sessions N                   online and offline sessions (default 4096)
   max_topic_length N               longest topic in bytes (default 65535)
@@ -966,8 +620,10 @@ it describe it (defaults in brackets):
   bridge_keyfile PATH              with its PEM key (feature tls)
   bridge_insecure true|false       skip the remote's host name check [false]
                                    (feature tls)
-Every bound is a real number: 0 and -1 do not mean unlimited. Other
-Mosquitto directives (ciphers, bridge_capath, ...) are refused by name.
+Mosquitto's other lines: every directive of mosquitto.conf(5) is accepted
+with its meaning or refused with the reason (docs/MOSQUITTO.md): pid_file,
+user, include_dir, log_dest, log_timestamp, connection_messages, ... boxmq's
+own bounds above take a real number: 0 and -1 do not mean unlimited there.
 ";
 
 mod bridge;

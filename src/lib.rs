@@ -42,6 +42,7 @@ pub mod core;
 pub mod http;
 pub mod limits;
 pub mod net;
+pub mod privileges;
 pub mod rlimit;
 pub mod stats;
 pub mod store;

@@ -75,6 +75,12 @@ pub struct Limits {
     /// once it is stuck they go on and its queue bound drops, counts and
     /// logs what does not fit. Costs nothing in memory.
     pub stuck_timeout: Duration,
+    /// Longest keep alive a 5.0 client may use, in seconds (Mosquitto's
+    /// `max_keepalive`). Default 65,535: no limit. Below that, a 5.0 client
+    /// asking for more, or for none (0), is told this value in CONNACK's
+    /// Server Keep Alive and held to it [MQTT-3.2.2-21]. 3.1.1 clients keep
+    /// their own, as in Mosquitto. No memory.
+    pub max_keepalive: u16,
 }
 
 impl Default for Limits {
@@ -96,6 +102,7 @@ impl Default for Limits {
             connect_timeout: Duration::from_secs(10),
             max_topic_aliases: 10,
             stuck_timeout: Duration::from_secs(5),
+            max_keepalive: u16::MAX,
         }
     }
 }

@@ -1,5 +1,8 @@
 //! The `boxmq` command's logger: `RUST_LOG`-style filters, one line per
-//! record on stderr, `[2026-12-04T20:49:13Z INFO  boxmq::core] message`.
+//! record, `[2026-12-04T20:49:13Z INFO  boxmq::core] message`, to the
+//! destinations of Mosquitto's `log_dest` lines (stderr by default,
+//! stdout, a file, syslog) with its `log_timestamp`,
+//! `log_timestamp_format` (strftime, in UTC) and `connection_messages`.
 //!
 //! Why not `env_logger`: it costs about 40 KiB of the binary (its filter,
 //! style and time crates), and it writes every record with a system call of
@@ -12,11 +15,15 @@
 //! from any thread, are written at once.
 
 use std::cell::Cell;
+use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use boxmq::config::{LogConfig, LogDest};
 use log::{Level, LevelFilter, Log, Metadata, Record};
+
+mod syslog;
 
 /// Buffered bytes past which a batching thread writes without waiting for
 /// its flush.
@@ -33,24 +40,52 @@ struct Directive {
     level: LevelFilter,
 }
 
+/// Where lines go (syslog aside: it takes one datagram per record).
+enum Sink {
+    Stderr,
+    Stdout,
+    File(File),
+}
+
+/// How the time at the start of a line is written.
+enum Stamp {
+    /// `log_timestamp false`.
+    None,
+    /// boxmq's `2026-12-04T20:49:13Z`.
+    Iso,
+    /// `log_timestamp_format`.
+    Format(String),
+}
+
 struct Inner {
     buf: Vec<u8>,
     /// The second `stamp` was rendered for, and the rendering.
     stamp_secs: u64,
-    stamp: [u8; 20],
+    stamp: Vec<u8>,
+    /// Destinations other than syslog, written from `buf`.
+    streams: Vec<Sink>,
+    /// Syslog, which takes one datagram per record.
+    syslog: Option<syslog::Syslog>,
 }
 
 struct Logger {
     /// Longest module first, so the first prefix that matches wins.
     directives: Vec<Directive>,
     inner: Mutex<Inner>,
+    stamp: Stamp,
+    /// `connection_messages`.
+    connection_messages: bool,
 }
 
-/// Installs the logger: `default` unless `RUST_LOG` says otherwise.
-/// `RUST_LOG` is a comma-separated list of `LEVEL`, `MODULE=LEVEL` or
-/// `MODULE` (everything from that module), as `env_logger` reads it; an
-/// unknown level is ignored with a warning on stderr.
-pub fn init(default: LevelFilter) {
+/// Installs the logger: `default` unless `RUST_LOG` says otherwise, to
+/// the destinations `config` names. `RUST_LOG` is a comma-separated list
+/// of `LEVEL`, `MODULE=LEVEL` or `MODULE` (everything from that module),
+/// as `env_logger` reads it; an unknown level is ignored with a warning on
+/// stderr.
+///
+/// # Errors
+/// A log file or the syslog socket that cannot be opened, named.
+pub fn init(default: LevelFilter, config: &LogConfig) -> Result<(), String> {
     let spec = std::env::var("RUST_LOG").unwrap_or_default();
     let mut directives = parse(&spec);
     if !directives.iter().any(|d| d.module.is_none()) {
@@ -65,17 +100,48 @@ pub fn init(default: LevelFilter) {
         .map(|d| d.level)
         .max()
         .unwrap_or(LevelFilter::Off);
+    let mut streams = Vec::new();
+    let mut syslog = None;
+    for dest in config.destinations() {
+        match dest {
+            LogDest::Stderr => streams.push(Sink::Stderr),
+            LogDest::Stdout => streams.push(Sink::Stdout),
+            LogDest::File(path) => {
+                let file = OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .map_err(|e| format!("log_dest file {}: {e}", path.display()))?;
+                streams.push(Sink::File(file));
+            }
+            LogDest::Syslog => {
+                let s = syslog::Syslog::open(config.facility)
+                    .map_err(|e| format!("log_dest syslog: {e}"))?;
+                syslog = Some(s);
+            }
+        }
+    }
+    let stamp = match (&config.timestamp_format, config.timestamp) {
+        (_, false) => Stamp::None,
+        (Some(f), true) => Stamp::Format(f.clone()),
+        (None, true) => Stamp::Iso,
+    };
     let logger = Logger {
         directives,
         inner: Mutex::new(Inner {
             buf: Vec::new(),
             stamp_secs: u64::MAX,
-            stamp: [0; 20],
+            stamp: Vec::new(),
+            streams,
+            syslog,
         }),
+        stamp,
+        connection_messages: config.connection_messages,
     };
     if log::set_logger(Box::leak(Box::new(logger))).is_ok() {
         log::set_max_level(max);
     }
+    Ok(())
 }
 
 /// Records logged on this thread wait in the buffer until the next
@@ -161,49 +227,171 @@ impl Log for Logger {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         if secs != inner.stamp_secs {
-            inner.stamp = render_utc(secs);
+            inner.stamp = match &self.stamp {
+                Stamp::None => Vec::new(),
+                Stamp::Iso => render_utc(secs).to_vec(),
+                Stamp::Format(f) => strftime_utc(f, secs).into_bytes(),
+            };
             inner.stamp_secs = secs;
         }
-        let Inner { buf, stamp, .. } = &mut *inner;
+        let Inner {
+            buf,
+            stamp,
+            streams,
+            syslog,
+            ..
+        } = &mut *inner;
+        let start = buf.len();
         buf.push(b'[');
-        buf.extend_from_slice(stamp);
+        if !stamp.is_empty() {
+            buf.extend_from_slice(stamp);
+            buf.push(b' ');
+        }
         let level: &[u8] = match record.level() {
-            Level::Error => b" ERROR ",
-            Level::Warn => b" WARN  ",
-            Level::Info => b" INFO  ",
-            Level::Debug => b" DEBUG ",
-            Level::Trace => b" TRACE ",
+            Level::Error => b"ERROR ",
+            Level::Warn => b"WARN  ",
+            Level::Info => b"INFO  ",
+            Level::Debug => b"DEBUG ",
+            Level::Trace => b"TRACE ",
         };
         buf.extend_from_slice(level);
+        let from = buf.len();
         buf.extend_from_slice(record.target().as_bytes());
         buf.extend_from_slice(b"] ");
+        let message = buf.len();
         // Writing into a Vec cannot fail.
         let _ = buf.write_fmt(*record.args());
+        if !self.connection_messages && is_connection_message(record, &buf[message..]) {
+            buf.truncate(start);
+            return;
+        }
+        if let Some(s) = syslog {
+            s.send(record.level(), &buf[from..]);
+        }
         buf.push(b'\n');
         let now =
             record.level() <= Level::Warn || buf.len() >= BATCH_LIMIT || !BATCHING.with(Cell::get);
         if now {
-            write_out(buf);
+            write_out(buf, streams);
         }
     }
 
     fn flush(&self) {
         if let Ok(mut inner) = self.inner.lock() {
-            if !inner.buf.is_empty() {
-                write_out(&mut inner.buf);
+            let Inner { buf, streams, .. } = &mut *inner;
+            if !buf.is_empty() {
+                write_out(buf, streams);
             }
         }
     }
 }
 
-/// Writes `buf` to stderr in one go (stderr is unbuffered) and empties it,
-/// giving back a buffer that a burst made large.
-fn write_out(buf: &mut Vec<u8>) {
-    let _ = std::io::stderr().lock().write_all(buf);
+/// A line about a client connecting or disconnecting (what Mosquitto's
+/// `connection_messages false` leaves out): the core's information lines
+/// that start with "client ".
+fn is_connection_message(record: &Record<'_>, message: &[u8]) -> bool {
+    record.level() == Level::Info
+        && record.target().starts_with("boxmq::core")
+        && message.starts_with(b"client ")
+}
+
+/// Writes `buf` to each stream in one go (stderr is unbuffered) and
+/// empties it, giving back a buffer that a burst made large.
+fn write_out(buf: &mut Vec<u8>, streams: &mut [Sink]) {
+    for sink in streams.iter_mut() {
+        let _ = match sink {
+            Sink::Stderr => std::io::stderr().lock().write_all(buf),
+            Sink::Stdout => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(buf).and_then(|()| out.flush())
+            }
+            Sink::File(f) => f.write_all(buf),
+        };
+    }
     buf.clear();
     if buf.capacity() > BATCH_LIMIT * 2 {
         *buf = Vec::new();
     }
+}
+
+/// `format` (strftime's conversions, in UTC) for `secs` since the Unix
+/// epoch. Conversions: %Y %y %m %d %e %j %H %M %S %s %F %T %D %R %a %A %b
+/// %B %z %Z %n %t %%; others are copied as they are.
+fn strftime_utc(format: &str, secs: u64) -> String {
+    const DAYS: [&str; 7] = [
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+    ];
+    const MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    let (hh, mm, ss) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    let weekday = DAYS[(days % 7) as usize];
+    let month = MONTHS[(m.clamp(1, 12) - 1) as usize];
+    let day_of_year = days - days_from_civil(y) + 1;
+    let mut out = String::new();
+    let mut chars = format.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let piece = match chars.next() {
+            Some('Y') => format!("{y:04}"),
+            Some('y') => format!("{:02}", y % 100),
+            Some('m') => format!("{m:02}"),
+            Some('d') => format!("{d:02}"),
+            Some('e') => format!("{d:2}"),
+            Some('j') => format!("{day_of_year:03}"),
+            Some('H') => format!("{hh:02}"),
+            Some('M') => format!("{mm:02}"),
+            Some('S') => format!("{ss:02}"),
+            Some('s') => secs.to_string(),
+            Some('F') => format!("{y:04}-{m:02}-{d:02}"),
+            Some('T') => format!("{hh:02}:{mm:02}:{ss:02}"),
+            Some('R') => format!("{hh:02}:{mm:02}"),
+            Some('D') => format!("{m:02}/{d:02}/{:02}", y % 100),
+            Some('a') => weekday[..3].to_owned(),
+            Some('A') => weekday.to_owned(),
+            Some('b') | Some('h') => month[..3].to_owned(),
+            Some('B') => month.to_owned(),
+            Some('z') => "+0000".to_owned(),
+            Some('Z') => "UTC".to_owned(),
+            Some('n') => "\n".to_owned(),
+            Some('t') => "\t".to_owned(),
+            Some('%') => "%".to_owned(),
+            Some(other) => format!("%{other}"),
+            None => "%".to_owned(),
+        };
+        out.push_str(&piece);
+    }
+    out
+}
+
+/// Days since 1970-01-01 of January 1st of `year` (year >= 1970).
+fn days_from_civil(year: u64) -> u64 {
+    let before = year.saturating_sub(1);
+    let leap = |y: u64| y / 4 - y / 100 + y / 400;
+    (year - 1970) * 365 + leap(before) - leap(1969)
 }
 
 /// `secs` since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ` (UTC).
@@ -262,6 +450,24 @@ mod tests {
     }
 
     #[test]
+    fn strftime_in_utc() {
+        // 2024-02-29T23:59:59Z, a Thursday, day 60 of the year.
+        let t = 1_709_251_199;
+        assert_eq!(strftime_utc("%Y-%m-%dT%H:%M:%S", t), "2024-02-29T23:59:59");
+        assert_eq!(
+            strftime_utc("%F %T %z %Z", t),
+            "2024-02-29 23:59:59 +0000 UTC"
+        );
+        assert_eq!(
+            strftime_utc("%a %A %b %B %j %e %y", t),
+            "Thu Thursday Feb February 060 29 24"
+        );
+        assert_eq!(strftime_utc("%s|%%|%Q|%", t), "1709251199|%|%Q|%");
+        assert_eq!(strftime_utc("%j", 0), "001");
+        assert_eq!(strftime_utc("%j", 1_798_761_599), "365");
+    }
+
+    #[test]
     fn filters() {
         let mut d = parse("warn, boxmq::core=debug ,boxmq::net, x=loud");
         d.sort_by_key(|d| std::cmp::Reverse(d.module.as_deref().map_or(0, str::len)));
@@ -270,8 +476,12 @@ mod tests {
             inner: Mutex::new(Inner {
                 buf: Vec::new(),
                 stamp_secs: 0,
-                stamp: [0; 20],
+                stamp: Vec::new(),
+                streams: Vec::new(),
+                syslog: None,
             }),
+            stamp: Stamp::Iso,
+            connection_messages: true,
         };
         assert_eq!(l.level_for("boxmq::core::connect"), LevelFilter::Debug);
         assert_eq!(l.level_for("boxmq::core"), LevelFilter::Debug);

@@ -39,22 +39,38 @@ fn main() -> ExitCode {
     };
 
     let default_level = config.log_level.unwrap_or(log::LevelFilter::Info);
-    logger::init(default_level);
+    if let Err(e) = logger::init(default_level, &config.log) {
+        eprintln!("boxmq: {e}");
+        return ExitCode::from(2);
+    }
     // The event loop runs on this thread and flushes the log before it
     // waits (see logger.rs).
     logger::batch_this_thread();
 
+    let mut config = config;
     let certificate_users = config.listeners.iter().any(|l| l.use_identity_as_username);
     if !config.allow_anonymous && config.password_file.is_none() && !certificate_users {
         log::warn!(
             "allow_anonymous is false and there is no password_file: every network client will be refused"
         );
     }
+    let listeners = config.effective_listeners().len();
+    if config.connections_up_to_fd_limit {
+        // Mosquitto's max_connections -1: as many as file descriptors allow.
+        let cap = boxmq::rlimit::nofile_needed(MAX_CONNECTIONS_BY_FD_LIMIT, listeners);
+        match boxmq::rlimit::connections_allowed(cap, listeners) {
+            Ok(n) => {
+                config.limits.max_connections = n.max(1);
+                log::info!("max_connections -1: {n} connections (the open file limit)");
+            }
+            Err(e) => {
+                log::error!("{e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     // Enough file descriptors for max_connections, or a clear refusal.
-    let needed = boxmq::rlimit::nofile_needed(
-        config.limits.max_connections,
-        config.effective_listeners().len(),
-    );
+    let needed = boxmq::rlimit::nofile_needed(config.limits.max_connections, listeners);
     match boxmq::rlimit::ensure_nofile(needed) {
         Ok(limit) => log::debug!("open file limit {limit} (max_connections needs {needed})"),
         Err(e) => {
@@ -63,9 +79,31 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    for notice in &config.persistence.notices {
+    for notice in config.persistence.notices.iter().chain(&config.notices) {
         log::warn!("config: {notice}");
     }
+    // Mosquitto exits when it cannot write its pid file; so does boxmq.
+    let pid_file = config.pid_file.clone();
+    if let Some(path) = &pid_file {
+        if let Err(e) = std::fs::write(path, format!("{}\n", std::process::id())) {
+            log::error!("pid_file {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    let code = run(config);
+    if let Some(path) = &pid_file {
+        // After `user` this may not be allowed any more, as for Mosquitto.
+        let _ = std::fs::remove_file(path);
+    }
+    code
+}
+
+/// Most connections `max_connections -1` gives (the tables are reserved
+/// up to 65,536 entries and grow beyond).
+const MAX_CONNECTIONS_BY_FD_LIMIT: usize = 1 << 20;
+
+/// Runs the broker until it stops; the exit status.
+fn run(config: boxmq::Config) -> ExitCode {
     // The binary keeps its state by default (docs/PERSISTENCE.md).
     let mut config = config;
     config.persistence.enabled.get_or_insert(true);

@@ -60,6 +60,33 @@ pub fn ensure_nofile(needed: u64) -> Result<u64, String> {
     }
 }
 
+/// For Mosquitto's `max_connections -1`: raises the soft limit as far as
+/// the hard limit allows, up to `cap` descriptors, and returns how many
+/// connections that leaves room for on `listeners` listeners.
+///
+/// # Errors
+/// When the limit cannot be changed.
+pub fn connections_allowed(cap: u64, listeners: usize) -> Result<usize, String> {
+    let current = getrlimit(Resource::Nofile);
+    let target = current.maximum.unwrap_or(u64::MAX).min(cap);
+    let soft = match current.current {
+        Some(soft) if soft < target => {
+            let new = Rlimit {
+                current: Some(target),
+                maximum: current.maximum,
+            };
+            setrlimit(Resource::Nofile, new).map_err(|e| {
+                format!("cannot raise the open file limit (RLIMIT_NOFILE) to {target}: {e}")
+            })?;
+            target
+        }
+        Some(soft) => soft.min(target),
+        None => target,
+    };
+    let reserved = nofile_needed(0, listeners);
+    Ok(usize::try_from(soft.saturating_sub(reserved)).unwrap_or(usize::MAX))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

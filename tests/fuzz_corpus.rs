@@ -68,6 +68,49 @@ fn http_corpus() {
     assert!(n >= 8, "http corpus has only {n} files");
 }
 
+#[cfg(feature = "websockets")]
+#[test]
+fn ws_corpus() {
+    let n = replay("ws", fuzz_support::ws_check::check);
+    assert!(n >= 10, "ws corpus has only {n} files");
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn tls_corpus() {
+    let n = replay("tls", fuzz_support::tls_check::check);
+    assert!(n >= 7, "tls corpus has only {n} files");
+}
+
+/// The seeds reach what the properties are about: MQTT bytes out of
+/// frames, and a server answer to a ClientHello (so the checks are not
+/// passing on inputs refused at the first byte).
+#[cfg(all(feature = "websockets", feature = "tls"))]
+#[test]
+fn ws_and_tls_seeds_reach_the_layers() {
+    use boxmq::net::fuzzing::ws_feed;
+    let connect: &[u8] = b"\x10\x0c\x00\x04MQTT\x04\x02\x00\x3c\x00\x00";
+    for (name, data) in fuzz_support::ws_check::ws_seeds() {
+        if matches!(name.as_str(), "connect" | "fragments-and-ping" | "close") {
+            let mut input = fuzz_support::ws_check::UPGRADE.to_vec();
+            input.extend_from_slice(&data[3..]);
+            let o = ws_feed(1 + 64 * usize::from(data[0]), [input.as_slice()]);
+            assert_eq!(o.mqtt, connect, "{name}: {o:?}");
+            assert!(o.out.starts_with(b"HTTP/1.1 101"), "{name}");
+        }
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls-fuzz");
+    let tls = boxmq::net::fuzzing::TlsFuzz::load(&dir.join("cert.pem"), &dir.join("key.pem"))
+        .expect("fuzz certificate");
+    for (name, data) in fuzz_support::tls_check::tls_seeds() {
+        if name.starts_with("hello") {
+            let o = tls.feed([&data[1..]]);
+            // A ServerHello record (handshake, type 22) came back.
+            assert_eq!(o.wire.first(), Some(&22), "{name}: {o:?}");
+        }
+    }
+}
+
 /// The generated seeds pass too (also when they are not written out).
 #[test]
 fn generated_seeds_pass() {
@@ -87,6 +130,14 @@ fn generated_seeds_pass() {
     for (_, data) in fuzz_support::http_check::http_seeds() {
         fuzz_support::http_check::check(&data);
     }
+    #[cfg(feature = "websockets")]
+    for (_, data) in fuzz_support::ws_check::ws_seeds() {
+        fuzz_support::ws_check::check(&data);
+    }
+    #[cfg(feature = "tls")]
+    for (_, data) in fuzz_support::tls_check::tls_seeds() {
+        fuzz_support::tls_check::check(&data);
+    }
 }
 
 #[test]
@@ -102,6 +153,10 @@ fn write_seeds() {
         ("store", store_check::store_seeds()),
         #[cfg(feature = "http")]
         ("http", fuzz_support::http_check::http_seeds()),
+        #[cfg(feature = "websockets")]
+        ("ws", fuzz_support::ws_check::ws_seeds()),
+        #[cfg(feature = "tls")]
+        ("tls", fuzz_support::tls_check::tls_seeds()),
     ];
     for (target, set) in sets {
         let dir = corpus_dir(target);

@@ -21,6 +21,7 @@ const RULES: &[(&str, &[&str])] = &[
     ("limits", &[]),
     ("store", &[]),
     ("rlimit", &[]),
+    ("privileges", &[]),
     ("auth", &["topic"]),
     // The sans-IO broker.
     ("core", &["codec", "topic", "auth", "limits"]),
@@ -49,8 +50,19 @@ const RULES: &[(&str, &[&str])] = &[
     (
         "broker",
         &[
-            "codec", "topic", "auth", "limits", "store", "rlimit", "core", "bridge", "config",
-            "stats", "http", "net",
+            "codec",
+            "topic",
+            "auth",
+            "limits",
+            "store",
+            "rlimit",
+            "privileges",
+            "core",
+            "bridge",
+            "config",
+            "stats",
+            "http",
+            "net",
         ],
     ),
 ];
@@ -172,7 +184,8 @@ fn module_of(path: &Path) -> Option<String> {
     let rel = path.strip_prefix(src()).ok()?;
     let first = rel.components().next()?.as_os_str().to_str()?;
     match first {
-        "lib.rs" | "main.rs" | "logger.rs" => None,
+        // The binary: main.rs and its logger (logger.rs, logger/).
+        "lib.rs" | "main.rs" | "logger.rs" | "logger" => None,
         f => Some(f.trim_end_matches(".rs").to_owned()),
     }
 }

@@ -418,7 +418,10 @@ impl Broker {
     /// Runs the broker on the calling thread until it stops: by a signal
     /// when [`Broker::stop_on_signals`] is on, or when the loop fails. For
     /// programs that give the broker their main thread, like the `boxmq`
-    /// binary; no [`Handle`] exists in this mode.
+    /// binary; no [`Handle`] exists in this mode. With `user` set in the
+    /// config and run as root, the process becomes that user once the
+    /// listeners are bound, their TLS files read and the store open
+    /// (`crate::privileges`).
     ///
     /// # Errors
     /// As [`Broker::start`], and [`BrokerError::Io`] when the loop fails;
@@ -430,6 +433,22 @@ impl Broker {
         let mut server = Server::from_listeners(&self.config, listeners, auth)
             .map_err(|e| self.fail(BrokerError::Io(e)))?;
         http::attach(&mut server, http, &self.config).map_err(|e| self.fail(BrokerError::Io(e)))?;
+        // `user`: listeners bound, TLS files read, the store open, and
+        // still one thread (the store's writer starts below).
+        if let Some(user) = self.config.user.clone() {
+            match crate::privileges::become_user(&user) {
+                Ok(Some(b)) => log::info!("running as user {} ({}:{})", b.name, b.uid, b.gid),
+                Ok(None) => {}
+                Err(message) => {
+                    let e = crate::config::ConfigError {
+                        origin: "boxmq".to_owned(),
+                        line: 0,
+                        message,
+                    };
+                    return Err(self.fail(BrokerError::Config(e)));
+                }
+            }
+        }
         if let Some(store) = store {
             server
                 .attach_persistence(store)

@@ -8,49 +8,6 @@ use crate::bridge::{
 };
 use crate::codec::QoS;
 
-/// Bridge directives boxmq implements (besides `connection`).
-pub(super) const SUPPORTED: &[&str] = &[
-    "connection",
-    "address",
-    "addresses",
-    "topic",
-    "remote_clientid",
-    "local_clientid",
-    "remote_username",
-    "remote_password",
-    "cleansession",
-    "keepalive_interval",
-    "restart_timeout",
-    "bridge_protocol_version",
-    "try_private",
-    "notifications",
-    "notification_topic",
-    "round_robin",
-    "bridge_max_queued_messages",
-    "bridge_max_queued_bytes",
-    "bridge_queue_full",
-    "bridge_queue_qos0",
-];
-
-/// TLS bridge lines boxmq implements with the cargo feature `tls`.
-pub(super) const TLS_SUPPORTED: &[&str] = &[
-    "bridge_cafile",
-    "bridge_certfile",
-    "bridge_keyfile",
-    "bridge_insecure",
-];
-
-/// Other TLS bridge lines: refused.
-const TLS: &[&str] = &[
-    "bridge_capath",
-    "bridge_tls_version",
-    "bridge_alpn",
-    "bridge_identity",
-    "bridge_psk",
-    "bridge_require_ocsp",
-    "bridge_ciphers",
-];
-
 fn boolean(name: &str, args: &[&str]) -> Result<bool, String> {
     match args {
         ["true"] => Ok(true),
@@ -136,29 +93,38 @@ fn topic_line(args: &[&str]) -> Result<TopicRule, String> {
     }
 }
 
-/// Applies `name` if it is a bridge directive; `None` when it is not one.
+/// TLS bridge lines, which need the cargo feature `tls`.
+const TLS_LINES: &[&str] = &[
+    "bridge_cafile",
+    "bridge_certfile",
+    "bridge_keyfile",
+    "bridge_insecure",
+];
+
+/// Applies one bridge line to the bridge of the last `connection` line.
 pub(super) fn directive(
     bridges: &mut Vec<BridgeConfig>,
     name: &str,
     args: &[&str],
-) -> Option<Result<(), String>> {
-    if TLS.contains(&name) {
-        return Some(Err(format!(
-            "'{name}' is not supported by this version of boxmq; TLS bridges take bridge_cafile, bridge_certfile, bridge_keyfile and bridge_insecure"
-        )));
+) -> Result<(), String> {
+    // `bridge_insecure false` asks for nothing TLS needs.
+    let nothing = name == "bridge_insecure" && args == ["false"];
+    if TLS_LINES.contains(&name) && !cfg!(feature = "tls") && !nothing {
+        return Err(format!(
+            "{name}: boxmq was built without the 'tls' feature; rebuild with --features tls"
+        ));
     }
-    if TLS_SUPPORTED.contains(&name) {
-        if !cfg!(feature = "tls") {
-            return Some(Err(format!(
-                "{name}: boxmq was built without the 'tls' feature; rebuild with --features tls"
-            )));
-        }
-        return Some(apply(bridges, name, args));
-    }
-    if !SUPPORTED.contains(&name) {
-        return None;
-    }
-    Some(apply(bridges, name, args))
+    apply(bridges, name, args)
+}
+
+/// The bridge a line applies to: the one of the last `connection` line.
+pub(super) fn current<'a>(
+    bridges: &'a mut [BridgeConfig],
+    name: &str,
+) -> Result<&'a mut BridgeConfig, String> {
+    bridges
+        .last_mut()
+        .ok_or_else(|| format!("{name}: must follow a 'connection NAME' line"))
 }
 
 fn apply(bridges: &mut Vec<BridgeConfig>, name: &str, args: &[&str]) -> Result<(), String> {
@@ -170,9 +136,7 @@ fn apply(bridges: &mut Vec<BridgeConfig>, name: &str, args: &[&str]) -> Result<(
         bridges.push(BridgeConfig::new(n));
         return Ok(());
     }
-    let Some(b) = bridges.last_mut() else {
-        return Err(format!("{name}: must follow a 'connection NAME' line"));
-    };
+    let b = current(bridges, name)?;
     match name {
         "address" | "addresses" => {
             if args.is_empty() {

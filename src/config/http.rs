@@ -62,14 +62,7 @@ impl Default for HttpConfig {
     }
 }
 
-/// The directives this module handles.
-pub(super) const DIRECTIVES: &[&str] = &[
-    "http_listener",
-    "http_require_auth",
-    "http_bridge_down_grace",
-];
-
-/// Applies one of [`DIRECTIVES`].
+/// Applies `http_listener`, `http_require_auth` or `http_bridge_down_grace`.
 pub(super) fn directive(http: &mut HttpConfig, name: &str, args: &[&str]) -> Result<(), String> {
     if !cfg!(feature = "http") {
         return Err(format!(

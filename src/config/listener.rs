@@ -19,16 +19,6 @@ pub enum ListenerProtocol {
     WebSockets,
 }
 
-/// The directives this module handles.
-pub(super) const DIRECTIVES: &[&str] = &[
-    "certfile",
-    "keyfile",
-    "cafile",
-    "require_certificate",
-    "use_identity_as_username",
-    "protocol",
-];
-
 impl ListenerConfig {
     /// A plain MQTT listener on `addr`: no TLS, no WebSockets.
     pub fn new(addr: std::net::SocketAddr) -> Self {
@@ -65,30 +55,28 @@ fn flag(name: &str, args: &[&str]) -> Result<bool, String> {
     }
 }
 
-/// Applies one of [`DIRECTIVES`] to `listener`, the last one defined
-/// (`None`: no `listener` line came before it).
+/// Applies `protocol` or a TLS line to `listener`: the last one defined, or
+/// Mosquitto's default listener before any `listener` line.
 pub(super) fn directive(
-    listener: Option<&mut ListenerConfig>,
+    listener: &mut ListenerConfig,
     name: &str,
     args: &[&str],
 ) -> Result<(), String> {
     if name == "protocol" {
         let form = "expected 'protocol mqtt' or 'protocol websockets'";
-        let protocol = match one(name, args, form)? {
+        listener.protocol = match one(name, args, form)? {
             "mqtt" => ListenerProtocol::Mqtt,
             "websockets" if cfg!(feature = "websockets") => ListenerProtocol::WebSockets,
             "websockets" => return Err(not_built(name, "websockets")),
             other => return Err(format!("{name}: '{}': {form}", shown(other))),
         };
-        let listener = listener.ok_or_else(|| must_follow(name))?;
-        listener.protocol = protocol;
         return Ok(());
     }
     match name {
         "certfile" | "keyfile" | "cafile" => {
             let form = format!("expected '{name} PATH'");
             let path = Some(PathBuf::from(one(name, args, &form)?));
-            let listener = tls_listener(listener, name)?;
+            tls_built(name)?;
             match name {
                 "certfile" => listener.certfile = path,
                 "keyfile" => listener.keyfile = path,
@@ -97,29 +85,30 @@ pub(super) fn directive(
         }
         "require_certificate" => {
             let value = flag(name, args)?;
-            tls_listener(listener, name)?.require_certificate = value;
+            // `false` asks for nothing TLS needs: accepted without it.
+            if value {
+                tls_built(name)?;
+            }
+            listener.require_certificate = value;
         }
         _ => {
             let value = flag(name, args)?;
-            tls_listener(listener, name)?.use_identity_as_username = value;
+            if value {
+                tls_built(name)?;
+            }
+            listener.use_identity_as_username = value;
         }
     }
     Ok(())
 }
 
-/// The listener a TLS line applies to, if TLS is built in.
-fn tls_listener<'a>(
-    listener: Option<&'a mut ListenerConfig>,
-    name: &str,
-) -> Result<&'a mut ListenerConfig, String> {
-    if !cfg!(feature = "tls") {
-        return Err(not_built(name, "tls"));
+/// Refuses a TLS line when TLS is not built in.
+fn tls_built(name: &str) -> Result<(), String> {
+    if cfg!(feature = "tls") {
+        Ok(())
+    } else {
+        Err(not_built(name, "tls"))
     }
-    listener.ok_or_else(|| must_follow(name))
-}
-
-fn must_follow(name: &str) -> String {
-    format!("{name}: applies to a listener; put it after a 'listener PORT' line")
 }
 
 /// Checks that a listener's TLS lines fit together; the message names
@@ -169,9 +158,9 @@ mod tests {
     fn protocol_lines() {
         let c = parse("listener 1883\nprotocol mqtt\n").expect("mqtt");
         assert_eq!(c.listeners[0].protocol, ListenerProtocol::Mqtt);
-        let err = parse("protocol mqtt\n").expect_err("no listener");
-        assert_eq!(err.0, 1);
-        assert!(err.1.contains("after a 'listener PORT' line"), "{}", err.1);
+        // Before any `listener` line: Mosquitto's default listener.
+        let c = parse("port 1884\nprotocol mqtt\n").expect("default listener");
+        assert_eq!(c.listeners[0].protocol, ListenerProtocol::Mqtt);
         let err = parse("listener 1\nprotocol http\n").expect_err("bad value");
         assert_eq!(err.0, 2);
         let ws = parse("listener 1883\nlistener 8080\nprotocol websockets\n");
@@ -207,7 +196,7 @@ mod tests {
         assert_eq!(l.cafile.as_deref(), Some(std::path::Path::new("/ca.pem")));
         assert!(l.require_certificate && l.use_identity_as_username);
         for (text, line, part) in [
-            ("certfile /c.pem\n", 1, "after a 'listener PORT' line"),
+            ("certfile /c.pem\n", 0, "default listener"),
             (
                 "listener 1\ncertfile /c\n",
                 1,

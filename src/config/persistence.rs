@@ -67,20 +67,6 @@ impl PersistenceConfig {
     }
 }
 
-/// Whether `name` is one of the directives handled here.
-pub(super) fn is_directive(name: &str) -> bool {
-    matches!(
-        name,
-        "persistence"
-            | "persistence_location"
-            | "persistence_mode"
-            | "persistence_sync"
-            | "persistence_file"
-            | "autosave_interval"
-            | "autosave_on_changes"
-    )
-}
-
 fn boolean(name: &str, args: &[&str]) -> Result<bool, String> {
     match args {
         ["true"] => Ok(true),

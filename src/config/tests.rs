@@ -3,6 +3,7 @@
 use super::*;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 fn sa(s: &str) -> SocketAddr {
     s.parse().expect("test address")
@@ -139,16 +140,18 @@ max_output_buffer 15000
 connect_timeout 16
 max_topic_aliases 0
 stuck_timeout 17
+max_keepalive 60
 ";
     let c = parse(text).unwrap();
     let addrs: Vec<SocketAddr> = c.listeners.iter().map(|l| l.addr).collect();
+    // `port` is Mosquitto's default listener: first, wherever its line is.
     assert_eq!(
         addrs,
         vec![
+            sa("0.0.0.0:1884"),
             sa("0.0.0.0:1883"),
             sa("10.0.0.1:8883"),
             sa("[::1]:0"),
-            sa("0.0.0.0:1884")
         ]
     );
     assert!(!c.allow_anonymous);
@@ -170,27 +173,35 @@ stuck_timeout 17
         connect_timeout: Duration::from_secs(16),
         max_topic_aliases: 0,
         stuck_timeout: Duration::from_secs(17),
+        max_keepalive: 60,
     };
     assert_eq!(c.limits, expected);
     assert_eq!(c.effective_listeners(), addrs);
 }
 
 #[test]
-fn every_supported_directive_is_handled_and_in_help() {
-    for name in SUPPORTED {
-        // Without a value each is an arity error, never "unknown".
-        let (line, message) = fail(name);
-        assert_eq!(line, 1);
+fn every_accepted_directive_checks_its_value_and_boxmqs_own_are_in_help() {
+    for d in directives::TABLE {
+        if matches!(d.apply, directives::Apply::Refuse(_)) || d.name == "include_dir" {
+            continue;
+        }
+        // Without a value each is an arity error, never "unknown"; bridge
+        // lines after a bridge, listener lines after a listener.
+        let text = format!("listener 1\nconnection b\naddress h\n{}", d.name);
+        let (line, message) = fail(&text);
+        assert_eq!(line, 4, "{message}");
         assert!(
-            message.starts_with(&format!("{name}: expected")),
+            message.contains(": expected") || message.contains("was built without the"),
             "{message}"
         );
-        assert!(
-            HELP.lines()
-                .any(|l| l.trim_start().starts_with(&format!("{name} "))),
-            "{name} missing from HELP"
-        );
-        assert!(!is_unsupported(name), "{name}");
+        if d.meaning == directives::Meaning::Own {
+            assert!(
+                HELP.lines()
+                    .any(|l| l.trim_start().starts_with(&format!("{} ", d.name))),
+                "{} missing from HELP",
+                d.name
+            );
+        }
     }
 }
 
@@ -263,7 +274,7 @@ fn duplicate_listeners() {
     fails_with(
         "listener 1883\n\nport 1883",
         3,
-        &["listener 0.0.0.0:1883 is already defined on line 1"],
+        &["the default listener (0.0.0.0:1883) is also defined on line 1"],
     );
     fails_with(
         "listener 1 ::1\nlistener 1 [::1]",
@@ -330,33 +341,20 @@ fn log_types() {
 // ---- numbers ----
 
 #[test]
-fn zero_is_refused_for_every_count() {
-    for name in SUPPORTED {
-        if matches!(
-            *name,
-            "listener"
-                | "port"
-                | "allow_anonymous"
-                | "reason_strings"
-                | "log_type"
-                | "max_topic_aliases"
-                | "sys_interval"
-                | "password_file"
-                | "acl_file"
-                | "certfile"
-                | "keyfile"
-                | "cafile"
-                | "require_certificate"
-                | "use_identity_as_username"
-                | "protocol"
-        ) || persistence::is_directive(name)
+fn zero_is_refused_for_boxmqs_own_counts() {
+    for d in directives::TABLE {
+        if d.meaning != directives::Meaning::Own
+            || matches!(d.name, "max_topic_aliases" | "reason_strings")
+            || d.name.starts_with("persistence_")
+            || d.name.starts_with("http_")
+            || d.name.starts_with("bridge_")
         {
             continue;
         }
-        let (line, message) = fail(&format!("# c\n{name} 0"));
+        let (line, message) = fail(&format!("# c\n{} 0", d.name));
         assert_eq!(line, 2);
         assert!(
-            message.starts_with(&format!("{name}: 0 is not accepted")),
+            message.starts_with(&format!("{}: 0 is not accepted", d.name)),
             "{message}"
         );
         assert!(message.contains("no 'unlimited'"), "{message}");
@@ -365,20 +363,45 @@ fn zero_is_refused_for_every_count() {
 }
 
 #[test]
-fn negatives_are_refused() {
+fn mosquittos_no_maximum_values_are_accepted() {
+    // mosquitto.conf(5): -1 (max_connections) and 0 mean no maximum.
+    let c = parse("max_connections -1").unwrap();
+    assert!(c.connections_up_to_fd_limit);
+    let c = parse("max_connections 0\nmax_connections 10").unwrap();
+    assert!(!c.connections_up_to_fd_limit);
+    assert_eq!(c.limits.max_connections, 10);
+    let c = parse(
+        "max_packet_size 0\nmax_queued_bytes 0\nmax_inflight_messages 0\n\
+         memory_limit 0\nmessage_size_limit 0\nmax_inflight_bytes 0\n",
+    )
+    .unwrap();
+    assert_eq!(c.limits.max_packet_size, 268_435_460);
+    assert_eq!(c.limits.max_queued_bytes, usize::MAX);
+    assert_eq!(c.limits.max_queued_messages, 1000);
+    assert_eq!(c.limits.max_inflight, u16::MAX);
+    let c = parse("max_queued_messages 0\nmax_queued_bytes 100").unwrap();
+    assert_eq!(c.limits.max_queued_messages, usize::MAX);
+    // Both queue bounds off would leave a queue unbounded.
     fails_with(
-        "max_connections -1",
-        1,
-        &[
-            "max_connections: -1 is not accepted",
-            "needs a real bound",
-            "default 1024",
-        ],
+        "max_queued_messages 0\nmax_queued_bytes 0",
+        2,
+        &["without any bound"],
     );
+    // A later real bound takes the "no maximum" back.
+    parse("max_queued_messages 0\nmax_queued_bytes 0\nmax_queued_messages 5").unwrap();
+}
+
+#[test]
+fn negatives_are_refused() {
     fails_with(
         "max_queued_messages -1",
         1,
-        &["-1 is not accepted", "default 1000"],
+        &["max_queued_messages: '-1'", "or 0 for no maximum"],
+    );
+    fails_with(
+        "max_connections -2",
+        1,
+        &["'-2'", "or -1 or 0 for no maximum"],
     );
     fails_with("max_sessions -5", 1, &["-5 is not accepted"]);
     fails_with("max_sessions -", 1, &["'-' is not a whole number"]);
@@ -447,21 +470,18 @@ fn ranges() {
     fails_with(
         "max_connections 1048577",
         1,
-        &["1048577 is too large", "from 1 to 1048576"],
+        &["'1048577'", "from 1 to 1048576"],
     );
     fails_with(
         "max_packet_size 127",
         1,
-        &["max_packet_size: 127 is too small", "from 128 to 268435460"],
+        &["max_packet_size: '127'", "from 128 to 268435460"],
     );
-    fails_with("max_packet_size 268435461", 1, &["268435461 is too large"]);
+    fails_with("max_packet_size 268435461", 1, &["'268435461'"]);
     fails_with(
         "max_inflight_messages 65536",
         1,
-        &[
-            "max_inflight_messages: 65536 is too large",
-            "from 1 to 65535",
-        ],
+        &["max_inflight_messages: '65536'", "from 1 to 65535"],
     );
     fails_with("max_topic_length 65536", 1, &["65536 is too large"]);
     fails_with("max_topic_levels 65536", 1, &["65536 is too large"]);
@@ -485,43 +505,24 @@ fn ranges() {
 // ---- unsupported and unknown ----
 
 #[test]
-fn unsupported_mosquitto_directives() {
-    for name in [
-        "capath",
-        "ciphers",
-        "tls_version",
-        "crlfile",
-        "local_username",
-        "start_type",
-        "bridge_attempt_unsubscribe",
-        "include_dir",
-        "per_listener_settings",
-        "user",
-        "pid_file",
-        "log_dest",
-        "retain_available",
-        "max_keepalive",
-        "auth_opt_db",
-        "plugin_opt_x",
-    ] {
+fn refused_mosquitto_directives_say_why() {
+    for d in directives::TABLE {
+        let directives::Apply::Refuse(why) = d.apply else {
+            continue;
+        };
+        let name = d.name.replace('*', "x");
         let (line, message) = fail(&format!("\n{name} some value"));
         assert_eq!(line, 2);
-        assert_eq!(
-            message,
-            format!("'{name}' is not supported by this version of boxmq"),
-        );
+        assert_eq!(message, format!("{name}: not supported: {why}"));
     }
-    for name in UNSUPPORTED {
-        let (_, message) = fail(name);
-        assert!(message.contains("is not supported"), "{message}");
-        assert!(!SUPPORTED.contains(name), "{name}");
-    }
+    // Values boxmq does not do yet are refused with the reason too.
     fails_with(
-        "bind_address 127.0.0.1",
+        "max_qos 1",
         1,
-        &["not supported", "use 'listener PORT ADDRESS'"],
+        &["max_qos 1: not supported", "not implemented yet"],
     );
-    fails_with("message_size_limit 10", 1, &["use max_packet_size"]);
+    fails_with("message_size_limit 10", 1, &["max_packet_size closes"]);
+    fails_with("log_dest topic", 1, &["use log_dest syslog or file"]);
 }
 
 #[test]
@@ -780,16 +781,14 @@ fn args_config_file() {
 
 #[test]
 fn args_config_file_errors() {
-    let file = TempFile::new(b"# boxmq\nlistener 1883\npid_file /run/x\n");
+    let file = TempFile::new(b"# boxmq\nlistener 1883\npsk_hint x\n");
     let e = args(&["-c", &file.arg()]).unwrap_err();
     assert_eq!(e.origin, file.arg());
     assert_eq!(e.line, 3);
-    assert_eq!(
-        e.to_string(),
-        format!(
-            "{}:3: 'pid_file' is not supported by this version of boxmq",
-            file.arg()
-        )
+    assert!(
+        e.to_string()
+            .starts_with(&format!("{}:3: psk_hint: not supported: ", file.arg())),
+        "{e}"
     );
     let missing = format!("{}.missing", file.arg());
     let e = args(&["--config", &missing]).unwrap_err();
@@ -823,31 +822,6 @@ fn help_defaults_agree_with_limits() {
     // allow_anonymous, reason_strings, sys_interval, the sixteen fields of
     // Limits, persistence_mode and persistence_sync.
     assert_eq!(names.len(), 21, "{names:?}");
-    for name in SUPPORTED {
-        let documented = names.contains(name);
-        let has_default = !matches!(
-            *name,
-            "listener"
-                | "port"
-                | "log_type"
-                | "password_file"
-                | "acl_file"
-                | "certfile"
-                | "keyfile"
-                | "cafile"
-                | "require_certificate"
-                | "use_identity_as_username"
-                | "protocol"
-        ) && !matches!(
-            *name,
-            "persistence"
-                | "persistence_location"
-                | "persistence_file"
-                | "autosave_interval"
-                | "autosave_on_changes"
-        );
-        assert_eq!(documented, has_default, "{name}");
-    }
 }
 
 #[test]
@@ -949,7 +923,7 @@ fn bridge_lines_are_checked() {
     fails_with(
         "connection a\nbridge_capath /etc/ssl/certs",
         2,
-        &["'bridge_capath' is not supported", "bridge_cafile"],
+        &["bridge_capath: not supported", "bridge_cafile"],
     );
     fails_with(
         "connection a\nbridge_queue_full maybe",
@@ -1037,3 +1011,6 @@ fn default_core_options_are_the_default_config_s() {
         crate::core::CoreOptions::default()
     );
 }
+
+// Mosquitto's directives, docs/MOSQUITTO.md and mosquitto.conf(5).
+mod mosquitto;

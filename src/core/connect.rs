@@ -214,11 +214,17 @@ impl Core {
         let peer = self.conn_mut(id).and_then(Conn::take_label);
         let peer = peer.as_deref().unwrap_or("?");
         let connect_timeout = self.limits.connect_timeout;
+        // max_keepalive (Mosquitto's): a 5.0 client asking for a longer keep
+        // alive, or none, must use the Server Keep Alive instead
+        // [MQTT-3.2.2-21]. 65,535 is no limit.
+        let max = self.limits.max_keepalive;
+        let server_keep_alive =
+            (v5 && max < u16::MAX && (c.keep_alive == 0 || c.keep_alive > max)).then_some(max);
         let Some(conn) = self.conn_mut(id) else {
             return;
         };
         conn.phase = Phase::Connected(sid);
-        conn.keep_alive = c.keep_alive;
+        conn.keep_alive = server_keep_alive.unwrap_or(c.keep_alive);
         conn.will = will;
         let deadline = conn.deadline(connect_timeout);
         self.note_deadline(deadline);
@@ -242,6 +248,9 @@ impl Core {
                 props.push(&Property::AssignedClientIdentifier(&client_id));
             }
             props.push(&Property::ReceiveMaximum(self.limits.max_inflight));
+            if let Some(k) = server_keep_alive {
+                props.push(&Property::ServerKeepAlive(k));
+            }
             props.push(&Property::MaximumPacketSize(self.limits.max_packet_size));
         }
         let connack = Packet::Connack(codec::Connack {

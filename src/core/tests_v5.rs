@@ -903,3 +903,53 @@ fn acks_of_the_wrong_kind_are_protocol_errors() {
     assert!(seen(&mut h, c).is_empty());
     assert!(!h.core.is_closing(c));
 }
+
+/// A 5.0 CONNECT with this keep alive; returns the connection and CONNACK.
+fn connect_keep_alive(h: &mut Harness, client_id: &str, keep_alive: u16) -> (ConnId, Seen) {
+    let id = h.open();
+    h.send(
+        id,
+        Packet::Connect(Connect {
+            protocol: V5,
+            clean_start: true,
+            keep_alive,
+            properties: Properties::EMPTY,
+            client_id,
+            will: None,
+            username: None,
+            password: None,
+        }),
+    );
+    let ack = seen(h, id).into_iter().next().unwrap_or_default();
+    (id, ack)
+}
+
+#[test]
+fn max_keepalive_is_announced_as_server_keep_alive_and_enforced() {
+    let mut options = CoreOptions::default();
+    options.limits.max_keepalive = 10;
+    let mut h = Harness::with(options);
+    // [MQTT-3.2.2-21]: a longer keep alive, or none, is replaced by the
+    // Server Keep Alive, which the client must use.
+    for (client, asked) in [("long", 600), ("none", 0)] {
+        let (id, ack) = connect_keep_alive(&mut h, client, asked);
+        assert_eq!((ack.kind, ack.code), ("CONNACK", 0), "{ack:?}");
+        let joined = ack.props.join(" ");
+        assert!(joined.contains("ServerKeepAlive(10)"), "{client}: {joined}");
+        // Held to it: 1.5 x 10 s without a packet closes with 0x8D.
+        h.advance(Duration::from_secs(16));
+        let out = seen(&mut h, id);
+        assert_eq!(
+            out.first().map(|s| (s.kind, s.code)),
+            Some(("DISCONNECT", 0x8D)),
+            "{client}: {out:?}"
+        );
+    }
+    // Within the limit: no Server Keep Alive, the client's own applies.
+    let (_, ack) = connect_keep_alive(&mut h, "short", 5);
+    assert!(!ack.props.join(" ").contains("ServerKeepAlive"), "{ack:?}");
+    // Without max_keepalive (65,535): never announced.
+    let mut h = Harness::new();
+    let (_, ack) = connect_keep_alive(&mut h, "free", 0);
+    assert!(!ack.props.join(" ").contains("ServerKeepAlive"), "{ack:?}");
+}

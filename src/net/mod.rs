@@ -43,6 +43,8 @@ use crate::core::{ConnId, Core};
 use crate::stats::BrokerStats;
 use local::{Drain, LocalConn, LocalRef, Request};
 
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod persist;
 #[cfg(feature = "tls")]
 mod tls;

@@ -64,6 +64,7 @@ pub fn limits() -> Limits {
         connect_timeout: Duration::from_secs(5),
         max_topic_aliases: 2,
         stuck_timeout: Duration::from_secs(2),
+        max_keepalive: 30,
     }
 }
 

@@ -14,7 +14,11 @@ pub mod core_check;
 pub mod http_check;
 pub mod seeds;
 pub mod store_check;
+#[cfg(feature = "tls")]
+pub mod tls_check;
 pub mod topic_check;
+#[cfg(feature = "websockets")]
+pub mod ws_check;
 
 /// A cursor over fuzz input: every read succeeds (zeros past the end), so
 /// the interpretation of any byte string is total.

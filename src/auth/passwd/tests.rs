@@ -156,11 +156,17 @@ fn unknown_user_timing_is_close() {
         }
         start.elapsed()
     };
-    // Warm up, then compare; generous bounds, since CI machines are noisy.
+    // Warm up, then compare the fastest of five interleaved rounds: a busy
+    // machine only ever adds time, so the minimum is what the work costs
+    // (the deterministic twin of this test is `unknown_user_does_the_same_work`
+    // above). Generous bounds on top.
     time("alice");
-    let known = time("alice");
-    let unknown = time("nobody");
-    eprintln!("20 checks: known user {known:?}, unknown user {unknown:?}");
+    let (mut known, mut unknown) = (time("alice"), time("nobody"));
+    for _ in 0..4 {
+        known = known.min(time("alice"));
+        unknown = unknown.min(time("nobody"));
+    }
+    eprintln!("20 checks, fastest of 5: known user {known:?}, unknown user {unknown:?}");
     assert!(unknown * 3 > known && known * 3 > unknown);
 }
 

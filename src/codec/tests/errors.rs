@@ -77,6 +77,10 @@ fn fixed_header_errors() {
     assert_eq!(err(&[0x36, 0x00], V311), E::InvalidQoS);
     // [MQTT-3.3.1-2] DUP on QoS 0.
     assert_eq!(err(&[0x38, 0x03, 0x00, 0x01, b't'], V311), E::DupWithQoS0);
+    // Answered as a malformed packet (5.0: DISCONNECT 0x81), as the
+    // conformance corpus expects (docs/CONFORMANCE.md); Mosquitto 2.0.11
+    // closes without a DISCONNECT.
+    assert_eq!(E::DupWithQoS0.reason_code(), 0x81);
     // Oversize [MQTT 5.0 §3.1.2.11.4]: refused before the body.
     assert_eq!(
         decode(&[0x30, 0x7F], V5, 100),

@@ -1,0 +1,301 @@
+//! Mosquitto's own lines (include_dir, the default listener,
+//! per_listener_settings, logging, ...) and the agreement of
+//! docs/MOSQUITTO.md, the table and mosquitto.conf(5).
+
+use super::*;
+
+// ---- docs/MOSQUITTO.md and mosquitto.conf(5) ----
+
+/// The rows of docs/MOSQUITTO.md: (directive, verdict).
+fn mosquitto_md_rows() -> Vec<(String, String)> {
+    let doc = include_str!("../../../docs/MOSQUITTO.md");
+    doc.lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix("| `")?;
+            let (name, rest) = rest.split_once("` | ")?;
+            let verdict = rest.split(" | ").next()?;
+            Some((name.to_owned(), verdict.to_owned()))
+        })
+        .collect()
+}
+
+#[test]
+fn mosquitto_md_agrees_with_the_table() {
+    use directives::Meaning;
+    let rows = mosquitto_md_rows();
+    assert!(rows.len() > 100, "{} rows", rows.len());
+    for (name, verdict) in &rows {
+        let d = directives::TABLE
+            .iter()
+            .find(|d| d.name == name)
+            .unwrap_or_else(|| panic!("docs/MOSQUITTO.md lists '{name}', the parser does not"));
+        let want = match d.meaning {
+            Meaning::Same => "same",
+            Meaning::Differs => "same, with this difference",
+            Meaning::Refused => "refused, because",
+            Meaning::Own => panic!("'{name}' is boxmq's own, not for docs/MOSQUITTO.md"),
+        };
+        assert_eq!(verdict, want, "docs/MOSQUITTO.md on '{name}'");
+        assert_eq!(
+            rows.iter().filter(|(n, _)| n == name).count(),
+            1,
+            "'{name}' twice"
+        );
+    }
+    for d in directives::TABLE {
+        if d.meaning != Meaning::Own {
+            assert!(
+                rows.iter().any(|(n, _)| n == d.name),
+                "the parser knows Mosquitto's '{}', docs/MOSQUITTO.md does not list it",
+                d.name
+            );
+        }
+    }
+}
+
+/// Directive names of mosquitto.conf(5) as Debian installs it (roff: a
+/// `.PP` paragraph that starts with the name in bold).
+fn man_page_directives() -> Option<Vec<String>> {
+    let out = std::process::Command::new("zcat")
+        .arg("/usr/share/man/man5/mosquitto.conf.5.gz")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut names = Vec::new();
+    let mut after_pp = false;
+    for line in text.lines() {
+        if let (true, Some(rest)) = (after_pp, line.strip_prefix("\\fB")) {
+            let name = rest.split("\\fR").next().unwrap_or("").replace("\\&", "");
+            let plain = name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.*".contains(&b));
+            if plain && !name.is_empty() && !name.starts_with("mosquitto") {
+                names.push(name);
+            }
+        }
+        after_pp = line == ".PP";
+    }
+    Some(names)
+}
+
+#[test]
+fn every_directive_of_the_man_page_is_in_the_table() {
+    let Some(names) = man_page_directives() else {
+        eprintln!("skipped: no mosquitto.conf(5) man page (Debian's mosquitto package)");
+        return;
+    };
+    assert!(names.len() > 100, "{names:?}");
+    for name in &names {
+        let d = directives::find(name.trim_end_matches('*').trim_end_matches('_'));
+        let known = directives::TABLE.iter().any(|d| d.name == name) || d.is_some();
+        assert!(
+            known,
+            "mosquitto.conf(5) names '{name}', the parser does not"
+        );
+    }
+}
+
+// ---- Mosquitto's general lines ----
+
+/// A fresh directory under the temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let name = format!("boxmq-config-dir-{}-{n}", std::process::id());
+        let path = std::env::temp_dir().join(name);
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("mkdir");
+        TempDir(path)
+    }
+
+    fn file(&self, name: &str, text: &str) -> String {
+        let path = self.0.join(name);
+        std::fs::write(&path, text).expect("write");
+        path.to_str().expect("utf-8").to_owned()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn include_dir_reads_conf_files_in_mosquittos_order() {
+    let dir = TempDir::new();
+    let d = dir.0.display().to_string();
+    dir.file("b.conf", "max_sessions 2\n");
+    dir.file("B.conf", "max_sessions 1\nmax_retained_messages 7\n");
+    dir.file("a.conf", "max_sessions 9\n");
+    dir.file("notes.txt", "not a directive\n");
+    // B.conf, then b.conf: the lower-case file wins; the main file's
+    // lines after include_dir win over both.
+    let c = parse(&format!("max_retained_messages 3\ninclude_dir {d}\n")).unwrap();
+    assert_eq!(c.limits.max_sessions, 2);
+    assert_eq!(c.limits.max_retained_messages, 7);
+    let c = parse(&format!("include_dir {d}\nmax_sessions 5\n")).unwrap();
+    assert_eq!(c.limits.max_sessions, 5);
+    // An error names the included file and its line.
+    let bad = dir.file("c.conf", "\nxyz 1\n");
+    let e = parse(&format!("include_dir {d}\n")).unwrap_err();
+    assert_eq!((e.origin.as_str(), e.line), (bad.as_str(), 2));
+    std::fs::remove_file(&bad).expect("rm");
+    // Only from the main file.
+    let nested = TempDir::new();
+    nested.file("x.conf", &format!("include_dir {d}\n"));
+    let e = parse(&format!("include_dir {}\n", nested.0.display())).unwrap_err();
+    assert!(e.message.contains("only the main config file"), "{e}");
+    fails_with(
+        "include_dir /nonexistent/boxmq",
+        1,
+        &["include_dir: /nonexistent"],
+    );
+}
+
+#[test]
+fn allow_anonymous_defaults_to_false_with_listeners_and_a_password_file() {
+    assert!(parse("").unwrap().allow_anonymous);
+    assert!(parse("listener 1883").unwrap().allow_anonymous);
+    assert!(parse("password_file /p").unwrap().allow_anonymous);
+    // Mosquitto 2.0 would require a password here: so does boxmq.
+    assert!(
+        !parse("listener 1883\npassword_file /p")
+            .unwrap()
+            .allow_anonymous
+    );
+    assert!(
+        !parse("password_file /p\nport 1883")
+            .unwrap()
+            .allow_anonymous
+    );
+    let c = parse("listener 1883\npassword_file /p\nallow_anonymous true").unwrap();
+    assert!(c.allow_anonymous);
+}
+
+#[test]
+fn default_listener_lines() {
+    let c = parse("bind_address 127.0.0.1\nport 1884\nlistener 1885 ::1\n").unwrap();
+    let addrs: Vec<_> = c.listeners.iter().map(|l| l.addr).collect();
+    assert_eq!(addrs, vec![sa("127.0.0.1:1884"), sa("[::1]:1885")]);
+    let c = parse("bind_address 10.0.0.2\n").unwrap();
+    assert_eq!(c.listeners[0].addr, sa("10.0.0.2:1883"));
+    let c = parse("listener 1\nsocket_domain ipv6\nlistener 2\nsocket_domain ipv4\n").unwrap();
+    assert_eq!(c.listeners[0].addr, sa("[::]:1"));
+    assert_eq!(c.listeners[1].addr, sa("0.0.0.0:2"));
+    fails_with(
+        "listener 1 ::1\nsocket_domain ipv4",
+        2,
+        &["not of this family"],
+    );
+    // Lines for the default listener when nothing starts it.
+    let (_, message) = fail("protocol websockets");
+    assert!(
+        message.contains("default listener") || message.contains("built without"),
+        "{message}"
+    );
+    parse("protocol mqtt\nrequire_certificate false\nlistener 1\n").unwrap();
+}
+
+#[test]
+fn per_listener_settings_accepts_alike_and_refuses_different() {
+    let alike = "per_listener_settings true\nlistener 1\nallow_anonymous true\n\
+                 listener 2\nallow_anonymous true\n";
+    assert!(parse(alike).unwrap().allow_anonymous);
+    for (text, line) in [
+        // Different values.
+        (
+            "per_listener_settings true\nlistener 1\nallow_anonymous true\n\
+             listener 2\nallow_anonymous false\n",
+            3,
+        ),
+        // Set on one listener only: the other would get Mosquitto's default.
+        (
+            "per_listener_settings true\nlistener 1\npassword_file /p\nlistener 2\n",
+            3,
+        ),
+        // Before any listener: Mosquitto's default listener, not started.
+        (
+            "per_listener_settings true\nallow_anonymous true\nlistener 1\n",
+            2,
+        ),
+    ] {
+        let (got, message) = fail(text);
+        assert_eq!(got, line, "{text}: {message}");
+        assert!(message.contains("per_listener_settings true"), "{message}");
+    }
+    // Off (Mosquitto's default): one setting for all.
+    let c = parse("listener 1\nallow_anonymous true\nlistener 2\n").unwrap();
+    assert!(c.allow_anonymous);
+}
+
+#[test]
+fn logging_lines() {
+    use super::LogDest;
+    let c = parse(
+        "log_dest stdout\nlog_dest file /var/log/b.log\nlog_dest syslog\nlog_dest stdout\n\
+         log_facility 5\nlog_timestamp false\nlog_timestamp_format %Y-%m-%d %H:%M:%S\n\
+         connection_messages false\n",
+    )
+    .unwrap();
+    assert_eq!(
+        c.log.destinations(),
+        vec![
+            LogDest::Stdout,
+            LogDest::File("/var/log/b.log".into()),
+            LogDest::Syslog
+        ]
+    );
+    assert_eq!(c.log.facility, Some(5));
+    assert!(!c.log.timestamp && !c.log.connection_messages);
+    assert_eq!(c.log.timestamp_format.as_deref(), Some("%Y-%m-%d %H:%M:%S"));
+    assert_eq!(parse("").unwrap().log.destinations(), vec![LogDest::Stderr]);
+    let c = parse("log_dest stdout\nlog_dest none\n").unwrap();
+    assert!(c.log.destinations().is_empty());
+    fails_with("log_dest file a\nlog_dest file b", 2, &["only one file"]);
+    fails_with("log_dest file", 1, &["expected 'log_dest file PATH'"]);
+    fails_with("log_dest tty", 1, &["log_dest: expected"]);
+    fails_with("log_facility 8", 1, &["from 0 to 7"]);
+}
+
+#[test]
+fn pid_file_user_and_defaults_only_lines() {
+    let c = parse("pid_file /run/b.pid\nuser mqtt\n").unwrap();
+    assert_eq!(c.pid_file, Some(PathBuf::from("/run/b.pid")));
+    assert_eq!(c.user.as_deref(), Some("mqtt"));
+    // Lines accepted at the value that is what boxmq does, refused at others.
+    for (ok, refused) in [
+        ("max_qos 2", "max_qos 0"),
+        ("retain_available true", "retain_available false"),
+        ("memory_limit 0", "memory_limit 1000000"),
+        ("upgrade_outgoing_qos false", "upgrade_outgoing_qos true"),
+        ("auto_id_prefix auto-", "auto_id_prefix x-"),
+        ("tls_version tlsv1.2", "tls_version tlsv1.1"),
+    ] {
+        parse(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        let (_, message) = fail(refused);
+        assert!(message.contains(": not supported: "), "{message}");
+    }
+    for line in [
+        "set_tcp_nodelay false",
+        "allow_duplicate_messages true",
+        "check_retain_source true",
+        "websockets_log_level 0",
+        "connection b\naddress h\nbridge_attempt_unsubscribe true\nstart_type automatic\n\
+         threshold 10\nidle_timeout 60\nclientid x\nusername u\npassword p\ntopic #",
+    ] {
+        parse(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+    }
+    fails_with("start_type lazy", 1, &["start_type lazy: not supported"]);
+    assert_eq!(parse("max_keepalive 60").unwrap().limits.max_keepalive, 60);
+    assert_eq!(
+        parse("max_keepalive 0").unwrap().limits.max_keepalive,
+        65535
+    );
+    fails_with("max_keepalive 9", 1, &["from 10 to 65535"]);
+    fails_with("threshold 10", 1, &["must follow a 'connection NAME' line"]);
+}
