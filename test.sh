@@ -35,6 +35,12 @@ if [ $install = 1 ]; then
     command -v wixl >/dev/null 2>&1 || need_apt+=(wixl)
     command -v msiinfo >/dev/null 2>&1 || need_apt+=(msitools)
     command -v zip >/dev/null 2>&1 || need_apt+=(zip)
+    # The .NET library on Mono and its NuGet package (tests/dotnet.rs); the
+    # cross linkers for the package's native libraries come from
+    # .ci/arm-setup.sh below.
+    command -v mcs >/dev/null 2>&1 || need_apt+=(mono-mcs)
+    command -v mono >/dev/null 2>&1 || need_apt+=(mono-runtime)
+    command -v unzip >/dev/null 2>&1 || need_apt+=(unzip)
     if [ ${#need_apt[@]} -gt 0 ]; then
         export DEBIAN_FRONTEND=noninteractive
         $SUDO apt-get update -qq
@@ -59,8 +65,9 @@ if [ $install = 1 ]; then
         python3 -m pip install -q --disable-pip-version-check 'paho-mqtt>=2,<3' \
             || python3 -m pip install -q --disable-pip-version-check --break-system-packages 'paho-mqtt>=2,<3'
     fi
-    # Cross targets, qemu-user and cargo-deb for tests/arm_qemu.rs and
-    # tests/package.rs (idempotent; says what is missing).
+    # Cross targets, qemu-user and cargo-deb for tests/arm_qemu.rs,
+    # tests/package.rs and the .NET package of tests/dotnet.rs (idempotent;
+    # says what is missing).
     bash .ci/arm-setup.sh
     rustup target add x86_64-pc-windows-gnu >/dev/null 2>&1 \
         || echo "test.sh: cannot add the x86_64-pc-windows-gnu target (tests/windows.rs will say so)"

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Installs what the ARM cross builds, their qemu-user tests and the Debian
-# package tests need (tests/arm_qemu.rs, tests/package.rs), and nothing that
+# Installs what the ARM cross builds, their qemu-user tests, the Debian
+# package tests and the .NET package's native libraries need
+# (tests/arm_qemu.rs, tests/package.rs, tests/dotnet.rs), and nothing that
 # is already there. Idempotent; quiet when all is in place.
 #
-#   rustup targets  aarch64-unknown-linux-musl, armv7-unknown-linux-gnueabihf
+#   rustup targets  aarch64-unknown-linux-musl, armv7-unknown-linux-gnueabihf,
+#                   aarch64-unknown-linux-gnu (linux-arm64 libboxmq.so),
+#                   x86_64-pc-windows-gnu (win-x64 boxmq.dll)
 #   Debian          qemu-user (qemu-aarch64, qemu-arm),
 #                   gcc-arm-linux-gnueabihf (armv7 linker and its libc for qemu),
+#                   gcc-aarch64-linux-gnu (aarch64 glibc linker),
+#                   gcc-mingw-w64-x86-64 (Windows linker, and its objdump),
 #                   mosquitto-clients (the smoke test's peers)
 #   crates.io       cargo-deb (packages)
 #
@@ -20,7 +25,7 @@ say() { echo "arm-setup: $*"; }
 missing=()
 
 # --- rustup targets -------------------------------------------------------
-targets=(aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf)
+targets=(aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf aarch64-unknown-linux-gnu x86_64-pc-windows-gnu)
 if command -v rustup >/dev/null 2>&1; then
     installed=$(rustup target list --installed 2>/dev/null)
     for t in "${targets[@]}"; do
@@ -40,6 +45,8 @@ fi
 need_apt=()
 command -v qemu-aarch64 >/dev/null 2>&1 && command -v qemu-arm >/dev/null 2>&1 || need_apt+=(qemu-user)
 command -v arm-linux-gnueabihf-gcc >/dev/null 2>&1 || need_apt+=(gcc-arm-linux-gnueabihf libc6-dev-armhf-cross)
+command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || need_apt+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
+command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1 || need_apt+=(gcc-mingw-w64-x86-64)
 command -v mosquitto_pub >/dev/null 2>&1 && command -v mosquitto_sub >/dev/null 2>&1 || need_apt+=(mosquitto-clients)
 command -v dpkg-deb >/dev/null 2>&1 || need_apt+=(dpkg)
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -61,7 +68,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     fi
 fi
 # What the tests actually run, checked after the install.
-for tool in qemu-aarch64 qemu-arm arm-linux-gnueabihf-gcc mosquitto_pub mosquitto_sub dpkg-deb; do
+for tool in qemu-aarch64 qemu-arm arm-linux-gnueabihf-gcc aarch64-linux-gnu-gcc x86_64-w64-mingw32-gcc \
+    x86_64-w64-mingw32-objdump mosquitto_pub mosquitto_sub dpkg-deb; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 [ -d /usr/arm-linux-gnueabihf/lib ] || missing+=("/usr/arm-linux-gnueabihf/lib (libc6-armhf-cross, qemu-arm -L needs it)")
