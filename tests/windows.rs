@@ -154,10 +154,15 @@ impl Drop for WineSession {
         let mut users = USERS.lock().unwrap_or_else(|e| e.into_inner());
         *users -= 1;
         if *users == 0 {
-            let _ = Command::new("wineserver")
-                .arg("-k")
-                .env("WINEPREFIX", prefix())
-                .status();
+            // Under the lock, and waited for (`-w`): a test starting now
+            // must not reach a server that is still going away (its
+            // socket directory vanishes under it: "wine: chdir to ...").
+            for arg in ["-k", "-w"] {
+                let _ = Command::new("wineserver")
+                    .arg(arg)
+                    .env("WINEPREFIX", prefix())
+                    .status();
+            }
         }
     }
 }
