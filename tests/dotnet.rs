@@ -8,8 +8,9 @@
 //!   `mcs` compiles `dotnet/BoxMq/*.cs` into `BoxMq.dll` and the test
 //!   program `dotnet/tests/Tests.cs`, which runs on `mono` against that
 //!   library (lifecycle, a press from `mosquitto_pub`, in-process both
-//!   ways, callback threads, a port in use, 1,000 create/start/dispose
-//!   cycles measured for native memory, fds and threads);
+//!   ways, callback threads, a port in use, hooks against `mosquitto_pub`
+//!   and `mosquitto_sub`, events, 1,000 create/start/dispose cycles
+//!   measured for native memory, fds and threads);
 //! * `examples/dotnet/` is built and run: a press from `mosquitto_pub`
 //!   reaches its `MessageReceived` event;
 //! * `dotnet/pack.sh` builds the package (with the aarch64 and Windows
@@ -88,6 +89,7 @@ fn declared_in_csharp() -> BTreeSet<String> {
         "extern IntPtr boxmq_",
         "extern int boxmq_",
         "extern void boxmq_",
+        "extern long boxmq_",
     ]
     .iter()
     .flat_map(|marker| function_names(&source, marker))
