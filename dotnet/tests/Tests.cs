@@ -50,7 +50,7 @@ internal static class Tests
             T("disposal: twice is harmless, use after it is ObjectDisposedException", Disposal),
             T("OnConnect: a user table lets a known button in and refuses an unknown one", HookUserTable),
             T("OnPublish: non-JSON on shellies/# is not routed, JSON is", HookPublishJson),
-            T("OnSubscribe: a refused filter gets nothing, and hooks are set before Start only", HookSubscribe),
+            T("OnSubscribe: a refused filter gets 0x80 in the SUBACK; hooks are set before Start only", HookSubscribe),
             T("a hook that throws refuses and is traced; the broker goes on", HookThrows),
             T("events: connected, subscribed, disconnected for a mosquitto_sub client", EventsOfASubscriber),
             T("create/start/dispose cycles and finalized brokers leak nothing native", Cycles),
