@@ -8,8 +8,10 @@
 //!   `mcs` compiles `dotnet/BoxMq/*.cs` into `BoxMq.dll` and the test
 //!   program `dotnet/tests/Tests.cs`, which runs on `mono` against that
 //!   library (lifecycle, a press from `mosquitto_pub`, in-process both
-//!   ways, callback threads, a port in use, 1,000 create/start/dispose
-//!   cycles measured for native memory, fds and threads);
+//!   ways, callback threads, a port in use, hooks against `mosquitto_pub`
+//!   and `mosquitto_sub`, events, 1,000 create/start/dispose cycles
+//!   measured for native memory, fds and threads);
+//! * the dashboard and the hooks example of `docs/DOTNET.md` compile;
 //! * `examples/dotnet/` is built and run: a press from `mosquitto_pub`
 //!   reaches its `MessageReceived` event;
 //! * `dotnet/pack.sh` builds the package (with the aarch64 and Windows
@@ -88,6 +90,7 @@ fn declared_in_csharp() -> BTreeSet<String> {
         "extern IntPtr boxmq_",
         "extern int boxmq_",
         "extern void boxmq_",
+        "extern long boxmq_",
     ]
     .iter()
     .flat_map(|marker| function_names(&source, marker))
@@ -359,19 +362,39 @@ fn the_dotnet_button_dashboard_prints_presses_from_mosquitto_pub() {
     }
 }
 
-#[test]
-fn the_dashboard_of_dotnet_md_compiles() {
+/// The first csharp block of docs/DOTNET.md after a heading.
+fn dotnet_md_block(heading: &str) -> String {
     let doc = read("docs/DOTNET.md");
     let start = doc
-        .find("## The dashboard in 20 lines")
+        .find(heading)
         .and_then(|at| {
             doc[at..]
                 .find("```csharp\n")
                 .map(|b| at + b + "```csharp\n".len())
         })
-        .expect("the dashboard's csharp block in docs/DOTNET.md");
+        .unwrap_or_else(|| panic!("a csharp block after {heading} in docs/DOTNET.md"));
     let end = start + doc[start..].find("```").expect("the block's end");
-    let code = &doc[start..end];
+    doc[start..end].to_owned()
+}
+
+#[test]
+fn the_hooks_example_of_dotnet_md_compiles() {
+    let block = dotnet_md_block("## Hooks and events");
+    let code = format!(
+        "using System;\nusing System.Collections.Generic;\nusing System.Text;\n\
+         using System.Threading;\nusing BoxMq;\n\
+         internal static class HooksExample\n{{\n    private static void Main()\n    {{\n{block}    }}\n}}\n"
+    );
+    let dir = mono_dir();
+    fs::create_dir_all(&dir).expect("create target/dotnet/mono");
+    let source = dir.join("HooksExample.cs");
+    fs::write(&source, code).expect("write HooksExample.cs");
+    mcs("HooksExample.exe", &[&reference()], &[source]);
+}
+
+#[test]
+fn the_dashboard_of_dotnet_md_compiles() {
+    let code = &dotnet_md_block("## The dashboard in 20 lines");
     assert!(code.lines().count() <= 20, "more than 20 lines:\n{code}");
     let dir = mono_dir();
     fs::create_dir_all(&dir).expect("create target/dotnet/mono");

@@ -1,4 +1,5 @@
 using System;
+using System.Threading;
 
 namespace BoxMq
 {
@@ -25,6 +26,9 @@ namespace BoxMq
     public sealed class Broker : IDisposable
     {
         private readonly BrokerHandle handle;
+        private readonly object hookLock = new object();
+        private HookTarget hooks;
+        private TimeSpan hookTimeout = TimeSpan.FromSeconds(5);
 
         /// <summary>
         /// A broker from config lines, as in boxmq.conf ("listener 1883
@@ -44,6 +48,7 @@ namespace BoxMq
                 throw e;
             }
             handle = h;
+            Events = new BrokerEvents(this);
         }
 
         /// <summary>A broker on 127.0.0.1:1883.</summary>
@@ -181,6 +186,174 @@ namespace BoxMq
                 throw e;
             }
             return new Client(h, clientId ?? string.Empty);
+        }
+
+        /// <summary>
+        /// Decides who may connect: called for every CONNECT from the
+        /// network (after the password file; in-process clients and bridges
+        /// are not asked), true accepts, false refuses (CONNACK 0x05 in
+        /// 3.1.1, 0x87 in 5.0). Null (the default) asks nobody. Set it
+        /// before Start; a restart keeps it.
+        /// </summary>
+        /// <remarks>
+        /// Runs on the broker's "boxmq-hook" threads, SEVERAL AT ONCE
+        /// (calls for one client one after the other): it must be
+        /// thread-safe. It may block (a database look-up): only that
+        /// client waits, up to <see cref="HookTimeout"/>, after which the
+        /// CONNECT is refused. An exception refuses and goes to the trace
+        /// listeners. It must not call Stop or Dispose of this broker.
+        /// </remarks>
+        /// <exception cref="BoxMqException">Code AlreadyRunning (set while running).</exception>
+        public Func<ConnectRequest, bool> OnConnect
+        {
+            get { lock (hookLock) { return hooks == null ? null : hooks.OnConnect; } }
+            set
+            {
+                lock (hookLock)
+                {
+                    var target = Hooks();
+                    NativeMethods.Check(NativeMethods.boxmq_broker_on_connect(
+                        Live(), value == null ? null : HookRegistry.ConnectTrampoline, (IntPtr)handle.HooksKey));
+                    target.OnConnect = value;
+                }
+            }
+        }
+
+        /// <summary>
+        /// Decides what is routed: called for every PUBLISH from the network
+        /// (after the ACL); false drops it (QoS 1/2 is acknowledged all the
+        /// same, 5.0 with reason 0x87). The rest as <see cref="OnConnect"/>.
+        /// </summary>
+        /// <exception cref="BoxMqException">Code AlreadyRunning (set while running).</exception>
+        public Func<PublishRequest, bool> OnPublish
+        {
+            get { lock (hookLock) { return hooks == null ? null : hooks.OnPublish; } }
+            set
+            {
+                lock (hookLock)
+                {
+                    var target = Hooks();
+                    NativeMethods.Check(NativeMethods.boxmq_broker_on_publish(
+                        Live(), value == null ? null : HookRegistry.PublishTrampoline, (IntPtr)handle.HooksKey));
+                    target.OnPublish = value;
+                }
+            }
+        }
+
+        /// <summary>
+        /// Decides what may be subscribed: called once per filter of a
+        /// SUBSCRIBE from the network; false gives that filter 0x80 (3.1.1)
+        /// / 0x87 (5.0) in the SUBACK. The rest as <see cref="OnConnect"/>.
+        /// </summary>
+        /// <exception cref="BoxMqException">Code AlreadyRunning (set while running).</exception>
+        public Func<SubscribeRequest, bool> OnSubscribe
+        {
+            get { lock (hookLock) { return hooks == null ? null : hooks.OnSubscribe; } }
+            set
+            {
+                lock (hookLock)
+                {
+                    var target = Hooks();
+                    NativeMethods.Check(NativeMethods.boxmq_broker_on_subscribe(
+                        Live(), value == null ? null : HookRegistry.SubscribeTrampoline, (IntPtr)handle.HooksKey));
+                    target.OnSubscribe = value;
+                }
+            }
+        }
+
+        /// <summary>
+        /// How long a hook may take before its client's packet is refused
+        /// (default 5 s, whole milliseconds, at least 1 ms). Set it before Start.
+        /// </summary>
+        /// <exception cref="BoxMqException">Code AlreadyRunning (set while running).</exception>
+        public TimeSpan HookTimeout
+        {
+            get { lock (hookLock) { return hookTimeout; } }
+            set
+            {
+                double ms = Math.Ceiling(value.TotalMilliseconds);
+                if (ms < 1 || ms > uint.MaxValue)
+                {
+                    throw new ArgumentOutOfRangeException("value", "between 1 ms and 49 days");
+                }
+                lock (hookLock)
+                {
+                    NativeMethods.Check(NativeMethods.boxmq_broker_hook_timeout(Live(), (uint)ms));
+                    hookTimeout = TimeSpan.FromMilliseconds(ms);
+                }
+            }
+        }
+
+        /// <summary>
+        /// What happens to network clients (connected, disconnected,
+        /// subscribed, unsubscribed, dropping), taken with
+        /// <see cref="BrokerEvents.TryReceive"/> while the broker runs.
+        /// In-process clients and bridges are not reported.
+        /// </summary>
+        public BrokerEvents Events { get; private set; }
+
+        /// <summary>Events lost so far because nobody took them (the queue holds 1024).</summary>
+        /// <exception cref="BoxMqException">Code NotRunning.</exception>
+        public long EventsLost
+        {
+            get
+            {
+                long n = NativeMethods.boxmq_broker_events_lost(Live());
+                if (n < 0)
+                {
+                    throw NativeMethods.Error((int)n);
+                }
+                return n;
+            }
+        }
+
+        internal bool NextEvent(TimeSpan timeout, out BrokerEvent e)
+        {
+            e = null;
+            int ms;
+            if (timeout == Timeout.InfiniteTimeSpan)
+            {
+                ms = -1;
+            }
+            else if (timeout < TimeSpan.Zero)
+            {
+                throw new ArgumentOutOfRangeException("timeout", "negative, and not Timeout.InfiniteTimeSpan");
+            }
+            else
+            {
+                ms = (int)Math.Min(Math.Ceiling(timeout.TotalMilliseconds), int.MaxValue);
+            }
+            var ev = new NativeMethods.Event();
+            int rc = NativeMethods.Check(NativeMethods.boxmq_broker_next_event(Live(), ms, out ev));
+            if (rc != NativeMethods.BOXMQ_OK)
+            {
+                return false;
+            }
+            try
+            {
+                e = new BrokerEvent(
+                    (BrokerEventKind)ev.Kind,
+                    Utf8.FromNul(ev.ClientId),
+                    ev.Topic == IntPtr.Zero ? null : Utf8.FromNul(ev.Topic),
+                    ev.Reason == IntPtr.Zero ? null : Utf8.FromNul(ev.Reason));
+            }
+            finally
+            {
+                NativeMethods.boxmq_event_free(ref ev);
+            }
+            return true;
+        }
+
+        /// <summary>This broker's entry in the hook registry, made on first use (under hookLock).</summary>
+        private HookTarget Hooks()
+        {
+            if (hooks == null)
+            {
+                var target = new HookTarget();
+                handle.HooksKey = HookRegistry.Add(target);
+                hooks = target;
+            }
+            return hooks;
         }
 
         /// <summary>

@@ -62,6 +62,65 @@ namespace BoxMq
             public byte Retain;
         }
 
+        internal const int BOXMQ_ACCEPT = 0;
+        internal const int BOXMQ_REFUSE = 1;
+        internal const int BOXMQ_BAD_CREDENTIALS = 2;
+
+        /// <summary>boxmq_connect_request.</summary>
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct ConnectRequest
+        {
+            public IntPtr ClientId;
+            public IntPtr Username;
+            public IntPtr Password;
+            public UIntPtr PasswordLen;
+            public IntPtr Address;
+            public int Protocol;
+        }
+
+        /// <summary>boxmq_publish_request. C bool is one byte, hence Retain as a byte.</summary>
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct PublishRequest
+        {
+            public IntPtr ClientId;
+            public IntPtr Topic;
+            public IntPtr Payload;
+            public UIntPtr PayloadLen;
+            public int Qos;
+            public byte Retain;
+        }
+
+        /// <summary>boxmq_subscribe_request.</summary>
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct SubscribeRequest
+        {
+            public IntPtr ClientId;
+            public IntPtr Filter;
+            public int Qos;
+        }
+
+        /// <summary>boxmq_event: strings owned by the caller until boxmq_event_free.</summary>
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct Event
+        {
+            public int Kind;
+            public IntPtr ClientId;
+            public IntPtr Topic;
+            public IntPtr Reason;
+        }
+
+        /// <summary>boxmq_connect_cb.</summary>
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+        internal delegate int ConnectCallback(IntPtr userData, IntPtr request);
+
+        /// <summary>boxmq_publish_cb.</summary>
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+        internal delegate int PublishCallback(IntPtr userData, IntPtr request);
+
+        /// <summary>boxmq_subscribe_cb.</summary>
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+        internal delegate int SubscribeCallback(IntPtr userData, IntPtr request);
+
         /// <summary>boxmq_message_cb.</summary>
         [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
         internal delegate void MessageCallback(IntPtr userData, IntPtr message);
@@ -100,6 +159,31 @@ namespace BoxMq
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern void boxmq_broker_free(IntPtr broker);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int boxmq_broker_on_connect(
+            BrokerHandle broker, ConnectCallback callback, IntPtr userData);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int boxmq_broker_on_publish(
+            BrokerHandle broker, PublishCallback callback, IntPtr userData);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int boxmq_broker_on_subscribe(
+            BrokerHandle broker, SubscribeCallback callback, IntPtr userData);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int boxmq_broker_hook_timeout(BrokerHandle broker, uint timeoutMs);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int boxmq_broker_next_event(
+            BrokerHandle broker, int timeoutMs, out Event ev);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern long boxmq_broker_events_lost(BrokerHandle broker);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern void boxmq_event_free(ref Event ev);
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern int boxmq_client_new(
@@ -227,6 +311,13 @@ namespace BoxMq
     /// <summary>A boxmq_broker *; freeing it stops the broker.</summary>
     internal sealed class BrokerHandle : SafeHandleZeroOrMinusOneIsInvalid
     {
+        /// <summary>
+        /// The key of this broker's hooks in the hook registry, 0 when none
+        /// was ever set; removed once boxmq_broker_free has returned (the
+        /// native side then calls no hook any more).
+        /// </summary>
+        internal long HooksKey;
+
         /// <summary>For the marshaller (out parameters).</summary>
         public BrokerHandle() : base(true)
         {
@@ -235,6 +326,10 @@ namespace BoxMq
         protected override bool ReleaseHandle()
         {
             NativeMethods.boxmq_broker_free(handle);
+            if (HooksKey != 0)
+            {
+                HookRegistry.Remove(HooksKey);
+            }
             return true;
         }
     }

@@ -48,6 +48,11 @@ internal static class Tests
             T("a callback may dispose its own subscription", CallbackDisposesItself),
             T("stopping ends subscriptions and fails clients", StopEndsEverything),
             T("disposal: twice is harmless, use after it is ObjectDisposedException", Disposal),
+            T("OnConnect: a user table lets a known button in and refuses an unknown one", HookUserTable),
+            T("OnPublish: non-JSON on shellies/# is not routed, JSON is", HookPublishJson),
+            T("OnSubscribe: a refused filter gets 0x80 in the SUBACK; hooks are set before Start only", HookSubscribe),
+            T("a hook that throws refuses and is traced; the broker goes on", HookThrows),
+            T("events: connected, subscribed, disconnected for a mosquitto_sub client", EventsOfASubscriber),
             T("create/start/dispose cycles and finalized brokers leak nothing native", Cycles),
         };
         int passed = 0, failed = 0;
@@ -193,6 +198,22 @@ internal static class Tests
             Equal(16, (int)Marshal.OffsetOf(message, "Payload"), "offsetof(boxmq_message, payload)");
             Equal(32, (int)Marshal.OffsetOf(message, "Qos"), "offsetof(boxmq_message, qos)");
             Equal(36, (int)Marshal.OffsetOf(message, "Retain"), "offsetof(boxmq_message, retain)");
+            var connect = assembly.GetType("BoxMq.NativeMethods+ConnectRequest", true);
+            var publish = assembly.GetType("BoxMq.NativeMethods+PublishRequest", true);
+            var subscribe = assembly.GetType("BoxMq.NativeMethods+SubscribeRequest", true);
+            var ev = assembly.GetType("BoxMq.NativeMethods+Event", true);
+            // x86_64 / aarch64 C layout of boxmq.h's hook structs.
+            Equal(48, Marshal.SizeOf(connect), "sizeof(boxmq_connect_request)");
+            Equal(24, (int)Marshal.OffsetOf(connect, "PasswordLen"), "offsetof(boxmq_connect_request, password_len)");
+            Equal(40, (int)Marshal.OffsetOf(connect, "Protocol"), "offsetof(boxmq_connect_request, protocol)");
+            Equal(40, Marshal.SizeOf(publish), "sizeof(boxmq_publish_request)");
+            Equal(32, (int)Marshal.OffsetOf(publish, "Qos"), "offsetof(boxmq_publish_request, qos)");
+            Equal(36, (int)Marshal.OffsetOf(publish, "Retain"), "offsetof(boxmq_publish_request, retain)");
+            Equal(24, Marshal.SizeOf(subscribe), "sizeof(boxmq_subscribe_request)");
+            Equal(16, (int)Marshal.OffsetOf(subscribe, "Qos"), "offsetof(boxmq_subscribe_request, qos)");
+            Equal(32, Marshal.SizeOf(ev), "sizeof(boxmq_event)");
+            Equal(8, (int)Marshal.OffsetOf(ev, "ClientId"), "offsetof(boxmq_event, client_id)");
+            Equal(24, (int)Marshal.OffsetOf(ev, "Reason"), "offsetof(boxmq_event, reason)");
         }
     }
 
@@ -583,9 +604,16 @@ internal static class Tests
 
     private static void Cycles()
     {
+        // Warm-up of both kinds: 100 brokers alive at once before the
+        // finalizers run take memory (thread stacks, malloc arenas) that the
+        // process keeps for reuse; a leak shows as growth after it.
         for (int i = 0; i < 50; i++)
         {
             Cycle(i % 10 == 0);
+        }
+        for (int i = 0; i < cycles / 10; i++)
+        {
+            AbandonedCycle();
         }
         var before = Measure();
         var watch = Stopwatch.StartNew();
@@ -614,6 +642,240 @@ internal static class Tests
             Check(after.Malloc <= before.Malloc + 2 * 1048576, "native heap: " + before + " -> " + after);
             Check(after.Rss <= before.Rss + 16 * 1048576, "resident memory: " + before + " -> " + after);
         }
+    }
+
+    // ---- hooks and events ------------------------------------------------
+
+    /// <summary>Runs a program to its end (at most Wait); its exit code.</summary>
+    private static int ExitCode(string program, string arguments)
+    {
+        string stdout, stderr;
+        return Outcome(program, arguments, out stdout, out stderr);
+    }
+
+    /// <summary>Runs a program to its end (at most Wait); its exit code and output.</summary>
+    private static int Outcome(string program, string arguments, out string stdout, out string stderr)
+    {
+        var info = new ProcessStartInfo(program, arguments)
+        {
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        using (var p = Process.Start(info))
+        {
+            var err = p.StandardError.ReadToEndAsync();
+            stdout = p.StandardOutput.ReadToEnd();
+            stderr = err.Result;
+            Check(p.WaitForExit((int)Wait.TotalMilliseconds), program + " ended");
+            return p.ExitCode;
+        }
+    }
+
+    private static string Pub(Broker b, string rest)
+    {
+        return "-h 127.0.0.1 -p " + b.Port + " -q 1 " + rest;
+    }
+
+    private static void HookUserTable()
+    {
+        var users = new Dictionary<string, string> { { "button-door", "d00r" } };
+        var asked = new BlockingQueue<ConnectRequest>();
+        using (var b = new Broker("listener 0 127.0.0.1"))
+        {
+            b.OnConnect = req =>
+            {
+                asked.Add(req);
+                string password;
+                return req.Username != null && req.Password != null
+                    && users.TryGetValue(req.Username, out password)
+                    && Encoding.UTF8.GetString(req.Password) == password;
+            };
+            Check(b.OnConnect != null, "the hook reads back");
+            b.Start();
+            using (var app = b.CreateClient("dashboard"))
+            using (var s = app.Subscribe("door/#", 1))
+            {
+                // In-process clients are not asked.
+                Equal(0, asked.Count, "hook calls for in-process clients");
+                Equal(0, ExitCode("mosquitto_pub", Pub(b, "-V mqttv311 -i button-door -u button-door -P d00r -t door/press -m known")), "the known button publishes");
+                var r = asked.Take(Wait, "the hook's call for the known button");
+                Equal("button-door", r.ClientId, "client id");
+                Equal("button-door", r.Username, "user name");
+                Equal("d00r", Encoding.UTF8.GetString(r.Password), "password");
+                Equal(4, r.Protocol, "MQTT 3.1.1");
+                Check(r.Address.StartsWith("127.0.0.1:"), "the peer's address: " + r.Address);
+                Equal("known", Receive(s, "the known button's press").PayloadText, "payload");
+                Check(ExitCode("mosquitto_pub", Pub(b, "-i button-x -u button-x -P guess -t door/press -m unknown")) != 0, "an unknown button fails to connect");
+                Check(ExitCode("mosquitto_pub", Pub(b, "-i button-door2 -u button-door -P wrong -t door/press -m wrong")) != 0, "a wrong password fails");
+                Check(ExitCode("mosquitto_pub", Pub(b, "-V mqttv5 -i anon -t door/press -m anonymous")) != 0, "no user name fails (5.0)");
+                Equal("button-x", asked.Take(Wait, "the unknown button").Username, "the unknown button's user");
+                Equal("button-door", asked.Take(Wait, "wrong password").Username, "the wrong password's user");
+                var five = asked.Take(Wait, "the anonymous 5.0 client");
+                Equal(null, five.Username, "no user name is null");
+                Equal(null, five.Password, "no password is null");
+                Equal(5, five.Protocol, "MQTT 5.0");
+                Nothing(s, "only the known button's press");
+            }
+        }
+    }
+
+    private static void HookPublishJson()
+    {
+        using (var b = new Broker("listener 0 127.0.0.1"))
+        {
+            var seen = new BlockingQueue<PublishRequest>();
+            b.OnPublish = m =>
+            {
+                seen.Add(m);
+                if (!m.Topic.StartsWith("shellies/"))
+                {
+                    return true;
+                }
+                return m.Payload.Length > 0 && m.Payload[0] == (byte)'{';
+            };
+            b.Start();
+            using (var app = b.CreateClient("dashboard"))
+            using (var s = app.Subscribe("shellies/#", 1))
+            {
+                Run("mosquitto_pub", Pub(b, "-i junk -t " + Press + " -m garbage"));
+                Run("mosquitto_pub", Pub(b, "-i junk -r -t " + Press + " -m \"{\\\"event\\\":\\\"S\\\"}\""));
+                var junk = seen.Take(Wait, "the hook's call for the junk");
+                Equal("junk", junk.ClientId, "client id");
+                Equal(Press, junk.Topic, "topic");
+                Equal("garbage", Encoding.UTF8.GetString(junk.Payload), "payload");
+                Equal(1, junk.Qos, "QoS");
+                Equal(false, junk.Retain, "not retained");
+                Equal(true, seen.Take(Wait, "the JSON one").Retain, "the retain flag");
+                var m = Receive(s, "the JSON press");
+                Equal("{\"event\":\"S\"}", m.PayloadText, "only the JSON press is routed");
+                Nothing(s, "the garbage was not routed");
+                // The application's own publications are not asked.
+                app.Publish(Press, Utf8Bytes("in-process"), 1, false);
+                Equal("in-process", Receive(s, "an in-process publication").PayloadText, "not filtered");
+                Equal(0, seen.Count, "hook calls for in-process publications");
+            }
+        }
+    }
+
+    private static void HookSubscribe()
+    {
+        using (var b = new Broker("listener 0 127.0.0.1"))
+        {
+            b.OnSubscribe = r => !r.Filter.StartsWith("admin/");
+            b.HookTimeout = TimeSpan.FromSeconds(2);
+            Equal(TimeSpan.FromSeconds(2), b.HookTimeout, "the timeout reads back");
+            b.Start();
+            Fails(BoxMqErrorCode.AlreadyRunning, () => b.OnConnect = r => true, "OnConnect while running");
+            Fails(BoxMqErrorCode.AlreadyRunning, () => b.HookTimeout = TimeSpan.FromSeconds(1), "HookTimeout while running");
+            Throws<ArgumentOutOfRangeException>(() => b.HookTimeout = TimeSpan.Zero, "a zero timeout");
+            // mosquitto_sub -d prints the SUBACK's return code: 128 (0x80) is a refusal.
+            string stdout, stderr;
+            Outcome("mosquitto_sub", "-h 127.0.0.1 -p " + b.Port + " -t admin/secret -C 1 -W 5 -d", out stdout, out stderr);
+            Check(stdout.Contains("Subscribed (mid: 1): 128"), "the SUBACK refuses the filter (0x80, MQTT 3.1.1 section 3.9.3): " + stdout + stderr);
+            using (var app = b.CreateClient("app"))
+            {
+                long before = b.Stats.Subscriptions;
+                var info = new ProcessStartInfo("mosquitto_sub", "-h 127.0.0.1 -p " + b.Port + " -t panel/cmd -C 1 -W 10")
+                {
+                    UseShellExecute = false,
+                    RedirectStandardOutput = true,
+                };
+                using (var sub = Process.Start(info))
+                {
+                    WaitForSubscriptions(b, before + 1);
+                    app.Publish("panel/cmd", Utf8Bytes("open"), 0, false);
+                    Equal("open", sub.StandardOutput.ReadLine(), "an allowed filter is granted");
+                    Check(sub.WaitForExit(10000), "mosquitto_sub ended");
+                }
+            }
+            b.Stop();
+            b.OnSubscribe = null;
+            Equal(null, b.OnSubscribe, "removed while stopped");
+        }
+    }
+
+    private static void HookThrows()
+    {
+        var traced = new Listener();
+        Trace.Listeners.Add(traced);
+        try
+        {
+            using (var b = new Broker("listener 0 127.0.0.1"))
+            {
+                b.OnConnect = req =>
+                {
+                    if (req.ClientId == "bad")
+                    {
+                        throw new InvalidOperationException("the user table is down");
+                    }
+                    return true;
+                };
+                b.Start();
+                Check(ExitCode("mosquitto_pub", Pub(b, "-i bad -t t -m 1")) != 0, "a hook that throws refuses");
+                Equal(0, ExitCode("mosquitto_pub", Pub(b, "-i good -t t -m 1")), "the next client is let in");
+                Equal(BrokerState.Running, b.State, "the broker goes on");
+            }
+        }
+        finally
+        {
+            Trace.Listeners.Remove(traced);
+        }
+        Equal(1, traced.Lines.Count(l => l.Contains("the OnConnect hook threw") && l.Contains("the user table is down")), "traced: " + string.Join(" | ", traced.Lines));
+        Equal(0, Hooks(), "hook registry entries left after Dispose");
+    }
+
+    private static BrokerEvent NextEvent(Broker b, string what)
+    {
+        BrokerEvent e;
+        Check(b.Events.TryReceive(Wait, out e), what + ": an event within " + Wait);
+        return e;
+    }
+
+    private static void EventsOfASubscriber()
+    {
+        using (var b = new Broker("listener 0 127.0.0.1"))
+        {
+            BrokerEvent none;
+            Fails(BoxMqErrorCode.NotRunning, () => b.Events.TryReceive(TimeSpan.Zero, out none), "events before Start");
+            b.Start();
+            using (var app = b.CreateClient("app"))
+            {
+                Check(!b.Events.TryReceive(TimeSpan.FromMilliseconds(100), out none), "no event for an in-process client, got " + none);
+                var info = new ProcessStartInfo("mosquitto_sub", "-h 127.0.0.1 -p " + b.Port + " -i watcher -q 1 -t shellies/+/input_event/0 -C 1 -W 10")
+                {
+                    UseShellExecute = false,
+                    RedirectStandardOutput = true,
+                };
+                using (var sub = Process.Start(info))
+                {
+                    var c = NextEvent(b, "connect");
+                    Equal(BrokerEventKind.Connected, c.Kind, "first: " + c);
+                    Equal("watcher", c.ClientId, "who connected");
+                    Equal(null, c.Topic, "no topic");
+                    var s = NextEvent(b, "subscribe");
+                    Equal(BrokerEventKind.Subscribed, s.Kind, "then: " + s);
+                    Equal("watcher", s.ClientId, "who subscribed");
+                    Equal("shellies/+/input_event/0", s.Topic, "the filter");
+                    app.Publish(Press, Utf8Bytes("{}"), 1, false);
+                    Equal("{}", sub.StandardOutput.ReadLine(), "mosquitto_sub got the press");
+                    Check(sub.WaitForExit(10000), "mosquitto_sub ended");
+                    var d = NextEvent(b, "disconnect");
+                    Equal(BrokerEventKind.Disconnected, d.Kind, "last: " + d);
+                    Equal("watcher", d.ClientId, "who disconnected");
+                    Equal("clean", d.Reason, "mosquitto_sub sends DISCONNECT");
+                }
+                Equal(0L, b.EventsLost, "nothing lost");
+            }
+        }
+    }
+
+    /// <summary>Live hook registry entries, read by reflection (internal).</summary>
+    private static int Hooks()
+    {
+        var type = typeof(Broker).Assembly.GetType("BoxMq.HookRegistry", true);
+        var count = type.GetProperty("Count", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static);
+        return (int)count.GetValue(null, null);
     }
 
     /// <summary>Live callback registry entries, read by reflection (internal).</summary>
