@@ -194,6 +194,9 @@ enum Input {
     /// Not taken now: a subscriber's queue is full and the publisher is
     /// paused (see `flow.rs`); its bytes are handed in again on resuming.
     Refused,
+    /// Not taken now: parked for the application's verdict (see
+    /// `verdict.rs`); its bytes are handed in again once the verdict came.
+    Parked,
 }
 
 /// Why a handler ends its connection: the handler returns it, and
@@ -391,10 +394,7 @@ impl Core {
                         c.last_rx = now;
                     }
                     let input = self.handle_packet(id, packet, now);
-                    // Read the parked flag whatever `input` is, so it
-                    // never outlives its packet.
-                    let parked = self.take_parked();
-                    if input == Input::Refused || parked {
+                    if input != Input::Taken {
                         // A subscriber's full queue, or a packet parked for the
                         // application's verdict (`verdict.rs`): the packet is
                         // handed in again once the connection is resumed
@@ -775,9 +775,14 @@ impl Core {
                     }
                 };
             }
-            (Packet::Connect(c), _) => self.handle_connect(id, c, now),
+            (Packet::Connect(c), _) => {
+                self.handle_connect(id, c, now);
+                if self.connect_parked(id) {
+                    return Input::Parked;
+                }
+            }
             (Packet::PubResp(r), Some(sid)) => self.handle_pubresp(id, sid, r, now),
-            (Packet::Subscribe(s), Some(sid)) => self.handle_subscribe(id, sid, s, now),
+            (Packet::Subscribe(s), Some(sid)) => return self.handle_subscribe(id, sid, s, now),
             (Packet::Unsubscribe(u), Some(sid)) => self.handle_unsubscribe(id, sid, u, now),
             (Packet::PingReq, Some(_)) => self.send(id, &Packet::PingResp),
             (Packet::Disconnect(d), Some(_)) => self.handle_disconnect(id, d, now),

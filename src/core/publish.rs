@@ -129,11 +129,22 @@ pub(crate) fn forwardable(props: Properties<'_>, into: &mut PropertiesBuf) -> Op
     expiry
 }
 
+/// What the checks of a PUBLISH found (see [`Core::check_publish`]).
+enum Checked<'a> {
+    /// To be routed, under this topic (alias applied).
+    Route(Cow<'a, str>),
+    /// Not to be routed, and already dealt with: taken (not allowed:
+    /// dropped and acknowledged; a topic alias error closed the
+    /// connection) or parked for the application's verdict.
+    Done(Input),
+}
+
 impl Core {
     /// A PUBLISH from connection `id` of session `sid`: checked, admitted
     /// past the flow control, acknowledged and routed. Says whether it was
-    /// taken or refused for now (a subscriber's full queue: see
-    /// [`Input`]); an error ends the connection (see [`Close`]).
+    /// taken, refused for now (a subscriber's full queue) or parked for
+    /// the application's verdict (see [`Input`]); an error ends the
+    /// connection (see [`Close`]).
     pub(super) fn handle_publish(
         &mut self,
         id: ConnId,
@@ -141,8 +152,9 @@ impl Core {
         p: Publish<'_>,
         now: Instant,
     ) -> Result<Input, Close> {
-        let Some(topic) = self.check_publish(id, sid, &p, now)? else {
-            return Ok(Input::Taken);
+        let topic = match self.check_publish(id, sid, &p, now)? {
+            Checked::Route(topic) => topic,
+            Checked::Done(input) => return Ok(input),
         };
         let topic: &str = &topic;
         // 5.0: a payload announced as UTF-8 must be UTF-8 [MQTT-3.3.2-4];
@@ -177,22 +189,20 @@ impl Core {
     }
 
     /// The checks of a PUBLISH before it is routed, and its topic (alias
-    /// applied). `Ok(None)`: not to be routed, and already dealt with (not
-    /// allowed: dropped and acknowledged; a topic alias error closed the
-    /// connection).
+    /// applied), or what became of it (see [`Checked`]).
     fn check_publish<'a>(
         &mut self,
         id: ConnId,
         sid: SessionId,
         p: &Publish<'a>,
         now: Instant,
-    ) -> Result<Option<Cow<'a, str>>, Close> {
+    ) -> Result<Checked<'a>, Close> {
         if p.properties.subscription_identifier().is_some() {
             // [MQTT-3.3.4-6]: only the server sends subscription identifiers.
             return Err(Close::protocol("subscription identifier in PUBLISH"));
         }
         let Some(topic) = self.resolve_topic(id, p, now) else {
-            return Ok(None);
+            return Ok(Checked::Done(Input::Taken));
         };
         let limits = &self.limits;
         if let Err(e) =
@@ -213,12 +223,12 @@ impl Core {
                     // Parked: `handle_data` gives the bytes back (see
                     // `verdict.rs`); counted when it is handed in again.
                     self.stats.messages_received -= 1;
-                    return Ok(None);
+                    return Ok(Checked::Done(Input::Parked));
                 }
             }
         }
         if allowed {
-            return Ok(Some(topic));
+            return Ok(Checked::Route(topic));
         }
         // Only the broker publishes under $SYS (but for the state of a
         // remote broker's bridge), a shared-subscription prefix is no
@@ -240,7 +250,7 @@ impl Core {
             }
             _ => {}
         }
-        Ok(None)
+        Ok(Checked::Done(Input::Taken))
     }
 
     /// Whether a checked PUBLISH is taken now. A subscriber that keeps

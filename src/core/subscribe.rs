@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::session::{Pending, SessionId, SubEntry, Subscription};
 use super::verdict::{EventKind, Gate, HookQuestion, Kind};
-use super::{ConnId, Core};
+use super::{ConnId, Core, Input};
 use crate::auth::SubscribeDecision;
 use crate::codec::{self, Packet, ProtocolVersion, QoS, Subscribe, Unsubscribe};
 use crate::topic::{self, TopicError};
@@ -27,13 +27,15 @@ enum Outcome {
 }
 
 impl Core {
+    /// A SUBSCRIBE: taken, or parked for the application's verdict (see
+    /// [`Input`]).
     pub(super) fn handle_subscribe(
         &mut self,
         id: ConnId,
         sid: SessionId,
         s: Subscribe<'_>,
         now: Instant,
-    ) {
+    ) -> Input {
         let version = self
             .conn(id)
             .map(|c| c.protocol)
@@ -43,14 +45,16 @@ impl Core {
         if s.filters()
             .any(|(f, o)| o.no_local && f.starts_with("$share/"))
         {
-            return self.protocol_violation(id, "No Local on a shared subscription", now);
+            self.protocol_violation(id, "No Local on a shared subscription", now);
+            return Input::Taken;
         }
         let (len, levels) = (self.limits.max_topic_len, self.limits.max_topic_levels);
         if let Some((code, why)) = s
             .filters()
             .find_map(|(f, _)| malformed_filter(f, len, levels))
         {
-            return self.disconnect_with(id, code, why, now);
+            self.disconnect_with(id, code, why, now);
+            return Input::Taken;
         }
         let hook = match self.gate(
             id,
@@ -59,7 +63,7 @@ impl Core {
             now,
         ) {
             // Parked: `handle_data` gives the bytes back (see `verdict.rs`).
-            Gate::Wait => return,
+            Gate::Wait => return Input::Parked,
             Gate::Go => None,
             Gate::Refuse(_) => Some(Vec::new()),
             Gate::Filters(v) => Some(v),
@@ -136,6 +140,7 @@ impl Core {
                 self.send_retained(sid, filter, qos, sub_id, now);
             }
         }
+        Input::Taken
     }
 
     /// After the rules changed (SIGHUP): decides again, for every
