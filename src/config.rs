@@ -65,6 +65,10 @@ pub struct ListenerConfig {
     /// The client certificate's subject CN is the user name; no password
     /// needed (`use_identity_as_username`).
     pub use_identity_as_username: bool,
+    /// The highest QoS its clients may use (`max_qos`, 0 to 2; default 2).
+    pub max_qos: u8,
+    /// The user name is the client id (`use_username_as_clientid`).
+    pub use_username_as_clientid: bool,
 }
 
 /// Everything the broker needs to run; the binary and the embedding API share it.
@@ -104,6 +108,13 @@ pub struct Config {
     /// `user NAME`: the `boxmq` binary, started as root, becomes this user
     /// once its listeners are bound and its store is open (Linux).
     pub user: Option<String>,
+    /// `allow_zero_length_clientid`: a client sending an empty client id
+    /// gets one assigned (default true) or is refused (false).
+    pub allow_zero_length_clientid: bool,
+    /// `auto_id_prefix`: what assigned client ids start with (`auto-`).
+    pub auto_id_prefix: String,
+    /// `retain_available`: retained messages on (default) or off.
+    pub retain_available: bool,
     /// `max_connections -1` (Mosquitto's default): the `boxmq` binary sets
     /// `limits.max_connections` from the open file limit at start.
     pub connections_up_to_fd_limit: bool,
@@ -128,6 +139,9 @@ impl Default for Config {
             log: LogConfig::default(),
             pid_file: None,
             user: None,
+            allow_zero_length_clientid: true,
+            auto_id_prefix: "auto-".to_owned(),
+            retain_available: true,
             connections_up_to_fd_limit: false,
             notices: Vec::new(),
         }
@@ -217,6 +231,14 @@ impl Config {
             allow_anonymous: self.allow_anonymous,
             sys_interval: self.sys_interval,
             reason_strings: self.reason_strings,
+            allow_zero_length_clientid: self.allow_zero_length_clientid,
+            auto_id_prefix: self.auto_id_prefix.clone(),
+            retain_available: self.retain_available,
+            listeners: self
+                .listeners
+                .iter()
+                .map(ListenerConfig::core_options)
+                .collect(),
         }
     }
 

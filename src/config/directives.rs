@@ -115,7 +115,7 @@ pub(super) const TABLE: &[Directive] = &[
     refused("auth_opt_*", PLUGIN_OPTS),
     refused("auth_plugin", PLUGINS),
     differs("auth_plugin_deny_special_chars", no_effect_bool),
-    differs("auto_id_prefix", auto_id_prefix),
+    same("auto_id_prefix", auto_id_prefix),
     differs("autosave_interval", persistence_line),
     differs("autosave_on_changes", persistence_line),
     differs("check_retain_source", no_effect_bool),
@@ -154,7 +154,7 @@ pub(super) const TABLE: &[Directive] = &[
     refused("plugin_opt_*", PLUGIN_OPTS),
     refused("psk_file", PSK),
     differs("queue_qos0_messages", queue_qos0_messages),
-    differs("retain_available", retain_available),
+    same("retain_available", retain_available),
     differs("set_tcp_nodelay", no_effect_bool),
     same("sys_interval", sys_interval),
     differs("upgrade_outgoing_qos", upgrade_outgoing_qos),
@@ -173,13 +173,13 @@ pub(super) const TABLE: &[Directive] = &[
     ),
     differs("listener", listener_line),
     differs("max_connections", max_connections),
-    differs("max_qos", max_qos),
+    same("max_qos", max_qos),
     differs("max_topic_alias", max_topic_aliases),
     refused("mount_point", NOT_YET),
     same("port", port),
     same("protocol", listener_line_tls),
     same("socket_domain", socket_domain),
-    differs("use_username_as_clientid", use_username_as_clientid),
+    same("use_username_as_clientid", use_username_as_clientid),
     differs("websockets_headers_size", no_effect_number),
     differs("websockets_log_level", no_effect_number),
     // Certificate based TLS.
@@ -374,26 +374,33 @@ fn allow_duplicate_messages(_: &mut Parser, line: &Line<'_>) -> Applied {
 }
 
 fn allow_zero_length_clientid(p: &mut Parser, line: &Line<'_>) -> Applied {
-    only(
-        line,
-        &["true"],
-        "boxmq always assigns an id to a client that sends an empty one (MQTT 3.1.1 and \
-         5.0 allow it); refusing them is not implemented yet (issue 28)",
-    )?;
+    p.config.allow_zero_length_clientid = boolean(line)?;
     p.security_line(line);
     Ok(())
 }
 
 fn auto_id_prefix(p: &mut Parser, line: &Line<'_>) -> Applied {
-    only(
-        line,
-        &["auto-"],
-        "boxmq's assigned client ids start with 'auto-', Mosquitto's default; another \
-         prefix is not implemented yet (issue 28)",
-    )?;
+    // The whole rest of the line, as Mosquitto takes it; an assigned id
+    // is a client id, so the prefix must leave room for the 36 characters
+    // after it.
+    let prefix = line.rest.trim();
+    if prefix.is_empty() {
+        return Err("auto_id_prefix: expected 'auto_id_prefix PREFIX'".to_owned());
+    }
+    if prefix.len() > MAX_AUTO_ID_PREFIX {
+        return Err(format!(
+            "auto_id_prefix: at most {MAX_AUTO_ID_PREFIX} bytes (an assigned client id is a \
+             client id, at most 65,535 bytes with the 36 after the prefix)"
+        ));
+    }
+    p.config.auto_id_prefix = prefix.to_owned();
     p.security_line(line);
     Ok(())
 }
+
+/// Longest `auto_id_prefix`: 65,535 bytes of MQTT string minus the 36 of
+/// the random part.
+const MAX_AUTO_ID_PREFIX: usize = 65_535 - 36;
 
 fn no_effect_bool(_: &mut Parser, line: &Line<'_>) -> Applied {
     boolean(line).map(|_| ())
@@ -608,12 +615,9 @@ fn queue_qos0_messages(_: &mut Parser, line: &Line<'_>) -> Applied {
     )
 }
 
-fn retain_available(_: &mut Parser, line: &Line<'_>) -> Applied {
-    only(
-        line,
-        &["true"],
-        "turning retained messages off is not implemented yet (issue 28)",
-    )
+fn retain_available(p: &mut Parser, line: &Line<'_>) -> Applied {
+    p.config.retain_available = boolean(line)?;
+    Ok(())
 }
 
 fn sys_interval(p: &mut Parser, line: &Line<'_>) -> Applied {
@@ -714,12 +718,15 @@ fn max_connections(p: &mut Parser, line: &Line<'_>) -> Applied {
     Ok(())
 }
 
-fn max_qos(_: &mut Parser, line: &Line<'_>) -> Applied {
-    only(
-        line,
-        &["2"],
-        "a QoS limit below 2 is not implemented yet (issue 28)",
-    )
+fn max_qos(p: &mut Parser, line: &Line<'_>) -> Applied {
+    let form = "expected 'max_qos 0', 'max_qos 1' or 'max_qos 2'";
+    p.current_listener().max_qos = match one(line.name, line.args, form)? {
+        "0" => 0,
+        "1" => 1,
+        "2" => 2,
+        other => return Err(format!("max_qos: '{}': {form}", shown(other))),
+    };
+    Ok(())
 }
 
 fn max_topic_aliases(p: &mut Parser, line: &Line<'_>) -> Applied {
@@ -756,12 +763,9 @@ fn tls_version(_: &mut Parser, line: &Line<'_>) -> Applied {
     )
 }
 
-fn use_username_as_clientid(_: &mut Parser, line: &Line<'_>) -> Applied {
-    only(
-        line,
-        &["false"],
-        "the user name as client id is not implemented yet (issue 28)",
-    )
+fn use_username_as_clientid(p: &mut Parser, line: &Line<'_>) -> Applied {
+    p.current_listener().use_username_as_clientid = boolean(line)?;
+    Ok(())
 }
 
 fn use_subject_as_username(_: &mut Parser, line: &Line<'_>) -> Applied {

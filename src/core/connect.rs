@@ -12,7 +12,9 @@ use super::session::{NEVER_EXPIRES, Session, SessionId};
 use super::verdict::{EventKind, Gate, HookQuestion, Kind, Verdict, level};
 use super::{Close, ConnId, Core};
 use crate::auth::AuthResult;
-use crate::codec::{self, Connect, Disconnect, Packet, PropertiesBuf, Property, ProtocolVersion};
+use crate::codec::{
+    self, Connect, Disconnect, Packet, PropertiesBuf, Property, ProtocolVersion, QoS,
+};
 use crate::topic;
 
 /// Why a CONNECT is refused; [`Refusal::code`] maps it to the CONNACK
@@ -24,11 +26,20 @@ pub(crate) enum Refusal {
     NotAuthorized,
     BadCredentials,
     BadAuthenticationMethod,
+    /// A will above the listener's `max_qos`.
+    QosNotSupported,
+    /// A retained will with `retain_available false`.
+    RetainNotSupported,
 }
 
 impl Refusal {
-    fn code(self, version: ProtocolVersion) -> u8 {
-        match (self, version.is_v5()) {
+    /// The CONNACK code, or `None` where 3.1.1 has none for the refusal
+    /// (the connection is closed without CONNACK, as Mosquitto does).
+    fn code(self, version: ProtocolVersion) -> Option<u8> {
+        Some(match (self, version.is_v5()) {
+            (Refusal::QosNotSupported | Refusal::RetainNotSupported, false) => return None,
+            (Refusal::QosNotSupported, true) => 0x9B,
+            (Refusal::RetainNotSupported, true) => 0x9A,
             (Refusal::IdentifierRejected, false) => 0x02,
             (Refusal::ServerUnavailable, false) => 0x03,
             (Refusal::NotAuthorized | Refusal::BadAuthenticationMethod, false) => 0x05,
@@ -38,7 +49,7 @@ impl Refusal {
             (Refusal::ServerUnavailable, true) => 0x97, // quota exceeded
             (Refusal::NotAuthorized, true) => 0x87,
             (Refusal::BadAuthenticationMethod, true) => 0x8C,
-        }
+        })
     }
 }
 
@@ -109,7 +120,7 @@ impl Core {
         if let Some(name) = identity.as_deref() {
             c.username = Some(name);
         }
-        self.admit(id, &c, trusted, identity.is_some(), now)?;
+        self.admit(id, &mut c, trusted, identity.is_some(), now)?;
         let attached = self.attach_session(id, &c, trusted, now)?;
         let server_keep_alive = self.go_online(id, &c, &attached);
         self.send_connack(id, &c, &attached, server_keep_alive, now);
@@ -119,15 +130,17 @@ impl Core {
     /// The checks of a CONNECT before any session is touched: credentials
     /// and client id ([`Core::check_connect`]), the will's topic, and the
     /// application's on_connect.
-    fn admit(
+    fn admit<'a>(
         &mut self,
         id: ConnId,
-        c: &Connect<'_>,
+        c: &mut Connect<'a>,
         trusted: bool,
         proved: bool,
         now: Instant,
     ) -> Result<(), Stop> {
-        if let Some(reason) = self.check_connect(c, trusted, proved) {
+        let refused = self.check_connect(c, trusted, proved);
+        let refused = refused.or_else(|| self.username_as_client_id(id, c));
+        if let Some(reason) = refused {
             log::info!(
                 "client {} refused ({reason:?}), client id '{}'",
                 self.label(id),
@@ -143,6 +156,23 @@ impl Core {
             ) {
                 return Err(Close::protocol(format_args!("will topic: {e}")).into());
             }
+            // Mosquitto's checks of a will, in its order: retained messages
+            // turned off (`retain_available false`), then the listener's
+            // `max_qos` (5.0 CONNACK 0x9A, 0x9B [MQTT-3.2.2-12]).
+            let refused = if w.retain && !self.retain_available {
+                Some(Refusal::RetainNotSupported)
+            } else if w.qos > self.listener_of(id).max_qos {
+                Some(Refusal::QosNotSupported)
+            } else {
+                None
+            };
+            if let Some(reason) = refused {
+                log::info!(
+                    "client {} refused: its will asks for {reason:?}",
+                    self.label(id)
+                );
+                return Err(Stop::Refuse(reason));
+            }
             if !trusted && !self.auth.may_publish(c.username, c.client_id, w.topic) {
                 // A will the client could not publish itself is refused
                 // at CONNECT, as Mosquitto does.
@@ -154,6 +184,7 @@ impl Core {
                 return Err(Stop::Refuse(Refusal::NotAuthorized));
             }
         }
+        let c = &*c;
         match self.gate(id, Kind::Connect, |core| connect_question(core, id, c), now) {
             Gate::Go | Gate::Filters(_) => Ok(()),
             Gate::Wait => Err(Stop::Parked),
@@ -381,6 +412,15 @@ impl Core {
                 props.push(&Property::AssignedClientIdentifier(&a.client_id));
             }
             props.push(&Property::ReceiveMaximum(self.limits.max_inflight));
+            // [MQTT-3.2.2-9] [MQTT-3.2.2-13]: announced only when not the
+            // default (QoS 2, retained messages available).
+            let max_qos = self.listener_of(id).max_qos;
+            if max_qos < QoS::ExactlyOnce {
+                props.push(&Property::MaximumQoS(max_qos as u8));
+            }
+            if !self.retain_available {
+                props.push(&Property::RetainAvailable(0));
+            }
             if let Some(k) = server_keep_alive {
                 props.push(&Property::ServerKeepAlive(k));
             }
@@ -415,6 +455,27 @@ impl Core {
         self.pump(a.sid, now);
     }
 
+    /// `use_username_as_clientid` on connection `id`'s listener: the user
+    /// name replaces the client id of `c`; a client without one is not
+    /// authorised (Mosquitto's rule). The id it gets is checked as a
+    /// client id.
+    fn username_as_client_id<'a>(&self, id: ConnId, c: &mut Connect<'a>) -> Option<Refusal> {
+        if !self.listener_of(id).use_username_as_clientid {
+            return None;
+        }
+        let Some(name) = c.username else {
+            return Some(Refusal::NotAuthorized);
+        };
+        if name.is_empty()
+            || name.len() > self.limits.max_client_id_len
+            || self.policies.contains_key(name)
+        {
+            return Some(Refusal::IdentifierRejected);
+        }
+        c.client_id = name;
+        None
+    }
+
     /// The CONNACK refusal a CONNECT earns before any session is touched.
     /// `trusted`: the application's own connection (no checks); `proved`:
     /// the transport proved the user name, so no password is needed.
@@ -422,6 +483,12 @@ impl Core {
         let id_len = c.client_id.len();
         if c.client_id.is_empty() && !c.clean_start && !c.protocol.is_v5() {
             // [MQTT-3.1.3-8]: empty id with clean session 0.
+            return Some(Refusal::IdentifierRejected);
+        }
+        if c.client_id.is_empty() && !self.allow_zero_length_clientid {
+            // `allow_zero_length_clientid false`: a server need not take
+            // empty ids; it refuses with 0x02 (3.1.1 [MQTT-3.1.3-9]) or
+            // 0x85 (5.0 [MQTT-3.1.3-8]).
             return Some(Refusal::IdentifierRejected);
         }
         // MQTT 3.1 asked for 1 to 23 characters; Mosquitto takes longer
@@ -466,12 +533,14 @@ impl Core {
             .conn(id)
             .map(|c| c.protocol)
             .unwrap_or(ProtocolVersion::V311);
-        let connack = Packet::Connack(codec::Connack {
-            session_present: false,
-            code: why.code(version),
-            properties: codec::Properties::EMPTY,
-        });
-        self.send(id, &connack);
+        if let Some(code) = why.code(version) {
+            let connack = Packet::Connack(codec::Connack {
+                session_present: false,
+                code,
+                properties: codec::Properties::EMPTY,
+            });
+            self.send(id, &connack);
+        }
         self.close(id, false, now);
     }
 

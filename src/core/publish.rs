@@ -187,6 +187,7 @@ impl Core {
         p: &Publish<'a>,
         now: Instant,
     ) -> Result<Option<Cow<'a, str>>, Close> {
+        self.check_publish_caps(id, p)?;
         if p.properties.subscription_identifier().is_some() {
             // [MQTT-3.3.4-6]: only the server sends subscription identifiers.
             return Err(Close::protocol("subscription identifier in PUBLISH"));

@@ -94,6 +94,9 @@ impl Core {
                 })
             } else {
                 let acl_full = decision == SubscribeDecision::Full;
+                // The listener's `max_qos` caps what is granted (Mosquitto).
+                let mut options = options;
+                options.qos = options.qos.min(self.listener_of(id).max_qos);
                 let entry = SubEntry {
                     options,
                     sub_id,
