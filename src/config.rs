@@ -115,6 +115,10 @@ pub struct Config {
     pub auto_id_prefix: String,
     /// `retain_available`: retained messages on (default) or off.
     pub retain_available: bool,
+    /// `upgrade_outgoing_qos`: deliver at the subscription's QoS.
+    pub upgrade_outgoing_qos: bool,
+    /// `queue_qos0_messages`: keep QoS 0 for offline persistent sessions.
+    pub queue_qos0_messages: bool,
     /// `max_connections -1` (Mosquitto's default): the `boxmq` binary sets
     /// `limits.max_connections` from the open file limit at start.
     pub connections_up_to_fd_limit: bool,
@@ -142,6 +146,8 @@ impl Default for Config {
             allow_zero_length_clientid: true,
             auto_id_prefix: "auto-".to_owned(),
             retain_available: true,
+            upgrade_outgoing_qos: false,
+            queue_qos0_messages: false,
             connections_up_to_fd_limit: false,
             notices: Vec::new(),
         }
@@ -234,6 +240,8 @@ impl Config {
             allow_zero_length_clientid: self.allow_zero_length_clientid,
             auto_id_prefix: self.auto_id_prefix.clone(),
             retain_available: self.retain_available,
+            upgrade_outgoing_qos: self.upgrade_outgoing_qos,
+            queue_qos0_messages: self.queue_qos0_messages,
             listeners: self
                 .listeners
                 .iter()

@@ -161,3 +161,52 @@ fn retain_unavailable() {
     dash.subscribe_ok(&[("shellies/#", 1)]);
     dash.expect_nothing(std::time::Duration::from_millis(300));
 }
+
+#[test]
+fn upgrade_outgoing_qos() {
+    // Mosquitto's 04-retain-upgrade-outgoing-qos: a retained QoS 0 message
+    // reaches a QoS 1 subscriber at QoS 1.
+    let b = TestBroker::start_with_config(&["upgrade_outgoing_qos true"]);
+    let mut button = RawClient::connect(b.port, "button");
+    button.publish("shellies/button/state", PRESS, 0, true);
+    let mut dash = RawClient::connect(b.port, "dash");
+    dash.subscribe_ok(&[("shellies/#", 1)]);
+    let m = dash.recv_publish();
+    assert_eq!((m.qos, m.retain), (1, true));
+    button.publish("shellies/button/input_event/0", PRESS, 0, false);
+    let m = dash.recv_publish();
+    assert_eq!((m.qos, m.retain), (1, false));
+}
+
+#[test]
+fn queue_qos0_messages_for_an_offline_session() {
+    // (The bound, max_queued_messages, is checked by the core's unit test:
+    // Mosquitto counts it above the in-flight window, boxmq from the
+    // first message.)
+    let b = TestBroker::start_with_config(&["queue_qos0_messages true"]);
+    let persistent = ConnectOpts::new("dash").clean(false);
+    let (mut dash, _) = RawClient::connect_with(b.port, &persistent);
+    dash.subscribe_ok(&[("shellies/#", 1)]);
+    dash.send(&frame::disconnect());
+    dash.expect_closed(CLOSE_WITHIN);
+    // Three QoS 0 presses while it is away are kept, in order, at QoS 0.
+    let mut button = RawClient::connect(b.port, "button");
+    let press = |n: u32| format!(r#"{{"event":"S","event_cnt":{n}}}"#);
+    for n in 1..=3 {
+        button.publish(
+            "shellies/button/input_event/0",
+            press(n).as_bytes(),
+            0,
+            false,
+        );
+    }
+    button.send(&frame::pingreq());
+    button.expect(ptype::PINGRESP);
+    let (mut dash, ack) = RawClient::connect_with(b.port, &persistent);
+    assert!(ack.session_present);
+    for n in 1..=3 {
+        let m = dash.recv_publish();
+        assert_eq!((m.qos, m.payload_str()), (0, press(n)));
+    }
+    dash.expect_nothing(std::time::Duration::from_millis(300));
+}

@@ -157,7 +157,7 @@ pub(super) const TABLE: &[Directive] = &[
     same("retain_available", retain_available),
     differs("set_tcp_nodelay", no_effect_bool),
     same("sys_interval", sys_interval),
-    differs("upgrade_outgoing_qos", upgrade_outgoing_qos),
+    same("upgrade_outgoing_qos", upgrade_outgoing_qos),
     differs("user", user),
     // Listeners.
     same("bind_address", bind_address),
@@ -607,12 +607,9 @@ fn pid_file(p: &mut Parser, line: &Line<'_>) -> Applied {
     Ok(())
 }
 
-fn queue_qos0_messages(_: &mut Parser, line: &Line<'_>) -> Applied {
-    only(
-        line,
-        &["false"],
-        "keeping QoS 0 messages for offline clients is not implemented yet (issue 28)",
-    )
+fn queue_qos0_messages(p: &mut Parser, line: &Line<'_>) -> Applied {
+    p.config.queue_qos0_messages = boolean(line)?;
+    Ok(())
 }
 
 fn retain_available(p: &mut Parser, line: &Line<'_>) -> Applied {
@@ -631,12 +628,9 @@ fn sys_interval(p: &mut Parser, line: &Line<'_>) -> Applied {
     Ok(())
 }
 
-fn upgrade_outgoing_qos(_: &mut Parser, line: &Line<'_>) -> Applied {
-    only(
-        line,
-        &["false"],
-        "upgrading the QoS of delivered messages (non-standard) is not implemented",
-    )
+fn upgrade_outgoing_qos(p: &mut Parser, line: &Line<'_>) -> Applied {
+    p.config.upgrade_outgoing_qos = boolean(line)?;
+    Ok(())
 }
 
 fn user(p: &mut Parser, line: &Line<'_>) -> Applied {

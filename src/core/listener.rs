@@ -98,3 +98,17 @@ impl Core {
         Ok(())
     }
 }
+
+impl Core {
+    /// The QoS a message published at `published` goes out at to a
+    /// subscription granted `granted`: the lower of the two
+    /// [MQTT-3.8.4-6], or `granted` with `upgrade_outgoing_qos`
+    /// (Mosquitto's non-standard option).
+    pub(super) fn outgoing_qos(&self, published: QoS, granted: QoS) -> QoS {
+        if self.upgrade_outgoing_qos {
+            granted
+        } else {
+            published.min(granted)
+        }
+    }
+}

@@ -90,6 +90,13 @@ pub struct CoreOptions {
     /// `retain_available`: `false` turns retained messages off; a client
     /// that sends one is disconnected (5.0: DISCONNECT 0x9A).
     pub retain_available: bool,
+    /// `upgrade_outgoing_qos`: messages go to each subscriber at the QoS
+    /// of its subscription, even above the published QoS (non-standard).
+    pub upgrade_outgoing_qos: bool,
+    /// `queue_qos0_messages`: QoS 0 messages are queued for offline
+    /// persistent sessions too, within `max_queued_messages` and
+    /// `max_queued_bytes` (non-standard for 3.1.1; 5.0 allows it).
+    pub queue_qos0_messages: bool,
     /// The options of each listener, by its index (see
     /// [`Core::set_listener`]).
     pub listeners: Vec<ListenerOptions>,
@@ -107,6 +114,8 @@ impl Default for CoreOptions {
             allow_zero_length_clientid: true,
             auto_id_prefix: "auto-".to_owned(),
             retain_available: true,
+            upgrade_outgoing_qos: false,
+            queue_qos0_messages: false,
             listeners: Vec::new(),
         }
     }
@@ -207,6 +216,10 @@ pub struct Core {
     auto_id_prefix: Box<str>,
     /// `CoreOptions::retain_available`.
     retain_available: bool,
+    /// `CoreOptions::upgrade_outgoing_qos`.
+    upgrade_outgoing_qos: bool,
+    /// `CoreOptions::queue_qos0_messages`.
+    queue_qos0_messages: bool,
     /// `CoreOptions::listeners`.
     listeners: Vec<ListenerOptions>,
 }
@@ -307,6 +320,8 @@ impl Core {
             allow_zero_length_clientid: options.allow_zero_length_clientid,
             auto_id_prefix: options.auto_id_prefix.into(),
             retain_available: options.retain_available,
+            upgrade_outgoing_qos: options.upgrade_outgoing_qos,
+            queue_qos0_messages: options.queue_qos0_messages,
             listeners: options.listeners,
         }
     }

@@ -567,8 +567,9 @@ impl Core {
             if mt.acl_check && !self.may_receive(mt.session, m.topic) {
                 continue;
             }
-            // [MQTT-3.8.4-6]: delivered at the lower of published and granted QoS.
-            let q = m.qos.min(mt.qos);
+            // [MQTT-3.8.4-6]: delivered at the lower of published and granted QoS
+            // (`upgrade_outgoing_qos`: at the granted one).
+            let q = self.outgoing_qos(m.qos, mt.qos);
             // [MQTT-3.3.1-9]: retain is 0 towards existing subscribers,
             // unless 5.0 Retain As Published asks otherwise [MQTT-3.3.1-13].
             let retain = m.retain && mt.retain_as_published;
@@ -624,9 +625,11 @@ impl Core {
     /// Whether QoS 0 messages for `sid` go through its queue: its policy
     /// asks to keep them (a bridge) and it is offline or has older messages
     /// waiting, which they must not overtake.
+    /// `queue_qos0_messages` asks it of every session.
     fn queues_qos0(&self, sid: SessionId) -> bool {
         self.sessions.get(sid.0).is_some_and(|s| {
-            s.policy.is_some_and(|p| p.keep_qos0) && (s.conn.is_none() || !s.queue.is_empty())
+            (self.queue_qos0_messages || s.policy.is_some_and(|p| p.keep_qos0))
+                && (s.conn.is_none() || !s.queue.is_empty())
         })
     }
 

@@ -274,7 +274,7 @@ impl Core {
             found.retain(|m| self.may_receive(sid, &m.topic));
         }
         for msg in found {
-            let qos = msg.qos.min(granted);
+            let qos = self.outgoing_qos(msg.qos, granted);
             let pending = Pending {
                 msg,
                 qos,

@@ -270,7 +270,6 @@ fn pid_file_user_and_defaults_only_lines() {
     // Lines accepted at the value that is what boxmq does, refused at others.
     for (ok, refused) in [
         ("memory_limit 0", "memory_limit 1000000"),
-        ("upgrade_outgoing_qos false", "upgrade_outgoing_qos true"),
         ("tls_version tlsv1.2", "tls_version tlsv1.1"),
     ] {
         parse(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));

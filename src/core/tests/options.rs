@@ -314,3 +314,78 @@ fn retain_unavailable_is_announced_and_enforced() {
     // Nothing retained was kept.
     assert_eq!(h.core.stats().retained_messages, 0);
 }
+
+#[test]
+fn upgrade_outgoing_qos_delivers_at_the_subscription_qos() {
+    for upgrade in [false, true] {
+        let mut h = Harness::with(CoreOptions {
+            upgrade_outgoing_qos: upgrade,
+            ..CoreOptions::default()
+        });
+        let button = connect(&mut h, None, V4, "button", true, None);
+        h.frames(button);
+        // A retained QoS 0 message, then a subscriber at QoS 1 (Mosquitto's
+        // 04-retain-upgrade-outgoing-qos), then a live QoS 0 message.
+        publish(&mut h, button, QoS::AtMostOnce, true);
+        let dash = connect(&mut h, None, V4, "dash", true, None);
+        h.frames(dash);
+        let out = h.subscribe(dash, "shellies/#", QoS::AtLeastOnce);
+        publish(&mut h, button, QoS::AtMostOnce, false);
+        let mut out = out;
+        out.extend(h.recv(dash));
+        let qos: Vec<(QoS, bool)> = out
+            .iter()
+            .filter_map(|o| match o {
+                Out::Publish { qos, retain, .. } => Some((*qos, *retain)),
+                _ => None,
+            })
+            .collect();
+        let want = if upgrade {
+            QoS::AtLeastOnce
+        } else {
+            // [MQTT-3.8.4-6]: never above the published QoS.
+            QoS::AtMostOnce
+        };
+        assert_eq!(qos, vec![(want, true), (want, false)], "upgrade {upgrade}");
+    }
+}
+
+#[test]
+fn queue_qos0_messages_keeps_them_for_offline_sessions() {
+    for queue in [false, true] {
+        let mut h = Harness::with(CoreOptions {
+            queue_qos0_messages: queue,
+            limits: crate::Limits {
+                max_queued_messages: 2,
+                ..crate::Limits::default()
+            },
+            ..CoreOptions::default()
+        });
+        let dash = connect(&mut h, None, V4, "dash", false, None);
+        h.frames(dash);
+        h.subscribe(dash, "shellies/#", QoS::AtLeastOnce);
+        h.core.handle_close(dash, h.now);
+        let button = connect(&mut h, None, V4, "button", true, None);
+        h.frames(button);
+        for _ in 0..3 {
+            publish(&mut h, button, QoS::AtMostOnce, false);
+        }
+        let dash = connect(&mut h, None, V4, "dash", false, None);
+        let got: Vec<QoS> = h
+            .recv(dash)
+            .iter()
+            .filter_map(|o| match o {
+                Out::Publish { qos, .. } => Some(*qos),
+                _ => None,
+            })
+            .collect();
+        // Kept only when asked, and then within max_queued_messages, at
+        // the QoS they were published with.
+        let want = if queue {
+            vec![QoS::AtMostOnce; 2]
+        } else {
+            vec![]
+        };
+        assert_eq!(got, want, "queue_qos0_messages {queue}");
+    }
+}
