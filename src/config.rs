@@ -119,6 +119,8 @@ pub struct Config {
     pub upgrade_outgoing_qos: bool,
     /// `queue_qos0_messages`: keep QoS 0 for offline persistent sessions.
     pub queue_qos0_messages: bool,
+    /// `persistent_client_expiration`, in seconds (`None`: never).
+    pub persistent_client_expiration: Option<u32>,
     /// `max_connections -1` (Mosquitto's default): the `boxmq` binary sets
     /// `limits.max_connections` from the open file limit at start.
     pub connections_up_to_fd_limit: bool,
@@ -148,6 +150,7 @@ impl Default for Config {
             retain_available: true,
             upgrade_outgoing_qos: false,
             queue_qos0_messages: false,
+            persistent_client_expiration: None,
             connections_up_to_fd_limit: false,
             notices: Vec::new(),
         }
@@ -242,6 +245,7 @@ impl Config {
             retain_available: self.retain_available,
             upgrade_outgoing_qos: self.upgrade_outgoing_qos,
             queue_qos0_messages: self.queue_qos0_messages,
+            persistent_client_expiration: self.persistent_client_expiration,
             listeners: self
                 .listeners
                 .iter()

@@ -210,3 +210,21 @@ fn queue_qos0_messages_for_an_offline_session() {
     }
     dash.expect_nothing(std::time::Duration::from_millis(300));
 }
+
+#[test]
+fn persistent_client_expiration_keeps_a_session_within_it() {
+    // The expiry itself (hours at the least) is the core's unit tests'
+    // (`persistent_client_expiration_*`, fake clock); here the binary takes
+    // the line and a persistent session within the time is resumed.
+    let b = TestBroker::start_with_config(&["persistent_client_expiration 2h"]);
+    let persistent = ConnectOpts::new("dash").clean(false);
+    let (mut dash, _) = RawClient::connect_with(b.port, &persistent);
+    dash.subscribe_ok(&[("shellies/#", 1)]);
+    dash.send(&frame::disconnect());
+    dash.expect_closed(CLOSE_WITHIN);
+    let mut button = RawClient::connect(b.port, "button");
+    button.publish("shellies/button/input_event/0", PRESS, 1, false);
+    let (mut dash, ack) = RawClient::connect_with(b.port, &persistent);
+    assert!(ack.session_present);
+    assert_eq!(dash.recv_publish().payload_str().as_bytes(), PRESS);
+}

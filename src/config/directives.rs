@@ -148,7 +148,7 @@ pub(super) const TABLE: &[Directive] = &[
     differs("persistence", persistence_line),
     differs("persistence_file", persistence_line),
     differs("persistence_location", persistence_line),
-    refused("persistent_client_expiration", NOT_YET),
+    same("persistent_client_expiration", persistent_client_expiration),
     same("pid_file", pid_file),
     refused("plugin", PLUGINS),
     refused("plugin_opt_*", PLUGIN_OPTS),
@@ -599,6 +599,38 @@ fn per_listener_settings(p: &mut Parser, line: &Line<'_>) -> Applied {
 fn persistence_line(p: &mut Parser, line: &Line<'_>) -> Applied {
     let at = p.place.line;
     persistence::directive(&mut p.config.persistence, line.name, line.args, at)
+}
+
+fn persistent_client_expiration(p: &mut Parser, line: &Line<'_>) -> Applied {
+    // Mosquitto's form: a number and one of h d w m y (a month is 30
+    // days, a year 365).
+    let form = "expected 'persistent_client_expiration N' with N a number followed by \
+                h, d, w, m or y (hours, days, weeks, months, years), such as 14d";
+    let word = one(line.name, line.args, form)?;
+    let split = word.len().saturating_sub(1);
+    let (number, unit) = (
+        word.get(..split).unwrap_or(""),
+        word.get(split..).unwrap_or(""),
+    );
+    let unit_secs: u64 = match unit {
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        "m" => 30 * 86_400,
+        "y" => 365 * 86_400,
+        _ => return Err(format!("{}: '{}': {form}", line.name, shown(word))),
+    };
+    let n: u64 = number
+        .parse()
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("{}: '{}': {form}", line.name, shown(word)))?;
+    let secs = n
+        .checked_mul(unit_secs)
+        .and_then(|s| u32::try_from(s).ok())
+        .ok_or_else(|| format!("{}: '{}': at most about 136 years", line.name, shown(word)))?;
+    p.config.persistent_client_expiration = Some(secs);
+    Ok(())
 }
 
 fn pid_file(p: &mut Parser, line: &Line<'_>) -> Applied {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::conn::{Conn, Phase};
 use super::message::{Incoming, WillMsg, WillParts};
 use super::publish::forwardable;
-use super::session::{NEVER_EXPIRES, Session, SessionId};
+use super::session::{NEVER_EXPIRES, Session, SessionId, offline_lifetime};
 use super::verdict::{EventKind, Gate, HookQuestion, Kind, Verdict, level};
 use super::{Close, ConnId, Core};
 use crate::auth::AuthResult;
@@ -640,8 +640,9 @@ impl Core {
             // [MQTT-3.1.2-6]: a clean session ends with its connection.
             self.end_session(sid, now);
         } else if let Some(s) = self.sessions.get_mut(sid.0) {
-            if s.expiry_interval != NEVER_EXPIRES {
-                let at = now + Duration::from_secs(u64::from(s.expiry_interval));
+            let lifetime = offline_lifetime(s.expiry_interval, self.persistent_client_expiration);
+            if let Some(secs) = lifetime {
+                let at = now + Duration::from_secs(u64::from(secs));
                 s.expires_at = Some(at);
                 self.note_deadline(Some(at));
             }

@@ -97,6 +97,11 @@ pub struct CoreOptions {
     /// persistent sessions too, within `max_queued_messages` and
     /// `max_queued_bytes` (non-standard for 3.1.1; 5.0 allows it).
     pub queue_qos0_messages: bool,
+    /// `persistent_client_expiration`, in seconds: a session that never
+    /// expires by the protocol (3.1.1 clean session 0, 5.0 expiry
+    /// 0xFFFFFFFF) is dropped when its client stays away this long.
+    /// `None` (the default): kept for ever.
+    pub persistent_client_expiration: Option<u32>,
     /// The options of each listener, by its index (see
     /// [`Core::set_listener`]).
     pub listeners: Vec<ListenerOptions>,
@@ -116,6 +121,7 @@ impl Default for CoreOptions {
             retain_available: true,
             upgrade_outgoing_qos: false,
             queue_qos0_messages: false,
+            persistent_client_expiration: None,
             listeners: Vec::new(),
         }
     }
@@ -220,6 +226,8 @@ pub struct Core {
     upgrade_outgoing_qos: bool,
     /// `CoreOptions::queue_qos0_messages`.
     queue_qos0_messages: bool,
+    /// `CoreOptions::persistent_client_expiration`.
+    persistent_client_expiration: Option<u32>,
     /// `CoreOptions::listeners`.
     listeners: Vec<ListenerOptions>,
 }
@@ -322,6 +330,7 @@ impl Core {
             retain_available: options.retain_available,
             upgrade_outgoing_qos: options.upgrade_outgoing_qos,
             queue_qos0_messages: options.queue_qos0_messages,
+            persistent_client_expiration: options.persistent_client_expiration,
             listeners: options.listeners,
         }
     }

@@ -326,3 +326,26 @@ fn client_id_and_listener_lines_reach_the_core() {
         crate::codec::QoS::AtMostOnce
     );
 }
+
+#[test]
+fn persistent_client_expiration_takes_mosquittos_units() {
+    for (value, secs) in [
+        ("2h", 7200),
+        ("14d", 14 * 86_400),
+        ("1w", 7 * 86_400),
+        ("2m", 60 * 86_400),
+        ("1y", 365 * 86_400),
+    ] {
+        let c = parse(&format!("persistent_client_expiration {value}")).unwrap();
+        assert_eq!(c.persistent_client_expiration, Some(secs), "{value}");
+        assert_eq!(c.core_options().persistent_client_expiration, Some(secs));
+    }
+    assert_eq!(parse("").unwrap().persistent_client_expiration, None);
+    for bad in ["14", "14s", "0d", "d", "-1d", "1.5d", "200y"] {
+        fails_with(
+            &format!("persistent_client_expiration {bad}"),
+            1,
+            &["persistent_client_expiration: "],
+        );
+    }
+}

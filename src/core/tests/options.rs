@@ -3,6 +3,8 @@
 //! `use_username_as_clientid`) and the other options of `CoreOptions`
 //! and `ListenerOptions`.
 
+use std::time::Duration;
+
 use super::{Harness, Out, V4};
 use crate::codec::{
     Connect, Packet, PacketId, Properties, Property, ProtocolVersion, Publish, QoS, Will,
@@ -387,5 +389,39 @@ fn queue_qos0_messages_keeps_them_for_offline_sessions() {
             vec![]
         };
         assert_eq!(got, want, "queue_qos0_messages {queue}");
+    }
+}
+
+#[test]
+fn persistent_client_expiration_drops_sessions_that_never_expire() {
+    for expiration in [None, Some(3600)] {
+        let mut h = Harness::with(CoreOptions {
+            persistent_client_expiration: expiration,
+            ..CoreOptions::default()
+        });
+        // 3.1.1 clean session 0: by the protocol, kept for ever.
+        let dash = connect(&mut h, None, V4, "dash", false, None);
+        h.frames(dash);
+        h.core.handle_close(dash, h.now);
+        h.advance(Duration::from_secs(3599));
+        assert_eq!(h.core.stats().sessions, 1);
+        h.advance(Duration::from_secs(2));
+        let left = if expiration.is_some() { 0 } else { 1 };
+        assert_eq!(h.core.stats().sessions, left, "{expiration:?}");
+        // Back within the hour: resumed, and the clock starts again when
+        // it leaves next.
+        let dash = connect(&mut h, None, V4, "dash", false, None);
+        h.frames(dash);
+        h.core.handle_close(dash, h.now);
+        h.advance(Duration::from_secs(1800));
+        let dash = connect(&mut h, None, V4, "dash", false, None);
+        let out = h.recv(dash);
+        assert_eq!(
+            out.first(),
+            Some(&Out::Connack {
+                present: true,
+                code: 0
+            })
+        );
     }
 }
