@@ -69,6 +69,9 @@ pub struct ListenerConfig {
     pub max_qos: u8,
     /// The user name is the client id (`use_username_as_clientid`).
     pub use_username_as_clientid: bool,
+    /// Put before its clients' topics and taken off what they receive
+    /// (`mount_point`).
+    pub mount_point: Option<String>,
 }
 
 /// Everything the broker needs to run; the binary and the embedding API share it.

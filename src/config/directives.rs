@@ -175,7 +175,7 @@ pub(super) const TABLE: &[Directive] = &[
     differs("max_connections", max_connections),
     same("max_qos", max_qos),
     differs("max_topic_alias", max_topic_aliases),
-    refused("mount_point", NOT_YET),
+    differs("mount_point", mount_point),
     same("port", port),
     same("protocol", listener_line_tls),
     same("socket_domain", socket_domain),
@@ -787,6 +787,17 @@ fn tls_version(_: &mut Parser, line: &Line<'_>) -> Applied {
         "boxmq's TLS listeners take TLS 1.2 and 1.3 (Mosquitto's default, 'tlsv1.2'); \
          TLS 1.1 is not offered by rustls and a TLS 1.3 minimum is not implemented yet",
     )
+}
+
+fn mount_point(p: &mut Parser, line: &Line<'_>) -> Applied {
+    // A topic name (no wildcards), as Mosquitto checks it.
+    let form = "expected 'mount_point PREFIX' (a topic name, such as 'site1/')";
+    let prefix = one(line.name, line.args, form)?;
+    if prefix.contains(['+', '#']) || prefix.len() > MAX_MQTT_STRING as usize {
+        return Err(format!("mount_point: '{}': {form}", shown(prefix)));
+    }
+    p.current_listener().mount_point = Some(prefix.to_owned());
+    Ok(())
 }
 
 fn use_username_as_clientid(p: &mut Parser, line: &Line<'_>) -> Applied {

@@ -32,6 +32,7 @@ impl ListenerConfig {
             use_identity_as_username: false,
             max_qos: 2,
             use_username_as_clientid: false,
+            mount_point: None,
         }
     }
 
@@ -41,7 +42,7 @@ impl ListenerConfig {
             max_qos: crate::codec::QoS::from_u8(self.max_qos)
                 .unwrap_or(crate::codec::QoS::ExactlyOnce),
             use_username_as_clientid: self.use_username_as_clientid,
-            mount_point: None,
+            mount_point: self.mount_point.as_deref().map(Into::into),
         }
     }
 

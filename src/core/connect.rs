@@ -173,7 +173,10 @@ impl Core {
                 );
                 return Err(Stop::Refuse(reason));
             }
-            if !trusted && !self.auth.may_publish(c.username, c.client_id, w.topic) {
+            // `mount_point`: the will goes behind it, like the client's
+            // own messages.
+            let topic = self.mounted(id, w.topic);
+            if !trusted && !self.auth.may_publish(c.username, c.client_id, &topic) {
                 // A will the client could not publish itself is refused
                 // at CONNECT, as Mosquitto does.
                 log::info!(
@@ -348,7 +351,7 @@ impl Core {
         let will = c.will.as_ref().map(|w| {
             let expiry = forwardable(w.properties, &mut will_props);
             WillMsg::new(&WillParts {
-                topic: w.topic,
+                topic: &self.mounted(id, w.topic),
                 payload: w.payload,
                 qos: w.qos,
                 retain: w.retain,

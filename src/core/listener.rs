@@ -5,9 +5,12 @@
 //! a connection without one (in-process clients, bridges) gets the
 //! defaults.
 
+use std::borrow::Cow;
+
 use super::conn::Conn;
 use super::{Close, ConnId, Core};
 use crate::codec::{Publish, QoS};
+use crate::topic;
 
 /// The settings of one listener that the core applies to its clients.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -110,5 +113,41 @@ impl Core {
         } else {
             published.min(granted)
         }
+    }
+}
+
+impl Core {
+    /// A topic name or filter of connection `id` as the broker holds it:
+    /// behind its listener's `mount_point`. A shared subscription's filter
+    /// is mounted after `$share/GROUP/`; `$SYS` ones are left as they are,
+    /// so a client behind a mount point still reads the broker's figures
+    /// (and cannot write there).
+    pub(super) fn mounted<'t>(&self, id: ConnId, topic: &'t str) -> Cow<'t, str> {
+        let Some(mount) = self.listener_of(id).mount_point.as_deref() else {
+            return Cow::Borrowed(topic);
+        };
+        match topic::parse_shared(topic) {
+            Ok(Some((_, inner))) if topic::is_sys_topic(inner) => Cow::Borrowed(topic),
+            Ok(Some((group, inner))) => Cow::Owned(format!("$share/{group}/{mount}{inner}")),
+            _ if topic::is_sys_topic(topic) => Cow::Borrowed(topic),
+            _ => Cow::Owned(format!("{mount}{topic}")),
+        }
+    }
+}
+
+/// The mount point of connection `conn`'s listener, if any; `listeners`
+/// as in `Core::listeners`.
+pub(super) fn mount_of<'l>(listeners: &'l [ListenerOptions], conn: &Conn) -> Option<&'l str> {
+    let l = listeners.get(usize::from(conn.listener()?))?;
+    l.mount_point.as_deref()
+}
+
+/// `topic` as a client behind `mount` sees it: without the mount point.
+/// Topics that do not start with it (`$SYS`), or are nothing but it, go
+/// as they are.
+pub(super) fn unmounted<'t>(mount: Option<&str>, topic: &'t str) -> &'t str {
+    match mount.and_then(|m| topic.strip_prefix(m)) {
+        Some(rest) if !rest.is_empty() => rest,
+        _ => topic,
     }
 }

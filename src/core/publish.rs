@@ -12,6 +12,7 @@ use std::borrow::Cow;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use super::listener::{mount_of, unmounted};
 use super::message::Incoming;
 use super::retain::RetainOutcome;
 use super::session::{Inflight, Message, OutState, Pending, QueuePolicy, SessionId};
@@ -194,6 +195,11 @@ impl Core {
         }
         let Some(topic) = self.resolve_topic(id, p, now) else {
             return Ok(None);
+        };
+        // `mount_point`: the listener's prefix goes before it.
+        let topic = match self.mounted(id, &topic) {
+            Cow::Owned(t) => Cow::Owned(t),
+            Cow::Borrowed(_) => topic,
         };
         let limits = &self.limits;
         if let Err(e) =
@@ -663,7 +669,15 @@ impl Core {
         // QoS 0 depends on nothing durable: not held (only queued behind
         // what is held already).
         let version = conn.protocol;
-        let written = if version.is_v5() {
+        let mount = mount_of(&self.listeners, conn);
+        let written = if let Some(m) = mount {
+            // Behind a mount point: its own topic, not the shared frame.
+            let d = Delivery {
+                topic: unmounted(Some(m), d.topic),
+                ..*d
+            };
+            encode_delivery(conn.out_buf(), props_buf, version, &d, max_packet)
+        } else if version.is_v5() {
             encode_delivery(conn.out_buf(), props_buf, version, d, max_packet)
         } else {
             // The cached frame has RETAIN 0; Retain As Published is 5.0 only.
@@ -795,7 +809,8 @@ impl Core {
                 self.journal.sent(session.persist_id, &p.msg, pid.get());
                 self.journal.hold_output(conn, conn_id);
             }
-            let d = Delivery::of(&p, packet_id, false, now);
+            let mut d = Delivery::of(&p, packet_id, false, now);
+            d.topic = unmounted(mount_of(&self.listeners, conn), d.topic);
             let ok = encode_delivery(
                 conn.out_buf(),
                 &mut self.scratch_props,
@@ -849,7 +864,8 @@ impl Core {
         for f in &session.inflight {
             match f.state {
                 OutState::AwaitAck => {
-                    let d = Delivery::of(&f.pending, Some(f.pid), true, now);
+                    let mut d = Delivery::of(&f.pending, Some(f.pid), true, now);
+                    d.topic = unmounted(mount_of(&self.listeners, conn), d.topic);
                     // An oversized message was refused when first sent, so
                     // this cannot fail for the same client limits.
                     encode_delivery(

@@ -68,6 +68,8 @@ impl Core {
         codes.clear();
         let mut outcomes = Vec::new();
         for (i, (filter, options)) in s.filters().enumerate() {
+            // `mount_point`: the filter goes behind it.
+            let filter = &*self.mounted(id, filter);
             let refused_by_hook = hook
                 .as_ref()
                 .is_some_and(|v| !v.get(i).copied().unwrap_or(false));
@@ -129,6 +131,7 @@ impl Core {
             let Outcome::Granted { qos, new, shared } = outcome else {
                 continue;
             };
+            let filter = &*self.mounted(id, filter);
             self.emit(EventKind::Subscribed, sid, Some(filter), None);
             let wanted = match options.retain_handling {
                 0 => true,
@@ -312,6 +315,7 @@ impl Core {
         let mut codes = std::mem::take(&mut self.scratch_codes);
         codes.clear();
         for filter in u.filters() {
+            let filter = &*self.mounted(id, filter);
             // [MQTT-3.10.4-1] [MQTT-3.10.4-2]: the subscription goes and no
             // new messages are added for it.
             let existed = match self.sessions.get_mut(sid.0) {

@@ -349,3 +349,17 @@ fn persistent_client_expiration_takes_mosquittos_units() {
         );
     }
 }
+
+#[test]
+fn mount_point_is_per_listener() {
+    let c = parse("listener 1884\nmount_point site1/\nlistener 1885\n").unwrap();
+    let o = c.core_options();
+    assert_eq!(o.listeners[0].mount_point.as_deref(), Some("site1/"));
+    assert_eq!(o.listeners[1].mount_point, None);
+    fails_with("listener 1884\nmount_point site/#", 2, &["a topic name"]);
+    fails_with(
+        "listener 1884\nmount_point",
+        2,
+        &["expected 'mount_point PREFIX'"],
+    );
+}

@@ -425,3 +425,88 @@ fn persistent_client_expiration_drops_sessions_that_never_expire() {
         );
     }
 }
+
+/// The topics of the PUBLISH packets sent to `id`.
+fn topics(h: &mut Harness, id: ConnId) -> Vec<String> {
+    h.recv(id)
+        .into_iter()
+        .filter_map(|o| match o {
+            Out::Publish { topic, .. } => Some(topic),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn mount_point_isolates_a_listeners_clients() {
+    let mut h = Harness::with(CoreOptions {
+        listeners: vec![
+            ListenerOptions::default(),
+            ListenerOptions {
+                mount_point: Some("site1/".into()),
+                ..ListenerOptions::default()
+            },
+        ],
+        ..CoreOptions::default()
+    });
+    // Mosquitto's 10-listener-mount-point: "#" behind the mount point
+    // sees only its tree, without the prefix; outside, the whole topic.
+    let inside = connect(&mut h, Some(1), V4, "inside", true, None);
+    let outside = connect(&mut h, Some(0), V4, "outside", true, None);
+    h.frames(inside);
+    h.frames(outside);
+    h.subscribe(inside, "#", QoS::AtLeastOnce);
+    h.subscribe(outside, "#", QoS::AtMostOnce);
+    let button = connect(&mut h, Some(1), V4, "button", true, None);
+    h.frames(button);
+    h.publish(button, "test", b"x", QoS::AtMostOnce, false, 0);
+    assert_eq!(topics(&mut h, inside), ["test"]);
+    assert_eq!(topics(&mut h, outside), ["site1/test"]);
+    // From outside: only what is under the mount point gets in, QoS 1
+    // (queued, then sent) as well as QoS 0.
+    h.publish(outside, "site1/a/b", b"x", QoS::AtLeastOnce, false, 1);
+    h.publish(outside, "other", b"x", QoS::AtMostOnce, false, 0);
+    assert_eq!(topics(&mut h, inside), ["a/b"]);
+    // Retained messages and wills are mounted too.
+    h.publish(button, "state", b"on", QoS::AtMostOnce, true, 0);
+    let late = connect(&mut h, Some(1), V4, "late", true, None);
+    h.frames(late);
+    let got: Vec<String> = h
+        .subscribe(late, "state", QoS::AtMostOnce)
+        .into_iter()
+        .filter_map(|o| match o {
+            Out::Publish { topic, .. } => Some(topic),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(got, ["state"]);
+    let willed = connect_will(&mut h, Some(1), V4, "willed", QoS::AtMostOnce, false);
+    h.frames(willed);
+    h.frames(outside);
+    h.core.handle_close(willed, h.now);
+    assert_eq!(topics(&mut h, outside), ["site1/shellies/button/online"]);
+    // Shared subscriptions: the filter after $share/GROUP/ is mounted.
+    h.subscribe(late, "$share/g/x", QoS::AtMostOnce);
+    h.publish(outside, "site1/x", b"x", QoS::AtMostOnce, false, 0);
+    assert_eq!(topics(&mut h, late), ["x"]);
+    // $SYS is left alone: the broker's figures reach a mounted client.
+    h.frames(inside);
+    h.subscribe(inside, "$SYS/broker/uptime", QoS::AtMostOnce);
+    h.advance(Duration::from_secs(11));
+    let got = topics(&mut h, inside);
+    assert!(got.iter().any(|t| t == "$SYS/broker/uptime"), "{got:?}");
+    // Unsubscribing takes the mounted filter away.
+    h.frames(inside);
+    let mut buf = Vec::new();
+    crate::codec::encode_unsubscribe(
+        PacketId::new(9).expect("non-zero"),
+        Properties::EMPTY,
+        &["#"],
+        V4,
+        &mut buf,
+    );
+    h.bytes(inside, &buf);
+    h.frames(inside);
+    h.publish(button, "test", b"x", QoS::AtMostOnce, false, 0);
+    assert!(topics(&mut h, inside).is_empty());
+}
