@@ -65,6 +65,13 @@ pub struct ListenerConfig {
     /// The client certificate's subject CN is the user name; no password
     /// needed (`use_identity_as_username`).
     pub use_identity_as_username: bool,
+    /// The highest QoS its clients may use (`max_qos`, 0 to 2; default 2).
+    pub max_qos: u8,
+    /// The user name is the client id (`use_username_as_clientid`).
+    pub use_username_as_clientid: bool,
+    /// Put before its clients' topics and taken off what they receive
+    /// (`mount_point`).
+    pub mount_point: Option<String>,
 }
 
 /// Everything the broker needs to run; the binary and the embedding API share it.
@@ -104,6 +111,19 @@ pub struct Config {
     /// `user NAME`: the `boxmq` binary, started as root, becomes this user
     /// once its listeners are bound and its store is open (Linux).
     pub user: Option<String>,
+    /// `allow_zero_length_clientid`: a client sending an empty client id
+    /// gets one assigned (default true) or is refused (false).
+    pub allow_zero_length_clientid: bool,
+    /// `auto_id_prefix`: what assigned client ids start with (`auto-`).
+    pub auto_id_prefix: String,
+    /// `retain_available`: retained messages on (default) or off.
+    pub retain_available: bool,
+    /// `upgrade_outgoing_qos`: deliver at the subscription's QoS.
+    pub upgrade_outgoing_qos: bool,
+    /// `queue_qos0_messages`: keep QoS 0 for offline persistent sessions.
+    pub queue_qos0_messages: bool,
+    /// `persistent_client_expiration`, in seconds (`None`: never).
+    pub persistent_client_expiration: Option<u32>,
     /// `max_connections -1` (Mosquitto's default): the `boxmq` binary sets
     /// `limits.max_connections` from the open file limit at start.
     pub connections_up_to_fd_limit: bool,
@@ -128,6 +148,12 @@ impl Default for Config {
             log: LogConfig::default(),
             pid_file: None,
             user: None,
+            allow_zero_length_clientid: true,
+            auto_id_prefix: "auto-".to_owned(),
+            retain_available: true,
+            upgrade_outgoing_qos: false,
+            queue_qos0_messages: false,
+            persistent_client_expiration: None,
             connections_up_to_fd_limit: false,
             notices: Vec::new(),
         }
@@ -217,6 +243,17 @@ impl Config {
             allow_anonymous: self.allow_anonymous,
             sys_interval: self.sys_interval,
             reason_strings: self.reason_strings,
+            allow_zero_length_clientid: self.allow_zero_length_clientid,
+            auto_id_prefix: self.auto_id_prefix.clone(),
+            retain_available: self.retain_available,
+            upgrade_outgoing_qos: self.upgrade_outgoing_qos,
+            queue_qos0_messages: self.queue_qos0_messages,
+            persistent_client_expiration: self.persistent_client_expiration,
+            listeners: self
+                .listeners
+                .iter()
+                .map(ListenerConfig::core_options)
+                .collect(),
         }
     }
 

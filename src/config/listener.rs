@@ -30,6 +30,19 @@ impl ListenerConfig {
             cafile: None,
             require_certificate: false,
             use_identity_as_username: false,
+            max_qos: 2,
+            use_username_as_clientid: false,
+            mount_point: None,
+        }
+    }
+
+    /// What the core applies to this listener's clients.
+    pub fn core_options(&self) -> crate::core::ListenerOptions {
+        crate::core::ListenerOptions {
+            max_qos: crate::codec::QoS::from_u8(self.max_qos)
+                .unwrap_or(crate::codec::QoS::ExactlyOnce),
+            use_username_as_clientid: self.use_username_as_clientid,
+            mount_point: self.mount_point.as_deref().map(Into::into),
         }
     }
 

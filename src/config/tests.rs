@@ -517,9 +517,12 @@ fn refused_mosquitto_directives_say_why() {
     }
     // Values boxmq does not do yet are refused with the reason too.
     fails_with(
-        "max_qos 1",
+        "max_inflight_bytes 1000",
         1,
-        &["max_qos 1: not supported", "not implemented yet"],
+        &[
+            "max_inflight_bytes 1000: not supported",
+            "not implemented yet",
+        ],
     );
     fails_with("message_size_limit 10", 1, &["max_packet_size closes"]);
     fails_with("log_dest topic", 1, &["use log_dest syslog or file"]);

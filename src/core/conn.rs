@@ -48,6 +48,9 @@ struct Rare {
     /// Text for log lines until CONNECT names the client: the peer address
     /// given at open. Afterwards the core names the client by its id.
     label: Option<Box<str>>,
+    /// The listener it came in on, when that listener has options of its
+    /// own (see `Core::set_listener`).
+    listener: Option<u16>,
 }
 
 /// One connection as the core sees it. Kept small (88 bytes on 64-bit
@@ -114,10 +117,19 @@ impl Conn {
     pub fn take_label(&mut self) -> Option<Box<str>> {
         let rare = self.rare.as_mut()?;
         let label = rare.label.take();
-        if rare.aliases.is_empty() && rare.identity.is_none() {
+        if rare.aliases.is_empty() && rare.identity.is_none() && rare.listener.is_none() {
             self.rare = None;
         }
         label
+    }
+
+    /// The listener it came in on, if it has options of its own.
+    pub fn listener(&self) -> Option<u16> {
+        self.rare.as_ref().and_then(|r| r.listener)
+    }
+
+    pub fn set_listener(&mut self, index: u16) {
+        self.rare.get_or_insert_default().listener = Some(index);
     }
 
     pub fn set_label(&mut self, label: Box<str>) {

@@ -12,6 +12,7 @@ use std::borrow::Cow;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use super::listener::{mount_of, unmounted};
 use super::message::Incoming;
 use super::retain::RetainOutcome;
 use super::session::{Inflight, Message, OutState, Pending, QueuePolicy, SessionId};
@@ -196,12 +197,18 @@ impl Core {
         p: &Publish<'a>,
         now: Instant,
     ) -> Result<Checked<'a>, Close> {
+        self.check_publish_caps(id, p)?;
         if p.properties.subscription_identifier().is_some() {
             // [MQTT-3.3.4-6]: only the server sends subscription identifiers.
             return Err(Close::protocol("subscription identifier in PUBLISH"));
         }
         let Some(topic) = self.resolve_topic(id, p)? else {
             return Ok(Checked::Done(Input::Taken));
+        };
+        // `mount_point`: the listener's prefix goes before it.
+        let topic = match self.mounted(id, &topic) {
+            Cow::Owned(t) => Cow::Owned(t),
+            Cow::Borrowed(_) => topic,
         };
         let limits = &self.limits;
         if let Err(e) =
@@ -601,8 +608,9 @@ impl Core {
             if mt.acl_check && !self.may_receive(mt.session, m.topic) {
                 continue;
             }
-            // [MQTT-3.8.4-6]: delivered at the lower of published and granted QoS.
-            let q = m.qos.min(mt.qos);
+            // [MQTT-3.8.4-6]: delivered at the lower of published and granted QoS
+            // (`upgrade_outgoing_qos`: at the granted one).
+            let q = self.outgoing_qos(m.qos, mt.qos);
             // [MQTT-3.3.1-9]: retain is 0 towards existing subscribers,
             // unless 5.0 Retain As Published asks otherwise [MQTT-3.3.1-13].
             let retain = m.retain && mt.retain_as_published;
@@ -658,9 +666,11 @@ impl Core {
     /// Whether QoS 0 messages for `sid` go through its queue: its policy
     /// asks to keep them (a bridge) and it is offline or has older messages
     /// waiting, which they must not overtake.
+    /// `queue_qos0_messages` asks it of every session.
     fn queues_qos0(&self, sid: SessionId) -> bool {
         self.sessions.get(sid.0).is_some_and(|s| {
-            s.policy.is_some_and(|p| p.keep_qos0) && (s.conn.is_none() || !s.queue.is_empty())
+            (self.queue_qos0_messages || s.policy.is_some_and(|p| p.keep_qos0))
+                && (s.conn.is_none() || !s.queue.is_empty())
         })
     }
 
@@ -694,7 +704,15 @@ impl Core {
         // QoS 0 depends on nothing durable: not held (only queued behind
         // what is held already).
         let version = conn.protocol;
-        let written = if version.is_v5() {
+        let mount = mount_of(&self.listeners, conn);
+        let written = if let Some(m) = mount {
+            // Behind a mount point: its own topic, not the shared frame.
+            let d = Delivery {
+                topic: unmounted(Some(m), d.topic),
+                ..*d
+            };
+            encode_delivery(conn.out_buf(), props_buf, version, &d, max_packet)
+        } else if version.is_v5() {
             encode_delivery(conn.out_buf(), props_buf, version, d, max_packet)
         } else {
             // The cached frame has RETAIN 0; Retain As Published is 5.0 only.
@@ -826,7 +844,8 @@ impl Core {
                 self.journal.sent(session.persist_id, &p.msg, pid.get());
                 self.journal.hold_output(conn, conn_id);
             }
-            let d = Delivery::of(&p, packet_id, false, now);
+            let mut d = Delivery::of(&p, packet_id, false, now);
+            d.topic = unmounted(mount_of(&self.listeners, conn), d.topic);
             let ok = encode_delivery(
                 conn.out_buf(),
                 &mut self.scratch_props,
@@ -880,7 +899,8 @@ impl Core {
         for f in &session.inflight {
             match f.state {
                 OutState::AwaitAck => {
-                    let d = Delivery::of(&f.pending, Some(f.pid), true, now);
+                    let mut d = Delivery::of(&f.pending, Some(f.pid), true, now);
+                    d.topic = unmounted(mount_of(&self.listeners, conn), d.topic);
                     // An oversized message was refused when first sent, so
                     // this cannot fail for the same client limits.
                     encode_delivery(

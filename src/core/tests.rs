@@ -1205,5 +1205,6 @@ fn trusted_connections_need_no_credentials() {
 }
 
 mod flow;
+mod options;
 mod persist;
 mod verdict;

@@ -535,6 +535,7 @@ impl Server {
             self.tcp_count += 1;
             log::debug!("new connection from {peer} (slot {key})");
             self.core.handle_open(ConnId(key), &peer.to_string(), now);
+            self.core.set_listener(ConnId(key), index);
         }
     }
 
