@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::alias::OutAliases;
 use super::conn::{Conn, Phase};
 use super::message::{Incoming, WillMsg, WillParts};
 use super::publish::forwardable;
@@ -371,10 +372,16 @@ impl Core {
         let server_keep_alive =
             (c.protocol.is_v5() && max < u16::MAX && (c.keep_alive == 0 || c.keep_alive > max))
                 .then_some(max);
+        // 5.0: the topic aliases boxmq may give the client, within its
+        // Topic Alias Maximum [MQTT-3.1.2-26] (see `alias.rs`).
+        let out_aliases = c.properties.topic_alias_maximum().filter(|_| c.protocol.is_v5());
+        let out_aliases =
+            OutAliases::new(out_aliases.map_or(0, |m| m.min(self.limits.max_topic_aliases)));
         let conn = self.conn_mut(id)?;
         conn.phase = Phase::Connected(a.sid);
         conn.keep_alive = server_keep_alive.unwrap_or(c.keep_alive);
         conn.will = will;
+        conn.set_out_aliases(out_aliases);
         let deadline = conn.deadline(connect_timeout);
         self.note_deadline(deadline);
         self.stats.clients_connected += 1;

@@ -19,6 +19,7 @@
 //! `handle_close` for it.
 
 pub(crate) mod adapter;
+mod alias;
 mod bridge;
 mod client_index;
 mod conn;
@@ -36,6 +37,8 @@ mod subscribe;
 mod sys;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_corners;
 #[cfg(test)]
 mod tests_v5;
 mod verdict;
