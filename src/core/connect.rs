@@ -280,7 +280,9 @@ impl Core {
             if let Some(k) = server_keep_alive {
                 props.push(&Property::ServerKeepAlive(k));
             }
-            props.push(&Property::MaximumPacketSize(self.limits.max_packet_size));
+            if self.limits.max_packet_size < crate::limits::MAX_MQTT_PACKET {
+                props.push(&Property::MaximumPacketSize(self.limits.max_packet_size));
+            }
         }
         let connack = Packet::Connack(codec::Connack {
             // MQTT 3.1 has no session present flag: the byte is reserved.

@@ -271,7 +271,6 @@ fn pid_file_user_and_defaults_only_lines() {
     for (ok, refused) in [
         ("max_qos 2", "max_qos 0"),
         ("retain_available true", "retain_available false"),
-        ("memory_limit 0", "memory_limit 1000000"),
         ("upgrade_outgoing_qos false", "upgrade_outgoing_qos true"),
         ("auto_id_prefix auto-", "auto_id_prefix x-"),
         ("tls_version tlsv1.2", "tls_version tlsv1.1"),
