@@ -13,16 +13,23 @@
 //! * output buffers: what a connection has to write, synced when the
 //!   connection is marked for writing and released as it is written.
 //!
-//! What happens at the budget (the reactions are defined here and in
-//! `publish.rs`'s callers):
+//! What happens at the budget. Anything larger than [`SMALL_FRAME`] must
+//! fit in the budget less its last eighth (the reserve); small things may
+//! use the reserve too. So large packets are refused first, and
+//! acknowledgements, pings and a sensor's small messages keep flowing
+//! while the budget is nearly full of large ones, until the reserve is
+//! used up too.
 //!
-//! * a frame larger than [`SMALL_FRAME`] whose announced size does not fit
-//!   closes its connection with DISCONNECT 0x97 quota exceeded (5.0),
-//!   decided from the fixed header, before the body is buffered;
-//! * a QoS 1/2 PUBLISH whose message does not fit closes its connection
-//!   the same way, before PUBACK/PUBREC: nothing acknowledged is lost;
-//! * a QoS 0 delivery that does not fit is dropped and counted;
-//! * a queued message waits in its queue until the budget has room again
+//! * A frame whose announced size does not fit closes its connection with
+//!   DISCONNECT 0x97 quota exceeded (5.0), decided from the fixed header,
+//!   before the body is buffered. Frames up to [`SMALL_FRAME`] are never
+//!   refused (only counted): what holds the budget must be released by
+//!   acknowledgements.
+//! * A QoS 1/2 PUBLISH (or a retained one) whose message does not fit
+//!   closes its connection the same way, before PUBACK/PUBREC: nothing
+//!   acknowledged is lost, the client sends it again.
+//! * A QoS 0 delivery that does not fit is dropped and counted.
+//! * A queued message waits in its queue until the budget has room again
 //!   (or until no output at all is pending: one frame always may go, so
 //!   the messages that fill the budget can still be delivered and freed).
 //!
@@ -133,9 +140,20 @@ impl Budget {
             .saturating_add(self.partial_bytes)
     }
 
-    /// Whether `n` more bytes fit.
+    /// Whether `n` more bytes fit: in the whole budget for up to
+    /// [`SMALL_FRAME`] bytes, in the budget less its reserve (an eighth)
+    /// for more.
     pub fn fits(&self, n: usize) -> bool {
-        self.used().saturating_add(n) <= self.limit
+        self.used().saturating_add(n) <= self.cap(n)
+    }
+
+    /// What the budget holds for a request of `n` bytes (see `fits`).
+    fn cap(&self, n: usize) -> usize {
+        if n > SMALL_FRAME {
+            self.limit - self.limit / 8
+        } else {
+            self.limit
+        }
     }
 
     /// Whether frame `size` of connection `id` may be received: always when
@@ -147,7 +165,7 @@ impl Budget {
             return true;
         }
         let others = self.used().saturating_sub(own);
-        if size > SMALL_FRAME && others.saturating_add(size) > self.limit {
+        if size > SMALL_FRAME && others.saturating_add(size) > self.cap(size) {
             return false;
         }
         self.hold_frame(id, size);
@@ -313,37 +331,52 @@ mod tests {
         // Its own reservation is not counted twice as more bytes arrive.
         assert!(b.admit_frame(ConnId(1), 60_000));
         assert_eq!(b.used(), 60_000);
-        assert!(
-            !b.admit_frame(ConnId(2), 50_000),
-            "60,000 + 50,000 > 100,000"
-        );
-        // Small frames always pass, counted.
-        assert!(b.admit_frame(ConnId(3), SMALL_FRAME));
-        assert_eq!(b.used(), 60_000 + SMALL_FRAME);
-        b.release_frame(ConnId(1));
-        assert!(b.admit_frame(ConnId(2), 50_000));
-        b.release_frame(ConnId(2));
-        b.release_frame(ConnId(3));
+        // Large requests end at 87,500 (an eighth is kept in reserve).
+        assert!(!b.admit_frame(ConnId(2), 30_000));
+        assert!(b.admit_frame(ConnId(2), 27_500));
+        // Small frames always pass, counted, even past the budget.
+        for i in 3..10 {
+            assert!(b.admit_frame(ConnId(i), SMALL_FRAME));
+        }
+        assert_eq!(b.used(), 87_500 + 7 * SMALL_FRAME);
+        for i in 1..10 {
+            b.release_frame(ConnId(i));
+        }
+        assert_eq!(b.used(), 0);
+    }
+
+    #[test]
+    fn large_requests_leave_a_reserve_for_small_ones() {
+        let b = Budget::new(80_000);
+        let m = Charge::new(&b.meter, 60_000);
+        // Large requests end at 70,000 ...
+        assert!(!b.fits(10_001));
+        assert!(b.fits(10_000));
+        // ... small ones may use the reserve, up to the whole budget.
+        let s = Charge::new(&b.meter, 20_000 - SMALL_FRAME);
+        assert!(!b.fits(SMALL_FRAME + 1));
+        assert!(b.fits(SMALL_FRAME));
+        drop((m, s));
         assert_eq!(b.used(), 0);
     }
 
     #[test]
     fn output_and_messages_share_the_budget() {
-        let mut b = Budget::new(10_000);
-        let m = Charge::new(&b.meter, 6_000);
-        b.charge_output(3_000);
-        assert!(b.fits(1_000));
-        assert!(!b.fits(1_001));
-        assert!(!b.admit_frame(ConnId(0), 5_000));
+        let mut b = Budget::new(80_000);
+        let m = Charge::new(&b.meter, 40_000);
+        b.charge_output(20_000);
+        assert!(b.fits(10_000), "60,000 + 10,000 <= 70,000");
+        assert!(!b.fits(10_001));
+        assert!(!b.admit_frame(ConnId(0), 10_001));
         // A queued message waits while output is pending ...
-        assert!(!b.may_send(6_000, 0));
+        assert!(!b.may_send(40_000, 0));
         b.wait(SessionId(4));
         b.wait(SessionId(4));
         assert_eq!(b.take_waiting(), [SessionId(4)], "listed once");
         b.wait(SessionId(4));
-        b.release_output(3_000);
+        b.release_output(20_000);
         // ... and may go once no output is pending, even over the budget.
-        assert!(b.may_send(6_000, 0));
+        assert!(b.may_send(40_000, 0));
         assert_eq!(b.take_waiting(), [SessionId(4)]);
         drop(m);
         assert_eq!(b.used(), 0);

@@ -115,13 +115,14 @@ fn a_qos1_message_that_does_not_fit_is_refused_before_its_puback() {
     h.bytes(s, &[0xE0, 0]);
     h.core.handle_close(s, h.now);
     let p = h.connect("p", true);
-    let payload = vec![7; 300 * 1024];
+    // Large messages may use the budget less its reserve (896 KiB here).
+    let payload = vec![7; 250 * 1024];
     for i in 1..=3 {
         h.publish(p, "t", &payload, QoS::AtLeastOnce, false, i);
     }
     let acks: Vec<Out> = h.recv(p);
     assert_eq!(acks.len(), 3, "{acks:?}");
-    assert!(h.core.stats().memory_used > 900 * 1024);
+    assert!(h.core.stats().memory_used > 750 * 1024);
     // The fourth does not fit: no PUBACK, the connection is closed, and
     // the client will send it again; nothing acknowledged is lost.
     h.publish(p, "t", &payload, QoS::AtLeastOnce, false, 4);
@@ -158,16 +159,17 @@ fn a_copy_that_does_not_fit_waits_in_the_queue_and_is_not_lost() {
         })
         .collect();
     let p = h.connect("p", true);
-    // One kept message (300 KiB) and a copy in each output buffer: the
-    // third copy does not fit until another is written.
-    h.publish(p, "t", &vec![3; 300 * 1024], QoS::AtLeastOnce, false, 1);
+    // One kept message (250 KiB) and a copy in each output buffer: the
+    // third copy does not fit (in the 896 KiB large requests may use)
+    // until another is written.
+    h.publish(p, "t", &vec![3; 250 * 1024], QoS::AtLeastOnce, false, 1);
     while h.core.poll_dirty().is_some() {}
     let pending: Vec<usize> = subs
         .iter()
         .map(|&s| h.core.pending_output(s).len())
         .collect();
     assert!(
-        pending[0] > 300 * 1024 && pending[1] > 300 * 1024,
+        pending[0] > 250 * 1024 && pending[1] > 250 * 1024,
         "{pending:?}"
     );
     assert_eq!(pending[2], 0, "the third copy waits: {pending:?}");
