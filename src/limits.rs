@@ -37,17 +37,18 @@ pub struct Limits {
     pub max_packet_size: u32,
     /// The memory budget, in bytes (Mosquitto's `memory_limit`): one bound
     /// over the frames being received, the messages kept (queued, in
-    /// flight, retained) and the output buffers. Default 64 MiB. At the
-    /// budget a packet over 4 KiB whose fixed header announces more than
-    /// the room left, and a QoS 1/2 PUBLISH whose message does not fit,
-    /// close the connection with DISCONNECT 0x97 (5.0) before anything is
-    /// acknowledged; QoS 0 deliveries are dropped and counted; queued
-    /// messages wait (docs/LIMITS.md, "The memory budget").
+    /// flight, retained) and the output buffers. Default 64 MiB. Packets
+    /// and messages over 4 KiB may use it less its last eighth: past that
+    /// a frame (decided from its fixed header) or a QoS 1/2 message closes
+    /// its connection with DISCONNECT 0x97 (5.0) before anything is
+    /// buffered or acknowledged; QoS 0 copies are dropped and counted;
+    /// queued copies wait (docs/LIMITS.md, "The memory budget").
     pub memory_limit: usize,
     /// Largest PUBLISH payload taken, in bytes (Mosquitto's
     /// `message_size_limit`). Default 268,435,455: none beyond MQTT's.
     /// A larger payload is dropped, its QoS flow completed (5.0: PUBACK or
-    /// PUBREC 0x83 implementation specific error), as Mosquitto does.
+    /// PUBREC 0x83 implementation specific error), as Mosquitto does; a
+    /// CONNECT whose will payload is larger gets CONNACK 0x05 (5.0: 0x95).
     pub message_size_limit: usize,
     /// QoS 1/2 messages sent to one client and not yet acknowledged.
     /// Default 100 (measured: see BENCHMARKS.md, issue 16). Further

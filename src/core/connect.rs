@@ -24,6 +24,8 @@ pub(crate) enum Refusal {
     NotAuthorized,
     BadCredentials,
     BadAuthenticationMethod,
+    /// A will payload over `message_size_limit` (Mosquitto's answer).
+    WillTooLarge,
 }
 
 impl Refusal {
@@ -31,13 +33,17 @@ impl Refusal {
         match (self, version.is_v5()) {
             (Refusal::IdentifierRejected, false) => 0x02,
             (Refusal::ServerUnavailable, false) => 0x03,
-            (Refusal::NotAuthorized | Refusal::BadAuthenticationMethod, false) => 0x05,
+            (
+                Refusal::NotAuthorized | Refusal::BadAuthenticationMethod | Refusal::WillTooLarge,
+                false,
+            ) => 0x05,
             (Refusal::BadCredentials, false) => 0x04,
             (Refusal::BadCredentials, true) => 0x86,
             (Refusal::IdentifierRejected, true) => 0x85,
             (Refusal::ServerUnavailable, true) => 0x97, // quota exceeded
             (Refusal::NotAuthorized, true) => 0x87,
             (Refusal::BadAuthenticationMethod, true) => 0x8C,
+            (Refusal::WillTooLarge, true) => 0x95, // packet too large
         }
     }
 }
@@ -327,6 +333,13 @@ impl Core {
             || (c.protocol == ProtocolVersion::V31 && id_len == 0)
         {
             return Some(Refusal::IdentifierRejected);
+        }
+        if c.will
+            .as_ref()
+            .is_some_and(|w| w.payload.len() > self.limits.message_size_limit)
+        {
+            // message_size_limit applies to wills too, as in Mosquitto.
+            return Some(Refusal::WillTooLarge);
         }
         if c.properties.authentication_method().is_some() {
             // 5.0 enhanced authentication: no method is supported yet

@@ -208,6 +208,38 @@ fn qos0_copies_that_do_not_fit_are_dropped_and_counted() {
 }
 
 #[test]
+fn a_will_over_message_size_limit_is_refused_at_connect() {
+    // As Mosquitto: CONNACK 0x05 not authorized (3.1.1), 0x95 (5.0).
+    let mut config = CoreOptions::default();
+    config.limits.message_size_limit = 10;
+    let mut h = Harness::with(config);
+    let will = |payload| Will {
+        topic: "shellies/x/online",
+        payload,
+        qos: QoS::AtMostOnce,
+        retain: true,
+        properties: Properties::EMPTY,
+    };
+    let ok = h.connect_with("ok", true, 0, Some(will(b"false")));
+    assert_eq!(
+        h.recv(ok),
+        [Out::Connack {
+            present: false,
+            code: 0
+        }]
+    );
+    let big = h.connect_with("big", true, 0, Some(will(b"0123456789A")));
+    assert_eq!(
+        h.recv(big),
+        [Out::Connack {
+            present: false,
+            code: 0x05
+        }]
+    );
+    assert!(h.core.is_closing(big));
+}
+
+#[test]
 fn message_size_limit_drops_the_payload_and_completes_the_flow() {
     // Mosquitto's message_size_limit: not forwarded, QoS flow completed
     // (5.0: reason 0x83 implementation specific error, as mosquitto.conf(5)
