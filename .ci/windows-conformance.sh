@@ -20,7 +20,6 @@ EXPECTED_SCRIPT_FAILURES=(
     07-will-delay.py
     07-will-delay-reconnect.py
     07-will-delay-recover.py
-    12-prop-assigned-client-identifier.py
     12-prop-maximum-packet-size-publish-qos1.py
     12-prop-maximum-packet-size-publish-qos2.py
     13-malformed-subscribe-v5.py

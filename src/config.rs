@@ -124,8 +124,9 @@ pub struct Config {
     pub queue_qos0_messages: bool,
     /// `persistent_client_expiration`, in seconds (`None`: never).
     pub persistent_client_expiration: Option<u32>,
-    /// `max_connections -1` (Mosquitto's default): the `boxmq` binary sets
-    /// `limits.max_connections` from the open file limit at start.
+    /// `max_connections -1` (Mosquitto's default, and the default here):
+    /// the `boxmq` binary sets `limits.max_connections` from the open file
+    /// limit at start. Embedders keep `limits.max_connections` as it is.
     pub connections_up_to_fd_limit: bool,
     /// Notices about accepted lines that change nothing, for the log.
     pub notices: Vec<String>,
@@ -154,7 +155,8 @@ impl Default for Config {
             upgrade_outgoing_qos: false,
             queue_qos0_messages: false,
             persistent_client_expiration: None,
-            connections_up_to_fd_limit: false,
+            // Mosquitto's default: max_connections -1.
+            connections_up_to_fd_limit: true,
             notices: Vec::new(),
         }
     }
@@ -173,7 +175,11 @@ const MAX_FILE_SIZE: u64 = 1024 * 1024;
 const MAX_CONNECTIONS: u64 = 1 << 20;
 
 /// Largest MQTT packet: 1 byte of type, 4 of remaining length, 268,435,455 of body.
-const MAX_MQTT_PACKET: u64 = 268_435_460;
+const MAX_MQTT_PACKET: u64 = crate::limits::MAX_MQTT_PACKET as u64;
+
+/// Smallest `memory_limit` accepted: room for a few packets of a box's
+/// devices and the answers to them.
+const MIN_MEMORY_LIMIT: u64 = 1024 * 1024;
 
 /// Smallest `max_packet_size` accepted: room for a CONNECT with a modest
 /// client id, user name and will.
@@ -592,16 +598,22 @@ Config file: one directive per line; a line starting with # is a comment.
                                    all or none; repeatable, most verbose wins
   log_dest DEST                    stderr, stdout, file PATH, syslog or none;
                                    repeatable; stderr without any
-  max_connections N                open connections (default 1024; -1 or 0:
-                                   as many as the open file limit allows)
-  max_packet_size N                largest packet in bytes (default 262144;
-                                   0: MQTT's own limit)
+  max_connections N                open connections (default 0, also -1: as
+                                   many as the open file limit allows)
+  max_packet_size N                largest packet in bytes (default 0: MQTT's
+                                   own limit, 268435460)
+  memory_limit BYTES               memory budget (default 0: 67108864, 64 MiB;
+                                   at least 1048576) over packets being
+                                   received, kept messages, output buffers
+  message_size_limit BYTES         largest PUBLISH payload (default 0: none);
+                                   larger ones are dropped, their QoS flow
+                                   completed
   max_inflight_messages N          QoS 1/2 in flight per client (default 100;
                                    0: 65535)
   max_queued_messages N            QoS 1/2 queued per session (default 1000;
                                    0: no count bound)
-  max_queued_bytes N               bytes queued per session (default 4194304;
-                                   0: no byte bound)
+  max_queued_bytes N               bytes queued per session (default 0: no
+                                   byte bound but memory_limit)
   max_subscriptions_per_session N  per session (default 256)
   max_sessions N                   online and offline sessions (default 4096)
   max_topic_length N               longest topic in bytes (default 65535)

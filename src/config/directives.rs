@@ -572,23 +572,25 @@ fn max_queued_messages(p: &mut Parser, line: &Line<'_>) -> Applied {
     Ok(())
 }
 
-fn memory_limit(_: &mut Parser, line: &Line<'_>) -> Applied {
-    only(
-        line,
-        &["0"],
-        "one memory budget is not implemented yet (issue 28, item 2); each bound of \
-         docs/LIMITS.md holds memory instead",
-    )
+fn memory_limit(p: &mut Parser, line: &Line<'_>) -> Applied {
+    // 0: Mosquitto's "no limit set"; boxmq keeps its default budget then
+    // (docs/LIMITS.md, "The memory budget").
+    let v = count_or_unlimited(line, &["0"], super::MIN_MEMORY_LIMIT, USIZE_MAX)?;
+    p.config.limits.memory_limit = match v {
+        Some(v) => to_usize(line.name, v)?,
+        None => crate::limits::DEFAULT_MEMORY_LIMIT,
+    };
+    Ok(())
 }
 
-fn message_size_limit(_: &mut Parser, line: &Line<'_>) -> Applied {
-    only(
-        line,
-        &["0"],
-        "dropping a large message while completing its QoS flow is not implemented yet \
-         (issue 28); max_packet_size closes the connection of a client that sends a larger \
-         packet instead",
-    )
+fn message_size_limit(p: &mut Parser, line: &Line<'_>) -> Applied {
+    // 0: no limit but MQTT's own (a packet's whole body).
+    let v = count_or_unlimited(line, &["0"], 1, crate::limits::MAX_MQTT_PAYLOAD as u64)?;
+    p.config.limits.message_size_limit = match v {
+        Some(v) => to_usize(line.name, v)?,
+        None => crate::limits::MAX_MQTT_PAYLOAD,
+    };
+    Ok(())
 }
 
 fn per_listener_settings(p: &mut Parser, line: &Line<'_>) -> Applied {

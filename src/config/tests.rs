@@ -141,6 +141,8 @@ connect_timeout 16
 max_topic_aliases 0
 stuck_timeout 17
 max_keepalive 60
+memory_limit 2000000
+message_size_limit 500
 ";
     let c = parse(text).unwrap();
     let addrs: Vec<SocketAddr> = c.listeners.iter().map(|l| l.addr).collect();
@@ -174,6 +176,8 @@ max_keepalive 60
         max_topic_aliases: 0,
         stuck_timeout: Duration::from_secs(17),
         max_keepalive: 60,
+        memory_limit: 2_000_000,
+        message_size_limit: 500,
     };
     assert_eq!(c.limits, expected);
     assert_eq!(c.effective_listeners(), addrs);
@@ -377,6 +381,9 @@ fn mosquittos_no_maximum_values_are_accepted() {
     .unwrap();
     assert_eq!(c.limits.max_packet_size, 268_435_460);
     assert_eq!(c.limits.max_queued_bytes, usize::MAX);
+    // memory_limit 0 (no limit set): the default budget stays.
+    assert_eq!(c.limits.memory_limit, 64 * 1024 * 1024);
+    assert_eq!(c.limits.message_size_limit, 268_435_455);
     assert_eq!(c.limits.max_queued_messages, 1000);
     assert_eq!(c.limits.max_inflight, u16::MAX);
     let c = parse("max_queued_messages 0\nmax_queued_bytes 100").unwrap();
@@ -389,6 +396,24 @@ fn mosquittos_no_maximum_values_are_accepted() {
     );
     // A later real bound takes the "no maximum" back.
     parse("max_queued_messages 0\nmax_queued_bytes 0\nmax_queued_messages 5").unwrap();
+}
+
+#[test]
+fn defaults_are_mosquittos_bounded_by_the_budget() {
+    let c = parse("").unwrap();
+    // max_connections -1, max_packet_size 0, max_queued_bytes 0,
+    // message_size_limit 0: Mosquitto's defaults.
+    assert!(c.connections_up_to_fd_limit);
+    assert_eq!(c.limits.max_packet_size, 268_435_460);
+    assert_eq!(c.limits.max_queued_bytes, usize::MAX);
+    assert_eq!(c.limits.message_size_limit, 268_435_455);
+    assert_eq!(c.limits.memory_limit, 64 * 1024 * 1024);
+    assert_eq!(
+        parse("memory_limit 1048576").unwrap().limits.memory_limit,
+        1 << 20
+    );
+    fails_with("memory_limit 1048575", 1, &["memory_limit"]);
+    fails_with("message_size_limit 268435456", 1, &["message_size_limit"]);
 }
 
 #[test]
@@ -524,7 +549,6 @@ fn refused_mosquitto_directives_say_why() {
             "not implemented yet",
         ],
     );
-    fails_with("message_size_limit 10", 1, &["max_packet_size closes"]);
     fails_with("log_dest topic", 1, &["use log_dest syslog or file"]);
 }
 
@@ -822,9 +846,9 @@ fn help_defaults_agree_with_limits() {
     }
     names.sort_unstable();
     names.dedup();
-    // allow_anonymous, reason_strings, sys_interval, the sixteen fields of
+    // allow_anonymous, reason_strings, sys_interval, the eighteen fields of
     // Limits, persistence_mode and persistence_sync.
-    assert_eq!(names.len(), 21, "{names:?}");
+    assert_eq!(names.len(), 23, "{names:?}");
 }
 
 #[test]

@@ -38,6 +38,9 @@ struct Output {
     /// number of records that must be on disk before the bytes from there
     /// on leave.
     marks: std::collections::VecDeque<(u64, u64)>,
+    /// Unwritten bytes the memory budget counts (at most the unwritten
+    /// bytes; see [`Conn::charge_output`]).
+    charged: usize,
 }
 
 /// What few connections have (5.0 topic aliases, a transport identity),
@@ -284,17 +287,46 @@ impl Conn {
         &mut self.output().buf
     }
 
+    /// Counts the unwritten bytes not counted yet for the memory budget;
+    /// returns how many that is.
+    pub fn charge_output(&mut self) -> usize {
+        let Some(out) = &mut self.out else {
+            return 0;
+        };
+        let pending = out.buf.len() - out.pos;
+        let new = pending.saturating_sub(out.charged);
+        out.charged = out.charged.max(pending);
+        new
+    }
+
+    /// Unwritten bytes not counted for the memory budget yet.
+    pub fn uncharged_output(&self) -> usize {
+        self.out
+            .as_ref()
+            .map_or(0, |o| (o.buf.len() - o.pos).saturating_sub(o.charged))
+    }
+
+    /// Bytes the memory budget counts for this connection's output.
+    pub fn output_charge(&self) -> usize {
+        self.out.as_ref().map_or(0, |o| o.charged)
+    }
+
     /// `n` bytes of the pending output were written. Written out and with
     /// no holds, the output is given back: an idle connection keeps no
-    /// buffer.
-    pub fn consume_output(&mut self, n: usize) {
+    /// buffer. Returns the bytes the memory budget no longer counts.
+    pub fn consume_output(&mut self, n: usize) -> usize {
         let Some(out) = &mut self.out else {
-            return;
+            return 0;
         };
         let before = out.pos;
         out.pos = (out.pos + n).min(out.buf.len());
-        out.consumed += (out.pos - before) as u64;
+        let written = out.pos - before;
+        out.consumed += written as u64;
+        let mut released = written.min(out.charged);
+        out.charged -= released;
         if out.pos == out.buf.len() {
+            // Nothing unwritten: nothing counted either.
+            released += std::mem::take(&mut out.charged);
             if out.marks.is_empty() {
                 self.out = None;
             } else {
@@ -307,6 +339,7 @@ impl Conn {
             out.buf.drain(..out.pos);
             out.pos = 0;
         }
+        released
     }
 
     pub fn is_connected(&self) -> bool {

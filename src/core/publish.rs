@@ -12,8 +12,9 @@ use std::borrow::Cow;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use super::listener::{mount_of, unmounted};
 use super::alias::{AliasUse, OutAliases};
+use super::budget::Meter;
+use super::listener::{mount_of, unmounted};
 use super::message::Incoming;
 use super::retain::RetainOutcome;
 use super::session::{Inflight, Message, OutState, Pending, QueuePolicy, SessionId};
@@ -180,6 +181,11 @@ impl Core {
             Checked::Done(input) => return Ok(input),
         };
         let topic: &str = &topic;
+        // message_size_limit and the memory budget (`budget.rs`), before
+        // anything is acknowledged.
+        if let Some(input) = self.publish_budget(id, &p, topic)? {
+            return Ok(input);
+        }
         // 5.0: a payload announced as UTF-8 must be UTF-8 [MQTT-3.3.2-4];
         // boxmq refuses it (reason 0x99) rather than forwarding it.
         let bad_payload = p.properties.payload_format_indicator() == Some(1)
@@ -457,7 +463,13 @@ impl Core {
         })
     }
 
-    fn send_pubresp(&mut self, id: ConnId, kind: PubRespKind, pid: PacketId, reason: u8) {
+    pub(super) fn send_pubresp(
+        &mut self,
+        id: ConnId,
+        kind: PubRespKind,
+        pid: PacketId,
+        reason: u8,
+    ) {
         let packet = codec::Packet::PubResp(PubResp {
             kind,
             packet_id: pid,
@@ -595,7 +607,7 @@ impl Core {
         // Built at most once, and only when some session must keep it.
         let mut shared: Option<Rc<Message>> = None;
         if m.retain {
-            let msg = new_message(m, now);
+            let msg = new_message(m, now, &self.budget.meter);
             match self.router.retained.set(
                 &msg,
                 self.limits.max_retained_messages,
@@ -653,7 +665,9 @@ impl Core {
                 };
                 self.deliver_qos0(mt.session, &d, &mut frame, &mut props_buf);
             } else {
-                let msg = shared.get_or_insert_with(|| new_message(m, now)).clone();
+                let msg = shared
+                    .get_or_insert_with(|| new_message(m, now, &self.budget.meter))
+                    .clone();
                 let sub_ids = ids.into();
                 let pending = Pending {
                     msg,
@@ -721,7 +735,12 @@ impl Core {
         let Some(conn) = self.conns.get_mut(conn_id.0).and_then(Option::as_mut) else {
             return;
         };
-        if conn.output_len() >= max_out {
+        let size = d.topic.len() + d.payload.len() + d.props.len();
+        if conn.output_len() >= max_out
+            || !self
+                .budget
+                .fits(size.saturating_add(conn.uncharged_output()))
+        {
             self.stats.publish_dropped += 1;
             return;
         }
@@ -846,6 +865,15 @@ impl Core {
             if front.qos != QoS::AtMostOnce && session.inflight.len() >= window {
                 break;
             }
+            // The memory budget: the message waits in the queue for room
+            // (`budget.rs`; `pump_waiting` tries again).
+            if !self
+                .budget
+                .may_send(front.msg.cost(), conn.uncharged_output())
+            {
+                self.budget.wait(sid);
+                break;
+            }
             let Some(p) = session.pop_queued() else {
                 break;
             };
@@ -962,17 +990,16 @@ impl Core {
     }
 }
 
-fn new_message(m: &Incoming<'_>, now: Instant) -> Rc<Message> {
-    Rc::new(Message {
-        topic: m.topic.into(),
-        payload: m.payload.into(),
-        qos: m.qos,
-        props: m.props.into(),
-        expires_at: m
-            .expiry
+fn new_message(m: &Incoming<'_>, now: Instant, meter: &Meter) -> Rc<Message> {
+    Rc::new(Message::new(
+        m.topic.into(),
+        m.payload.into(),
+        m.qos,
+        m.props.into(),
+        m.expiry
             .map(|secs| now + Duration::from_secs(u64::from(secs))),
-        persist_id: std::cell::Cell::new(0),
-    })
+        meter,
+    ))
 }
 
 /// The on_publish question for PUBLISH `p` to `topic` from session `sid`.
