@@ -614,6 +614,10 @@ it describe it (defaults in brackets):
   keepalive_interval SECONDS       towards the remote [60]
   restart_timeout BASE [CAP]       reconnect delay, backoff up to CAP [5 30]
   bridge_protocol_version mqttv311|mqttv50
+  start_type automatic|lazy|once   when it connects [automatic]
+  threshold N, idle_timeout SECONDS
+                                   lazy: connect at N waiting, leave when idle
+                                   [10 60]
   notification_topic TOPIC         [$SYS/broker/connection/NAME/state]
   bridge_max_queued_messages N     kept for the remote [100000]
   bridge_max_queued_bytes N        kept for the remote [16777216]

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::bridge::{
-    BridgeConfig, Direction, QueueFull, RemoteProtocol, RestartTimeout, TopicRule,
+    BridgeConfig, Direction, QueueFull, RemoteProtocol, RestartTimeout, StartType, TopicRule,
 };
 use crate::codec::QoS;
 
@@ -208,6 +208,34 @@ fn apply(bridges: &mut Vec<BridgeConfig>, name: &str, args: &[&str]) -> Result<(
             };
         }
         "bridge_queue_qos0" => b.queue_qos0 = boolean(name, args)?,
+        "start_type" => {
+            b.start_type = match single(name, args)? {
+                "automatic" => StartType::Automatic,
+                "lazy" => StartType::Lazy,
+                "once" => StartType::Once,
+                "manual" => {
+                    return Err(format!(
+                        "{name} manual: not supported: Mosquitto 2.0 has no manual start type \
+                         either (it is RSMB's, started by a command boxmq does not have); use \
+                         automatic, lazy or once"
+                    ));
+                }
+                other => {
+                    return Err(format!(
+                        "{name}: '{other}': expected automatic, lazy or once"
+                    ));
+                }
+            };
+        }
+        "idle_timeout" => {
+            let secs = number(name, single(name, args)?, 1, 86_400 * 365)?;
+            b.idle_timeout = Duration::from_secs(secs);
+        }
+        "threshold" => {
+            // Mosquitto's 0 starts the bridge at the first message, as 1.
+            let n = number(name, single(name, args)?, 0, 100_000_000)? as usize;
+            b.threshold = n.max(1);
+        }
         "bridge_cafile" => b.cafile = Some(single(name, args)?.into()),
         "bridge_certfile" => b.certfile = Some(single(name, args)?.into()),
         "bridge_keyfile" => b.keyfile = Some(single(name, args)?.into()),

@@ -212,7 +212,7 @@ pub(super) const TABLE: &[Directive] = &[
     differs("local_cleansession", bridge_no_effect_bool),
     same("connection", bridge_line),
     same("keepalive_interval", bridge_line),
-    same("idle_timeout", bridge_lazy_number),
+    differs("idle_timeout", bridge_line),
     same("local_clientid", bridge_line),
     refused(
         "local_password",
@@ -233,8 +233,8 @@ pub(super) const TABLE: &[Directive] = &[
     same("username", bridge_line),
     same("restart_timeout", bridge_line),
     same("round_robin", bridge_line),
-    differs("start_type", start_type),
-    same("threshold", bridge_lazy_number),
+    differs("start_type", bridge_line),
+    same("threshold", bridge_line),
     same("topic", bridge_line),
     same("try_private", bridge_line),
     // Bridge TLS.
@@ -791,11 +791,6 @@ fn bridge_no_effect_bool(p: &mut Parser, line: &Line<'_>) -> Applied {
     bridge::current(&mut p.config.bridges, line.name).map(|_| ())
 }
 
-fn bridge_lazy_number(p: &mut Parser, line: &Line<'_>) -> Applied {
-    no_effect_number(p, line)?;
-    bridge::current(&mut p.config.bridges, line.name).map(|_| ())
-}
-
 fn bridge_max_packet_size(p: &mut Parser, line: &Line<'_>) -> Applied {
     only(
         line,
@@ -840,16 +835,6 @@ fn notifications_local_only(p: &mut Parser, line: &Line<'_>) -> Applied {
         &["false"],
         "notifications on the local broker only are not implemented yet (issue 28); \
          'notifications false' turns them off on both sides",
-    )?;
-    bridge::current(&mut p.config.bridges, line.name).map(|_| ())
-}
-
-fn start_type(p: &mut Parser, line: &Line<'_>) -> Applied {
-    only(
-        line,
-        &["automatic"],
-        "lazy and once bridges are not implemented yet (issue 28); bridges start with the \
-         broker and reconnect after restart_timeout",
     )?;
     bridge::current(&mut p.config.bridges, line.name).map(|_| ())
 }

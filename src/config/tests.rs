@@ -944,6 +944,32 @@ fn bridge_lines_are_checked() {
 }
 
 #[test]
+fn bridge_start_types() {
+    use crate::bridge::StartType;
+    use std::time::Duration;
+    let base = "connection a\naddress 127.0.0.1\ntopic x out\n";
+    let b = &parse(base).expect("plain").bridges[0];
+    assert_eq!(b.start_type, StartType::Automatic);
+    assert_eq!((b.idle_timeout, b.threshold), (Duration::from_secs(60), 10));
+    let c = parse(&format!(
+        "{base}start_type lazy\nidle_timeout 5\nthreshold 3\n"
+    ))
+    .expect("lazy");
+    let b = &c.bridges[0];
+    assert_eq!(b.start_type, StartType::Lazy);
+    assert_eq!((b.idle_timeout, b.threshold), (Duration::from_secs(5), 3));
+    let c = parse(&format!("{base}start_type once\nthreshold 0\n")).expect("once");
+    assert_eq!(c.bridges[0].start_type, StartType::Once);
+    assert_eq!(c.bridges[0].threshold, 1);
+    fails_with(
+        &format!("{base}start_type later"),
+        4,
+        &["automatic, lazy or once"],
+    );
+    fails_with(&format!("{base}idle_timeout 0"), 4, &["idle_timeout"]);
+}
+
+#[test]
 fn bridge_tls_lines() {
     let base = "connection a\naddress 127.0.0.1:8883\ntopic x out\n";
     let full = format!(

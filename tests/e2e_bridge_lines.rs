@@ -1,0 +1,108 @@
+//! Mosquitto's less common bridge lines end to end: `start_type lazy` and
+//! `once`, `bridge_outgoing_retain`, `bridge_max_packet_size`,
+//! `bridge_bind_address`; boxmq bridged to Debian's `mosquitto`, started
+//! by the test on a free port of 127.0.0.1 (`e2e_bridge.rs` has the
+//! common cases).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::bridge::{Remote, nothing_more, receive, state, wait_retained};
+use common::{RawClient, TestBroker};
+
+/// boxmq with one bridge named `up` to the remote on `port`, plus `lines`.
+fn boxmq_bridged(port: u16, lines: &[&str]) -> TestBroker {
+    let mut conf = vec![
+        "connection up".to_owned(),
+        format!("address 127.0.0.1:{port}"),
+        "restart_timeout 1 2".to_owned(),
+        "keepalive_interval 5".to_owned(),
+    ];
+    conf.extend(lines.iter().map(|l| (*l).to_owned()));
+    let refs: Vec<&str> = conf.iter().map(String::as_str).collect();
+    TestBroker::start_with_config(&refs)
+}
+
+/// A Shelly on the box presses `payloads` at QoS 1, each acknowledged.
+fn presses(box_port: u16, payloads: &[&str]) {
+    let mut shelly = RawClient::connect(box_port, &common::unique("shelly"));
+    for p in payloads {
+        shelly.publish("shellies/s1/input_event/0", p.as_bytes(), 1, false);
+    }
+    shelly.disconnect();
+}
+
+#[test]
+fn lazy_bridge_connects_at_its_threshold_and_leaves_when_idle() {
+    if common::skip_unless_boxmq("lazy", "starts the boxmq binary with bridge lines") {
+        return;
+    }
+    let remote = Remote::start();
+    let mut cloud = RawClient::connect(remote.port, "cloud-lazy");
+    cloud.subscribe_ok(&[("shellies/#", 1)]);
+    let mut states = RawClient::connect(remote.port, "states-lazy");
+    states.subscribe_ok(&[(&state("up"), 0)]);
+    let boxmq = boxmq_bridged(
+        remote.port,
+        &[
+            "topic shellies/# out 1",
+            "start_type lazy",
+            "threshold 3",
+            "idle_timeout 2",
+        ],
+    );
+    // Below the threshold the presses are kept on the box, not sent.
+    presses(boxmq.port, &["p0", "p1"]);
+    nothing_more(&mut cloud, Duration::from_millis(1000));
+    nothing_more(&mut states, Duration::from_millis(10));
+    // The third starts the bridge: all three arrive, in order.
+    presses(boxmq.port, &["p2"]);
+    assert_eq!(
+        receive(&mut cloud, 3, Duration::from_secs(10)),
+        ["p0", "p1", "p2"]
+    );
+    // Two seconds without a message: it disconnects, and says so on
+    // both sides (a clean DISCONNECT fires no will, so the bridge
+    // publishes the "0" itself).
+    let last = Instant::now();
+    wait_retained(remote.port, &state("up"), "0", Duration::from_secs(10));
+    let idle = last.elapsed();
+    assert!(idle >= Duration::from_millis(1500), "left after {idle:?}");
+    wait_retained(boxmq.port, &state("up"), "0", Duration::from_secs(5));
+    // Again below the threshold: kept; at it: sent.
+    presses(boxmq.port, &["p3", "p4"]);
+    nothing_more(&mut cloud, Duration::from_millis(1000));
+    presses(boxmq.port, &["p5"]);
+    assert_eq!(
+        receive(&mut cloud, 3, Duration::from_secs(10)),
+        ["p3", "p4", "p5"]
+    );
+    let log = boxmq.log();
+    assert!(log.contains("(idle_timeout); disconnecting"), "{log}");
+}
+
+#[test]
+fn once_bridge_does_not_reconnect() {
+    if common::skip_unless_boxmq("once", "starts the boxmq binary with bridge lines") {
+        return;
+    }
+    let mut remote = Remote::start();
+    let boxmq = boxmq_bridged(remote.port, &["topic shellies/# out 1", "start_type once"]);
+    wait_retained(remote.port, &state("up"), "1", Duration::from_secs(10));
+    remote.down();
+    wait_retained(boxmq.port, &state("up"), "0", Duration::from_secs(10));
+    remote.up();
+    let mut cloud = RawClient::connect(remote.port, "cloud-once");
+    cloud.subscribe_ok(&[("shellies/#", 1)]);
+    presses(boxmq.port, &["p0"]);
+    // `restart_timeout 1 2` would have brought an automatic bridge back
+    // within two seconds.
+    nothing_more(&mut cloud, Duration::from_secs(4));
+    wait_retained(boxmq.port, &state("up"), "0", Duration::from_secs(1));
+    let log = boxmq.log();
+    assert!(
+        log.contains("start_type once: no new connection attempt"),
+        "{log}"
+    );
+}
