@@ -623,12 +623,17 @@ it describe it (defaults in brackets):
   bridge_max_queued_bytes N        kept for the remote [16777216]
   bridge_queue_full refuse_new|drop_oldest      when full [refuse_new]
   bridge_queue_qos0 true|false     keep QoS 0 too while down [true]
+  bridge_outgoing_retain true|false
+                                   false: clear the retain flag [true]
+  bridge_max_packet_size N         drop larger messages for the remote [0: none]
+  bridge_bind_address IP           local address towards the remote
   bridge_cafile PATH               TLS to the remote, its certificate signed
                                    by this PEM CA (feature tls)
   bridge_certfile PATH             client certificate (PEM) for the remote,
   bridge_keyfile PATH              with its PEM key (feature tls)
   bridge_insecure true|false       skip the remote's host name check [false]
                                    (feature tls)
+  bridge_alpn PROTOCOL             offered in the TLS handshake (feature tls)
 Mosquitto's other lines: every directive of mosquitto.conf(5) is accepted
 with its meaning or refused with the reason (docs/MOSQUITTO.md): pid_file,
 user, include_dir, log_dest, log_timestamp, connection_messages, ... boxmq's

@@ -106,3 +106,100 @@ fn once_bridge_does_not_reconnect() {
         "{log}"
     );
 }
+
+#[test]
+fn outgoing_retain_false_clears_the_retain_flag() {
+    if common::skip_unless_boxmq(
+        "outgoing retain",
+        "starts the boxmq binary with bridge lines",
+    ) {
+        return;
+    }
+    let remote = Remote::start();
+    let mut cloud = RawClient::connect(remote.port, "cloud-retain");
+    cloud.subscribe_ok(&[("shellies/#", 1)]);
+    let boxmq = boxmq_bridged(
+        remote.port,
+        &["topic shellies/# out 1", "bridge_outgoing_retain false"],
+    );
+    let mut shelly = RawClient::connect(boxmq.port, "shelly-retain");
+    // Retained on the box, forwarded without the flag: it arrives, but
+    // the remote keeps nothing for a later subscriber.
+    shelly.publish("shellies/s1/relay/0", b"on", 1, true);
+    assert_eq!(receive(&mut cloud, 1, Duration::from_secs(10)), ["on"]);
+    let mut late = RawClient::connect(remote.port, "late-retain");
+    late.subscribe_ok(&[("shellies/#", 1), ("$SYS/broker/connection/#", 0)]);
+    nothing_more(&mut late, Duration::from_millis(1000));
+    // The box itself keeps it, as for any retained message.
+    wait_retained(
+        boxmq.port,
+        "shellies/s1/relay/0",
+        "on",
+        Duration::from_secs(1),
+    );
+}
+
+#[test]
+fn max_packet_size_drops_larger_messages_and_goes_on() {
+    if common::skip_unless_boxmq(
+        "max packet size",
+        "starts the boxmq binary with bridge lines",
+    ) {
+        return;
+    }
+    let remote = Remote::start();
+    let mut cloud = RawClient::connect(remote.port, "cloud-size");
+    cloud.subscribe_ok(&[("shellies/#", 1)]);
+    let boxmq = boxmq_bridged(
+        remote.port,
+        &[
+            "topic shellies/# out 1",
+            "bridge_max_packet_size 200",
+            "sys_interval 1",
+        ],
+    );
+    wait_retained(remote.port, &state("up"), "1", Duration::from_secs(10));
+    let mut cam = RawClient::connect(boxmq.port, "cam-size");
+    // A 3.1.1 PUBLISH here: 2 + 2 + 23 (topic) + 2 (id) + payload bytes.
+    let topic = "shellies/cam1/snapshot/0";
+    cam.publish(topic, &[b'a'; 150], 1, false);
+    cam.publish(topic, &[b'b'; 400], 1, false);
+    cam.publish(topic, &[b'c'; 160], 1, false);
+    let got = receive(&mut cloud, 3, Duration::from_secs(3));
+    assert_eq!(got, ["a".repeat(150), "c".repeat(160)]);
+    // Counted as dropped on the box (the bridge's local side announces
+    // the size, so the core drops it as for any client with a Maximum
+    // Packet Size).
+    wait_retained(
+        boxmq.port,
+        "$SYS/broker/publish/messages/dropped",
+        "1",
+        Duration::from_secs(5),
+    );
+}
+
+#[test]
+fn bind_address_is_bound_and_a_foreign_one_fails_here() {
+    if common::skip_unless_boxmq("bind address", "starts the boxmq binary with bridge lines") {
+        return;
+    }
+    let remote = Remote::start();
+    let boxmq = boxmq_bridged(
+        remote.port,
+        &["topic shellies/# out 1", "bridge_bind_address 127.0.0.1"],
+    );
+    wait_retained(remote.port, &state("up"), "1", Duration::from_secs(10));
+    drop(boxmq);
+    // An address that is not this machine's (TEST-NET-1): the bind fails
+    // here, before any packet leaves, and the bridge says why.
+    let boxmq = boxmq_bridged(
+        remote.port,
+        &["topic shellies/# out 1", "bridge_bind_address 192.0.2.1"],
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !boxmq.log().contains("cannot bind to 192.0.2.1") {
+        assert!(Instant::now() < deadline, "{}", boxmq.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    wait_retained(boxmq.port, &state("up"), "0", Duration::from_secs(1));
+}

@@ -220,6 +220,11 @@ impl Link {
         &self.cfg.name
     }
 
+    /// `bridge_bind_address`.
+    pub(crate) fn bind_address(&self) -> Option<std::net::IpAddr> {
+        self.cfg.bind_address
+    }
+
     /// The core connection id of the local side.
     pub(crate) fn local_id(&self) -> ConnId {
         self.local
@@ -393,7 +398,7 @@ impl Link {
         let p = Publish {
             dup: false,
             qos: QoS::AtMostOnce,
-            retain: true,
+            retain: self.cfg.outgoing_retain,
             topic: &topic,
             packet_id: None,
             properties: Properties::EMPTY,
@@ -430,7 +435,7 @@ impl Link {
             topic: &state_topic,
             payload: b"0",
             qos: QoS::AtLeastOnce,
-            retain: true,
+            retain: self.cfg.outgoing_retain,
             properties: Properties::EMPTY,
         });
         self.props.clear();
@@ -728,14 +733,17 @@ impl Link {
         self.stats.last_error = None;
         self.remote_max_qos = QoS::ExactlyOnce;
         self.remote_receive_max = u16::MAX;
-        self.remote_max_packet = u32::MAX;
+        // `bridge_max_packet_size`, or the remote's own if smaller.
+        self.remote_max_packet = self.cfg.max_packet_size.unwrap_or(u32::MAX);
         for p in c.properties.iter() {
             match p {
                 Property::MaximumQoS(q) => {
                     self.remote_max_qos = QoS::from_u8(q).unwrap_or(QoS::AtMostOnce);
                 }
                 Property::ReceiveMaximum(r) => self.remote_receive_max = r.max(1),
-                Property::MaximumPacketSize(m) => self.remote_max_packet = m,
+                Property::MaximumPacketSize(m) => {
+                    self.remote_max_packet = self.remote_max_packet.min(m);
+                }
                 Property::ServerKeepAlive(k) => {
                     self.keepalive = Duration::from_secs(u64::from(k));
                 }
@@ -776,7 +784,7 @@ impl Link {
                 let p = Publish {
                     dup: false,
                     qos: QoS::AtLeastOnce,
-                    retain: true,
+                    retain: self.cfg.outgoing_retain,
                     topic: &topic,
                     packet_id: Some(pid),
                     properties: Properties::EMPTY,
@@ -1188,7 +1196,9 @@ impl Link {
         let out = Publish {
             dup: p.dup,
             qos,
-            retain: p.retain,
+            // `bridge_outgoing_retain false`: for remotes without
+            // retained messages.
+            retain: p.retain && self.cfg.outgoing_retain,
             topic: &topic,
             packet_id: remote_pid,
             properties: props.as_properties(),

@@ -99,6 +99,7 @@ const TLS_LINES: &[&str] = &[
     "bridge_certfile",
     "bridge_keyfile",
     "bridge_insecure",
+    "bridge_alpn",
 ];
 
 /// Applies one bridge line to the bridge of the last `connection` line.
@@ -240,6 +241,20 @@ fn apply(bridges: &mut Vec<BridgeConfig>, name: &str, args: &[&str]) -> Result<(
         "bridge_certfile" => b.certfile = Some(single(name, args)?.into()),
         "bridge_keyfile" => b.keyfile = Some(single(name, args)?.into()),
         "bridge_insecure" => b.insecure = boolean(name, args)?,
+        "bridge_alpn" => b.alpn = Some(single(name, args)?.to_owned()),
+        "bridge_outgoing_retain" => b.outgoing_retain = boolean(name, args)?,
+        "bridge_max_packet_size" => {
+            // 0: no limit of the bridge's own (Mosquitto's "unlimited").
+            let n = number(name, single(name, args)?, 0, u64::from(u32::MAX))?;
+            b.max_packet_size = u32::try_from(n).ok().filter(|n| *n > 0);
+        }
+        "bridge_bind_address" => {
+            let word = single(name, args)?;
+            let ip = word.parse::<std::net::IpAddr>().map_err(|_| {
+                format!("{name}: '{word}' is not an IP address (host names are not resolved)")
+            })?;
+            b.bind_address = Some(ip);
+        }
         _ => return Err(format!("unknown bridge directive '{name}'")),
     }
     Ok(())

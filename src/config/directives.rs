@@ -204,9 +204,9 @@ pub(super) const TABLE: &[Directive] = &[
     same("address", bridge_line),
     same("addresses", bridge_line),
     differs("bridge_attempt_unsubscribe", bridge_no_effect_bool),
-    refused("bridge_bind_address", NOT_YET),
-    differs("bridge_max_packet_size", bridge_max_packet_size),
-    differs("bridge_outgoing_retain", bridge_outgoing_retain),
+    same("bridge_bind_address", bridge_line),
+    same("bridge_max_packet_size", bridge_line),
+    same("bridge_outgoing_retain", bridge_line),
     differs("bridge_protocol_version", bridge_line),
     same("cleansession", bridge_line),
     differs("local_cleansession", bridge_no_effect_bool),
@@ -238,10 +238,7 @@ pub(super) const TABLE: &[Directive] = &[
     same("topic", bridge_line),
     same("try_private", bridge_line),
     // Bridge TLS.
-    refused(
-        "bridge_alpn",
-        "ALPN for bridges is not implemented yet (issue 28); remove the line",
-    ),
+    same("bridge_alpn", bridge_line),
     same("bridge_cafile", bridge_line),
     refused("bridge_capath", CAPATH),
     same("bridge_certfile", bridge_line),
@@ -788,25 +785,6 @@ fn bridge_line(p: &mut Parser, line: &Line<'_>) -> Applied {
 /// A bridge line with no effect in boxmq; it must still follow `connection`.
 fn bridge_no_effect_bool(p: &mut Parser, line: &Line<'_>) -> Applied {
     boolean(line)?;
-    bridge::current(&mut p.config.bridges, line.name).map(|_| ())
-}
-
-fn bridge_max_packet_size(p: &mut Parser, line: &Line<'_>) -> Applied {
-    only(
-        line,
-        &["0"],
-        "a bridge takes the remote's Maximum Packet Size (MQTT 5.0); a limit of its own is \
-         not implemented yet (issue 28)",
-    )?;
-    bridge::current(&mut p.config.bridges, line.name).map(|_| ())
-}
-
-fn bridge_outgoing_retain(p: &mut Parser, line: &Line<'_>) -> Applied {
-    only(
-        line,
-        &["true"],
-        "clearing the retain flag towards the remote is not implemented yet (issue 28)",
-    )?;
     bridge::current(&mut p.config.bridges, line.name).map(|_| ())
 }
 

@@ -970,6 +970,37 @@ fn bridge_start_types() {
 }
 
 #[test]
+fn bridge_retain_size_bind_and_alpn_lines() {
+    let base = "connection a\naddress 127.0.0.1\ntopic x out\n";
+    let b = &parse(base).expect("plain").bridges[0];
+    assert!(b.outgoing_retain && b.max_packet_size.is_none() && b.bind_address.is_none());
+    let c = parse(&format!(
+        "{base}bridge_outgoing_retain false\nbridge_max_packet_size 1000\n\
+         bridge_bind_address 127.0.0.1\n"
+    ))
+    .expect("lines");
+    let b = &c.bridges[0];
+    assert!(!b.outgoing_retain);
+    assert_eq!(b.max_packet_size, Some(1000));
+    assert_eq!(b.bind_address, Some([127, 0, 0, 1].into()));
+    let c = parse(&format!("{base}bridge_max_packet_size 0\n")).expect("0");
+    assert_eq!(c.bridges[0].max_packet_size, None, "0: no limit");
+    fails_with(
+        &format!("{base}bridge_bind_address eth0"),
+        4,
+        &["not an IP address"],
+    );
+    if cfg!(feature = "tls") {
+        let c = parse(&format!("{base}bridge_cafile /ca.pem\nbridge_alpn mqtt\n")).expect("alpn");
+        assert_eq!(c.bridges[0].alpn.as_deref(), Some("mqtt"));
+        let (_, message) = fail(&format!("{base}bridge_alpn mqtt\n"));
+        assert!(message.contains("bridge_cafile"), "{message}");
+    } else {
+        fails_with(&format!("{base}bridge_alpn mqtt"), 4, &["--features tls"]);
+    }
+}
+
+#[test]
 fn bridge_tls_lines() {
     let base = "connection a\naddress 127.0.0.1:8883\ntopic x out\n";
     let full = format!(
