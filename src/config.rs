@@ -62,6 +62,9 @@ pub struct ListenerConfig {
     pub cafile: Option<PathBuf>,
     /// Clients must present a certificate `cafile` verifies (`require_certificate`).
     pub require_certificate: bool,
+    /// PEM certificate revocation lists (`crlfile`): a client certificate
+    /// they revoke is refused in the handshake.
+    pub crlfile: Option<PathBuf>,
     /// The client certificate's subject CN is the user name; no password
     /// needed (`use_identity_as_username`).
     pub use_identity_as_username: bool,
@@ -601,6 +604,8 @@ Per listener (after its 'listener' line; docs/SECURITY.md):
   keyfile PATH                     this PEM private key (feature tls)
   cafile PATH                      CA for client certificates (feature tls)
   require_certificate true|false   clients need a certificate (feature tls)
+  crlfile PATH                     PEM CRLs: revoked client certificates are
+                                   refused (feature tls)
   use_identity_as_username true|false
                                    the certificate's CN is the user name
   protocol mqtt|websockets         MQTT over WebSockets (feature websockets)

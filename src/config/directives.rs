@@ -188,7 +188,7 @@ pub(super) const TABLE: &[Directive] = &[
     same("certfile", listener_line_tls),
     refused("ciphers", CIPHERS),
     refused("ciphers_tls1.3", CIPHERS),
-    refused("crlfile", NOT_YET),
+    same("crlfile", listener_line_tls),
     differs("dhparamfile", dhparamfile),
     same("keyfile", listener_line_tls),
     same("require_certificate", listener_line_tls),
