@@ -556,7 +556,8 @@ Config file: one directive per line; a line starting with # is a comment.
   reason_strings true|false        5.0 error replies say why (default false)
   log_type TYPE                    error, warning, notice, information, debug,
                                    all or none; repeatable, most verbose wins
-  log_dest DEST                    stderr, stdout, file PATH, syslog or none;
+  log_dest DEST                    stderr, stdout, file PATH, syslog, topic
+                                   ($SYS/broker/log/E|W|N) or none;
                                    repeatable; stderr without any
   max_connections N                open connections (default 1024; -1 or 0:
                                    as many as the open file limit allows)

@@ -431,13 +431,7 @@ fn log_dest(p: &mut Parser, line: &Line<'_>) -> Applied {
             LogDest::File(PathBuf::from(path))
         }
         ["file"] => return Err("log_dest file: expected 'log_dest file PATH'".to_owned()),
-        ["topic"] => {
-            return Err(
-                "log_dest topic: not supported: boxmq does not publish its log on \
-                 $SYS/broker/log/# yet (issue 28); use log_dest syslog or file"
-                    .to_owned(),
-            );
-        }
+        ["topic"] => LogDest::Topic,
         ["dlt"] => {
             return Err(
                 "log_dest dlt: not supported: boxmq has no Diagnostic Log and Trace output; \

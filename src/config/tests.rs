@@ -522,7 +522,15 @@ fn refused_mosquitto_directives_say_why() {
         &["max_qos 1: not supported", "not implemented yet"],
     );
     fails_with("message_size_limit 10", 1, &["max_packet_size closes"]);
-    fails_with("log_dest topic", 1, &["use log_dest syslog or file"]);
+    fails_with("log_dest dlt", 1, &["use log_dest syslog"]);
+    let c = parse("log_dest topic\nlog_dest stderr").expect("log_dest topic");
+    assert_eq!(
+        c.log.dests,
+        Some(vec![
+            crate::config::LogDest::Topic,
+            crate::config::LogDest::Stderr
+        ])
+    );
 }
 
 #[test]

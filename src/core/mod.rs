@@ -25,6 +25,7 @@ mod conn;
 mod connect;
 mod flow;
 mod ids;
+mod log_topic;
 mod matching;
 mod message;
 mod persist;
