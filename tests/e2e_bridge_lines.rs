@@ -82,6 +82,38 @@ fn lazy_bridge_connects_at_its_threshold_and_leaves_when_idle() {
     assert!(log.contains("(idle_timeout); disconnecting"), "{log}");
 }
 
+/// Messages a lazy bridge keeps below its threshold are in its session,
+/// which persistence keeps across a restart (killed, not stopped): the
+/// count goes on from there.
+#[test]
+fn lazy_bridge_keeps_its_count_across_a_restart() {
+    if common::skip_unless_boxmq("lazy restart", "starts the boxmq binary with bridge lines") {
+        return;
+    }
+    let remote = Remote::start();
+    let mut cloud = RawClient::connect(remote.port, "cloud-lazy-restart");
+    cloud.subscribe_ok(&[("shellies/#", 1)]);
+    let data = common::TempDir::new("lazy-data");
+    let location = format!("persistence_location {}", data.path().display());
+    let lines = [
+        "topic shellies/# out 1",
+        "start_type lazy",
+        "threshold 3",
+        "persistence true",
+        &location,
+    ];
+    let boxmq = boxmq_bridged(remote.port, &lines);
+    presses(boxmq.port, &["p0", "p1"]);
+    drop(boxmq);
+    let boxmq = boxmq_bridged(remote.port, &lines);
+    nothing_more(&mut cloud, Duration::from_millis(500));
+    presses(boxmq.port, &["p2"]);
+    assert_eq!(
+        receive(&mut cloud, 3, Duration::from_secs(10)),
+        ["p0", "p1", "p2"]
+    );
+}
+
 #[test]
 fn once_bridge_does_not_reconnect() {
     if common::skip_unless_boxmq("once", "starts the boxmq binary with bridge lines") {

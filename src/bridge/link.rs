@@ -100,6 +100,9 @@ pub(crate) struct Link {
     private_suspect: bool,
     /// This attempt's CONNECT used the private level.
     private_attempt: bool,
+    /// A lazy bridge's local session has been made (on the first tick,
+    /// once the store is restored).
+    primed: bool,
     /// When a bridge on a secondary address tries the primary again.
     primary_retry: Option<Instant>,
     primary_hold: Duration,
@@ -182,6 +185,7 @@ impl Link {
             private_refused: false,
             private_suspect: false,
             private_attempt: false,
+            primed: false,
             primary_retry: None,
             primary_hold: PRIMARY_HOLD_DOWN,
             last_rx: now,
@@ -205,13 +209,6 @@ impl Link {
             cfg,
         };
         link.local_state(core, false, now);
-        if lazy {
-            // The local session and its subscriptions exist from the
-            // start, so that messages for the remote are kept (and
-            // counted against the threshold) before the first connection.
-            link.local_connect(core, now);
-            link.local_disconnect(core, now);
-        }
         link
     }
 
@@ -308,6 +305,17 @@ impl Link {
             self.publish_figures(core, now);
         }
         let lazy = self.cfg.start_type == StartType::Lazy;
+        if lazy && !self.primed {
+            // The local session and its subscriptions exist from the
+            // start, so that messages for the remote are kept (and
+            // counted against the threshold) before the first
+            // connection. Not before the first tick: the store restores
+            // the session, if it has one, before the loop runs.
+            // The local side stays open until the core's SUBACK (with
+            // persistence the core answers once the session is durable).
+            self.primed = true;
+            self.local_connect(core, now);
+        }
         match self.state {
             State::Dormant if self.lazy_due(core) => {
                 log::info!(
@@ -794,6 +802,11 @@ impl Link {
             }
         }
         self.local_state(core, true, now);
+        if self.local_open {
+            // Still priming (see `tick`): connect again, so that the core
+            // resends what it gave the bridge meanwhile.
+            self.local_disconnect(core, now);
+        }
         self.local_connect(core, now);
         self.publish_figures(core, now);
     }
@@ -1094,6 +1107,10 @@ impl Link {
             return;
         }
         loop {
+            if !self.local_open {
+                // Closed by what a frame led to (a lazy bridge's SUBACK).
+                return;
+            }
             if core.is_closing(self.local) {
                 // Shut down by the core (the broker stops).
                 self.local_open = false;
@@ -1109,6 +1126,7 @@ impl Link {
             let frame = adapter::next_frame(core, self.local, ProtocolVersion::V5, now, |p| {
                 Some(match p {
                     Packet::Connack(c) => LocalEvent::Connack(c.code),
+                    Packet::Suback(_) => LocalEvent::Subscribed,
                     Packet::Publish(p) => self
                         .forward(&p, now)
                         .map_or(LocalEvent::Ignore, |ack| LocalEvent::AckNow(ack.0, ack.1)),
@@ -1141,7 +1159,13 @@ impl Link {
                     );
                 }
                 LocalEvent::AckNow(kind, pid) => self.feed_local_ack(core, kind, pid, now),
-                LocalEvent::Ignore => {}
+                LocalEvent::Subscribed if self.state != State::Up => {
+                    // A lazy bridge's session is made: offline until its
+                    // threshold.
+                    self.local_disconnect(core, now);
+                    return;
+                }
+                LocalEvent::Subscribed | LocalEvent::Ignore => {}
             }
         }
     }
@@ -1237,6 +1261,7 @@ impl Link {
 /// What one frame of the core's output asks of the bridge.
 enum LocalEvent {
     Connack(u8),
+    Subscribed,
     AckNow(PubRespKind, PacketId),
     Ignore,
 }

@@ -716,6 +716,7 @@ fn lazy_bridge_retries_with_backoff_only_while_its_threshold_holds() {
     c.start_type = StartType::Lazy;
     c.threshold = 1;
     let mut h = Harness::new(c);
+    assert!(h.link.tick(&mut h.core, h.now).is_none(), "nothing waits");
     h.publish("load/x", "m0", QoS::AtLeastOnce);
     let action = h.link.tick(&mut h.core, h.now);
     assert!(matches!(action, Some(Action::Connect(_))), "{action:?}");
