@@ -62,6 +62,9 @@ pub struct ListenerConfig {
     pub cafile: Option<PathBuf>,
     /// Clients must present a certificate `cafile` verifies (`require_certificate`).
     pub require_certificate: bool,
+    /// PEM certificate revocation lists (`crlfile`): a client certificate
+    /// they revoke is refused in the handshake.
+    pub crlfile: Option<PathBuf>,
     /// The client certificate's subject CN is the user name; no password
     /// needed (`use_identity_as_username`).
     pub use_identity_as_username: bool,
@@ -596,7 +599,8 @@ Config file: one directive per line; a line starting with # is a comment.
   reason_strings true|false        5.0 error replies say why (default false)
   log_type TYPE                    error, warning, notice, information, debug,
                                    all or none; repeatable, most verbose wins
-  log_dest DEST                    stderr, stdout, file PATH, syslog or none;
+  log_dest DEST                    stderr, stdout, file PATH, syslog, topic
+                                   ($SYS/broker/log/E|W|N) or none;
                                    repeatable; stderr without any
   max_connections N                open connections (default 0, also -1: as
                                    many as the open file limit allows)
@@ -650,6 +654,8 @@ Per listener (after its 'listener' line; docs/SECURITY.md):
   keyfile PATH                     this PEM private key (feature tls)
   cafile PATH                      CA for client certificates (feature tls)
   require_certificate true|false   clients need a certificate (feature tls)
+  crlfile PATH                     PEM CRLs: revoked client certificates are
+                                   refused (feature tls)
   use_identity_as_username true|false
                                    the certificate's CN is the user name
   protocol mqtt|websockets         MQTT over WebSockets (feature websockets)
@@ -663,17 +669,26 @@ it describe it (defaults in brackets):
   keepalive_interval SECONDS       towards the remote [60]
   restart_timeout BASE [CAP]       reconnect delay, backoff up to CAP [5 30]
   bridge_protocol_version mqttv311|mqttv50
+  start_type automatic|lazy|once   when it connects [automatic]
+  threshold N, idle_timeout SECONDS
+                                   lazy: connect at N waiting, leave when idle
+                                   [10 60]
   notification_topic TOPIC         [$SYS/broker/connection/NAME/state]
   bridge_max_queued_messages N     kept for the remote [100000]
   bridge_max_queued_bytes N        kept for the remote [16777216]
   bridge_queue_full refuse_new|drop_oldest      when full [refuse_new]
   bridge_queue_qos0 true|false     keep QoS 0 too while down [true]
+  bridge_outgoing_retain true|false
+                                   false: clear the retain flag [true]
+  bridge_max_packet_size N         drop larger messages for the remote [0: none]
+  bridge_bind_address IP           local address towards the remote
   bridge_cafile PATH               TLS to the remote, its certificate signed
                                    by this PEM CA (feature tls)
   bridge_certfile PATH             client certificate (PEM) for the remote,
   bridge_keyfile PATH              with its PEM key (feature tls)
   bridge_insecure true|false       skip the remote's host name check [false]
                                    (feature tls)
+  bridge_alpn PROTOCOL             offered in the TLS handshake (feature tls)
 Mosquitto's other lines: every directive of mosquitto.conf(5) is accepted
 with its meaning or refused with the reason (docs/MOSQUITTO.md): pid_file,
 user, include_dir, log_dest, log_timestamp, connection_messages, ... boxmq's

@@ -28,6 +28,7 @@ mod connect;
 mod flow;
 mod ids;
 mod listener;
+mod log_topic;
 mod matching;
 mod message;
 mod persist;

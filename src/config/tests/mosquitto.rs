@@ -281,7 +281,11 @@ fn pid_file_user_and_defaults_only_lines() {
     ] {
         parse(line).unwrap_or_else(|e| panic!("{line}: {e}"));
     }
-    fails_with("start_type lazy", 1, &["start_type lazy: not supported"]);
+    fails_with(
+        "connection b\nstart_type manual",
+        2,
+        &["start_type manual: not supported", "RSMB"],
+    );
     assert_eq!(parse("max_keepalive 60").unwrap().limits.max_keepalive, 60);
     assert_eq!(
         parse("max_keepalive 0").unwrap().limits.max_keepalive,
