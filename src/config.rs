@@ -124,6 +124,9 @@ pub struct Config {
     pub queue_qos0_messages: bool,
     /// `persistent_client_expiration`, in seconds (`None`: never).
     pub persistent_client_expiration: Option<u32>,
+    /// `max_inflight_bytes`: payload bytes in flight to a client before
+    /// it must acknowledge some (0: no byte bound).
+    pub max_inflight_bytes: usize,
     /// `max_connections -1` (Mosquitto's default): the `boxmq` binary sets
     /// `limits.max_connections` from the open file limit at start.
     pub connections_up_to_fd_limit: bool,
@@ -154,6 +157,7 @@ impl Default for Config {
             upgrade_outgoing_qos: false,
             queue_qos0_messages: false,
             persistent_client_expiration: None,
+            max_inflight_bytes: 0,
             connections_up_to_fd_limit: false,
             notices: Vec::new(),
         }
@@ -249,6 +253,7 @@ impl Config {
             upgrade_outgoing_qos: self.upgrade_outgoing_qos,
             queue_qos0_messages: self.queue_qos0_messages,
             persistent_client_expiration: self.persistent_client_expiration,
+            max_inflight_bytes: self.max_inflight_bytes,
             listeners: self
                 .listeners
                 .iter()

@@ -135,7 +135,7 @@ pub(super) const TABLE: &[Directive] = &[
     same("log_timestamp", log_timestamp),
     differs("log_timestamp_format", log_timestamp_format),
     differs("log_type", log_type),
-    differs("max_inflight_bytes", max_inflight_bytes),
+    same("max_inflight_bytes", max_inflight_bytes),
     same("max_inflight_messages", max_inflight_messages),
     same("max_keepalive", max_keepalive),
     differs("max_packet_size", max_packet_size),
@@ -517,13 +517,14 @@ fn log_type(p: &mut Parser, line: &Line<'_>) -> Applied {
     Ok(())
 }
 
-fn max_inflight_bytes(_: &mut Parser, line: &Line<'_>) -> Applied {
-    only(
-        line,
-        &["0"],
-        "boxmq bounds messages in flight by count (max_inflight_messages) only; a byte \
-         bound is not implemented yet (issue 28)",
-    )
+fn max_inflight_bytes(p: &mut Parser, line: &Line<'_>) -> Applied {
+    // 0: no byte bound (Mosquitto's default).
+    let v = count_or_unlimited(line, &["0"], 1, USIZE_MAX)?;
+    p.config.max_inflight_bytes = match v {
+        Some(v) => to_usize(line.name, v)?,
+        None => 0,
+    };
+    Ok(())
 }
 
 fn max_inflight_messages(p: &mut Parser, line: &Line<'_>) -> Applied {

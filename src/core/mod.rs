@@ -102,6 +102,10 @@ pub struct CoreOptions {
     /// 0xFFFFFFFF) is dropped when its client stays away this long.
     /// `None` (the default): kept for ever.
     pub persistent_client_expiration: Option<u32>,
+    /// `max_inflight_bytes`: a client gets another QoS 1/2 message while
+    /// the payload bytes it has not acknowledged are below this; 0 (the
+    /// default): no byte bound, `max_inflight_messages` alone.
+    pub max_inflight_bytes: usize,
     /// The options of each listener, by its index (see
     /// [`Core::set_listener`]).
     pub listeners: Vec<ListenerOptions>,
@@ -122,6 +126,7 @@ impl Default for CoreOptions {
             upgrade_outgoing_qos: false,
             queue_qos0_messages: false,
             persistent_client_expiration: None,
+            max_inflight_bytes: 0,
             listeners: Vec::new(),
         }
     }
@@ -228,6 +233,8 @@ pub struct Core {
     queue_qos0_messages: bool,
     /// `CoreOptions::persistent_client_expiration`.
     persistent_client_expiration: Option<u32>,
+    /// `CoreOptions::max_inflight_bytes`.
+    max_inflight_bytes: usize,
     /// `CoreOptions::listeners`.
     listeners: Vec<ListenerOptions>,
 }
@@ -331,6 +338,7 @@ impl Core {
             upgrade_outgoing_qos: options.upgrade_outgoing_qos,
             queue_qos0_messages: options.queue_qos0_messages,
             persistent_client_expiration: options.persistent_client_expiration,
+            max_inflight_bytes: options.max_inflight_bytes,
             listeners: options.listeners,
         }
     }

@@ -363,3 +363,12 @@ fn mount_point_is_per_listener() {
         &["expected 'mount_point PREFIX'"],
     );
 }
+
+#[test]
+fn max_inflight_bytes_is_a_byte_bound_or_none() {
+    let c = parse("max_inflight_bytes 4096").unwrap();
+    assert_eq!(c.core_options().max_inflight_bytes, 4096);
+    assert_eq!(parse("max_inflight_bytes 0").unwrap().max_inflight_bytes, 0);
+    assert_eq!(parse("").unwrap().max_inflight_bytes, 0);
+    fails_with("max_inflight_bytes -5", 1, &["max_inflight_bytes: '-5'"]);
+}
