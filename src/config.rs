@@ -72,6 +72,12 @@ pub struct ListenerConfig {
     /// Put before its clients' topics and taken off what they receive
     /// (`mount_point`).
     pub mount_point: Option<String>,
+    /// Its own `allow_zero_length_clientid` (with `per_listener_settings
+    /// true`; `None`: the default, true).
+    pub allow_zero_length_clientid: Option<bool>,
+    /// Its own `auto_id_prefix` (with `per_listener_settings true`;
+    /// `None`: the default, `auto-`).
+    pub auto_id_prefix: Option<String>,
 }
 
 /// Everything the broker needs to run; the binary and the embedding API share it.
@@ -116,6 +122,10 @@ pub struct Config {
     pub allow_zero_length_clientid: bool,
     /// `auto_id_prefix`: what assigned client ids start with (`auto-`).
     pub auto_id_prefix: String,
+    /// `per_listener_settings`: each listener has its own security lines
+    /// (boxmq: its own `allow_zero_length_clientid` and `auto_id_prefix`;
+    /// the others must be alike, see docs/MOSQUITTO.md).
+    pub per_listener_settings: bool,
     /// `retain_available`: retained messages on (default) or off.
     pub retain_available: bool,
     /// `upgrade_outgoing_qos`: deliver at the subscription's QoS.
@@ -153,6 +163,7 @@ impl Default for Config {
             user: None,
             allow_zero_length_clientid: true,
             auto_id_prefix: "auto-".to_owned(),
+            per_listener_settings: false,
             retain_available: true,
             upgrade_outgoing_qos: false,
             queue_qos0_messages: false,
@@ -257,7 +268,7 @@ impl Config {
             listeners: self
                 .listeners
                 .iter()
-                .map(ListenerConfig::core_options)
+                .map(|l| l.core_options(self.per_listener_settings))
                 .collect(),
         }
     }

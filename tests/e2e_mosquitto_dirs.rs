@@ -299,3 +299,27 @@ fn max_inflight_bytes_waits_for_acknowledgements() {
     let third = dash.recv_publish_noack();
     assert_eq!(third.payload.len(), 60);
 }
+
+#[test]
+fn per_listener_zero_length_client_ids() {
+    // Mosquitto's 01-connect-zero-length-id with per_listener_settings
+    // true: each listener's own allow_zero_length_clientid.
+    if skip_unless_boxmq(
+        "per_listener_zero_length_client_ids",
+        "the harness's Mosquitto file has allow_anonymous before the test's \
+         lines, and Mosquitto wants per_listener_settings before any",
+    ) {
+        return;
+    }
+    let (port2, listener) = second_listener();
+    let b = TestBroker::start_with_config(&[
+        "per_listener_settings true",
+        &listener,
+        "allow_anonymous true",
+        "allow_zero_length_clientid false",
+    ]);
+    let (_c, ack) = RawClient::connect_with(port2, &ConnectOpts::new(""));
+    assert_eq!(ack.return_code, 0x02);
+    let (_c, ack) = RawClient::connect_with(b.port, &ConnectOpts::new(""));
+    assert_eq!(ack.return_code, 0x00);
+}

@@ -374,8 +374,13 @@ fn allow_duplicate_messages(_: &mut Parser, line: &Line<'_>) -> Applied {
 }
 
 fn allow_zero_length_clientid(p: &mut Parser, line: &Line<'_>) -> Applied {
-    p.config.allow_zero_length_clientid = boolean(line)?;
-    p.security_line(line);
+    let value = boolean(line)?;
+    // With per_listener_settings true, the listener's own (Mosquitto).
+    if p.per_listener_settings {
+        p.current_listener().allow_zero_length_clientid = Some(value);
+    } else {
+        p.config.allow_zero_length_clientid = value;
+    }
     Ok(())
 }
 
@@ -393,8 +398,11 @@ fn auto_id_prefix(p: &mut Parser, line: &Line<'_>) -> Applied {
              client id, at most 65,535 bytes with the 36 after the prefix)"
         ));
     }
-    p.config.auto_id_prefix = prefix.to_owned();
-    p.security_line(line);
+    if p.per_listener_settings {
+        p.current_listener().auto_id_prefix = Some(prefix.to_owned());
+    } else {
+        p.config.auto_id_prefix = prefix.to_owned();
+    }
     Ok(())
 }
 
@@ -594,6 +602,7 @@ fn message_size_limit(_: &mut Parser, line: &Line<'_>) -> Applied {
 
 fn per_listener_settings(p: &mut Parser, line: &Line<'_>) -> Applied {
     p.per_listener_settings = boolean(line)?;
+    p.config.per_listener_settings = p.per_listener_settings;
     Ok(())
 }
 

@@ -855,7 +855,7 @@ impl Core {
     /// UUID-shaped string, as Mosquitto assigns them. Random (from the
     /// process's randomly keyed hasher), so another client cannot guess it
     /// and take the session over.
-    fn assign_client_id(&mut self) -> String {
+    fn assign_client_id(&mut self, prefix: &str) -> String {
         use std::hash::{BuildHasher, Hasher};
         loop {
             self.next_auto_id += 1;
@@ -868,7 +868,7 @@ impl Core {
             let (a, b) = (word(1), word(2));
             let id = format!(
                 "{}{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-                self.auto_id_prefix,
+                prefix,
                 a >> 32,
                 (a >> 16) & 0xFFFF,
                 a & 0xFFFF,

@@ -556,3 +556,32 @@ fn max_inflight_bytes_holds_back_until_acknowledged() {
         .collect();
     assert_eq!(sizes, [500]);
 }
+
+#[test]
+fn client_id_lines_of_a_listener_win() {
+    // per_listener_settings true: listener 0 refuses empty ids, listener 1
+    // assigns them with its own prefix; no listener: the core's options.
+    let mut h = Harness::with(CoreOptions {
+        listeners: vec![
+            ListenerOptions {
+                allow_zero_length_clientid: Some(false),
+                ..ListenerOptions::default()
+            },
+            ListenerOptions {
+                allow_zero_length_clientid: Some(true),
+                auto_id_prefix: Some("panel-".into()),
+                ..ListenerOptions::default()
+            },
+        ],
+        auto_id_prefix: "app-".to_owned(),
+        ..CoreOptions::default()
+    });
+    let a = connect(&mut h, Some(0), V5, "", true, None);
+    assert_eq!(connack(&mut h, a).0, 0x85);
+    let b = connect(&mut h, Some(1), V5, "", true, None);
+    let assigned = connack(&mut h, b).1.expect("assigned");
+    assert!(assigned.starts_with("panel-"), "{assigned}");
+    let c = connect(&mut h, None, V5, "", true, None);
+    let assigned = connack(&mut h, c).1.expect("assigned");
+    assert!(assigned.starts_with("app-"), "{assigned}");
+}
