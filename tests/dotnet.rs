@@ -36,7 +36,9 @@ use std::sync::{OnceLock, mpsc};
 use std::time::Duration;
 
 mod nested_cargo;
-use nested_cargo::{cargo, manifest_dir, run_bounded, target_dir, without_outer_build};
+use nested_cargo::{
+    cargo, manifest_dir, read, require, run_bounded, target_dir, without_outer_build,
+};
 
 /// The nested release-lib build (the boxmq crate and the ffi crate).
 const BUILD_LIMIT: Duration = Duration::from_secs(900);
@@ -44,11 +46,6 @@ const BUILD_LIMIT: Duration = Duration::from_secs(900);
 const RUN_LIMIT: Duration = Duration::from_secs(300);
 const WAIT: Duration = Duration::from_secs(10);
 const TOPIC: &str = "shellies/shellybutton1-A4CF12F45A10/input_event/0";
-
-fn read(rel: &str) -> String {
-    let path = manifest_dir().join(rel);
-    fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
 
 /// `version = "..."` of `ffi/Cargo.toml`.
 fn crate_version() -> String {
@@ -58,18 +55,6 @@ fn crate_version() -> String {
         .and_then(|v| v.strip_suffix('"'))
         .expect("a version in ffi/Cargo.toml")
         .to_owned()
-}
-
-fn require(tool: &str, package: &str) {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        found,
-        "`{tool}` is not installed; install it (Debian: apt-get install -y {package})"
-    );
 }
 
 /// The names `boxmq_...(` that a text calls or declares.

@@ -24,7 +24,7 @@ use std::sync::{OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 mod nested_cargo;
-use nested_cargo::{cargo, manifest_dir, target_dir};
+use nested_cargo::{cargo, manifest_dir, read, require, target_dir};
 
 /// Building the boxmq crate and the ffi crate from scratch (debug).
 const BUILD_LIMIT: Duration = Duration::from_secs(600);
@@ -41,11 +41,6 @@ const NATIVE_LIBS: &[&str] = &[
     "-ldl",
     "-lc",
 ];
-
-fn read(rel: &str) -> String {
-    let path = manifest_dir().join(rel);
-    fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
 
 /// The Rust sources of the ffi crate, concatenated.
 fn ffi_sources() -> String {
@@ -203,19 +198,6 @@ fn the_ffi_crate_unit_tests_pass() {
         out.lines()
             .any(|l| l.starts_with("test result: ok.") && !l.contains(" 0 passed")),
         "no ffi unit test ran:\n{out}"
-    );
-}
-
-fn require(tool: &str, package: &str) {
-    let found = Command::new(tool)
-        .arg("--help")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    assert!(
-        found,
-        "`{tool}` is not installed; install it (Debian: apt-get install -y {package})"
     );
 }
 

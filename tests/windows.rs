@@ -34,7 +34,7 @@ use std::sync::{Mutex, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 mod nested_cargo;
-use nested_cargo::{cargo, manifest_dir, run_bounded, target_dir, without_outer_build};
+use nested_cargo::{cargo, manifest_dir, require, run_bounded, target_dir, without_outer_build};
 
 const TARGET: &str = "x86_64-pc-windows-gnu";
 /// Building both artifacts from scratch (release, LTO) on 2 cores.
@@ -56,19 +56,6 @@ const SYSTEM_DLLS: &[&str] = &[
     "bcrypt.dll",
     "userenv.dll",
 ];
-
-fn require(tool: &str, package: &str) {
-    let found = Command::new(tool)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    assert!(
-        found,
-        "`{tool}` is not installed; install it (Debian: apt-get install -y {package})"
-    );
-}
 
 /// Where the programs under test and the stand-in DLL are put.
 fn bin_dir() -> PathBuf {

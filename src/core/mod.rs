@@ -248,6 +248,9 @@ enum Input {
     /// Not taken now: a subscriber's queue is full and the publisher is
     /// paused (see `flow.rs`); its bytes are handed in again on resuming.
     Refused,
+    /// Not taken now: parked for the application's verdict (see
+    /// `verdict.rs`); its bytes are handed in again once the verdict came.
+    Parked,
 }
 
 /// Why a handler ends its connection: the handler returns it, and
@@ -256,8 +259,9 @@ enum Input {
 #[must_use]
 #[derive(Debug)]
 struct Close {
-    /// 5.0 reason code of the DISCONNECT.
-    code: u8,
+    /// 5.0 reason code of the DISCONNECT; `None`: closed without one (see
+    /// [`Close::quiet`]).
+    code: Option<u8>,
     /// What went wrong, for the log and the 5.0 Reason String.
     why: std::borrow::Cow<'static, str>,
 }
@@ -266,7 +270,7 @@ impl Close {
     /// A protocol violation found after decoding (0x82).
     fn protocol(what: impl std::fmt::Display) -> Close {
         Close {
-            code: 0x82,
+            code: Some(0x82),
             why: format!("protocol error: {what}").into(),
         }
     }
@@ -274,8 +278,17 @@ impl Close {
     /// A DISCONNECT with reason `code`.
     fn new(code: u8, why: &'static str) -> Close {
         Close {
-            code,
+            code: Some(code),
             why: why.into(),
+        }
+    }
+
+    /// A protocol violation closed without a DISCONNECT (5.0 §4.13 leaves
+    /// it optional), where Mosquitto closes that way.
+    fn quiet(what: &'static str) -> Close {
+        Close {
+            code: None,
+            why: what.into(),
         }
     }
 }
@@ -436,11 +449,11 @@ impl Core {
                     Screen::Pass => {}
                     Screen::NeedMore => return used,
                     Screen::Refuse(what) => {
-                        self.protocol_violation(id, what, now);
+                        self.apply_close(id, Close::protocol(what), now);
                         return data.len();
                     }
                     Screen::Close(what) => {
-                        self.close_quietly(id, what, now);
+                        self.apply_close(id, Close::quiet(what), now);
                         return data.len();
                     }
                 }
@@ -453,10 +466,7 @@ impl Core {
                         c.last_rx = now;
                     }
                     let input = self.handle_packet(id, packet, now);
-                    // Read the parked flag whatever `input` is, so it
-                    // never outlives its packet.
-                    let parked = self.take_parked();
-                    if input == Input::Refused || parked {
+                    if input != Input::Taken {
                         // A subscriber's full queue, or a packet parked for the
                         // application's verdict (`verdict.rs`): the packet is
                         // handed in again once the connection is resumed
@@ -794,7 +804,11 @@ impl Core {
             DecodeError::UnsupportedProtocolVersion(_) => 0x82,
             other => other.reason_code(),
         };
-        self.disconnect_with(id, reason, &format!("bad packet ({err})"), now);
+        let close = Close {
+            code: Some(reason),
+            why: format!("bad packet ({err})").into(),
+        };
+        self.apply_close(id, close, now);
     }
 
     /// Closes for a protocol violation found after decoding.
@@ -804,49 +818,58 @@ impl Core {
 
     /// Ends connection `id` as a handler asked (see [`Close`]).
     fn apply_close(&mut self, id: ConnId, close: Close, now: Instant) {
-        self.disconnect_with(id, close.code, &close.why, now);
+        match close.code {
+            Some(code) => self.disconnect_with(id, code, &close.why, now),
+            None => self.close_quietly(id, &close.why, now),
+        }
     }
 
-    /// One decoded packet of connection `id`.
+    /// One decoded packet of connection `id`: handled, and the connection
+    /// closed here if its handler says so.
     fn handle_packet(&mut self, id: ConnId, packet: Packet<'_>, now: Instant) -> Input {
+        match self.dispatch(id, packet, now) {
+            Ok(input) => input,
+            Err(close) => {
+                self.apply_close(id, close, now);
+                Input::Taken
+            }
+        }
+    }
+
+    /// Hands one decoded packet of connection `id` to its handler, if the
+    /// connection's phase allows it.
+    fn dispatch(&mut self, id: ConnId, packet: Packet<'_>, now: Instant) -> Result<Input, Close> {
         let Some(phase) = self.conn(id).map(|c| c.phase) else {
-            return Input::Taken;
+            return Ok(Input::Taken);
         };
         let sid = match (phase, &packet) {
             (Phase::AwaitConnect, Packet::Connect(_)) => None,
-            (Phase::AwaitConnect, _) => {
-                // [MQTT-3.1.0-1]: the first packet must be CONNECT.
-                self.protocol_violation(id, "first packet is not CONNECT", now);
-                return Input::Taken;
-            }
+            // [MQTT-3.1.0-1]: the first packet must be CONNECT.
+            (Phase::AwaitConnect, _) => return Err(Close::protocol("first packet is not CONNECT")),
+            // [MQTT-3.1.0-2]: a second CONNECT is a protocol violation.
             (Phase::Connected(_), Packet::Connect(_)) => {
-                // [MQTT-3.1.0-2]: a second CONNECT is a protocol violation.
-                self.protocol_violation(id, "second CONNECT", now);
-                return Input::Taken;
+                return Err(Close::protocol("second CONNECT"));
             }
             (Phase::Connected(sid), _) => Some(sid),
-            (Phase::Closing, _) => return Input::Taken,
+            (Phase::Closing, _) => return Ok(Input::Taken),
         };
         match (packet, sid) {
-            (Packet::Publish(p), Some(sid)) => {
-                return match self.handle_publish(id, sid, p, now) {
-                    Ok(input) => input,
-                    Err(close) => {
-                        self.apply_close(id, close, now);
-                        Input::Taken
-                    }
-                };
+            (Packet::Publish(p), Some(sid)) => return self.handle_publish(id, sid, p, now),
+            (Packet::Subscribe(s), Some(sid)) => return self.handle_subscribe(id, sid, s, now),
+            (Packet::Connect(c), _) => {
+                self.handle_connect(id, c, now);
+                if self.connect_parked(id) {
+                    return Ok(Input::Parked);
+                }
             }
-            (Packet::Connect(c), _) => self.handle_connect(id, c, now),
-            (Packet::PubResp(r), Some(sid)) => self.handle_pubresp(id, sid, r, now),
-            (Packet::Subscribe(s), Some(sid)) => self.handle_subscribe(id, sid, s, now),
-            (Packet::Unsubscribe(u), Some(sid)) => self.handle_unsubscribe(id, sid, u, now),
+            (Packet::PubResp(r), Some(sid)) => self.handle_pubresp(id, sid, r, now)?,
+            (Packet::Unsubscribe(u), Some(sid)) => self.handle_unsubscribe(id, sid, u)?,
             (Packet::PingReq, Some(_)) => self.send(id, &Packet::PingResp),
             (Packet::Disconnect(d), Some(_)) => self.handle_disconnect(id, d, now),
             (Packet::Auth(_), Some(_)) => self.handle_auth(id, now),
-            (_, _) => self.protocol_violation(id, "a packet only a server may send", now),
+            (_, _) => return Err(Close::protocol("a packet only a server may send")),
         }
-        Input::Taken
+        Ok(Input::Taken)
     }
 
     /// Client ids the broker assigns to clients that sent an empty one.

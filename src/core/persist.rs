@@ -654,6 +654,84 @@ fn recipient(psid: u64, pending: &Pending) -> Recipient {
     }
 }
 
+/// A SENT record: the queued message `msg_id` went out as `pid` and is in
+/// flight.
+fn restore_sent(s: &mut Session, msg_id: u64, pid: u16) -> Result<(), &'static str> {
+    let pid = PacketId::new(pid).ok_or("packet id 0")?;
+    let i = s
+        .queue
+        .iter()
+        .position(|q| q.msg.persist_id.get() == msg_id)
+        .ok_or("message not queued")?;
+    let pending = s.queue.remove(i).ok_or("message not queued")?;
+    s.queued_bytes = s.queued_bytes.saturating_sub(pending.msg.cost());
+    if let Some(j) = s.inflight_position(pid) {
+        // A packet id reused: the older flow is finished.
+        s.inflight.remove(j);
+    }
+    s.inflight.push_back(Inflight {
+        pid,
+        state: OutState::AwaitAck,
+        pending,
+    });
+    Ok(())
+}
+
+/// A RELEASED record: the message `msg_id` in flight waits for PUBCOMP.
+fn restore_released(s: &mut Session, msg_id: u64) -> Result<(), &'static str> {
+    let f = s
+        .inflight
+        .iter_mut()
+        .find(|f| f.pending.msg.persist_id.get() == msg_id)
+        .ok_or("message not in flight")?;
+    f.state = OutState::AwaitComp;
+    Ok(())
+}
+
+/// An inbound QoS 2 packet id the session holds until PUBREL (once).
+fn hold_inbound(s: &mut Session, pid: u16) -> Result<(), &'static str> {
+    if pid == 0 {
+        return Err("packet id 0");
+    }
+    if !s.incoming_qos2.contains(&pid) {
+        s.incoming_qos2.push(pid);
+    }
+    Ok(())
+}
+
+/// An INBOUND_DEL record: the PUBREL for `pid` came.
+fn release_inbound(s: &mut Session, pid: u16) -> Result<(), &'static str> {
+    let i = s
+        .incoming_qos2
+        .iter()
+        .position(|p| *p == pid)
+        .ok_or("packet id not held")?;
+    s.incoming_qos2.swap_remove(i);
+    Ok(())
+}
+
+/// A REMOVED record: the message `msg_id` leaves the session, in flight
+/// or still queued.
+fn restore_removed(s: &mut Session, msg_id: u64) -> Result<(), &'static str> {
+    if let Some(i) = s
+        .inflight
+        .iter()
+        .position(|f| f.pending.msg.persist_id.get() == msg_id)
+    {
+        s.inflight.remove(i);
+    } else {
+        let i = s
+            .queue
+            .iter()
+            .position(|q| q.msg.persist_id.get() == msg_id)
+            .ok_or("message not queued")?;
+        if let Some(p) = s.queue.remove(i) {
+            s.queued_bytes = s.queued_bytes.saturating_sub(p.msg.cost());
+        }
+    }
+    Ok(())
+}
+
 /// State built up while restoring.
 #[derive(Default)]
 struct Restoring {
@@ -790,33 +868,9 @@ impl Core {
         st: &mut Restoring,
         now: Instant,
     ) -> Result<(), &'static str> {
-        let (max_count, max_bytes) = (
-            self.limits.max_retained_messages,
-            self.limits.max_retained_bytes,
-        );
         match rec {
-            Record::RetainSet(m) => {
-                if is_sys_topic(m.topic) || m.payload.is_empty() {
-                    return Err("not a retained message");
-                }
-                let msg = self.restored_message(m, 0, now).ok_or("bad QoS")?;
-                if self.router.retained.set(&msg, max_count, max_bytes) == RetainOutcome::Refused {
-                    return Err("retained limits reached");
-                }
-            }
-            Record::RetainClear { topic } => {
-                let msg = Message {
-                    topic: (*topic).into(),
-                    payload: Box::new([]),
-                    qos: QoS::AtMostOnce,
-                    props: Box::new([]),
-                    expires_at: None,
-                    persist_id: std::cell::Cell::new(0),
-                };
-                self.router
-                    .retained
-                    .set(&Rc::new(msg), max_count, max_bytes);
-            }
+            Record::RetainSet(m) => self.restore_retained(m, now)?,
+            Record::RetainClear { topic } => self.clear_retained(topic),
             Record::Session {
                 sid,
                 client_id,
@@ -825,37 +879,9 @@ impl Core {
                 trusted,
                 username,
             } => {
-                let protocol = protocol_of(*protocol).ok_or("bad protocol level")?;
-                st.max_sid = st.max_sid.max(*sid);
-                st.offline.insert(*sid, None);
-                if let Some(&key) = st.sids.get(sid) {
-                    let s = self.sessions.get_mut(key.0).ok_or("unknown session")?;
-                    s.protocol = protocol;
-                    s.expiry_interval = *expiry;
-                    s.trusted = *trusted;
-                    s.username = username.map(Into::into);
-                    return Ok(());
-                }
-                if client_id.is_empty() || client_id.len() > self.limits.max_client_id_len.max(23) {
-                    return Err("bad client id");
-                }
-                if let Some(old) = self.by_client_id.get(client_id, &self.sessions) {
-                    self.drop_restored(old);
-                    st.sids.retain(|_, v| *v != old);
-                }
-                if self.sessions.len() >= self.limits.max_sessions {
-                    return Err("max_sessions reached");
-                }
-                let mut s = Session::new(client_id, protocol, *expiry);
-                s.persist_id = *sid;
+                let s = self.restore_session(st, *sid, client_id, *protocol, *expiry)?;
                 s.trusted = *trusted;
-                // A bridge's session: its own queue bound, set before the
-                // restore (see `Core::set_queue_policy`).
-                s.policy = self.policies.get(*client_id).copied();
                 s.username = username.map(Into::into);
-                let key = SessionId(self.sessions.insert(s));
-                self.by_client_id.insert(client_id, key, &self.sessions);
-                st.sids.insert(*sid, key);
             }
             Record::SessionEnd { sid } => {
                 let key = st.sids.remove(sid).ok_or("unknown session")?;
@@ -881,144 +907,29 @@ impl Core {
             }
             Record::Unsubscribe { sid, filter } => {
                 let key = *st.sids.get(sid).ok_or("unknown session")?;
-                let s = self.sessions.get_mut(key.0).ok_or("unknown session")?;
-                let i = s.subscription_index(filter).ok_or("no such subscription")?;
-                s.subscriptions.swap_remove(i);
-                self.forget_subscription(key, filter);
+                self.restore_unsubscribe(key, filter)?;
             }
             Record::Routed {
                 msg_id,
                 body,
                 inbound,
                 recipients,
-            } => {
-                st.max_msg = st.max_msg.max(*msg_id);
-                if let Some((psid, pid)) = inbound {
-                    let s = self.session_of(st, *psid)?;
-                    if *pid != 0 && !s.incoming_qos2.contains(pid) {
-                        s.incoming_qos2.push(*pid);
-                    }
-                }
-                if recipients.is_empty() {
-                    return Ok(());
-                }
-                let msg = match (st.msgs.get(msg_id), body) {
-                    (Some(m), _) => m.clone(),
-                    (None, Some(b)) => {
-                        let m = self.restored_message(b, *msg_id, now).ok_or("bad QoS")?;
-                        if *msg_id != 0 {
-                            st.msgs.insert(*msg_id, m.clone());
-                        }
-                        m
-                    }
-                    (None, None) => return Err("message body missing"),
-                };
-                for r in recipients {
-                    let Ok(s) = self.session_of(st, r.sid) else {
-                        continue;
-                    };
-                    let qos = QoS::from_u8(r.qos).unwrap_or(QoS::AtLeastOnce);
-                    s.queued_bytes += msg.cost();
-                    s.queue.push_back(Pending {
-                        msg: msg.clone(),
-                        qos,
-                        retain: r.retain,
-                        sub_ids: r.sub_ids.clone().into(),
-                    });
-                }
-            }
+            } => self.restore_routed(st, *msg_id, body.as_ref(), *inbound, recipients, now)?,
             Record::Sent { sid, msg_id, pid } => {
-                let s = self.session_of(st, *sid)?;
-                let pid = PacketId::new(*pid).ok_or("packet id 0")?;
-                let i = s
-                    .queue
-                    .iter()
-                    .position(|q| q.msg.persist_id.get() == *msg_id)
-                    .ok_or("message not queued")?;
-                let pending = s.queue.remove(i).ok_or("message not queued")?;
-                s.queued_bytes = s.queued_bytes.saturating_sub(pending.msg.cost());
-                if let Some(j) = s.inflight_position(pid) {
-                    // A packet id reused: the older flow is finished.
-                    s.inflight.remove(j);
-                }
-                s.inflight.push_back(Inflight {
-                    pid,
-                    state: OutState::AwaitAck,
-                    pending,
-                });
+                restore_sent(self.session_of(st, *sid)?, *msg_id, *pid)?
             }
             Record::Released { sid, msg_id } => {
-                let s = self.session_of(st, *sid)?;
-                let f = s
-                    .inflight
-                    .iter_mut()
-                    .find(|f| f.pending.msg.persist_id.get() == *msg_id)
-                    .ok_or("message not in flight")?;
-                f.state = OutState::AwaitComp;
+                restore_released(self.session_of(st, *sid)?, *msg_id)?
             }
             Record::Removed { sid, msg_id } => {
-                let s = self.session_of(st, *sid)?;
-                if let Some(i) = s
-                    .inflight
-                    .iter()
-                    .position(|f| f.pending.msg.persist_id.get() == *msg_id)
-                {
-                    s.inflight.remove(i);
-                } else {
-                    let i = s
-                        .queue
-                        .iter()
-                        .position(|q| q.msg.persist_id.get() == *msg_id)
-                        .ok_or("message not queued")?;
-                    if let Some(p) = s.queue.remove(i) {
-                        s.queued_bytes = s.queued_bytes.saturating_sub(p.msg.cost());
-                    }
-                }
+                restore_removed(self.session_of(st, *sid)?, *msg_id)?
             }
-            Record::InboundAdd { sid, pid } => {
-                let s = self.session_of(st, *sid)?;
-                if *pid == 0 {
-                    return Err("packet id 0");
-                }
-                if !s.incoming_qos2.contains(pid) {
-                    s.incoming_qos2.push(*pid);
-                }
-            }
-            Record::InboundDel { sid, pid } => {
-                let s = self.session_of(st, *sid)?;
-                let i = s
-                    .incoming_qos2
-                    .iter()
-                    .position(|p| p == pid)
-                    .ok_or("packet id not held")?;
-                s.incoming_qos2.swap_remove(i);
-            }
+            Record::InboundAdd { sid, pid } => hold_inbound(self.session_of(st, *sid)?, *pid)?,
+            Record::InboundDel { sid, pid } => release_inbound(self.session_of(st, *sid)?, *pid)?,
             Record::WillSet { sid, due, will } => {
-                let qos = QoS::from_u8(will.qos).ok_or("bad QoS")?;
-                if topic::validate_topic_name(
-                    will.topic,
-                    self.limits.max_topic_len,
-                    self.limits.max_topic_levels,
-                )
-                .is_err()
-                {
-                    return Err("bad will topic");
-                }
-                let due = match &self.journal.0 {
-                    Some(p) => p.instant(*due, now),
-                    None => now,
-                };
-                let w = WillMsg::new(&WillParts {
-                    topic: will.topic,
-                    payload: will.payload,
-                    qos,
-                    retain: will.retain,
-                    props: will.props,
-                    expiry: u32::try_from(will.expiry).ok(),
-                    delay: will.delay,
-                });
+                let will = self.restored_will(will, *due, now)?;
                 let s = self.session_of(st, *sid)?;
-                s.pending_will = Some(Box::new((w, due)));
+                s.pending_will = Some(Box::new(will));
             }
             Record::WillClear { sid } => {
                 let s = self.session_of(st, *sid)?;
@@ -1026,6 +937,203 @@ impl Core {
             }
         }
         Ok(())
+    }
+
+    /// An UNSUBSCRIBE record: the subscription leaves the session and the
+    /// routing.
+    fn restore_unsubscribe(&mut self, key: SessionId, filter: &str) -> Result<(), &'static str> {
+        let s = self.sessions.get_mut(key.0).ok_or("unknown session")?;
+        let i = s.subscription_index(filter).ok_or("no such subscription")?;
+        s.subscriptions.swap_remove(i);
+        self.forget_subscription(key, filter);
+        Ok(())
+    }
+
+    /// A RETAIN_SET record: the retained message back under its topic.
+    fn restore_retained(&mut self, m: &MsgBody<'_>, now: Instant) -> Result<(), &'static str> {
+        if is_sys_topic(m.topic) || m.payload.is_empty() {
+            return Err("not a retained message");
+        }
+        let msg = self.restored_message(m, 0, now).ok_or("bad QoS")?;
+        let (max_count, max_bytes) = (
+            self.limits.max_retained_messages,
+            self.limits.max_retained_bytes,
+        );
+        if self.router.retained.set(&msg, max_count, max_bytes) == RetainOutcome::Refused {
+            return Err("retained limits reached");
+        }
+        Ok(())
+    }
+
+    /// A RETAIN_CLEAR record: an empty message clears the topic.
+    fn clear_retained(&mut self, topic: &str) {
+        let msg = Message {
+            topic: topic.into(),
+            payload: Box::new([]),
+            qos: QoS::AtMostOnce,
+            props: Box::new([]),
+            expires_at: None,
+            persist_id: std::cell::Cell::new(0),
+        };
+        let (max_count, max_bytes) = (
+            self.limits.max_retained_messages,
+            self.limits.max_retained_bytes,
+        );
+        self.router
+            .retained
+            .set(&Rc::new(msg), max_count, max_bytes);
+    }
+
+    /// A SESSION record: the session `psid` (a new one, or one restored
+    /// before whose state changed) with its protocol and expiry interval.
+    fn restore_session(
+        &mut self,
+        st: &mut Restoring,
+        psid: u64,
+        client_id: &str,
+        protocol: u8,
+        expiry: u32,
+    ) -> Result<&mut Session, &'static str> {
+        let protocol = protocol_of(protocol).ok_or("bad protocol level")?;
+        st.max_sid = st.max_sid.max(psid);
+        st.offline.insert(psid, None);
+        let key = match st.sids.get(&psid) {
+            Some(&key) => key,
+            None => self.new_restored_session(st, psid, client_id, protocol, expiry)?,
+        };
+        let s = self.sessions.get_mut(key.0).ok_or("unknown session")?;
+        s.protocol = protocol;
+        s.expiry_interval = expiry;
+        Ok(s)
+    }
+
+    /// A SESSION record for a session not restored yet: a new session
+    /// under `client_id` (replacing an older one restored under it), known
+    /// as `psid` in the records that follow.
+    fn new_restored_session(
+        &mut self,
+        st: &mut Restoring,
+        psid: u64,
+        client_id: &str,
+        protocol: ProtocolVersion,
+        expiry: u32,
+    ) -> Result<SessionId, &'static str> {
+        if client_id.is_empty() || client_id.len() > self.limits.max_client_id_len.max(23) {
+            return Err("bad client id");
+        }
+        if let Some(old) = self.by_client_id.get(client_id, &self.sessions) {
+            self.drop_restored(old);
+            st.sids.retain(|_, v| *v != old);
+        }
+        if self.sessions.len() >= self.limits.max_sessions {
+            return Err("max_sessions reached");
+        }
+        let mut s = Session::new(client_id, protocol, expiry);
+        s.persist_id = psid;
+        // A bridge's session: its own queue bound, set before the
+        // restore (see `Core::set_queue_policy`).
+        s.policy = self.policies.get(client_id).copied();
+        let key = SessionId(self.sessions.insert(s));
+        self.by_client_id.insert(client_id, key, &self.sessions);
+        st.sids.insert(psid, key);
+        Ok(key)
+    }
+
+    /// A ROUTED record: the inbound QoS 2 packet id it answers, if any, is
+    /// held, and the message is queued for its recipients.
+    fn restore_routed(
+        &mut self,
+        st: &mut Restoring,
+        msg_id: u64,
+        body: Option<&MsgBody<'_>>,
+        inbound: Option<(u64, u16)>,
+        recipients: &[Recipient],
+        now: Instant,
+    ) -> Result<(), &'static str> {
+        st.max_msg = st.max_msg.max(msg_id);
+        if let Some((psid, pid)) = inbound {
+            let s = self.session_of(st, psid)?;
+            if pid != 0 {
+                hold_inbound(s, pid)?;
+            }
+        }
+        if !recipients.is_empty() {
+            let msg = self.routed_message(st, msg_id, body, now)?;
+            self.queue_restored(st, &msg, recipients);
+        }
+        Ok(())
+    }
+
+    /// The message of a ROUTED record: the one an earlier record of the
+    /// same id brought, or the record's own body.
+    fn routed_message(
+        &self,
+        st: &mut Restoring,
+        msg_id: u64,
+        body: Option<&MsgBody<'_>>,
+        now: Instant,
+    ) -> Result<Rc<Message>, &'static str> {
+        match (st.msgs.get(&msg_id), body) {
+            (Some(m), _) => Ok(m.clone()),
+            (None, Some(b)) => {
+                let m = self.restored_message(b, msg_id, now).ok_or("bad QoS")?;
+                if msg_id != 0 {
+                    st.msgs.insert(msg_id, m.clone());
+                }
+                Ok(m)
+            }
+            (None, None) => Err("message body missing"),
+        }
+    }
+
+    /// Queues a routed message for the recipients still restored.
+    fn queue_restored(&mut self, st: &Restoring, msg: &Rc<Message>, recipients: &[Recipient]) {
+        for r in recipients {
+            let Ok(s) = self.session_of(st, r.sid) else {
+                continue;
+            };
+            let qos = QoS::from_u8(r.qos).unwrap_or(QoS::AtLeastOnce);
+            s.queued_bytes += msg.cost();
+            s.queue.push_back(Pending {
+                msg: msg.clone(),
+                qos,
+                retain: r.retain,
+                sub_ids: r.sub_ids.clone().into(),
+            });
+        }
+    }
+
+    /// The will of a WILL_SET record and when it is due.
+    fn restored_will(
+        &self,
+        will: &WillBody<'_>,
+        due: u64,
+        now: Instant,
+    ) -> Result<(WillMsg, Instant), &'static str> {
+        let qos = QoS::from_u8(will.qos).ok_or("bad QoS")?;
+        if topic::validate_topic_name(
+            will.topic,
+            self.limits.max_topic_len,
+            self.limits.max_topic_levels,
+        )
+        .is_err()
+        {
+            return Err("bad will topic");
+        }
+        let due = match &self.journal.0 {
+            Some(p) => p.instant(due, now),
+            None => now,
+        };
+        let w = WillMsg::new(&WillParts {
+            topic: will.topic,
+            payload: will.payload,
+            qos,
+            retain: will.retain,
+            props: will.props,
+            expiry: u32::try_from(will.expiry).ok(),
+            delay: will.delay,
+        });
+        Ok((w, due))
     }
 
     fn restore_subscription(

@@ -130,11 +130,21 @@ pub(crate) fn forwardable(props: Properties<'_>, into: &mut PropertiesBuf) -> Op
     expiry
 }
 
+/// What the checks of a PUBLISH found (see [`Core::check_publish`]).
+enum Checked<'a> {
+    /// To be routed, under this topic (alias applied).
+    Route(Cow<'a, str>),
+    /// Not to be routed, and already dealt with: taken (not allowed:
+    /// dropped and acknowledged) or parked for the application's verdict.
+    Done(Input),
+}
+
 impl Core {
     /// A PUBLISH from connection `id` of session `sid`: checked, admitted
     /// past the flow control, acknowledged and routed. Says whether it was
-    /// taken or refused for now (a subscriber's full queue: see
-    /// [`Input`]); an error ends the connection (see [`Close`]).
+    /// taken, refused for now (a subscriber's full queue) or parked for
+    /// the application's verdict (see [`Input`]); an error ends the
+    /// connection (see [`Close`]).
     pub(super) fn handle_publish(
         &mut self,
         id: ConnId,
@@ -142,8 +152,9 @@ impl Core {
         p: Publish<'_>,
         now: Instant,
     ) -> Result<Input, Close> {
-        let Some(topic) = self.check_publish(id, sid, &p, now)? else {
-            return Ok(Input::Taken);
+        let topic = match self.check_publish(id, sid, &p, now)? {
+            Checked::Route(topic) => topic,
+            Checked::Done(input) => return Ok(input),
         };
         let topic: &str = &topic;
         // 5.0: a payload announced as UTF-8 must be UTF-8 [MQTT-3.3.2-4];
@@ -178,23 +189,21 @@ impl Core {
     }
 
     /// The checks of a PUBLISH before it is routed, and its topic (alias
-    /// applied). `Ok(None)`: not to be routed, and already dealt with (not
-    /// allowed: dropped and acknowledged; a topic alias error closed the
-    /// connection).
+    /// applied), or what became of it (see [`Checked`]).
     fn check_publish<'a>(
         &mut self,
         id: ConnId,
         sid: SessionId,
         p: &Publish<'a>,
         now: Instant,
-    ) -> Result<Option<Cow<'a, str>>, Close> {
+    ) -> Result<Checked<'a>, Close> {
         self.check_publish_caps(id, p)?;
         if p.properties.subscription_identifier().is_some() {
             // [MQTT-3.3.4-6]: only the server sends subscription identifiers.
             return Err(Close::protocol("subscription identifier in PUBLISH"));
         }
-        let Some(topic) = self.resolve_topic(id, p, now) else {
-            return Ok(None);
+        let Some(topic) = self.resolve_topic(id, p)? else {
+            return Ok(Checked::Done(Input::Taken));
         };
         // `mount_point`: the listener's prefix goes before it.
         let topic = match self.mounted(id, &topic) {
@@ -220,12 +229,12 @@ impl Core {
                     // Parked: `handle_data` gives the bytes back (see
                     // `verdict.rs`); counted when it is handed in again.
                     self.stats.messages_received -= 1;
-                    return Ok(None);
+                    return Ok(Checked::Done(Input::Parked));
                 }
             }
         }
         if allowed {
-            return Ok(Some(topic));
+            return Ok(Checked::Route(topic));
         }
         // Only the broker publishes under $SYS (but for the state of a
         // remote broker's bridge), a shared-subscription prefix is no
@@ -247,7 +256,7 @@ impl Core {
             }
             _ => {}
         }
-        Ok(None)
+        Ok(Checked::Done(Input::Taken))
     }
 
     /// Whether a checked PUBLISH is taken now. A subscriber that keeps
@@ -372,36 +381,35 @@ impl Core {
     }
 
     /// The topic of a PUBLISH, applying and recording 5.0 topic aliases
-    /// [MQTT-3.3.2-12]. `None` when the connection was closed for an alias
-    /// error.
+    /// [MQTT-3.3.2-12]; an alias error ends the connection. `Ok(None)` only
+    /// when the connection is gone.
     fn resolve_topic<'a>(
         &mut self,
         id: ConnId,
         p: &Publish<'a>,
-        now: Instant,
-    ) -> Option<Cow<'a, str>> {
+    ) -> Result<Option<Cow<'a, str>>, Close> {
         let Some(alias) = p.properties.topic_alias() else {
             if p.topic.is_empty() {
-                self.protocol_violation(id, "empty topic without a topic alias", now);
-                return None;
+                return Err(Close::protocol("empty topic without a topic alias"));
             }
-            return Some(Cow::Borrowed(p.topic));
+            return Ok(Some(Cow::Borrowed(p.topic)));
         };
         let max = self.limits.max_topic_aliases;
         if alias == 0 || alias > max {
             // [MQTT-3.3.2-9] [MQTT-3.3.2-10]
-            self.disconnect_with(id, RC_TOPIC_ALIAS_INVALID, "topic alias out of range", now);
-            return None;
+            return Err(Close::new(
+                RC_TOPIC_ALIAS_INVALID,
+                "topic alias out of range",
+            ));
         }
         let slot = usize::from(alias - 1);
-        let conn = self.conn_mut(id)?;
+        let Some(conn) = self.conn_mut(id) else {
+            return Ok(None);
+        };
         if p.topic.is_empty() {
             match conn.aliases().get(slot).and_then(Option::as_deref) {
-                Some(t) => Some(Cow::Owned(t.to_string())),
-                None => {
-                    self.protocol_violation(id, "unknown topic alias", now);
-                    None
-                }
+                Some(t) => Ok(Some(Cow::Owned(t.to_string()))),
+                None => Err(Close::protocol("unknown topic alias")),
             }
         } else {
             let aliases = conn.aliases_mut();
@@ -411,7 +419,7 @@ impl Core {
             if let Some(s) = aliases.get_mut(slot) {
                 *s = Some(p.topic.into());
             }
-            Some(Cow::Borrowed(p.topic))
+            Ok(Some(Cow::Borrowed(p.topic)))
         }
     }
 
@@ -435,18 +443,21 @@ impl Core {
         self.send(id, &packet);
     }
 
+    /// PUBACK, PUBREC, PUBREL or PUBCOMP: the QoS 1 and 2 flows move on;
+    /// a response that does not fit its flow ends the connection (see
+    /// [`Close`]).
     pub(super) fn handle_pubresp(
         &mut self,
         id: ConnId,
         sid: SessionId,
         r: PubResp<'_>,
         now: Instant,
-    ) {
+    ) -> Result<(), Close> {
         if r.kind != PubRespKind::PubRel {
             self.note_progress(sid, now);
         }
         let Some(session) = self.sessions.get_mut(sid.0) else {
-            return;
+            return Ok(());
         };
         match r.kind {
             PubRespKind::PubAck => {
@@ -456,71 +467,95 @@ impl Core {
                 // DISCONNECT for it (its 02-subpub-qos2-bad-puback-*).
                 if let Some(i) = session.inflight_position(r.packet_id) {
                     if session.inflight[i].pending.qos != QoS::AtLeastOnce {
-                        return self.close_quietly(id, "PUBACK for a QoS 2 message", now);
+                        return Err(Close::quiet("PUBACK for a QoS 2 message"));
                     }
                     self.journal.remove_inflight(session, i);
                 }
                 self.pump(sid, now);
             }
-            PubRespKind::PubRec => match session.inflight_position(r.packet_id) {
-                Some(i) if session.inflight[i].pending.qos == QoS::AtLeastOnce => {
-                    self.close_quietly(id, "PUBREC for a QoS 1 message", now);
-                }
-                Some(i) if r.reason >= 0x80 => {
-                    // 5.0: a failing PUBREC ends the flow [MQTT-4.3.3-4].
-                    self.journal.remove_inflight(session, i);
-                    self.pump(sid, now);
-                }
-                Some(i) => {
-                    // [MQTT-4.3.3-1]: after PUBREC, PUBREL.
-                    if session.inflight[i].state == OutState::AwaitAck {
-                        session.inflight[i].state = OutState::AwaitComp;
-                        self.journal
-                            .released(session.persist_id, &session.inflight[i].pending.msg);
-                    }
-                    self.send_pubresp(id, PubRespKind::PubRel, r.packet_id, 0);
-                }
-                None if r.reason >= 0x80 => {
-                    // A failing PUBREC for an unknown id ends nothing.
-                }
-                None => {
-                    // Unknown id: answer PUBREL so the client can finish.
-                    // 5.0 allows 0x92 (packet identifier not found) here;
-                    // Mosquitto sends success, and so do we.
-                    self.send_pubresp(id, PubRespKind::PubRel, r.packet_id, 0);
-                }
-            },
+            PubRespKind::PubRec => return self.handle_pubrec(id, sid, &r, now),
             PubRespKind::PubComp => {
                 // Only a released QoS 2 message completes; PUBCOMP before
                 // PUBREL, or for a QoS 1 message, is a protocol error
                 // (closed quietly, as for PUBACK). An unknown id is ignored.
                 if let Some(i) = session.inflight_position(r.packet_id) {
                     if session.inflight[i].state != OutState::AwaitComp {
-                        return self.close_quietly(id, "PUBCOMP before PUBREL", now);
+                        return Err(Close::quiet("PUBCOMP before PUBREL"));
                     }
                     self.journal.remove_inflight(session, i);
                 }
                 self.pump(sid, now);
             }
-            PubRespKind::PubRel => {
-                // [MQTT-4.3.3-2]: release the packet id and answer PUBCOMP,
-                // also when the id is unknown (a resent PUBREL).
-                let pid = r.packet_id.get();
-                let known = match session.incoming_qos2.iter().position(|&p| p == pid) {
-                    Some(i) => {
-                        session.incoming_qos2.swap_remove(i);
-                        true
-                    }
-                    None => false,
-                };
-                // An unknown id is answered with success, not 0x92: after a
-                // reconnect the PUBREL may be a resend (Mosquitto's bytes).
-                if known {
-                    self.journal.inbound_released(self.psid(sid), pid);
+            PubRespKind::PubRel => self.handle_pubrel(id, sid, &r),
+        }
+        Ok(())
+    }
+
+    /// PUBREC: the QoS 2 message is released with PUBREL, or its flow ends
+    /// on a failing PUBREC; for a QoS 1 message it ends the connection.
+    fn handle_pubrec(
+        &mut self,
+        id: ConnId,
+        sid: SessionId,
+        r: &PubResp<'_>,
+        now: Instant,
+    ) -> Result<(), Close> {
+        let Some(session) = self.sessions.get_mut(sid.0) else {
+            return Ok(());
+        };
+        match session.inflight_position(r.packet_id) {
+            Some(i) if session.inflight[i].pending.qos == QoS::AtLeastOnce => {
+                return Err(Close::quiet("PUBREC for a QoS 1 message"));
+            }
+            Some(i) if r.reason >= 0x80 => {
+                // 5.0: a failing PUBREC ends the flow [MQTT-4.3.3-4].
+                self.journal.remove_inflight(session, i);
+                self.pump(sid, now);
+            }
+            Some(i) => {
+                // [MQTT-4.3.3-1]: after PUBREC, PUBREL.
+                if session.inflight[i].state == OutState::AwaitAck {
+                    session.inflight[i].state = OutState::AwaitComp;
+                    self.journal
+                        .released(session.persist_id, &session.inflight[i].pending.msg);
                 }
-                self.send_pubresp(id, PubRespKind::PubComp, r.packet_id, 0);
+                self.send_pubresp(id, PubRespKind::PubRel, r.packet_id, 0);
+            }
+            None if r.reason >= 0x80 => {
+                // A failing PUBREC for an unknown id ends nothing.
+            }
+            None => {
+                // Unknown id: answer PUBREL so the client can finish.
+                // 5.0 allows 0x92 (packet identifier not found) here;
+                // Mosquitto sends success, and so do we.
+                self.send_pubresp(id, PubRespKind::PubRel, r.packet_id, 0);
             }
         }
+        Ok(())
+    }
+
+    /// PUBREL: the inbound QoS 2 packet id is released and PUBCOMP
+    /// answers.
+    fn handle_pubrel(&mut self, id: ConnId, sid: SessionId, r: &PubResp<'_>) {
+        let Some(session) = self.sessions.get_mut(sid.0) else {
+            return;
+        };
+        // [MQTT-4.3.3-2]: release the packet id and answer PUBCOMP,
+        // also when the id is unknown (a resent PUBREL).
+        let pid = r.packet_id.get();
+        let known = match session.incoming_qos2.iter().position(|&p| p == pid) {
+            Some(i) => {
+                session.incoming_qos2.swap_remove(i);
+                true
+            }
+            None => false,
+        };
+        // An unknown id is answered with success, not 0x92: after a
+        // reconnect the PUBREL may be a resend (Mosquitto's bytes).
+        if known {
+            self.journal.inbound_released(self.psid(sid), pid);
+        }
+        self.send_pubresp(id, PubRespKind::PubComp, r.packet_id, 0);
     }
 
     /// Delivers a message to every session with a matching subscription,

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::session::{Pending, SessionId, SubEntry, Subscription};
 use super::verdict::{EventKind, Gate, HookQuestion, Kind};
-use super::{ConnId, Core};
+use super::{Close, ConnId, Core, Input};
 use crate::auth::SubscribeDecision;
 use crate::codec::{self, Packet, ProtocolVersion, QoS, Subscribe, Unsubscribe};
 use crate::topic::{self, TopicError};
@@ -27,31 +27,19 @@ enum Outcome {
 }
 
 impl Core {
+    /// A SUBSCRIBE: checked, put to the application's on_subscribe, each
+    /// filter granted or refused and answered with SUBACK, then the
+    /// retained messages of the granted filters. Taken, or parked for the
+    /// application's verdict (see [`Input`]); an error ends the connection
+    /// (see [`Close`]).
     pub(super) fn handle_subscribe(
         &mut self,
         id: ConnId,
         sid: SessionId,
         s: Subscribe<'_>,
         now: Instant,
-    ) {
-        let version = self
-            .conn(id)
-            .map(|c| c.protocol)
-            .unwrap_or(ProtocolVersion::V311);
-        let sub_id = s.properties.subscription_identifier();
-        // [MQTT-3.8.3-4]: No Local on a shared subscription is a protocol error.
-        if s.filters()
-            .any(|(f, o)| o.no_local && f.starts_with("$share/"))
-        {
-            return self.protocol_violation(id, "No Local on a shared subscription", now);
-        }
-        let (len, levels) = (self.limits.max_topic_len, self.limits.max_topic_levels);
-        if let Some((code, why)) = s
-            .filters()
-            .find_map(|(f, _)| malformed_filter(f, len, levels))
-        {
-            return self.disconnect_with(id, code, why, now);
-        }
+    ) -> Result<Input, Close> {
+        self.check_subscribe(&s)?;
         let hook = match self.gate(
             id,
             Kind::Subscribe,
@@ -59,20 +47,56 @@ impl Core {
             now,
         ) {
             // Parked: `handle_data` gives the bytes back (see `verdict.rs`).
-            Gate::Wait => return,
+            Gate::Wait => return Ok(Input::Parked),
             Gate::Go => None,
             Gate::Refuse(_) => Some(Vec::new()),
             Gate::Filters(v) => Some(v),
         };
+        let outcomes = self.grant_filters(id, sid, &s, hook.as_deref());
+        self.send_granted_retained(id, sid, &s, outcomes, now);
+        Ok(Input::Taken)
+    }
+
+    /// The checks of a SUBSCRIBE's filters before any is decided.
+    fn check_subscribe(&self, s: &Subscribe<'_>) -> Result<(), Close> {
+        // [MQTT-3.8.3-4]: No Local on a shared subscription is a protocol error.
+        if s.filters()
+            .any(|(f, o)| o.no_local && f.starts_with("$share/"))
+        {
+            return Err(Close::protocol("No Local on a shared subscription"));
+        }
+        let (len, levels) = (self.limits.max_topic_len, self.limits.max_topic_levels);
+        if let Some((code, why)) = s
+            .filters()
+            .find_map(|(f, _)| malformed_filter(f, len, levels))
+        {
+            return Err(Close::new(code, why));
+        }
+        Ok(())
+    }
+
+    /// Decides each filter of SUBSCRIBE `s` (the application's answer
+    /// `hook` per filter, if it gave one, then the ACL), subscribes the
+    /// granted ones and answers SUBACK; what became of each filter.
+    fn grant_filters(
+        &mut self,
+        id: ConnId,
+        sid: SessionId,
+        s: &Subscribe<'_>,
+        hook: Option<&[bool]>,
+    ) -> Vec<Outcome> {
+        let version = self
+            .conn(id)
+            .map(|c| c.protocol)
+            .unwrap_or(ProtocolVersion::V311);
+        let sub_id = s.properties.subscription_identifier();
         let mut codes = std::mem::take(&mut self.scratch_codes);
         codes.clear();
         let mut outcomes = Vec::new();
         for (i, (filter, options)) in s.filters().enumerate() {
             // `mount_point`: the filter goes behind it.
             let filter = &*self.mounted(id, filter);
-            let refused_by_hook = hook
-                .as_ref()
-                .is_some_and(|v| !v.get(i).copied().unwrap_or(false));
+            let refused_by_hook = hook.is_some_and(|v| !v.get(i).copied().unwrap_or(false));
             let decision = if refused_by_hook {
                 log::info!(
                     "client {}: subscription '{filter}' refused by the application",
@@ -121,7 +145,20 @@ impl Core {
         });
         self.send(id, &suback);
         self.scratch_codes = codes;
+        outcomes
+    }
 
+    /// The retained messages for the filters of `s` that were granted
+    /// (`outcomes`, in the order of the filters), and their events.
+    fn send_granted_retained(
+        &mut self,
+        id: ConnId,
+        sid: SessionId,
+        s: &Subscribe<'_>,
+        outcomes: Vec<Outcome>,
+        now: Instant,
+    ) {
+        let sub_id = s.properties.subscription_identifier();
         // [MQTT-3.3.1-6] [MQTT-3.8.4-3]: retained messages matching each
         // granted filter follow, with the retain flag set [MQTT-3.3.1-8];
         // 5.0 Retain Handling 1 sends them only for a new subscription, 2
@@ -301,16 +338,17 @@ impl Core {
         }
     }
 
+    /// An UNSUBSCRIBE: each filter's subscription removed, then UNSUBACK;
+    /// a malformed filter ends the connection (see [`Close`]).
     pub(super) fn handle_unsubscribe(
         &mut self,
         id: ConnId,
         sid: SessionId,
         u: Unsubscribe<'_>,
-        now: Instant,
-    ) {
+    ) -> Result<(), Close> {
         let (len, levels) = (self.limits.max_topic_len, self.limits.max_topic_levels);
         if let Some((code, why)) = u.filters().find_map(|f| malformed_filter(f, len, levels)) {
-            return self.disconnect_with(id, code, why, now);
+            return Err(Close::new(code, why));
         }
         let mut codes = std::mem::take(&mut self.scratch_codes);
         codes.clear();
@@ -349,6 +387,7 @@ impl Core {
         });
         self.send(id, &unsuback);
         self.scratch_codes = codes;
+        Ok(())
     }
 }
 

@@ -19,6 +19,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use super::conn::Phase;
 use super::{ConnId, Core, SessionId};
 use crate::codec::ProtocolVersion;
 
@@ -186,7 +187,7 @@ pub(super) enum Gate {
     Refuse(Verdict),
     /// Answered per filter (SUBSCRIBE).
     Filters(Vec<bool>),
-    /// Parked: leave the packet unconsumed and return.
+    /// Parked: leave the packet unconsumed and return [`Input::Parked`].
     Wait,
 }
 
@@ -209,9 +210,6 @@ pub(super) struct Hooks {
     parked: HashMap<ConnId, Park>,
     /// Why the connection being closed ends, for its `Disconnected` event.
     close_reason: Option<&'static str>,
-    /// Set when the packet being handled was parked (see
-    /// [`Core::take_parked`]).
-    parked_now: bool,
 }
 
 impl Hooks {
@@ -252,7 +250,6 @@ impl Core {
                     events: VecDeque::new(),
                     parked: HashMap::new(),
                     close_reason: None,
-                    parked_now: false,
                 }));
             }
         }
@@ -365,7 +362,6 @@ impl Core {
             }
             (None, None) => return Gate::Go,
         };
-        h.parked_now = true;
         if let Some(c) = self.conn_mut(id) {
             c.throttled_until = Some(until);
         }
@@ -373,12 +369,15 @@ impl Core {
         Gate::Wait
     }
 
-    /// Whether the packet just handled was parked: `handle_data` then gives
-    /// its bytes back, as for a PUBLISH refused by flow control. Clears it.
-    pub(super) fn take_parked(&mut self) -> bool {
-        self.hooks
-            .as_mut()
-            .is_some_and(|h| std::mem::take(&mut h.parked_now))
+    /// Whether connection `id`'s CONNECT, just handled, was parked: the
+    /// connection still waits for its CONNACK and for a verdict. (A
+    /// CONNECT handled otherwise left that phase: connected, or refused
+    /// and closing.) `handle_connect` does not return what became of the
+    /// packet, as the PUBLISH and SUBSCRIBE handlers do.
+    pub(super) fn connect_parked(&self, id: ConnId) -> bool {
+        self.conn(id)
+            .is_some_and(|c| c.phase == Phase::AwaitConnect)
+            && self.pending_ticket(id).is_some()
     }
 
     /// Whether the application decides who connects instead of the

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use super::Health;
 use crate::bridge::BridgeStats;
 use crate::stats::BrokerStats;
-use crate::store::SYNC_BUCKETS_US;
+use crate::store::{SYNC_BUCKETS_US, StoreStatus, SyncHistogram};
 
 /// One family's `# HELP` and `# TYPE` lines.
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -97,8 +97,22 @@ const BRIDGE_FAMILIES: &[BridgeFigure] = &[
 /// Every figure of `stats`, and the verdict of `/health` as `boxmq_healthy`.
 pub(super) fn render(stats: &BrokerStats, health: &Health) -> String {
     let mut out = String::with_capacity(4096);
+    broker_families(&mut out, stats, health);
+    message_counters(&mut out, stats);
+    if !stats.bridges.is_empty() {
+        bridge_families(&mut out, &stats.bridges);
+    }
+    if let Some(store) = &stats.store {
+        store_families(&mut out, store);
+    }
+    out
+}
+
+/// The broker's own gauges: build, health, uptime, clients, sessions,
+/// subscriptions, retained messages.
+fn broker_families(out: &mut String, stats: &BrokerStats, health: &Health) {
     family(
-        &mut out,
+        out,
         "boxmq_build_info",
         "gauge",
         "Always 1; the version in a label.",
@@ -109,14 +123,14 @@ pub(super) fn render(stats: &BrokerStats, health: &Health) -> String {
         env!("CARGO_PKG_VERSION")
     );
     single(
-        &mut out,
+        out,
         "boxmq_healthy",
         "gauge",
         "1 when /health answers 200: the store writes and no bridge is down past its grace.",
         u8::from(health.healthy),
     );
     single(
-        &mut out,
+        out,
         "boxmq_uptime_seconds",
         "gauge",
         "Time since the broker started.",
@@ -155,8 +169,12 @@ pub(super) fn render(stats: &BrokerStats, health: &Health) -> String {
         ),
     ];
     for (name, help, value) in gauges {
-        single(&mut out, name, "gauge", help, value);
+        single(out, name, "gauge", help, value);
     }
+}
+
+/// The counters of messages and bytes since the start.
+fn message_counters(out: &mut String, stats: &BrokerStats) {
     let counters: [(&str, &str, u64); 6] = [
         (
             "boxmq_messages_received_total",
@@ -190,87 +208,89 @@ pub(super) fn render(stats: &BrokerStats, health: &Health) -> String {
         ),
     ];
     for (name, help, value) in counters {
-        single(&mut out, name, "counter", help, value);
+        single(out, name, "counter", help, value);
     }
-    if !stats.bridges.is_empty() {
-        for &(name, kind, help, figure) in BRIDGE_FAMILIES {
-            family(&mut out, name, kind, help);
-            for b in &stats.bridges {
-                let _ = write!(out, "{name}{{bridge=\"");
-                label_value(&mut out, &b.name);
-                let _ = writeln!(out, "\"}} {}", figure(b));
-            }
+}
+
+/// The per-bridge families, one sample per bridge.
+fn bridge_families(out: &mut String, bridges: &[BridgeStats]) {
+    for &(name, kind, help, figure) in BRIDGE_FAMILIES {
+        family(out, name, kind, help);
+        for b in bridges {
+            let _ = write!(out, "{name}{{bridge=\"");
+            label_value(out, &b.name);
+            let _ = writeln!(out, "\"}} {}", figure(b));
         }
     }
-    if let Some(store) = &stats.store {
-        single(
-            &mut out,
-            "boxmq_store_healthy",
+}
+
+/// The store's families, when persistence is on.
+fn store_families(out: &mut String, store: &StoreStatus) {
+    single(
+        out,
+        "boxmq_store_healthy",
+        "gauge",
+        "1 while the store writes; 0 after a failed commit or snapshot.",
+        u8::from(store.failing.is_none()),
+    );
+    single(
+        out,
+        "boxmq_store_disk_full",
+        "gauge",
+        "1 when the store's last failure was a full disk or quota.",
+        u8::from(store.disk_full),
+    );
+    let s = &store.stats;
+    for (name, kind, help, value) in [
+        (
+            "boxmq_store_commits_total",
+            "counter",
+            "Commits that wrote records.",
+            s.commits,
+        ),
+        (
+            "boxmq_store_written_bytes_total",
+            "counter",
+            "Bytes written to the log and snapshot files.",
+            s.bytes_written,
+        ),
+        (
+            "boxmq_store_sync_errors_total",
+            "counter",
+            "Failed syncs.",
+            s.sync_errors,
+        ),
+        (
+            "boxmq_store_log_bytes",
             "gauge",
-            "1 while the store writes; 0 after a failed commit or snapshot.",
-            u8::from(store.failing.is_none()),
-        );
-        single(
-            &mut out,
-            "boxmq_store_disk_full",
+            "Bytes in the current log file.",
+            s.log_bytes,
+        ),
+        (
+            "boxmq_store_snapshot_bytes",
             "gauge",
-            "1 when the store's last failure was a full disk or quota.",
-            u8::from(store.disk_full),
-        );
-        let s = &store.stats;
-        for (name, kind, help, value) in [
-            (
-                "boxmq_store_commits_total",
-                "counter",
-                "Commits that wrote records.",
-                s.commits,
-            ),
-            (
-                "boxmq_store_written_bytes_total",
-                "counter",
-                "Bytes written to the log and snapshot files.",
-                s.bytes_written,
-            ),
-            (
-                "boxmq_store_sync_errors_total",
-                "counter",
-                "Failed syncs.",
-                s.sync_errors,
-            ),
-            (
-                "boxmq_store_log_bytes",
-                "gauge",
-                "Bytes in the current log file.",
-                s.log_bytes,
-            ),
-            (
-                "boxmq_store_snapshot_bytes",
-                "gauge",
-                "Bytes in the current snapshot file.",
-                s.snapshot_bytes,
-            ),
-        ] {
-            single(&mut out, name, kind, help, value);
-        }
-        let name = "boxmq_store_fsync_duration_seconds";
-        family(
-            &mut out,
-            name,
-            "histogram",
-            "Time each commit's fdatasync took.",
-        );
-        let h = &s.sync_histogram;
-        let mut cumulative = 0u64;
-        for (bound, count) in SYNC_BUCKETS_US.iter().zip(h.counts.iter()) {
-            cumulative = cumulative.saturating_add(*count);
-            // Microseconds as seconds: 100 -> 0.0001, 1000000 -> 1.
-            let le = *bound as f64 / 1e6;
-            let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {cumulative}");
-        }
-        let total = h.count();
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {total}");
-        let _ = writeln!(out, "{name}_sum {}", h.sum.as_secs_f64());
-        let _ = writeln!(out, "{name}_count {total}");
+            "Bytes in the current snapshot file.",
+            s.snapshot_bytes,
+        ),
+    ] {
+        single(out, name, kind, help, value);
     }
-    out
+    fsync_histogram(out, &s.sync_histogram);
+}
+
+/// How long the store's fdatasyncs took, as a histogram in seconds.
+fn fsync_histogram(out: &mut String, h: &SyncHistogram) {
+    let name = "boxmq_store_fsync_duration_seconds";
+    family(out, name, "histogram", "Time each commit's fdatasync took.");
+    let mut cumulative = 0u64;
+    for (bound, count) in SYNC_BUCKETS_US.iter().zip(h.counts.iter()) {
+        cumulative = cumulative.saturating_add(*count);
+        // Microseconds as seconds: 100 -> 0.0001, 1000000 -> 1.
+        let le = *bound as f64 / 1e6;
+        let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {cumulative}");
+    }
+    let total = h.count();
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {total}");
+    let _ = writeln!(out, "{name}_sum {}", h.sum.as_secs_f64());
+    let _ = writeln!(out, "{name}_count {total}");
 }

@@ -15,6 +15,7 @@
 //!   Each case makes one note that names the file.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 
 use super::format::{self, FileType, HEADER_LEN, HeaderError, Stop};
 use super::{Disk, Recovered, Recovery, Store, StoreError, io_err, log_name, snap_name};
@@ -235,12 +236,65 @@ fn read_log(data: &[u8], generation: u64, prev: u64, strict: bool) -> (FileResul
     )
 }
 
+/// What reading the newest generation's files found.
+struct Reading {
+    /// The directory's entries, and the names taken by files set aside.
+    names: BTreeSet<String>,
+    records: Vec<Recovered>,
+    notes: Vec<String>,
+    /// Files of this generation to set aside, with the note for each.
+    aside: Vec<(String, String, String)>,
+    /// Whether a fresh generation must be written.
+    repair: bool,
+    last_seq: u64,
+}
+
 impl<D: Disk> Store<D> {
     /// Finds, checks and loads the files; repairs what is damaged; leaves
     /// the store ready to append. See the module documentation.
     pub(super) fn recover(&mut self) -> Result<Recovery, StoreError> {
         let dir = self.opts.dir.clone();
-        let listed = self.disk.list(&dir).map_err(|e| io_err("list", &dir, e))?;
+        let (names, newest) = self.list_generations(&dir)?;
+        let Some(generation) = newest else {
+            // A new store: generation 1, an empty snapshot and log.
+            self.write_generation(0, &mut std::iter::empty())?;
+            return Ok(Recovery::default());
+        };
+        self.generation = generation;
+        self.tried_generation = generation;
+
+        let mut rd = Reading {
+            names,
+            records: Vec::new(),
+            notes: Vec::new(),
+            aside: Vec::new(),
+            repair: false,
+            last_seq: 0,
+        };
+        let snap_intact = self.read_snapshot_file(&dir, generation, &mut rd)?;
+        let log_end = self.read_log_file(&dir, generation, snap_intact, &mut rd)?;
+
+        self.last_seq = rd.last_seq;
+        self.durable_seq = rd.last_seq;
+
+        if rd.repair {
+            return self.repair(&dir, rd);
+        }
+        self.continue_log(&dir, generation, log_end, rd.last_seq)?;
+        self.remove_older(generation);
+        Ok(Recovery {
+            records: rd.records,
+            notes: rd.notes,
+        })
+    }
+
+    /// The directory's entries without the temp files (removed here), and
+    /// the newest generation among them, if any.
+    fn list_generations(
+        &mut self,
+        dir: &Path,
+    ) -> Result<(BTreeSet<String>, Option<u64>), StoreError> {
+        let listed = self.disk.list(dir).map_err(|e| io_err("list", dir, e))?;
         let mut names: BTreeSet<String> = listed.into_iter().collect();
         let mut newest: Option<u64> = None;
         let mut tmps = Vec::new();
@@ -258,119 +312,138 @@ impl<D: Disk> Store<D> {
                 .map_err(|e| io_err("remove", &path, e))?;
             names.remove(&name);
         }
-        let Some(generation) = newest else {
-            // A new store: generation 1, an empty snapshot and log.
-            self.write_generation(0, &mut std::iter::empty())?;
-            return Ok(Recovery::default());
-        };
-        self.generation = generation;
-        self.tried_generation = generation;
+        Ok((names, newest))
+    }
 
-        let mut notes = Vec::new();
-        let mut records = Vec::new();
-        // Files of this generation to set aside, with the note for each.
-        let mut aside: Vec<(String, String, String)> = Vec::new();
-        let mut repair = false;
-        let mut last_seq = 0u64;
-
-        // The snapshot.
+    /// Reads the generation's snapshot into `rd`; whether it was intact.
+    fn read_snapshot_file(
+        &mut self,
+        dir: &Path,
+        generation: u64,
+        rd: &mut Reading,
+    ) -> Result<bool, StoreError> {
         let snap = snap_name(generation);
+        if !rd.names.contains(&snap) {
+            rd.repair = true;
+            let log = log_name(generation);
+            rd.notes
+                .push(format!("{snap}: missing; starting from {log} alone"));
+            return Ok(false);
+        }
+        let path = dir.join(&snap);
+        let data = self
+            .disk
+            .read(&path)
+            .map_err(|e| io_err("read", &path, e))?;
+        self.stats.snapshot_bytes = data.len() as u64;
+        let fr = read_snapshot(&data, generation);
+        rd.last_seq = rd.last_seq.max(fr.last_seq);
+        let kept = fr.records.len();
+        rd.records = fr.records;
+        if fr.damage.is_empty() {
+            return Ok(true);
+        }
+        rd.repair = true;
+        let to = aside_name(&rd.names, &snap);
+        rd.names.insert(to.clone());
+        let note = format!(
+            "{snap}: {}; set aside as {to}, kept {kept} intact records",
+            fr.damage.join("; ")
+        );
+        rd.aside.push((snap, to, note));
+        Ok(false)
+    }
+
+    /// Reads the generation's log into `rd`, after its snapshot; how the
+    /// log ended and its length, unless it is missing or set aside.
+    fn read_log_file(
+        &mut self,
+        dir: &Path,
+        generation: u64,
+        snap_intact: bool,
+        rd: &mut Reading,
+    ) -> Result<Option<(LogEnd, usize)>, StoreError> {
         let log = log_name(generation);
-        let mut snap_intact = false;
-        if names.contains(&snap) {
-            let path = dir.join(&snap);
-            let data = self
-                .disk
-                .read(&path)
-                .map_err(|e| io_err("read", &path, e))?;
-            self.stats.snapshot_bytes = data.len() as u64;
-            let fr = read_snapshot(&data, generation);
-            last_seq = last_seq.max(fr.last_seq);
-            let kept = fr.records.len();
-            records = fr.records;
-            if fr.damage.is_empty() {
-                snap_intact = true;
-            } else {
-                repair = true;
-                let to = aside_name(&names, &snap);
-                names.insert(to.clone());
-                let note = format!(
-                    "{snap}: {}; set aside as {to}, kept {kept} intact records",
-                    fr.damage.join("; ")
-                );
-                aside.push((snap.clone(), to, note));
+        if !rd.names.contains(&log) {
+            if snap_intact {
+                rd.notes.push(format!(
+                    "{log}: missing (crash during compaction); started an empty one"
+                ));
             }
-        } else {
-            repair = true;
-            notes.push(format!("{snap}: missing; starting from {log} alone"));
+            return Ok(None);
         }
-
-        // The log.
-        let mut log_end = None;
-        if names.contains(&log) {
-            let path = dir.join(&log);
-            let data = self
-                .disk
-                .read(&path)
-                .map_err(|e| io_err("read", &path, e))?;
-            let (mut fr, end) = read_log(&data, generation, last_seq, snap_intact);
-            last_seq = last_seq.max(fr.last_seq);
-            let kept = fr.records.len();
-            records.extend(std::mem::take(&mut fr.records));
-            if let LogEnd::Torn { valid, why, .. } = end {
-                let lost = data.len() - valid;
-                if fr.damage.is_empty() {
-                    notes.push(format!(
-                        "{log}: torn record at offset {valid} ({lost} bytes, {why}) truncated"
-                    ));
-                } else {
-                    // The file is set aside anyway: one note says it all.
-                    fr.damage
-                        .push(format!("{why} at offset {valid} ({lost} bytes lost)"));
-                }
-            }
-            if fr.damage.is_empty() {
-                log_end = Some((end, data.len()));
-            } else {
-                repair = true;
-                let to = aside_name(&names, &log);
-                names.insert(to.clone());
-                let note = format!(
-                    "{log}: {}; set aside as {to}, kept {kept} intact records",
-                    fr.damage.join("; ")
-                );
-                aside.push((log.clone(), to, note));
-            }
-        } else if snap_intact {
-            notes.push(format!(
-                "{log}: missing (crash during compaction); started an empty one"
-            ));
-        }
-
-        self.last_seq = last_seq;
-        self.durable_seq = last_seq;
-
-        if repair {
-            // A fresh generation first, so that a crash from here on
-            // finds either the old files or the new ones, never neither.
-            let mut iter = records.iter().map(|r| (r.seq, r.kind, r.body.clone()));
-            self.write_generation(0, &mut iter)?;
-            for (name, to, note) in aside {
-                let from = dir.join(&name);
-                self.disk
-                    .rename(&from, &dir.join(&to))
-                    .map_err(|e| io_err("rename", &from, e))?;
-                notes.push(note);
-            }
-            self.disk
-                .sync_dir(&dir)
-                .map_err(|e| io_err("fsync directory", &dir, e))?;
-            self.remove_older(self.generation);
-            return Ok(Recovery { records, notes });
-        }
-
-        // Intact: continue the log where it ends.
         let path = dir.join(&log);
+        let data = self
+            .disk
+            .read(&path)
+            .map_err(|e| io_err("read", &path, e))?;
+        let (mut fr, end) = read_log(&data, generation, rd.last_seq, snap_intact);
+        rd.last_seq = rd.last_seq.max(fr.last_seq);
+        let kept = fr.records.len();
+        rd.records.extend(std::mem::take(&mut fr.records));
+        if let LogEnd::Torn { valid, why, .. } = end {
+            let lost = data.len() - valid;
+            if fr.damage.is_empty() {
+                rd.notes.push(format!(
+                    "{log}: torn record at offset {valid} ({lost} bytes, {why}) truncated"
+                ));
+            } else {
+                // The file is set aside anyway: one note says it all.
+                fr.damage
+                    .push(format!("{why} at offset {valid} ({lost} bytes lost)"));
+            }
+        }
+        if fr.damage.is_empty() {
+            return Ok(Some((end, data.len())));
+        }
+        rd.repair = true;
+        let to = aside_name(&rd.names, &log);
+        rd.names.insert(to.clone());
+        let note = format!(
+            "{log}: {}; set aside as {to}, kept {kept} intact records",
+            fr.damage.join("; ")
+        );
+        rd.aside.push((log, to, note));
+        Ok(None)
+    }
+
+    /// Damage found: writes a fresh generation of the intact records, then
+    /// sets the damaged files aside.
+    fn repair(&mut self, dir: &Path, rd: Reading) -> Result<Recovery, StoreError> {
+        let Reading {
+            records,
+            mut notes,
+            aside,
+            ..
+        } = rd;
+        // A fresh generation first, so that a crash from here on
+        // finds either the old files or the new ones, never neither.
+        let mut iter = records.iter().map(|r| (r.seq, r.kind, r.body.clone()));
+        self.write_generation(0, &mut iter)?;
+        for (name, to, note) in aside {
+            let from = dir.join(&name);
+            self.disk
+                .rename(&from, &dir.join(&to))
+                .map_err(|e| io_err("rename", &from, e))?;
+            notes.push(note);
+        }
+        self.disk
+            .sync_dir(dir)
+            .map_err(|e| io_err("fsync directory", dir, e))?;
+        self.remove_older(self.generation);
+        Ok(Recovery { records, notes })
+    }
+
+    /// Intact: continues the log where it ends (a torn tail cut off, a
+    /// missing or headerless log started afresh).
+    fn continue_log(
+        &mut self,
+        dir: &Path,
+        generation: u64,
+        log_end: Option<(LogEnd, usize)>,
+        last_seq: u64,
+    ) -> Result<(), StoreError> {
+        let path = dir.join(log_name(generation));
         match log_end {
             Some((LogEnd::Clean { salt }, len)) => {
                 let file = self
@@ -411,14 +484,13 @@ impl<D: Disk> Store<D> {
                     .sync(&mut file)
                     .map_err(|e| io_err("fdatasync", &path, e))?;
                 self.disk
-                    .sync_dir(&dir)
-                    .map_err(|e| io_err("fsync directory", &dir, e))?;
+                    .sync_dir(dir)
+                    .map_err(|e| io_err("fsync directory", dir, e))?;
                 self.log = Some(file);
                 self.salt = salt;
                 self.stats.log_bytes = buf.len() as u64;
             }
         }
-        self.remove_older(generation);
-        Ok(Recovery { records, notes })
+        Ok(())
     }
 }

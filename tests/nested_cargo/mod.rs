@@ -86,3 +86,25 @@ pub fn tail(path: &Path) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(60)..].join("\n")
 }
+
+/// A file of the package, as text; panics with its path if unreadable.
+#[allow(dead_code)] // not every test binary reads files
+pub fn read(rel: &str) -> String {
+    let path = manifest_dir().join(rel);
+    fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Fails the test, naming the Debian package to install, when `tool` is
+/// not on the PATH.
+#[allow(dead_code)] // not every test binary needs an outside tool
+pub fn require(tool: &str, package: &str) {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        found,
+        "`{tool}` is not installed; install it (Debian: apt-get install -y {package})"
+    );
+}

@@ -186,6 +186,32 @@ fn no_verdict_within_the_deadline_refuses() {
 }
 
 #[test]
+fn a_connect_parked_before_the_hooks_went_is_handled_once() {
+    let mut h = hooked(true, false, false);
+    let mut inbox = Inbox::default();
+    let a = h.open();
+    inbox.send(&mut h, a, connect_packet("late", V4));
+    assert_eq!(calls(&mut h).len(), 1);
+    // The application removes its hooks; the parked CONNECT is not asked
+    // about again when its deadline resumes it, but handled as usual.
+    h.core.set_hooks(HookSet::default());
+    h.advance(TIMEOUT);
+    inbox.resume(&mut h);
+    assert_eq!(
+        h.recv(a),
+        vec![Out::Connack {
+            present: false,
+            code: 0
+        }]
+    );
+    // Taken once: the next packet is answered, not a second CONNECT
+    // [MQTT-3.1.0-2].
+    inbox.send(&mut h, a, Packet::PingReq);
+    assert_eq!(h.recv(a), vec![Out::PingResp]);
+    assert!(!h.core.is_closing(a));
+}
+
+#[test]
 fn a_parked_publisher_keeps_its_order_and_others_go_on() {
     let mut h = hooked(false, true, false);
     let mut inbox = Inbox::default();
