@@ -75,6 +75,12 @@ pub struct ListenerConfig {
     /// Put before its clients' topics and taken off what they receive
     /// (`mount_point`).
     pub mount_point: Option<String>,
+    /// Its own `allow_zero_length_clientid` (with `per_listener_settings
+    /// true`; `None`: the default, true).
+    pub allow_zero_length_clientid: Option<bool>,
+    /// Its own `auto_id_prefix` (with `per_listener_settings true`;
+    /// `None`: the default, `auto-`).
+    pub auto_id_prefix: Option<String>,
 }
 
 /// Everything the broker needs to run; the binary and the embedding API share it.
@@ -119,6 +125,10 @@ pub struct Config {
     pub allow_zero_length_clientid: bool,
     /// `auto_id_prefix`: what assigned client ids start with (`auto-`).
     pub auto_id_prefix: String,
+    /// `per_listener_settings`: each listener has its own security lines
+    /// (boxmq: its own `allow_zero_length_clientid` and `auto_id_prefix`;
+    /// the others must be alike, see docs/MOSQUITTO.md).
+    pub per_listener_settings: bool,
     /// `retain_available`: retained messages on (default) or off.
     pub retain_available: bool,
     /// `upgrade_outgoing_qos`: deliver at the subscription's QoS.
@@ -127,6 +137,9 @@ pub struct Config {
     pub queue_qos0_messages: bool,
     /// `persistent_client_expiration`, in seconds (`None`: never).
     pub persistent_client_expiration: Option<u32>,
+    /// `max_inflight_bytes`: payload bytes in flight to a client before
+    /// it must acknowledge some (0: no byte bound).
+    pub max_inflight_bytes: usize,
     /// `max_connections -1` (Mosquitto's default, and the default here):
     /// the `boxmq` binary sets `limits.max_connections` from the open file
     /// limit at start. Embedders keep `limits.max_connections` as it is.
@@ -154,10 +167,12 @@ impl Default for Config {
             user: None,
             allow_zero_length_clientid: true,
             auto_id_prefix: "auto-".to_owned(),
+            per_listener_settings: false,
             retain_available: true,
             upgrade_outgoing_qos: false,
             queue_qos0_messages: false,
             persistent_client_expiration: None,
+            max_inflight_bytes: 0,
             // Mosquitto's default: max_connections -1.
             connections_up_to_fd_limit: true,
             notices: Vec::new(),
@@ -258,10 +273,11 @@ impl Config {
             upgrade_outgoing_qos: self.upgrade_outgoing_qos,
             queue_qos0_messages: self.queue_qos0_messages,
             persistent_client_expiration: self.persistent_client_expiration,
+            max_inflight_bytes: self.max_inflight_bytes,
             listeners: self
                 .listeners
                 .iter()
-                .map(ListenerConfig::core_options)
+                .map(|l| l.core_options(self.per_listener_settings))
                 .collect(),
         }
     }

@@ -280,3 +280,46 @@ fn mount_point_leaves_sys_alone() {
     inside.subscribe_ok(&[("$SYS/broker/uptime", 0)]);
     assert_eq!(inside.recv_publish().topic, "$SYS/broker/uptime");
 }
+
+#[test]
+fn max_inflight_bytes_waits_for_acknowledgements() {
+    let b = TestBroker::start_with_config(&["max_inflight_bytes 100"]);
+    let mut dash = RawClient::connect(b.port, "dash");
+    dash.subscribe_ok(&[("cam/#", 1)]);
+    let mut cam = RawClient::connect(b.port, "cam");
+    // Three 60-byte snapshots: two go out (0 and 60 bytes in flight are
+    // below 100), the third waits for an acknowledgement.
+    for _ in 0..3 {
+        cam.publish("cam/snapshot", &[b'x'; 60], 1, false);
+    }
+    let first = dash.recv_publish_noack();
+    let _second = dash.recv_publish_noack();
+    dash.expect_nothing(std::time::Duration::from_millis(300));
+    dash.send(&frame::puback(first.packet_id.expect("QoS 1")));
+    let third = dash.recv_publish_noack();
+    assert_eq!(third.payload.len(), 60);
+}
+
+#[test]
+fn per_listener_zero_length_client_ids() {
+    // Mosquitto's 01-connect-zero-length-id with per_listener_settings
+    // true: each listener's own allow_zero_length_clientid.
+    if skip_unless_boxmq(
+        "per_listener_zero_length_client_ids",
+        "the harness's Mosquitto file has allow_anonymous before the test's \
+         lines, and Mosquitto wants per_listener_settings before any",
+    ) {
+        return;
+    }
+    let (port2, listener) = second_listener();
+    let b = TestBroker::start_with_config(&[
+        "per_listener_settings true",
+        &listener,
+        "allow_anonymous true",
+        "allow_zero_length_clientid false",
+    ]);
+    let (_c, ack) = RawClient::connect_with(port2, &ConnectOpts::new(""));
+    assert_eq!(ack.return_code, 0x02);
+    let (_c, ack) = RawClient::connect_with(b.port, &ConnectOpts::new(""));
+    assert_eq!(ack.return_code, 0x00);
+}

@@ -134,7 +134,7 @@ pub(super) const TABLE: &[Directive] = &[
     same("log_timestamp", log_timestamp),
     differs("log_timestamp_format", log_timestamp_format),
     differs("log_type", log_type),
-    differs("max_inflight_bytes", max_inflight_bytes),
+    same("max_inflight_bytes", max_inflight_bytes),
     same("max_inflight_messages", max_inflight_messages),
     same("max_keepalive", max_keepalive),
     differs("max_packet_size", max_packet_size),
@@ -370,8 +370,13 @@ fn allow_duplicate_messages(_: &mut Parser, line: &Line<'_>) -> Applied {
 }
 
 fn allow_zero_length_clientid(p: &mut Parser, line: &Line<'_>) -> Applied {
-    p.config.allow_zero_length_clientid = boolean(line)?;
-    p.security_line(line);
+    let value = boolean(line)?;
+    // With per_listener_settings true, the listener's own (Mosquitto).
+    if p.per_listener_settings {
+        p.current_listener().allow_zero_length_clientid = Some(value);
+    } else {
+        p.config.allow_zero_length_clientid = value;
+    }
     Ok(())
 }
 
@@ -389,8 +394,11 @@ fn auto_id_prefix(p: &mut Parser, line: &Line<'_>) -> Applied {
              client id, at most 65,535 bytes with the 36 after the prefix)"
         ));
     }
-    p.config.auto_id_prefix = prefix.to_owned();
-    p.security_line(line);
+    if p.per_listener_settings {
+        p.current_listener().auto_id_prefix = Some(prefix.to_owned());
+    } else {
+        p.config.auto_id_prefix = prefix.to_owned();
+    }
     Ok(())
 }
 
@@ -507,13 +515,14 @@ fn log_type(p: &mut Parser, line: &Line<'_>) -> Applied {
     Ok(())
 }
 
-fn max_inflight_bytes(_: &mut Parser, line: &Line<'_>) -> Applied {
-    only(
-        line,
-        &["0"],
-        "boxmq bounds messages in flight by count (max_inflight_messages) only; a byte \
-         bound is not implemented yet (issue 28)",
-    )
+fn max_inflight_bytes(p: &mut Parser, line: &Line<'_>) -> Applied {
+    // 0: no byte bound (Mosquitto's default).
+    let v = count_or_unlimited(line, &["0"], 1, USIZE_MAX)?;
+    p.config.max_inflight_bytes = match v {
+        Some(v) => to_usize(line.name, v)?,
+        None => 0,
+    };
+    Ok(())
 }
 
 fn max_inflight_messages(p: &mut Parser, line: &Line<'_>) -> Applied {
@@ -585,6 +594,7 @@ fn message_size_limit(p: &mut Parser, line: &Line<'_>) -> Applied {
 
 fn per_listener_settings(p: &mut Parser, line: &Line<'_>) -> Applied {
     p.per_listener_settings = boolean(line)?;
+    p.config.per_listener_settings = p.per_listener_settings;
     Ok(())
 }
 

@@ -34,12 +34,20 @@ impl ListenerConfig {
             max_qos: 2,
             use_username_as_clientid: false,
             mount_point: None,
+            allow_zero_length_clientid: None,
+            auto_id_prefix: None,
         }
     }
 
-    /// What the core applies to this listener's clients.
-    pub fn core_options(&self) -> crate::core::ListenerOptions {
+    /// What the core applies to this listener's clients; with
+    /// `per_listener_settings` its own client id lines, Mosquitto's
+    /// defaults where it has none.
+    pub fn core_options(&self, per_listener_settings: bool) -> crate::core::ListenerOptions {
         crate::core::ListenerOptions {
+            allow_zero_length_clientid: per_listener_settings
+                .then(|| self.allow_zero_length_clientid.unwrap_or(true)),
+            auto_id_prefix: per_listener_settings
+                .then(|| self.auto_id_prefix.as_deref().unwrap_or("auto-").into()),
             max_qos: crate::codec::QoS::from_u8(self.max_qos)
                 .unwrap_or(crate::codec::QoS::ExactlyOnce),
             use_username_as_clientid: self.use_username_as_clientid,

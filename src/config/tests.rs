@@ -542,10 +542,10 @@ fn refused_mosquitto_directives_say_why() {
     }
     // Values boxmq does not do yet are refused with the reason too.
     fails_with(
-        "max_inflight_bytes 1000",
+        "use_subject_as_username true",
         1,
         &[
-            "max_inflight_bytes 1000: not supported",
+            "use_subject_as_username true: not supported",
             "not implemented yet",
         ],
     );

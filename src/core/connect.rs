@@ -145,7 +145,9 @@ impl Core {
         proved: bool,
         now: Instant,
     ) -> Result<(), Stop> {
-        let refused = self.check_connect(c, trusted, proved);
+        let allow_empty = (self.listener_of(id).allow_zero_length_clientid)
+            .unwrap_or(self.allow_zero_length_clientid);
+        let refused = self.check_connect(c, trusted, proved, allow_empty);
         let refused = refused.or_else(|| self.username_as_client_id(id, c));
         if let Some(reason) = refused {
             log::info!(
@@ -227,7 +229,9 @@ impl Core {
         // 3.1.1 case with clean session 0.
         let assigned = c.client_id.is_empty();
         let client_id: Box<str> = if assigned {
-            self.assign_client_id().into()
+            let prefix = self.listener_of(id).auto_id_prefix.clone();
+            let prefix = prefix.unwrap_or_else(|| self.auto_id_prefix.clone());
+            self.assign_client_id(&prefix).into()
         } else {
             c.client_id.into()
         };
@@ -500,13 +504,19 @@ impl Core {
     /// The CONNACK refusal a CONNECT earns before any session is touched.
     /// `trusted`: the application's own connection (no checks); `proved`:
     /// the transport proved the user name, so no password is needed.
-    fn check_connect(&self, c: &Connect<'_>, trusted: bool, proved: bool) -> Option<Refusal> {
+    fn check_connect(
+        &self,
+        c: &Connect<'_>,
+        trusted: bool,
+        proved: bool,
+        allow_empty: bool,
+    ) -> Option<Refusal> {
         let id_len = c.client_id.len();
         if c.client_id.is_empty() && !c.clean_start && !c.protocol.is_v5() {
             // [MQTT-3.1.3-8]: empty id with clean session 0.
             return Some(Refusal::IdentifierRejected);
         }
-        if c.client_id.is_empty() && !self.allow_zero_length_clientid {
+        if c.client_id.is_empty() && !allow_empty {
             // `allow_zero_length_clientid false`: a server need not take
             // empty ids; it refuses with 0x02 (3.1.1 [MQTT-3.1.3-9]) or
             // 0x85 (5.0 [MQTT-3.1.3-8]).

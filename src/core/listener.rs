@@ -28,6 +28,12 @@ pub struct ListenerOptions {
     /// taken off the topics they receive, so they see only the tree
     /// below it. `$SYS` topics are left as they are.
     pub mount_point: Option<Box<str>>,
+    /// Its own `allow_zero_length_clientid` (Mosquitto's
+    /// `per_listener_settings true`); `None`: the core's
+    /// (`CoreOptions::allow_zero_length_clientid`).
+    pub allow_zero_length_clientid: Option<bool>,
+    /// Its own `auto_id_prefix`, likewise; `None`: the core's.
+    pub auto_id_prefix: Option<Box<str>>,
 }
 
 impl Default for ListenerOptions {
@@ -37,6 +43,8 @@ impl Default for ListenerOptions {
             max_qos: QoS::ExactlyOnce,
             use_username_as_clientid: false,
             mount_point: None,
+            allow_zero_length_clientid: None,
+            auto_id_prefix: None,
         }
     }
 }
@@ -46,6 +54,8 @@ static NO_LISTENER: ListenerOptions = ListenerOptions {
     max_qos: QoS::ExactlyOnce,
     use_username_as_clientid: false,
     mount_point: None,
+    allow_zero_length_clientid: None,
+    auto_id_prefix: None,
 };
 
 impl Core {

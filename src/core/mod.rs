@@ -107,6 +107,10 @@ pub struct CoreOptions {
     /// 0xFFFFFFFF) is dropped when its client stays away this long.
     /// `None` (the default): kept for ever.
     pub persistent_client_expiration: Option<u32>,
+    /// `max_inflight_bytes`: a client gets another QoS 1/2 message while
+    /// the payload bytes it has not acknowledged are below this; 0 (the
+    /// default): no byte bound, `max_inflight_messages` alone.
+    pub max_inflight_bytes: usize,
     /// The options of each listener, by its index (see
     /// [`Core::set_listener`]).
     pub listeners: Vec<ListenerOptions>,
@@ -127,6 +131,7 @@ impl Default for CoreOptions {
             upgrade_outgoing_qos: false,
             queue_qos0_messages: false,
             persistent_client_expiration: None,
+            max_inflight_bytes: 0,
             listeners: Vec::new(),
         }
     }
@@ -239,6 +244,8 @@ pub struct Core {
     queue_qos0_messages: bool,
     /// `CoreOptions::persistent_client_expiration`.
     persistent_client_expiration: Option<u32>,
+    /// `CoreOptions::max_inflight_bytes`.
+    max_inflight_bytes: usize,
     /// `CoreOptions::listeners`.
     listeners: Vec<ListenerOptions>,
     /// The memory budget's accountant (`memory_limit`, see `budget.rs`).
@@ -358,6 +365,7 @@ impl Core {
             upgrade_outgoing_qos: options.upgrade_outgoing_qos,
             queue_qos0_messages: options.queue_qos0_messages,
             persistent_client_expiration: options.persistent_client_expiration,
+            max_inflight_bytes: options.max_inflight_bytes,
             listeners: options.listeners,
             budget,
         }
@@ -903,7 +911,7 @@ impl Core {
     /// UUID-shaped string, as Mosquitto assigns them. Random (from the
     /// process's randomly keyed hasher), so another client cannot guess it
     /// and take the session over.
-    fn assign_client_id(&mut self) -> String {
+    fn assign_client_id(&mut self, prefix: &str) -> String {
         use std::hash::{BuildHasher, Hasher};
         loop {
             self.next_auto_id += 1;
@@ -916,7 +924,7 @@ impl Core {
             let (a, b) = (word(1), word(2));
             let id = format!(
                 "{}{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-                self.auto_id_prefix,
+                prefix,
                 a >> 32,
                 (a >> 16) & 0xFFFF,
                 a & 0xFFFF,

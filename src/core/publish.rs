@@ -858,11 +858,26 @@ impl Core {
         let version = conn.protocol;
         let mut sent = 0u64;
         let mut dropped = 0u64;
+        // `max_inflight_bytes` (Mosquitto's): another QoS 1/2 message goes
+        // out while the payloads in flight are below it.
+        let max_bytes = self.max_inflight_bytes;
+        let mut in_flight_bytes = if max_bytes > 0 {
+            session
+                .inflight
+                .iter()
+                .map(|f| f.pending.msg.payload.len())
+                .sum()
+        } else {
+            0
+        };
         while conn.output_len() < max_out {
             let Some(front) = session.queue.front() else {
                 break;
             };
-            if front.qos != QoS::AtMostOnce && session.inflight.len() >= window {
+            if front.qos != QoS::AtMostOnce
+                && (session.inflight.len() >= window
+                    || (max_bytes > 0 && in_flight_bytes >= max_bytes))
+            {
                 break;
             }
             // The memory budget: the message waits in the queue for room
@@ -916,6 +931,7 @@ impl Core {
             }
             sent += 1;
             if let Some(pid) = packet_id {
+                in_flight_bytes += p.msg.payload.len();
                 session.inflight.push_back(Inflight {
                     pid,
                     state: OutState::AwaitAck,

@@ -362,3 +362,35 @@ fn mount_point_is_per_listener() {
         &["expected 'mount_point PREFIX'"],
     );
 }
+
+#[test]
+fn max_inflight_bytes_is_a_byte_bound_or_none() {
+    let c = parse("max_inflight_bytes 4096").unwrap();
+    assert_eq!(c.core_options().max_inflight_bytes, 4096);
+    assert_eq!(parse("max_inflight_bytes 0").unwrap().max_inflight_bytes, 0);
+    assert_eq!(parse("").unwrap().max_inflight_bytes, 0);
+    fails_with("max_inflight_bytes -5", 1, &["max_inflight_bytes: '-5'"]);
+}
+
+#[test]
+fn per_listener_client_id_lines() {
+    // With per_listener_settings true each listener has its own; the
+    // others get Mosquitto's defaults.
+    let c = parse(
+        "per_listener_settings true\nlistener 1884\nallow_anonymous true\n\
+         allow_zero_length_clientid false\nlistener 1885\nallow_anonymous true\n\
+         auto_id_prefix panel-\n",
+    )
+    .unwrap();
+    let o = c.core_options();
+    assert_eq!(o.listeners[0].allow_zero_length_clientid, Some(false));
+    assert_eq!(o.listeners[0].auto_id_prefix.as_deref(), Some("auto-"));
+    assert_eq!(o.listeners[1].allow_zero_length_clientid, Some(true));
+    assert_eq!(o.listeners[1].auto_id_prefix.as_deref(), Some("panel-"));
+    assert!(o.allow_zero_length_clientid, "the global one is untouched");
+    // Without it, one setting for all.
+    let c = parse("listener 1884\nallow_zero_length_clientid false\nlistener 1885\n").unwrap();
+    let o = c.core_options();
+    assert!(!o.allow_zero_length_clientid);
+    assert_eq!(o.listeners[1].allow_zero_length_clientid, None);
+}

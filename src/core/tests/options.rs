@@ -510,3 +510,78 @@ fn mount_point_isolates_a_listeners_clients() {
     h.publish(button, "test", b"x", QoS::AtMostOnce, false, 0);
     assert!(topics(&mut h, inside).is_empty());
 }
+
+#[test]
+fn max_inflight_bytes_holds_back_until_acknowledged() {
+    let mut h = Harness::with(CoreOptions {
+        max_inflight_bytes: 100,
+        ..CoreOptions::default()
+    });
+    let dash = connect(&mut h, None, V4, "dash", true, None);
+    h.frames(dash);
+    h.subscribe(dash, "cam/#", QoS::AtLeastOnce);
+    let cam = connect(&mut h, None, V4, "cam", true, None);
+    h.frames(cam);
+    // Three 60-byte payloads: the first goes (0 < 100), the second too
+    // (60 < 100), the third waits (120 >= 100) for an acknowledgement.
+    for n in 1..=3u16 {
+        h.publish(cam, "cam/snapshot", &[b'x'; 60], QoS::AtLeastOnce, false, n);
+    }
+    let ids = |out: Vec<Out>| -> Vec<u16> {
+        out.into_iter()
+            .filter_map(|o| match o {
+                Out::Publish { pid, .. } => pid,
+                _ => None,
+            })
+            .collect()
+    };
+    let first = ids(h.recv(dash));
+    assert_eq!(first.len(), 2, "{first:?}");
+    h.resp(dash, crate::codec::PubRespKind::PubAck, first[0]);
+    let third = ids(h.recv(dash));
+    assert_eq!(third.len(), 1, "the third after one PUBACK");
+    // With nothing in flight a payload over the bound still goes, alone.
+    h.resp(dash, crate::codec::PubRespKind::PubAck, first[1]);
+    h.resp(dash, crate::codec::PubRespKind::PubAck, third[0]);
+    let snapshot = [b'x'; 500];
+    h.publish(cam, "cam/snapshot", &snapshot, QoS::AtLeastOnce, false, 4);
+    h.publish(cam, "cam/snapshot", b"small", QoS::AtLeastOnce, false, 5);
+    let sizes: Vec<usize> = h
+        .recv(dash)
+        .into_iter()
+        .filter_map(|o| match o {
+            Out::Publish { payload, .. } => Some(payload.len()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sizes, [500]);
+}
+
+#[test]
+fn client_id_lines_of_a_listener_win() {
+    // per_listener_settings true: listener 0 refuses empty ids, listener 1
+    // assigns them with its own prefix; no listener: the core's options.
+    let mut h = Harness::with(CoreOptions {
+        listeners: vec![
+            ListenerOptions {
+                allow_zero_length_clientid: Some(false),
+                ..ListenerOptions::default()
+            },
+            ListenerOptions {
+                allow_zero_length_clientid: Some(true),
+                auto_id_prefix: Some("panel-".into()),
+                ..ListenerOptions::default()
+            },
+        ],
+        auto_id_prefix: "app-".to_owned(),
+        ..CoreOptions::default()
+    });
+    let a = connect(&mut h, Some(0), V5, "", true, None);
+    assert_eq!(connack(&mut h, a).0, 0x85);
+    let b = connect(&mut h, Some(1), V5, "", true, None);
+    let assigned = connack(&mut h, b).1.expect("assigned");
+    assert!(assigned.starts_with("panel-"), "{assigned}");
+    let c = connect(&mut h, None, V5, "", true, None);
+    let assigned = connack(&mut h, c).1.expect("assigned");
+    assert!(assigned.starts_with("app-"), "{assigned}");
+}
