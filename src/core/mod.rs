@@ -21,6 +21,7 @@
 pub(crate) mod adapter;
 mod bridge;
 mod budget;
+mod charge;
 mod client_index;
 mod conn;
 mod connect;

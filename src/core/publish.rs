@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use super::budget::Meter;
+use super::charge::Meter;
 use super::message::Incoming;
 use super::retain::RetainOutcome;
 use super::session::{Inflight, Message, OutState, Pending, QueuePolicy, SessionId};
