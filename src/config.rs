@@ -62,9 +62,19 @@ pub struct ListenerConfig {
     pub cafile: Option<PathBuf>,
     /// Clients must present a certificate `cafile` verifies (`require_certificate`).
     pub require_certificate: bool,
+    /// PEM certificate revocation lists (`crlfile`): a client certificate
+    /// they revoke is refused in the handshake.
+    pub crlfile: Option<PathBuf>,
     /// The client certificate's subject CN is the user name; no password
     /// needed (`use_identity_as_username`).
     pub use_identity_as_username: bool,
+    /// The highest QoS its clients may use (`max_qos`, 0 to 2; default 2).
+    pub max_qos: u8,
+    /// The user name is the client id (`use_username_as_clientid`).
+    pub use_username_as_clientid: bool,
+    /// Put before its clients' topics and taken off what they receive
+    /// (`mount_point`).
+    pub mount_point: Option<String>,
 }
 
 /// Everything the broker needs to run; the binary and the embedding API share it.
@@ -104,6 +114,19 @@ pub struct Config {
     /// `user NAME`: the `boxmq` binary, started as root, becomes this user
     /// once its listeners are bound and its store is open (Linux).
     pub user: Option<String>,
+    /// `allow_zero_length_clientid`: a client sending an empty client id
+    /// gets one assigned (default true) or is refused (false).
+    pub allow_zero_length_clientid: bool,
+    /// `auto_id_prefix`: what assigned client ids start with (`auto-`).
+    pub auto_id_prefix: String,
+    /// `retain_available`: retained messages on (default) or off.
+    pub retain_available: bool,
+    /// `upgrade_outgoing_qos`: deliver at the subscription's QoS.
+    pub upgrade_outgoing_qos: bool,
+    /// `queue_qos0_messages`: keep QoS 0 for offline persistent sessions.
+    pub queue_qos0_messages: bool,
+    /// `persistent_client_expiration`, in seconds (`None`: never).
+    pub persistent_client_expiration: Option<u32>,
     /// `max_connections -1` (Mosquitto's default, and the default here):
     /// the `boxmq` binary sets `limits.max_connections` from the open file
     /// limit at start. Embedders keep `limits.max_connections` as it is.
@@ -129,6 +152,12 @@ impl Default for Config {
             log: LogConfig::default(),
             pid_file: None,
             user: None,
+            allow_zero_length_clientid: true,
+            auto_id_prefix: "auto-".to_owned(),
+            retain_available: true,
+            upgrade_outgoing_qos: false,
+            queue_qos0_messages: false,
+            persistent_client_expiration: None,
             // Mosquitto's default: max_connections -1.
             connections_up_to_fd_limit: true,
             notices: Vec::new(),
@@ -223,6 +252,17 @@ impl Config {
             allow_anonymous: self.allow_anonymous,
             sys_interval: self.sys_interval,
             reason_strings: self.reason_strings,
+            allow_zero_length_clientid: self.allow_zero_length_clientid,
+            auto_id_prefix: self.auto_id_prefix.clone(),
+            retain_available: self.retain_available,
+            upgrade_outgoing_qos: self.upgrade_outgoing_qos,
+            queue_qos0_messages: self.queue_qos0_messages,
+            persistent_client_expiration: self.persistent_client_expiration,
+            listeners: self
+                .listeners
+                .iter()
+                .map(ListenerConfig::core_options)
+                .collect(),
         }
     }
 
@@ -559,7 +599,8 @@ Config file: one directive per line; a line starting with # is a comment.
   reason_strings true|false        5.0 error replies say why (default false)
   log_type TYPE                    error, warning, notice, information, debug,
                                    all or none; repeatable, most verbose wins
-  log_dest DEST                    stderr, stdout, file PATH, syslog or none;
+  log_dest DEST                    stderr, stdout, file PATH, syslog, topic
+                                   ($SYS/broker/log/E|W|N) or none;
                                    repeatable; stderr without any
   max_connections N                open connections (default 0, also -1: as
                                    many as the open file limit allows)
@@ -613,6 +654,8 @@ Per listener (after its 'listener' line; docs/SECURITY.md):
   keyfile PATH                     this PEM private key (feature tls)
   cafile PATH                      CA for client certificates (feature tls)
   require_certificate true|false   clients need a certificate (feature tls)
+  crlfile PATH                     PEM CRLs: revoked client certificates are
+                                   refused (feature tls)
   use_identity_as_username true|false
                                    the certificate's CN is the user name
   protocol mqtt|websockets         MQTT over WebSockets (feature websockets)
@@ -626,17 +669,26 @@ it describe it (defaults in brackets):
   keepalive_interval SECONDS       towards the remote [60]
   restart_timeout BASE [CAP]       reconnect delay, backoff up to CAP [5 30]
   bridge_protocol_version mqttv311|mqttv50
+  start_type automatic|lazy|once   when it connects [automatic]
+  threshold N, idle_timeout SECONDS
+                                   lazy: connect at N waiting, leave when idle
+                                   [10 60]
   notification_topic TOPIC         [$SYS/broker/connection/NAME/state]
   bridge_max_queued_messages N     kept for the remote [100000]
   bridge_max_queued_bytes N        kept for the remote [16777216]
   bridge_queue_full refuse_new|drop_oldest      when full [refuse_new]
   bridge_queue_qos0 true|false     keep QoS 0 too while down [true]
+  bridge_outgoing_retain true|false
+                                   false: clear the retain flag [true]
+  bridge_max_packet_size N         drop larger messages for the remote [0: none]
+  bridge_bind_address IP           local address towards the remote
   bridge_cafile PATH               TLS to the remote, its certificate signed
                                    by this PEM CA (feature tls)
   bridge_certfile PATH             client certificate (PEM) for the remote,
   bridge_keyfile PATH              with its PEM key (feature tls)
   bridge_insecure true|false       skip the remote's host name check [false]
                                    (feature tls)
+  bridge_alpn PROTOCOL             offered in the TLS handshake (feature tls)
 Mosquitto's other lines: every directive of mosquitto.conf(5) is accepted
 with its meaning or refused with the reason (docs/MOSQUITTO.md): pid_file,
 user, include_dir, log_dest, log_timestamp, connection_messages, ... boxmq's

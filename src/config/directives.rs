@@ -102,7 +102,6 @@ const CAPATH: &str = "rustls reads CA certificates from one PEM file; put them t
      cafile (bridge_cafile for a bridge)";
 const ENGINE: &str = "OpenSSL engines (TPM-held keys) do not exist in rustls, boxmq's TLS; \
      use a PEM key file (keyfile)";
-const NOT_YET: &str = "not implemented yet in boxmq (issue 28); remove the line";
 
 /// Every directive, Mosquitto's in the order of mosquitto.conf(5), then
 /// boxmq's own.
@@ -115,7 +114,7 @@ pub(super) const TABLE: &[Directive] = &[
     refused("auth_opt_*", PLUGIN_OPTS),
     refused("auth_plugin", PLUGINS),
     differs("auth_plugin_deny_special_chars", no_effect_bool),
-    differs("auto_id_prefix", auto_id_prefix),
+    same("auto_id_prefix", auto_id_prefix),
     differs("autosave_interval", persistence_line),
     differs("autosave_on_changes", persistence_line),
     differs("check_retain_source", no_effect_bool),
@@ -148,16 +147,16 @@ pub(super) const TABLE: &[Directive] = &[
     differs("persistence", persistence_line),
     differs("persistence_file", persistence_line),
     differs("persistence_location", persistence_line),
-    refused("persistent_client_expiration", NOT_YET),
+    same("persistent_client_expiration", persistent_client_expiration),
     same("pid_file", pid_file),
     refused("plugin", PLUGINS),
     refused("plugin_opt_*", PLUGIN_OPTS),
     refused("psk_file", PSK),
     differs("queue_qos0_messages", queue_qos0_messages),
-    differs("retain_available", retain_available),
+    same("retain_available", retain_available),
     differs("set_tcp_nodelay", no_effect_bool),
     same("sys_interval", sys_interval),
-    differs("upgrade_outgoing_qos", upgrade_outgoing_qos),
+    same("upgrade_outgoing_qos", upgrade_outgoing_qos),
     differs("user", user),
     // Listeners.
     same("bind_address", bind_address),
@@ -173,13 +172,13 @@ pub(super) const TABLE: &[Directive] = &[
     ),
     differs("listener", listener_line),
     differs("max_connections", max_connections),
-    differs("max_qos", max_qos),
+    same("max_qos", max_qos),
     differs("max_topic_alias", max_topic_aliases),
-    refused("mount_point", NOT_YET),
+    differs("mount_point", mount_point),
     same("port", port),
     same("protocol", listener_line_tls),
     same("socket_domain", socket_domain),
-    differs("use_username_as_clientid", use_username_as_clientid),
+    same("use_username_as_clientid", use_username_as_clientid),
     differs("websockets_headers_size", no_effect_number),
     differs("websockets_log_level", no_effect_number),
     // Certificate based TLS.
@@ -188,7 +187,7 @@ pub(super) const TABLE: &[Directive] = &[
     same("certfile", listener_line_tls),
     refused("ciphers", CIPHERS),
     refused("ciphers_tls1.3", CIPHERS),
-    refused("crlfile", NOT_YET),
+    same("crlfile", listener_line_tls),
     differs("dhparamfile", dhparamfile),
     same("keyfile", listener_line_tls),
     same("require_certificate", listener_line_tls),
@@ -204,15 +203,15 @@ pub(super) const TABLE: &[Directive] = &[
     same("address", bridge_line),
     same("addresses", bridge_line),
     differs("bridge_attempt_unsubscribe", bridge_no_effect_bool),
-    refused("bridge_bind_address", NOT_YET),
-    differs("bridge_max_packet_size", bridge_max_packet_size),
-    differs("bridge_outgoing_retain", bridge_outgoing_retain),
+    same("bridge_bind_address", bridge_line),
+    same("bridge_max_packet_size", bridge_line),
+    same("bridge_outgoing_retain", bridge_line),
     differs("bridge_protocol_version", bridge_line),
     same("cleansession", bridge_line),
     differs("local_cleansession", bridge_no_effect_bool),
     same("connection", bridge_line),
     same("keepalive_interval", bridge_line),
-    same("idle_timeout", bridge_lazy_number),
+    differs("idle_timeout", bridge_line),
     same("local_clientid", bridge_line),
     refused(
         "local_password",
@@ -233,15 +232,12 @@ pub(super) const TABLE: &[Directive] = &[
     same("username", bridge_line),
     same("restart_timeout", bridge_line),
     same("round_robin", bridge_line),
-    differs("start_type", start_type),
-    same("threshold", bridge_lazy_number),
+    differs("start_type", bridge_line),
+    same("threshold", bridge_line),
     same("topic", bridge_line),
     same("try_private", bridge_line),
     // Bridge TLS.
-    refused(
-        "bridge_alpn",
-        "ALPN for bridges is not implemented yet (issue 28); remove the line",
-    ),
+    same("bridge_alpn", bridge_line),
     same("bridge_cafile", bridge_line),
     refused("bridge_capath", CAPATH),
     same("bridge_certfile", bridge_line),
@@ -374,26 +370,33 @@ fn allow_duplicate_messages(_: &mut Parser, line: &Line<'_>) -> Applied {
 }
 
 fn allow_zero_length_clientid(p: &mut Parser, line: &Line<'_>) -> Applied {
-    only(
-        line,
-        &["true"],
-        "boxmq always assigns an id to a client that sends an empty one (MQTT 3.1.1 and \
-         5.0 allow it); refusing them is not implemented yet (issue 28)",
-    )?;
+    p.config.allow_zero_length_clientid = boolean(line)?;
     p.security_line(line);
     Ok(())
 }
 
 fn auto_id_prefix(p: &mut Parser, line: &Line<'_>) -> Applied {
-    only(
-        line,
-        &["auto-"],
-        "boxmq's assigned client ids start with 'auto-', Mosquitto's default; another \
-         prefix is not implemented yet (issue 28)",
-    )?;
+    // The whole rest of the line, as Mosquitto takes it; an assigned id
+    // is a client id, so the prefix must leave room for the 36 characters
+    // after it.
+    let prefix = line.rest.trim();
+    if prefix.is_empty() {
+        return Err("auto_id_prefix: expected 'auto_id_prefix PREFIX'".to_owned());
+    }
+    if prefix.len() > MAX_AUTO_ID_PREFIX {
+        return Err(format!(
+            "auto_id_prefix: at most {MAX_AUTO_ID_PREFIX} bytes (an assigned client id is a \
+             client id, at most 65,535 bytes with the 36 after the prefix)"
+        ));
+    }
+    p.config.auto_id_prefix = prefix.to_owned();
     p.security_line(line);
     Ok(())
 }
+
+/// Longest `auto_id_prefix`: 65,535 bytes of MQTT string minus the 36 of
+/// the random part.
+const MAX_AUTO_ID_PREFIX: usize = 65_535 - 36;
 
 fn no_effect_bool(_: &mut Parser, line: &Line<'_>) -> Applied {
     boolean(line).map(|_| ())
@@ -434,13 +437,7 @@ fn log_dest(p: &mut Parser, line: &Line<'_>) -> Applied {
             LogDest::File(PathBuf::from(path))
         }
         ["file"] => return Err("log_dest file: expected 'log_dest file PATH'".to_owned()),
-        ["topic"] => {
-            return Err(
-                "log_dest topic: not supported: boxmq does not publish its log on \
-                 $SYS/broker/log/# yet (issue 28); use log_dest syslog or file"
-                    .to_owned(),
-            );
-        }
+        ["topic"] => LogDest::Topic,
         ["dlt"] => {
             return Err(
                 "log_dest dlt: not supported: boxmq has no Diagnostic Log and Trace output; \
@@ -596,26 +593,52 @@ fn persistence_line(p: &mut Parser, line: &Line<'_>) -> Applied {
     persistence::directive(&mut p.config.persistence, line.name, line.args, at)
 }
 
+fn persistent_client_expiration(p: &mut Parser, line: &Line<'_>) -> Applied {
+    // Mosquitto's form: a number and one of h d w m y (a month is 30
+    // days, a year 365).
+    let form = "expected 'persistent_client_expiration N' with N a number followed by \
+                h, d, w, m or y (hours, days, weeks, months, years), such as 14d";
+    let word = one(line.name, line.args, form)?;
+    let split = word.len().saturating_sub(1);
+    let (number, unit) = (
+        word.get(..split).unwrap_or(""),
+        word.get(split..).unwrap_or(""),
+    );
+    let unit_secs: u64 = match unit {
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        "m" => 30 * 86_400,
+        "y" => 365 * 86_400,
+        _ => return Err(format!("{}: '{}': {form}", line.name, shown(word))),
+    };
+    let n: u64 = number
+        .parse()
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("{}: '{}': {form}", line.name, shown(word)))?;
+    let secs = n
+        .checked_mul(unit_secs)
+        .and_then(|s| u32::try_from(s).ok())
+        .ok_or_else(|| format!("{}: '{}': at most about 136 years", line.name, shown(word)))?;
+    p.config.persistent_client_expiration = Some(secs);
+    Ok(())
+}
+
 fn pid_file(p: &mut Parser, line: &Line<'_>) -> Applied {
     let form = "expected 'pid_file PATH'";
     p.config.pid_file = Some(PathBuf::from(one(line.name, line.args, form)?));
     Ok(())
 }
 
-fn queue_qos0_messages(_: &mut Parser, line: &Line<'_>) -> Applied {
-    only(
-        line,
-        &["false"],
-        "keeping QoS 0 messages for offline clients is not implemented yet (issue 28)",
-    )
+fn queue_qos0_messages(p: &mut Parser, line: &Line<'_>) -> Applied {
+    p.config.queue_qos0_messages = boolean(line)?;
+    Ok(())
 }
 
-fn retain_available(_: &mut Parser, line: &Line<'_>) -> Applied {
-    only(
-        line,
-        &["true"],
-        "turning retained messages off is not implemented yet (issue 28)",
-    )
+fn retain_available(p: &mut Parser, line: &Line<'_>) -> Applied {
+    p.config.retain_available = boolean(line)?;
+    Ok(())
 }
 
 fn sys_interval(p: &mut Parser, line: &Line<'_>) -> Applied {
@@ -629,12 +652,9 @@ fn sys_interval(p: &mut Parser, line: &Line<'_>) -> Applied {
     Ok(())
 }
 
-fn upgrade_outgoing_qos(_: &mut Parser, line: &Line<'_>) -> Applied {
-    only(
-        line,
-        &["false"],
-        "upgrading the QoS of delivered messages (non-standard) is not implemented",
-    )
+fn upgrade_outgoing_qos(p: &mut Parser, line: &Line<'_>) -> Applied {
+    p.config.upgrade_outgoing_qos = boolean(line)?;
+    Ok(())
 }
 
 fn user(p: &mut Parser, line: &Line<'_>) -> Applied {
@@ -716,12 +736,15 @@ fn max_connections(p: &mut Parser, line: &Line<'_>) -> Applied {
     Ok(())
 }
 
-fn max_qos(_: &mut Parser, line: &Line<'_>) -> Applied {
-    only(
-        line,
-        &["2"],
-        "a QoS limit below 2 is not implemented yet (issue 28)",
-    )
+fn max_qos(p: &mut Parser, line: &Line<'_>) -> Applied {
+    let form = "expected 'max_qos 0', 'max_qos 1' or 'max_qos 2'";
+    p.current_listener().max_qos = match one(line.name, line.args, form)? {
+        "0" => 0,
+        "1" => 1,
+        "2" => 2,
+        other => return Err(format!("max_qos: '{}': {form}", shown(other))),
+    };
+    Ok(())
 }
 
 fn max_topic_aliases(p: &mut Parser, line: &Line<'_>) -> Applied {
@@ -758,12 +781,20 @@ fn tls_version(_: &mut Parser, line: &Line<'_>) -> Applied {
     )
 }
 
-fn use_username_as_clientid(_: &mut Parser, line: &Line<'_>) -> Applied {
-    only(
-        line,
-        &["false"],
-        "the user name as client id is not implemented yet (issue 28)",
-    )
+fn mount_point(p: &mut Parser, line: &Line<'_>) -> Applied {
+    // A topic name (no wildcards), as Mosquitto checks it.
+    let form = "expected 'mount_point PREFIX' (a topic name, such as 'site1/')";
+    let prefix = one(line.name, line.args, form)?;
+    if prefix.contains(['+', '#']) || prefix.len() > MAX_MQTT_STRING as usize {
+        return Err(format!("mount_point: '{}': {form}", shown(prefix)));
+    }
+    p.current_listener().mount_point = Some(prefix.to_owned());
+    Ok(())
+}
+
+fn use_username_as_clientid(p: &mut Parser, line: &Line<'_>) -> Applied {
+    p.current_listener().use_username_as_clientid = boolean(line)?;
+    Ok(())
 }
 
 fn use_subject_as_username(_: &mut Parser, line: &Line<'_>) -> Applied {
@@ -793,30 +824,6 @@ fn bridge_no_effect_bool(p: &mut Parser, line: &Line<'_>) -> Applied {
     bridge::current(&mut p.config.bridges, line.name).map(|_| ())
 }
 
-fn bridge_lazy_number(p: &mut Parser, line: &Line<'_>) -> Applied {
-    no_effect_number(p, line)?;
-    bridge::current(&mut p.config.bridges, line.name).map(|_| ())
-}
-
-fn bridge_max_packet_size(p: &mut Parser, line: &Line<'_>) -> Applied {
-    only(
-        line,
-        &["0"],
-        "a bridge takes the remote's Maximum Packet Size (MQTT 5.0); a limit of its own is \
-         not implemented yet (issue 28)",
-    )?;
-    bridge::current(&mut p.config.bridges, line.name).map(|_| ())
-}
-
-fn bridge_outgoing_retain(p: &mut Parser, line: &Line<'_>) -> Applied {
-    only(
-        line,
-        &["true"],
-        "clearing the retain flag towards the remote is not implemented yet (issue 28)",
-    )?;
-    bridge::current(&mut p.config.bridges, line.name).map(|_| ())
-}
-
 fn bridge_require_ocsp(p: &mut Parser, line: &Line<'_>) -> Applied {
     only(
         line,
@@ -842,16 +849,6 @@ fn notifications_local_only(p: &mut Parser, line: &Line<'_>) -> Applied {
         &["false"],
         "notifications on the local broker only are not implemented yet (issue 28); \
          'notifications false' turns them off on both sides",
-    )?;
-    bridge::current(&mut p.config.bridges, line.name).map(|_| ())
-}
-
-fn start_type(p: &mut Parser, line: &Line<'_>) -> Applied {
-    only(
-        line,
-        &["automatic"],
-        "lazy and once bridges are not implemented yet (issue 28); bridges start with the \
-         broker and reconnect after restart_timeout",
     )?;
     bridge::current(&mut p.config.bridges, line.name).map(|_| ())
 }

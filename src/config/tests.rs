@@ -542,11 +542,22 @@ fn refused_mosquitto_directives_say_why() {
     }
     // Values boxmq does not do yet are refused with the reason too.
     fails_with(
-        "max_qos 1",
+        "max_inflight_bytes 1000",
         1,
-        &["max_qos 1: not supported", "not implemented yet"],
+        &[
+            "max_inflight_bytes 1000: not supported",
+            "not implemented yet",
+        ],
     );
-    fails_with("log_dest topic", 1, &["use log_dest syslog or file"]);
+    fails_with("log_dest dlt", 1, &["use log_dest syslog"]);
+    let c = parse("log_dest topic\nlog_dest stderr").expect("log_dest topic");
+    assert_eq!(
+        c.log.dests,
+        Some(vec![
+            crate::config::LogDest::Topic,
+            crate::config::LogDest::Stderr
+        ])
+    );
 }
 
 #[test]
@@ -965,6 +976,63 @@ fn bridge_lines_are_checked() {
     assert!(message.contains("no address"), "{message}");
     let (_, message) = fail("connection a\naddress 127.0.0.1");
     assert!(message.contains("no topic"), "{message}");
+}
+
+#[test]
+fn bridge_start_types() {
+    use crate::bridge::StartType;
+    use std::time::Duration;
+    let base = "connection a\naddress 127.0.0.1\ntopic x out\n";
+    let b = &parse(base).expect("plain").bridges[0];
+    assert_eq!(b.start_type, StartType::Automatic);
+    assert_eq!((b.idle_timeout, b.threshold), (Duration::from_secs(60), 10));
+    let c = parse(&format!(
+        "{base}start_type lazy\nidle_timeout 5\nthreshold 3\n"
+    ))
+    .expect("lazy");
+    let b = &c.bridges[0];
+    assert_eq!(b.start_type, StartType::Lazy);
+    assert_eq!((b.idle_timeout, b.threshold), (Duration::from_secs(5), 3));
+    let c = parse(&format!("{base}start_type once\nthreshold 0\n")).expect("once");
+    assert_eq!(c.bridges[0].start_type, StartType::Once);
+    assert_eq!(c.bridges[0].threshold, 1);
+    fails_with(
+        &format!("{base}start_type later"),
+        4,
+        &["automatic, lazy or once"],
+    );
+    fails_with(&format!("{base}idle_timeout 0"), 4, &["idle_timeout"]);
+}
+
+#[test]
+fn bridge_retain_size_bind_and_alpn_lines() {
+    let base = "connection a\naddress 127.0.0.1\ntopic x out\n";
+    let b = &parse(base).expect("plain").bridges[0];
+    assert!(b.outgoing_retain && b.max_packet_size.is_none() && b.bind_address.is_none());
+    let c = parse(&format!(
+        "{base}bridge_outgoing_retain false\nbridge_max_packet_size 1000\n\
+         bridge_bind_address 127.0.0.1\n"
+    ))
+    .expect("lines");
+    let b = &c.bridges[0];
+    assert!(!b.outgoing_retain);
+    assert_eq!(b.max_packet_size, Some(1000));
+    assert_eq!(b.bind_address, Some([127, 0, 0, 1].into()));
+    let c = parse(&format!("{base}bridge_max_packet_size 0\n")).expect("0");
+    assert_eq!(c.bridges[0].max_packet_size, None, "0: no limit");
+    fails_with(
+        &format!("{base}bridge_bind_address eth0"),
+        4,
+        &["not an IP address"],
+    );
+    if cfg!(feature = "tls") {
+        let c = parse(&format!("{base}bridge_cafile /ca.pem\nbridge_alpn mqtt\n")).expect("alpn");
+        assert_eq!(c.bridges[0].alpn.as_deref(), Some("mqtt"));
+        let (_, message) = fail(&format!("{base}bridge_alpn mqtt\n"));
+        assert!(message.contains("bridge_cafile"), "{message}");
+    } else {
+        fails_with(&format!("{base}bridge_alpn mqtt"), 4, &["--features tls"]);
+    }
 }
 
 #[test]

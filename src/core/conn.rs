@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::codec::ProtocolVersion;
 
+use super::alias::OutAliases;
 use super::ids::SessionId;
 use super::message::WillMsg;
 
@@ -47,10 +48,15 @@ struct Output {
 #[derive(Debug, Default)]
 struct Rare {
     aliases: Vec<Option<Box<str>>>,
+    /// Aliases the broker gives the client (see `alias.rs`).
+    out_aliases: Option<OutAliases>,
     identity: Option<Box<str>>,
     /// Text for log lines until CONNECT names the client: the peer address
     /// given at open. Afterwards the core names the client by its id.
     label: Option<Box<str>>,
+    /// The listener it came in on, when that listener has options of its
+    /// own (see `Core::set_listener`).
+    listener: Option<u16>,
 }
 
 /// One connection as the core sees it. Kept small (88 bytes on 64-bit
@@ -117,10 +123,23 @@ impl Conn {
     pub fn take_label(&mut self) -> Option<Box<str>> {
         let rare = self.rare.as_mut()?;
         let label = rare.label.take();
-        if rare.aliases.is_empty() && rare.identity.is_none() {
+        if rare.aliases.is_empty()
+            && rare.identity.is_none()
+            && rare.listener.is_none()
+            && rare.out_aliases.is_none()
+        {
             self.rare = None;
         }
         label
+    }
+
+    /// The listener it came in on, if it has options of its own.
+    pub fn listener(&self) -> Option<u16> {
+        self.rare.as_ref().and_then(|r| r.listener)
+    }
+
+    pub fn set_listener(&mut self, index: u16) {
+        self.rare.get_or_insert_default().listener = Some(index);
     }
 
     pub fn set_label(&mut self, label: Box<str>) {
@@ -144,6 +163,21 @@ impl Conn {
 
     pub fn aliases_mut(&mut self) -> &mut Vec<Option<Box<str>>> {
         &mut self.rare.get_or_insert_default().aliases
+    }
+
+    /// Sets the aliases the broker may give the client (at CONNECT). A
+    /// connection without them keeps no rare part for them.
+    pub fn set_out_aliases(&mut self, aliases: Option<OutAliases>) {
+        if aliases.is_some() || self.rare.is_some() {
+            self.rare.get_or_insert_default().out_aliases = aliases;
+        }
+    }
+
+    /// The buffer to append encoded frames to, and the aliases the broker
+    /// gives the client, if it takes any.
+    pub fn out_buf_and_aliases(&mut self) -> (&mut Vec<u8>, Option<&mut OutAliases>) {
+        let aliases = self.rare.as_mut().and_then(|r| r.out_aliases.as_mut());
+        (&mut self.out.get_or_insert_default().buf, aliases)
     }
 
     /// The instant after which the connection is to be closed for silence:

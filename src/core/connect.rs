@@ -5,14 +5,17 @@
 
 use std::time::{Duration, Instant};
 
+use super::alias::OutAliases;
 use super::conn::{Conn, Phase};
 use super::message::{Incoming, WillMsg, WillParts};
 use super::publish::forwardable;
-use super::session::{NEVER_EXPIRES, Session, SessionId};
+use super::session::{NEVER_EXPIRES, Session, SessionId, offline_lifetime};
 use super::verdict::{EventKind, Gate, HookQuestion, Kind, Verdict, level};
-use super::{ConnId, Core};
+use super::{Close, ConnId, Core};
 use crate::auth::AuthResult;
-use crate::codec::{self, Connect, Disconnect, Packet, PropertiesBuf, Property, ProtocolVersion};
+use crate::codec::{
+    self, Connect, Disconnect, Packet, PropertiesBuf, Property, ProtocolVersion, QoS,
+};
 use crate::topic;
 
 /// Why a CONNECT is refused; [`Refusal::code`] maps it to the CONNACK
@@ -24,13 +27,22 @@ pub(crate) enum Refusal {
     NotAuthorized,
     BadCredentials,
     BadAuthenticationMethod,
+    /// A will above the listener's `max_qos`.
+    QosNotSupported,
+    /// A retained will with `retain_available false`.
+    RetainNotSupported,
     /// A will payload over `message_size_limit` (Mosquitto's answer).
     WillTooLarge,
 }
 
 impl Refusal {
-    fn code(self, version: ProtocolVersion) -> u8 {
-        match (self, version.is_v5()) {
+    /// The CONNACK code, or `None` where 3.1.1 has none for the refusal
+    /// (the connection is closed without CONNACK, as Mosquitto does).
+    fn code(self, version: ProtocolVersion) -> Option<u8> {
+        Some(match (self, version.is_v5()) {
+            (Refusal::QosNotSupported | Refusal::RetainNotSupported, false) => return None,
+            (Refusal::QosNotSupported, true) => 0x9B,
+            (Refusal::RetainNotSupported, true) => 0x9A,
             (Refusal::IdentifierRejected, false) => 0x02,
             (Refusal::ServerUnavailable, false) => 0x03,
             (
@@ -44,7 +56,7 @@ impl Refusal {
             (Refusal::NotAuthorized, true) => 0x87,
             (Refusal::BadAuthenticationMethod, true) => 0x8C,
             (Refusal::WillTooLarge, true) => 0x95, // packet too large
-        }
+        })
     }
 }
 
@@ -53,9 +65,48 @@ const RC_SESSION_TAKEN_OVER: u8 = 0x8E;
 /// 5.0 DISCONNECT reason: disconnect with will message.
 const RC_DISCONNECT_WITH_WILL: u8 = 0x04;
 
+/// How a CONNECT stops short of CONNACK 0: the parts of
+/// [`Core::handle_connect`] return it, and `handle_connect` acts on it in
+/// one place.
+enum Stop {
+    /// A refusing CONNACK, then close.
+    Refuse(Refusal),
+    /// A protocol violation found after decoding (see [`Close`]).
+    Close(Close),
+    /// Parked for the application's verdict: `handle_data` gives the bytes
+    /// back (see `verdict.rs`).
+    Parked,
+}
+
+impl From<Close> for Stop {
+    fn from(close: Close) -> Stop {
+        Stop::Close(close)
+    }
+}
+
+/// The session a CONNECT was attached to (see [`Core::attach_session`]).
+struct Attached {
+    sid: SessionId,
+    client_id: Box<str>,
+    /// The broker chose the client id (the client sent an empty one).
+    assigned: bool,
+    /// A previous session was resumed (CONNACK's session present).
+    resumed: bool,
+}
+
 impl Core {
+    /// A CONNECT on connection `id`: admitted (or refused with a CONNACK
+    /// code), attached to its session, its will kept, and answered.
     pub(super) fn handle_connect(&mut self, id: ConnId, c: Connect<'_>, now: Instant) {
-        let v5 = c.protocol.is_v5();
+        match self.connect(id, c, now) {
+            Ok(()) | Err(Stop::Parked) => {}
+            Err(Stop::Refuse(why)) => self.refuse(id, why, now),
+            Err(Stop::Close(close)) => self.apply_close(id, close, now),
+        }
+    }
+
+    /// The steps of [`Core::handle_connect`], in order.
+    fn connect(&mut self, id: ConnId, c: Connect<'_>, now: Instant) -> Result<(), Stop> {
         // [MQTT-3.1.2-28] [MQTT-3.1.2-29] Reason Strings go to a client
         // that asked for them, or to every client but one that refused them
         // when the config says so.
@@ -76,14 +127,33 @@ impl Core {
         if let Some(name) = identity.as_deref() {
             c.username = Some(name);
         }
-        if let Some(reason) = self.check_connect(&c, trusted, identity.is_some()) {
+        self.admit(id, &mut c, trusted, identity.is_some(), now)?;
+        let attached = self.attach_session(id, &c, trusted, now)?;
+        let server_keep_alive = self.go_online(id, &c, &attached);
+        self.send_connack(id, &c, &attached, server_keep_alive, now);
+        Ok(())
+    }
+
+    /// The checks of a CONNECT before any session is touched: credentials
+    /// and client id ([`Core::check_connect`]), the will's topic, and the
+    /// application's on_connect.
+    fn admit<'a>(
+        &mut self,
+        id: ConnId,
+        c: &mut Connect<'a>,
+        trusted: bool,
+        proved: bool,
+        now: Instant,
+    ) -> Result<(), Stop> {
+        let refused = self.check_connect(c, trusted, proved);
+        let refused = refused.or_else(|| self.username_as_client_id(id, c));
+        if let Some(reason) = refused {
             log::info!(
                 "client {} refused ({reason:?}), client id '{}'",
                 self.label(id),
                 c.client_id
             );
-            self.refuse(id, reason, now);
-            return;
+            return Err(Stop::Refuse(reason));
         }
         if let Some(w) = &c.will {
             if let Err(e) = topic::validate_topic_name(
@@ -91,9 +161,29 @@ impl Core {
                 self.limits.max_topic_len,
                 self.limits.max_topic_levels,
             ) {
-                return self.protocol_violation(id, &format!("will topic: {e}"), now);
+                return Err(Close::protocol(format_args!("will topic: {e}")).into());
             }
-            if !trusted && !self.auth.may_publish(c.username, c.client_id, w.topic) {
+            // Mosquitto's checks of a will, in its order: retained messages
+            // turned off (`retain_available false`), then the listener's
+            // `max_qos` (5.0 CONNACK 0x9A, 0x9B [MQTT-3.2.2-12]).
+            let refused = if w.retain && !self.retain_available {
+                Some(Refusal::RetainNotSupported)
+            } else if w.qos > self.listener_of(id).max_qos {
+                Some(Refusal::QosNotSupported)
+            } else {
+                None
+            };
+            if let Some(reason) = refused {
+                log::info!(
+                    "client {} refused: its will asks for {reason:?}",
+                    self.label(id)
+                );
+                return Err(Stop::Refuse(reason));
+            }
+            // `mount_point`: the will goes behind it, like the client's
+            // own messages.
+            let topic = self.mounted(id, w.topic);
+            if !trusted && !self.auth.may_publish(c.username, c.client_id, &topic) {
                 // A will the client could not publish itself is refused
                 // at CONNECT, as Mosquitto does.
                 log::info!(
@@ -101,32 +191,37 @@ impl Core {
                     self.label(id),
                     w.topic
                 );
-                return self.refuse(id, Refusal::NotAuthorized, now);
+                return Err(Stop::Refuse(Refusal::NotAuthorized));
             }
         }
-
-        match self.gate(
-            id,
-            Kind::Connect,
-            |core| connect_question(core, id, &c),
-            now,
-        ) {
-            Gate::Go | Gate::Filters(_) => {}
-            // Parked: `handle_data` gives the bytes back (see `verdict.rs`).
-            Gate::Wait => return,
+        let c = &*c;
+        match self.gate(id, Kind::Connect, |core| connect_question(core, id, c), now) {
+            Gate::Go | Gate::Filters(_) => Ok(()),
+            Gate::Wait => Err(Stop::Parked),
             Gate::Refuse(v) => {
                 log::info!(
                     "client {} refused by the application, client id '{}'",
                     self.label(id),
                     c.client_id
                 );
-                let why = match v {
+                Err(Stop::Refuse(match v {
                     Verdict::BadCredentials => Refusal::BadCredentials,
                     _ => Refusal::NotAuthorized,
-                };
-                return self.refuse(id, why, now);
+                }))
             }
         }
+    }
+
+    /// Finds the session of an admitted CONNECT: takes over a connection
+    /// with the same client id, resumes or discards (clean start) the
+    /// session it had, or makes a new one; then binds it to connection `id`.
+    fn attach_session(
+        &mut self,
+        id: ConnId,
+        c: &Connect<'_>,
+        trusted: bool,
+        now: Instant,
+    ) -> Result<Attached, Stop> {
         // [MQTT-3.1.3-6] [MQTT-3.1.3-7]: an empty id gets one assigned (5.0
         // tells the client which [MQTT-3.2.2-16]); check_connect refused the
         // 3.1.1 case with clean session 0.
@@ -136,37 +231,7 @@ impl Core {
         } else {
             c.client_id.into()
         };
-        // 3.1.1: clean session 1 ends the session with the connection, 0
-        // keeps it until a clean session ends it. 5.0: the session expiry
-        // interval says how long it outlives the connection [MQTT-3.1.2-23].
-        let expiry_interval = match (v5, c.clean_start) {
-            (true, _) => c.properties.session_expiry_interval().unwrap_or(0),
-            (false, true) => 0,
-            (false, false) => NEVER_EXPIRES,
-        };
-
-        // [MQTT-3.1.4-2]: a client id already connected takes over; the old
-        // connection is closed. Its will is published unless the session
-        // goes on: one that outlives its connection, taken over without
-        // clean start, is the same client coming back (Mosquitto's rule, its
-        // 07-will-takeover; neither spec lists takeover among the will's
-        // triggers).
-        if let Some(sid) = self.by_client_id.get(&client_id, &self.sessions) {
-            if let Some((old, outlives)) = self
-                .sessions
-                .get(sid.0)
-                .and_then(|s| s.conn.map(|old| (old, s.expiry_interval > 0)))
-            {
-                log::info!("client '{client_id}' connected again; closing its old connection");
-                self.disconnect_v5(old, RC_SESSION_TAKEN_OVER, "session taken over");
-                self.note_close_reason("taken over");
-                // Closed as any connection: a session that ends with its
-                // connection ends here; one that outlives it is resumed (or
-                // discarded by clean start) just below, which also cancels a
-                // will still in its delay.
-                self.close(old, !outlives || c.clean_start, now);
-            }
-        }
+        self.take_over(&client_id, c.clean_start, now);
         let existing = self.by_client_id.get(&client_id, &self.sessions);
         // [MQTT-3.1.2-6] (3.1.1) / [MQTT-3.1.2-4] (5.0): clean start
         // discards any previous session.
@@ -174,16 +239,23 @@ impl Core {
             self.end_session(sid, now);
         }
         let resumed = if c.clean_start { None } else { existing };
-        if resumed.is_none() && self.sessions.len() >= self.limits.max_sessions {
-            log::warn!(
-                "client '{client_id}' refused: max_sessions ({}) reached",
-                self.limits.max_sessions
-            );
-            self.refuse(id, Refusal::ServerUnavailable, now);
-            return;
-        }
+        // 3.1.1: clean session 1 ends the session with the connection, 0
+        // keeps it until a clean session ends it. 5.0: the session expiry
+        // interval says how long it outlives the connection [MQTT-3.1.2-23].
+        let expiry_interval = match (c.protocol.is_v5(), c.clean_start) {
+            (true, _) => c.properties.session_expiry_interval().unwrap_or(0),
+            (false, true) => 0,
+            (false, false) => NEVER_EXPIRES,
+        };
         let sid = match resumed {
             Some(sid) => sid,
+            None if self.sessions.len() >= self.limits.max_sessions => {
+                log::warn!(
+                    "client '{client_id}' refused: max_sessions ({}) reached",
+                    self.limits.max_sessions
+                );
+                return Err(Stop::Refuse(Refusal::ServerUnavailable));
+            }
             None => {
                 let mut session = Session::new(&client_id, c.protocol, expiry_interval);
                 if let Some(p) = self.policies.get(&client_id) {
@@ -194,46 +266,99 @@ impl Core {
                 sid
             }
         };
-        let mut had_will = false;
-        if let Some(s) = self.sessions.get_mut(sid.0) {
-            had_will = s.pending_will.is_some();
-            s.conn = Some(id);
-            if !s.inflight.is_empty() || !s.queue.is_empty() {
-                // What it owes from before (resent below) counts from now.
-                // Written only then: a session that owes nothing is not
-                // touched (its state may be shared, see issue 17).
-                s.last_progress = Some(now);
-            }
-            s.protocol = c.protocol;
-            s.expiry_interval = expiry_interval;
-            // Written only when set: a session that never had them keeps
-            // sharing the empty state (see `Session`).
-            if s.expires_at.is_some() {
-                s.expires_at = None;
-            }
-            // [MQTT-3.1.3-9]: a delayed will is cancelled by reconnecting.
-            if s.pending_will.is_some() {
-                s.pending_will = None;
-            }
-            s.client_receive_max = c.properties.receive_maximum().unwrap_or(u16::MAX);
-            s.client_max_packet = c.properties.maximum_packet_size().unwrap_or(u32::MAX);
-            s.username = c.username.map(Into::into);
-            s.trusted = trusted;
-            if let Some(p) = self.policies.get(&client_id) {
-                // A bridge's session, possibly restored from disk.
-                s.policy = Some(*p);
-            }
-        }
-        // Recorded before CONNACK is queued, so CONNACK waits for it.
-        if let Some(s) = self.sessions.get_mut(sid.0) {
-            self.journal.connected(s, had_will);
-        }
+        self.bind_session(id, sid, c, &client_id, expiry_interval, trusted, now);
+        Ok(Attached {
+            sid,
+            client_id,
+            assigned,
+            resumed: resumed.is_some(),
+        })
+    }
 
+    /// [MQTT-3.1.4-2]: a client id already connected takes over; the old
+    /// connection is closed. Its will is published unless the session goes
+    /// on: one that outlives its connection, taken over without clean
+    /// start, is the same client coming back (Mosquitto's rule, its
+    /// 07-will-takeover; neither spec lists takeover among the will's
+    /// triggers).
+    fn take_over(&mut self, client_id: &str, clean_start: bool, now: Instant) {
+        let Some(sid) = self.by_client_id.get(client_id, &self.sessions) else {
+            return;
+        };
+        let Some((old, outlives)) = self
+            .sessions
+            .get(sid.0)
+            .and_then(|s| s.conn.map(|old| (old, s.expiry_interval > 0)))
+        else {
+            return;
+        };
+        log::info!("client '{client_id}' connected again; closing its old connection");
+        self.disconnect_v5(old, RC_SESSION_TAKEN_OVER, "session taken over");
+        self.note_close_reason("taken over");
+        // Closed as any connection: a session that ends with its
+        // connection ends here; one that outlives it is resumed (or
+        // discarded by clean start) by the caller, which also cancels a
+        // will still in its delay.
+        self.close(old, !outlives || clean_start, now);
+    }
+
+    /// Binds session `sid` to connection `id` and takes what the CONNECT
+    /// says about it; journalled before CONNACK is queued, so CONNACK
+    /// waits for the record.
+    #[expect(clippy::too_many_arguments, reason = "the parts of one CONNECT")]
+    fn bind_session(
+        &mut self,
+        id: ConnId,
+        sid: SessionId,
+        c: &Connect<'_>,
+        client_id: &str,
+        expiry_interval: u32,
+        trusted: bool,
+        now: Instant,
+    ) {
+        let policy = self.policies.get(client_id).copied();
+        let Some(s) = self.sessions.get_mut(sid.0) else {
+            return;
+        };
+        let had_will = s.pending_will.is_some();
+        s.conn = Some(id);
+        if !s.inflight.is_empty() || !s.queue.is_empty() {
+            // What it owes from before (resent below) counts from now.
+            // Written only then: a session that owes nothing is not
+            // touched (its state may be shared, see issue 17).
+            s.last_progress = Some(now);
+        }
+        s.protocol = c.protocol;
+        s.expiry_interval = expiry_interval;
+        // Written only when set: a session that never had them keeps
+        // sharing the empty state (see `Session`).
+        if s.expires_at.is_some() {
+            s.expires_at = None;
+        }
+        // [MQTT-3.1.3-9]: a delayed will is cancelled by reconnecting.
+        if s.pending_will.is_some() {
+            s.pending_will = None;
+        }
+        s.client_receive_max = c.properties.receive_maximum().unwrap_or(u16::MAX);
+        s.client_max_packet = c.properties.maximum_packet_size().unwrap_or(u32::MAX);
+        s.username = c.username.map(Into::into);
+        s.trusted = trusted;
+        if let Some(p) = policy {
+            // A bridge's session, possibly restored from disk.
+            s.policy = Some(p);
+        }
+        self.journal.connected(s, had_will);
+    }
+
+    /// Marks connection `id` connected to its session with the CONNECT's
+    /// will and keep alive, counts it and says so. Returns the Server Keep
+    /// Alive to announce, if any.
+    fn go_online(&mut self, id: ConnId, c: &Connect<'_>, a: &Attached) -> Option<u16> {
         let mut will_props = PropertiesBuf::new();
         let will = c.will.as_ref().map(|w| {
             let expiry = forwardable(w.properties, &mut will_props);
             WillMsg::new(&WillParts {
-                topic: w.topic,
+                topic: &self.mounted(id, w.topic),
                 payload: w.payload,
                 qos: w.qos,
                 retain: w.retain,
@@ -251,38 +376,70 @@ impl Core {
         // [MQTT-3.2.2-21]. 65,535 is no limit.
         let max = self.limits.max_keepalive;
         let server_keep_alive =
-            (v5 && max < u16::MAX && (c.keep_alive == 0 || c.keep_alive > max)).then_some(max);
-        let Some(conn) = self.conn_mut(id) else {
-            return;
-        };
-        conn.phase = Phase::Connected(sid);
+            (c.protocol.is_v5() && max < u16::MAX && (c.keep_alive == 0 || c.keep_alive > max))
+                .then_some(max);
+        // 5.0: the topic aliases boxmq may give the client, within its
+        // Topic Alias Maximum [MQTT-3.1.2-26] (see `alias.rs`).
+        let out_aliases = c
+            .properties
+            .topic_alias_maximum()
+            .filter(|_| c.protocol.is_v5());
+        let out_aliases =
+            OutAliases::new(out_aliases.map_or(0, |m| m.min(self.limits.max_topic_aliases)));
+        let conn = self.conn_mut(id)?;
+        conn.phase = Phase::Connected(a.sid);
         conn.keep_alive = server_keep_alive.unwrap_or(c.keep_alive);
         conn.will = will;
+        conn.set_out_aliases(out_aliases);
         let deadline = conn.deadline(connect_timeout);
         self.note_deadline(deadline);
         self.stats.clients_connected += 1;
         self.stats.clients_maximum = self.stats.clients_maximum.max(self.stats.clients_connected);
         log::info!(
-            "client '{client_id}' connected from {peer} (protocol {:?}, clean {}, keepalive {}s)",
+            "client '{}' connected from {peer} (protocol {:?}, clean {}, keepalive {}s)",
+            a.client_id,
             c.protocol,
             c.clean_start,
             c.keep_alive
         );
         // Before anything that may close it again, so that a Disconnected
         // event always follows a Connected one.
-        self.emit(EventKind::Connected, sid, None, None);
+        self.emit(EventKind::Connected, a.sid, None, None);
+        server_keep_alive
+    }
 
-        // CONNACK: session present tells whether state was kept
-        // [MQTT-3.2.2-1] [MQTT-3.2.2-2]; 5.0 adds what the broker supports.
+    /// CONNACK 0, then what a resumed session owes. Session present tells
+    /// whether state was kept [MQTT-3.2.2-1] [MQTT-3.2.2-2]; 5.0 adds what
+    /// the broker supports.
+    fn send_connack(
+        &mut self,
+        id: ConnId,
+        c: &Connect<'_>,
+        a: &Attached,
+        server_keep_alive: Option<u16>,
+        now: Instant,
+    ) {
+        if !self.conn(id).is_some_and(Conn::is_connected) {
+            return;
+        }
         let mut props = PropertiesBuf::new();
-        if v5 {
+        if c.protocol.is_v5() {
             // In Mosquitto's order; Maximum Packet Size, which Mosquitto
             // leaves out by default (it has no limit), last.
             props.push(&Property::TopicAliasMaximum(self.limits.max_topic_aliases));
-            if assigned {
-                props.push(&Property::AssignedClientIdentifier(&client_id));
+            if a.assigned {
+                props.push(&Property::AssignedClientIdentifier(&a.client_id));
             }
             props.push(&Property::ReceiveMaximum(self.limits.max_inflight));
+            // [MQTT-3.2.2-9] [MQTT-3.2.2-13]: announced only when not the
+            // default (QoS 2, retained messages available).
+            let max_qos = self.listener_of(id).max_qos;
+            if max_qos < QoS::ExactlyOnce {
+                props.push(&Property::MaximumQoS(max_qos as u8));
+            }
+            if !self.retain_available {
+                props.push(&Property::RetainAvailable(0));
+            }
             if let Some(k) = server_keep_alive {
                 props.push(&Property::ServerKeepAlive(k));
             }
@@ -292,7 +449,7 @@ impl Core {
         }
         let connack = Packet::Connack(codec::Connack {
             // MQTT 3.1 has no session present flag: the byte is reserved.
-            session_present: resumed.is_some() && c.protocol != ProtocolVersion::V31,
+            session_present: a.resumed && c.protocol != ProtocolVersion::V31,
             code: 0x00,
             properties: props.as_properties(),
         });
@@ -304,7 +461,8 @@ impl Core {
             connack.encode(c.protocol, &mut frame);
             if frame.len() > usize::try_from(max).unwrap_or(usize::MAX) {
                 log::warn!(
-                    "client '{client_id}': Maximum Packet Size {max} is below the CONNACK's {} bytes; closing",
+                    "client '{}': Maximum Packet Size {max} is below the CONNACK's {} bytes; closing",
+                    a.client_id,
                     frame.len()
                 );
                 self.close(id, false, now);
@@ -312,10 +470,31 @@ impl Core {
             }
         }
         self.send(id, &connack);
-        if resumed.is_some() {
-            self.resend_inflight(id, sid, now);
+        if a.resumed {
+            self.resend_inflight(id, a.sid, now);
         }
-        self.pump(sid, now);
+        self.pump(a.sid, now);
+    }
+
+    /// `use_username_as_clientid` on connection `id`'s listener: the user
+    /// name replaces the client id of `c`; a client without one is not
+    /// authorised (Mosquitto's rule). The id it gets is checked as a
+    /// client id.
+    fn username_as_client_id<'a>(&self, id: ConnId, c: &mut Connect<'a>) -> Option<Refusal> {
+        if !self.listener_of(id).use_username_as_clientid {
+            return None;
+        }
+        let Some(name) = c.username else {
+            return Some(Refusal::NotAuthorized);
+        };
+        if name.is_empty()
+            || name.len() > self.limits.max_client_id_len
+            || self.policies.contains_key(name)
+        {
+            return Some(Refusal::IdentifierRejected);
+        }
+        c.client_id = name;
+        None
     }
 
     /// The CONNACK refusal a CONNECT earns before any session is touched.
@@ -325,6 +504,12 @@ impl Core {
         let id_len = c.client_id.len();
         if c.client_id.is_empty() && !c.clean_start && !c.protocol.is_v5() {
             // [MQTT-3.1.3-8]: empty id with clean session 0.
+            return Some(Refusal::IdentifierRejected);
+        }
+        if c.client_id.is_empty() && !self.allow_zero_length_clientid {
+            // `allow_zero_length_clientid false`: a server need not take
+            // empty ids; it refuses with 0x02 (3.1.1 [MQTT-3.1.3-9]) or
+            // 0x85 (5.0 [MQTT-3.1.3-8]).
             return Some(Refusal::IdentifierRejected);
         }
         // MQTT 3.1 asked for 1 to 23 characters; Mosquitto takes longer
@@ -376,12 +561,14 @@ impl Core {
             .conn(id)
             .map(|c| c.protocol)
             .unwrap_or(ProtocolVersion::V311);
-        let connack = Packet::Connack(codec::Connack {
-            session_present: false,
-            code: why.code(version),
-            properties: codec::Properties::EMPTY,
-        });
-        self.send(id, &connack);
+        if let Some(code) = why.code(version) {
+            let connack = Packet::Connack(codec::Connack {
+                session_present: false,
+                code,
+                properties: codec::Properties::EMPTY,
+            });
+            self.send(id, &connack);
+        }
         self.close(id, false, now);
     }
 
@@ -481,8 +668,9 @@ impl Core {
             // [MQTT-3.1.2-6]: a clean session ends with its connection.
             self.end_session(sid, now);
         } else if let Some(s) = self.sessions.get_mut(sid.0) {
-            if s.expiry_interval != NEVER_EXPIRES {
-                let at = now + Duration::from_secs(u64::from(s.expiry_interval));
+            let lifetime = offline_lifetime(s.expiry_interval, self.persistent_client_expiration);
+            if let Some(secs) = lifetime {
+                let at = now + Duration::from_secs(u64::from(secs));
                 s.expires_at = Some(at);
                 self.note_deadline(Some(at));
             }

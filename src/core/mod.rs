@@ -19,6 +19,7 @@
 //! `handle_close` for it.
 
 pub(crate) mod adapter;
+mod alias;
 mod bridge;
 mod budget;
 mod charge;
@@ -27,6 +28,8 @@ mod conn;
 mod connect;
 mod flow;
 mod ids;
+mod listener;
+mod log_topic;
 mod matching;
 mod message;
 mod persist;
@@ -37,6 +40,8 @@ mod subscribe;
 mod sys;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_corners;
 #[cfg(test)]
 mod tests_v5;
 mod verdict;
@@ -53,6 +58,7 @@ use crate::codec::{self, DecodeError, Packet, PropertiesBuf};
 pub use bridge::SessionFigures;
 use conn::{Conn, Phase};
 pub use ids::ConnId;
+pub use listener::ListenerOptions;
 use matching::Router;
 pub use session::QueuePolicy;
 use session::{Session, SessionId};
@@ -81,6 +87,30 @@ pub struct CoreOptions {
     /// Reason Strings in 5.0 error replies for every client that does not
     /// refuse them.
     pub reason_strings: bool,
+    /// `allow_zero_length_clientid`: a client that sends an empty client
+    /// id gets one assigned; `false` refuses it (3.1.1: CONNACK 0x02,
+    /// 5.0: 0x85).
+    pub allow_zero_length_clientid: bool,
+    /// `auto_id_prefix`: what assigned client ids start with.
+    pub auto_id_prefix: String,
+    /// `retain_available`: `false` turns retained messages off; a client
+    /// that sends one is disconnected (5.0: DISCONNECT 0x9A).
+    pub retain_available: bool,
+    /// `upgrade_outgoing_qos`: messages go to each subscriber at the QoS
+    /// of its subscription, even above the published QoS (non-standard).
+    pub upgrade_outgoing_qos: bool,
+    /// `queue_qos0_messages`: QoS 0 messages are queued for offline
+    /// persistent sessions too, within `max_queued_messages` and
+    /// `max_queued_bytes` (non-standard for 3.1.1; 5.0 allows it).
+    pub queue_qos0_messages: bool,
+    /// `persistent_client_expiration`, in seconds: a session that never
+    /// expires by the protocol (3.1.1 clean session 0, 5.0 expiry
+    /// 0xFFFFFFFF) is dropped when its client stays away this long.
+    /// `None` (the default): kept for ever.
+    pub persistent_client_expiration: Option<u32>,
+    /// The options of each listener, by its index (see
+    /// [`Core::set_listener`]).
+    pub listeners: Vec<ListenerOptions>,
 }
 
 impl Default for CoreOptions {
@@ -92,6 +122,13 @@ impl Default for CoreOptions {
             allow_anonymous: true,
             sys_interval: 10,
             reason_strings: false,
+            allow_zero_length_clientid: true,
+            auto_id_prefix: "auto-".to_owned(),
+            retain_available: true,
+            upgrade_outgoing_qos: false,
+            queue_qos0_messages: false,
+            persistent_client_expiration: None,
+            listeners: Vec::new(),
         }
     }
 }
@@ -191,6 +228,20 @@ pub struct Core {
     journal: persist::Journal,
     /// The application's hooks and events, when set (see `verdict.rs`).
     hooks: Option<Box<verdict::Hooks>>,
+    /// `CoreOptions::allow_zero_length_clientid`.
+    allow_zero_length_clientid: bool,
+    /// `CoreOptions::auto_id_prefix`.
+    auto_id_prefix: Box<str>,
+    /// `CoreOptions::retain_available`.
+    retain_available: bool,
+    /// `CoreOptions::upgrade_outgoing_qos`.
+    upgrade_outgoing_qos: bool,
+    /// `CoreOptions::queue_qos0_messages`.
+    queue_qos0_messages: bool,
+    /// `CoreOptions::persistent_client_expiration`.
+    persistent_client_expiration: Option<u32>,
+    /// `CoreOptions::listeners`.
+    listeners: Vec<ListenerOptions>,
     /// The memory budget's accountant (`memory_limit`, see `budget.rs`).
     budget: budget::Budget,
 }
@@ -302,6 +353,13 @@ impl Core {
             policies: HashMap::new(),
             journal: persist::Journal::default(),
             hooks: None,
+            allow_zero_length_clientid: options.allow_zero_length_clientid,
+            auto_id_prefix: options.auto_id_prefix.into(),
+            retain_available: options.retain_available,
+            upgrade_outgoing_qos: options.upgrade_outgoing_qos,
+            queue_qos0_messages: options.queue_qos0_messages,
+            persistent_client_expiration: options.persistent_client_expiration,
+            listeners: options.listeners,
             budget,
         }
     }
@@ -841,7 +899,8 @@ impl Core {
     }
 
     /// Client ids the broker assigns to clients that sent an empty one.
-    /// A client id for a client that sent none: `auto-` and a random
+    /// A client id for a client that sent none: `auto_id_prefix` (`auto-`
+    /// by default) and a random
     /// UUID-shaped string, as Mosquitto assigns them. Random (from the
     /// process's randomly keyed hasher), so another client cannot guess it
     /// and take the session over.
@@ -857,7 +916,8 @@ impl Core {
             };
             let (a, b) = (word(1), word(2));
             let id = format!(
-                "auto-{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+                "{}{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+                self.auto_id_prefix,
                 a >> 32,
                 (a >> 16) & 0xFFFF,
                 a & 0xFFFF,

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use super::conn::Conn;
 use super::message::{WillMsg, WillParts};
 use super::retain::RetainOutcome;
-use super::session::{Inflight, Message, NEVER_EXPIRES, OutState, Pending, Session, SessionId};
+use super::session::{Inflight, Message, OutState, Pending, Session, SessionId, offline_lifetime};
 use super::{ConnId, Core};
 use crate::codec::{PacketId, ProtocolVersion, QoS, SubOptions};
 use crate::topic;
@@ -786,6 +786,7 @@ impl Core {
         let unix_now = self.journal.0.as_ref().map_or(0, |p| p.unix(now));
         let mut deadlines = Vec::new();
         let mut gone = Vec::new();
+        let expiration = self.persistent_client_expiration;
         for (&psid, &sid) in &st.sids {
             let Some(s) = self.sessions.get_mut(sid.0) else {
                 continue;
@@ -794,9 +795,12 @@ impl Core {
                 gone.push(sid);
                 continue;
             }
-            if s.expiry_interval != NEVER_EXPIRES {
-                let off = st.offline.get(&psid).copied().flatten().unwrap_or(unix_now);
-                let at = off.saturating_add(u64::from(s.expiry_interval));
+            if let Some(secs) = offline_lifetime(s.expiry_interval, expiration) {
+                // 0: not known (a session that never expired when it was
+                // recorded); it counts from now.
+                let off = st.offline.get(&psid).copied().flatten();
+                let off = off.filter(|&t| t != 0).unwrap_or(unix_now);
+                let at = off.saturating_add(u64::from(secs));
                 let at = match &self.journal.0 {
                     Some(p) => p.instant(at, now),
                     None => now,
@@ -1210,10 +1214,12 @@ impl Core {
             rec(session_record(s));
             if s.conn.is_none() {
                 // Offline since (expires_at - expiry).
-                let at = match s.expires_at {
-                    Some(at) => p.unix(at).saturating_sub(u64::from(s.expiry_interval)),
-                    // Never expires: the time does not matter.
-                    None => 0,
+                let lifetime =
+                    offline_lifetime(s.expiry_interval, self.persistent_client_expiration);
+                let at = match (s.expires_at, lifetime) {
+                    (Some(at), Some(secs)) => p.unix(at).saturating_sub(u64::from(secs)),
+                    // Never expires: the time does not matter (0: unknown).
+                    _ => 0,
                 };
                 rec(Record::SessionOffline {
                     sid: psid,

@@ -12,7 +12,9 @@ use std::borrow::Cow;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use super::alias::{AliasUse, OutAliases};
 use super::charge::Meter;
+use super::listener::{mount_of, unmounted};
 use super::message::Incoming;
 use super::retain::RetainOutcome;
 use super::session::{Inflight, Message, OutState, Pending, QueuePolicy, SessionId};
@@ -77,15 +79,19 @@ impl<'a> Delivery<'a> {
 /// Encodes `d` for a connection speaking `version` into `out`, unless the
 /// packet would be larger than `max_packet` (the client's Maximum Packet
 /// Size): then nothing is written and `false` returned, and the message is
-/// to be dropped for that client [MQTT-3.1.2-25].
+/// to be dropped for that client [MQTT-3.1.2-25]. With `aliases` (a 5.0
+/// client that takes topic aliases) the topic goes out as `alias.rs` says.
 fn encode_delivery(
     out: &mut Vec<u8>,
     props_buf: &mut PropertiesBuf,
     version: ProtocolVersion,
     d: &Delivery<'_>,
     max_packet: u32,
+    aliases: Option<&mut OutAliases>,
 ) -> bool {
     props_buf.clear();
+    let mut topic = d.topic;
+    let mut assign = None;
     if version.is_v5() {
         if let Some(secs) = d.expiry {
             props_buf.push(&Property::MessageExpiryInterval(secs));
@@ -97,11 +103,25 @@ fn encode_delivery(
             props_buf.push(&Property::SubscriptionIdentifier(id));
         }
     }
+    let mut aliases = aliases.filter(|_| version.is_v5());
+    if let Some(a) = aliases.as_deref_mut() {
+        match a.choose(d.topic) {
+            AliasUse::Name => {}
+            AliasUse::Known(alias) => {
+                props_buf.push(&Property::TopicAlias(alias));
+                topic = "";
+            }
+            AliasUse::Assign(alias) => {
+                props_buf.push(&Property::TopicAlias(alias));
+                assign = Some(alias);
+            }
+        }
+    }
     let publish = Publish {
         dup: d.dup,
         qos: d.qos,
         retain: d.retain,
-        topic: d.topic,
+        topic,
         packet_id: d.packet_id,
         properties: props_buf.as_properties(),
         payload: d.payload,
@@ -110,6 +130,10 @@ fn encode_delivery(
         return false;
     }
     publish.encode(version, out);
+    if let (Some(a), Some(alias)) = (aliases, assign) {
+        // Known to the client once it is on the wire (see `alias.rs`).
+        a.assign(d.topic, alias);
+    }
     true
 }
 
@@ -202,12 +226,18 @@ impl Core {
         p: &Publish<'a>,
         now: Instant,
     ) -> Result<Checked<'a>, Close> {
+        self.check_publish_caps(id, p)?;
         if p.properties.subscription_identifier().is_some() {
             // [MQTT-3.3.4-6]: only the server sends subscription identifiers.
             return Err(Close::protocol("subscription identifier in PUBLISH"));
         }
         let Some(topic) = self.resolve_topic(id, p)? else {
             return Ok(Checked::Done(Input::Taken));
+        };
+        // `mount_point`: the listener's prefix goes before it.
+        let topic = match self.mounted(id, &topic) {
+            Cow::Owned(t) => Cow::Owned(t),
+            Cow::Borrowed(_) => topic,
         };
         let limits = &self.limits;
         if let Err(e) =
@@ -344,8 +374,9 @@ impl Core {
         });
         let v5 = self.conn(id).is_some_and(|c| c.protocol.is_v5());
         if !seen && v5 && held >= usize::from(self.limits.max_inflight) {
-            // [MQTT-3.3.4-9]: more unacknowledged QoS 2 than the Receive
-            // Maximum the broker announced.
+            // More unacknowledged QoS 2 than the Receive Maximum the broker
+            // announced [MQTT-3.3.4-7]: DISCONNECT 0x93 (§3.3.4). QoS 1 is
+            // acknowledged as it is taken, so only QoS 2 can pile up.
             return Err(Close::new(
                 RC_RECEIVE_MAXIMUM_EXCEEDED,
                 "receive maximum exceeded",
@@ -613,8 +644,9 @@ impl Core {
             if mt.acl_check && !self.may_receive(mt.session, m.topic) {
                 continue;
             }
-            // [MQTT-3.8.4-6]: delivered at the lower of published and granted QoS.
-            let q = m.qos.min(mt.qos);
+            // [MQTT-3.8.4-6]: delivered at the lower of published and granted QoS
+            // (`upgrade_outgoing_qos`: at the granted one).
+            let q = self.outgoing_qos(m.qos, mt.qos);
             // [MQTT-3.3.1-9]: retain is 0 towards existing subscribers,
             // unless 5.0 Retain As Published asks otherwise [MQTT-3.3.1-13].
             let retain = m.retain && mt.retain_as_published;
@@ -672,9 +704,11 @@ impl Core {
     /// Whether QoS 0 messages for `sid` go through its queue: its policy
     /// asks to keep them (a bridge) and it is offline or has older messages
     /// waiting, which they must not overtake.
+    /// `queue_qos0_messages` asks it of every session.
     fn queues_qos0(&self, sid: SessionId) -> bool {
         self.sessions.get(sid.0).is_some_and(|s| {
-            s.policy.is_some_and(|p| p.keep_qos0) && (s.conn.is_none() || !s.queue.is_empty())
+            (self.queue_qos0_messages || s.policy.is_some_and(|p| p.keep_qos0))
+                && (s.conn.is_none() || !s.queue.is_empty())
         })
     }
 
@@ -713,12 +747,22 @@ impl Core {
         // QoS 0 depends on nothing durable: not held (only queued behind
         // what is held already).
         let version = conn.protocol;
-        let written = if version.is_v5() {
-            encode_delivery(conn.out_buf(), props_buf, version, d, max_packet)
+        let mount = mount_of(&self.listeners, conn);
+        let written = if let Some(m) = mount {
+            // Behind a mount point: its own topic, not the shared frame.
+            let d = Delivery {
+                topic: unmounted(Some(m), d.topic),
+                ..*d
+            };
+            let (out, aliases) = conn.out_buf_and_aliases();
+            encode_delivery(out, props_buf, version, &d, max_packet, aliases)
+        } else if version.is_v5() {
+            let (out, aliases) = conn.out_buf_and_aliases();
+            encode_delivery(out, props_buf, version, d, max_packet, aliases)
         } else {
             // The cached frame has RETAIN 0; Retain As Published is 5.0 only.
             if frame.is_empty() {
-                encode_delivery(frame, props_buf, ProtocolVersion::V311, d, u32::MAX);
+                encode_delivery(frame, props_buf, ProtocolVersion::V311, d, u32::MAX, None);
             }
             conn.out_buf().extend_from_slice(frame);
             true
@@ -809,7 +853,7 @@ impl Core {
         if !conn.is_connected() {
             return;
         }
-        // [MQTT-3.3.4-7]: never more in flight than the client's Receive Maximum.
+        // [MQTT-3.3.4-9]: never more in flight than the client's Receive Maximum.
         let window = usize::from(self.limits.max_inflight.min(session.client_receive_max));
         let version = conn.protocol;
         let mut sent = 0u64;
@@ -854,13 +898,16 @@ impl Core {
                 self.journal.sent(session.persist_id, &p.msg, pid.get());
                 self.journal.hold_output(conn, conn_id);
             }
-            let d = Delivery::of(&p, packet_id, false, now);
+            let mut d = Delivery::of(&p, packet_id, false, now);
+            d.topic = unmounted(mount_of(&self.listeners, conn), d.topic);
+            let (out, aliases) = conn.out_buf_and_aliases();
             let ok = encode_delivery(
-                conn.out_buf(),
+                out,
                 &mut self.scratch_props,
                 version,
                 &d,
                 session.client_max_packet,
+                aliases,
             );
             if !ok {
                 dropped += 1;
@@ -894,9 +941,12 @@ impl Core {
 
     /// Resends what was in flight when the client went away: PUBLISH with
     /// DUP for unacknowledged messages, PUBREL for released ones
-    /// [MQTT-4.4.0-1].
+    /// [MQTT-4.4.0-1]. On the new connection a topic goes by name first
+    /// [MQTT-3.3.2-7]; a message now larger than the client's Maximum
+    /// Packet Size (its name instead of an alias, or a smaller maximum) is
+    /// dropped as if it had been delivered [MQTT-3.1.2-25].
     pub(super) fn resend_inflight(&mut self, id: ConnId, sid: SessionId, now: Instant) {
-        let Some(session) = self.sessions.get(sid.0) else {
+        let Some(session) = self.sessions.get_mut(sid.0) else {
             return;
         };
         let Some(conn) = self.conns.get_mut(id.0).and_then(Option::as_mut) else {
@@ -905,20 +955,20 @@ impl Core {
         self.journal.hold_output(conn, id);
         let version = conn.protocol;
         let mut sent = 0u64;
-        for f in &session.inflight {
+        let mut too_large = Vec::new();
+        for (i, f) in session.inflight.iter().enumerate() {
             match f.state {
                 OutState::AwaitAck => {
-                    let d = Delivery::of(&f.pending, Some(f.pid), true, now);
-                    // An oversized message was refused when first sent, so
-                    // this cannot fail for the same client limits.
-                    encode_delivery(
-                        conn.out_buf(),
-                        &mut self.scratch_props,
-                        version,
-                        &d,
-                        u32::MAX,
-                    );
-                    sent += 1;
+                    let mut d = Delivery::of(&f.pending, Some(f.pid), true, now);
+                    d.topic = unmounted(mount_of(&self.listeners, conn), d.topic);
+                    let (out, aliases) = conn.out_buf_and_aliases();
+                    let max_packet = session.client_max_packet;
+                    let props = &mut self.scratch_props;
+                    if encode_delivery(out, props, version, &d, max_packet, aliases) {
+                        sent += 1;
+                    } else {
+                        too_large.push(i);
+                    }
                 }
                 OutState::AwaitComp => {
                     let r = PubResp {
@@ -931,6 +981,10 @@ impl Core {
                 }
             }
         }
+        for &i in too_large.iter().rev() {
+            self.journal.remove_inflight(session, i);
+        }
+        self.stats.publish_dropped += too_large.len() as u64;
         self.stats.messages_sent += sent;
         self.mark_dirty(id);
     }

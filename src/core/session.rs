@@ -18,6 +18,21 @@ pub(crate) use super::message::{Message, Pending};
 /// Session expiry interval meaning "never" [MQTT 5.0 §3.1.2.11.2].
 pub(crate) const NEVER_EXPIRES: u32 = u32::MAX;
 
+/// How long a session with `expiry_interval` outlives its connection, in
+/// seconds; `None`: for ever. A session that never expires by the protocol
+/// (3.1.1 clean session 0, 5.0 expiry 0xFFFFFFFF) is dropped after
+/// `persistent_client_expiration` when that is set (Mosquitto's option).
+pub(crate) fn offline_lifetime(
+    expiry_interval: u32,
+    persistent_client_expiration: Option<u32>,
+) -> Option<u32> {
+    if expiry_interval == NEVER_EXPIRES {
+        persistent_client_expiration
+    } else {
+        Some(expiry_interval)
+    }
+}
+
 /// Where an outgoing QoS 1/2 message stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum OutState {

@@ -53,7 +53,7 @@ impl Core {
             Gate::Filters(v) => Some(v),
         };
         let outcomes = self.grant_filters(id, sid, &s, hook.as_deref());
-        self.send_granted_retained(sid, &s, outcomes, now);
+        self.send_granted_retained(id, sid, &s, outcomes, now);
         Ok(Input::Taken)
     }
 
@@ -94,6 +94,8 @@ impl Core {
         codes.clear();
         let mut outcomes = Vec::new();
         for (i, (filter, options)) in s.filters().enumerate() {
+            // `mount_point`: the filter goes behind it.
+            let filter = &*self.mounted(id, filter);
             let refused_by_hook = hook.is_some_and(|v| !v.get(i).copied().unwrap_or(false));
             let decision = if refused_by_hook {
                 log::info!(
@@ -118,6 +120,9 @@ impl Core {
                 })
             } else {
                 let acl_full = decision == SubscribeDecision::Full;
+                // The listener's `max_qos` caps what is granted (Mosquitto).
+                let mut options = options;
+                options.qos = options.qos.min(self.listener_of(id).max_qos);
                 let entry = SubEntry {
                     options,
                     sub_id,
@@ -147,6 +152,7 @@ impl Core {
     /// (`outcomes`, in the order of the filters), and their events.
     fn send_granted_retained(
         &mut self,
+        id: ConnId,
         sid: SessionId,
         s: &Subscribe<'_>,
         outcomes: Vec<Outcome>,
@@ -162,6 +168,7 @@ impl Core {
             let Outcome::Granted { qos, new, shared } = outcome else {
                 continue;
             };
+            let filter = &*self.mounted(id, filter);
             self.emit(EventKind::Subscribed, sid, Some(filter), None);
             let wanted = match options.retain_handling {
                 0 => true,
@@ -307,7 +314,7 @@ impl Core {
             found.retain(|m| self.may_receive(sid, &m.topic));
         }
         for msg in found {
-            let qos = msg.qos.min(granted);
+            let qos = self.outgoing_qos(msg.qos, granted);
             let pending = Pending {
                 msg,
                 qos,
@@ -346,6 +353,7 @@ impl Core {
         let mut codes = std::mem::take(&mut self.scratch_codes);
         codes.clear();
         for filter in u.filters() {
+            let filter = &*self.mounted(id, filter);
             // [MQTT-3.10.4-1] [MQTT-3.10.4-2]: the subscription goes and no
             // new messages are added for it.
             let existed = match self.sessions.get_mut(sid.0) {

@@ -1206,5 +1206,6 @@ fn trusted_connections_need_no_credentials() {
 
 mod budget;
 mod flow;
+mod options;
 mod persist;
 mod verdict;

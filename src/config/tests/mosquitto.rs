@@ -268,17 +268,9 @@ fn pid_file_user_and_defaults_only_lines() {
     assert_eq!(c.pid_file, Some(PathBuf::from("/run/b.pid")));
     assert_eq!(c.user.as_deref(), Some("mqtt"));
     // Lines accepted at the value that is what boxmq does, refused at others.
-    for (ok, refused) in [
-        ("max_qos 2", "max_qos 0"),
-        ("retain_available true", "retain_available false"),
-        ("upgrade_outgoing_qos false", "upgrade_outgoing_qos true"),
-        ("auto_id_prefix auto-", "auto_id_prefix x-"),
-        ("tls_version tlsv1.2", "tls_version tlsv1.1"),
-    ] {
-        parse(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
-        let (_, message) = fail(refused);
-        assert!(message.contains(": not supported: "), "{message}");
-    }
+    parse("tls_version tlsv1.2").unwrap_or_else(|e| panic!("tlsv1.2: {e}"));
+    let (_, message) = fail("tls_version tlsv1.1");
+    assert!(message.contains(": not supported: "), "{message}");
     for line in [
         "set_tcp_nodelay false",
         "allow_duplicate_messages true",
@@ -289,7 +281,11 @@ fn pid_file_user_and_defaults_only_lines() {
     ] {
         parse(line).unwrap_or_else(|e| panic!("{line}: {e}"));
     }
-    fails_with("start_type lazy", 1, &["start_type lazy: not supported"]);
+    fails_with(
+        "connection b\nstart_type manual",
+        2,
+        &["start_type manual: not supported", "RSMB"],
+    );
     assert_eq!(parse("max_keepalive 60").unwrap().limits.max_keepalive, 60);
     assert_eq!(
         parse("max_keepalive 0").unwrap().limits.max_keepalive,
@@ -297,4 +293,72 @@ fn pid_file_user_and_defaults_only_lines() {
     );
     fails_with("max_keepalive 9", 1, &["from 10 to 65535"]);
     fails_with("threshold 10", 1, &["must follow a 'connection NAME' line"]);
+}
+
+#[test]
+fn client_id_and_listener_lines_reach_the_core() {
+    let c = parse(
+        "allow_zero_length_clientid false\nauto_id_prefix panel -\nlistener 1884\nmax_qos 1\n\
+         use_username_as_clientid true\nlistener 1885\n",
+    )
+    .unwrap();
+    let o = c.core_options();
+    assert!(!o.allow_zero_length_clientid);
+    // The rest of the line, as Mosquitto reads it.
+    assert_eq!(o.auto_id_prefix, "panel -");
+    assert_eq!(o.listeners.len(), 2);
+    assert_eq!(o.listeners[0].max_qos, crate::codec::QoS::AtLeastOnce);
+    assert!(o.listeners[0].use_username_as_clientid);
+    // Per listener: the next one has Mosquitto's defaults.
+    assert_eq!(o.listeners[1], crate::core::ListenerOptions::default());
+    let o = parse("").unwrap().core_options();
+    assert!(o.allow_zero_length_clientid);
+    assert_eq!(o.auto_id_prefix, "auto-");
+    fails_with("listener 1884\nmax_qos 3", 2, &["expected 'max_qos 0'"]);
+    fails_with("auto_id_prefix", 1, &["expected 'auto_id_prefix PREFIX'"]);
+    fails_with("allow_zero_length_clientid no", 1, &["expected"]);
+    // Before any listener they are the default listener's, as in Mosquitto.
+    fails_with("max_qos 1", 0, &["only a 'port' line starts"]);
+    let c = parse("port 1884\nmax_qos 0\n").unwrap();
+    assert_eq!(
+        c.core_options().listeners[0].max_qos,
+        crate::codec::QoS::AtMostOnce
+    );
+}
+
+#[test]
+fn persistent_client_expiration_takes_mosquittos_units() {
+    for (value, secs) in [
+        ("2h", 7200),
+        ("14d", 14 * 86_400),
+        ("1w", 7 * 86_400),
+        ("2m", 60 * 86_400),
+        ("1y", 365 * 86_400),
+    ] {
+        let c = parse(&format!("persistent_client_expiration {value}")).unwrap();
+        assert_eq!(c.persistent_client_expiration, Some(secs), "{value}");
+        assert_eq!(c.core_options().persistent_client_expiration, Some(secs));
+    }
+    assert_eq!(parse("").unwrap().persistent_client_expiration, None);
+    for bad in ["14", "14s", "0d", "d", "-1d", "1.5d", "200y"] {
+        fails_with(
+            &format!("persistent_client_expiration {bad}"),
+            1,
+            &["persistent_client_expiration: "],
+        );
+    }
+}
+
+#[test]
+fn mount_point_is_per_listener() {
+    let c = parse("listener 1884\nmount_point site1/\nlistener 1885\n").unwrap();
+    let o = c.core_options();
+    assert_eq!(o.listeners[0].mount_point.as_deref(), Some("site1/"));
+    assert_eq!(o.listeners[1].mount_point, None);
+    fails_with("listener 1884\nmount_point site/#", 2, &["a topic name"]);
+    fails_with(
+        "listener 1884\nmount_point",
+        2,
+        &["expected 'mount_point PREFIX'"],
+    );
 }

@@ -746,3 +746,43 @@ fn a_trusted_in_process_session_is_recorded_like_any_other() {
         .find(|(_, s)| &*s.client_id == "bridge-uplink");
     assert!(s.is_some_and(|(_, s)| s.trusted));
 }
+
+/// `persistent_client_expiration 1h`: a 3.1.1 persistent session offline
+/// for an hour is dropped, counted from when it went offline, through a
+/// restart from the journal and from a snapshot alike.
+#[test]
+fn persistent_client_expiration_survives_a_restart() {
+    let options = || CoreOptions {
+        persistent_client_expiration: Some(3600),
+        ..CoreOptions::default()
+    };
+    let start = |log: &[(u8, Vec<u8>)]| {
+        let mut h = Harness::with(options());
+        h.core
+            .enable_persistence(PersistMode::Full, true, h.now, UNIX);
+        let _report = h
+            .core
+            .restore(log.iter().map(|(k, b)| (*k, b.as_slice())), h.now);
+        h
+    };
+    let mut h = start(&[]);
+    let mut log = Vec::new();
+    let dash = connect_synced(&mut h, &mut log, "dash", false);
+    subscribe_synced(&mut h, &mut log, dash, "shellies/#", QoS::AtLeastOnce);
+    h.core.handle_close(dash, h.now);
+    sync(&mut h, &mut log);
+    // Restored from the journal: still there, and dropped an hour after
+    // it went offline.
+    let mut r = start(&log);
+    assert_eq!(r.core.stats().sessions, 1);
+    // A snapshot of the restored core keeps when it went offline.
+    let snapshot = r.core.snapshot_records();
+    r.advance(Duration::from_secs(3599));
+    assert_eq!(r.core.stats().sessions, 1);
+    r.advance(Duration::from_secs(2));
+    assert_eq!(r.core.stats().sessions, 0, "expired");
+    let mut s = start(&snapshot);
+    assert_eq!(s.core.stats().sessions, 1);
+    s.advance(Duration::from_secs(3601));
+    assert_eq!(s.core.stats().sessions, 0, "expired after the snapshot too");
+}
