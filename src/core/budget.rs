@@ -8,8 +8,9 @@
 //!   decoded or the connection closes (the event loop's inbox holds at
 //!   most that frame);
 //! * kept messages: a [`Message`](super::message::Message) holds a
-//!   [`Charge`] from its creation to its drop, so a message shared by many
-//!   queues, in-flight windows and the retained store counts once;
+//!   [`Charge`](super::charge::Charge) from its creation to its drop, so
+//!   a message shared by many queues, in-flight windows and the retained
+//!   store counts once;
 //! * output buffers: what a connection has to write, synced when the
 //!   connection is marked for writing and released as it is written.
 //!
@@ -37,11 +38,10 @@
 //! bridge's local side) are not refused: their frames are their own
 //! memory, and their queues have bounds of their own.
 
-use std::cell::Cell;
 use std::collections::HashMap;
-use std::rc::Rc;
 use std::time::Instant;
 
+use super::charge::{MESSAGE_OVERHEAD, Meter};
 use super::ids::{ConnId, SessionId};
 use super::{Core, Input};
 use crate::codec::{self, PubRespKind, Publish, QoS};
@@ -60,49 +60,6 @@ const RC_QUOTA_EXCEEDED: u8 = 0x97;
 /// MQTT 5.0 does not allow in PUBACK or PUBREC [MQTT-3.4.2.1]; clients
 /// that check reason codes refuse it.)
 const RC_IMPLEMENTATION_SPECIFIC: u8 = 0x83;
-
-/// Bytes of kept messages, shared by the core and every message's
-/// [`Charge`] (one thread: a `Cell` is enough).
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Meter(Rc<Cell<usize>>);
-
-impl Meter {
-    /// Bytes counted now.
-    pub fn get(&self) -> usize {
-        self.0.get()
-    }
-}
-
-/// A kept message's share of the budget: counted when made, given back
-/// when dropped.
-#[derive(Debug)]
-pub(crate) struct Charge {
-    meter: Meter,
-    bytes: usize,
-}
-
-impl Charge {
-    /// Counts `bytes` on `meter` until the charge is dropped.
-    pub fn new(meter: &Meter, bytes: usize) -> Charge {
-        meter.0.set(meter.0.get().saturating_add(bytes));
-        Charge {
-            meter: meter.clone(),
-            bytes,
-        }
-    }
-}
-
-impl Drop for Charge {
-    fn drop(&mut self) {
-        self.meter
-            .0
-            .set(self.meter.0.get().saturating_sub(self.bytes));
-    }
-}
-
-/// Bytes a kept message costs beyond its topic, payload and properties:
-/// its struct, the `Rc` counts, allocator rounding.
-pub(crate) const MESSAGE_OVERHEAD: usize = 128;
 
 /// The accountant (see the module documentation).
 #[derive(Debug)]
@@ -280,7 +237,7 @@ impl Core {
         }
         let kept = p.qos != QoS::AtMostOnce || p.retain;
         let cost = topic.len() + p.payload.len() + p.properties.raw().len() + MESSAGE_OVERHEAD;
-        if trusted || !kept || self.budget.fits(cost) {
+        if trusted || !kept || self.budget.fits(cost) || self.qos2_resend(id, p) {
             return Ok(None);
         }
         self.stats.budget_refused += 1;
@@ -292,6 +249,20 @@ impl Core {
             self.limits.memory_limit
         );
         Err(super::Close::new(RC_QUOTA_EXCEEDED, "memory budget"))
+    }
+
+    /// Whether `p` is a QoS 2 PUBLISH received before and not released
+    /// yet: only PUBREC answers it, nothing is kept.
+    fn qos2_resend(&self, id: ConnId, p: &Publish<'_>) -> bool {
+        let (QoS::ExactlyOnce, Some(pid)) = (p.qos, p.packet_id) else {
+            return false;
+        };
+        let Some(super::conn::Phase::Connected(sid)) = self.conn(id).map(|c| c.phase) else {
+            return false;
+        };
+        self.sessions
+            .get(sid.0)
+            .is_some_and(|s| s.incoming_qos2.contains(&pid.get()))
     }
 
     /// Gives sessions whose messages waited for the budget another try,
@@ -310,6 +281,7 @@ impl Core {
 
 #[cfg(test)]
 mod tests {
+    use super::super::charge::Charge;
     use super::*;
 
     #[test]

@@ -6,7 +6,7 @@
 use std::rc::Rc;
 use std::time::Instant;
 
-use super::budget::{Charge, MESSAGE_OVERHEAD, Meter};
+use super::charge::{Charge, MESSAGE_OVERHEAD, Meter};
 use crate::codec::QoS;
 
 /// A message on its way into the router, borrowed from wherever it came

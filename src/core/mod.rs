@@ -22,6 +22,7 @@ pub(crate) mod adapter;
 mod alias;
 mod bridge;
 mod budget;
+mod charge;
 mod client_index;
 mod conn;
 mod connect;

@@ -13,7 +13,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use super::alias::{AliasUse, OutAliases};
-use super::budget::Meter;
+use super::charge::Meter;
 use super::listener::{mount_of, unmounted};
 use super::message::Incoming;
 use super::retain::RetainOutcome;

@@ -232,7 +232,11 @@ impl Server {
             poll,
             listeners: registered,
             acceptors,
-            conns: Slab::with_capacity(config.limits.max_connections),
+            // Reserved up to 65,536 slots (as the core's tables): the
+            // default max_connections is the open file limit, up to 2^20,
+            // and a reservation that large is commit charge on Windows.
+            // The slab grows past it; `tcp_count` holds the limit.
+            conns: Slab::with_capacity(config.limits.max_connections.min(1 << 16)),
             tcp_count: 0,
             core: {
                 let mut core = Core::new(config.core_options());
