@@ -333,8 +333,10 @@ impl Link {
             State::Dormant | State::Stopped => {}
             State::Idle { retry_at } if retry_at <= now && lazy && !self.lazy_due(core) => {
                 // After a failure, a lazy bridge tries again only while
-                // enough messages wait.
+                // enough messages wait; until then it is down by choice
+                // (`last_error` still says what happened).
                 self.state = State::Dormant;
+                self.stats.down_since = None;
             }
             State::Idle { retry_at } if retry_at <= now => {
                 let addr = self.cfg.addresses.get(self.addr).cloned()?;
