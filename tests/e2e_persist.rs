@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -103,8 +103,13 @@ fn a_persistent_session_and_its_queue_survive_a_restart() {
 
 /// One publisher sending QoS 1 messages numbered from `first` as fast as
 /// the broker acknowledges them (32 in flight), until the connection
-/// breaks. Returns the numbers PUBACKed.
-fn publish_until_killed(port: u16, first: u32, stop: Arc<AtomicBool>) -> BTreeSet<u32> {
+/// breaks. Returns the numbers PUBACKed; `acks` counts them as they come.
+fn publish_until_killed(
+    port: u16,
+    first: u32,
+    stop: Arc<AtomicBool>,
+    acks: Arc<AtomicUsize>,
+) -> BTreeSet<u32> {
     let mut acked = BTreeSet::new();
     let mut c = RawClient::connect(port, &format!("load-{first}"));
     let mut next = first;
@@ -132,6 +137,7 @@ fn publish_until_killed(port: u16, first: u32, stop: Arc<AtomicBool>) -> BTreeSe
             Ok(p) if p.ptype() == ptype::PUBACK => {
                 if let Some(n) = inflight.remove(&p.packet_id()) {
                     acked.insert(n);
+                    acks.fetch_add(1, Ordering::Relaxed);
                 }
             }
             Ok(_) => {}
@@ -163,10 +169,17 @@ fn every_puback_survives_sigkill_under_qos1_load() {
         let stop = Arc::new(AtomicBool::new(false));
         let port = broker.port;
         let stop2 = stop.clone();
+        let acks = Arc::new(AtomicUsize::new(0));
+        let acks2 = acks.clone();
         let first = cycle * 1_000_000;
-        let publisher = thread::spawn(move || publish_until_killed(port, first, stop2));
-        // Kill at a point that moves from cycle to cycle.
+        let publisher = thread::spawn(move || publish_until_killed(port, first, stop2, acks2));
+        // Kill at a point that moves from cycle to cycle, once the load has
+        // begun (a busy machine may take longer than that to connect).
         thread::sleep(Duration::from_millis(150 + 70 * u64::from(cycle)));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while acks.load(Ordering::Relaxed) == 0 && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(10));
+        }
         drop(broker); // SIGKILL
         stop.store(true, Ordering::Relaxed);
         let got = publisher.join().expect("publisher thread");

@@ -54,6 +54,11 @@ pub trait Disk {
 /// Name of the lock file inside the store directory.
 pub const LOCK_FILE: &str = "lock";
 
+/// How often, and how far apart, a held lock is tried before the store is
+/// said to be in use (about one second in all; see `Disk::lock`).
+const LOCK_TRIES: u32 = 50;
+const LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// The real file system: `fdatasync` for files, `fsync` of the directory,
 /// and an exclusive lock (`flock`, `LockFileEx`) on `DIR/lock` held while the store is open.
 #[derive(Debug, Default)]
@@ -93,8 +98,18 @@ impl Disk for FsDisk {
             .create(true)
             .truncate(false)
             .open(dir.join(LOCK_FILE))?;
-        if !crate::platform::fs::try_lock(&file)? {
-            return Ok(false);
+        // A lock just released can look held for a moment: a process
+        // started by this one (or a thread of the host application) between
+        // fork and exec shares the open file, and with it the lock, until
+        // its exec closes it. So a held lock is tried again for a while
+        // before another process is said to own the store.
+        let mut tries = 0;
+        while !crate::platform::fs::try_lock(&file)? {
+            tries += 1;
+            if tries >= LOCK_TRIES {
+                return Ok(false);
+            }
+            std::thread::sleep(LOCK_RETRY);
         }
         // The pid is for people only; the lock is the file lock.
         let mut f = &file;
