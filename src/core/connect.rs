@@ -11,7 +11,7 @@ use super::message::{Incoming, WillMsg, WillParts};
 use super::publish::forwardable;
 use super::session::{NEVER_EXPIRES, Session, SessionId, offline_lifetime};
 use super::verdict::{EventKind, Gate, HookQuestion, Kind, Verdict, level};
-use super::{Close, ConnId, Core};
+use super::{Close, ConnId, Core, Input};
 use crate::auth::AuthResult;
 use crate::codec::{
     self, Connect, Disconnect, Packet, PropertiesBuf, Property, ProtocolVersion, QoS,
@@ -96,13 +96,16 @@ struct Attached {
 
 impl Core {
     /// A CONNECT on connection `id`: admitted (or refused with a CONNACK
-    /// code), attached to its session, its will kept, and answered.
-    pub(super) fn handle_connect(&mut self, id: ConnId, c: Connect<'_>, now: Instant) {
+    /// code), attached to its session, its will kept, and answered; or
+    /// parked while the application decides ([`Input::Parked`]).
+    pub(super) fn handle_connect(&mut self, id: ConnId, c: Connect<'_>, now: Instant) -> Input {
         match self.connect(id, c, now) {
-            Ok(()) | Err(Stop::Parked) => {}
+            Ok(()) => {}
+            Err(Stop::Parked) => return Input::Parked,
             Err(Stop::Refuse(why)) => self.refuse(id, why, now),
             Err(Stop::Close(close)) => self.apply_close(id, close, now),
         }
+        Input::Taken
     }
 
     /// The steps of [`Core::handle_connect`], in order.

@@ -890,12 +890,7 @@ impl Core {
         match (packet, sid) {
             (Packet::Publish(p), Some(sid)) => return self.handle_publish(id, sid, p, now),
             (Packet::Subscribe(s), Some(sid)) => return self.handle_subscribe(id, sid, s, now),
-            (Packet::Connect(c), _) => {
-                self.handle_connect(id, c, now);
-                if self.connect_parked(id) {
-                    return Ok(Input::Parked);
-                }
-            }
+            (Packet::Connect(c), _) => return Ok(self.handle_connect(id, c, now)),
             (Packet::PubResp(r), Some(sid)) => self.handle_pubresp(id, sid, r, now)?,
             (Packet::Unsubscribe(u), Some(sid)) => self.handle_unsubscribe(id, sid, u)?,
             (Packet::PingReq, Some(_)) => self.send(id, &Packet::PingResp),

@@ -19,7 +19,6 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use super::conn::Phase;
 use super::{ConnId, Core, SessionId};
 use crate::codec::ProtocolVersion;
 
@@ -367,17 +366,6 @@ impl Core {
         }
         self.note_deadline(Some(until));
         Gate::Wait
-    }
-
-    /// Whether connection `id`'s CONNECT, just handled, was parked: the
-    /// connection still waits for its CONNACK and for a verdict. (A
-    /// CONNECT handled otherwise left that phase: connected, or refused
-    /// and closing.) `handle_connect` does not return what became of the
-    /// packet, as the PUBLISH and SUBSCRIBE handlers do.
-    pub(super) fn connect_parked(&self, id: ConnId) -> bool {
-        self.conn(id)
-            .is_some_and(|c| c.phase == Phase::AwaitConnect)
-            && self.pending_ticket(id).is_some()
     }
 
     /// Whether the application decides who connects instead of the
