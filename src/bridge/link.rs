@@ -387,6 +387,8 @@ impl Link {
                         self.cfg.addresses.first().map_or("?", String::as_str)
                     );
                     self.primary_retry = None;
+                    // A clean DISCONNECT fires no will: "0" says it instead.
+                    self.send_remote_state_down(now);
                     self.send_disconnect(now);
                     self.down(core, now, "returning to the primary address");
                     self.addr = 0;
