@@ -3,7 +3,7 @@
 # docs/CONFORMANCE.md) against the release binary on its default config
 # (persistence on, default limits and log level), and fails on a regression:
 #
-#   * a 2.0.11 script fails that is not in EXPECTED_SCRIPT_FAILURES below
+#   * a 2.0.11 script fails that is not in .ci/expected-script-failures
 #     (each one is a spec point listed in docs/CONFORMANCE.md), or
 #   * fewer than MIN_MSGSEQ of the 1,483 msg_sequence packet sequences pass.
 #
@@ -22,15 +22,8 @@ ROOT=$(pwd)
 CONF=${1:-${BOXMQ_CONFORMANCE:-$ROOT/../shared/conformance}}
 
 MIN_MSGSEQ=1459
-EXPECTED_SCRIPT_FAILURES=(
-    07-will-delay.py
-    07-will-delay-reconnect.py
-    07-will-delay-recover.py
-    12-prop-assigned-client-identifier.py
-    12-prop-maximum-packet-size-publish-qos1.py
-    12-prop-maximum-packet-size-publish-qos2.py
-    13-malformed-subscribe-v5.py
-)
+# The list both runners share (comments and blank lines skipped).
+mapfile -t EXPECTED_SCRIPT_FAILURES < <(grep -v -e '^#' -e '^$' "$ROOT/.ci/expected-script-failures")
 
 if [ ! -x "$CONF/run-mosq-suite.sh" ]; then
     echo "conformance: SKIPPED, no suites at $CONF (set BOXMQ_CONFORMANCE)"

@@ -3,8 +3,7 @@
 # boxmq.exe under Wine, on its default config (persistence on, data in
 # %ProgramData%\boxmq\data of a fresh Wine prefix): the same runner as
 # .ci/conformance.sh on Linux. Fails when a script fails that is not in
-# EXPECTED_SCRIPT_FAILURES (the Linux list, see docs/CONFORMANCE.md, plus
-# what Wine itself changes, listed there too). Bounded: about a minute.
+# .ci/expected-script-failures (the Linux list, see docs/CONFORMANCE.md). Bounded: about a minute.
 #
 #   .ci/windows-conformance.sh [CONFORMANCE_DIR]
 #
@@ -16,15 +15,8 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 CONF=${1:-${BOXMQ_CONFORMANCE:-$ROOT/../shared/conformance}}
 
-EXPECTED_SCRIPT_FAILURES=(
-    07-will-delay.py
-    07-will-delay-reconnect.py
-    07-will-delay-recover.py
-    12-prop-assigned-client-identifier.py
-    12-prop-maximum-packet-size-publish-qos1.py
-    12-prop-maximum-packet-size-publish-qos2.py
-    13-malformed-subscribe-v5.py
-)
+# The list both runners share (comments and blank lines skipped).
+mapfile -t EXPECTED_SCRIPT_FAILURES < <(grep -v -e '^#' -e '^$' "$ROOT/.ci/expected-script-failures")
 
 if [ ! -x "$CONF/run-mosq-suite.sh" ]; then
     echo "windows conformance: SKIPPED, no suites at $CONF (set BOXMQ_CONFORMANCE)"

@@ -62,6 +62,9 @@ pub struct ListenerConfig {
     pub cafile: Option<PathBuf>,
     /// Clients must present a certificate `cafile` verifies (`require_certificate`).
     pub require_certificate: bool,
+    /// PEM certificate revocation lists (`crlfile`): a client certificate
+    /// they revoke is refused in the handshake.
+    pub crlfile: Option<PathBuf>,
     /// The client certificate's subject CN is the user name; no password
     /// needed (`use_identity_as_username`).
     pub use_identity_as_username: bool,
@@ -137,8 +140,9 @@ pub struct Config {
     /// `max_inflight_bytes`: payload bytes in flight to a client before
     /// it must acknowledge some (0: no byte bound).
     pub max_inflight_bytes: usize,
-    /// `max_connections -1` (Mosquitto's default): the `boxmq` binary sets
-    /// `limits.max_connections` from the open file limit at start.
+    /// `max_connections -1` (Mosquitto's default, and the default here):
+    /// the `boxmq` binary sets `limits.max_connections` from the open file
+    /// limit at start. Embedders keep `limits.max_connections` as it is.
     pub connections_up_to_fd_limit: bool,
     /// Notices about accepted lines that change nothing, for the log.
     pub notices: Vec<String>,
@@ -169,7 +173,8 @@ impl Default for Config {
             queue_qos0_messages: false,
             persistent_client_expiration: None,
             max_inflight_bytes: 0,
-            connections_up_to_fd_limit: false,
+            // Mosquitto's default: max_connections -1.
+            connections_up_to_fd_limit: true,
             notices: Vec::new(),
         }
     }
@@ -188,7 +193,11 @@ const MAX_FILE_SIZE: u64 = 1024 * 1024;
 const MAX_CONNECTIONS: u64 = 1 << 20;
 
 /// Largest MQTT packet: 1 byte of type, 4 of remaining length, 268,435,455 of body.
-const MAX_MQTT_PACKET: u64 = 268_435_460;
+const MAX_MQTT_PACKET: u64 = crate::limits::MAX_MQTT_PACKET as u64;
+
+/// Smallest `memory_limit` accepted: room for a few packets of a box's
+/// devices and the answers to them.
+const MIN_MEMORY_LIMIT: u64 = 1024 * 1024;
 
 /// Smallest `max_packet_size` accepted: room for a CONNECT with a modest
 /// client id, user name and will.
@@ -606,18 +615,25 @@ Config file: one directive per line; a line starting with # is a comment.
   reason_strings true|false        5.0 error replies say why (default false)
   log_type TYPE                    error, warning, notice, information, debug,
                                    all or none; repeatable, most verbose wins
-  log_dest DEST                    stderr, stdout, file PATH, syslog or none;
+  log_dest DEST                    stderr, stdout, file PATH, syslog, topic
+                                   ($SYS/broker/log/E|W|N) or none;
                                    repeatable; stderr without any
-  max_connections N                open connections (default 1024; -1 or 0:
-                                   as many as the open file limit allows)
-  max_packet_size N                largest packet in bytes (default 262144;
-                                   0: MQTT's own limit)
+  max_connections N                open connections (default 0, also -1: as
+                                   many as the open file limit allows)
+  max_packet_size N                largest packet in bytes (default 0: MQTT's
+                                   own limit, 268435460)
+  memory_limit BYTES               memory budget (default 0: 67108864, 64 MiB;
+                                   at least 1048576) over packets being
+                                   received, kept messages, output buffers
+  message_size_limit BYTES         largest PUBLISH payload (default 0: none);
+                                   larger ones are dropped, their QoS flow
+                                   completed
   max_inflight_messages N          QoS 1/2 in flight per client (default 100;
                                    0: 65535)
   max_queued_messages N            QoS 1/2 queued per session (default 1000;
                                    0: no count bound)
-  max_queued_bytes N               bytes queued per session (default 4194304;
-                                   0: no byte bound)
+  max_queued_bytes N               bytes queued per session (default 0: no
+                                   byte bound but memory_limit)
   max_subscriptions_per_session N  per session (default 256)
   max_sessions N                   online and offline sessions (default 4096)
   max_topic_length N               longest topic in bytes (default 65535)
@@ -654,6 +670,8 @@ Per listener (after its 'listener' line; docs/SECURITY.md):
   keyfile PATH                     this PEM private key (feature tls)
   cafile PATH                      CA for client certificates (feature tls)
   require_certificate true|false   clients need a certificate (feature tls)
+  crlfile PATH                     PEM CRLs: revoked client certificates are
+                                   refused (feature tls)
   use_identity_as_username true|false
                                    the certificate's CN is the user name
   protocol mqtt|websockets         MQTT over WebSockets (feature websockets)
@@ -667,17 +685,26 @@ it describe it (defaults in brackets):
   keepalive_interval SECONDS       towards the remote [60]
   restart_timeout BASE [CAP]       reconnect delay, backoff up to CAP [5 30]
   bridge_protocol_version mqttv311|mqttv50
+  start_type automatic|lazy|once   when it connects [automatic]
+  threshold N, idle_timeout SECONDS
+                                   lazy: connect at N waiting, leave when idle
+                                   [10 60]
   notification_topic TOPIC         [$SYS/broker/connection/NAME/state]
   bridge_max_queued_messages N     kept for the remote [100000]
   bridge_max_queued_bytes N        kept for the remote [16777216]
   bridge_queue_full refuse_new|drop_oldest      when full [refuse_new]
   bridge_queue_qos0 true|false     keep QoS 0 too while down [true]
+  bridge_outgoing_retain true|false
+                                   false: clear the retain flag [true]
+  bridge_max_packet_size N         drop larger messages for the remote [0: none]
+  bridge_bind_address IP           local address towards the remote
   bridge_cafile PATH               TLS to the remote, its certificate signed
                                    by this PEM CA (feature tls)
   bridge_certfile PATH             client certificate (PEM) for the remote,
   bridge_keyfile PATH              with its PEM key (feature tls)
   bridge_insecure true|false       skip the remote's host name check [false]
                                    (feature tls)
+  bridge_alpn PROTOCOL             offered in the TLS handshake (feature tls)
 Mosquitto's other lines: every directive of mosquitto.conf(5) is accepted
 with its meaning or refused with the reason (docs/MOSQUITTO.md): pid_file,
 user, include_dir, log_dest, log_timestamp, connection_messages, ... boxmq's

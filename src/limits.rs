@@ -2,22 +2,54 @@
 //!
 //! Each field says its default, what it costs in the worst case and what the
 //! broker does when it is reached. There is no "0 means unlimited": a bound
-//! is always a real number. Defaults are sized for a box with 64 MiB of RAM to
-//! spare and a few hundred devices.
+//! is always a real number. Mosquitto's defaults are accepted (messages up to
+//! MQTT's own size, clients up to the open file limit): one memory budget,
+//! `memory_limit`, bounds what they make the broker hold (docs/LIMITS.md,
+//! "The memory budget"), sized for a box with 64 MiB of RAM to spare.
 
 use std::time::Duration;
+
+/// Largest MQTT packet: 1 byte of type, 4 of remaining length, 268,435,455
+/// of body [MQTT-2.2.3].
+pub const MAX_MQTT_PACKET: u32 = 268_435_460;
+
+/// Largest payload an MQTT packet can carry (its whole body).
+pub const MAX_MQTT_PAYLOAD: usize = 268_435_455;
+
+/// Default [`Limits::memory_limit`]: 64 MiB, what a box has to spare for its
+/// broker (docs/LIMITS.md explains the choice).
+pub const DEFAULT_MEMORY_LIMIT: usize = 64 * 1024 * 1024;
 
 /// The broker's bounds. `Limits::default()` gives the documented defaults.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Simultaneous network connections (the connection slab's capacity).
-    /// Default 1024. One more is accepted and closed at once, with a log line.
+    /// Default 1024 here; the `boxmq` binary's default (Mosquitto's
+    /// `max_connections -1`) is what the open file limit allows, set at
+    /// start. One more is accepted and closed at once, with a log line.
     pub max_connections: usize,
     /// Largest MQTT packet accepted or sent, fixed header included, in bytes.
-    /// Default 256 KiB. A larger incoming packet closes the connection
-    /// (3.1.1) or is answered with DISCONNECT 0x95 (5.0) before its body is
-    /// buffered. Worst-case read buffer per connection.
+    /// Default 268,435,460: MQTT's own maximum, as Mosquitto's default (no
+    /// Maximum Packet Size in CONNACK then). A larger incoming packet closes
+    /// the connection (3.1.1) or is answered with DISCONNECT 0x95 (5.0)
+    /// before its body is buffered. A smaller packet is buffered only when
+    /// `memory_limit` has room for it.
     pub max_packet_size: u32,
+    /// The memory budget, in bytes (Mosquitto's `memory_limit`): one bound
+    /// over the frames being received, the messages kept (queued, in
+    /// flight, retained) and the output buffers. Default 64 MiB. Packets
+    /// and messages over 4 KiB may use it less its last eighth: past that
+    /// a frame (decided from its fixed header) or a QoS 1/2 message closes
+    /// its connection with DISCONNECT 0x97 (5.0) before anything is
+    /// buffered or acknowledged; QoS 0 copies are dropped and counted;
+    /// queued copies wait (docs/LIMITS.md, "The memory budget").
+    pub memory_limit: usize,
+    /// Largest PUBLISH payload taken, in bytes (Mosquitto's
+    /// `message_size_limit`). Default 268,435,455: none beyond MQTT's.
+    /// A larger payload is dropped, its QoS flow completed (5.0: PUBACK or
+    /// PUBREC 0x83 implementation specific error), as Mosquitto does; a
+    /// CONNECT whose will payload is larger gets CONNACK 0x05 (5.0: 0x95).
+    pub message_size_limit: usize,
     /// QoS 1/2 messages sent to one client and not yet acknowledged.
     /// Default 100 (measured: see BENCHMARKS.md, issue 16). Further
     /// messages wait in the session queue.
@@ -28,7 +60,9 @@ pub struct Limits {
     /// publishers feeding it are paused instead (see `stuck_timeout`); new
     /// messages for an offline or stuck session are dropped and counted.
     pub max_queued_messages: usize,
-    /// Bytes of payload and topic queued for one session. Default 4 MiB.
+    /// Bytes of payload and topic queued for one session. Default
+    /// `usize::MAX` (Mosquitto's `max_queued_bytes 0`): no byte bound of
+    /// its own; `max_queued_messages` and `memory_limit` bound the queue.
     /// Same reaction as `max_queued_messages`.
     pub max_queued_bytes: usize,
     /// Subscriptions one session may hold. Default 256. Further SUBSCRIBE
@@ -87,10 +121,12 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_connections: 1024,
-            max_packet_size: 256 * 1024,
+            max_packet_size: MAX_MQTT_PACKET,
+            memory_limit: DEFAULT_MEMORY_LIMIT,
+            message_size_limit: MAX_MQTT_PAYLOAD,
             max_inflight: 100,
             max_queued_messages: 1000,
-            max_queued_bytes: 4 * 1024 * 1024,
+            max_queued_bytes: usize::MAX,
             max_subscriptions_per_session: 256,
             max_sessions: 4096,
             max_topic_len: 65_535,

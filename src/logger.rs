@@ -1,7 +1,8 @@
 //! The `boxmq` command's logger: `RUST_LOG`-style filters, one line per
 //! record, `[2026-12-04T20:49:13Z INFO  boxmq::core] message`, to the
 //! destinations of Mosquitto's `log_dest` lines (stderr by default,
-//! stdout, a file, syslog) with its `log_timestamp`,
+//! stdout, a file, syslog, `$SYS/broker/log/...` through the event loop:
+//! `net/log_topic.rs`) with its `log_timestamp`,
 //! `log_timestamp_format` (strftime, in UTC) and `connection_messages`.
 //!
 //! Why not `env_logger`: it costs about 40 KiB of the binary (its filter,
@@ -75,6 +76,8 @@ struct Logger {
     stamp: Stamp,
     /// `connection_messages`.
     connection_messages: bool,
+    /// `log_dest topic`: lines also go to `$SYS/broker/log/...`.
+    topic: bool,
 }
 
 /// Installs the logger: `default` unless `RUST_LOG` says otherwise, to
@@ -102,6 +105,7 @@ pub fn init(default: LevelFilter, config: &LogConfig) -> Result<(), String> {
         .unwrap_or(LevelFilter::Off);
     let mut streams = Vec::new();
     let mut syslog = None;
+    let mut topic = false;
     for dest in config.destinations() {
         match dest {
             LogDest::Stderr => streams.push(Sink::Stderr),
@@ -113,6 +117,10 @@ pub fn init(default: LevelFilter, config: &LogConfig) -> Result<(), String> {
                     .open(&path)
                     .map_err(|e| format!("log_dest file {}: {e}", path.display()))?;
                 streams.push(Sink::File(file));
+            }
+            LogDest::Topic => {
+                topic = true;
+                boxmq::net::log_topic::enable();
             }
             LogDest::Syslog => {
                 let s = syslog::Syslog::open(config.facility)
@@ -137,6 +145,7 @@ pub fn init(default: LevelFilter, config: &LogConfig) -> Result<(), String> {
         }),
         stamp,
         connection_messages: config.connection_messages,
+        topic,
     };
     if log::set_logger(Box::leak(Box::new(logger))).is_ok() {
         log::set_max_level(max);
@@ -267,6 +276,17 @@ impl Log for Logger {
         }
         if let Some(s) = syslog {
             s.send(record.level(), &buf[from..]);
+        }
+        if self.topic {
+            // Mosquitto's form: the time (as log_timestamp says), then
+            // the message.
+            let text = String::from_utf8_lossy(&buf[message..]);
+            let line = if stamp.is_empty() {
+                text.into_owned()
+            } else {
+                format!("{}: {text}", String::from_utf8_lossy(stamp))
+            };
+            boxmq::net::log_topic::push(record.level(), &line);
         }
         buf.push(b'\n');
         let now =
@@ -482,6 +502,7 @@ mod tests {
             }),
             stamp: Stamp::Iso,
             connection_messages: true,
+            topic: false,
         };
         assert_eq!(l.level_for("boxmq::core::connect"), LevelFilter::Debug);
         assert_eq!(l.level_for("boxmq::core"), LevelFilter::Debug);

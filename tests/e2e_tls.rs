@@ -183,6 +183,77 @@ fn garbage_client_hello_and_stalled_handshake_are_closed() {
     assert!(log.contains("TLS handshake or record refused"), "{log}");
 }
 
+/// `crlfile`: a revocation list made with `openssl ca` revokes bob's
+/// certificate; bob is refused in the handshake, alice (same CA) is
+/// served. A file that is not a CRL stops the broker at start.
+#[test]
+fn revoked_client_certificate_is_refused() {
+    let certs = Certs::generate();
+    let crl = certs.crl_revoking(&["bob"]);
+    let tls_port = free_port();
+    let b = start_tls(
+        &certs,
+        tls_port,
+        &[
+            format!("cafile {}", certs.path("ca.crt")),
+            "require_certificate true".into(),
+            format!("crlfile {crl}"),
+        ],
+    );
+    let ca = certs.path("ca.crt");
+    let publish_as = |name: &str| {
+        try_mosquitto_pub(
+            tls_port,
+            &[
+                "--cafile",
+                &ca,
+                "--cert",
+                &certs.path(&format!("{name}.crt")),
+                "--key",
+                &certs.path(&format!("{name}.key")),
+                "-t",
+                "shellies/s1/input_event/0",
+                "-m",
+                name,
+                "-q",
+                "1",
+            ],
+        )
+    };
+    let sub = MosqSub::start(b.port, &["-t", "shellies/#", "-C", "1", "-W", "10"]);
+    let bob = publish_as("bob");
+    assert!(!bob.success(), "revoked: {bob}");
+    let alice = publish_as("alice");
+    assert!(alice.success(), "{alice}");
+    let out = sub.finish(WAIT);
+    assert_eq!(out.messages, ["alice"], "{}", out.raw);
+    let log = b.log();
+    assert!(log.contains("TLS handshake or record refused"), "{log}");
+    assert!(log.to_lowercase().contains("revoked"), "{log}");
+
+    // Not a CRL: the broker does not start, and names the file.
+    let dir = TempDir::new("tls-crl");
+    let conf = dir.path().join("boxmq.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "persistence false\nlistener 0 127.0.0.1\ncertfile {}\nkeyfile {}\n\
+             cafile {ca}\nrequire_certificate true\ncrlfile {ca}\n",
+            certs.path("server.crt"),
+            certs.path("server.key")
+        ),
+    )
+    .expect("conf");
+    let out = run_with_timeout(
+        Command::new(env!("CARGO_BIN_EXE_boxmq"))
+            .arg("--config")
+            .arg(&conf),
+        WAIT,
+    );
+    assert_eq!(out.status.and_then(|s| s.code()), Some(2), "{out}");
+    assert!(out.stderr.contains("no PEM revocation list"), "{out}");
+}
+
 #[test]
 fn bad_certificate_files_refuse_to_start_naming_the_file() {
     let certs = Certs::generate();

@@ -343,6 +343,81 @@ fn bad_bridge_tls_files_refuse_to_start() {
     }
 }
 
+/// `bridge_alpn mqtt`: the ClientHello offers it. The remote is OpenSSL's
+/// own `s_server` (Mosquitto 2.0's listeners do not look at ALPN), which
+/// prints the protocols a client advertises.
+#[test]
+fn alpn_is_offered_to_the_remote() {
+    if common::skip_unless_boxmq("tls alpn", "starts the boxmq binary with bridge lines") {
+        return;
+    }
+    let certs = Certs::generate();
+    let dir = TempDir::new("alpn");
+    let out_path = dir.path().join("s_server.out");
+    let out = fs::File::create(&out_path).expect("out file");
+    let err = out.try_clone().expect("clone");
+    let port = free_port();
+    let mut server = Command::new("openssl")
+        .args(["s_server", "-accept", &format!("127.0.0.1:{port}")])
+        .args(["-cert", &certs.path("server.crt")])
+        .args(["-key", &certs.path("server.key")])
+        .args(["-alpn", "mqtt", "-naccept", "1"])
+        // Kept open: s_server sends what it reads from its input. (It
+        // prints what it receives, CONNECT's bytes included: not UTF-8.)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::from(err))
+        .spawn()
+        .expect("spawn openssl s_server");
+    let wait_for = |what: &str| {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let text =
+                String::from_utf8_lossy(&fs::read(&out_path).unwrap_or_default()).into_owned();
+            if text.contains(what) {
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no '{what}' from s_server:\n{text}"
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait_for("ACCEPT");
+    let ca = format!("bridge_cafile {}", certs.path("ca.crt"));
+    let boxmq = TestBroker::start_with_config(&[
+        "connection up",
+        &format!("address 127.0.0.1:{port}"),
+        &ca,
+        "bridge_alpn mqtt",
+        "topic shellies/# out 1",
+    ]);
+    let deadline = Instant::now() + WAIT;
+    while !boxmq.log().contains("TLS handshake done") {
+        assert!(Instant::now() < deadline, "{}", boxmq.log());
+        thread::sleep(Duration::from_millis(50));
+    }
+    // s_server writes its report when the connection ends: its input
+    // closed, it closes the connection and (`-naccept 1`) exits.
+    drop(server.stdin.take());
+    let deadline = Instant::now() + WAIT;
+    while server.try_wait().ok().flatten().is_none() {
+        if Instant::now() > deadline {
+            let _ = server.kill();
+            let _ = server.wait();
+            break;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    let text = String::from_utf8_lossy(&fs::read(&out_path).unwrap_or_default()).into_owned();
+    assert!(
+        text.contains("ALPN protocols advertised by the client: mqtt"),
+        "{text}"
+    );
+    assert!(text.contains("ALPN protocols selected: mqtt"), "{text}");
+}
+
 /// Not a check: the cost of TLS on the bridge (docs/BRIDGING.md,
 /// "Measured"). Three rounds of a plain and a TLS bridge to the same
 /// Mosquitto: time from start to connected, then 5000 QoS 1 presses (one

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use super::{BridgeConfig, BridgeStats, QueueFull, RemoteProtocol};
+use super::{BridgeConfig, BridgeStats, QueueFull, RemoteProtocol, StartType};
 use crate::codec::{
     self, Connect, Packet, PacketId, Properties, PropertiesBuf, Property, ProtocolVersion, PubResp,
     PubRespKind, Publish, QoS, SubOptions, Will,
@@ -39,6 +39,22 @@ enum State {
     AwaitConnack { deadline: Instant },
     /// CONNACK received.
     Up,
+    /// A lazy bridge without a connection: it starts one when `threshold`
+    /// messages wait for the remote.
+    Dormant,
+    /// A `start_type once` bridge whose connection ended or failed: no
+    /// new attempt.
+    Stopped,
+}
+
+impl State {
+    /// Whether a remote connection exists or is being made.
+    fn has_socket(self) -> bool {
+        matches!(
+            self,
+            State::Connecting { .. } | State::AwaitConnack { .. } | State::Up
+        )
+    }
 }
 
 /// A message forwarded to the remote and not yet acknowledged by it.
@@ -84,11 +100,17 @@ pub(crate) struct Link {
     private_suspect: bool,
     /// This attempt's CONNECT used the private level.
     private_attempt: bool,
+    /// A lazy bridge's local session has been made (on the first tick,
+    /// once the store is restored).
+    primed: bool,
     /// When a bridge on a secondary address tries the primary again.
     primary_retry: Option<Instant>,
     primary_hold: Duration,
     last_rx: Instant,
     last_tx: Instant,
+    /// The last message to or from the remote, or acknowledgement of
+    /// one (lazy bridges' idle timeout).
+    last_msg: Instant,
     keepalive: Duration,
     next_remote_pid: u16,
     suback_pid: Option<u16>,
@@ -140,16 +162,22 @@ impl Link {
                 keep_qos0: cfg.queue_qos0,
             },
         );
+        let lazy = cfg.start_type == StartType::Lazy;
         let stats = BridgeStats {
             name: cfg.name.clone(),
-            down_since: Some(now),
+            // A lazy bridge is down by choice until its threshold.
+            down_since: (!lazy).then_some(now),
             ..BridgeStats::default()
         };
         let mut link = Link {
             local,
             local_client_id,
             local_open: false,
-            state: State::Idle { retry_at: now },
+            state: if lazy {
+                State::Dormant
+            } else {
+                State::Idle { retry_at: now }
+            },
             out: Vec::new(),
             drop_socket: false,
             addr: 0,
@@ -157,10 +185,12 @@ impl Link {
             private_refused: false,
             private_suspect: false,
             private_attempt: false,
+            primed: false,
             primary_retry: None,
             primary_hold: PRIMARY_HOLD_DOWN,
             last_rx: now,
             last_tx: now,
+            last_msg: now,
             keepalive: Duration::from_secs(u64::from(cfg.keepalive)),
             next_remote_pid: 0,
             suback_pid: None,
@@ -185,6 +215,11 @@ impl Link {
     /// The bridge's name.
     pub(crate) fn name(&self) -> &str {
         &self.cfg.name
+    }
+
+    /// `bridge_bind_address`.
+    pub(crate) fn bind_address(&self) -> Option<std::net::IpAddr> {
+        self.cfg.bind_address
     }
 
     /// The core connection id of the local side.
@@ -212,6 +247,8 @@ impl Link {
     /// When [`Link::tick`] next has work to do.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         let state = match self.state {
+            // A dormant bridge looks at its queue on every tick.
+            State::Dormant | State::Stopped => None,
             State::Idle { retry_at } => Some(retry_at),
             State::Connecting { deadline } | State::AwaitConnack { deadline } => Some(deadline),
             State::Up => {
@@ -220,7 +257,10 @@ impl Link {
                     d = self.last_rx + PRIMARY_HOLD_DOWN_MAX;
                 }
                 let dead = self.last_rx + self.keepalive + self.keepalive / 2;
-                let d = d.min(dead.max(self.last_rx + Duration::from_secs(1)));
+                let mut d = d.min(dead.max(self.last_rx + Duration::from_secs(1)));
+                if let Some(idle) = self.idle_deadline() {
+                    d = d.min(idle);
+                }
                 Some(match self.primary_retry {
                     Some(p) => d.min(p),
                     None => d,
@@ -233,15 +273,71 @@ impl Link {
         }
     }
 
+    /// When a lazy bridge that is up becomes idle: `idle_timeout` after
+    /// the last message, once nothing waits for an acknowledgement.
+    fn idle_deadline(&self) -> Option<Instant> {
+        (self.cfg.start_type == StartType::Lazy
+            && self.state == State::Up
+            && self.remote_inflight.is_empty())
+        .then(|| self.last_msg + self.cfg.idle_timeout)
+    }
+
+    /// Messages waiting for the remote: queued and in flight in the
+    /// bridge's session.
+    fn waiting(&self, core: &Core) -> usize {
+        core.session_figures(&self.local_client_id)
+            .map_or(0, |f| f.queued + f.inflight)
+    }
+
+    /// A lazy bridge's threshold is reached.
+    fn lazy_due(&self, core: &Core) -> bool {
+        self.waiting(core) >= self.cfg.threshold.max(1)
+    }
+
     /// Time has reached `now`: starts a connection attempt when one is due
     /// (returned for the loop to carry out), gives up on one that took too
-    /// long, keeps the connection alive and publishes the figures.
+    /// long, keeps the connection alive and publishes the figures. The
+    /// loop calls it on every turn, which is when a dormant lazy bridge
+    /// looks at its queue.
     pub(crate) fn tick(&mut self, core: &mut Core, now: Instant) -> Option<Action> {
         if self.next_figures.is_none_or(|t| t <= now) {
             self.next_figures = Some(now + FIGURES_EVERY);
             self.publish_figures(core, now);
         }
+        let lazy = self.cfg.start_type == StartType::Lazy;
+        if lazy && !self.primed {
+            // The local session and its subscriptions exist from the
+            // start, so that messages for the remote are kept (and
+            // counted against the threshold) before the first
+            // connection. Not before the first tick: the store restores
+            // the session, if it has one, before the loop runs.
+            // The local side stays open until the core's SUBACK (with
+            // persistence the core answers once the session is durable).
+            self.primed = true;
+            self.local_connect(core, now);
+        }
         match self.state {
+            State::Dormant if self.lazy_due(core) => {
+                log::info!(
+                    "bridge {}: {} messages wait for the remote (threshold {}); connecting",
+                    self.cfg.name,
+                    self.waiting(core),
+                    self.cfg.threshold
+                );
+                if self.stats.down_since.is_none() {
+                    self.stats.down_since = Some(now);
+                }
+                self.state = State::Idle { retry_at: now };
+                return self.tick(core, now);
+            }
+            State::Dormant | State::Stopped => {}
+            State::Idle { retry_at } if retry_at <= now && lazy && !self.lazy_due(core) => {
+                // After a failure, a lazy bridge tries again only while
+                // enough messages wait; until then it is down by choice
+                // (`last_error` still says what happened).
+                self.state = State::Dormant;
+                self.stats.down_since = None;
+            }
             State::Idle { retry_at } if retry_at <= now => {
                 let addr = self.cfg.addresses.get(self.addr).cloned()?;
                 self.stats.address = Some(addr.clone());
@@ -263,6 +359,24 @@ impl Link {
                     self.fail(core, now, "remote keepalive timeout");
                     return None;
                 }
+                if self.idle_deadline().is_some_and(|t| t <= now) {
+                    log::info!(
+                        "bridge {}: no message for {} s (idle_timeout); disconnecting until {} wait",
+                        self.cfg.name,
+                        self.cfg.idle_timeout.as_secs(),
+                        self.cfg.threshold
+                    );
+                    // A clean DISCONNECT does not fire the will: the
+                    // remote's state says "0" by this message instead.
+                    self.send_remote_state_down(now);
+                    self.send_disconnect(now);
+                    self.down(core, now, "idle");
+                    self.stats.last_error = None;
+                    self.stats.down_since = None;
+                    self.state = State::Dormant;
+                    self.drop_socket = true;
+                    return None;
+                }
                 if !ka.is_zero() && now.saturating_duration_since(self.last_tx) >= ka {
                     self.send(|out, v| Packet::PingReq.encode(v, out), now);
                 }
@@ -273,16 +387,7 @@ impl Link {
                         self.cfg.addresses.first().map_or("?", String::as_str)
                     );
                     self.primary_retry = None;
-                    self.send(
-                        |out, v| {
-                            Packet::Disconnect(codec::Disconnect {
-                                reason: 0,
-                                properties: Properties::EMPTY,
-                            })
-                            .encode(v, out)
-                        },
-                        now,
-                    );
+                    self.send_disconnect(now);
                     self.down(core, now, "returning to the primary address");
                     self.addr = 0;
                     self.state = State::Idle { retry_at: now };
@@ -291,6 +396,39 @@ impl Link {
             }
         }
         None
+    }
+
+    /// Appends the state notification "0" (retained, QoS 0) for the
+    /// remote, where the will would have said it.
+    fn send_remote_state_down(&mut self, now: Instant) {
+        if !self.cfg.notifications {
+            return;
+        }
+        let topic = self.cfg.state_topic();
+        let p = Publish {
+            dup: false,
+            qos: QoS::AtMostOnce,
+            retain: self.cfg.outgoing_retain,
+            topic: &topic,
+            packet_id: None,
+            properties: Properties::EMPTY,
+            payload: b"0",
+        };
+        self.send(|out, v| p.encode(v, out), now);
+    }
+
+    /// Appends a DISCONNECT (normal) for the remote.
+    fn send_disconnect(&mut self, now: Instant) {
+        self.send(
+            |out, v| {
+                Packet::Disconnect(codec::Disconnect {
+                    reason: 0,
+                    properties: Properties::EMPTY,
+                })
+                .encode(v, out)
+            },
+            now,
+        );
     }
 
     /// The TCP connection to the remote is established: CONNECT goes out.
@@ -307,7 +445,7 @@ impl Link {
             topic: &state_topic,
             payload: b"0",
             qos: QoS::AtLeastOnce,
-            retain: true,
+            retain: self.cfg.outgoing_retain,
             properties: Properties::EMPTY,
         });
         self.props.clear();
@@ -340,7 +478,7 @@ impl Link {
     /// The remote connection failed or was closed by the peer or the
     /// network.
     pub(crate) fn remote_closed(&mut self, core: &mut Core, now: Instant, why: &str) {
-        if !matches!(self.state, State::Idle { .. }) {
+        if self.state.has_socket() {
             self.fail(core, now, why);
         }
         self.drop_socket = false;
@@ -373,6 +511,14 @@ impl Link {
         self.private_suspect = false;
         log::warn!("bridge {}: {why}", self.cfg.name);
         self.down(core, now, why);
+        if self.cfg.start_type == StartType::Once {
+            log::warn!(
+                "bridge {}: start_type once: no new connection attempt",
+                self.cfg.name
+            );
+            self.state = State::Stopped;
+            return;
+        }
         let delay = self.backoff();
         self.attempts = self.attempts.saturating_add(1);
         if self.cfg.addresses.len() > 1 {
@@ -520,7 +666,7 @@ impl Link {
         let max = core.limits().max_packet_size as usize;
         let mut used = 0;
         loop {
-            if matches!(self.state, State::Idle { .. } | State::Connecting { .. }) {
+            if !matches!(self.state, State::AwaitConnack { .. } | State::Up) {
                 return data.len();
             }
             if !self.wants_remote_input(core) {
@@ -562,7 +708,10 @@ impl Link {
                 self.fail(core, now, &why);
             }
             (State::Up, _) => self.fail(core, now, "unexpected packet from the remote"),
-            (State::Idle { .. } | State::Connecting { .. }, _) => {}
+            (
+                State::Idle { .. } | State::Connecting { .. } | State::Dormant | State::Stopped,
+                _,
+            ) => {}
         }
     }
 
@@ -586,6 +735,7 @@ impl Link {
             self.private_suspect = false;
         }
         self.state = State::Up;
+        self.last_msg = now;
         self.attempts = 0;
         self.stats.connects += 1;
         self.stats.connected = true;
@@ -593,14 +743,17 @@ impl Link {
         self.stats.last_error = None;
         self.remote_max_qos = QoS::ExactlyOnce;
         self.remote_receive_max = u16::MAX;
-        self.remote_max_packet = u32::MAX;
+        // `bridge_max_packet_size`, or the remote's own if smaller.
+        self.remote_max_packet = self.cfg.max_packet_size.unwrap_or(u32::MAX);
         for p in c.properties.iter() {
             match p {
                 Property::MaximumQoS(q) => {
                     self.remote_max_qos = QoS::from_u8(q).unwrap_or(QoS::AtMostOnce);
                 }
                 Property::ReceiveMaximum(r) => self.remote_receive_max = r.max(1),
-                Property::MaximumPacketSize(m) => self.remote_max_packet = m,
+                Property::MaximumPacketSize(m) => {
+                    self.remote_max_packet = self.remote_max_packet.min(m);
+                }
                 Property::ServerKeepAlive(k) => {
                     self.keepalive = Duration::from_secs(u64::from(k));
                 }
@@ -617,7 +770,9 @@ impl Link {
                 ""
             }
         );
-        if self.addr != 0 && !self.cfg.round_robin {
+        if self.cfg.start_type == StartType::Once {
+            // Going back to the primary would end the one connection.
+        } else if self.addr != 0 && !self.cfg.round_robin {
             self.primary_retry = Some(now + self.primary_hold);
             self.primary_hold = (self.primary_hold * 2).min(PRIMARY_HOLD_DOWN_MAX);
         } else if self.addr == 0 {
@@ -639,7 +794,7 @@ impl Link {
                 let p = Publish {
                     dup: false,
                     qos: QoS::AtLeastOnce,
-                    retain: true,
+                    retain: self.cfg.outgoing_retain,
                     topic: &topic,
                     packet_id: Some(pid),
                     properties: Properties::EMPTY,
@@ -649,6 +804,11 @@ impl Link {
             }
         }
         self.local_state(core, true, now);
+        if self.local_open {
+            // Still priming (see `tick`): connect again, so that the core
+            // resends what it gave the bridge meanwhile.
+            self.local_disconnect(core, now);
+        }
         self.local_connect(core, now);
         self.publish_figures(core, now);
     }
@@ -706,6 +866,7 @@ impl Link {
 
     /// A PUBLISH from the remote: published here, then acknowledged.
     fn inbound(&mut self, core: &mut Core, p: &Publish<'_>, now: Instant) {
+        self.last_msg = now;
         let rule = self
             .cfg
             .topics
@@ -780,6 +941,7 @@ impl Link {
 
     /// PUBACK, PUBREC, PUBREL or PUBCOMP from the remote.
     fn remote_ack(&mut self, core: &mut Core, r: &PubResp<'_>, now: Instant) {
+        self.last_msg = now;
         let pid = r.packet_id.get();
         match r.kind {
             PubRespKind::PubAck | PubRespKind::PubComp => {
@@ -947,6 +1109,10 @@ impl Link {
             return;
         }
         loop {
+            if !self.local_open {
+                // Closed by what a frame led to (a lazy bridge's SUBACK).
+                return;
+            }
             if core.is_closing(self.local) {
                 // Shut down by the core (the broker stops).
                 self.local_open = false;
@@ -962,6 +1128,7 @@ impl Link {
             let frame = adapter::next_frame(core, self.local, ProtocolVersion::V5, now, |p| {
                 Some(match p {
                     Packet::Connack(c) => LocalEvent::Connack(c.code),
+                    Packet::Suback(_) => LocalEvent::Subscribed,
                     Packet::Publish(p) => self
                         .forward(&p, now)
                         .map_or(LocalEvent::Ignore, |ack| LocalEvent::AckNow(ack.0, ack.1)),
@@ -994,7 +1161,13 @@ impl Link {
                     );
                 }
                 LocalEvent::AckNow(kind, pid) => self.feed_local_ack(core, kind, pid, now),
-                LocalEvent::Ignore => {}
+                LocalEvent::Subscribed if self.state != State::Up => {
+                    // A lazy bridge's session is made: offline until its
+                    // threshold.
+                    self.local_disconnect(core, now);
+                    return;
+                }
+                LocalEvent::Subscribed | LocalEvent::Ignore => {}
             }
         }
     }
@@ -1049,7 +1222,9 @@ impl Link {
         let out = Publish {
             dup: p.dup,
             qos,
-            retain: p.retain,
+            // `bridge_outgoing_retain false`: for remotes without
+            // retained messages.
+            retain: p.retain && self.cfg.outgoing_retain,
             topic: &topic,
             packet_id: remote_pid,
             properties: props.as_properties(),
@@ -1067,6 +1242,7 @@ impl Link {
         self.props = props;
         self.last_tx = now;
         self.stats.forwarded += 1;
+        self.last_msg = now;
         match (remote_pid, p.packet_id) {
             (Some(rpid), local) => {
                 self.remote_inflight.insert(
@@ -1087,6 +1263,7 @@ impl Link {
 /// What one frame of the core's output asks of the bridge.
 enum LocalEvent {
     Connack(u8),
+    Subscribed,
     AckNow(PubRespKind, PacketId),
     Ignore,
 }

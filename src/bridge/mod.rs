@@ -29,6 +29,7 @@ pub(crate) mod link;
 #[cfg(test)]
 mod tests;
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -146,6 +147,22 @@ pub enum QueueFull {
     DropOldest,
 }
 
+/// When a bridge connects (`start_type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartType {
+    /// At the broker's start, and again after every failure, after
+    /// `restart_timeout` (the default).
+    Automatic,
+    /// When `threshold` messages wait for the remote (queued or in
+    /// flight); it disconnects after `idle_timeout` without a message
+    /// either way. Messages are kept meanwhile within the bridge's queue
+    /// bound, as while any bridge is down.
+    Lazy,
+    /// At the broker's start, once: no new attempt after that connection
+    /// ends or fails.
+    Once,
+}
+
 /// Reconnection delays (`restart_timeout BASE [CAP]`): a constant `base`
 /// without a cap; with one, exponential backoff from `base` to `cap`
 /// with jitter.
@@ -221,6 +238,29 @@ pub struct BridgeConfig {
     /// `cafile`, but its names are not compared with the address (default
     /// false; for tests only).
     pub insecure: bool,
+    /// `bridge_alpn`: the protocol name offered in the TLS handshake's
+    /// ALPN extension (none by default).
+    pub alpn: Option<String>,
+    /// When the bridge connects (default [`StartType::Automatic`]).
+    pub start_type: StartType,
+    /// Lazy bridges: disconnect after this long without a message to or
+    /// from the remote (default 60 s).
+    pub idle_timeout: Duration,
+    /// Lazy bridges: connect when this many messages wait for the remote
+    /// (default 10).
+    pub threshold: usize,
+    /// `bridge_outgoing_retain false`: the retain flag is cleared on
+    /// everything sent to the remote (for brokers without retained
+    /// messages); default true.
+    pub outgoing_retain: bool,
+    /// `bridge_max_packet_size`: messages whose PUBLISH to the remote
+    /// would be larger are dropped (the smaller of this and the remote's
+    /// 5.0 Maximum Packet Size applies); `None`: no limit of the bridge's
+    /// own.
+    pub max_packet_size: Option<u32>,
+    /// `bridge_bind_address`: the local address the connection to the
+    /// remote goes out from (by default the system chooses).
+    pub bind_address: Option<IpAddr>,
 }
 
 /// Default `bridge_max_queued_messages`.
@@ -259,6 +299,13 @@ impl BridgeConfig {
             certfile: None,
             keyfile: None,
             insecure: false,
+            alpn: None,
+            start_type: StartType::Automatic,
+            idle_timeout: Duration::from_secs(60),
+            threshold: 10,
+            outgoing_retain: true,
+            max_packet_size: None,
+            bind_address: None,
         }
     }
 
@@ -339,7 +386,9 @@ impl BridgeConfig {
                 self.name
             ));
         }
-        if self.cafile.is_none() && (self.certfile.is_some() || self.insecure) {
+        if self.cafile.is_none()
+            && (self.certfile.is_some() || self.insecure || self.alpn.is_some())
+        {
             return Err(format!(
                 "bridge '{}': TLS settings without 'bridge_cafile' (TLS towards the remote needs bridge_cafile)",
                 self.name
@@ -386,6 +435,8 @@ pub struct BridgeStats {
     /// Why the last connection ended or failed.
     pub last_error: Option<String>,
     /// Since when the bridge has had no connection to the remote (its
-    /// start, or the end of its last connection); `None` while connected.
+    /// start, or the end of its last connection); `None` while connected,
+    /// and while a lazy bridge is disconnected by choice (idle, or below
+    /// its threshold).
     pub down_since: Option<std::time::Instant>,
 }

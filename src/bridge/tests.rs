@@ -635,3 +635,117 @@ fn after_a_failover_the_primary_is_tried_again_after_the_hold_down() {
         Some(Action::Connect("127.0.0.1:1".into()))
     );
 }
+
+#[test]
+fn lazy_bridge_connects_at_its_threshold_and_leaves_when_idle() {
+    let mut c = cfg(RemoteProtocol::V311);
+    c.start_type = StartType::Lazy;
+    c.threshold = 3;
+    c.idle_timeout = Duration::from_secs(30);
+    let mut h = Harness::new(c);
+    // Not at start: nothing waits.
+    assert!(h.link.tick(&mut h.core, h.now).is_none());
+    assert_eq!(h.link.next_deadline(), Some(h.now + Duration::from_secs(5)));
+    assert_eq!(h.link.stats(&h.core).down_since, None, "down by choice");
+    // Two messages are kept (the session exists from the start), under
+    // the threshold.
+    h.publish("load/x", "m0", QoS::AtLeastOnce);
+    h.publish("load/x", "m1", QoS::AtMostOnce);
+    assert!(h.link.tick(&mut h.core, h.now).is_none());
+    assert_eq!(h.link.stats(&h.core).queued, 2);
+    // The third reaches it: the bridge connects and sends all three.
+    h.publish("load/x", "m2", QoS::AtLeastOnce);
+    let sent = h.connect(&[]);
+    let names: Vec<String> = Harness::publishes(&sent).into_iter().map(|p| p.0).collect();
+    assert_eq!(names, ["m0", "m1", "m2"]);
+    for (_, pid) in Harness::publishes(&sent) {
+        if let Some(pid) = pid {
+            h.remote_ack(PubRespKind::PubAck, pid);
+        }
+    }
+    // The state notification's PUBACK too.
+    for s in &sent {
+        if let Sent::Publish {
+            topic,
+            pid: Some(pid),
+            ..
+        } = s
+        {
+            if topic.starts_with("$SYS") {
+                h.remote_ack(PubRespKind::PubAck, *pid);
+            }
+        }
+    }
+    // Traffic keeps it up; 30 s after the last message it leaves.
+    h.now += Duration::from_secs(20);
+    h.publish("load/x", "m3", QoS::AtMostOnce);
+    assert_eq!(Harness::publishes(&h.sent()).len(), 1);
+    h.now += Duration::from_secs(20);
+    assert!(h.link.tick(&mut h.core, h.now).is_none());
+    assert!(!h.link.take_drop_request(), "not idle yet");
+    h.now += Duration::from_secs(10);
+    let _ = h.link.tick(&mut h.core, h.now);
+    let sent = h.sent();
+    // The remote's state says "0" (a clean DISCONNECT fires no will).
+    assert!(
+        matches!(sent.as_slice(), [Sent::Publish { topic, payload, retain: true, .. }, Sent::Other]
+            if topic == "$SYS/broker/connection/up/state" && payload == "0"),
+        "{sent:?}"
+    );
+    assert!(h.link.take_drop_request());
+    let s = h.link.stats(&h.core);
+    assert!(
+        !s.connected && s.down_since.is_none() && s.last_error.is_none(),
+        "{s:?}"
+    );
+    // Dormant: no attempt until three wait again, kept meanwhile.
+    h.now += Duration::from_secs(60);
+    assert!(h.link.tick(&mut h.core, h.now).is_none());
+    h.publish("load/x", "m4", QoS::AtLeastOnce);
+    h.publish("load/x", "m5", QoS::AtLeastOnce);
+    assert!(h.link.tick(&mut h.core, h.now).is_none());
+    h.publish("load/x", "m6", QoS::AtLeastOnce);
+    let sent = h.connect(&[]);
+    let names: Vec<String> = Harness::publishes(&sent).into_iter().map(|p| p.0).collect();
+    assert_eq!(names, ["m4", "m5", "m6"]);
+}
+
+#[test]
+fn lazy_bridge_retries_with_backoff_only_while_its_threshold_holds() {
+    let mut c = cfg(RemoteProtocol::V311);
+    c.start_type = StartType::Lazy;
+    c.threshold = 1;
+    let mut h = Harness::new(c);
+    assert!(h.link.tick(&mut h.core, h.now).is_none(), "nothing waits");
+    h.publish("load/x", "m0", QoS::AtLeastOnce);
+    let action = h.link.tick(&mut h.core, h.now);
+    assert!(matches!(action, Some(Action::Connect(_))), "{action:?}");
+    h.link.remote_closed(&mut h.core, h.now, "refused");
+    assert!(
+        h.link.stats(&h.core).down_since.is_some(),
+        "it wanted to be up"
+    );
+    // The backoff holds even though a message waits.
+    assert!(h.link.tick(&mut h.core, h.now).is_none());
+    h.now += Duration::from_secs(5);
+    assert!(matches!(
+        h.link.tick(&mut h.core, h.now),
+        Some(Action::Connect(_))
+    ));
+}
+
+#[test]
+fn once_bridge_never_tries_again() {
+    let mut c = cfg(RemoteProtocol::V311);
+    c.start_type = StartType::Once;
+    let mut h = Harness::new(c);
+    let action = h.link.tick(&mut h.core, h.now);
+    assert!(matches!(action, Some(Action::Connect(_))), "{action:?}");
+    h.link.remote_closed(&mut h.core, h.now, "refused");
+    h.publish("load/x", "m0", QoS::AtLeastOnce);
+    for _ in 0..10 {
+        h.now += Duration::from_secs(60);
+        assert!(h.link.tick(&mut h.core, h.now).is_none());
+    }
+    assert_eq!(h.link.next_deadline(), Some(h.now + Duration::from_secs(5)));
+}

@@ -586,7 +586,7 @@ impl Broker {
             };
             server.attach_hooks(self.hooks.clone(), tx, waker, sink);
         }
-        log_listening(&server.local_addrs(), self.config.allow_anonymous);
+        log_listening(&server.local_addrs(), &self.config);
         self.state.set(BrokerState::Running);
         let result = server.run(|_, _| false);
         drop(server);
@@ -659,7 +659,7 @@ fn loop_thread(
     let mut server = match built {
         Ok((server, waker)) => {
             let addrs = server.local_addrs();
-            log_listening(&addrs, config.allow_anonymous);
+            log_listening(&addrs, &config);
             state.set(BrokerState::Running);
             if setup.send(Ok((waker, addrs))).is_err() {
                 return;
@@ -685,7 +685,8 @@ fn loop_thread(
     }
 }
 
-fn log_listening(addrs: &[SocketAddr], allow_anonymous: bool) {
+fn log_listening(addrs: &[SocketAddr], config: &Config) {
+    let allow_anonymous = config.allow_anonymous;
     for addr in addrs {
         if !addr.ip().is_loopback() && allow_anonymous {
             log::warn!(
@@ -694,6 +695,14 @@ fn log_listening(addrs: &[SocketAddr], allow_anonymous: bool) {
         }
         log::info!("boxmq {} listening on {addr}", env!("CARGO_PKG_VERSION"));
     }
+    let l = &config.limits;
+    log::info!(
+        "memory budget {} bytes ({:.1} MiB, memory_limit); up to {} connections, packets up to {} bytes",
+        l.memory_limit,
+        l.memory_limit as f64 / (1024.0 * 1024.0),
+        l.max_connections,
+        l.max_packet_size
+    );
 }
 
 struct HandleInner {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::bridge::{
-    BridgeConfig, Direction, QueueFull, RemoteProtocol, RestartTimeout, TopicRule,
+    BridgeConfig, Direction, QueueFull, RemoteProtocol, RestartTimeout, StartType, TopicRule,
 };
 use crate::codec::QoS;
 
@@ -99,6 +99,7 @@ const TLS_LINES: &[&str] = &[
     "bridge_certfile",
     "bridge_keyfile",
     "bridge_insecure",
+    "bridge_alpn",
 ];
 
 /// Applies one bridge line to the bridge of the last `connection` line.
@@ -208,10 +209,52 @@ fn apply(bridges: &mut Vec<BridgeConfig>, name: &str, args: &[&str]) -> Result<(
             };
         }
         "bridge_queue_qos0" => b.queue_qos0 = boolean(name, args)?,
+        "start_type" => {
+            b.start_type = match single(name, args)? {
+                "automatic" => StartType::Automatic,
+                "lazy" => StartType::Lazy,
+                "once" => StartType::Once,
+                "manual" => {
+                    return Err(format!(
+                        "{name} manual: not supported: Mosquitto 2.0 has no manual start type \
+                         either (it is RSMB's, started by a command boxmq does not have); use \
+                         automatic, lazy or once"
+                    ));
+                }
+                other => {
+                    return Err(format!(
+                        "{name}: '{other}': expected automatic, lazy or once"
+                    ));
+                }
+            };
+        }
+        "idle_timeout" => {
+            let secs = number(name, single(name, args)?, 1, 86_400 * 365)?;
+            b.idle_timeout = Duration::from_secs(secs);
+        }
+        "threshold" => {
+            // Mosquitto's 0 starts the bridge at the first message, as 1.
+            let n = number(name, single(name, args)?, 0, 100_000_000)? as usize;
+            b.threshold = n.max(1);
+        }
         "bridge_cafile" => b.cafile = Some(single(name, args)?.into()),
         "bridge_certfile" => b.certfile = Some(single(name, args)?.into()),
         "bridge_keyfile" => b.keyfile = Some(single(name, args)?.into()),
         "bridge_insecure" => b.insecure = boolean(name, args)?,
+        "bridge_alpn" => b.alpn = Some(single(name, args)?.to_owned()),
+        "bridge_outgoing_retain" => b.outgoing_retain = boolean(name, args)?,
+        "bridge_max_packet_size" => {
+            // 0: no limit of the bridge's own (Mosquitto's "unlimited").
+            let n = number(name, single(name, args)?, 0, u64::from(u32::MAX))?;
+            b.max_packet_size = u32::try_from(n).ok().filter(|n| *n > 0);
+        }
+        "bridge_bind_address" => {
+            let word = single(name, args)?;
+            let ip = word.parse::<std::net::IpAddr>().map_err(|_| {
+                format!("{name}: '{word}' is not an IP address (host names are not resolved)")
+            })?;
+            b.bind_address = Some(ip);
+        }
         _ => return Err(format!("unknown bridge directive '{name}'")),
     }
     Ok(())

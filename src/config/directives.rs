@@ -102,7 +102,6 @@ const CAPATH: &str = "rustls reads CA certificates from one PEM file; put them t
      cafile (bridge_cafile for a bridge)";
 const ENGINE: &str = "OpenSSL engines (TPM-held keys) do not exist in rustls, boxmq's TLS; \
      use a PEM key file (keyfile)";
-const NOT_YET: &str = "not implemented yet in boxmq (issue 28); remove the line";
 
 /// Every directive, Mosquitto's in the order of mosquitto.conf(5), then
 /// boxmq's own.
@@ -188,7 +187,7 @@ pub(super) const TABLE: &[Directive] = &[
     same("certfile", listener_line_tls),
     refused("ciphers", CIPHERS),
     refused("ciphers_tls1.3", CIPHERS),
-    refused("crlfile", NOT_YET),
+    same("crlfile", listener_line_tls),
     differs("dhparamfile", dhparamfile),
     same("keyfile", listener_line_tls),
     same("require_certificate", listener_line_tls),
@@ -204,15 +203,15 @@ pub(super) const TABLE: &[Directive] = &[
     same("address", bridge_line),
     same("addresses", bridge_line),
     differs("bridge_attempt_unsubscribe", bridge_no_effect_bool),
-    refused("bridge_bind_address", NOT_YET),
-    differs("bridge_max_packet_size", bridge_max_packet_size),
-    differs("bridge_outgoing_retain", bridge_outgoing_retain),
+    same("bridge_bind_address", bridge_line),
+    same("bridge_max_packet_size", bridge_line),
+    same("bridge_outgoing_retain", bridge_line),
     differs("bridge_protocol_version", bridge_line),
     same("cleansession", bridge_line),
     differs("local_cleansession", bridge_no_effect_bool),
     same("connection", bridge_line),
     same("keepalive_interval", bridge_line),
-    same("idle_timeout", bridge_lazy_number),
+    differs("idle_timeout", bridge_line),
     same("local_clientid", bridge_line),
     refused(
         "local_password",
@@ -233,15 +232,12 @@ pub(super) const TABLE: &[Directive] = &[
     same("username", bridge_line),
     same("restart_timeout", bridge_line),
     same("round_robin", bridge_line),
-    differs("start_type", start_type),
-    same("threshold", bridge_lazy_number),
+    differs("start_type", bridge_line),
+    same("threshold", bridge_line),
     same("topic", bridge_line),
     same("try_private", bridge_line),
     // Bridge TLS.
-    refused(
-        "bridge_alpn",
-        "ALPN for bridges is not implemented yet (issue 28); remove the line",
-    ),
+    same("bridge_alpn", bridge_line),
     same("bridge_cafile", bridge_line),
     refused("bridge_capath", CAPATH),
     same("bridge_certfile", bridge_line),
@@ -449,13 +445,7 @@ fn log_dest(p: &mut Parser, line: &Line<'_>) -> Applied {
             LogDest::File(PathBuf::from(path))
         }
         ["file"] => return Err("log_dest file: expected 'log_dest file PATH'".to_owned()),
-        ["topic"] => {
-            return Err(
-                "log_dest topic: not supported: boxmq does not publish its log on \
-                 $SYS/broker/log/# yet (issue 28); use log_dest syslog or file"
-                    .to_owned(),
-            );
-        }
+        ["topic"] => LogDest::Topic,
         ["dlt"] => {
             return Err(
                 "log_dest dlt: not supported: boxmq has no Diagnostic Log and Trace output; \
@@ -581,23 +571,25 @@ fn max_queued_messages(p: &mut Parser, line: &Line<'_>) -> Applied {
     Ok(())
 }
 
-fn memory_limit(_: &mut Parser, line: &Line<'_>) -> Applied {
-    only(
-        line,
-        &["0"],
-        "one memory budget is not implemented yet (issue 28, item 2); each bound of \
-         docs/LIMITS.md holds memory instead",
-    )
+fn memory_limit(p: &mut Parser, line: &Line<'_>) -> Applied {
+    // 0: Mosquitto's "no limit set"; boxmq keeps its default budget then
+    // (docs/LIMITS.md, "The memory budget").
+    let v = count_or_unlimited(line, &["0"], super::MIN_MEMORY_LIMIT, USIZE_MAX)?;
+    p.config.limits.memory_limit = match v {
+        Some(v) => to_usize(line.name, v)?,
+        None => crate::limits::DEFAULT_MEMORY_LIMIT,
+    };
+    Ok(())
 }
 
-fn message_size_limit(_: &mut Parser, line: &Line<'_>) -> Applied {
-    only(
-        line,
-        &["0"],
-        "dropping a large message while completing its QoS flow is not implemented yet \
-         (issue 28); max_packet_size closes the connection of a client that sends a larger \
-         packet instead",
-    )
+fn message_size_limit(p: &mut Parser, line: &Line<'_>) -> Applied {
+    // 0: no limit but MQTT's own (a packet's whole body).
+    let v = count_or_unlimited(line, &["0"], 1, crate::limits::MAX_MQTT_PAYLOAD as u64)?;
+    p.config.limits.message_size_limit = match v {
+        Some(v) => to_usize(line.name, v)?,
+        None => crate::limits::MAX_MQTT_PAYLOAD,
+    };
+    Ok(())
 }
 
 fn per_listener_settings(p: &mut Parser, line: &Line<'_>) -> Applied {
@@ -842,30 +834,6 @@ fn bridge_no_effect_bool(p: &mut Parser, line: &Line<'_>) -> Applied {
     bridge::current(&mut p.config.bridges, line.name).map(|_| ())
 }
 
-fn bridge_lazy_number(p: &mut Parser, line: &Line<'_>) -> Applied {
-    no_effect_number(p, line)?;
-    bridge::current(&mut p.config.bridges, line.name).map(|_| ())
-}
-
-fn bridge_max_packet_size(p: &mut Parser, line: &Line<'_>) -> Applied {
-    only(
-        line,
-        &["0"],
-        "a bridge takes the remote's Maximum Packet Size (MQTT 5.0); a limit of its own is \
-         not implemented yet (issue 28)",
-    )?;
-    bridge::current(&mut p.config.bridges, line.name).map(|_| ())
-}
-
-fn bridge_outgoing_retain(p: &mut Parser, line: &Line<'_>) -> Applied {
-    only(
-        line,
-        &["true"],
-        "clearing the retain flag towards the remote is not implemented yet (issue 28)",
-    )?;
-    bridge::current(&mut p.config.bridges, line.name).map(|_| ())
-}
-
 fn bridge_require_ocsp(p: &mut Parser, line: &Line<'_>) -> Applied {
     only(
         line,
@@ -891,16 +859,6 @@ fn notifications_local_only(p: &mut Parser, line: &Line<'_>) -> Applied {
         &["false"],
         "notifications on the local broker only are not implemented yet (issue 28); \
          'notifications false' turns them off on both sides",
-    )?;
-    bridge::current(&mut p.config.bridges, line.name).map(|_| ())
-}
-
-fn start_type(p: &mut Parser, line: &Line<'_>) -> Applied {
-    only(
-        line,
-        &["automatic"],
-        "lazy and once bridges are not implemented yet (issue 28); bridges start with the \
-         broker and reconnect after restart_timeout",
     )?;
     bridge::current(&mut p.config.bridges, line.name).map(|_| ())
 }

@@ -1,6 +1,6 @@
 //! Per-listener directives (Mosquitto semantics: they apply to the listener
 //! of the last `listener` or `port` line above them): `certfile`, `keyfile`,
-//! `cafile`, `require_certificate`, `use_identity_as_username` (cargo
+//! `cafile`, `require_certificate`, `crlfile`, `use_identity_as_username` (cargo
 //! feature `tls`) and `protocol` (`websockets` needs the cargo feature
 //! `websockets`). See docs/SECURITY.md.
 
@@ -29,6 +29,7 @@ impl ListenerConfig {
             keyfile: None,
             cafile: None,
             require_certificate: false,
+            crlfile: None,
             use_identity_as_username: false,
             max_qos: 2,
             use_username_as_clientid: false,
@@ -94,13 +95,14 @@ pub(super) fn directive(
         return Ok(());
     }
     match name {
-        "certfile" | "keyfile" | "cafile" => {
+        "certfile" | "keyfile" | "cafile" | "crlfile" => {
             let form = format!("expected '{name} PATH'");
             let path = Some(PathBuf::from(one(name, args, &form)?));
             tls_built(name)?;
             match name {
                 "certfile" => listener.certfile = path,
                 "keyfile" => listener.keyfile = path,
+                "crlfile" => listener.crlfile = path,
                 _ => listener.cafile = path,
             }
         }
@@ -138,6 +140,7 @@ pub(super) fn check(l: &ListenerConfig) -> Result<(), String> {
     let tls_line = l.keyfile.is_some()
         || l.cafile.is_some()
         || l.require_certificate
+        || l.crlfile.is_some()
         || l.use_identity_as_username;
     if l.certfile.is_none() {
         if tls_line {
@@ -154,6 +157,12 @@ pub(super) fn check(l: &ListenerConfig) -> Result<(), String> {
     if l.require_certificate && l.cafile.is_none() {
         return Err(format!(
             "listener {}: 'require_certificate true' needs 'cafile' (the CA that signs client certificates)",
+            l.addr
+        ));
+    }
+    if l.crlfile.is_some() && l.cafile.is_none() {
+        return Err(format!(
+            "listener {}: 'crlfile' needs 'cafile' (the CA whose revocations it lists)",
             l.addr
         ));
     }
@@ -199,7 +208,8 @@ mod tests {
     #[test]
     fn tls_lines() {
         let text = "listener 1883\nlistener 8883\ncertfile /c.pem\nkeyfile /k.pem\n\
-                    cafile /ca.pem\nrequire_certificate true\nuse_identity_as_username true\n";
+                    cafile /ca.pem\nrequire_certificate true\nuse_identity_as_username true\n\
+                    crlfile /ca.crl\n";
         if !cfg!(feature = "tls") {
             let (line, message) = parse(text).expect_err("not built");
             assert_eq!(line, 3);
@@ -216,7 +226,13 @@ mod tests {
         assert_eq!(l.keyfile.as_deref(), Some(std::path::Path::new("/k.pem")));
         assert_eq!(l.cafile.as_deref(), Some(std::path::Path::new("/ca.pem")));
         assert!(l.require_certificate && l.use_identity_as_username);
+        assert_eq!(l.crlfile.as_deref(), Some(std::path::Path::new("/ca.crl")));
         for (text, line, part) in [
+            (
+                "listener 1\ncertfile /c\nkeyfile /k\ncrlfile /ca.crl\n",
+                1,
+                "'crlfile' needs 'cafile'",
+            ),
             ("certfile /c.pem\n", 0, "default listener"),
             (
                 "listener 1\ncertfile /c\n",

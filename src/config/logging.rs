@@ -17,6 +17,9 @@ pub enum LogDest {
     File(PathBuf),
     /// `log_dest syslog`: the local syslog socket (`/dev/log`).
     Syslog,
+    /// `log_dest topic`: published on `$SYS/broker/log/E`, `W` and `N`
+    /// (see `net/log_topic.rs`).
+    Topic,
 }
 
 /// The binary's logging settings.

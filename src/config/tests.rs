@@ -141,6 +141,8 @@ connect_timeout 16
 max_topic_aliases 0
 stuck_timeout 17
 max_keepalive 60
+memory_limit 2000000
+message_size_limit 500
 ";
     let c = parse(text).unwrap();
     let addrs: Vec<SocketAddr> = c.listeners.iter().map(|l| l.addr).collect();
@@ -174,6 +176,8 @@ max_keepalive 60
         max_topic_aliases: 0,
         stuck_timeout: Duration::from_secs(17),
         max_keepalive: 60,
+        memory_limit: 2_000_000,
+        message_size_limit: 500,
     };
     assert_eq!(c.limits, expected);
     assert_eq!(c.effective_listeners(), addrs);
@@ -377,6 +381,9 @@ fn mosquittos_no_maximum_values_are_accepted() {
     .unwrap();
     assert_eq!(c.limits.max_packet_size, 268_435_460);
     assert_eq!(c.limits.max_queued_bytes, usize::MAX);
+    // memory_limit 0 (no limit set): the default budget stays.
+    assert_eq!(c.limits.memory_limit, 64 * 1024 * 1024);
+    assert_eq!(c.limits.message_size_limit, 268_435_455);
     assert_eq!(c.limits.max_queued_messages, 1000);
     assert_eq!(c.limits.max_inflight, u16::MAX);
     let c = parse("max_queued_messages 0\nmax_queued_bytes 100").unwrap();
@@ -389,6 +396,24 @@ fn mosquittos_no_maximum_values_are_accepted() {
     );
     // A later real bound takes the "no maximum" back.
     parse("max_queued_messages 0\nmax_queued_bytes 0\nmax_queued_messages 5").unwrap();
+}
+
+#[test]
+fn defaults_are_mosquittos_bounded_by_the_budget() {
+    let c = parse("").unwrap();
+    // max_connections -1, max_packet_size 0, max_queued_bytes 0,
+    // message_size_limit 0: Mosquitto's defaults.
+    assert!(c.connections_up_to_fd_limit);
+    assert_eq!(c.limits.max_packet_size, 268_435_460);
+    assert_eq!(c.limits.max_queued_bytes, usize::MAX);
+    assert_eq!(c.limits.message_size_limit, 268_435_455);
+    assert_eq!(c.limits.memory_limit, 64 * 1024 * 1024);
+    assert_eq!(
+        parse("memory_limit 1048576").unwrap().limits.memory_limit,
+        1 << 20
+    );
+    fails_with("memory_limit 1048575", 1, &["memory_limit"]);
+    fails_with("message_size_limit 268435456", 1, &["message_size_limit"]);
 }
 
 #[test]
@@ -524,8 +549,15 @@ fn refused_mosquitto_directives_say_why() {
             "not implemented yet",
         ],
     );
-    fails_with("message_size_limit 10", 1, &["max_packet_size closes"]);
-    fails_with("log_dest topic", 1, &["use log_dest syslog or file"]);
+    fails_with("log_dest dlt", 1, &["use log_dest syslog"]);
+    let c = parse("log_dest topic\nlog_dest stderr").expect("log_dest topic");
+    assert_eq!(
+        c.log.dests,
+        Some(vec![
+            crate::config::LogDest::Topic,
+            crate::config::LogDest::Stderr
+        ])
+    );
 }
 
 #[test]
@@ -822,9 +854,9 @@ fn help_defaults_agree_with_limits() {
     }
     names.sort_unstable();
     names.dedup();
-    // allow_anonymous, reason_strings, sys_interval, the sixteen fields of
+    // allow_anonymous, reason_strings, sys_interval, the eighteen fields of
     // Limits, persistence_mode and persistence_sync.
-    assert_eq!(names.len(), 21, "{names:?}");
+    assert_eq!(names.len(), 23, "{names:?}");
 }
 
 #[test]
@@ -944,6 +976,63 @@ fn bridge_lines_are_checked() {
     assert!(message.contains("no address"), "{message}");
     let (_, message) = fail("connection a\naddress 127.0.0.1");
     assert!(message.contains("no topic"), "{message}");
+}
+
+#[test]
+fn bridge_start_types() {
+    use crate::bridge::StartType;
+    use std::time::Duration;
+    let base = "connection a\naddress 127.0.0.1\ntopic x out\n";
+    let b = &parse(base).expect("plain").bridges[0];
+    assert_eq!(b.start_type, StartType::Automatic);
+    assert_eq!((b.idle_timeout, b.threshold), (Duration::from_secs(60), 10));
+    let c = parse(&format!(
+        "{base}start_type lazy\nidle_timeout 5\nthreshold 3\n"
+    ))
+    .expect("lazy");
+    let b = &c.bridges[0];
+    assert_eq!(b.start_type, StartType::Lazy);
+    assert_eq!((b.idle_timeout, b.threshold), (Duration::from_secs(5), 3));
+    let c = parse(&format!("{base}start_type once\nthreshold 0\n")).expect("once");
+    assert_eq!(c.bridges[0].start_type, StartType::Once);
+    assert_eq!(c.bridges[0].threshold, 1);
+    fails_with(
+        &format!("{base}start_type later"),
+        4,
+        &["automatic, lazy or once"],
+    );
+    fails_with(&format!("{base}idle_timeout 0"), 4, &["idle_timeout"]);
+}
+
+#[test]
+fn bridge_retain_size_bind_and_alpn_lines() {
+    let base = "connection a\naddress 127.0.0.1\ntopic x out\n";
+    let b = &parse(base).expect("plain").bridges[0];
+    assert!(b.outgoing_retain && b.max_packet_size.is_none() && b.bind_address.is_none());
+    let c = parse(&format!(
+        "{base}bridge_outgoing_retain false\nbridge_max_packet_size 1000\n\
+         bridge_bind_address 127.0.0.1\n"
+    ))
+    .expect("lines");
+    let b = &c.bridges[0];
+    assert!(!b.outgoing_retain);
+    assert_eq!(b.max_packet_size, Some(1000));
+    assert_eq!(b.bind_address, Some([127, 0, 0, 1].into()));
+    let c = parse(&format!("{base}bridge_max_packet_size 0\n")).expect("0");
+    assert_eq!(c.bridges[0].max_packet_size, None, "0: no limit");
+    fails_with(
+        &format!("{base}bridge_bind_address eth0"),
+        4,
+        &["not an IP address"],
+    );
+    if cfg!(feature = "tls") {
+        let c = parse(&format!("{base}bridge_cafile /ca.pem\nbridge_alpn mqtt\n")).expect("alpn");
+        assert_eq!(c.bridges[0].alpn.as_deref(), Some("mqtt"));
+        let (_, message) = fail(&format!("{base}bridge_alpn mqtt\n"));
+        assert!(message.contains("bridge_cafile"), "{message}");
+    } else {
+        fails_with(&format!("{base}bridge_alpn mqtt"), 4, &["--features tls"]);
+    }
 }
 
 #[test]

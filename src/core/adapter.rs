@@ -69,6 +69,22 @@ impl Inbox {
             }
         }
         self.tidy();
+        self.reserve_frame();
+    }
+
+    /// A cut frame whose fixed header is in gets room for all of it at
+    /// once, so the buffer never grows past the frame by doubling (the
+    /// memory budget counts the frame's size: `core/budget.rs`).
+    fn reserve_frame(&mut self) {
+        let Some(v) = self.0.as_mut() else {
+            return;
+        };
+        // The core refused a frame over max_packet_size already.
+        if let Ok(Some(size)) = codec::frame_len(v, usize::MAX) {
+            if size > v.capacity() {
+                v.reserve_exact(size - v.len());
+            }
+        }
     }
 
     /// Frees an empty inbox and shrinks one that grew for a large packet.
@@ -227,6 +243,29 @@ mod tests {
         assert!(inbox.is_empty());
         assert!(inbox.0.is_none(), "an empty inbox holds no buffer");
         assert_eq!(core.pending_output(id), [0xD0, 0]);
+    }
+
+    #[test]
+    fn a_cut_frame_gets_room_for_itself_once() {
+        let (mut core, id, now) = opened();
+        let mut inbox = Inbox::default();
+        inbox.feed(&mut core, id, &CONNECT, now);
+        // A 100,000-byte PUBLISH frame: header (3-byte remaining length),
+        // then a piece of its body.
+        let body = 100_000 - 4;
+        let mut first = vec![
+            0x30,
+            (body & 0x7F) as u8 | 0x80,
+            ((body >> 7) & 0x7F) as u8 | 0x80,
+        ];
+        first.push((body >> 14) as u8);
+        first.extend_from_slice(&[0, 1, b't']);
+        first.resize(70_000, b'x');
+        inbox.feed(&mut core, id, &first, now);
+        let cap = inbox.0.as_ref().map_or(0, |v| v.capacity());
+        assert!((100_000..100_100).contains(&cap), "capacity {cap}");
+        inbox.feed(&mut core, id, &vec![b'x'; 100_000 - 70_000], now);
+        assert!(inbox.is_empty(), "the frame was taken whole");
     }
 
     #[test]

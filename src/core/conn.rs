@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::codec::ProtocolVersion;
 
+use super::alias::OutAliases;
 use super::ids::SessionId;
 use super::message::WillMsg;
 
@@ -37,6 +38,9 @@ struct Output {
     /// number of records that must be on disk before the bytes from there
     /// on leave.
     marks: std::collections::VecDeque<(u64, u64)>,
+    /// Unwritten bytes the memory budget counts (at most the unwritten
+    /// bytes; see [`Conn::charge_output`]).
+    charged: usize,
 }
 
 /// What few connections have (5.0 topic aliases, a transport identity),
@@ -44,6 +48,8 @@ struct Output {
 #[derive(Debug, Default)]
 struct Rare {
     aliases: Vec<Option<Box<str>>>,
+    /// Aliases the broker gives the client (see `alias.rs`).
+    out_aliases: Option<OutAliases>,
     identity: Option<Box<str>>,
     /// Text for log lines until CONNECT names the client: the peer address
     /// given at open. Afterwards the core names the client by its id.
@@ -117,7 +123,11 @@ impl Conn {
     pub fn take_label(&mut self) -> Option<Box<str>> {
         let rare = self.rare.as_mut()?;
         let label = rare.label.take();
-        if rare.aliases.is_empty() && rare.identity.is_none() && rare.listener.is_none() {
+        if rare.aliases.is_empty()
+            && rare.identity.is_none()
+            && rare.listener.is_none()
+            && rare.out_aliases.is_none()
+        {
             self.rare = None;
         }
         label
@@ -153,6 +163,21 @@ impl Conn {
 
     pub fn aliases_mut(&mut self) -> &mut Vec<Option<Box<str>>> {
         &mut self.rare.get_or_insert_default().aliases
+    }
+
+    /// Sets the aliases the broker may give the client (at CONNECT). A
+    /// connection without them keeps no rare part for them.
+    pub fn set_out_aliases(&mut self, aliases: Option<OutAliases>) {
+        if aliases.is_some() || self.rare.is_some() {
+            self.rare.get_or_insert_default().out_aliases = aliases;
+        }
+    }
+
+    /// The buffer to append encoded frames to, and the aliases the broker
+    /// gives the client, if it takes any.
+    pub fn out_buf_and_aliases(&mut self) -> (&mut Vec<u8>, Option<&mut OutAliases>) {
+        let aliases = self.rare.as_mut().and_then(|r| r.out_aliases.as_mut());
+        (&mut self.out.get_or_insert_default().buf, aliases)
     }
 
     /// The instant after which the connection is to be closed for silence:
@@ -262,17 +287,46 @@ impl Conn {
         &mut self.output().buf
     }
 
+    /// Counts the unwritten bytes not counted yet for the memory budget;
+    /// returns how many that is.
+    pub fn charge_output(&mut self) -> usize {
+        let Some(out) = &mut self.out else {
+            return 0;
+        };
+        let pending = out.buf.len() - out.pos;
+        let new = pending.saturating_sub(out.charged);
+        out.charged = out.charged.max(pending);
+        new
+    }
+
+    /// Unwritten bytes not counted for the memory budget yet.
+    pub fn uncharged_output(&self) -> usize {
+        self.out
+            .as_ref()
+            .map_or(0, |o| (o.buf.len() - o.pos).saturating_sub(o.charged))
+    }
+
+    /// Bytes the memory budget counts for this connection's output.
+    pub fn output_charge(&self) -> usize {
+        self.out.as_ref().map_or(0, |o| o.charged)
+    }
+
     /// `n` bytes of the pending output were written. Written out and with
     /// no holds, the output is given back: an idle connection keeps no
-    /// buffer.
-    pub fn consume_output(&mut self, n: usize) {
+    /// buffer. Returns the bytes the memory budget no longer counts.
+    pub fn consume_output(&mut self, n: usize) -> usize {
         let Some(out) = &mut self.out else {
-            return;
+            return 0;
         };
         let before = out.pos;
         out.pos = (out.pos + n).min(out.buf.len());
-        out.consumed += (out.pos - before) as u64;
+        let written = out.pos - before;
+        out.consumed += written as u64;
+        let mut released = written.min(out.charged);
+        out.charged -= released;
         if out.pos == out.buf.len() {
+            // Nothing unwritten: nothing counted either.
+            released += std::mem::take(&mut out.charged);
             if out.marks.is_empty() {
                 self.out = None;
             } else {
@@ -285,6 +339,7 @@ impl Conn {
             out.buf.drain(..out.pos);
             out.pos = 0;
         }
+        released
     }
 
     pub fn is_connected(&self) -> bool {

@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::alias::OutAliases;
 use super::conn::{Conn, Phase};
 use super::message::{Incoming, WillMsg, WillParts};
 use super::publish::forwardable;
@@ -30,6 +31,8 @@ pub(crate) enum Refusal {
     QosNotSupported,
     /// A retained will with `retain_available false`.
     RetainNotSupported,
+    /// A will payload over `message_size_limit` (Mosquitto's answer).
+    WillTooLarge,
 }
 
 impl Refusal {
@@ -42,13 +45,17 @@ impl Refusal {
             (Refusal::RetainNotSupported, true) => 0x9A,
             (Refusal::IdentifierRejected, false) => 0x02,
             (Refusal::ServerUnavailable, false) => 0x03,
-            (Refusal::NotAuthorized | Refusal::BadAuthenticationMethod, false) => 0x05,
+            (
+                Refusal::NotAuthorized | Refusal::BadAuthenticationMethod | Refusal::WillTooLarge,
+                false,
+            ) => 0x05,
             (Refusal::BadCredentials, false) => 0x04,
             (Refusal::BadCredentials, true) => 0x86,
             (Refusal::IdentifierRejected, true) => 0x85,
             (Refusal::ServerUnavailable, true) => 0x97, // quota exceeded
             (Refusal::NotAuthorized, true) => 0x87,
             (Refusal::BadAuthenticationMethod, true) => 0x8C,
+            (Refusal::WillTooLarge, true) => 0x95, // packet too large
         })
     }
 }
@@ -375,10 +382,19 @@ impl Core {
         let server_keep_alive =
             (c.protocol.is_v5() && max < u16::MAX && (c.keep_alive == 0 || c.keep_alive > max))
                 .then_some(max);
+        // 5.0: the topic aliases boxmq may give the client, within its
+        // Topic Alias Maximum [MQTT-3.1.2-26] (see `alias.rs`).
+        let out_aliases = c
+            .properties
+            .topic_alias_maximum()
+            .filter(|_| c.protocol.is_v5());
+        let out_aliases =
+            OutAliases::new(out_aliases.map_or(0, |m| m.min(self.limits.max_topic_aliases)));
         let conn = self.conn_mut(id)?;
         conn.phase = Phase::Connected(a.sid);
         conn.keep_alive = server_keep_alive.unwrap_or(c.keep_alive);
         conn.will = will;
+        conn.set_out_aliases(out_aliases);
         let deadline = conn.deadline(connect_timeout);
         self.note_deadline(deadline);
         self.stats.clients_connected += 1;
@@ -431,7 +447,9 @@ impl Core {
             if let Some(k) = server_keep_alive {
                 props.push(&Property::ServerKeepAlive(k));
             }
-            props.push(&Property::MaximumPacketSize(self.limits.max_packet_size));
+            if self.limits.max_packet_size < crate::limits::MAX_MQTT_PACKET {
+                props.push(&Property::MaximumPacketSize(self.limits.max_packet_size));
+            }
         }
         let connack = Packet::Connack(codec::Connack {
             // MQTT 3.1 has no session present flag: the byte is reserved.
@@ -510,6 +528,13 @@ impl Core {
             || (c.protocol == ProtocolVersion::V31 && id_len == 0)
         {
             return Some(Refusal::IdentifierRejected);
+        }
+        if c.will
+            .as_ref()
+            .is_some_and(|w| w.payload.len() > self.limits.message_size_limit)
+        {
+            // message_size_limit applies to wills too, as in Mosquitto.
+            return Some(Refusal::WillTooLarge);
         }
         if c.properties.authentication_method().is_some() {
             // 5.0 enhanced authentication: no method is supported yet

@@ -6,6 +6,7 @@
 use std::rc::Rc;
 use std::time::Instant;
 
+use super::charge::{Charge, MESSAGE_OVERHEAD, Meter};
 use crate::codec::QoS;
 
 /// A message on its way into the router, borrowed from wherever it came
@@ -40,9 +41,33 @@ pub(crate) struct Message {
     /// Number of the message in the persistence records; 0 until it is
     /// first written for a persistent session.
     pub persist_id: std::cell::Cell<u64>,
+    /// Its share of the memory budget, given back when the last holder
+    /// drops it (see `budget.rs`).
+    _charge: Charge,
 }
 
 impl Message {
+    /// A message to keep, its cost counted on `meter` until it is dropped.
+    pub fn new(
+        topic: Box<str>,
+        payload: Box<[u8]>,
+        qos: QoS,
+        props: Box<[u8]>,
+        expires_at: Option<Instant>,
+        meter: &Meter,
+    ) -> Message {
+        let bytes = topic.len() + payload.len() + props.len() + MESSAGE_OVERHEAD;
+        Message {
+            topic,
+            payload,
+            qos,
+            props,
+            expires_at,
+            persist_id: std::cell::Cell::new(0),
+            _charge: Charge::new(meter, bytes),
+        }
+    }
+
     /// Bytes this message accounts for in queue and retained limits.
     pub fn cost(&self) -> usize {
         self.topic.len() + self.payload.len() + self.props.len()

@@ -19,13 +19,17 @@
 //! `handle_close` for it.
 
 pub(crate) mod adapter;
+mod alias;
 mod bridge;
+mod budget;
+mod charge;
 mod client_index;
 mod conn;
 mod connect;
 mod flow;
 mod ids;
 mod listener;
+mod log_topic;
 mod matching;
 mod message;
 mod persist;
@@ -36,6 +40,8 @@ mod subscribe;
 mod sys;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_corners;
 #[cfg(test)]
 mod tests_v5;
 mod verdict;
@@ -156,6 +162,12 @@ pub struct Stats {
     pub publish_dropped: u64,
     /// Retained messages not stored because the retained limits were reached.
     pub retained_refused: u64,
+    /// Connections closed because what they sent did not fit in the memory
+    /// budget (`memory_limit`; 5.0: DISCONNECT 0x97).
+    pub budget_refused: u64,
+    /// Bytes the memory budget counts now: frames being received, kept
+    /// messages, output buffers (docs/LIMITS.md, "The memory budget").
+    pub memory_used: usize,
     /// Retained messages held.
     pub retained_messages: usize,
     /// Topic and payload bytes of the retained messages held.
@@ -237,6 +249,8 @@ pub struct Core {
     max_inflight_bytes: usize,
     /// `CoreOptions::listeners`.
     listeners: Vec<ListenerOptions>,
+    /// The memory budget's accountant (`memory_limit`, see `budget.rs`).
+    budget: budget::Budget,
 }
 
 /// What became of one packet of input (see [`Core::handle_data`]).
@@ -315,6 +329,7 @@ impl Core {
     /// A core with no connections and no sessions, enforcing the limits
     /// and access rules of `options`.
     pub fn new(options: CoreOptions) -> Core {
+        let budget = budget::Budget::new(options.limits.memory_limit);
         Core {
             // The files are the caller's to read (see `Core::set_auth`).
             auth: Auth::new(None, None, options.allow_anonymous),
@@ -353,6 +368,7 @@ impl Core {
             persistent_client_expiration: options.persistent_client_expiration,
             max_inflight_bytes: options.max_inflight_bytes,
             listeners: options.listeners,
+            budget,
         }
     }
 
@@ -394,6 +410,7 @@ impl Core {
         s.sessions = self.sessions.len();
         s.retained_messages = self.router.retained.len();
         s.retained_bytes = self.router.retained.bytes();
+        s.memory_used = self.budget_used();
         s.subscriptions = self.router.trie.len() + self.router.shared.len();
         s.dropped_per_client = self
             .sessions
@@ -459,8 +476,18 @@ impl Core {
                 }
             }
             match codec::decode(rest, version, max) {
-                Ok(None) => return used,
+                Ok(None) => {
+                    if !self.receive_partial(id, rest, now) {
+                        return data.len();
+                    }
+                    return used;
+                }
                 Ok(Some((packet, n))) => {
+                    if used == 0 {
+                        // A frame reserved while it was incomplete is
+                        // always the first of a call (see `budget.rs`).
+                        self.budget.release_frame(id);
+                    }
                     used += n;
                     if let Some(c) = self.conn_mut(id) {
                         c.last_rx = now;
@@ -473,6 +500,9 @@ impl Core {
                         // (see `flow.rs`), and its bytes counted then.
                         let kept = used - n;
                         self.stats.bytes_received -= (data.len() - kept) as u64;
+                        // The caller keeps the frame until it is handed in
+                        // again: the budget counts it meanwhile.
+                        self.budget.hold_frame(id, n);
                         return kept;
                     }
                 }
@@ -499,17 +529,15 @@ impl Core {
     /// its output buffer may let queued messages go out.
     pub fn handle_written(&mut self, id: ConnId, n: usize, now: Instant) {
         self.stats.bytes_sent += n as u64;
-        let session = match self.conn_mut(id) {
-            Some(c) => {
-                c.consume_output(n);
-                match c.phase {
-                    Phase::Connected(sid) => sid,
-                    _ => return,
-                }
-            }
-            None => return,
+        let Some(c) = self.conns.get_mut(id.0).and_then(Option::as_mut) else {
+            return;
+        };
+        self.budget.release_output(c.consume_output(n));
+        let Phase::Connected(session) = c.phase else {
+            return;
         };
         self.pump(session, now);
+        self.pump_waiting(now);
     }
 
     /// Connection `id` is gone (closed by the peer, by the network, or by the
@@ -521,8 +549,11 @@ impl Core {
             self.close(id, true, now);
         }
         if let Some(slot) = self.conns.get_mut(id.0) {
-            *slot = None;
+            if let Some(c) = slot.take() {
+                self.budget.release_output(c.output_charge());
+            }
         }
+        self.budget.release_frame(id);
         self.forget_throttle(id);
         self.forget_park(id);
     }
@@ -538,6 +569,7 @@ impl Core {
             self.sweep(now);
         }
         self.sys_tick(now);
+        self.pump_waiting(now);
     }
 
     /// When [`Core::handle_timeout`] next has work to do, if ever.
@@ -663,6 +695,8 @@ impl Core {
     /// Queues `id` for the caller's attention.
     fn mark_dirty(&mut self, id: ConnId) {
         if let Some(c) = self.conns.get_mut(id.0).and_then(Option::as_mut) {
+            // Every append to an output buffer ends here: the budget counts it.
+            self.budget.charge_output(c.charge_output());
             if !c.dirty {
                 c.dirty = true;
                 self.dirty.push(id);

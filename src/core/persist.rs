@@ -835,14 +835,16 @@ impl Core {
             (t, Some(p)) => Some(p.instant(t, now)),
             (_, None) => None,
         };
-        Some(Rc::new(Message {
-            topic: m.topic.into(),
-            payload: m.payload.into(),
+        let msg = Message::new(
+            m.topic.into(),
+            m.payload.into(),
             qos,
-            props: m.props.into(),
+            m.props.into(),
             expires_at,
-            persist_id: std::cell::Cell::new(id),
-        }))
+            &self.budget.meter,
+        );
+        msg.persist_id.set(id);
+        Some(Rc::new(msg))
     }
 
     fn session_of(&mut self, st: &Restoring, psid: u64) -> Result<&mut Session, &'static str> {
@@ -967,14 +969,14 @@ impl Core {
 
     /// A RETAIN_CLEAR record: an empty message clears the topic.
     fn clear_retained(&mut self, topic: &str) {
-        let msg = Message {
-            topic: topic.into(),
-            payload: Box::new([]),
-            qos: QoS::AtMostOnce,
-            props: Box::new([]),
-            expires_at: None,
-            persist_id: std::cell::Cell::new(0),
-        };
+        let msg = Message::new(
+            topic.into(),
+            Box::new([]),
+            QoS::AtMostOnce,
+            Box::new([]),
+            None,
+            &self.budget.meter,
+        );
         let (max_count, max_bytes) = (
             self.limits.max_retained_messages,
             self.limits.max_retained_bytes,

@@ -12,6 +12,8 @@ use std::borrow::Cow;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use super::alias::{AliasUse, OutAliases};
+use super::charge::Meter;
 use super::listener::{mount_of, unmounted};
 use super::message::Incoming;
 use super::retain::RetainOutcome;
@@ -77,15 +79,19 @@ impl<'a> Delivery<'a> {
 /// Encodes `d` for a connection speaking `version` into `out`, unless the
 /// packet would be larger than `max_packet` (the client's Maximum Packet
 /// Size): then nothing is written and `false` returned, and the message is
-/// to be dropped for that client [MQTT-3.1.2-25].
+/// to be dropped for that client [MQTT-3.1.2-25]. With `aliases` (a 5.0
+/// client that takes topic aliases) the topic goes out as `alias.rs` says.
 fn encode_delivery(
     out: &mut Vec<u8>,
     props_buf: &mut PropertiesBuf,
     version: ProtocolVersion,
     d: &Delivery<'_>,
     max_packet: u32,
+    aliases: Option<&mut OutAliases>,
 ) -> bool {
     props_buf.clear();
+    let mut topic = d.topic;
+    let mut assign = None;
     if version.is_v5() {
         if let Some(secs) = d.expiry {
             props_buf.push(&Property::MessageExpiryInterval(secs));
@@ -97,11 +103,25 @@ fn encode_delivery(
             props_buf.push(&Property::SubscriptionIdentifier(id));
         }
     }
+    let mut aliases = aliases.filter(|_| version.is_v5());
+    if let Some(a) = aliases.as_deref_mut() {
+        match a.choose(d.topic) {
+            AliasUse::Name => {}
+            AliasUse::Known(alias) => {
+                props_buf.push(&Property::TopicAlias(alias));
+                topic = "";
+            }
+            AliasUse::Assign(alias) => {
+                props_buf.push(&Property::TopicAlias(alias));
+                assign = Some(alias);
+            }
+        }
+    }
     let publish = Publish {
         dup: d.dup,
         qos: d.qos,
         retain: d.retain,
-        topic: d.topic,
+        topic,
         packet_id: d.packet_id,
         properties: props_buf.as_properties(),
         payload: d.payload,
@@ -110,6 +130,10 @@ fn encode_delivery(
         return false;
     }
     publish.encode(version, out);
+    if let (Some(a), Some(alias)) = (aliases, assign) {
+        // Known to the client once it is on the wire (see `alias.rs`).
+        a.assign(d.topic, alias);
+    }
     true
 }
 
@@ -157,6 +181,11 @@ impl Core {
             Checked::Done(input) => return Ok(input),
         };
         let topic: &str = &topic;
+        // message_size_limit and the memory budget (`budget.rs`), before
+        // anything is acknowledged.
+        if let Some(input) = self.publish_budget(id, &p, topic)? {
+            return Ok(input);
+        }
         // 5.0: a payload announced as UTF-8 must be UTF-8 [MQTT-3.3.2-4];
         // boxmq refuses it (reason 0x99) rather than forwarding it.
         let bad_payload = p.properties.payload_format_indicator() == Some(1)
@@ -345,8 +374,9 @@ impl Core {
         });
         let v5 = self.conn(id).is_some_and(|c| c.protocol.is_v5());
         if !seen && v5 && held >= usize::from(self.limits.max_inflight) {
-            // [MQTT-3.3.4-9]: more unacknowledged QoS 2 than the Receive
-            // Maximum the broker announced.
+            // More unacknowledged QoS 2 than the Receive Maximum the broker
+            // announced [MQTT-3.3.4-7]: DISCONNECT 0x93 (§3.3.4). QoS 1 is
+            // acknowledged as it is taken, so only QoS 2 can pile up.
             return Err(Close::new(
                 RC_RECEIVE_MAXIMUM_EXCEEDED,
                 "receive maximum exceeded",
@@ -433,7 +463,13 @@ impl Core {
         })
     }
 
-    fn send_pubresp(&mut self, id: ConnId, kind: PubRespKind, pid: PacketId, reason: u8) {
+    pub(super) fn send_pubresp(
+        &mut self,
+        id: ConnId,
+        kind: PubRespKind,
+        pid: PacketId,
+        reason: u8,
+    ) {
         let packet = codec::Packet::PubResp(PubResp {
             kind,
             packet_id: pid,
@@ -571,7 +607,7 @@ impl Core {
         // Built at most once, and only when some session must keep it.
         let mut shared: Option<Rc<Message>> = None;
         if m.retain {
-            let msg = new_message(m, now);
+            let msg = new_message(m, now, &self.budget.meter);
             match self.router.retained.set(
                 &msg,
                 self.limits.max_retained_messages,
@@ -629,7 +665,9 @@ impl Core {
                 };
                 self.deliver_qos0(mt.session, &d, &mut frame, &mut props_buf);
             } else {
-                let msg = shared.get_or_insert_with(|| new_message(m, now)).clone();
+                let msg = shared
+                    .get_or_insert_with(|| new_message(m, now, &self.budget.meter))
+                    .clone();
                 let sub_ids = ids.into();
                 let pending = Pending {
                     msg,
@@ -697,7 +735,12 @@ impl Core {
         let Some(conn) = self.conns.get_mut(conn_id.0).and_then(Option::as_mut) else {
             return;
         };
-        if conn.output_len() >= max_out {
+        let size = d.topic.len() + d.payload.len() + d.props.len();
+        if conn.output_len() >= max_out
+            || !self
+                .budget
+                .fits(size.saturating_add(conn.uncharged_output()))
+        {
             self.stats.publish_dropped += 1;
             return;
         }
@@ -711,13 +754,15 @@ impl Core {
                 topic: unmounted(Some(m), d.topic),
                 ..*d
             };
-            encode_delivery(conn.out_buf(), props_buf, version, &d, max_packet)
+            let (out, aliases) = conn.out_buf_and_aliases();
+            encode_delivery(out, props_buf, version, &d, max_packet, aliases)
         } else if version.is_v5() {
-            encode_delivery(conn.out_buf(), props_buf, version, d, max_packet)
+            let (out, aliases) = conn.out_buf_and_aliases();
+            encode_delivery(out, props_buf, version, d, max_packet, aliases)
         } else {
             // The cached frame has RETAIN 0; Retain As Published is 5.0 only.
             if frame.is_empty() {
-                encode_delivery(frame, props_buf, ProtocolVersion::V311, d, u32::MAX);
+                encode_delivery(frame, props_buf, ProtocolVersion::V311, d, u32::MAX, None);
             }
             conn.out_buf().extend_from_slice(frame);
             true
@@ -808,7 +853,7 @@ impl Core {
         if !conn.is_connected() {
             return;
         }
-        // [MQTT-3.3.4-7]: never more in flight than the client's Receive Maximum.
+        // [MQTT-3.3.4-9]: never more in flight than the client's Receive Maximum.
         let window = usize::from(self.limits.max_inflight.min(session.client_receive_max));
         let version = conn.protocol;
         let mut sent = 0u64;
@@ -833,6 +878,15 @@ impl Core {
                 && (session.inflight.len() >= window
                     || (max_bytes > 0 && in_flight_bytes >= max_bytes))
             {
+                break;
+            }
+            // The memory budget: the message waits in the queue for room
+            // (`budget.rs`; `pump_waiting` tries again).
+            if !self
+                .budget
+                .may_send(front.msg.cost(), conn.uncharged_output())
+            {
+                self.budget.wait(sid);
                 break;
             }
             let Some(p) = session.pop_queued() else {
@@ -861,12 +915,14 @@ impl Core {
             }
             let mut d = Delivery::of(&p, packet_id, false, now);
             d.topic = unmounted(mount_of(&self.listeners, conn), d.topic);
+            let (out, aliases) = conn.out_buf_and_aliases();
             let ok = encode_delivery(
-                conn.out_buf(),
+                out,
                 &mut self.scratch_props,
                 version,
                 &d,
                 session.client_max_packet,
+                aliases,
             );
             if !ok {
                 dropped += 1;
@@ -901,9 +957,12 @@ impl Core {
 
     /// Resends what was in flight when the client went away: PUBLISH with
     /// DUP for unacknowledged messages, PUBREL for released ones
-    /// [MQTT-4.4.0-1].
+    /// [MQTT-4.4.0-1]. On the new connection a topic goes by name first
+    /// [MQTT-3.3.2-7]; a message now larger than the client's Maximum
+    /// Packet Size (its name instead of an alias, or a smaller maximum) is
+    /// dropped as if it had been delivered [MQTT-3.1.2-25].
     pub(super) fn resend_inflight(&mut self, id: ConnId, sid: SessionId, now: Instant) {
-        let Some(session) = self.sessions.get(sid.0) else {
+        let Some(session) = self.sessions.get_mut(sid.0) else {
             return;
         };
         let Some(conn) = self.conns.get_mut(id.0).and_then(Option::as_mut) else {
@@ -912,21 +971,20 @@ impl Core {
         self.journal.hold_output(conn, id);
         let version = conn.protocol;
         let mut sent = 0u64;
-        for f in &session.inflight {
+        let mut too_large = Vec::new();
+        for (i, f) in session.inflight.iter().enumerate() {
             match f.state {
                 OutState::AwaitAck => {
                     let mut d = Delivery::of(&f.pending, Some(f.pid), true, now);
                     d.topic = unmounted(mount_of(&self.listeners, conn), d.topic);
-                    // An oversized message was refused when first sent, so
-                    // this cannot fail for the same client limits.
-                    encode_delivery(
-                        conn.out_buf(),
-                        &mut self.scratch_props,
-                        version,
-                        &d,
-                        u32::MAX,
-                    );
-                    sent += 1;
+                    let (out, aliases) = conn.out_buf_and_aliases();
+                    let max_packet = session.client_max_packet;
+                    let props = &mut self.scratch_props;
+                    if encode_delivery(out, props, version, &d, max_packet, aliases) {
+                        sent += 1;
+                    } else {
+                        too_large.push(i);
+                    }
                 }
                 OutState::AwaitComp => {
                     let r = PubResp {
@@ -939,22 +997,25 @@ impl Core {
                 }
             }
         }
+        for &i in too_large.iter().rev() {
+            self.journal.remove_inflight(session, i);
+        }
+        self.stats.publish_dropped += too_large.len() as u64;
         self.stats.messages_sent += sent;
         self.mark_dirty(id);
     }
 }
 
-fn new_message(m: &Incoming<'_>, now: Instant) -> Rc<Message> {
-    Rc::new(Message {
-        topic: m.topic.into(),
-        payload: m.payload.into(),
-        qos: m.qos,
-        props: m.props.into(),
-        expires_at: m
-            .expiry
+fn new_message(m: &Incoming<'_>, now: Instant, meter: &Meter) -> Rc<Message> {
+    Rc::new(Message::new(
+        m.topic.into(),
+        m.payload.into(),
+        m.qos,
+        m.props.into(),
+        m.expiry
             .map(|secs| now + Duration::from_secs(u64::from(secs))),
-        persist_id: std::cell::Cell::new(0),
-    })
+        meter,
+    ))
 }
 
 /// The on_publish question for PUBLISH `p` to `topic` from session `sid`.

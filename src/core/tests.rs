@@ -1204,6 +1204,7 @@ fn trusted_connections_need_no_credentials() {
     );
 }
 
+mod budget;
 mod flow;
 mod options;
 mod persist;

@@ -209,8 +209,9 @@ fn publishes(h: &mut Harness, id: ConnId) -> Vec<Seen> {
 
 #[test]
 fn connack_advertises_limits_and_assigned_id() {
-    // [MQTT-3.2.2-16] assigned client identifier; receive maximum, maximum
-    // packet size and topic alias maximum announced.
+    // [MQTT-3.2.2-16] assigned client identifier; receive maximum and
+    // topic alias maximum announced; no maximum packet size by default
+    // (none but MQTT's, as Mosquitto) [MQTT-3.2.2-15].
     let mut h = Harness::new();
     let (_, ack) = connect5(&mut h, "", true, &[], None);
     assert_eq!(ack.code, 0);
@@ -220,7 +221,7 @@ fn connack_advertises_limits_and_assigned_id() {
         "{joined}"
     );
     assert!(joined.contains("ReceiveMaximum(100)"), "{joined}");
-    assert!(joined.contains("MaximumPacketSize(262144)"), "{joined}");
+    assert!(!joined.contains("MaximumPacketSize"), "{joined}");
     assert!(joined.contains("TopicAliasMaximum(10)"), "{joined}");
 }
 
@@ -759,7 +760,8 @@ fn server_disconnect_reason_codes() {
     let mut config = CoreOptions::default();
     config.limits.max_packet_size = 1000;
     let mut h = Harness::with(config);
-    let t = up(&mut h, "t");
+    let (t, ack) = connect5(&mut h, "t", true, &[], None);
+    assert!(ack.props.join(" ").contains("MaximumPacketSize(1000)"));
     h.bytes(t, &[0x30, 0xd0, 0x0f]);
     let out = seen(&mut h, t);
     assert_eq!((out[0].kind, out[0].code), ("DISCONNECT", 0x95));

@@ -6,7 +6,7 @@
 //! (`bridge_tls.rs`).
 
 use std::io::{self, Read, Write};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use mio::net::TcpStream;
@@ -18,6 +18,7 @@ use super::{Endpoint, READ_CHUNK, READS_PER_TURN, RESOLVER, Server, interrupted,
 use crate::bridge::link::{Action, OUT_HIGH_WATER};
 use crate::bridge::{BridgeConfig, BridgeStats, Link};
 use crate::core::ConnId;
+use crate::platform::bind::connect_in_progress;
 use crate::platform::readiness::SHORT_READ_DRAINS;
 
 /// A bridge as the loop keeps it.
@@ -40,6 +41,36 @@ pub(super) struct BridgeConn {
     lookup: Option<u64>,
     /// Lookups asked so far (their serials).
     lookups: u64,
+}
+
+/// Starts a non-blocking connection to `sa`, from the local address
+/// `bind` when there is one (`bridge_bind_address`; the system picks the
+/// port).
+fn open_stream(sa: SocketAddr, bind: Option<IpAddr>) -> io::Result<TcpStream> {
+    let Some(ip) = bind else {
+        return TcpStream::connect(sa);
+    };
+    if ip.is_ipv4() != sa.is_ipv4() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("bridge_bind_address {ip} is not of the family of {sa}"),
+        ));
+    }
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(sa),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    socket.set_nonblocking(true)?;
+    socket
+        .bind(&SocketAddr::new(ip, 0).into())
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot bind to {ip}: {e}")))?;
+    match socket.connect(&sa.into()) {
+        Ok(()) => {}
+        Err(e) if connect_in_progress(&e) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(TcpStream::from_std(socket.into()))
 }
 
 /// Writes `out` to `stream` until done (`Ok(true)`) or `WouldBlock`
@@ -221,7 +252,7 @@ impl Server {
                 return;
             }
         };
-        let result = TcpStream::connect(sa);
+        let result = open_stream(sa, b.link.bind_address());
         match result {
             Ok(mut stream) => {
                 if let Err(e) = self.poll.registry().register(

@@ -1,5 +1,5 @@
 //! TLS towards a bridge's remote (`bridge_cafile`, `bridge_certfile`,
-//! `bridge_keyfile`, `bridge_insecure`; cargo feature `tls`): a rustls
+//! `bridge_keyfile`, `bridge_insecure`, `bridge_alpn`; cargo feature `tls`): a rustls
 //! client session around the bridge's non-blocking socket.
 //!
 //! The remote's certificate must chain to the CA certificates of
@@ -182,6 +182,12 @@ mod with_tls {
                 }
                 _ => builder.with_no_client_auth(),
             };
+            let mut config = config;
+            // `bridge_alpn`: offered in the ClientHello; a remote that
+            // selects none is accepted (as with OpenSSL, Mosquitto's TLS).
+            if let Some(alpn) = &b.alpn {
+                config.alpn_protocols = vec![alpn.as_bytes().to_vec()];
+            }
             Ok(Some(BridgeTls {
                 config: Arc::new(config),
             }))

@@ -25,6 +25,7 @@ mod http;
 #[path = "http_off.rs"]
 mod http;
 pub(crate) mod local;
+pub mod log_topic;
 mod resolve;
 
 use std::io::{self, Read, Write};
@@ -231,7 +232,11 @@ impl Server {
             poll,
             listeners: registered,
             acceptors,
-            conns: Slab::with_capacity(config.limits.max_connections),
+            // Reserved up to 65,536 slots (as the core's tables): the
+            // default max_connections is the open file limit, up to 2^20,
+            // and a reservation that large is commit charge on Windows.
+            // The slab grows past it; `tcp_count` holds the limit.
+            conns: Slab::with_capacity(config.limits.max_connections.min(1 << 16)),
             tcp_count: 0,
             core: {
                 let mut core = Core::new(config.core_options());
@@ -342,6 +347,31 @@ impl Server {
         matches!(self.conns.get(key), Some(Endpoint::Bridge(_)))
     }
 
+    /// `log_dest topic`: publishes the log lines that wait (see
+    /// `log_topic.rs`); what is logged meanwhile stays off the topics.
+    fn publish_log_lines(&mut self, now: Instant) {
+        if !log_topic::enabled() {
+            return;
+        }
+        let (lines, dropped) = log_topic::take();
+        if lines.is_empty() && dropped == 0 {
+            return;
+        }
+        let _publishing = log_topic::Publishing::start();
+        for (topic, line) in &lines {
+            self.core.publish_log_line(topic, line.as_bytes(), now);
+        }
+        if dropped > 0 {
+            let line = format!(
+                "{dropped} log lines were not published on $SYS/broker/log/ (more than {} waited)",
+                log_topic::MAX_LINES
+            );
+            if let Some(topic) = log_topic::topic_of(log::Level::Warn) {
+                self.core.publish_log_line(topic, line.as_bytes(), now);
+            }
+        }
+    }
+
     /// The broker core (counters, limits).
     pub fn core(&self) -> &Core {
         &self.core
@@ -450,6 +480,7 @@ impl Server {
             self.core.handle_timeout(now);
             self.bridge_tick(now);
             self.http_tick(now);
+            self.publish_log_lines(now);
             // Group commit: what this turn recorded goes to the writer
             // thread; the acknowledgements it holds go out once it is
             // durable (see persist.rs).

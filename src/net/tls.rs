@@ -2,7 +2,8 @@
 //! TLS 1.2 and 1.3 only. Certificates and keys come from PEM files
 //! (`certfile`, `keyfile`, `cafile`); client certificates are verified by
 //! rustls' WebPKI verifier when `cafile` is set, and required with
-//! `require_certificate true`. With `use_identity_as_username` the subject
+//! `require_certificate true`; one that `crlfile` revokes is refused.
+//! With `use_identity_as_username` the subject
 //! CN of the verified client certificate is the client's user name.
 //!
 //! rustls is sans-IO as well: the loop hands it the bytes it read and
@@ -16,7 +17,7 @@ use std::sync::Arc;
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig, ServerConnection};
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 
 use crate::config::{ConfigError, ListenerConfig};
 
@@ -72,6 +73,22 @@ pub(super) fn read_certs(
     Ok(certs)
 }
 
+/// The PEM certificate revocation lists in `path` (`crlfile`).
+fn read_crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>, ConfigError> {
+    let pem = read_pem(path, "crlfile")?;
+    let crls: Vec<CertificateRevocationListDer<'static>> =
+        CertificateRevocationListDer::pem_slice_iter(&pem)
+            .collect::<Result<_, _>>()
+            .map_err(|e| file_error(path, format!("crlfile: not valid PEM: {e}")))?;
+    if crls.is_empty() {
+        return Err(file_error(
+            path,
+            "crlfile: no PEM revocation list (BEGIN X509 CRL) in the file".to_owned(),
+        ));
+    }
+    Ok(crls)
+}
+
 impl TlsListener {
     /// Reads and checks a listener's files. Errors name the file.
     pub(crate) fn load(l: &ListenerConfig) -> Result<Option<TlsListener>, ConfigError> {
@@ -102,6 +119,15 @@ impl TlsListener {
                 }
                 let mut verifier =
                     WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+                if let Some(crlfile) = l.crlfile.as_deref() {
+                    // As OpenSSL does for Mosquitto: the client's own
+                    // certificate is looked up, its issuer must have a
+                    // list in the file, and an expired list refuses.
+                    verifier = verifier
+                        .with_crls(read_crls(crlfile)?)
+                        .only_check_end_entity_revocation()
+                        .enforce_revocation_expiration();
+                }
                 if !l.require_certificate {
                     verifier = verifier.allow_unauthenticated();
                 }

@@ -15,7 +15,8 @@
 //!   directory entry durable (`fsync` of the directory on
 //!   Unix; `FlushFileBuffers` on a directory handle on Windows).
 //! * `bind`: what to check when a listener cannot be bound (Windows'
-//!   reserved port ranges, WSAEACCES 10013).
+//!   reserved port ranges, WSAEACCES 10013), and the "connection under
+//!   way" error of a non-blocking connect (`bridge_bind_address`).
 //! * `paths`: the default data directory and config file.
 //! * `readiness`: whether a short read means the socket is empty (epoll)
 //!   or the loop must read on to `WouldBlock` (Windows).

@@ -2,10 +2,13 @@
 //! the state topic, waiting for a retained value, and the Shelly round
 //! trip through a bridge.
 
+use std::fs;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::RawClient;
+use super::{RawClient, ReadEnd, TempDir, free_port};
 
 /// The retained state topic of bridge `name`.
 pub fn state(name: &str) -> String {
@@ -60,4 +63,162 @@ pub fn shelly_round_trip(box_port: u16, remote_port: u16) -> RawClient {
     assert_eq!(p.topic, "shellies/shelly1-ABC/relay/0/command");
     assert_eq!(p.payload_str(), "on");
     shelly
+}
+
+/// Receives up to `n` PUBLISH payloads (acknowledged), waiting at most
+/// `limit` in all and `gap` for each.
+pub fn receive(c: &mut RawClient, n: usize, limit: Duration) -> Vec<String> {
+    let deadline = Instant::now() + limit;
+    let mut got = Vec::new();
+    while got.len() < n && Instant::now() < deadline {
+        match c.try_recv(Duration::from_millis(500)) {
+            Ok(p) if p.ptype() == 3 => {
+                let p = p.publish();
+                c.ack(&p);
+                got.push(p.payload_str());
+            }
+            Ok(_) | Err(ReadEnd::Timeout) => {}
+            Err(ReadEnd::Closed(e)) => panic!("subscriber closed: {e}"),
+        }
+    }
+    got
+}
+
+/// Nothing more arrives within `dur`.
+pub fn nothing_more(c: &mut RawClient, dur: Duration) {
+    if let Ok(p) = c.try_recv(dur) {
+        assert_ne!(p.ptype(), 3, "unexpected PUBLISH {:?}", p.publish());
+    }
+}
+
+/// A remote Mosquitto on a fixed port that can be stopped and started
+/// again (with persistence, so its subscribers' sessions survive).
+pub struct Remote {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    /// Extra lines of its mosquitto.conf.
+    extra: String,
+    dir: TempDir,
+    child: Option<Child>,
+    starts: u32,
+}
+
+impl Remote {
+    /// Starts one with `listener PORT 127.0.0.1`, anonymous clients and
+    /// persistence.
+    pub fn start() -> Remote {
+        Remote::start_with(&[])
+    }
+
+    /// As [`Remote::start`], with `lines` added to its mosquitto.conf.
+    pub fn start_with(lines: &[&str]) -> Remote {
+        let mut r = Remote {
+            port: free_port(),
+            extra: lines.iter().map(|l| format!("{l}\n")).collect(),
+            dir: TempDir::new("remote"),
+            child: None,
+            starts: 0,
+        };
+        r.up();
+        r
+    }
+
+    /// Its log of the current run.
+    pub fn log_path(&self) -> PathBuf {
+        self.dir
+            .path()
+            .join(format!("mosquitto-{}.log", self.starts))
+    }
+
+    /// Starts (again) on the same port.
+    pub fn up(&mut self) {
+        assert!(self.child.is_none(), "remote already running");
+        self.starts += 1;
+        let conf = self.dir.path().join("mosquitto.conf");
+        let text = format!(
+            "listener {} 127.0.0.1\nallow_anonymous true\npersistence true\n\
+             persistence_location {}/\nlog_dest stderr\nlog_type all\n\
+             max_queued_messages 100000\nset_tcp_nodelay true\n{}",
+            self.port,
+            self.dir.path().display(),
+            self.extra
+        );
+        fs::write(&conf, text).expect("write mosquitto.conf");
+        let log = fs::File::create(self.log_path()).expect("log file");
+        let log2 = log.try_clone().expect("log clone");
+        let bin = if std::path::Path::new("/usr/sbin/mosquitto").exists() {
+            "/usr/sbin/mosquitto"
+        } else {
+            "mosquitto"
+        };
+        let child = Command::new(bin)
+            .arg("-c")
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log2))
+            .spawn()
+            .expect("spawn mosquitto");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = fs::read_to_string(self.log_path()).unwrap_or_default();
+            if text.contains(" running") {
+                return;
+            }
+            if self.starts == 1 && text.contains("Address already in use") {
+                // The free port was taken by a test running beside this
+                // one before mosquitto bound it: on a first start nothing
+                // depends on the port yet, so take another.
+                if let Some(mut c) = self.child.take() {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                }
+                self.port = free_port();
+                self.starts = 0;
+                return self.up();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "mosquitto did not start on port {}:\n{text}",
+                self.port
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops it with SIGTERM (it saves its sessions) and waits for it.
+    pub fn down(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Remote {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if thread::panicking() {
+            eprintln!(
+                "===== remote mosquitto log (port {}) =====\n{}",
+                self.port,
+                fs::read_to_string(self.log_path()).unwrap_or_default()
+            );
+        }
+    }
 }

@@ -24,7 +24,7 @@ fn openssl(dir: &TempDir, args: &[&str]) {
 
 impl Certs {
     /// Generates: ca, server (CN localhost), `elsewhere` (a server
-    /// certificate for elsewhere.example only), client `alice` and `nocn`
+    /// certificate for elsewhere.example only), clients `alice`, `bob` and `nocn`
     /// (no CN) signed by ca, rogue CA and its client `mallory`.
     pub fn generate() -> Certs {
         let dir = TempDir::new("certs");
@@ -119,9 +119,37 @@ impl Certs {
         );
         let client_ext = "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n";
         sign("alice", "/O=boxmq/CN=alice", "ca", client_ext);
+        sign("bob", "/O=boxmq/CN=bob", "ca", client_ext);
         sign("nocn", "/O=boxmq nobody", "ca", client_ext);
         sign("mallory", "/CN=alice", "rogue", client_ext);
         Certs { dir }
+    }
+
+    /// Writes `ca.crl`, a PEM revocation list of `ca` revoking the client
+    /// certificates `names` (made with `openssl ca`); returns its path.
+    pub fn crl_revoking(&self, names: &[&str]) -> String {
+        let dir = &self.dir;
+        std::fs::write(
+            dir.path().join("crl.cnf"),
+            "[ca]\ndefault_ca = test\n[test]\ndatabase = index.txt\n\
+             crlnumber = crlnumber\ndefault_md = sha256\ndefault_crl_days = 2\n",
+        )
+        .expect("crl.cnf");
+        std::fs::write(dir.path().join("index.txt"), "").expect("index.txt");
+        std::fs::write(dir.path().join("crlnumber"), "01\n").expect("crlnumber");
+        let ca = [
+            "-config", "crl.cnf", "-keyfile", "ca.key", "-cert", "ca.crt",
+        ];
+        for name in names {
+            let crt = format!("{name}.crt");
+            let mut args = vec!["ca", "-revoke", crt.as_str()];
+            args.extend(ca);
+            openssl(dir, &args);
+        }
+        let mut args = vec!["ca", "-gencrl", "-out", "ca.crl"];
+        args.extend(ca);
+        openssl(dir, &args);
+        self.path("ca.crl")
     }
 
     /// `<name>.crt` or `<name>.key` etc.

@@ -71,6 +71,9 @@ pub fn limits() -> Limits {
         max_topic_aliases: 2,
         stuck_timeout: Duration::from_secs(2),
         max_keepalive: 30,
+        // Reached by a few messages, so the budget's reactions are fuzzed.
+        memory_limit: 8192,
+        message_size_limit: 600,
     }
 }
 

@@ -29,10 +29,11 @@ class Client5:
     """A paho client speaking MQTT 5.0 (callback API v2) with blocking
     helpers."""
 
-    def __init__(self, client_id, clean_start=True, session_expiry=None):
+    def __init__(self, client_id, clean_start=True, session_expiry=None, topic_alias_maximum=None):
         self.id = client_id
         self.clean_start = clean_start
         self.session_expiry = session_expiry
+        self.topic_alias_maximum = topic_alias_maximum
         self.mqttc = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=client_id,
@@ -64,6 +65,8 @@ class Client5:
         p = props(PacketTypes.CONNECT)
         if self.session_expiry is not None:
             p.SessionExpiryInterval = self.session_expiry
+        if self.topic_alias_maximum is not None:
+            p.TopicAliasMaximum = self.topic_alias_maximum
         try:
             self.mqttc.connect(HOST, port, keepalive=keepalive, clean_start=self.clean_start, properties=p)
         except OSError as e:

@@ -26,3 +26,10 @@ pub fn hint(e: &io::Error) -> Option<&'static str> {
         _ => None,
     }
 }
+
+/// Whether `e`, from `connect` on a non-blocking socket, only says the
+/// connection is under way (`WSAEWOULDBLOCK`); readiness tells the
+/// outcome.
+pub fn connect_in_progress(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::WouldBlock
+}
