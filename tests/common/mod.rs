@@ -255,6 +255,21 @@ impl TestBroker {
             .unwrap_or_else(|e| format!("<cannot read {}: {e}>", self.log_path.display()))
     }
 
+    /// The broker's log once `done` holds for it, or as it is after
+    /// `limit`: a line about a client that just went may still be on its
+    /// way when the client's process has ended.
+    #[allow(dead_code)] // not every test binary reads the log this way
+    pub fn log_when(&self, limit: Duration, done: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let log = self.log();
+            if done(&log) || Instant::now() >= deadline {
+                return log;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// The broker's process id, to send it signals.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
