@@ -60,12 +60,6 @@ impl Core {
     /// broker itself). Returns `false`, publishing nothing, for any other
     /// topic.
     pub fn publish_connection_state(&mut self, topic: &str, payload: &[u8], now: Instant) -> bool {
-        let Some(rest) = topic.strip_prefix(CONNECTION_TOPICS) else {
-            return false;
-        };
-        if rest.is_empty() || rest.contains(['+', '#']) {
-            return false;
-        }
         let msg = Incoming {
             topic,
             payload,
@@ -74,8 +68,21 @@ impl Core {
             props: &[],
             expiry: None,
         };
+        self.publish_own(CONNECTION_TOPICS, &msg, now)
+    }
+
+    /// Routes `msg`, a message of the broker's own, when its topic is a
+    /// topic below `prefix` without wildcards; returns `false`, routing
+    /// nothing, otherwise.
+    pub(super) fn publish_own(&mut self, prefix: &str, msg: &Incoming<'_>, now: Instant) -> bool {
+        let Some(rest) = msg.topic.strip_prefix(prefix) else {
+            return false;
+        };
+        if rest.is_empty() || rest.contains(['+', '#']) {
+            return false;
+        }
         // From no client connection: nobody to pause.
-        let _routed = self.route(&msg, None, now);
+        let _routed = self.route(msg, None, now);
         true
     }
 }

@@ -22,12 +22,6 @@ impl Core {
     /// expiring after 20 seconds. Returns `false`, publishing nothing, for
     /// any other topic.
     pub fn publish_log_line(&mut self, topic: &str, payload: &[u8], now: Instant) -> bool {
-        let Some(rest) = topic.strip_prefix(LOG_TOPICS) else {
-            return false;
-        };
-        if rest.is_empty() || rest.contains(['+', '#']) {
-            return false;
-        }
         let msg = Incoming {
             topic,
             payload,
@@ -36,8 +30,6 @@ impl Core {
             props: &[],
             expiry: Some(LOG_EXPIRY_SECS),
         };
-        // From no client connection: nobody to pause.
-        let _routed = self.route(&msg, None, now);
-        true
+        self.publish_own(LOG_TOPICS, &msg, now)
     }
 }
