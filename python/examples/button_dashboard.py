@@ -43,7 +43,10 @@ def describe(msg: boxmq.Message) -> str:
 
 def main() -> int:
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 1883
-    # SIGTERM as Ctrl-C: both end the loop below with KeyboardInterrupt.
+    # Ctrl-C and SIGTERM both end the loop below with KeyboardInterrupt.
+    # SIGINT is set too: Python leaves it ignored when it starts ignored, as
+    # it does for a program started in the background by a script.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     broker = boxmq.Broker(config=[f"listener {port} 127.0.0.1", "persistence false"])
     print(f"state: {broker.state}", flush=True)
