@@ -182,15 +182,15 @@ impl Budget {
 
 impl Core {
     /// Frame `rest` of connection `id` is incomplete: reserves its size
-    /// once its fixed header is in. `false`: it does not fit, and the
-    /// connection is closed (5.0: DISCONNECT 0x97).
-    pub(super) fn receive_partial(&mut self, id: ConnId, rest: &[u8], now: Instant) -> bool {
+    /// once its fixed header is in. `Err`: it does not fit, and the
+    /// connection is to be closed (5.0: DISCONNECT 0x97).
+    pub(super) fn receive_partial(&mut self, id: ConnId, rest: &[u8]) -> Result<(), super::Close> {
         // The decoder checked the size against max_packet_size already.
         let Ok(Some(size)) = codec::frame_len(rest, usize::MAX) else {
-            return true;
+            return Ok(());
         };
         if self.budget.admit_frame(id, size) {
-            return true;
+            return Ok(());
         }
         self.stats.budget_refused += 1;
         let why = format!(
@@ -198,8 +198,10 @@ impl Core {
             self.budget.used(),
             self.limits.memory_limit
         );
-        self.disconnect_with(id, RC_QUOTA_EXCEEDED, &why, now);
-        false
+        Err(super::Close {
+            code: Some(RC_QUOTA_EXCEEDED),
+            why: why.into(),
+        })
     }
 
     /// The budget and `message_size_limit` for a checked PUBLISH on `topic`

@@ -477,7 +477,8 @@ impl Core {
             }
             match codec::decode(rest, version, max) {
                 Ok(None) => {
-                    if !self.receive_partial(id, rest, now) {
+                    if let Err(close) = self.receive_partial(id, rest) {
+                        self.apply_close(id, close, now);
                         return data.len();
                     }
                     return used;
