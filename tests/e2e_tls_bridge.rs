@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use boxmq::QoS;
 use boxmq::bridge::{BridgeConfig, BridgeStats, Direction, TopicRule};
-use common::bridge::{shelly_round_trip, state, wait_retained};
+use common::bridge::{shelly_round_trip, spawn_mosquitto, state, wait_retained};
 use common::certs::Certs;
 use common::{RawClient, TempDir, TestBroker, free_port, run_with_timeout};
 
@@ -59,21 +59,7 @@ impl TlsRemote {
         }
         let conf = dir.path().join("mosquitto.conf");
         fs::write(&conf, text).expect("write mosquitto.conf");
-        let log = fs::File::create(dir.path().join("mosquitto.log")).expect("log file");
-        let log2 = log.try_clone().expect("log clone");
-        let bin = if std::path::Path::new("/usr/sbin/mosquitto").exists() {
-            "/usr/sbin/mosquitto"
-        } else {
-            "mosquitto"
-        };
-        let child = Command::new(bin)
-            .arg("-c")
-            .arg(&conf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log))
-            .stderr(Stdio::from(log2))
-            .spawn()
-            .expect("spawn mosquitto");
+        let child = spawn_mosquitto(&conf, &dir.path().join("mosquitto.log"));
         let r = TlsRemote {
             plain,
             tls,

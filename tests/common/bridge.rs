@@ -144,22 +144,7 @@ impl Remote {
             self.extra
         );
         fs::write(&conf, text).expect("write mosquitto.conf");
-        let log = fs::File::create(self.log_path()).expect("log file");
-        let log2 = log.try_clone().expect("log clone");
-        let bin = if std::path::Path::new("/usr/sbin/mosquitto").exists() {
-            "/usr/sbin/mosquitto"
-        } else {
-            "mosquitto"
-        };
-        let child = Command::new(bin)
-            .arg("-c")
-            .arg(&conf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log))
-            .stderr(Stdio::from(log2))
-            .spawn()
-            .expect("spawn mosquitto");
-        self.child = Some(child);
+        self.child = Some(spawn_mosquitto(&conf, &self.log_path()));
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let text = fs::read_to_string(self.log_path()).unwrap_or_default();
@@ -221,4 +206,25 @@ impl Drop for Remote {
             );
         }
     }
+}
+
+/// Debian's `mosquitto` (or the one on the PATH) on config file `conf`,
+/// its stdout and stderr in the file `log`.
+#[allow(dead_code)] // not every test binary starts a remote
+pub fn spawn_mosquitto(conf: &std::path::Path, log: &std::path::Path) -> Child {
+    let out = fs::File::create(log).expect("log file");
+    let err = out.try_clone().expect("log clone");
+    let bin = if std::path::Path::new("/usr/sbin/mosquitto").exists() {
+        "/usr/sbin/mosquitto"
+    } else {
+        "mosquitto"
+    };
+    Command::new(bin)
+        .arg("-c")
+        .arg(conf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::from(err))
+        .spawn()
+        .expect("spawn mosquitto")
 }
