@@ -68,6 +68,9 @@ pub struct ListenerConfig {
     /// The client certificate's subject CN is the user name; no password
     /// needed (`use_identity_as_username`).
     pub use_identity_as_username: bool,
+    /// Only TLS 1.3 is accepted (`tls_version tlsv1.3`, Mosquitto's
+    /// minimum version); `false`, the default (`tlsv1.2`): TLS 1.2 and 1.3.
+    pub tls13_only: bool,
     /// The highest QoS its clients may use (`max_qos`, 0 to 2; default 2).
     pub max_qos: u8,
     /// The user name is the client id (`use_username_as_clientid`).
@@ -674,6 +677,7 @@ Per listener (after its 'listener' line; docs/SECURITY.md):
                                    refused (feature tls)
   use_identity_as_username true|false
                                    the certificate's CN is the user name
+  tls_version tlsv1.2|tlsv1.3      the oldest TLS version taken [tlsv1.2]
   protocol mqtt|websockets         MQTT over WebSockets (feature websockets)
 Bridges (docs/BRIDGING.md); each 'connection' starts one, the lines after
 it describe it (defaults in brackets):
@@ -705,6 +709,8 @@ it describe it (defaults in brackets):
   bridge_insecure true|false       skip the remote's host name check [false]
                                    (feature tls)
   bridge_alpn PROTOCOL             offered in the TLS handshake (feature tls)
+  bridge_tls_version tlsv1.2|tlsv1.3
+                                   the oldest TLS version offered [tlsv1.2]
 Mosquitto's other lines: every directive of mosquitto.conf(5) is accepted
 with its meaning or refused with the reason (docs/MOSQUITTO.md): pid_file,
 user, include_dir, log_dest, log_timestamp, connection_messages, ... boxmq's

@@ -401,3 +401,78 @@ fn slow_tls_reader_gets_whole_records_in_order_and_others_are_served() {
     let p = read_packets(&mut c, 1);
     assert_eq!(&p[0].1[2..], b"flood/endend");
 }
+
+/// A CONNECT and its CONNACK over a rustls client offering only
+/// `versions`: the version agreed, or why the handshake failed.
+fn connack_with_versions(
+    port: u16,
+    ca: &str,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Result<rustls::ProtocolVersion, String> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).expect("ca file") {
+        roots.add(cert.expect("ca cert")).expect("add ca");
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls_pki_types::ServerName::try_from("127.0.0.1").expect("name");
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).expect("client");
+    let sock = TcpStream::connect((HOST, port)).expect("connect");
+    sock.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut c = rustls::StreamOwned::new(conn, sock);
+    c.write_all(&frame::connect(&ConnectOpts::new("tls-version")))
+        .and_then(|()| c.flush())
+        .map_err(|e| e.to_string())?;
+    let mut connack = [0u8; 4];
+    c.read_exact(&mut connack).map_err(|e| e.to_string())?;
+    assert_eq!(connack, [0x20, 2, 0, 0], "CONNACK accepted");
+    Ok(c.conn.protocol_version().expect("version agreed"))
+}
+
+/// `tls_version tlsv1.3`: the listener's minimum TLS version, as in
+/// Mosquitto 2.0. A client offering TLS 1.2 alone is refused in the
+/// handshake; one offering 1.3 is served, and so is `mosquitto_pub`
+/// (which offers both). The listener without the line takes 1.2.
+#[test]
+fn tls_version_sets_the_listeners_minimum() {
+    let certs = Certs::generate();
+    let (strict, open) = (free_port(), free_port());
+    let b = start_tls(
+        &certs,
+        strict,
+        &[
+            "tls_version tlsv1.3".into(),
+            format!("listener {open} 127.0.0.1"),
+            format!("certfile {}", certs.path("server.crt")),
+            format!("keyfile {}", certs.path("server.key")),
+            "tls_version tlsv1.2".into(),
+        ],
+    );
+    let ca = certs.path("ca.crt");
+    let (tls12, tls13) = (&rustls::version::TLS12, &rustls::version::TLS13);
+    let refused = connack_with_versions(strict, &ca, &[tls12]);
+    assert!(refused.is_err(), "TLS 1.2 served: {refused:?}");
+    assert_eq!(
+        connack_with_versions(strict, &ca, &[tls13]),
+        Ok(rustls::ProtocolVersion::TLSv1_3)
+    );
+    assert_eq!(
+        connack_with_versions(open, &ca, &[tls12]),
+        Ok(rustls::ProtocolVersion::TLSv1_2)
+    );
+    let sub = MosqSub::start(b.port, &["-t", "t", "-C", "1", "-W", "10"]);
+    mosquitto_pub(strict, &["--cafile", &ca, "-t", "t", "-m", "over 1.3"]);
+    let out = sub.finish(WAIT);
+    assert_eq!(out.messages, ["over 1.3"], "{}", out.raw);
+    if common::broker_kind() == common::BrokerKind::Boxmq {
+        let log = b.log();
+        assert!(log.contains("TLS handshake or record refused"), "{log}");
+    }
+}

@@ -329,6 +329,72 @@ fn bad_bridge_tls_files_refuse_to_start() {
     }
 }
 
+/// `bridge_tls_version tlsv1.3`: the bridge offers TLS 1.3 alone
+/// (Mosquitto's minimum version). It reaches the Mosquitto remote (which
+/// offers 1.3); OpenSSL's `s_server` held to TLS 1.2 answers its
+/// ClientHello with a protocol_version alert and the bridge never
+/// connects there.
+#[test]
+fn bridge_tls_version_sets_the_minimum() {
+    let certs = Certs::generate();
+    let remote = TlsRemote::start(&certs, false);
+    let dir = TempDir::new("tls12-server");
+    let out = fs::File::create(dir.path().join("s_server.out")).expect("out file");
+    let err = out.try_clone().expect("clone");
+    let port = free_port();
+    let server = Command::new("openssl")
+        .args([
+            "s_server",
+            "-tls1_2",
+            "-accept",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .args(["-cert", &certs.path("server.crt")])
+        .args(["-key", &certs.path("server.key")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::from(err))
+        .spawn()
+        .expect("spawn openssl s_server");
+    // Killed by its PID when the test ends, passed or not.
+    let _server = KillOnDrop(server);
+    let only13 = |name: &str, port: u16| {
+        let mut b = BridgeConfig::new(name)
+            .address(&format!("127.0.0.1:{port}"))
+            .topic(out_rule(&format!("{name}/#")))
+            .cafile(certs.path("ca.crt"));
+        b.tls13_only = true;
+        b.restart_timeout.base = Duration::from_secs(1);
+        b.restart_timeout.cap = Some(Duration::from_secs(1));
+        b
+    };
+    let mut broker = boxmq::Broker::builder()
+        .listen("127.0.0.1:0")
+        .bridge(only13("mosq", remote.tls))
+        .bridge(only13("old", port))
+        .try_build()
+        .expect("valid bridges");
+    let handle = broker.start().expect("start");
+    wait_bridge(&handle, "mosq", "not connected", |b| b.connected);
+    wait_retained(remote.plain, &state("mosq"), "1", WAIT);
+    let b = wait_bridge(&handle, "old", "no protocol version alert", |b| {
+        b.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("TLS handshake failed") && e.contains("ProtocolVersion"))
+    });
+    assert!(!b.connected && b.connects == 0, "{b:?}");
+}
+
+/// A child process killed (by its PID) and reaped when dropped.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `bridge_alpn mqtt`: the ClientHello offers it. The remote is OpenSSL's
 /// own `s_server` (Mosquitto 2.0's listeners do not look at ALPN), which
 /// prints the protocols a client advertises.

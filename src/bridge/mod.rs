@@ -241,6 +241,10 @@ pub struct BridgeConfig {
     /// `bridge_alpn`: the protocol name offered in the TLS handshake's
     /// ALPN extension (none by default).
     pub alpn: Option<String>,
+    /// `bridge_tls_version tlsv1.3`: the bridge offers and accepts TLS 1.3
+    /// only; `false`, the default (`tlsv1.2`, Mosquitto's minimum): TLS 1.2
+    /// and 1.3.
+    pub tls13_only: bool,
     /// When the bridge connects (default [`StartType::Automatic`]).
     pub start_type: StartType,
     /// Lazy bridges: disconnect after this long without a message to or
@@ -300,6 +304,7 @@ impl BridgeConfig {
             keyfile: None,
             insecure: false,
             alpn: None,
+            tls13_only: false,
             start_type: StartType::Automatic,
             idle_timeout: Duration::from_secs(60),
             threshold: 10,
@@ -387,7 +392,7 @@ impl BridgeConfig {
             ));
         }
         if self.cafile.is_none()
-            && (self.certfile.is_some() || self.insecure || self.alpn.is_some())
+            && (self.certfile.is_some() || self.insecure || self.alpn.is_some() || self.tls13_only)
         {
             return Err(format!(
                 "bridge '{}': TLS settings without 'bridge_cafile' (TLS towards the remote needs bridge_cafile)",

@@ -100,6 +100,7 @@ const TLS_LINES: &[&str] = &[
     "bridge_keyfile",
     "bridge_insecure",
     "bridge_alpn",
+    "bridge_tls_version",
 ];
 
 /// Applies one bridge line to the bridge of the last `connection` line.
@@ -108,8 +109,13 @@ pub(super) fn directive(
     name: &str,
     args: &[&str],
 ) -> Result<(), String> {
-    // `bridge_insecure false` asks for nothing TLS needs.
-    let nothing = name == "bridge_insecure" && args == ["false"];
+    // `bridge_insecure false` and `bridge_tls_version tlsv1.2` ask for
+    // nothing TLS needs (the value is checked first on any build).
+    let nothing = match name {
+        "bridge_insecure" => args == ["false"],
+        "bridge_tls_version" => !super::listener::tls_version(name, args)?,
+        _ => false,
+    };
     if TLS_LINES.contains(&name) && !cfg!(feature = "tls") && !nothing {
         return Err(format!(
             "{name}: boxmq was built without the 'tls' feature; rebuild with --features tls"
@@ -242,6 +248,7 @@ fn apply(bridges: &mut Vec<BridgeConfig>, name: &str, args: &[&str]) -> Result<(
         "bridge_keyfile" => b.keyfile = Some(single(name, args)?.into()),
         "bridge_insecure" => b.insecure = boolean(name, args)?,
         "bridge_alpn" => b.alpn = Some(single(name, args)?.to_owned()),
+        "bridge_tls_version" => b.tls13_only = super::listener::tls_version(name, args)?,
         "bridge_outgoing_retain" => b.outgoing_retain = boolean(name, args)?,
         "bridge_max_packet_size" => {
             // 0: no limit of the bridge's own (Mosquitto's "unlimited").

@@ -194,7 +194,7 @@ pub(super) const TABLE: &[Directive] = &[
     refused("tls_engine", ENGINE),
     refused("tls_engine_kpass_sha1", ENGINE),
     differs("tls_keyform", tls_keyform),
-    differs("tls_version", tls_version),
+    differs("tls_version", listener_line_tls),
     same("use_identity_as_username", listener_line_tls),
     differs("use_subject_as_username", use_subject_as_username),
     // Pre-shared-key TLS.
@@ -246,7 +246,7 @@ pub(super) const TABLE: &[Directive] = &[
     same("bridge_keyfile", bridge_line),
     refused("bridge_psk", PSK),
     differs("bridge_require_ocsp", bridge_require_ocsp),
-    differs("bridge_tls_version", bridge_tls_version),
+    differs("bridge_tls_version", bridge_line),
     // Gone from Mosquitto 2.0, still found in old files.
     refused(
         "retry_interval",
@@ -782,15 +782,6 @@ fn tls_keyform(_: &mut Parser, line: &Line<'_>) -> Applied {
     only(line, &["pem"], ENGINE)
 }
 
-fn tls_version(_: &mut Parser, line: &Line<'_>) -> Applied {
-    only(
-        line,
-        &["tlsv1.2"],
-        "boxmq's TLS listeners take TLS 1.2 and 1.3 (Mosquitto's default, 'tlsv1.2'); \
-         TLS 1.1 is not offered by rustls and a TLS 1.3 minimum is not implemented yet",
-    )
-}
-
 fn mount_point(p: &mut Parser, line: &Line<'_>) -> Applied {
     // A topic name (no wildcards), as Mosquitto checks it.
     let form = "expected 'mount_point PREFIX' (a topic name, such as 'site1/')";
@@ -839,16 +830,6 @@ fn bridge_require_ocsp(p: &mut Parser, line: &Line<'_>) -> Applied {
         line,
         &["false"],
         "OCSP for bridges is not implemented yet (issue 28)",
-    )?;
-    bridge::current(&mut p.config.bridges, line.name).map(|_| ())
-}
-
-fn bridge_tls_version(p: &mut Parser, line: &Line<'_>) -> Applied {
-    only(
-        line,
-        &["tlsv1.2"],
-        "a TLS bridge offers TLS 1.3 and 1.2 (rustls); it cannot be held to TLS 1.3 yet, \
-         and TLS 1.1 is not offered",
     )?;
     bridge::current(&mut p.config.bridges, line.name).map(|_| ())
 }

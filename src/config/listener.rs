@@ -1,7 +1,7 @@
 //! Per-listener directives (Mosquitto semantics: they apply to the listener
 //! of the last `listener` or `port` line above them): `certfile`, `keyfile`,
-//! `cafile`, `require_certificate`, `crlfile`, `use_identity_as_username` (cargo
-//! feature `tls`) and `protocol` (`websockets` needs the cargo feature
+//! `cafile`, `require_certificate`, `crlfile`, `use_identity_as_username`,
+//! `tls_version` (cargo feature `tls`) and `protocol` (`websockets` needs the cargo feature
 //! `websockets`). See docs/SECURITY.md.
 
 use std::path::PathBuf;
@@ -31,6 +31,7 @@ impl ListenerConfig {
             require_certificate: false,
             crlfile: None,
             use_identity_as_username: false,
+            tls13_only: false,
             max_qos: 2,
             use_username_as_clientid: false,
             mount_point: None,
@@ -106,6 +107,14 @@ pub(super) fn directive(
                 _ => listener.cafile = path,
             }
         }
+        "tls_version" => {
+            let only13 = tls_version(name, args)?;
+            // `tlsv1.2` asks for nothing TLS needs: accepted without it.
+            if only13 {
+                tls_built(name)?;
+            }
+            listener.tls13_only = only13;
+        }
         "require_certificate" => {
             let value = flag(name, args)?;
             // `false` asks for nothing TLS needs: accepted without it.
@@ -125,6 +134,22 @@ pub(super) fn directive(
     Ok(())
 }
 
+/// The value of `tls_version` or `bridge_tls_version`, Mosquitto's
+/// minimum TLS version: `true` for `tlsv1.3` (TLS 1.3 only), `false` for
+/// `tlsv1.2` (TLS 1.2 and 1.3, the default).
+pub(super) fn tls_version(name: &str, args: &[&str]) -> Result<bool, String> {
+    let form = format!("expected '{name} tlsv1.2' or '{name} tlsv1.3'");
+    match one(name, args, &form)? {
+        "tlsv1.3" => Ok(true),
+        "tlsv1.2" => Ok(false),
+        "tlsv1.1" => Err(format!(
+            "{name} tlsv1.1: not supported: rustls, boxmq's TLS, has no TLS 1.1 (RFC 8996 \
+             retired it); use tlsv1.2 (TLS 1.2 and 1.3, Mosquitto's default) or tlsv1.3"
+        )),
+        other => Err(format!("{name}: '{}': {form}", shown(other))),
+    }
+}
+
 /// Refuses a TLS line when TLS is not built in.
 fn tls_built(name: &str) -> Result<(), String> {
     if cfg!(feature = "tls") {
@@ -141,7 +166,8 @@ pub(super) fn check(l: &ListenerConfig) -> Result<(), String> {
         || l.cafile.is_some()
         || l.require_certificate
         || l.crlfile.is_some()
-        || l.use_identity_as_username;
+        || l.use_identity_as_username
+        || l.tls13_only;
     if l.certfile.is_none() {
         if tls_line {
             return Err(format!(

@@ -1,6 +1,7 @@
 //! TLS towards a bridge's remote (`bridge_cafile`, `bridge_certfile`,
-//! `bridge_keyfile`, `bridge_insecure`, `bridge_alpn`; cargo feature `tls`): a rustls
-//! client session around the bridge's non-blocking socket.
+//! `bridge_keyfile`, `bridge_insecure`, `bridge_alpn`, `bridge_tls_version`;
+//! cargo feature `tls`): a rustls client session around the bridge's
+//! non-blocking socket.
 //!
 //! The remote's certificate must chain to the CA certificates of
 //! `bridge_cafile` and name the host of the address in use (an IP address
@@ -55,7 +56,7 @@ mod with_tls {
     use super::host_of;
     use crate::bridge::BridgeConfig;
     use crate::config::ConfigError;
-    use crate::net::tls::{file_error, read_certs, read_pem};
+    use crate::net::tls::{file_error, protocol_versions, read_certs, read_pem};
 
     /// A bridge's TLS configuration, shared by its connections.
     pub(in crate::net) struct BridgeTls {
@@ -143,9 +144,8 @@ mod with_tls {
                     .map_err(|e| {
                         file_error(cafile, format!("bridge '{name}': bridge_cafile: {e}"))
                     })?;
-            let versions = [&rustls::version::TLS13, &rustls::version::TLS12];
             let builder = ClientConfig::builder_with_provider(provider)
-                .with_protocol_versions(&versions)
+                .with_protocol_versions(protocol_versions(b.tls13_only))
                 .map_err(|e| {
                     file_error(cafile, format!("bridge '{name}': TLS set-up failed: {e}"))
                 })?;
@@ -304,7 +304,12 @@ mod without_tls {
         /// Refuses a bridge that asks for TLS (possible through the
         /// embedding API; config files are refused when parsed).
         pub(in crate::net) fn load(b: &BridgeConfig) -> Result<Option<BridgeTls>, ConfigError> {
-            if b.cafile.is_some() || b.certfile.is_some() || b.keyfile.is_some() || b.insecure {
+            if b.cafile.is_some()
+                || b.certfile.is_some()
+                || b.keyfile.is_some()
+                || b.insecure
+                || b.tls13_only
+            {
                 return Err(ConfigError {
                     origin: format!("bridge '{}'", b.name),
                     line: 0,

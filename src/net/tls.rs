@@ -1,5 +1,5 @@
 //! TLS listeners (cargo feature `tls`): rustls with the ring provider,
-//! TLS 1.2 and 1.3 only. Certificates and keys come from PEM files
+//! TLS 1.2 and 1.3 only (1.3 alone with `tls_version tlsv1.3`). Certificates and keys come from PEM files
 //! (`certfile`, `keyfile`, `cafile`); client certificates are verified by
 //! rustls' WebPKI verifier when `cafile` is set, and required with
 //! `require_certificate true`; one that `crlfile` revokes is refused.
@@ -23,6 +23,20 @@ use crate::config::{ConfigError, ListenerConfig};
 
 /// Largest PEM file read (a chain of a few certificates is a few KiB).
 const MAX_PEM_FILE: u64 = 1024 * 1024;
+
+/// TLS 1.3 alone (`tls_version tlsv1.3`).
+static TLS13_ONLY: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13];
+/// TLS 1.3 and 1.2 (the default, `tls_version tlsv1.2`).
+static TLS13_AND_12: &[&rustls::SupportedProtocolVersion] =
+    &[&rustls::version::TLS13, &rustls::version::TLS12];
+
+/// The TLS versions offered: `tls_version tlsv1.3` (`only13`) leaves
+/// TLS 1.2 out, as Mosquitto's minimum version does.
+pub(super) fn protocol_versions(
+    only13: bool,
+) -> &'static [&'static rustls::SupportedProtocolVersion] {
+    if only13 { TLS13_ONLY } else { TLS13_AND_12 }
+}
 
 /// What a TLS listener needs for each connection it accepts.
 #[derive(Clone)]
@@ -104,9 +118,8 @@ impl TlsListener {
             )
         })?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let versions = [&rustls::version::TLS13, &rustls::version::TLS12];
         let builder = ServerConfig::builder_with_provider(provider.clone())
-            .with_protocol_versions(&versions)
+            .with_protocol_versions(protocol_versions(l.tls13_only))
             .map_err(|e| file_error(certfile, format!("TLS set-up failed: {e}")))?;
         let builder = match l.cafile.as_deref() {
             None => builder.with_no_client_auth(),

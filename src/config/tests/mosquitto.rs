@@ -262,15 +262,55 @@ fn logging_lines() {
     fails_with("log_facility 8", 1, &["from 0 to 7"]);
 }
 
+/// `tls_version` and `bridge_tls_version`: Mosquitto's minimum TLS
+/// version, `tlsv1.2` (the default) or `tlsv1.3`; rustls has no 1.1.
+#[test]
+fn tls_version_lines() {
+    // The default asks for nothing TLS needs, on any build.
+    let c = parse("listener 1\ntls_version tlsv1.2\nconnection b\naddress h\ntopic #\nbridge_tls_version tlsv1.2")
+        .unwrap();
+    assert!(!c.listeners[0].tls13_only && !c.bridges[0].tls13_only);
+    for line in [
+        "tls_version tlsv1.1",
+        "connection b\nbridge_tls_version tlsv1.1",
+    ] {
+        let (_, message) = fail(line);
+        assert!(message.contains("tlsv1.1: not supported: "), "{message}");
+        assert!(message.contains("use tlsv1.2"), "{message}");
+    }
+    fails_with("tls_version sslv3", 1, &["expected 'tls_version tlsv1.2'"]);
+    fails_with(
+        "bridge_tls_version tlsv1.2",
+        1,
+        &["must follow a 'connection NAME'"],
+    );
+    let tls = "listener 8883\ncertfile /c\nkeyfile /k\ntls_version tlsv1.3\n\
+               connection b\naddress h\ntopic #\nbridge_cafile /ca\nbridge_tls_version tlsv1.3\n";
+    if !cfg!(feature = "tls") {
+        fails_with(tls, 2, &["built without the 'tls' feature"]);
+        return;
+    }
+    let c = parse(tls).unwrap();
+    assert!(c.listeners[0].tls13_only && c.bridges[0].tls13_only);
+    // TLS 1.3 alone on a listener or bridge without TLS says so.
+    fails_with(
+        "listener 1\ntls_version tlsv1.3",
+        1,
+        &["TLS settings without 'certfile'"],
+    );
+    fails_with(
+        "connection b\naddress h\ntopic #\nbridge_tls_version tlsv1.3",
+        0,
+        &["TLS settings without 'bridge_cafile'"],
+    );
+}
+
 #[test]
 fn pid_file_user_and_defaults_only_lines() {
     let c = parse("pid_file /run/b.pid\nuser mqtt\n").unwrap();
     assert_eq!(c.pid_file, Some(PathBuf::from("/run/b.pid")));
     assert_eq!(c.user.as_deref(), Some("mqtt"));
-    // Lines accepted at the value that is what boxmq does, refused at others.
-    parse("tls_version tlsv1.2").unwrap_or_else(|e| panic!("tlsv1.2: {e}"));
-    let (_, message) = fail("tls_version tlsv1.1");
-    assert!(message.contains(": not supported: "), "{message}");
+    // Lines accepted at the value that is what boxmq does.
     for line in [
         "set_tcp_nodelay false",
         "allow_duplicate_messages true",
