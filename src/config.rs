@@ -694,6 +694,8 @@ it describe it (defaults in brackets):
                                    lazy: connect at N waiting, leave when idle
                                    [10 60]
   notification_topic TOPIC         [$SYS/broker/connection/NAME/state]
+  notifications_local_only true|false
+                                   the state on the box only, no will [false]
   bridge_max_queued_messages N     kept for the remote [100000]
   bridge_max_queued_bytes N        kept for the remote [16777216]
   bridge_queue_full refuse_new|drop_oldest      when full [refuse_new]

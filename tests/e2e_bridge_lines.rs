@@ -235,3 +235,54 @@ fn bind_address_is_bound_and_a_foreign_one_fails_here() {
     }
     wait_retained(boxmq.port, &state("up"), "0", Duration::from_secs(1));
 }
+
+/// `notifications_local_only true`: the bridge's state is published on the
+/// box only. The remote gets neither the "1" nor, when the box dies, a
+/// will's "0"; a second bridge without the line, to the same remote,
+/// shows both arriving there meanwhile.
+#[test]
+fn notifications_local_only_keeps_the_state_on_the_box() {
+    if common::skip_unless_boxmq("local only", "starts the boxmq binary with bridge lines") {
+        return;
+    }
+    let remote = Remote::start();
+    let mut states = RawClient::connect(remote.port, "states-local");
+    states.subscribe_ok(&[("$SYS/broker/connection/+/state", 0)]);
+    let boxmq = boxmq_bridged(
+        remote.port,
+        &[
+            "topic shellies/# out 1",
+            "notifications_local_only true",
+            "connection both",
+            &format!("address 127.0.0.1:{}", remote.port),
+            "topic other/# out 1",
+        ],
+    );
+    // The box has both states.
+    wait_retained(boxmq.port, &state("up"), "1", Duration::from_secs(10));
+    wait_retained(boxmq.port, &state("both"), "1", Duration::from_secs(5));
+    // The remote hears of `both` only, and `up` still forwards.
+    let mut cloud = RawClient::connect(remote.port, "cloud-local");
+    cloud.subscribe_ok(&[("shellies/#", 1)]);
+    presses(boxmq.port, &["p0"]);
+    assert_eq!(receive(&mut cloud, 1, Duration::from_secs(10)), ["p0"]);
+    let seen = |c: &mut RawClient| {
+        let mut v = Vec::new();
+        while let Ok(p) = c.try_recv(Duration::from_millis(1000)) {
+            if p.ptype() == 3 {
+                let p = p.publish();
+                v.push(format!("{} {}", p.topic, p.payload_str()));
+            }
+        }
+        v
+    };
+    assert_eq!(seen(&mut states), [format!("{} 1", state("both"))]);
+    // The box dies without a DISCONNECT: the remote fires the wills it
+    // holds, `both`'s alone.
+    drop(boxmq);
+    wait_retained(remote.port, &state("both"), "0", Duration::from_secs(10));
+    assert_eq!(seen(&mut states), [format!("{} 0", state("both"))]);
+    let mut late = RawClient::connect(remote.port, "late-local");
+    late.subscribe_ok(&[(&state("up"), 0)]);
+    nothing_more(&mut late, Duration::from_millis(500));
+}

@@ -403,7 +403,7 @@ impl Link {
     /// Appends the state notification "0" (retained, QoS 0) for the
     /// remote, where the will would have said it.
     fn send_remote_state_down(&mut self, now: Instant) {
-        if !self.cfg.notifications {
+        if !self.remote_notifications() {
             return;
         }
         let topic = self.cfg.state_topic();
@@ -443,7 +443,7 @@ impl Link {
         let v = self.remote_version();
         let client_id = self.cfg.remote_client_id();
         let state_topic = self.cfg.state_topic();
-        let will = self.cfg.notifications.then(|| Will {
+        let will = self.remote_notifications().then(|| Will {
             topic: &state_topic,
             payload: b"0",
             qos: QoS::AtLeastOnce,
@@ -569,6 +569,12 @@ impl Link {
             self.publish_figures(core, now);
         }
         self.state = State::Idle { retry_at: now };
+    }
+
+    /// The remote hears the state too: `notifications true` without
+    /// `notifications_local_only true` (its will says "0" for it).
+    fn remote_notifications(&self) -> bool {
+        self.cfg.notifications && !self.cfg.notifications_local_only
     }
 
     fn local_state(&mut self, core: &mut Core, up: bool, now: Instant) {
@@ -782,7 +788,7 @@ impl Link {
             self.primary_hold = PRIMARY_HOLD_DOWN;
         }
         self.subscribe_remote(now);
-        if self.cfg.notifications {
+        if self.remote_notifications() {
             let topic = self.cfg.state_topic();
             if let Some(pid) = self.remote_pid() {
                 self.remote_inflight.insert(

@@ -208,6 +208,10 @@ pub struct BridgeConfig {
     /// Publish the connection state, retained, here and on the remote
     /// (default true).
     pub notifications: bool,
+    /// `notifications_local_only true`: the state notifications are
+    /// published here only; the remote gets neither the "1" nor the "0",
+    /// and no will (default false).
+    pub notifications_local_only: bool,
     /// Topic of the state notifications; default
     /// `$SYS/broker/connection/<name>/state`.
     pub notification_topic: Option<String>,
@@ -293,6 +297,7 @@ impl BridgeConfig {
             protocol: RemoteProtocol::V311,
             try_private: true,
             notifications: true,
+            notifications_local_only: false,
             notification_topic: None,
             round_robin: false,
             max_queued_messages: DEFAULT_MAX_QUEUED_MESSAGES,

@@ -340,6 +340,31 @@ fn connect_announces_a_bridge_and_subscribes_with_loop_flags() {
 }
 
 #[test]
+fn notifications_local_only_sends_the_remote_no_state_and_no_will() {
+    let mut c = cfg(RemoteProtocol::V311);
+    c.notifications_local_only = true;
+    let mut h = Harness::new(c);
+    let sent = h.connect(&[]);
+    assert!(
+        matches!(sent.first(), Some(Sent::Connect { will: false, .. })),
+        "{sent:?}"
+    );
+    assert!(
+        !sent
+            .iter()
+            .any(|s| matches!(s, Sent::Publish { topic, .. } if topic.starts_with("$SYS"))),
+        "{sent:?}"
+    );
+    // Still a bridge that subscribes and forwards.
+    assert!(
+        sent.iter().any(|s| matches!(s, Sent::Subscribe(..))),
+        "{sent:?}"
+    );
+    h.publish("load/1", "x", QoS::AtLeastOnce);
+    assert_eq!(Harness::publishes(&h.sent()).len(), 1);
+}
+
+#[test]
 fn transport_failure_before_connack_keeps_try_private_and_backs_off() {
     let mut h = Harness::new(cfg(RemoteProtocol::V311));
     assert!(h.link.tick(&mut h.core, h.now).is_some());

@@ -162,6 +162,7 @@ fn apply(bridges: &mut Vec<BridgeConfig>, name: &str, args: &[&str]) -> Result<(
         "cleansession" => b.cleansession = boolean(name, args)?,
         "try_private" => b.try_private = boolean(name, args)?,
         "notifications" => b.notifications = boolean(name, args)?,
+        "notifications_local_only" => b.notifications_local_only = boolean(name, args)?,
         "round_robin" => b.round_robin = boolean(name, args)?,
         "keepalive_interval" => {
             b.keepalive = number(name, single(name, args)?, 0, 65_535)? as u16;

@@ -550,6 +550,15 @@ fn refused_mosquitto_directives_say_why() {
         ],
     );
     fails_with("log_dest dlt", 1, &["use log_dest syslog"]);
+    fails_with(
+        "connection b\nbridge_require_ocsp true",
+        2,
+        &[
+            "bridge_require_ocsp true: not supported",
+            "does not check OCSP responses",
+            "remove the line",
+        ],
+    );
     let c = parse("log_dest topic\nlog_dest stderr").expect("log_dest topic");
     assert_eq!(
         c.log.dests,
@@ -894,6 +903,7 @@ fn bridge_sections() {
          bridge_protocol_version mqttv50\n\
          try_private false\n\
          notifications false\n\
+         notifications_local_only true\n\
          round_robin true\n\
          bridge_max_queued_messages 5000\n\
          bridge_max_queued_bytes 1000000\n\
@@ -917,6 +927,7 @@ fn bridge_sections() {
     assert_eq!(b.remote_client_id(), "box7");
     assert_eq!(b.local_client_id(), "$bridge/cloud");
     assert!(b.cleansession && !b.try_private && !b.notifications && b.round_robin);
+    assert!(b.notifications_local_only);
     assert_eq!(b.keepalive, 30);
     assert_eq!(
         b.restart_timeout.cap,
@@ -933,6 +944,7 @@ fn bridge_sections() {
     assert_eq!(b.topics[0].direction, Direction::In);
     assert_eq!(b.topics[0].qos, QoS::AtMostOnce);
     assert!(b.try_private && b.notifications && !b.cleansession);
+    assert!(!b.notifications_local_only);
 }
 
 #[test]
