@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs boxmq's fuzz targets with cargo-fuzz on the nightly toolchain.
 #
-#   fuzz/run.sh TARGET SECONDS   one target (codec, topic, core, store, http, ws or tls)
+#   fuzz/run.sh TARGET SECONDS   one target (codec, topic, core, store, http, ws, tls or x509)
 #   fuzz/run.sh all SECONDS      every target in turn (2 cores: one at a time)
 #
 # Installs cargo-fuzz when missing. Extra arguments after SECONDS go to
@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-usage() { echo "usage: $0 {codec|topic|core|store|http|ws|tls|all} SECONDS [libFuzzer args...]" >&2; exit 2; }
+usage() { echo "usage: $0 {codec|topic|core|store|http|ws|tls|x509|all} SECONDS [libFuzzer args...]" >&2; exit 2; }
 [ $# -ge 2 ] || usage
 target=$1; seconds=$2; shift 2
 case $seconds in ''|*[!0-9]*) usage ;; esac
@@ -26,8 +26,8 @@ if ! command -v cargo-fuzz >/dev/null 2>&1; then
 fi
 
 case $target in
-    all) targets=(codec topic core store http ws tls) ;;
-    codec|topic|core|store|http|ws|tls) targets=("$target") ;;
+    all) targets=(codec topic core store http ws tls x509) ;;
+    codec|topic|core|store|http|ws|tls|x509) targets=("$target") ;;
     *) usage ;;
 esac
 

@@ -68,6 +68,10 @@ pub struct ListenerConfig {
     /// The client certificate's subject CN is the user name; no password
     /// needed (`use_identity_as_username`).
     pub use_identity_as_username: bool,
+    /// The client certificate's whole subject, as Mosquitto writes it
+    /// (`CN=alice,O=Example,C=GB`), is the user name; no password needed
+    /// (`use_subject_as_username`; `use_identity_as_username` wins).
+    pub use_subject_as_username: bool,
     /// Only TLS 1.3 is accepted (`tls_version tlsv1.3`, Mosquitto's
     /// minimum version); `false`, the default (`tlsv1.2`): TLS 1.2 and 1.3.
     pub tls13_only: bool,
@@ -677,6 +681,8 @@ Per listener (after its 'listener' line; docs/SECURITY.md):
                                    refused (feature tls)
   use_identity_as_username true|false
                                    the certificate's CN is the user name
+  use_subject_as_username true|false
+                                   its whole subject is the user name
   tls_version tlsv1.2|tlsv1.3      the oldest TLS version taken [tlsv1.2]
   protocol mqtt|websockets         MQTT over WebSockets (feature websockets)
 Bridges (docs/BRIDGING.md); each 'connection' starts one, the lines after

@@ -59,7 +59,10 @@ fn serve(args: Vec<String>) -> ExitCode {
     logger::batch_this_thread();
 
     let mut config = config;
-    let certificate_users = config.listeners.iter().any(|l| l.use_identity_as_username);
+    let certificate_users = config
+        .listeners
+        .iter()
+        .any(|l| l.use_identity_as_username || l.use_subject_as_username);
     if !config.allow_anonymous && config.password_file.is_none() && !certificate_users {
         log::warn!(
             "allow_anonymous is false and there is no password_file: every network client will be refused"

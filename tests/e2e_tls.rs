@@ -476,3 +476,104 @@ fn tls_version_sets_the_listeners_minimum() {
         assert!(log.contains("TLS handshake or record refused"), "{log}");
     }
 }
+
+/// The subject `use_subject_as_username` takes is the one OpenSSL prints
+/// with `-nameopt RFC2253` (Mosquitto's `X509_NAME_print_ex` with
+/// `XN_FLAG_RFC2253`), for subjects with escapes, UTF-8, several
+/// attributes in one RDN, T61String and BMPString values and an attribute
+/// type OpenSSL does not know.
+#[test]
+fn certificate_subject_is_written_as_openssl_writes_it() {
+    let certs = Certs::generate();
+    let new_oid = "oid_section = new_oids\n[new_oids]\nboxmqTest = 1.3.6.1.4.1.55555.1\n\
+                   [req]\ndistinguished_name = dn\nstring_mask = default\n[dn]\n";
+    let cases: &[(&str, Option<&str>)] = &[
+        (
+            "/C=GB/ST=Nottinghamshire/L=Nottingham/O=Server/OU=Production/CN=test client",
+            None,
+        ),
+        ("/C=DE/CN=a+O=b+emailAddress=x@y.example", None),
+        (
+            "/CN=Zürich, \"Süd\" <x>;y\\\\z=q/O= lead#/OU=#hash /L=#",
+            None,
+        ),
+        ("/boxmqTest=value/CN=Zürich €/O=Zürich", Some(new_oid)),
+        ("/DC=org/DC=example/UID=42/serialNumber=007/CN=x", None),
+    ];
+    for (i, (subj, config)) in cases.iter().enumerate() {
+        let name = format!("subject{i}");
+        certs.client(&name, subj, *config);
+        let (want, der) = certs.subject_rfc2253(&name);
+        let (_, got) = boxmq::net::fuzzing::x509_subject(&der);
+        assert_eq!(got.as_deref(), Ok(want.as_str()), "{subj}");
+    }
+}
+
+/// `use_subject_as_username true`: the client certificate's whole subject
+/// is the user name the ACL sees (`user <subject>`), with no password
+/// file. The name is taken from OpenSSL's own print of the certificate,
+/// so the test holds boxmq to what Mosquitto would use.
+#[test]
+fn client_certificate_subject_as_user_name_under_an_acl() {
+    let certs = Certs::generate();
+    certs.client(
+        "carol",
+        "/C=GB/O=Example, Inc./OU=Line 2+OU=Press #3/CN=carol",
+        None,
+    );
+    let (subject, _) = certs.subject_rfc2253("carol");
+    assert_eq!(
+        subject,
+        r"CN=carol,OU=Press #3+OU=Line 2,O=Example\, Inc.,C=GB"
+    );
+    let dir = TempDir::new("tls-subject");
+    let acl = dir.path().join("acl");
+    std::fs::write(&acl, format!("user {subject}\ntopic readwrite line2/#\n")).expect("acl");
+    let tls_port = free_port();
+    let _b = start_tls(
+        &certs,
+        tls_port,
+        &[
+            format!("cafile {}", certs.path("ca.crt")),
+            "require_certificate true".into(),
+            "use_subject_as_username true".into(),
+            "allow_anonymous false".into(),
+            format!("acl_file {}", acl.display()),
+        ],
+    );
+    let ca = certs.path("ca.crt");
+    let as_client = |who: &str, args: &[&str]| -> Vec<String> {
+        let mut v = vec![
+            "--cafile".to_string(),
+            ca.clone(),
+            "--cert".to_string(),
+            certs.path(&format!("{who}.crt")),
+            "--key".to_string(),
+            certs.path(&format!("{who}.key")),
+        ];
+        v.extend(args.iter().map(|s| s.to_string()));
+        v
+    };
+    let sub_args = as_client("carol", &["-t", "#", "-v", "-C", "2", "-W", "10"]);
+    let sub_args: Vec<&str> = sub_args.iter().map(String::as_str).collect();
+    let sub = MosqSub::start(tls_port, &sub_args);
+    // 3.1.1: a PUBLISH the ACL denies is dropped without a word. Alice's
+    // subject (CN=alice,O=boxmq) has no section in the ACL.
+    for (who, topic, payload) in [
+        ("carol", "line2/press", "carol 1"),
+        ("carol", "other/press", "denied topic"),
+        ("alice", "line2/press", "denied user"),
+        ("carol", "line2/press", "carol 2"),
+    ] {
+        let args = as_client(who, &["-t", topic, "-m", payload]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        mosquitto_pub(tls_port, &args);
+    }
+    let out = sub.finish(WAIT);
+    assert_eq!(
+        out.messages,
+        ["line2/press carol 1", "line2/press carol 2"],
+        "{}",
+        out.raw
+    );
+}

@@ -82,6 +82,35 @@ fn tls_corpus() {
     assert!(n >= 7, "tls corpus has only {n} files");
 }
 
+#[cfg(feature = "tls")]
+#[test]
+fn x509_corpus() {
+    let n = replay("x509", fuzz_support::x509_check::check);
+    assert!(n >= 7, "x509 corpus has only {n} files");
+}
+
+/// The x509 seeds reach what they are about: the fixture's subject and
+/// the crafted ones are read, the broken ones refused.
+#[cfg(feature = "tls")]
+#[test]
+fn x509_seeds_reach_the_subject() {
+    use boxmq::net::fuzzing::x509_subject;
+    for (name, data) in fuzz_support::x509_check::x509_seeds() {
+        let (cn, subject) = x509_subject(&data);
+        match name.as_str() {
+            "empty-subject" | "odd-bmp" => assert!(subject.is_err(), "{name}"),
+            "mosquitto-example" => assert_eq!(
+                subject.as_deref(),
+                Ok("CN=test client,OU=Production,O=Server,C=GB")
+            ),
+            _ => assert!(subject.is_ok(), "{name}: {subject:?}"),
+        }
+        if name == "fixture" {
+            assert!(cn.is_some(), "fixture has a CN");
+        }
+    }
+}
+
 /// The seeds reach what the properties are about: MQTT bytes out of
 /// frames, and a server answer to a ClientHello (so the checks are not
 /// passing on inputs refused at the first byte).
@@ -138,6 +167,10 @@ fn generated_seeds_pass() {
     for (_, data) in fuzz_support::tls_check::tls_seeds() {
         fuzz_support::tls_check::check(&data);
     }
+    #[cfg(feature = "tls")]
+    for (_, data) in fuzz_support::x509_check::x509_seeds() {
+        fuzz_support::x509_check::check(&data);
+    }
 }
 
 #[test]
@@ -157,6 +190,8 @@ fn write_seeds() {
         ("ws", fuzz_support::ws_check::ws_seeds()),
         #[cfg(feature = "tls")]
         ("tls", fuzz_support::tls_check::tls_seeds()),
+        #[cfg(feature = "tls")]
+        ("x509", fuzz_support::x509_check::x509_seeds()),
     ];
     for (target, set) in sets {
         let dir = corpus_dir(target);

@@ -196,7 +196,7 @@ pub(super) const TABLE: &[Directive] = &[
     differs("tls_keyform", tls_keyform),
     differs("tls_version", listener_line_tls),
     same("use_identity_as_username", listener_line_tls),
-    differs("use_subject_as_username", use_subject_as_username),
+    same("use_subject_as_username", listener_line_tls),
     // Pre-shared-key TLS.
     refused("psk_hint", PSK),
     // Bridges.
@@ -796,15 +796,6 @@ fn mount_point(p: &mut Parser, line: &Line<'_>) -> Applied {
 fn use_username_as_clientid(p: &mut Parser, line: &Line<'_>) -> Applied {
     p.current_listener().use_username_as_clientid = boolean(line)?;
     Ok(())
-}
-
-fn use_subject_as_username(_: &mut Parser, line: &Line<'_>) -> Applied {
-    only(
-        line,
-        &["false"],
-        "the whole subject as user name is not implemented yet; use_identity_as_username \
-         takes the certificate's CN",
-    )
 }
 
 // Bridges.

@@ -1,7 +1,7 @@
 //! Per-listener directives (Mosquitto semantics: they apply to the listener
 //! of the last `listener` or `port` line above them): `certfile`, `keyfile`,
 //! `cafile`, `require_certificate`, `crlfile`, `use_identity_as_username`,
-//! `tls_version` (cargo feature `tls`) and `protocol` (`websockets` needs the cargo feature
+//! `use_subject_as_username`, `tls_version` (cargo feature `tls`) and `protocol` (`websockets` needs the cargo feature
 //! `websockets`). See docs/SECURITY.md.
 
 use std::path::PathBuf;
@@ -31,6 +31,7 @@ impl ListenerConfig {
             require_certificate: false,
             crlfile: None,
             use_identity_as_username: false,
+            use_subject_as_username: false,
             tls13_only: false,
             max_qos: 2,
             use_username_as_clientid: false,
@@ -128,7 +129,11 @@ pub(super) fn directive(
             if value {
                 tls_built(name)?;
             }
-            listener.use_identity_as_username = value;
+            if name == "use_subject_as_username" {
+                listener.use_subject_as_username = value;
+            } else {
+                listener.use_identity_as_username = value;
+            }
         }
     }
     Ok(())
@@ -167,6 +172,7 @@ pub(super) fn check(l: &ListenerConfig) -> Result<(), String> {
         || l.require_certificate
         || l.crlfile.is_some()
         || l.use_identity_as_username
+        || l.use_subject_as_username
         || l.tls13_only;
     if l.certfile.is_none() {
         if tls_line {
@@ -192,11 +198,16 @@ pub(super) fn check(l: &ListenerConfig) -> Result<(), String> {
             l.addr
         ));
     }
-    if l.use_identity_as_username && !l.require_certificate {
-        return Err(format!(
-            "listener {}: 'use_identity_as_username true' needs 'require_certificate true'",
-            l.addr
-        ));
+    for (set, name) in [
+        (l.use_identity_as_username, "use_identity_as_username"),
+        (l.use_subject_as_username, "use_subject_as_username"),
+    ] {
+        if set && !l.require_certificate {
+            return Err(format!(
+                "listener {}: '{name} true' needs 'require_certificate true'",
+                l.addr
+            ));
+        }
     }
     Ok(())
 }
@@ -235,7 +246,7 @@ mod tests {
     fn tls_lines() {
         let text = "listener 1883\nlistener 8883\ncertfile /c.pem\nkeyfile /k.pem\n\
                     cafile /ca.pem\nrequire_certificate true\nuse_identity_as_username true\n\
-                    crlfile /ca.crl\n";
+                    crlfile /ca.crl\nuse_subject_as_username true\n";
         if !cfg!(feature = "tls") {
             let (line, message) = parse(text).expect_err("not built");
             assert_eq!(line, 3);
@@ -251,7 +262,7 @@ mod tests {
         assert!(l.is_tls());
         assert_eq!(l.keyfile.as_deref(), Some(std::path::Path::new("/k.pem")));
         assert_eq!(l.cafile.as_deref(), Some(std::path::Path::new("/ca.pem")));
-        assert!(l.require_certificate && l.use_identity_as_username);
+        assert!(l.require_certificate && l.use_identity_as_username && l.use_subject_as_username);
         assert_eq!(l.crlfile.as_deref(), Some(std::path::Path::new("/ca.crl")));
         for (text, line, part) in [
             (
@@ -275,6 +286,11 @@ mod tests {
                 "listener 1\ncertfile /c\nkeyfile /k\nuse_identity_as_username true\n",
                 1,
                 "needs 'require_certificate true'",
+            ),
+            (
+                "listener 1\ncertfile /c\nkeyfile /k\nuse_subject_as_username true\n",
+                1,
+                "'use_subject_as_username true' needs 'require_certificate true'",
             ),
             ("listener 1\nrequire_certificate yes\n", 2, "expected"),
             (

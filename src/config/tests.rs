@@ -540,15 +540,7 @@ fn refused_mosquitto_directives_say_why() {
         assert_eq!(line, 2);
         assert_eq!(message, format!("{name}: not supported: {why}"));
     }
-    // Values boxmq does not do yet are refused with the reason too.
-    fails_with(
-        "use_subject_as_username true",
-        1,
-        &[
-            "use_subject_as_username true: not supported",
-            "not implemented yet",
-        ],
-    );
+    // Values boxmq cannot do are refused with the reason too.
     fails_with("log_dest dlt", 1, &["use log_dest syslog"]);
     fails_with(
         "connection b\nbridge_require_ocsp true",

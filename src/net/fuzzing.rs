@@ -1,7 +1,8 @@
 //! Entry points for the fuzz targets and their corpus replay
-//! (`tests/fuzz_support/`, `fuzz/`) into two crate-private byte parsers
-//! that are default attack surface: the WebSocket framing (`ws.rs`) and
-//! the TLS listener's read path (`tls.rs`). Not for applications: they
+//! (`tests/fuzz_support/`, `fuzz/`) into crate-private byte parsers that
+//! are default attack surface: the WebSocket framing (`ws.rs`), the TLS
+//! listener's read path (`tls.rs`) and its reading of a client
+//! certificate's subject (`tls/x509.rs`). Not for applications: they
 //! drive one connection's layer with bytes and report what came out.
 
 /// What one WebSocket connection made of the bytes it was given.
@@ -102,4 +103,15 @@ impl TlsFuzz {
         }
         TlsOutcome { plain, wire, end }
     }
+}
+
+/// A DER certificate's subject as `use_identity_as_username` and
+/// `use_subject_as_username` take it: (first CN, whole subject or why
+/// not).
+#[cfg(feature = "tls")]
+pub fn x509_subject(cert: &[u8]) -> (Option<String>, Result<String, &'static str>) {
+    (
+        super::tls::subject_cn(cert),
+        super::tls::subject_rfc2253(cert),
+    )
 }

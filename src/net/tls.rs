@@ -3,8 +3,9 @@
 //! (`certfile`, `keyfile`, `cafile`); client certificates are verified by
 //! rustls' WebPKI verifier when `cafile` is set, and required with
 //! `require_certificate true`; one that `crlfile` revokes is refused.
-//! With `use_identity_as_username` the subject
-//! CN of the verified client certificate is the client's user name.
+//! With `use_identity_as_username` the subject CN of the verified client
+//! certificate is the client's user name, with `use_subject_as_username`
+//! its whole subject, as Mosquitto writes it (`x509.rs`).
 //!
 //! rustls is sans-IO as well: the loop hands it the bytes it read and
 //! writes what it produces, so a handshake never blocks the loop, and a
@@ -20,6 +21,9 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 
 use crate::config::{ConfigError, ListenerConfig};
+
+mod x509;
+pub(crate) use x509::{subject_cn, subject_rfc2253};
 
 /// Largest PEM file read (a chain of a few certificates is a few KiB).
 const MAX_PEM_FILE: u64 = 1024 * 1024;
@@ -42,8 +46,19 @@ pub(super) fn protocol_versions(
 #[derive(Clone)]
 pub(crate) struct TlsListener {
     config: Arc<ServerConfig>,
-    /// `use_identity_as_username`.
-    identity: bool,
+    /// Where a client's user name comes from.
+    identity: Identity,
+}
+
+/// A user name taken from the verified client certificate.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Identity {
+    /// The CONNECT's own.
+    None,
+    /// The subject's first CN (`use_identity_as_username`).
+    CommonName,
+    /// The whole subject (`use_subject_as_username`).
+    Subject,
 }
 
 pub(super) fn file_error(path: &Path, message: String) -> ConfigError {
@@ -158,7 +173,14 @@ impl TlsListener {
         })?;
         Ok(Some(TlsListener {
             config: Arc::new(config),
-            identity: l.use_identity_as_username,
+            // As in Mosquitto, the CN wins when both lines are set.
+            identity: if l.use_identity_as_username {
+                Identity::CommonName
+            } else if l.use_subject_as_username {
+                Identity::Subject
+            } else {
+                Identity::None
+            },
         }))
     }
 
@@ -183,8 +205,9 @@ pub(crate) struct TlsEnd {
 /// One TLS connection, server side.
 pub(crate) struct TlsConn {
     conn: ServerConnection,
-    /// The client certificate's CN is still to be handed to the core.
-    identity: bool,
+    /// The user name from the client certificate, still to be handed to
+    /// the core (`Identity::None` once done).
+    identity: Identity,
 }
 
 impl TlsConn {
@@ -227,21 +250,23 @@ impl TlsConn {
         Ok(())
     }
 
-    /// Once, after the handshake with `use_identity_as_username`: the
-    /// verified client certificate's subject CN (`Err` without one).
+    /// Once, after the handshake with `use_identity_as_username` or
+    /// `use_subject_as_username`: the verified client certificate's
+    /// subject CN or whole subject (`Err`: why there is none).
     pub(crate) fn take_identity(&mut self) -> Option<Result<String, String>> {
-        if !self.identity || self.conn.is_handshaking() {
+        if self.identity == Identity::None || self.conn.is_handshaking() {
             return None;
         }
-        self.identity = false;
-        let cn = self
-            .conn
-            .peer_certificates()
-            .and_then(|chain| chain.first())
-            .and_then(|cert| subject_cn(cert.as_ref()));
-        Some(
-            cn.ok_or_else(|| "the client certificate has no subject CN to use as user name".into()),
-        )
+        let what = std::mem::replace(&mut self.identity, Identity::None);
+        let Some(cert) = self.conn.peer_certificates().and_then(|c| c.first()) else {
+            return Some(Err("no client certificate to take a user name from".into()));
+        };
+        Some(match what {
+            Identity::CommonName => subject_cn(cert.as_ref()).ok_or_else(|| {
+                "the client certificate has no subject CN to use as user name".into()
+            }),
+            _ => subject_rfc2253(cert.as_ref()).map_err(Into::into),
+        })
     }
 
     /// Encrypts what it can of `plain` (rustls bounds its buffer); returns
@@ -268,123 +293,5 @@ impl TlsConn {
     /// Queues close_notify (the broker ends the connection).
     pub(crate) fn goodbye(&mut self) {
         self.conn.send_close_notify();
-    }
-}
-
-/// One DER element at the start of `der`: (tag, contents, rest).
-fn der_next(der: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = der.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let n = usize::from(first & 0x7F);
-        if n == 0 || n > 4 {
-            return None;
-        }
-        let bytes = rest.get(..n)?;
-        let len = bytes
-            .iter()
-            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
-        (len, rest.get(n..)?)
-    };
-    Some((tag, rest.get(..len)?, rest.get(len..)?))
-}
-
-/// The subject common name (OID 2.5.4.3) of a DER X.509 certificate.
-pub(crate) fn subject_cn(cert: &[u8]) -> Option<String> {
-    const SEQUENCE: u8 = 0x30;
-    const CN_OID: &[u8] = &[0x55, 0x04, 0x03];
-    let (tag, certificate, _) = der_next(cert)?;
-    if tag != SEQUENCE {
-        return None;
-    }
-    let (tag, tbs, _) = der_next(certificate)?;
-    if tag != SEQUENCE {
-        return None;
-    }
-    // version [0] (optional), serial, signature, issuer, validity, subject.
-    let mut rest = tbs;
-    let (tag, _, after) = der_next(rest)?;
-    if tag == 0xA0 {
-        rest = after;
-    }
-    for _ in 0..4 {
-        rest = der_next(rest)?.2;
-    }
-    let (tag, mut subject, _) = der_next(rest)?;
-    if tag != SEQUENCE {
-        return None;
-    }
-    let mut cn = None;
-    // Name: SEQUENCE OF SET OF SEQUENCE { OID, value }; the first CN
-    // counts, as in Mosquitto.
-    while let Some((_, set, next)) = der_next(subject) {
-        subject = next;
-        let mut atvs = set;
-        while let Some((_, atv, next)) = der_next(atvs) {
-            atvs = next;
-            let (tag, oid, value) = der_next(atv)?;
-            if tag == 0x06 && oid == CN_OID && cn.is_none() {
-                let (_, text, _) = der_next(value)?;
-                cn = Some(String::from_utf8_lossy(text).into_owned());
-            }
-        }
-    }
-    cn
-}
-
-#[cfg(test)]
-mod tests {
-    use super::subject_cn;
-
-    fn der(tag: u8, body: &[u8]) -> Vec<u8> {
-        let mut v = vec![tag];
-        if body.len() < 0x80 {
-            v.push(body.len() as u8);
-        } else {
-            v.extend([0x82, (body.len() >> 8) as u8, body.len() as u8]);
-        }
-        v.extend_from_slice(body);
-        v
-    }
-
-    fn name(parts: &[(&[u8], &str)]) -> Vec<u8> {
-        let mut rdns = Vec::new();
-        for (oid, value) in parts {
-            let atv = [der(0x06, oid), der(0x0C, value.as_bytes())].concat();
-            rdns.extend(der(0x31, &der(0x30, &atv)));
-        }
-        der(0x30, &rdns)
-    }
-
-    /// A certificate skeleton: only the fields `subject_cn` walks.
-    fn cert(subject: &[u8]) -> Vec<u8> {
-        let tbs = [
-            der(0xA0, &der(0x02, &[2])),
-            der(0x02, &[1]),
-            der(0x30, &[]),
-            name(&[(&[0x55, 0x04, 0x03], "issuer ca")]),
-            der(0x30, &[]),
-            subject.to_vec(),
-            der(0x30, &[0; 200]),
-        ]
-        .concat();
-        der(0x30, &der(0x30, &tbs))
-    }
-
-    #[test]
-    fn subject_common_name() {
-        const CN: &[u8] = &[0x55, 0x04, 0x03];
-        const O: &[u8] = &[0x55, 0x04, 0x0A];
-        let c = cert(&name(&[(O, "boxmq"), (CN, "alice"), (CN, "bob")]));
-        assert_eq!(subject_cn(&c).as_deref(), Some("alice"));
-        assert_eq!(subject_cn(&cert(&name(&[(O, "boxmq")]))), None);
-        // Truncated or garbage input: no answer, no panic.
-        for n in 0..c.len() {
-            let _ = subject_cn(&c[..n]);
-        }
-        assert_eq!(subject_cn(&[0x30, 0x84, 0xFF, 0xFF, 0xFF, 0xFF]), None);
-        assert_eq!(subject_cn(b"not DER at all"), None);
     }
 }

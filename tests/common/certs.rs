@@ -125,6 +125,100 @@ impl Certs {
         Certs { dir }
     }
 
+    /// Adds a client certificate `<name>.crt` (and `.key`) signed by `ca`
+    /// with subject `subj` in `openssl req -subj` form, read as UTF-8 and
+    /// with `+` joining attributes into one RDN; `config`, if given, is an
+    /// `openssl req` configuration (new OIDs, a string mask).
+    #[allow(dead_code)] // not every test binary makes extra certificates
+    pub fn client(&self, name: &str, subj: &str, config: Option<&str>) {
+        let dir = &self.dir;
+        openssl(
+            dir,
+            &[
+                "genpkey",
+                "-algorithm",
+                "EC",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-out",
+                &format!("{name}.key"),
+            ],
+        );
+        let mut req = vec![
+            "req".to_owned(),
+            "-new".to_owned(),
+            "-utf8".to_owned(),
+            "-multivalue-rdn".to_owned(),
+            "-key".to_owned(),
+            format!("{name}.key"),
+            "-out".to_owned(),
+            format!("{name}.csr"),
+            "-subj".to_owned(),
+            subj.to_owned(),
+        ];
+        if let Some(text) = config {
+            std::fs::write(dir.path().join(format!("{name}.cnf")), text).expect("req config");
+            req.extend(["-config".to_owned(), format!("{name}.cnf")]);
+        }
+        let req: Vec<&str> = req.iter().map(String::as_str).collect();
+        openssl(dir, &req);
+        std::fs::write(
+            dir.path().join(format!("{name}.ext")),
+            "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+        )
+        .expect("ext file");
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-out",
+                &format!("{name}.crt"),
+                "-extfile",
+                &format!("{name}.ext"),
+            ],
+        );
+    }
+
+    /// The subject of `<name>.crt` as OpenSSL prints it with
+    /// `-nameopt RFC2253` (what Mosquitto's `use_subject_as_username`
+    /// takes), and the certificate's DER bytes.
+    #[allow(dead_code)]
+    pub fn subject_rfc2253(&self, name: &str) -> (String, Vec<u8>) {
+        let crt = format!("{name}.crt");
+        let out = run_with_timeout(
+            Command::new("openssl")
+                .args([
+                    "x509", "-in", &crt, "-noout", "-subject", "-nameopt", "RFC2253",
+                ])
+                .current_dir(self.dir.path()),
+            Duration::from_secs(20),
+        );
+        out.assert_success();
+        let subject = out
+            .stdout
+            .trim_end_matches('\n')
+            .strip_prefix("subject=")
+            .unwrap_or_else(|| panic!("openssl x509 -subject: {out}"))
+            .to_owned();
+        let der = format!("{name}.der");
+        openssl(
+            &self.dir,
+            &["x509", "-in", &crt, "-outform", "DER", "-out", &der],
+        );
+        let bytes = std::fs::read(self.dir.path().join(der)).expect("DER certificate");
+        (subject, bytes)
+    }
+
     /// Writes `ca.crl`, a PEM revocation list of `ca` revoking the client
     /// certificates `names` (made with `openssl ca`); returns its path.
     pub fn crl_revoking(&self, names: &[&str]) -> String {

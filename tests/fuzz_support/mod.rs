@@ -19,6 +19,8 @@ pub mod tls_check;
 pub mod topic_check;
 #[cfg(feature = "websockets")]
 pub mod ws_check;
+#[cfg(feature = "tls")]
+pub mod x509_check;
 
 /// A cursor over fuzz input: every read succeeds (zeros past the end), so
 /// the interpretation of any byte string is total.
