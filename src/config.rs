@@ -88,6 +88,14 @@ pub struct ListenerConfig {
     /// Its own `auto_id_prefix` (with `per_listener_settings true`;
     /// `None`: the default, `auto-`).
     pub auto_id_prefix: Option<String>,
+    /// Its own `allow_anonymous` (with `per_listener_settings true`;
+    /// `None`: refused when it has a `password_file`, else allowed, as
+    /// for the broker-wide line).
+    pub allow_anonymous: Option<bool>,
+    /// Its own `password_file` (with `per_listener_settings true`).
+    pub password_file: Option<PathBuf>,
+    /// Its own `acl_file` (with `per_listener_settings true`).
+    pub acl_file: Option<PathBuf>,
 }
 
 /// Everything the broker needs to run; the binary and the embedding API share it.
@@ -133,8 +141,9 @@ pub struct Config {
     /// `auto_id_prefix`: what assigned client ids start with (`auto-`).
     pub auto_id_prefix: String,
     /// `per_listener_settings`: each listener has its own security lines
-    /// (boxmq: its own `allow_zero_length_clientid` and `auto_id_prefix`;
-    /// the others must be alike, see docs/MOSQUITTO.md).
+    /// (`allow_anonymous`, `password_file`, `acl_file`,
+    /// `allow_zero_length_clientid`, `auto_id_prefix`; see
+    /// docs/MOSQUITTO.md).
     pub per_listener_settings: bool,
     /// `retain_available`: retained messages on (default) or off.
     pub retain_available: bool,
@@ -257,12 +266,35 @@ impl Config {
     /// A file that cannot be read or has a malformed line, named by file
     /// and line.
     pub fn load_auth(&self) -> Result<Auth, ConfigError> {
-        Auth::load(
+        let error = |e: crate::auth::AuthFileError| ConfigError::new(&e.origin, e.line, e.message);
+        let auth = Auth::load(
             self.password_file.as_deref(),
             self.acl_file.as_deref(),
             self.allow_anonymous,
         )
-        .map_err(|e| ConfigError::new(&e.origin, e.line, e.message))
+        .map_err(error)?;
+        if !self.per_listener_settings || self.listeners.is_empty() {
+            return Ok(auth);
+        }
+        // Mosquitto's per_listener_settings true: each listener its own.
+        let own = self.listeners.iter().map(|l| {
+            Auth::load(
+                l.password_file.as_deref(),
+                l.acl_file.as_deref(),
+                l.own_allow_anonymous(),
+            )
+            .map_err(error)
+        });
+        Ok(auth.with_listeners(own.collect::<Result<_, _>>()?))
+    }
+
+    /// Whether clients of listener `index` may connect without a user
+    /// name (its own `allow_anonymous` with `per_listener_settings true`).
+    pub fn anonymous_on(&self, index: usize) -> bool {
+        match self.listeners.get(index) {
+            Some(l) if self.per_listener_settings => l.own_allow_anonymous(),
+            _ => self.allow_anonymous,
+        }
     }
 
     /// The settings the core is made with (see [`Core::new`]).

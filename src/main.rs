@@ -63,7 +63,17 @@ fn serve(args: Vec<String>) -> ExitCode {
         .listeners
         .iter()
         .any(|l| l.use_identity_as_username || l.use_subject_as_username);
-    if !config.allow_anonymous && config.password_file.is_none() && !certificate_users {
+    if config.per_listener_settings && !config.listeners.is_empty() {
+        for l in &config.listeners {
+            let certificates = l.use_identity_as_username || l.use_subject_as_username;
+            if !l.own_allow_anonymous() && l.password_file.is_none() && !certificates {
+                log::warn!(
+                    "listener {}: allow_anonymous is false and it has no password_file: every network client will be refused",
+                    l.addr
+                );
+            }
+        }
+    } else if !config.allow_anonymous && config.password_file.is_none() && !certificate_users {
         log::warn!(
             "allow_anonymous is false and there is no password_file: every network client will be refused"
         );

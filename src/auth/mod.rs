@@ -118,6 +118,12 @@ pub struct Auth {
     passwords: Option<PasswordFile>,
     acl: Option<Acl>,
     allow_anonymous: bool,
+    /// Mosquitto's `per_listener_settings true`: each listener's own
+    /// rules, by listener index (see [`Auth::for_listener`]).
+    listeners: Vec<Auth>,
+    /// With `listeners`: the rules for a client of no known listener
+    /// (nothing allowed).
+    no_listener: Option<Box<Auth>>,
 }
 
 impl Auth {
@@ -129,7 +135,31 @@ impl Auth {
             passwords,
             acl,
             allow_anonymous,
+            listeners: Vec::new(),
+            no_listener: None,
         }
+    }
+
+    /// Mosquitto's `per_listener_settings true`: `listeners[i]` decides
+    /// for the clients of listener `i`, this `Auth` only where no listener
+    /// applies (the HTTP status listener's basic auth). A session whose
+    /// listener is not known (restored from disk, its client not back
+    /// yet) may do nothing, as in Mosquitto.
+    pub fn with_listeners(mut self, listeners: Vec<Auth>) -> Auth {
+        self.listeners = listeners;
+        self.no_listener = Some(Box::new(Auth::new(None, Some(Acl::default()), false)));
+        self
+    }
+
+    /// The rules for a client of listener `index` (`None`: not known).
+    /// Without per-listener rules, this `Auth` itself.
+    pub fn for_listener(&self, index: Option<u16>) -> &Auth {
+        let Some(nobody) = self.no_listener.as_deref() else {
+            return self;
+        };
+        index
+            .and_then(|i| self.listeners.get(usize::from(i)))
+            .unwrap_or(nobody)
     }
 
     /// Load the configured files. Any unreadable or malformed file is an

@@ -137,3 +137,29 @@ fn load_reports_broken_files_and_keeps_nothing() {
     assert!(auth.passwords().is_none() && auth.acl().is_none());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn per_listener_rules_and_none_for_an_unknown_listener() {
+    let open = Auth::new(None, None, true);
+    let strict = Auth::new(Some(passwords()), Some(acl()), false);
+    let global = Auth::new(None, None, true);
+    // Without per-listener rules every listener gets the broker-wide ones.
+    assert!(std::ptr::eq(global.for_listener(Some(1)), &global));
+    assert!(std::ptr::eq(global.for_listener(None), &global));
+    let auth = global.with_listeners(vec![open, strict]);
+    let (first, second) = (auth.for_listener(Some(0)), auth.for_listener(Some(1)));
+    assert_eq!(first.authenticate(None, None), AuthResult::Allowed);
+    assert_eq!(second.authenticate(None, None), AuthResult::NotAuthorized);
+    assert!(first.may_publish(Some("bob"), "c", "anything"));
+    assert!(!second.may_publish(Some("bob"), "c", "anything"));
+    // No listener known (a session restored from disk), or one past the
+    // list: nothing is allowed.
+    for nobody in [auth.for_listener(None), auth.for_listener(Some(2))] {
+        assert_eq!(nobody.authenticate(None, None), AuthResult::NotAuthorized);
+        assert!(!nobody.may_receive(None, "c", "a"));
+        assert_eq!(
+            nobody.subscribe_decision(None, "c", "#"),
+            SubscribeDecision::Denied
+        );
+    }
+}

@@ -686,9 +686,8 @@ fn loop_thread(
 }
 
 fn log_listening(addrs: &[SocketAddr], config: &Config) {
-    let allow_anonymous = config.allow_anonymous;
-    for addr in addrs {
-        if !addr.ip().is_loopback() && allow_anonymous {
+    for (i, addr) in addrs.iter().enumerate() {
+        if !addr.ip().is_loopback() && config.anonymous_on(i) {
             log::warn!(
                 "listening on {addr} with anonymous access: any device that reaches this address can publish and subscribe"
             );

@@ -38,7 +38,16 @@ impl ListenerConfig {
             mount_point: None,
             allow_zero_length_clientid: None,
             auto_id_prefix: None,
+            allow_anonymous: None,
+            password_file: None,
+            acl_file: None,
         }
+    }
+
+    /// Whether its clients may connect without a user name, with
+    /// `per_listener_settings true`.
+    pub fn own_allow_anonymous(&self) -> bool {
+        self.allow_anonymous.unwrap_or(self.password_file.is_none())
     }
 
     /// What the core applies to this listener's clients; with

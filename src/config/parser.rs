@@ -27,8 +27,9 @@ pub(super) struct Line<'a> {
     pub rest: &'a str,
 }
 
-/// A security line seen while `per_listener_settings true` may be in
-/// force: which listener section it was in, and its value.
+/// A security line (`allow_anonymous`, `password_file`, `acl_file`):
+/// which listener section it was in, and its value, for
+/// `per_listener_settings true` (applied at the end, when that is known).
 pub(super) struct SecurityLine {
     pub name: String,
     /// Index in `Config::listeners` of the section (None: before any).
@@ -52,7 +53,8 @@ pub(super) struct Parser {
     pub listener_seen: bool,
     /// `per_listener_settings true`.
     pub per_listener_settings: bool,
-    /// Security lines, checked against `per_listener_settings` at the end.
+    /// Security lines, applied per listener at the end with
+    /// `per_listener_settings true`.
     pub security: Vec<SecurityLine>,
     /// `allow_anonymous` was given (Mosquitto's default depends on it).
     pub allow_anonymous_set: bool,
@@ -252,9 +254,7 @@ impl Parser {
     /// Checks made once every file is read; gives the finished config.
     pub fn finish(mut self, origin: &str) -> Result<Config, ConfigError> {
         let whole = |message: String| ConfigError::new(origin, 0, message);
-        if self.per_listener_settings {
-            self.check_per_listener()?;
-        }
+        let default_started = self.default_at.is_some();
         if let Some(at) = self.default_at.take() {
             let l = self.default_listener.clone();
             if let Some(i) = self.config.listeners.iter().position(|x| x.addr == l.addr) {
@@ -280,6 +280,9 @@ impl Parser {
                         .to_owned(),
                 ));
             }
+        }
+        if self.per_listener_settings {
+            self.apply_per_listener(default_started)?;
         }
         for (l, at) in self.config.listeners.iter().zip(&self.listener_at) {
             listener::check(l).map_err(|m| ConfigError::new(&at.origin, at.line, m))?;
@@ -308,54 +311,40 @@ impl Parser {
         Ok(self.config)
     }
 
-    /// boxmq applies security settings to every listener. With
-    /// `per_listener_settings true` that is only Mosquitto's meaning when
-    /// every listener section sets each of them alike; anything else is
-    /// refused rather than run with another listener's rules.
-    fn check_per_listener(&self) -> Result<(), ConfigError> {
-        // Sections: each `listener`, and the default listener (lines
-        // before any `listener`) when `port` or `bind_address` starts it.
-        let default = usize::MAX;
-        let mut all: Vec<usize> = (0..self.config.listeners.len()).collect();
-        if self.default_at.is_some() {
-            all.push(default);
-        }
-        if all.is_empty() {
-            // Only the local listener Mosquitto starts without any.
+    /// `per_listener_settings true`: each `allow_anonymous`,
+    /// `password_file` and `acl_file` line applies to the listener it
+    /// follows (Mosquitto's meaning); lines before any `listener` line to
+    /// the default listener, which `default_started` says a `port` line
+    /// started (it is then `config.listeners[0]`). With no listener at
+    /// all, the lines are the broker-wide ones of the local listener.
+    fn apply_per_listener(&mut self, default_started: bool) -> Result<(), ConfigError> {
+        if self.config.listeners.is_empty() {
             return Ok(());
         }
         for s in &self.security {
-            if s.section.is_none() && self.default_at.is_none() {
-                return Err(ConfigError::new(
-                    &s.place.origin,
-                    s.place.line,
-                    format!(
-                        "{}: with per_listener_settings true this line applies to the \
-                         default listener, which is not started (there is no 'port' line); \
-                         move it after a 'listener' line",
-                        s.name
-                    ),
-                ));
-            }
-            let same = self.security.iter().filter(|o| o.name == s.name);
-            let mut sections: Vec<usize> =
-                same.clone().map(|o| o.section.unwrap_or(default)).collect();
-            sections.sort_unstable();
-            sections.dedup();
-            let differs = same.clone().any(|o| o.value != s.value);
-            let covers = all.iter().all(|x| sections.contains(x));
-            if differs || !covers {
-                return Err(ConfigError::new(
-                    &s.place.origin,
-                    s.place.line,
-                    format!(
-                        "{}: with per_listener_settings true, boxmq needs every listener to \
-                         set it alike (its security settings apply to all listeners); set it \
-                         the same after each 'listener' line, or use per_listener_settings \
-                         false and one setting",
-                        s.name
-                    ),
-                ));
+            let index = match s.section {
+                Some(i) => i + usize::from(default_started),
+                None if default_started => 0,
+                None => {
+                    return Err(ConfigError::new(
+                        &s.place.origin,
+                        s.place.line,
+                        format!(
+                            "{}: with per_listener_settings true this line applies to the \
+                             default listener, which is not started (there is no 'port' line); \
+                             move it after a 'listener' line",
+                            s.name
+                        ),
+                    ));
+                }
+            };
+            let Some(l) = self.config.listeners.get_mut(index) else {
+                continue;
+            };
+            match s.name.as_str() {
+                "allow_anonymous" => l.allow_anonymous = Some(s.value == "true"),
+                "password_file" => l.password_file = Some(PathBuf::from(&s.value)),
+                _ => l.acl_file = Some(PathBuf::from(&s.value)),
             }
         }
         Ok(())

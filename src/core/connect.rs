@@ -150,7 +150,7 @@ impl Core {
     ) -> Result<(), Stop> {
         let allow_empty = (self.listener_of(id).allow_zero_length_clientid)
             .unwrap_or(self.allow_zero_length_clientid);
-        let refused = self.check_connect(c, trusted, proved, allow_empty);
+        let refused = self.check_connect(id, c, trusted, proved, allow_empty);
         let refused = refused.or_else(|| self.username_as_client_id(id, c));
         if let Some(reason) = refused {
             log::info!(
@@ -188,7 +188,8 @@ impl Core {
             // `mount_point`: the will goes behind it, like the client's
             // own messages.
             let topic = self.mounted(id, w.topic);
-            if !trusted && !self.auth.may_publish(c.username, c.client_id, &topic) {
+            let auth = self.auth.for_listener(self.listener_index(id));
+            if !trusted && !auth.may_publish(c.username, c.client_id, &topic) {
                 // A will the client could not publish itself is refused
                 // at CONNECT, as Mosquitto does.
                 log::info!(
@@ -324,6 +325,7 @@ impl Core {
         now: Instant,
     ) {
         let policy = self.policies.get(client_id).copied();
+        let listener = self.listener_index(id);
         let Some(s) = self.sessions.get_mut(sid.0) else {
             return;
         };
@@ -350,6 +352,7 @@ impl Core {
         s.client_max_packet = c.properties.maximum_packet_size().unwrap_or(u32::MAX);
         s.username = c.username.map(Into::into);
         s.trusted = trusted;
+        s.set_listener(listener);
         if let Some(p) = policy {
             // A bridge's session, possibly restored from disk.
             s.policy = Some(p);
@@ -504,11 +507,13 @@ impl Core {
         None
     }
 
-    /// The CONNACK refusal a CONNECT earns before any session is touched.
-    /// `trusted`: the application's own connection (no checks); `proved`:
-    /// the transport proved the user name, so no password is needed.
+    /// The CONNACK refusal a CONNECT of connection `id` earns before any
+    /// session is touched. `trusted`: the application's own connection (no
+    /// checks); `proved`: the transport proved the user name, so no
+    /// password is needed.
     fn check_connect(
         &self,
+        id: ConnId,
         c: &Connect<'_>,
         trusted: bool,
         proved: bool,
@@ -560,7 +565,8 @@ impl Core {
             // The application's on_connect decides instead of the file.
             return None;
         }
-        match self.auth.authenticate(c.username, c.password) {
+        let auth = self.auth.for_listener(self.listener_index(id));
+        match auth.authenticate(c.username, c.password) {
             AuthResult::Allowed => None,
             AuthResult::BadCredentials => Some(Refusal::BadCredentials),
             AuthResult::NotAuthorized => Some(Refusal::NotAuthorized),

@@ -79,6 +79,12 @@ impl Core {
         }
     }
 
+    /// The index of connection `id`'s listener, when it has options of
+    /// its own (see `set_listener`).
+    pub(super) fn listener_index(&self, id: ConnId) -> Option<u16> {
+        self.conn(id).and_then(Conn::listener)
+    }
+
     /// The options of connection `id`'s listener.
     pub(super) fn listener_of(&self, id: ConnId) -> &ListenerOptions {
         self.conn(id)

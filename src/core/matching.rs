@@ -181,9 +181,11 @@ impl Core {
     pub(crate) fn may_receive(&self, sid: SessionId, topic: &str) -> bool {
         self.sessions.get(sid.0).is_some_and(|s| {
             s.trusted
-                || self
-                    .auth
-                    .may_receive(s.username.as_deref(), &s.client_id, topic)
+                || self.auth.for_listener(s.listener()).may_receive(
+                    s.username.as_deref(),
+                    &s.client_id,
+                    topic,
+                )
         })
     }
 }

@@ -457,9 +457,11 @@ impl Core {
     fn may_publish(&self, sid: SessionId, topic: &str) -> bool {
         self.sessions.get(sid.0).is_some_and(|s| {
             s.trusted
-                || self
-                    .auth
-                    .may_publish(s.username.as_deref(), &s.client_id, topic)
+                || self.auth.for_listener(s.listener()).may_publish(
+                    s.username.as_deref(),
+                    &s.client_id,
+                    topic,
+                )
         })
     }
 

@@ -183,6 +183,10 @@ pub(crate) struct Session {
     pub protocol: ProtocolVersion,
     /// The application's own session: no ACL applies.
     pub trusted: bool,
+    /// The listener of the last connection (its index + 1), when it has
+    /// options of its own (`Core::set_listener`): with
+    /// `per_listener_settings`, its ACL. Two bytes: the session stays small.
+    listener: Option<std::num::NonZeroU16>,
 }
 
 /// The part of a [`Session`] that an idle client leaves empty.
@@ -259,7 +263,19 @@ impl Session {
             next_pid: 0,
             protocol,
             trusted: false,
+            listener: None,
         }
+    }
+
+    /// The listener of the last connection, if noted (see `listener`).
+    pub fn listener(&self) -> Option<u16> {
+        self.listener.map(|n| n.get() - 1)
+    }
+
+    pub fn set_listener(&mut self, index: Option<u16>) {
+        self.listener = index
+            .and_then(|i| i.checked_add(1))
+            .and_then(std::num::NonZeroU16::new);
     }
 
     /// Whether the session still shares the empty state (tests).

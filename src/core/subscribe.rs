@@ -222,9 +222,11 @@ impl Core {
     pub(super) fn acl_decision(&self, sid: SessionId, filter: &str) -> SubscribeDecision {
         match self.sessions.get(sid.0) {
             Some(s) if s.trusted => SubscribeDecision::Full,
-            Some(s) => self
-                .auth
-                .subscribe_decision(s.username.as_deref(), &s.client_id, filter),
+            Some(s) => self.auth.for_listener(s.listener()).subscribe_decision(
+                s.username.as_deref(),
+                &s.client_id,
+                filter,
+            ),
             None => SubscribeDecision::Denied,
         }
     }

@@ -202,35 +202,43 @@ fn default_listener_lines() {
 }
 
 #[test]
-fn per_listener_settings_accepts_alike_and_refuses_different() {
-    let alike = "per_listener_settings true\nlistener 1\nallow_anonymous true\n\
-                 listener 2\nallow_anonymous true\n";
-    assert!(parse(alike).unwrap().allow_anonymous);
-    for (text, line) in [
-        // Different values.
-        (
-            "per_listener_settings true\nlistener 1\nallow_anonymous true\n\
-             listener 2\nallow_anonymous false\n",
-            3,
-        ),
-        // Set on one listener only: the other would get Mosquitto's default.
-        (
-            "per_listener_settings true\nlistener 1\npassword_file /p\nlistener 2\n",
-            3,
-        ),
-        // Before any listener: Mosquitto's default listener, not started.
-        (
-            "per_listener_settings true\nallow_anonymous true\nlistener 1\n",
-            2,
-        ),
-    ] {
-        let (got, message) = fail(text);
-        assert_eq!(got, line, "{text}: {message}");
-        assert!(message.contains("per_listener_settings true"), "{message}");
-    }
-    // Off (Mosquitto's default): one setting for all.
-    let c = parse("listener 1\nallow_anonymous true\nlistener 2\n").unwrap();
-    assert!(c.allow_anonymous);
+fn per_listener_settings_gives_each_listener_its_security_lines() {
+    let c = parse(
+        "per_listener_settings true\nport 1883\nallow_anonymous true\n\
+         listener 1884\npassword_file /p\nacl_file /a\n\
+         listener 1885\nallow_anonymous false\n\
+         listener 1886\n",
+    )
+    .unwrap();
+    let l = &c.listeners;
+    assert_eq!(l.len(), 4);
+    // The default listener (port 1883) first, with the lines before any
+    // `listener`.
+    assert_eq!(l[0].addr.port(), 1883);
+    assert_eq!(l[0].allow_anonymous, Some(true));
+    assert!(l[0].own_allow_anonymous());
+    assert_eq!(l[1].password_file, Some(PathBuf::from("/p")));
+    assert_eq!(l[1].acl_file, Some(PathBuf::from("/a")));
+    // A password file without allow_anonymous refuses anonymous clients.
+    assert!(!l[1].own_allow_anonymous() && !c.anonymous_on(1));
+    assert!(!l[2].own_allow_anonymous() && l[2].password_file.is_none());
+    assert!(l[3].own_allow_anonymous() && l[3].acl_file.is_none());
+    // per_listener_settings may come after the lines it governs.
+    let c = parse("listener 1\nacl_file /a\nlistener 2\nper_listener_settings true\n").unwrap();
+    assert_eq!(c.listeners[0].acl_file, Some(PathBuf::from("/a")));
+    assert_eq!(c.listeners[1].acl_file, None);
+    // Before any listener, without a port line: no listener to apply to.
+    let (line, message) = fail("per_listener_settings true\nallow_anonymous true\nlistener 1\n");
+    assert_eq!(line, 2);
+    assert!(
+        message.contains("default listener, which is not started"),
+        "{message}"
+    );
+    // Off (Mosquitto's default): one setting for all; the listeners'
+    // own stay empty.
+    let c = parse("listener 1\nallow_anonymous false\nlistener 2\n").unwrap();
+    assert!(!c.allow_anonymous && !c.anonymous_on(1));
+    assert_eq!(c.listeners[1].allow_anonymous, None);
 }
 
 #[test]
