@@ -208,6 +208,105 @@ fn qos2_past_receive_maximum_at_once_is_0x93() {
     );
 }
 
+/// Paho's `test_flow_control2` again, as its client behaves: it answers
+/// each PUBREC with a PUBREL at once, so it is still writing when the
+/// broker closes it for exceeding the Receive Maximum [MQTT-3.3.4-7].
+/// Every one of those writes must succeed until the client has read the
+/// DISCONNECT 0x93 (§4.13: the broker may close after sending it; a reset
+/// in answer to the PUBRELs would surface as a broken pipe first). The
+/// broker shuts its write side after the DISCONNECT and discards what
+/// still comes; the client then reads the end of the stream.
+#[test]
+fn a_client_still_acknowledging_reads_its_0x93() {
+    if skip_unless_boxmq(
+        "a_client_still_acknowledging_reads_its_0x93",
+        "Mosquitto 2.0.11 answers PUBREC 0x97 (Quota exceeded) and stays connected",
+    ) {
+        return;
+    }
+    let b = TestBroker::start_with_config(&["max_inflight_messages 100"]);
+    let (mut c, ack) = V5Client::connect_opts(b.port, &V5Opts::new("corners-fc2"));
+    assert_eq!(ack.props.receive_maximum(), Some(100), "{ack:?}");
+    let mut burst = Vec::new();
+    for id in 1..=101u16 {
+        burst.extend(frame5::publish(PLUG, b"q2", 2, false, id, &Props::new()));
+    }
+    c.send(&burst);
+    let mut released = 0;
+    loop {
+        match c.try_recv(CLOSE_WITHIN) {
+            Ok(Rx::PubResp {
+                kind: PubRespKind::PubRec,
+                id,
+                ..
+            }) => {
+                let rel = frame5::pub_resp(PubRespKind::PubRel, id, 0);
+                if let Err(e) = c.try_send(&rel) {
+                    panic!("PUBREL {id} failed before the DISCONNECT was read: {e}");
+                }
+                released += 1;
+                // Time for a reset to come back, if one were sent.
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Ok(Rx::PubResp {
+                kind: PubRespKind::PubComp,
+                ..
+            }) => {}
+            Ok(Rx::Disconnect { reason, .. }) => {
+                assert_eq!(reason, 0x93);
+                break;
+            }
+            other => panic!("after {released} PUBRELs: {other:?}"),
+        }
+    }
+    assert_eq!(released, 100);
+    let after = c.expect_closed(CLOSE_WITHIN);
+    assert!(
+        after.iter().all(|p| matches!(
+            p,
+            Rx::PubResp {
+                kind: PubRespKind::PubComp,
+                ..
+            }
+        )),
+        "{after:?}"
+    );
+}
+
+/// The discarding after a DISCONNECT is bounded: a client that goes on
+/// writing and never closes its side finds the connection gone (its
+/// writes fail) within a few seconds.
+#[test]
+fn a_client_that_keeps_writing_after_its_disconnect_is_cut_off() {
+    if skip_unless_boxmq(
+        "a_client_that_keeps_writing_after_its_disconnect_is_cut_off",
+        "Mosquitto 2.0.11 answers PUBREC 0x97 (Quota exceeded) and stays connected",
+    ) {
+        return;
+    }
+    let b = TestBroker::start_with_config(&["max_inflight_messages 2"]);
+    let mut c = V5Client::connect(b.port, "corners-linger");
+    let mut burst = Vec::new();
+    for id in 1..=3u16 {
+        burst.extend(frame5::publish(PLUG, b"q2", 2, false, id, &Props::new()));
+    }
+    c.send(&burst);
+    let before = c.expect_closed(CLOSE_WITHIN);
+    assert!(
+        matches!(before.last(), Some(Rx::Disconnect { reason: 0x93, .. })),
+        "{before:?}"
+    );
+    let start = std::time::Instant::now();
+    let ping = [0xC0, 0x00];
+    while c.try_send(&ping).is_ok() {
+        assert!(
+            start.elapsed() < Duration::from_secs(8),
+            "writes still accepted 8 s after the DISCONNECT"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// DUP must be 0 on a QoS 0 PUBLISH [MQTT-3.3.1-2]. boxmq treats it as a
 /// malformed packet: DISCONNECT 0x81 and close, nothing forwarded, as the
 /// msg_sequence corpus of Mosquitto 2.0.20 expects ("38 QoS 0 Dup 1").

@@ -300,7 +300,7 @@ impl Core {
             return;
         };
         log::info!("client '{client_id}' connected again; closing its old connection");
-        self.disconnect_v5(old, RC_SESSION_TAKEN_OVER, "session taken over");
+        let _ = self.disconnect_v5(old, RC_SESSION_TAKEN_OVER, "session taken over");
         self.note_close_reason("taken over");
         // Closed as any connection: a session that ends with its
         // connection ends here; one that outlives it is resumed (or
@@ -730,10 +730,12 @@ impl Core {
 
     /// Sends a 5.0 DISCONNECT with `reason` (and, where the client allows,
     /// a reason string) if the connection speaks 5.0.
-    pub(super) fn disconnect_v5(&mut self, id: ConnId, reason: u8, why: &str) {
-        let Some(conn) = self.conn(id) else { return };
+    pub(super) fn disconnect_v5(&mut self, id: ConnId, reason: u8, why: &str) -> bool {
+        let Some(conn) = self.conn(id) else {
+            return false;
+        };
         if !(conn.protocol.is_v5() && conn.is_connected()) {
-            return;
+            return false;
         }
         let mut props = PropertiesBuf::new();
         if conn.problem_info {
@@ -744,6 +746,7 @@ impl Core {
             properties: props.as_properties(),
         });
         self.send(id, &packet);
+        true
     }
 
     /// Closes for a reason found after decoding: a 5.0 DISCONNECT with
@@ -758,7 +761,13 @@ impl Core {
 
     pub(super) fn disconnect_with(&mut self, id: ConnId, reason: u8, why: &str, now: Instant) {
         log::warn!("client {}: {why}; closing", self.label(id));
-        self.disconnect_v5(id, reason, why);
+        if self.disconnect_v5(id, reason, why) {
+            // The client broke a rule and may still be sending: the loop
+            // closes so that it reads why (see `Core::linger`).
+            if let Some(conn) = self.conn_mut(id) {
+                conn.told = true;
+            }
+        }
         if self.hooks.is_some() {
             let kept = self.take_close_reason_noted();
             self.note_close_reason(kept.unwrap_or("protocol error"));

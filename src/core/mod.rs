@@ -646,6 +646,17 @@ impl Core {
             .is_none_or(|c| c.phase == Phase::Closing && !c.has_held_output())
     }
 
+    /// Whether connection `id`, which [`Core::is_closing`], was sent a
+    /// DISCONNECT saying what rule it broke. Such a client may still be
+    /// writing (acknowledgements, a burst of PUBLISHes): closed at once, its
+    /// next write meets a reset, and many clients then report the broken
+    /// pipe rather than read the DISCONNECT waiting for them. The loop
+    /// closes these in two steps: the write side first, then the rest after
+    /// discarding what the client still sends for a moment.
+    pub fn linger(&self, id: ConnId) -> bool {
+        self.conn(id).is_some_and(|c| c.told)
+    }
+
     /// Graceful stop: tells every connected client (5.0: DISCONNECT 0x8B,
     /// server shutting down) and marks every connection for closing. Wills
     /// are not published: the clients did nothing wrong.
@@ -653,7 +664,7 @@ impl Core {
         for i in 0..self.conns.len() {
             let id = ConnId(i);
             if self.conn(id).is_some_and(|c| c.phase != Phase::Closing) {
-                self.disconnect_v5(id, 0x8B, "server shutting down");
+                let _ = self.disconnect_v5(id, 0x8B, "server shutting down");
                 self.note_close_reason("shutdown");
                 self.close(id, false, now);
             }
