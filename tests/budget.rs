@@ -80,17 +80,26 @@ fn default_config_keeps_a_16_mib_retained_message() {
     p.send(&frame);
     let deadline = Instant::now() + 60 * SEC;
     loop {
-        assert!(Instant::now() < deadline, "no PUBACK for the retained message");
+        assert!(
+            Instant::now() < deadline,
+            "no PUBACK for the retained message"
+        );
         match p.recv(SEC) {
             Some(Msg::Other(PUBACK)) => break,
             Some(_) => {}
-            None => assert!(!p.closed_within(Duration::from_millis(1)), "publisher closed"),
+            None => assert!(
+                !p.closed_within(Duration::from_millis(1)),
+                "publisher closed"
+            ),
         }
     }
     let mut late = broker.client("late-viewer");
     assert_eq!(late.subscribe(&["frigate/door/#"], QoS::AtLeastOnce), [1]);
     let got = late.recv_publish("frigate/door/snapshot", 60 * SEC);
-    assert!(got.as_deref() == Some(&payload[..]), "retained 16 MiB not kept");
+    assert!(
+        got.as_deref() == Some(&payload[..]),
+        "retained 16 MiB not kept"
+    );
 }
 
 #[test]

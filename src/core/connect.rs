@@ -11,7 +11,7 @@ use super::message::{Incoming, WillMsg, WillParts};
 use super::publish::forwardable;
 use super::session::{NEVER_EXPIRES, Session, SessionId, offline_lifetime};
 use super::verdict::{EventKind, Gate, HookQuestion, Kind, Verdict, level};
-use super::{Close, ConnId, Core, Input};
+use super::{CONNECTION_LOG, Close, ConnId, Core, Input};
 use crate::auth::AuthResult;
 use crate::codec::{
     self, Connect, Disconnect, Packet, PropertiesBuf, Property, ProtocolVersion, QoS,
@@ -299,7 +299,10 @@ impl Core {
         else {
             return;
         };
-        log::info!("client '{client_id}' connected again; closing its old connection");
+        log::info!(
+            target: CONNECTION_LOG,
+            "client '{client_id}' connected again; closing its old connection"
+        );
         let _ = self.disconnect_v5(old, RC_SESSION_TAKEN_OVER, "session taken over");
         self.note_close_reason("taken over");
         // Closed as any connection: a session that ends with its
@@ -403,6 +406,7 @@ impl Core {
         self.stats.clients_connected += 1;
         self.stats.clients_maximum = self.stats.clients_maximum.max(self.stats.clients_connected);
         log::info!(
+            target: CONNECTION_LOG,
             "client '{}' connected from {peer} (protocol {:?}, clean {}, keepalive {}s)",
             a.client_id,
             c.protocol,
@@ -607,7 +611,7 @@ impl Core {
         // [MQTT-3.14.4-3]: DISCONNECT discards the will; 5.0 reason 0x04
         // asks for it to be published all the same.
         let with_will = d.reason == RC_DISCONNECT_WITH_WILL;
-        log::info!("client {} disconnected", self.label(id));
+        log::info!(target: CONNECTION_LOG, "client {} disconnected", self.label(id));
         self.note_close_reason("clean");
         self.close(id, with_will, now);
     }
