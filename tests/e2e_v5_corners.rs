@@ -162,6 +162,31 @@ fn paho_v5_sees_broker_topic_aliases() {
     run_paho("v5_topic_alias", b.port, &[]);
 }
 
+/// For the Receive Maximum tests (boxmq-only: Mosquitto 2.0.11 answers
+/// the one too many with PUBREC 0x97 and stays connected): a broker with
+/// `max_inflight_messages window` and a 5.0 client told that window in
+/// CONNACK. `None` when the tests run against Mosquitto.
+fn window_client(test: &str, window: u16, client_id: &str) -> Option<(TestBroker, V5Client)> {
+    if skip_unless_boxmq(
+        test,
+        "Mosquitto 2.0.11 answers PUBREC 0x97 (Quota exceeded) and stays connected",
+    ) {
+        return None;
+    }
+    let line = format!("max_inflight_messages {window}");
+    let b = TestBroker::start_with_config(&[&line]);
+    let (c, ack) = V5Client::connect_opts(b.port, &V5Opts::new(client_id));
+    assert_eq!(ack.props.receive_maximum(), Some(window), "{ack:?}");
+    Some((b, c))
+}
+
+/// QoS 2 PUBLISHes with packet ids 1 to `n`, in one buffer.
+fn qos2_burst(n: u16) -> Vec<u8> {
+    (1..=n)
+        .flat_map(|id| frame5::publish(PLUG, b"q2", 2, false, id, &Props::new()))
+        .collect()
+}
+
 /// More unreleased QoS 2 PUBLISHes than the Receive Maximum the broker
 /// announced [MQTT-3.3.4-7]: DISCONNECT 0x93 (§3.3.4), sent after the
 /// PUBRECs of the ones within the window, as Paho's client_test5
@@ -170,23 +195,17 @@ fn paho_v5_sees_broker_topic_aliases() {
 /// boxmq-only: Mosquitto 2.0.11 answers PUBREC 0x97 and stays connected.
 #[test]
 fn qos2_past_receive_maximum_at_once_is_0x93() {
-    if skip_unless_boxmq(
+    let Some((_b, mut c)) = window_client(
         "qos2_past_receive_maximum_at_once_is_0x93",
-        "Mosquitto 2.0.11 answers PUBREC 0x97 (Quota exceeded) and stays connected",
-    ) {
+        5,
+        "corners-rmax",
+    ) else {
         return;
-    }
-    let b = TestBroker::start_with_config(&["max_inflight_messages 5"]);
-    let (mut c, ack) = V5Client::connect_opts(b.port, &V5Opts::new("corners-rmax"));
-    assert_eq!(ack.props.receive_maximum(), Some(5), "{ack:?}");
+    };
     for _ in 0..8 {
         assert_eq!(c.publish_simple(PLUG, b"q1", 1, false), 0x10);
     }
-    let mut burst = Vec::new();
-    for id in 1..=6u16 {
-        burst.extend(frame5::publish(PLUG, b"q2", 2, false, id, &Props::new()));
-    }
-    let _ = c.try_send(&burst);
+    let _ = c.try_send(&qos2_burst(6));
     let before = c.expect_closed(CLOSE_WITHIN);
     let recs = before
         .iter()
@@ -218,20 +237,14 @@ fn qos2_past_receive_maximum_at_once_is_0x93() {
 /// still comes; the client then reads the end of the stream.
 #[test]
 fn a_client_still_acknowledging_reads_its_0x93() {
-    if skip_unless_boxmq(
+    let Some((_b, mut c)) = window_client(
         "a_client_still_acknowledging_reads_its_0x93",
-        "Mosquitto 2.0.11 answers PUBREC 0x97 (Quota exceeded) and stays connected",
-    ) {
+        100,
+        "corners-fc2",
+    ) else {
         return;
-    }
-    let b = TestBroker::start_with_config(&["max_inflight_messages 100"]);
-    let (mut c, ack) = V5Client::connect_opts(b.port, &V5Opts::new("corners-fc2"));
-    assert_eq!(ack.props.receive_maximum(), Some(100), "{ack:?}");
-    let mut burst = Vec::new();
-    for id in 1..=101u16 {
-        burst.extend(frame5::publish(PLUG, b"q2", 2, false, id, &Props::new()));
-    }
-    c.send(&burst);
+    };
+    c.send(&qos2_burst(101));
     let mut released = 0;
     loop {
         match c.try_recv(CLOSE_WITHIN) {
@@ -278,19 +291,14 @@ fn a_client_still_acknowledging_reads_its_0x93() {
 /// writes fail) within a few seconds.
 #[test]
 fn a_client_that_keeps_writing_after_its_disconnect_is_cut_off() {
-    if skip_unless_boxmq(
+    let Some((_b, mut c)) = window_client(
         "a_client_that_keeps_writing_after_its_disconnect_is_cut_off",
-        "Mosquitto 2.0.11 answers PUBREC 0x97 (Quota exceeded) and stays connected",
-    ) {
+        2,
+        "corners-linger",
+    ) else {
         return;
-    }
-    let b = TestBroker::start_with_config(&["max_inflight_messages 2"]);
-    let mut c = V5Client::connect(b.port, "corners-linger");
-    let mut burst = Vec::new();
-    for id in 1..=3u16 {
-        burst.extend(frame5::publish(PLUG, b"q2", 2, false, id, &Props::new()));
-    }
-    c.send(&burst);
+    };
+    c.send(&qos2_burst(3));
     let before = c.expect_closed(CLOSE_WITHIN);
     assert!(
         matches!(before.last(), Some(Rx::Disconnect { reason: 0x93, .. })),
