@@ -822,7 +822,11 @@ fn the_zip_and_the_msi_hold_the_release_and_the_msi_installs() {
     let (ok, text) = wine_output_in(&msi_prefix, "msiexec", &["/i", &upgrade, "/qn"]);
     assert!(ok, "msiexec /i (upgrade): {text}");
     let products = installed_products(&msi_prefix);
-    assert_eq!(products, [next.clone()], "one boxmq, the newer one");
+    assert_eq!(
+        products,
+        std::slice::from_ref(&next),
+        "one boxmq, the newer one"
+    );
     assert!(installed.join("boxmq.exe").is_file());
     assert_eq!(fs::read_to_string(&config).ok().as_ref(), Some(&edited));
     // Back to the older one: refused, the newer one stays.
