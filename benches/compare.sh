@@ -174,35 +174,15 @@ if [ "$QUICK" = 1 ]; then COMMAND="benches/compare.sh --quick"; fi
 python3 - "$RESULTS" "$OUT" <<PYEOF
 import re, statistics, sys, datetime
 
-results, out = sys.argv[1], sys.argv[2]
-runs = {}
-for line in open(results):
-    if not line.startswith("case="):
-        continue
-    head, _, rest = line.partition(" RESULT ")
-    case = re.match(r"case=(.*?) rep=", head).group(1)
-    kv = dict(re.findall(r"(\S+?)=(\S+)", head.split(" rep=")[1] + " " + rest))
-    runs.setdefault((case, kv.get("broker")), []).append(kv)
+sys.path.insert(0, "benches")
+from lib import read_raw, fmt
 
-def med(case, broker, key):
-    vals = []
-    for kv in runs.get((case, broker), []):
-        try:
-            vals.append(float(kv[key]))
-        except (KeyError, ValueError):
-            pass
-    return statistics.median(vals) if vals else None
+results, out = sys.argv[1], sys.argv[2]
+runs, _, med = read_raw(results)
 
 def errors(case):
     errs = [kv["error"] for b in ("boxmq", "mosquitto") for kv in runs.get((case, b), []) if "error" in kv]
     return errs
-
-def fmt(v, unit=""):
-    if v is None:
-        return "n/a"
-    if abs(v) >= 100:
-        return f"{v:,.0f}{unit}"
-    return f"{v:.3g}{unit}"
 
 rows = []
 def row(case, key, label, better):

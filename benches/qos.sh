@@ -151,35 +151,13 @@ pub_case
 fi
 
 python3 - "$RAW" "$OUT" <<'PYEOF'
-import re, statistics, sys
+import sys
+
+sys.path.insert(0, "benches")
+from lib import read_raw, fmt
 
 raw, out = sys.argv[1], sys.argv[2]
-runs, meta = {}, {}
-for line in open(raw):
-    if line.startswith("# "):
-        k, _, v = line[2:].partition(": ")
-        meta[k] = v.strip()
-        continue
-    if not line.startswith("case="):
-        continue
-    head, _, rest = line.partition(" RESULT ")
-    case = re.match(r"case=(.*?) rep=", head).group(1)
-    kv = dict(re.findall(r"(\S+?)=(\S+)", rest))
-    runs.setdefault((case, kv.get("broker")), []).append(kv)
-
-def med(case, broker, key):
-    vals = []
-    for kv in runs.get((case, broker), []):
-        try:
-            vals.append(float(kv[key]))
-        except (KeyError, ValueError):
-            pass
-    return statistics.median(vals) if vals else None
-
-def fmt(v):
-    if v is None:
-        return "n/a"
-    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
+runs, meta, med = read_raw(raw)
 
 rows = []
 def row(case, key, label, better):
