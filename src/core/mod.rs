@@ -253,6 +253,74 @@ pub struct Core {
     budget: budget::Budget,
 }
 
+/// The delivery side of the core, borrowed apart from its [`Router`] (see
+/// [`Core::split_route`]): what handing a message to a session, its queue
+/// and its connection touches. Routing walks the router's matches while
+/// delivering through this view, so neither needs to take the other's
+/// buffers out and put them back.
+struct Delivery<'a> {
+    limits: &'a Limits,
+    auth: &'a Auth,
+    listeners: &'a [ListenerOptions],
+    /// `CoreOptions::upgrade_outgoing_qos`.
+    upgrade_outgoing_qos: bool,
+    /// `CoreOptions::queue_qos0_messages`.
+    queue_qos0_messages: bool,
+    /// `CoreOptions::max_inflight_bytes`.
+    max_inflight_bytes: usize,
+    sessions: &'a mut Slab<Session>,
+    conns: &'a mut Vec<Option<Conn>>,
+    budget: &'a mut budget::Budget,
+    stats: &'a mut Stats,
+    journal: &'a mut persist::Journal,
+    hooks: &'a mut Option<Box<verdict::Hooks>>,
+    throttled: &'a mut Vec<(ConnId, SessionId)>,
+    resumed: &'a mut std::collections::VecDeque<ConnId>,
+    dirty: &'a mut Vec<ConnId>,
+    urgent: &'a mut Vec<ConnId>,
+    next_sweep: &'a mut Option<Instant>,
+    /// A QoS 0 frame encoded once per routing for every 3.1/3.1.1
+    /// subscriber (`Core::scratch_frame`).
+    frame: &'a mut Vec<u8>,
+    /// Properties of the PUBLISH being encoded (`Core::scratch_props`).
+    props: &'a mut PropertiesBuf,
+}
+
+impl Delivery<'_> {
+    /// Queues `id` for the caller's attention.
+    fn mark_dirty(&mut self, id: ConnId) {
+        if let Some(c) = self.conns.get_mut(id.0).and_then(Option::as_mut) {
+            // Every append to an output buffer ends here: the budget counts it.
+            self.budget.charge_output(c.charge_output());
+            if !c.dirty {
+                c.dirty = true;
+                self.dirty.push(id);
+            }
+            if !c.urgent && c.output_len() >= FLUSH_MARK {
+                c.urgent = true;
+                self.urgent.push(id);
+            }
+        }
+    }
+
+    /// No connection's deadline is before `deadline` any more than before.
+    fn note_deadline(&mut self, deadline: Option<Instant>) {
+        if let Some(d) = deadline {
+            if self.next_sweep.is_none_or(|t| d < t) {
+                *self.next_sweep = Some(d);
+            }
+        }
+    }
+
+    /// Records an event about session `sid`, when events are on (see
+    /// `Core::emit`).
+    fn emit(&mut self, kind: EventKind, sid: SessionId, topic: Option<&str>, reason: Option<&str>) {
+        if let (Some(h), Some(s)) = (self.hooks.as_deref_mut(), self.sessions.get(sid.0)) {
+            h.push_event(kind, s, topic, reason);
+        }
+    }
+}
+
 /// What became of one packet of input (see [`Core::handle_data`]).
 #[must_use]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -693,20 +761,43 @@ impl Core {
         }
     }
 
+    /// The core split in two: its router, and the rest as the delivery
+    /// side (see [`Delivery`]), borrowed apart.
+    #[inline]
+    fn split_route(&mut self) -> (&mut Router, Delivery<'_>) {
+        let delivery = Delivery {
+            limits: &self.limits,
+            auth: &self.auth,
+            listeners: &self.listeners,
+            upgrade_outgoing_qos: self.upgrade_outgoing_qos,
+            queue_qos0_messages: self.queue_qos0_messages,
+            max_inflight_bytes: self.max_inflight_bytes,
+            sessions: &mut self.sessions,
+            conns: &mut self.conns,
+            budget: &mut self.budget,
+            stats: &mut self.stats,
+            journal: &mut self.journal,
+            hooks: &mut self.hooks,
+            throttled: &mut self.throttled,
+            resumed: &mut self.resumed,
+            dirty: &mut self.dirty,
+            urgent: &mut self.urgent,
+            next_sweep: &mut self.next_sweep,
+            frame: &mut self.scratch_frame,
+            props: &mut self.scratch_props,
+        };
+        (&mut self.router, delivery)
+    }
+
+    /// The delivery side of the core (see [`Delivery`]).
+    #[inline]
+    fn delivery(&mut self) -> Delivery<'_> {
+        self.split_route().1
+    }
+
     /// Queues `id` for the caller's attention.
     fn mark_dirty(&mut self, id: ConnId) {
-        if let Some(c) = self.conns.get_mut(id.0).and_then(Option::as_mut) {
-            // Every append to an output buffer ends here: the budget counts it.
-            self.budget.charge_output(c.charge_output());
-            if !c.dirty {
-                c.dirty = true;
-                self.dirty.push(id);
-            }
-            if !c.urgent && c.output_len() >= FLUSH_MARK {
-                c.urgent = true;
-                self.urgent.push(id);
-            }
-        }
+        self.delivery().mark_dirty(id);
     }
 
     /// Encodes `packet` for connection `id` and queues it for writing.
@@ -721,11 +812,7 @@ impl Core {
     }
 
     fn note_deadline(&mut self, deadline: Option<Instant>) {
-        if let Some(d) = deadline {
-            if self.next_sweep.is_none_or(|t| d < t) {
-                self.next_sweep = Some(d);
-            }
-        }
+        self.delivery().note_deadline(deadline);
     }
 
     /// Closes every connection past its deadline, handles sessions whose
