@@ -286,36 +286,59 @@ struct Delivery<'a> {
     props: &'a mut PropertiesBuf,
 }
 
+/// Queues connection `id` for the caller's attention (`dirty`, and
+/// `urgent` past `FLUSH_MARK`); what was appended to its output is charged
+/// to the budget. Shared by `Core` and its `Delivery` view.
+fn mark_dirty(
+    conns: &mut [Option<Conn>],
+    budget: &mut budget::Budget,
+    dirty: &mut Vec<ConnId>,
+    urgent: &mut Vec<ConnId>,
+    id: ConnId,
+) {
+    if let Some(c) = conns.get_mut(id.0).and_then(Option::as_mut) {
+        // Every append to an output buffer ends here: the budget counts it.
+        budget.charge_output(c.charge_output());
+        if !c.dirty {
+            c.dirty = true;
+            dirty.push(id);
+        }
+        if !c.urgent && c.output_len() >= FLUSH_MARK {
+            c.urgent = true;
+            urgent.push(id);
+        }
+    }
+}
+
+/// Moves `next_sweep` back to `deadline` if that is earlier.
+fn note_deadline(next_sweep: &mut Option<Instant>, deadline: Option<Instant>) {
+    if let Some(d) = deadline {
+        if next_sweep.is_none_or(|t| d < t) {
+            *next_sweep = Some(d);
+        }
+    }
+}
+
 impl Delivery<'_> {
     /// Queues `id` for the caller's attention.
+    #[inline(always)]
     fn mark_dirty(&mut self, id: ConnId) {
-        if let Some(c) = self.conns.get_mut(id.0).and_then(Option::as_mut) {
-            // Every append to an output buffer ends here: the budget counts it.
-            self.budget.charge_output(c.charge_output());
-            if !c.dirty {
-                c.dirty = true;
-                self.dirty.push(id);
-            }
-            if !c.urgent && c.output_len() >= FLUSH_MARK {
-                c.urgent = true;
-                self.urgent.push(id);
-            }
-        }
+        mark_dirty(self.conns, self.budget, self.dirty, self.urgent, id);
     }
 
-    /// No connection's deadline is before `deadline` any more than before.
+    /// Moves the next sweep back to `deadline` if that is earlier.
+    #[inline(always)]
     fn note_deadline(&mut self, deadline: Option<Instant>) {
-        if let Some(d) = deadline {
-            if self.next_sweep.is_none_or(|t| d < t) {
-                *self.next_sweep = Some(d);
-            }
-        }
+        note_deadline(self.next_sweep, deadline);
     }
 
-    /// Records an event about session `sid`, when events are on (see
-    /// `Core::emit`).
+    /// Records an event about session `sid`, when events are on (as
+    /// `Core::emit` does).
     fn emit(&mut self, kind: EventKind, sid: SessionId, topic: Option<&str>, reason: Option<&str>) {
-        if let (Some(h), Some(s)) = (self.hooks.as_deref_mut(), self.sessions.get(sid.0)) {
+        let Some(h) = self.hooks.as_deref_mut() else {
+            return;
+        };
+        if let Some(s) = self.sessions.get(sid.0) {
             h.push_event(kind, s, topic, reason);
         }
     }
@@ -797,7 +820,13 @@ impl Core {
 
     /// Queues `id` for the caller's attention.
     fn mark_dirty(&mut self, id: ConnId) {
-        self.delivery().mark_dirty(id);
+        mark_dirty(
+            &mut self.conns,
+            &mut self.budget,
+            &mut self.dirty,
+            &mut self.urgent,
+            id,
+        );
     }
 
     /// Encodes `packet` for connection `id` and queues it for writing.
@@ -812,7 +841,7 @@ impl Core {
     }
 
     fn note_deadline(&mut self, deadline: Option<Instant>) {
-        self.delivery().note_deadline(deadline);
+        note_deadline(&mut self.next_sweep, deadline);
     }
 
     /// Closes every connection past its deadline, handles sessions whose

@@ -902,6 +902,8 @@ impl Delivery<'_> {
     /// the inflight window and the output buffer have room. Order is kept:
     /// the queue is first in, first out [MQTT-4.6.0-6]. Expired messages are
     /// dropped here [MQTT-3.3.2-5].
+    // Inlined into `Core`'s wrapper too, so that it builds no view.
+    #[inline(always)]
     fn pump(&mut self, sid: SessionId, now: Instant) {
         let max_out = self.limits.max_output_buffer;
         let Some(session) = self.sessions.get_mut(sid.0) else {

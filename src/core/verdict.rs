@@ -407,7 +407,12 @@ impl Core {
         topic: Option<&str>,
         reason: Option<&str>,
     ) {
-        self.delivery().emit(kind, sid, topic, reason);
+        let Some(h) = self.hooks.as_deref_mut() else {
+            return;
+        };
+        if let Some(s) = self.sessions.get(sid.0) {
+            h.push_event(kind, s, topic, reason);
+        }
     }
 
     /// Says why the connection about to be closed ends (for its
