@@ -71,6 +71,11 @@ pub use persist::{PersistFigures, PersistMode, RestoreReport, for_each_record};
 /// [`Core::poll_urgent`]).
 const FLUSH_MARK: usize = 64 * 1024;
 
+/// The log target of the lines about clients connecting and disconnecting,
+/// what Mosquitto's `connection_messages false` leaves out of the log.
+/// Under `boxmq::core`, so a `boxmq::core=...` log filter still covers it.
+pub const CONNECTION_LOG: &str = "boxmq::core::connection";
+
 /// What the core is made with: the few settings of the configuration it
 /// reads (the configuration layer builds one, see
 /// `Config::core_options`).
@@ -637,7 +642,7 @@ impl Core {
     /// client said DISCONNECT [MQTT-3.1.2-8]. The id may be reused afterwards.
     pub fn handle_close(&mut self, id: ConnId, now: Instant) {
         if self.conn(id).is_some_and(|c| c.phase != Phase::Closing) {
-            log::info!("client {} closed the connection", self.label(id));
+            log::info!(target: CONNECTION_LOG, "client {} closed the connection", self.label(id));
             self.close(id, true, now);
         }
         if let Some(slot) = self.conns.get_mut(id.0) {
@@ -737,6 +742,17 @@ impl Core {
             .is_none_or(|c| c.phase == Phase::Closing && !c.has_held_output())
     }
 
+    /// Whether connection `id`, which [`Core::is_closing`], was sent a
+    /// DISCONNECT saying what rule it broke. Such a client may still be
+    /// writing (acknowledgements, a burst of PUBLISHes): closed at once, its
+    /// next write meets a reset, and many clients then report the broken
+    /// pipe rather than read the DISCONNECT waiting for them. The loop
+    /// closes these in two steps: the write side first, then the rest after
+    /// discarding what the client still sends for a moment.
+    pub fn linger(&self, id: ConnId) -> bool {
+        self.conn(id).is_some_and(|c| c.told)
+    }
+
     /// Graceful stop: tells every connected client (5.0: DISCONNECT 0x8B,
     /// server shutting down) and marks every connection for closing. Wills
     /// are not published: the clients did nothing wrong.
@@ -744,7 +760,7 @@ impl Core {
         for i in 0..self.conns.len() {
             let id = ConnId(i);
             if self.conn(id).is_some_and(|c| c.phase != Phase::Closing) {
-                self.disconnect_v5(id, 0x8B, "server shutting down");
+                let _ = self.disconnect_v5(id, 0x8B, "server shutting down");
                 self.note_close_reason("shutdown");
                 self.close(id, false, now);
             }
@@ -908,7 +924,11 @@ impl Core {
         }
         for (id, awaiting_connect) in expired {
             if awaiting_connect {
-                log::info!("client {} sent no CONNECT in time; closing", self.label(id));
+                log::info!(
+                    target: CONNECTION_LOG,
+                    "client {} sent no CONNECT in time; closing",
+                    self.label(id)
+                );
                 self.close(id, false, now);
             } else {
                 // [MQTT-3.1.2-24]: no packet within 1.5 x keepalive.
