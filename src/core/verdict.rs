@@ -41,6 +41,13 @@ pub struct HookSet {
     pub events: bool,
 }
 
+impl HookSet {
+    /// No hook and no events: the same as no hooks at all.
+    fn is_off(&self) -> bool {
+        !(self.connect || self.publish || self.subscribe || self.events)
+    }
+}
+
 impl Default for HookSet {
     /// No hook, events on, verdicts within 5 seconds.
     fn default() -> HookSet {
@@ -256,7 +263,7 @@ impl Core {
     /// application's hooks. Connections parked under the previous set keep
     /// waiting for their verdict.
     pub fn set_hooks(&mut self, set: HookSet) {
-        let off = !(set.connect || set.publish || set.subscribe || set.events);
+        let off = set.is_off();
         match (&mut self.hooks, off) {
             (Some(h), false) => h.set = set,
             (Some(h), true) if h.parked.is_empty() => self.hooks = None,
@@ -329,6 +336,8 @@ impl Core {
             return Gate::Go;
         };
         if !h.wants(kind) {
+            // Parked under hooks since removed: handled as without them.
+            self.forget_park(id);
             return Gate::Go;
         }
         let parked = h.parked.contains_key(&id);
@@ -437,10 +446,15 @@ impl Core {
         self.hooks.as_mut().and_then(|h| h.close_reason.take())
     }
 
-    /// Connection `id` is gone: a verdict for it is no longer awaited.
+    /// Connection `id` is gone, or its hook was removed: a verdict for it
+    /// is no longer awaited. Hooks removed while connections were parked
+    /// go once the last of them is let go.
     pub(super) fn forget_park(&mut self, id: ConnId) {
-        if let Some(h) = self.hooks.as_mut() {
-            h.parked.remove(&id);
+        let Some(h) = self.hooks.as_mut() else {
+            return;
+        };
+        if h.parked.remove(&id).is_some() && h.parked.is_empty() && h.set.is_off() {
+            self.hooks = None;
         }
     }
 }
