@@ -19,6 +19,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use super::session::Session;
 use super::{ConnId, Core, SessionId};
 use crate::codec::ProtocolVersion;
 
@@ -219,6 +220,26 @@ pub(super) struct Hooks {
 }
 
 impl Hooks {
+    /// Records an event about session `s`, when events are on; the
+    /// application's own sessions make none (see `Core::emit`).
+    pub(super) fn push_event(
+        &mut self,
+        kind: EventKind,
+        s: &Session,
+        topic: Option<&str>,
+        reason: Option<&str>,
+    ) {
+        if !self.set.events || s.trusted {
+            return;
+        }
+        self.events.push_back(Event {
+            kind,
+            client_id: s.client_id.to_string(),
+            topic: topic.map(str::to_owned),
+            reason: reason.map(str::to_owned),
+        });
+    }
+
     fn wants(&self, kind: Kind) -> bool {
         match kind {
             Kind::Connect => self.set.connect,
@@ -395,18 +416,12 @@ impl Core {
         topic: Option<&str>,
         reason: Option<&str>,
     ) {
-        let Some(h) = self.hooks.as_mut().filter(|h| h.set.events) else {
+        let Some(h) = self.hooks.as_deref_mut() else {
             return;
         };
-        let Some(s) = self.sessions.get(sid.0).filter(|s| !s.trusted) else {
-            return;
-        };
-        h.events.push_back(Event {
-            kind,
-            client_id: s.client_id.to_string(),
-            topic: topic.map(str::to_owned),
-            reason: reason.map(str::to_owned),
-        });
+        if let Some(s) = self.sessions.get(sid.0) {
+            h.push_event(kind, s, topic, reason);
+        }
     }
 
     /// Says why the connection about to be closed ends (for its
