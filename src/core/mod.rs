@@ -221,11 +221,11 @@ pub struct Core {
     next_auto_id: u64,
     /// Keys for [`Core::assign_client_id`]'s random ids.
     id_keys: std::collections::hash_map::RandomState,
-    /// Reused buffers for the hot path, so handling allocates nothing.
     /// Publishers paused, each with the subscriber it waits for (see
     /// `flow.rs`), and those released since the caller last asked.
     throttled: Vec<(ConnId, SessionId)>,
     resumed: std::collections::VecDeque<ConnId>,
+    /// Reused buffers for the hot path, so handling allocates nothing.
     scratch_frame: Vec<u8>,
     scratch_codes: Vec<u8>,
     scratch_props: PropertiesBuf,
