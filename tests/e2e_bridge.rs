@@ -399,6 +399,43 @@ fn shelly_presses_at_qos0_during_an_outage_arrive_afterwards() {
     nothing_more(&mut cloud, Duration::from_millis(500));
 }
 
+/// A box that starts without its uplink (a gateway booting before the
+/// network is up) keeps the presses made before the bridge's first
+/// connection, and sends them once the remote is reached, as Mosquitto's
+/// bridge does: its local session and subscriptions exist from the start.
+#[test]
+fn presses_before_the_first_connection_are_kept_for_the_remote() {
+    if common::skip_unless_boxmq(
+        "first connection",
+        "starts the boxmq binary with bridge lines",
+    ) {
+        return;
+    }
+    const PRESSES: usize = 5;
+    let remote = Remote::start();
+    let mut cloud = RawClient::connect(remote.port, "cloud-first");
+    cloud.subscribe_ok(&[("shellies/#", 1)]);
+    let uplink = Uplink::start(remote.port);
+    uplink.set_up(false);
+    let boxmq = boxmq_bridged(&[uplink.port], &["topic shellies/# out 1"]);
+    let topic = "shellies/shellybutton1-A4CF12F45A11/input_event/0";
+    for i in 0..PRESSES {
+        let mut button = RawClient::connect(boxmq.port, "shellybutton1-A4CF12F45A11");
+        button.publish(topic, format!("m{i:05}").as_bytes(), 1, false);
+        button.disconnect();
+    }
+    wait_retained(
+        boxmq.port,
+        "$SYS/broker/connection/up/queued/messages",
+        &PRESSES.to_string(),
+        Duration::from_secs(10),
+    );
+    uplink.set_up(true);
+    let got = receive(&mut cloud, PRESSES, Duration::from_secs(20));
+    assert_seq(&got, &expected(0, PRESSES));
+    nothing_more(&mut cloud, Duration::from_millis(500));
+}
+
 #[test]
 fn failover_to_the_second_remote() {
     if common::skip_unless_boxmq("failover", "starts the boxmq binary with bridge lines") {

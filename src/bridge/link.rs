@@ -100,7 +100,7 @@ pub(crate) struct Link {
     private_suspect: bool,
     /// This attempt's CONNECT used the private level.
     private_attempt: bool,
-    /// A lazy bridge's local session has been made (on the first tick,
+    /// The bridge's local session has been made (on the first tick,
     /// once the store is restored).
     primed: bool,
     /// When a bridge on a secondary address tries the primary again.
@@ -305,12 +305,13 @@ impl Link {
             self.publish_figures(core, now);
         }
         let lazy = self.cfg.start_type == StartType::Lazy;
-        if lazy && !self.primed {
+        if !self.primed {
             // The local session and its subscriptions exist from the
-            // start, so that messages for the remote are kept (and
-            // counted against the threshold) before the first
-            // connection. Not before the first tick: the store restores
-            // the session, if it has one, before the loop runs.
+            // start, so that messages for the remote are kept before the
+            // first connection (a box booting without its uplink; for a
+            // lazy bridge they count against the threshold). Not before
+            // the first tick: the store restores the session, if it has
+            // one, before the loop runs.
             // The local side stays open until the core's SUBACK (with
             // persistence the core answers once the session is durable).
             self.primed = true;
