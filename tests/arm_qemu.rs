@@ -42,7 +42,7 @@ mod common;
 mod nested_cargo;
 use common::certs::Certs;
 use common::{MosqSub, mosquitto_pub};
-use nested_cargo::{cargo, tail};
+use nested_cargo::tail;
 
 const TOPIC: &str = "shellies/shellybutton1-A4CF12F45A10/input_event/0";
 const PAYLOAD: &str = r#"{"event":"S","event_cnt":3}"#;
@@ -130,6 +130,33 @@ fn have_tools(test: &str, arm: &Arm, tools: &[&str]) -> bool {
     assert!(!in_ci(), "{msg} (CI=true: not skipping)");
     println!("NOTE: skipped: {msg}");
     false
+}
+
+/// Removes what the outer `cargo test` set for this test process
+/// (`CARGO_PKG_*`, `CARGO_MANIFEST_*`, `CARGO_CRATE_NAME`,
+/// `CARGO_PRIMARY_PACKAGE`). ring's build script tracks some of them, so
+/// with them set the nested build differs from the same `cargo build` (or
+/// `cargo deb`) typed in a shell, and each would rebuild ring and all after
+/// it for the other.
+fn as_from_a_shell(cmd: &mut Command) -> &mut Command {
+    for (key, _) in std::env::vars_os() {
+        let name = key.to_string_lossy();
+        if name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_MANIFEST_")
+            || name == "CARGO_CRATE_NAME"
+            || name == "CARGO_PRIMARY_PACKAGE"
+        {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd
+}
+
+/// A nested cargo (`tests/nested_cargo`), with the environment of a shell.
+fn cargo() -> Command {
+    let mut cmd = nested_cargo::cargo();
+    as_from_a_shell(&mut cmd);
+    cmd
 }
 
 fn run_bounded(cmd: &mut Command, limit: Duration, what: &str) -> (ExitStatus, String) {

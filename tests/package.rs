@@ -189,6 +189,26 @@ fn have_tools(test: &str, target: Option<&str>, tools: &[&str]) -> bool {
     false
 }
 
+/// Removes what the outer `cargo test` set for this test process
+/// (`CARGO_PKG_*`, `CARGO_MANIFEST_*`, `CARGO_CRATE_NAME`,
+/// `CARGO_PRIMARY_PACKAGE`). ring's build script tracks some of them, so
+/// with them set the nested build differs from the same `cargo build` (or
+/// `cargo deb`) typed in a shell, and each would rebuild ring and all after
+/// it for the other.
+fn as_from_a_shell(cmd: &mut Command) -> &mut Command {
+    for (key, _) in std::env::vars_os() {
+        let name = key.to_string_lossy();
+        if name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_MANIFEST_")
+            || name == "CARGO_CRATE_NAME"
+            || name == "CARGO_PRIMARY_PACKAGE"
+        {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd
+}
+
 /// `cargo deb --fast [--target T] [--variant V]` with `target_dir` as the
 /// target dir, into a fresh `out_dir`; returns the one `.deb` it wrote.
 fn build_deb(
@@ -208,9 +228,10 @@ fn build_deb(
     if let Some(variant) = variant {
         cmd.args(["--variant", variant]);
     }
-    // As tests/nested_cargo does for tests/arm_qemu.rs, so that both see
-    // the same build there.
-    cmd.env("CARGO_TARGET_DIR", target_dir)
+    // As tests/arm_qemu.rs runs cargo, so that both see the same build in
+    // target/arm-qemu, and so does `cargo deb` typed in a shell.
+    as_from_a_shell(&mut cmd)
+        .env("CARGO_TARGET_DIR", target_dir)
         .env_remove("CARGO_BUILD_TARGET")
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS");
