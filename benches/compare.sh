@@ -16,6 +16,7 @@
 # 127.0.0.1 only; every broker it starts is stopped by PID on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 
 REPS=3
 OUT=BENCHMARKS.md
@@ -48,36 +49,13 @@ if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 10100 ]; then
 fi
 
 echo "== building boxmq (release) and the load generator" >&2
-cargo build --release --bin boxmq >&2
-LOAD=$(cargo bench --bench load --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*load-[0-9a-f]*\)).*/\1/p' | tail -1)
-[ -x "$LOAD" ] || { echo "cannot find the load generator binary" >&2; exit 1; }
+build_boxmq
+LOAD=$(bench_bin load)
 BOXMQ=target/release/boxmq
 
 # Broker on CPU 0, load on CPU 1, where pinning works.
-PIN_BROKER=()
-PIN_LOAD=()
-if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ] && taskset -c 0 true 2>/dev/null && taskset -c 1 true 2>/dev/null; then
-    PIN_BROKER=(taskset -c 0)
-    PIN_LOAD=(taskset -c 1)
-    PINNING="broker on CPU 0, load generator on CPU 1 (taskset)"
-else
-    PINNING="no pinning (taskset unavailable or fewer than 2 CPUs)"
-fi
-
-TMP=$(mktemp -d)
-BROKER_PID=
-cleanup() {
-    if [ -n "$BROKER_PID" ]; then
-        kill "$BROKER_PID" 2>/dev/null || true
-        wait "$BROKER_PID" 2>/dev/null || true
-    fi
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
+pin_cpus
+bench_tmp
 
 # start_broker NAME: a fresh broker on a free port; sets PORT and BROKER_PID.
 start_broker() {
@@ -92,7 +70,7 @@ max_queued_messages 100000
 log_type ${BOXMQ_LOG_TYPE:-error}
 persistence false
 EOF
-            "${PIN_BROKER[@]}" "$BOXMQ" -c "$TMP/boxmq.conf" >"$TMP/broker.log" 2>&1 &
+            launch_broker boxmq "$BOXMQ" -c "$TMP/boxmq.conf"
             ;;
         mosquitto)
             cat >"$TMP/mosquitto.conf" <<EOF
@@ -103,26 +81,10 @@ max_queued_messages 100000
 max_connections -1
 log_dest none
 EOF
-            "${PIN_BROKER[@]}" "$MOSQUITTO" -c "$TMP/mosquitto.conf" >"$TMP/broker.log" 2>&1 &
+            launch_broker mosquitto "$MOSQUITTO" -c "$TMP/mosquitto.conf"
             ;;
     esac
-    BROKER_PID=$!
-    for _ in $(seq 50); do
-        if "$LOAD" ping --addr "127.0.0.1:$PORT" >/dev/null 2>&1; then
-            sleep 0.2 # let it settle before RSS is read
-            return 0
-        fi
-        sleep 0.1
-    done
-    echo "broker $1 did not come up:" >&2
-    cat "$TMP/broker.log" >&2
-    exit 1
-}
-
-stop_broker() {
-    kill "$BROKER_PID" 2>/dev/null || true
-    wait "$BROKER_PID" 2>/dev/null || true
-    BROKER_PID=
+    sleep 0.2 # let it settle before RSS is read
 }
 
 RESULTS="$RAW"
@@ -137,8 +99,7 @@ run_case() {
             local rss0
             rss0=$(awk '/^VmRSS:/ {print $2}' "/proc/$BROKER_PID/status")
             local line
-            line=$(timeout 180 "${PIN_LOAD[@]}" "$LOAD" "$scenario" --addr "127.0.0.1:$PORT" \
-                --broker "$broker" --pid "$BROKER_PID" "$@" 2>"$TMP/load.err" | grep '^RESULT' || true)
+            line=$(load_result 180 "$scenario" "$broker" "$@")
             [ -n "$line" ] || line="RESULT scenario=$scenario broker=$broker error=no_result"
             echo "case=$case rep=$rep rss_fresh_kib=$rss0 $line" >>"$RESULTS"
             echo "  $case rep $rep $broker: ${line#RESULT }" >&2
@@ -160,8 +121,7 @@ fi
 FANIN_RATE=${FANIN_RATE:-2000}
 
 echo "== running ($REPS reps; $PINNING)" >&2
-START=$(date +%s)
-LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
+meta_start
 run_case "press" press --presses "$PRESSES" --concurrency 50 --duration 3
 # Issue 17: broker CPU per press cycle at the same rate for both brokers,
 # boxmq at its default log level (one line per connect and disconnect).
@@ -185,14 +145,10 @@ for n in 1000 10000; do
     run_case "idle clients=$n" idle --clients "$n"
 done
 {
-    echo "# elapsed: $(( $(date +%s) - START ))"
-    echo "# loadavg_start: $LOADAVG_START"
-    echo "# loadavg_end: $(cut -d' ' -f1-3 /proc/loadavg)"
-    echo "# reps: $REPS"
+    meta_head
     echo "# quick: $QUICK"
     echo "# pinning: $PINNING"
-    echo "# date: $(date -u '+%Y-%m-%d %H:%M UTC')"
-    echo "# commit: $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+    meta_stamp
 } >>"$RESULTS"
 fi
 [ -s "$RESULTS" ] || { echo "no runs in $RESULTS" >&2; exit 1; }
@@ -210,43 +166,23 @@ BOXMQ_SIZE=$(stat -c %s "$BOXMQ")
 MOSQ_SIZE=$(stat -c %s "$MOSQUITTO")
 MOSQ_LIBS=$(ldd "$MOSQUITTO" | awk '$3 ~ /^\// && $1 !~ /^(libc|libm)\.so/ {print $1}' | tr '\n' ' ' || true)
 MACHINE="$(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), Linux $(uname -r)"
-# (mosquitto -h exits 3.)
-MOSQ_VERSION=$({ "$MOSQUITTO" -h 2>/dev/null || true; } | sed -n 's/^mosquitto version \([^ ]*\).*/\1/p' | head -1)
-COMMAND="benches/compare.sh --reps $REPS"; [ "$QUICK" = 1 ] && COMMAND="benches/compare.sh --quick" || true
+MOSQ_VERSION=$(mosquitto_version)
+COMMAND="benches/compare.sh --reps $REPS"
+if [ "$QUICK" = 1 ]; then COMMAND="benches/compare.sh --quick"; fi
 
 
 python3 - "$RESULTS" "$OUT" <<PYEOF
 import re, statistics, sys, datetime
 
-results, out = sys.argv[1], sys.argv[2]
-runs = {}
-for line in open(results):
-    if not line.startswith("case="):
-        continue
-    head, _, rest = line.partition(" RESULT ")
-    case = re.match(r"case=(.*?) rep=", head).group(1)
-    kv = dict(re.findall(r"(\S+?)=(\S+)", head.split(" rep=")[1] + " " + rest))
-    runs.setdefault((case, kv.get("broker")), []).append(kv)
+sys.path.insert(0, "benches")
+from lib import read_raw, fmt
 
-def med(case, broker, key):
-    vals = []
-    for kv in runs.get((case, broker), []):
-        try:
-            vals.append(float(kv[key]))
-        except (KeyError, ValueError):
-            pass
-    return statistics.median(vals) if vals else None
+results, out = sys.argv[1], sys.argv[2]
+runs, _, med = read_raw(results)
 
 def errors(case):
     errs = [kv["error"] for b in ("boxmq", "mosquitto") for kv in runs.get((case, b), []) if "error" in kv]
     return errs
-
-def fmt(v, unit=""):
-    if v is None:
-        return "n/a"
-    if abs(v) >= 100:
-        return f"{v:,.0f}{unit}"
-    return f"{v:.3g}{unit}"
 
 rows = []
 def row(case, key, label, better):

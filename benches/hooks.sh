@@ -18,6 +18,7 @@
 # starts is stopped by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 
 REPS=3
 REV=main
@@ -34,16 +35,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-TMP=$(mktemp -d)
-BROKER_PID=
-cleanup() {
-    if [ -n "$BROKER_PID" ]; then
-        kill "$BROKER_PID" 2>/dev/null || true
-        wait "$BROKER_PID" 2>/dev/null || true
-    fi
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
+bench_tmp
 
 if [ "$RENDER_ONLY" = 0 ]; then
 echo "== building: $REV (before), this tree, the hooks broker, the load generator" >&2
@@ -53,22 +45,12 @@ git archive "$REV" | tar -x -C "$TMP/src"
 find "$TMP/src" -name '*.rs' -exec touch {} +
 (cd "$TMP/src" && CARGO_TARGET_DIR="$OLDPWD/target/before" cargo build --release --bin boxmq >&2)
 BEFORE=target/before/release/boxmq
-cargo build --release --bin boxmq >&2
+build_boxmq
 AFTER=target/release/boxmq
-HOOKS=$(cargo bench --bench hooks_broker --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*hooks_broker-[0-9a-f]*\)).*/\1/p' | tail -1)
-LOAD=$(cargo bench --bench load --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*load-[0-9a-f]*\)).*/\1/p' | tail -1)
-[ -x "$HOOKS" ] && [ -x "$LOAD" ] || { echo "cannot find the bench binaries" >&2; exit 1; }
+HOOKS=$(bench_bin hooks_broker)
+LOAD=$(bench_bin load)
 
-PIN_BROKER=()
-PIN_LOAD=()
-if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ] && taskset -c 0 true 2>/dev/null; then
-    PIN_BROKER=(taskset -c 0)
-    PIN_LOAD=(taskset -c 1)
-fi
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
+pin_cpus
 
 start_broker() {
     PORT=$(free_port)
@@ -78,40 +60,23 @@ start_broker() {
             [ "$1" = after ] && bin=$AFTER
             printf 'listener %s 127.0.0.1\nmax_queued_messages 100000\nlog_type error\npersistence false\nsys_interval 0\n' \
                 "$PORT" >"$TMP/boxmq.conf"
-            "${PIN_BROKER[@]}" "$bin" -c "$TMP/boxmq.conf" >"$TMP/broker.log" 2>&1 &
+            launch_broker "$1" "$bin" -c "$TMP/boxmq.conf"
             ;;
-        embedded) "${PIN_BROKER[@]}" "$HOOKS" "$PORT" --no-hook </dev/null >"$TMP/broker.log" 2>&1 & ;;
-        hooked) "${PIN_BROKER[@]}" "$HOOKS" "$PORT" </dev/null >"$TMP/broker.log" 2>&1 & ;;
+        embedded) launch_broker embedded "$HOOKS" "$PORT" --no-hook ;;
+        hooked) launch_broker hooked "$HOOKS" "$PORT" ;;
     esac
-    BROKER_PID=$!
-    for _ in $(seq 50); do
-        if "$LOAD" ping --addr "127.0.0.1:$PORT" >/dev/null 2>&1; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    echo "broker $1 did not come up:" >&2
-    cat "$TMP/broker.log" >&2
-    exit 1
-}
-
-stop_broker() {
-    kill "$BROKER_PID" 2>/dev/null || true
-    wait "$BROKER_PID" 2>/dev/null || true
-    BROKER_PID=
 }
 
 : >"$RAW"
 echo "# before: $REV $(git rev-parse --short "$REV"); after: $(git rev-parse --short HEAD)$(git diff --quiet || echo ' + changes'); $(date -u '+%Y-%m-%d %H:%M UTC')" >>"$RAW"
 echo "== running ($REPS reps, ${D} s windows)" >&2
-for rep in $(seq "$REPS"); do
+for _ in $(seq "$REPS"); do
     for q in 0 1; do
         for p in 1 16; do
             for broker in before after embedded hooked; do
                 start_broker "$broker"
-                line=$(timeout 120 "${PIN_LOAD[@]}" "$LOAD" throughput --addr "127.0.0.1:$PORT" \
-                    --broker "$broker" --pid "$BROKER_PID" --publishers "$p" --qos "$q" \
-                    --duration "$D" --window 64 2>/dev/null | grep '^RESULT' || true)
+                line=$(load_result 120 throughput "$broker" --publishers "$p" --qos "$q" \
+                    --duration "$D" --window 64)
                 [ -n "$line" ] || line="RESULT scenario=throughput broker=$broker error=no_result"
                 echo "$line" | tee -a "$RAW" >&2
                 stop_broker

@@ -17,6 +17,7 @@
 # Data directories live under target/ (a real disk, not a tmpfs /tmp).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 
 REPS=3
 DURATION=3
@@ -35,34 +36,15 @@ while [ $# -gt 0 ]; do
 done
 
 echo "== building boxmq (release) and the load generator" >&2
-cargo build --release --bin boxmq >&2
-LOAD=$(cargo bench --bench load --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*load-[0-9a-f]*\)).*/\1/p' | tail -1)
-[ -x "$LOAD" ] || { echo "cannot find the load generator binary" >&2; exit 1; }
+build_boxmq
+LOAD=$(bench_bin load)
 BOXMQ=target/release/boxmq
 MOSQUITTO=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 
-PIN_BROKER=()
-PIN_LOAD=()
-if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ] && taskset -c 0 true 2>/dev/null && taskset -c 1 true 2>/dev/null; then
-    PIN_BROKER=(taskset -c 0)
-    PIN_LOAD=(taskset -c 1)
-fi
+pin_cpus
 
 mkdir -p target
-TMP=$(mktemp -d target/persist-bench.XXXXXX)
-BROKER_PID=
-cleanup() {
-    if [ -n "$BROKER_PID" ]; then
-        kill "$BROKER_PID" 2>/dev/null || true
-        wait "$BROKER_PID" 2>/dev/null || true
-    fi
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
+bench_tmp target/persist-bench.XXXXXX
 
 write_bytes() {
     sed -n 's/^write_bytes: //p' "/proc/$1/io"
@@ -86,7 +68,7 @@ start_broker() {
                     nosync) echo "persistence true"; echo "persistence_location $data"; echo "persistence_sync false" ;;
                 esac
             } >"$TMP/boxmq.conf"
-            "${PIN_BROKER[@]}" "$BOXMQ" -c "$TMP/boxmq.conf" >"$TMP/broker.log" 2>&1 &
+            launch_broker "$1" "$BOXMQ" -c "$TMP/boxmq.conf"
             ;;
         mosquitto)
             cat >"$TMP/mosquitto.conf" <<EOF
@@ -97,25 +79,9 @@ persistence_location $data/
 max_queued_messages 1000000
 log_dest none
 EOF
-            "${PIN_BROKER[@]}" "$MOSQUITTO" -c "$TMP/mosquitto.conf" >"$TMP/broker.log" 2>&1 &
+            launch_broker mosquitto "$MOSQUITTO" -c "$TMP/mosquitto.conf"
             ;;
     esac
-    BROKER_PID=$!
-    for _ in $(seq 50); do
-        if "$LOAD" ping --addr "127.0.0.1:$PORT" >/dev/null 2>&1; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    echo "broker $1 did not come up:" >&2
-    cat "$TMP/broker.log" >&2
-    exit 1
-}
-
-stop_broker() {
-    kill "$BROKER_PID" 2>/dev/null || true
-    wait "$BROKER_PID" 2>/dev/null || true
-    BROKER_PID=
 }
 
 RAW="$TMP/raw.txt"

@@ -29,6 +29,7 @@
 # starts is stopped by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 
 REPS=3
 OUT=BENCHMARKS.md
@@ -50,32 +51,12 @@ done
 
 if [ "$RENDER_ONLY" = 0 ]; then
 echo "== building boxmq (release) and the load generator" >&2
-cargo build --release --bin boxmq >&2
-LOAD=$(cargo bench --bench load --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*load-[0-9a-f]*\)).*/\1/p' | tail -1)
-[ -x "$LOAD" ] || { echo "cannot find the load generator binary" >&2; exit 1; }
+build_boxmq
+LOAD=$(bench_bin load)
 BOXMQ=$PWD/target/release/boxmq
 
-PIN_BROKER=()
-PIN_LOAD=()
-if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ] && taskset -c 0 true 2>/dev/null && taskset -c 1 true 2>/dev/null; then
-    PIN_BROKER=(taskset -c 0)
-    PIN_LOAD=(taskset -c 1)
-fi
-
-TMP=$(mktemp -d)
-BROKER_PID=
-cleanup() {
-    if [ -n "$BROKER_PID" ]; then
-        kill "$BROKER_PID" 2>/dev/null || true
-        wait "$BROKER_PID" 2>/dev/null || true
-    fi
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
+pin_cpus
+bench_tmp
 
 # start_broker boxmq|mosquitto|mosquitto-defaults: sets PORT and BROKER_PID.
 start_broker() {
@@ -83,33 +64,17 @@ start_broker() {
     case "$1" in
         boxmq)
             rm -rf "$TMP/cwd"; mkdir -p "$TMP/cwd"
-            (cd "$TMP/cwd" && exec "${PIN_BROKER[@]}" "$BOXMQ" --listen "127.0.0.1:$PORT") >"$TMP/broker.log" 2>&1 &
+            BROKER_CWD=$TMP/cwd launch_broker boxmq "$BOXMQ" --listen "127.0.0.1:$PORT"
             ;;
         mosquitto)
             printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_inflight_messages 100\nmax_queued_messages 100000\nlog_dest none\n' "$PORT" >"$TMP/m.conf"
-            "${PIN_BROKER[@]}" "$MOSQUITTO" -c "$TMP/m.conf" >"$TMP/broker.log" 2>&1 &
+            launch_broker mosquitto "$MOSQUITTO" -c "$TMP/m.conf"
             ;;
         mosquitto-defaults)
             printf 'listener %s 127.0.0.1\nallow_anonymous true\nlog_dest stderr\n' "$PORT" >"$TMP/m.conf"
-            "${PIN_BROKER[@]}" "$MOSQUITTO" -c "$TMP/m.conf" >"$TMP/broker.log" 2>&1 &
+            launch_broker mosquitto-defaults "$MOSQUITTO" -c "$TMP/m.conf"
             ;;
     esac
-    BROKER_PID=$!
-    for _ in $(seq 50); do
-        if "$LOAD" ping --addr "127.0.0.1:$PORT" >/dev/null 2>&1; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    echo "broker $1 did not come up:" >&2
-    cat "$TMP/broker.log" >&2
-    exit 1
-}
-
-stop_broker() {
-    kill "$BROKER_PID" 2>/dev/null || true
-    wait "$BROKER_PID" 2>/dev/null || true
-    BROKER_PID=
 }
 
 # load_case CASE ARGS...: the load generator against both brokers.
@@ -120,8 +85,7 @@ load_case() {
         for broker in boxmq mosquitto; do
             start_broker "$broker"
             local line
-            line=$(timeout 120 "${PIN_LOAD[@]}" "$LOAD" throughput --addr "127.0.0.1:$PORT" \
-                --broker "$broker" --pid "$BROKER_PID" "$@" 2>"$TMP/load.err" | grep '^RESULT' || true)
+            line=$(load_result 120 throughput "$broker" "$@")
             [ -n "$line" ] || line="RESULT broker=$broker error=no_result"
             echo "case=$case rep=$rep $line" >>"$RAW"
             echo "  $case rep $rep $broker: ${line#RESULT }" >&2
@@ -174,53 +138,26 @@ pub_case() {
 }
 
 : >"$RAW"
-START=$(date +%s)
-LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
+meta_start
 load_case "throughput publishers=1 qos=1" --publishers 1 --qos 1 --window 100 --duration 2
 load_case "throughput publishers=16 qos=1" --publishers 16 --qos 1 --window 100 --duration 2
 load_case "stuck subscriber, publishers=1 qos=1" --publishers 1 --qos 1 --window 100 --stuck 1 --duration 10
 pub_case
 {
-    echo "# elapsed: $(( $(date +%s) - START ))"
-    echo "# loadavg_start: $LOADAVG_START"
-    echo "# loadavg_end: $(cut -d' ' -f1-3 /proc/loadavg)"
-    echo "# reps: $REPS"
-    echo "# date: $(date -u '+%Y-%m-%d %H:%M UTC')"
-    echo "# commit: $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
-    echo "# mosquitto: $({ "$MOSQUITTO" -h 2>/dev/null || true; } | sed -n 's/^mosquitto version \([^ ]*\).*/\1/p' | head -1)"
+    meta_head
+    meta_stamp
+    echo "# mosquitto: $(mosquitto_version)"
 } >>"$RAW"
 fi
 
 python3 - "$RAW" "$OUT" <<'PYEOF'
-import re, statistics, sys
+import sys
+
+sys.path.insert(0, "benches")
+from lib import read_raw, fmt
 
 raw, out = sys.argv[1], sys.argv[2]
-runs, meta = {}, {}
-for line in open(raw):
-    if line.startswith("# "):
-        k, _, v = line[2:].partition(": ")
-        meta[k] = v.strip()
-        continue
-    if not line.startswith("case="):
-        continue
-    head, _, rest = line.partition(" RESULT ")
-    case = re.match(r"case=(.*?) rep=", head).group(1)
-    kv = dict(re.findall(r"(\S+?)=(\S+)", rest))
-    runs.setdefault((case, kv.get("broker")), []).append(kv)
-
-def med(case, broker, key):
-    vals = []
-    for kv in runs.get((case, broker), []):
-        try:
-            vals.append(float(kv[key]))
-        except (KeyError, ValueError):
-            pass
-    return statistics.median(vals) if vals else None
-
-def fmt(v):
-    if v is None:
-        return "n/a"
-    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
+runs, meta, med = read_raw(raw)
 
 rows = []
 def row(case, key, label, better):

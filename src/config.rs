@@ -640,7 +640,7 @@ Config file: one directive per line; a line starting with # is a comment.
   max_topic_levels N               most levels in a topic (default 201)
   max_client_id_length N           longest client id in bytes (default 65535)
   max_retained_messages N          retained messages (default 10000)
-  max_retained_bytes N             retained bytes (default 16777216)
+  max_retained_bytes N             retained bytes (default 33554432)
   max_output_buffer N              unsent bytes per connection (default 262144)
   connect_timeout SECONDS          time to send CONNECT (default 10)
   max_topic_aliases N              MQTT 5 aliases per client (default 10)

@@ -88,8 +88,9 @@ pub struct Limits {
     /// Retained messages held. Default 10,000. A new retained topic past the
     /// bound is not stored (the message is still delivered) and counted.
     pub max_retained_messages: usize,
-    /// Bytes of retained topics and payloads held. Default 16 MiB. Same
-    /// reaction as `max_retained_messages`.
+    /// Bytes of retained topics and payloads held. Default 32 MiB, half the
+    /// default memory budget, so that a 16 MiB retained message (a camera
+    /// snapshot) is kept. Same reaction as `max_retained_messages`.
     pub max_retained_bytes: usize,
     /// Bytes waiting in one connection's output queue before the broker stops
     /// adding to it: QoS 0 messages for that client are dropped and counted,
@@ -133,7 +134,7 @@ impl Default for Limits {
             max_topic_levels: 201,
             max_client_id_len: 65_535,
             max_retained_messages: 10_000,
-            max_retained_bytes: 16 * 1024 * 1024,
+            max_retained_bytes: 32 * 1024 * 1024,
             max_output_buffer: 256 * 1024,
             connect_timeout: Duration::from_secs(10),
             max_topic_aliases: 10,

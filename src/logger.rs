@@ -229,6 +229,9 @@ impl Log for Logger {
         if !self.enabled(record.metadata()) {
             return;
         }
+        if !self.connection_messages && record.target() == boxmq::core::CONNECTION_LOG {
+            return;
+        }
         let Ok(mut inner) = self.inner.lock() else {
             return;
         };
@@ -250,7 +253,6 @@ impl Log for Logger {
             syslog,
             ..
         } = &mut *inner;
-        let start = buf.len();
         buf.push(b'[');
         if !stamp.is_empty() {
             buf.extend_from_slice(stamp);
@@ -270,10 +272,6 @@ impl Log for Logger {
         let message = buf.len();
         // Writing into a Vec cannot fail.
         let _ = buf.write_fmt(*record.args());
-        if !self.connection_messages && is_connection_message(record, &buf[message..]) {
-            buf.truncate(start);
-            return;
-        }
         if let Some(s) = syslog {
             s.send(record.level(), &buf[from..]);
         }
@@ -304,15 +302,6 @@ impl Log for Logger {
             }
         }
     }
-}
-
-/// A line about a client connecting or disconnecting (what Mosquitto's
-/// `connection_messages false` leaves out): the core's information lines
-/// that start with "client ".
-fn is_connection_message(record: &Record<'_>, message: &[u8]) -> bool {
-    record.level() == Level::Info
-        && record.target().starts_with("boxmq::core")
-        && message.starts_with(b"client ")
 }
 
 /// Writes `buf` to each stream in one go (stderr is unbuffered) and

@@ -1,7 +1,7 @@
 //! Mosquitto's defaults on the real binary, bounded by the memory budget
 //! (docs/LIMITS.md, "The memory budget"; issue 28): on the default config a
-//! 1 MiB and a 16 MiB QoS 1 PUBLISH reach a subscriber and 1,100 clients
-//! connect; with a small `memory_limit` a publisher past it is refused
+//! 1 MiB and a 16 MiB QoS 1 PUBLISH reach a subscriber, a 16 MiB retained
+//! message is kept, and 1,100 clients connect; with a small `memory_limit` a publisher past it is refused
 //! while the other clients go on, and the broker's RSS stays within the
 //! documented bound.
 
@@ -66,6 +66,40 @@ fn default_config_relays_1_mib_and_16_mib_qos1_publishes() {
         sub = s;
         assert!(got.as_deref() == Some(&payload[..]), "{size} bytes lost");
     }
+}
+
+/// A 16 MiB retained message on the default config is kept, not only
+/// delivered: a subscriber arriving later gets it [MQTT-3.3.1-6].
+#[test]
+fn default_config_keeps_a_16_mib_retained_message() {
+    let broker = Broker::start("");
+    let payload: Vec<u8> = (0..16 * MIB).map(|i| (i % 253) as u8).collect();
+    let mut p = broker.client("camera-retained");
+    let mut frame = publish_bytes("frigate/door/snapshot", &payload, QoS::AtLeastOnce, 1);
+    frame[0] |= 0x01; // RETAIN
+    p.send(&frame);
+    let deadline = Instant::now() + 60 * SEC;
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "no PUBACK for the retained message"
+        );
+        match p.recv(SEC) {
+            Some(Msg::Other(PUBACK)) => break,
+            Some(_) => {}
+            None => assert!(
+                !p.closed_within(Duration::from_millis(1)),
+                "publisher closed"
+            ),
+        }
+    }
+    let mut late = broker.client("late-viewer");
+    assert_eq!(late.subscribe(&["frigate/door/#"], QoS::AtLeastOnce), [1]);
+    let got = late.recv_publish("frigate/door/snapshot", 60 * SEC);
+    assert!(
+        got.as_deref() == Some(&payload[..]),
+        "retained 16 MiB not kept"
+    );
 }
 
 #[test]

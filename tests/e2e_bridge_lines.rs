@@ -235,3 +235,44 @@ fn bind_address_is_bound_and_a_foreign_one_fails_here() {
     }
     wait_retained(boxmq.port, &state("up"), "0", Duration::from_secs(1));
 }
+
+/// A frame from the remote counts in the memory budget from its fixed
+/// header on, as a client's does (docs/LIMITS.md, "The memory budget"):
+/// with `memory_limit 1048576`, a 2 MiB message from the remote ends the
+/// bridge's connection with a log line instead of being buffered, the box
+/// stays up, and the bridge, connected again, relays what comes next.
+#[test]
+fn a_remote_frame_past_the_budget_drops_the_bridge_connection_only() {
+    if common::skip_unless_boxmq("remote budget", "starts the boxmq binary with bridge lines") {
+        return;
+    }
+    let remote = Remote::start();
+    let boxmq = boxmq_bridged(remote.port, &["topic cams/# in 0", "memory_limit 1048576"]);
+    wait_retained(boxmq.port, &state("up"), "1", Duration::from_secs(10));
+    let mut viewer = RawClient::connect(boxmq.port, "viewer-budget");
+    viewer.subscribe_ok(&[("cams/#", 0)]);
+    let mut cam = RawClient::connect(remote.port, "cam-budget");
+    cam.publish("cams/big", &vec![b'x'; 2 * 1024 * 1024], 0, false);
+    let log = boxmq.log_when(Duration::from_secs(10), |l| {
+        l.contains("from the remote does not fit in the memory budget")
+    });
+    // 2 MiB of payload plus the topic (and 5.0 properties).
+    assert!(
+        log.contains("a 20971") && log.contains("-byte packet from the remote does not fit"),
+        "{log}"
+    );
+    // Connected again (restart_timeout 1 2), the bridge relays small ones.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "no small message after the big one"
+        );
+        cam.publish("cams/small", b"ok", 0, false);
+        let got = receive(&mut viewer, 1, Duration::from_millis(700));
+        if !got.is_empty() {
+            assert_eq!(got, ["ok"], "the big message got through");
+            break;
+        }
+    }
+}

@@ -323,3 +323,42 @@ fn per_listener_zero_length_client_ids() {
     let (_c, ack) = RawClient::connect_with(b.port, &ConnectOpts::new(""));
     assert_eq!(ack.return_code, 0x00);
 }
+
+/// `connection_messages false` leaves out the lines about clients
+/// connecting and disconnecting, and nothing else: an ACL denial is still
+/// logged. With the default (`true`) both are there. boxmq-only: the log
+/// lines are boxmq's own words.
+#[test]
+fn connection_messages_false_drops_only_connection_lines() {
+    if skip_unless_boxmq(
+        "connection_messages_false_drops_only_connection_lines",
+        "the log lines checked are boxmq's wording",
+    ) {
+        return;
+    }
+    let dir = TempDir::new("connmsg");
+    let acl = dir.path().join("acl");
+    std::fs::write(&acl, "topic readwrite shellies/#\n").unwrap();
+    let acl_line = format!("acl_file {}", acl.display());
+    for shown in [false, true] {
+        let flag = format!("connection_messages {shown}");
+        let b = TestBroker::start_with_config(&["allow_anonymous true", &acl_line, &flag]);
+        let mut c = RawClient::connect(b.port, "connmsg-client");
+        // [MQTT-3.9.3-1] a refused filter gets 0x80 in SUBACK.
+        assert_eq!(c.subscribe(&[("secret/#", 0)]), vec![0x80]);
+        c.disconnect();
+        let log = b.log_when(std::time::Duration::from_secs(5), |l| {
+            l.contains("denied by the ACL") && (!shown || l.contains("disconnected"))
+        });
+        assert!(
+            log.contains("subscription 'secret/#' denied by the ACL"),
+            "{log}"
+        );
+        for line in [
+            "'connmsg-client' connected from",
+            "'connmsg-client' disconnected",
+        ] {
+            assert_eq!(log.contains(line), shown, "{flag}: {line}\n{log}");
+        }
+    }
+}

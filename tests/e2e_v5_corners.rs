@@ -162,6 +162,31 @@ fn paho_v5_sees_broker_topic_aliases() {
     run_paho("v5_topic_alias", b.port, &[]);
 }
 
+/// For the Receive Maximum tests (boxmq-only: Mosquitto 2.0.11 answers
+/// the one too many with PUBREC 0x97 and stays connected): a broker with
+/// `max_inflight_messages window` and a 5.0 client told that window in
+/// CONNACK. `None` when the tests run against Mosquitto.
+fn window_client(test: &str, window: u16, client_id: &str) -> Option<(TestBroker, V5Client)> {
+    if skip_unless_boxmq(
+        test,
+        "Mosquitto 2.0.11 answers PUBREC 0x97 (Quota exceeded) and stays connected",
+    ) {
+        return None;
+    }
+    let line = format!("max_inflight_messages {window}");
+    let b = TestBroker::start_with_config(&[&line]);
+    let (c, ack) = V5Client::connect_opts(b.port, &V5Opts::new(client_id));
+    assert_eq!(ack.props.receive_maximum(), Some(window), "{ack:?}");
+    Some((b, c))
+}
+
+/// QoS 2 PUBLISHes with packet ids 1 to `n`, in one buffer.
+fn qos2_burst(n: u16) -> Vec<u8> {
+    (1..=n)
+        .flat_map(|id| frame5::publish(PLUG, b"q2", 2, false, id, &Props::new()))
+        .collect()
+}
+
 /// More unreleased QoS 2 PUBLISHes than the Receive Maximum the broker
 /// announced [MQTT-3.3.4-7]: DISCONNECT 0x93 (§3.3.4), sent after the
 /// PUBRECs of the ones within the window, as Paho's client_test5
@@ -170,23 +195,17 @@ fn paho_v5_sees_broker_topic_aliases() {
 /// boxmq-only: Mosquitto 2.0.11 answers PUBREC 0x97 and stays connected.
 #[test]
 fn qos2_past_receive_maximum_at_once_is_0x93() {
-    if skip_unless_boxmq(
+    let Some((_b, mut c)) = window_client(
         "qos2_past_receive_maximum_at_once_is_0x93",
-        "Mosquitto 2.0.11 answers PUBREC 0x97 (Quota exceeded) and stays connected",
-    ) {
+        5,
+        "corners-rmax",
+    ) else {
         return;
-    }
-    let b = TestBroker::start_with_config(&["max_inflight_messages 5"]);
-    let (mut c, ack) = V5Client::connect_opts(b.port, &V5Opts::new("corners-rmax"));
-    assert_eq!(ack.props.receive_maximum(), Some(5), "{ack:?}");
+    };
     for _ in 0..8 {
         assert_eq!(c.publish_simple(PLUG, b"q1", 1, false), 0x10);
     }
-    let mut burst = Vec::new();
-    for id in 1..=6u16 {
-        burst.extend(frame5::publish(PLUG, b"q2", 2, false, id, &Props::new()));
-    }
-    let _ = c.try_send(&burst);
+    let _ = c.try_send(&qos2_burst(6));
     let before = c.expect_closed(CLOSE_WITHIN);
     let recs = before
         .iter()
@@ -206,6 +225,94 @@ fn qos2_past_receive_maximum_at_once_is_0x93() {
         matches!(before.last(), Some(Rx::Disconnect { reason: 0x93, .. })),
         "{before:?}"
     );
+}
+
+/// Paho's `test_flow_control2` again, as its client behaves: it answers
+/// each PUBREC with a PUBREL at once, so it is still writing when the
+/// broker closes it for exceeding the Receive Maximum [MQTT-3.3.4-7].
+/// Every one of those writes must succeed until the client has read the
+/// DISCONNECT 0x93 (§4.13: the broker may close after sending it; a reset
+/// in answer to the PUBRELs would surface as a broken pipe first). The
+/// broker shuts its write side after the DISCONNECT and discards what
+/// still comes; the client then reads the end of the stream.
+#[test]
+fn a_client_still_acknowledging_reads_its_0x93() {
+    let Some((_b, mut c)) = window_client(
+        "a_client_still_acknowledging_reads_its_0x93",
+        100,
+        "corners-fc2",
+    ) else {
+        return;
+    };
+    c.send(&qos2_burst(101));
+    let mut released = 0;
+    loop {
+        match c.try_recv(CLOSE_WITHIN) {
+            Ok(Rx::PubResp {
+                kind: PubRespKind::PubRec,
+                id,
+                ..
+            }) => {
+                let rel = frame5::pub_resp(PubRespKind::PubRel, id, 0);
+                if let Err(e) = c.try_send(&rel) {
+                    panic!("PUBREL {id} failed before the DISCONNECT was read: {e}");
+                }
+                released += 1;
+                // Time for a reset to come back, if one were sent.
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Ok(Rx::PubResp {
+                kind: PubRespKind::PubComp,
+                ..
+            }) => {}
+            Ok(Rx::Disconnect { reason, .. }) => {
+                assert_eq!(reason, 0x93);
+                break;
+            }
+            other => panic!("after {released} PUBRELs: {other:?}"),
+        }
+    }
+    assert_eq!(released, 100);
+    let after = c.expect_closed(CLOSE_WITHIN);
+    assert!(
+        after.iter().all(|p| matches!(
+            p,
+            Rx::PubResp {
+                kind: PubRespKind::PubComp,
+                ..
+            }
+        )),
+        "{after:?}"
+    );
+}
+
+/// The discarding after a DISCONNECT is bounded: a client that goes on
+/// writing and never closes its side finds the connection gone (its
+/// writes fail) within a few seconds.
+#[test]
+fn a_client_that_keeps_writing_after_its_disconnect_is_cut_off() {
+    let Some((_b, mut c)) = window_client(
+        "a_client_that_keeps_writing_after_its_disconnect_is_cut_off",
+        2,
+        "corners-linger",
+    ) else {
+        return;
+    };
+    c.send(&qos2_burst(3));
+    let before = c.expect_closed(CLOSE_WITHIN);
+    assert!(
+        matches!(before.last(), Some(Rx::Disconnect { reason: 0x93, .. })),
+        "{before:?}"
+    );
+    let start = std::time::Instant::now();
+    let ping = [0xC0, 0x00];
+    while c.try_send(&ping).is_ok() {
+        assert!(
+            start.elapsed() < Duration::from_secs(8),
+            "writes still accepted 8 s after the DISCONNECT"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// DUP must be 0 on a QoS 0 PUBLISH [MQTT-3.3.1-2]. boxmq treats it as a

@@ -644,7 +644,9 @@ fn the_service_installs_starts_stops_gracefully_and_uninstalls() {
 /// `pkg/windows/dist.sh` makes the zip and the MSI with what the issue
 /// lists; the MSI installs under `wine msiexec /qn` to %ProgramFiles%\boxmq
 /// with the config in %ProgramData%\boxmq and the service registered (not
-/// started: it would listen on 1883), and uninstalls cleanly.
+/// started: it would listen on 1883); a newer MSI replaces it keeping the
+/// edited config, an older one is refused, and uninstalling removes the
+/// program and the service but leaves the config.
 #[test]
 fn the_zip_and_the_msi_hold_the_release_and_the_msi_installs() {
     let _service = SERVICE.lock().unwrap_or_else(|e| e.into_inner());
@@ -730,6 +732,22 @@ fn the_zip_and_the_msi_hold_the_release_and_the_msi_installs() {
         "{service}"
     );
 
+    // The config component is Permanent (16) and NeverOverwrite (128);
+    // newer versions replace older ones (MajorUpgrade).
+    let components = table("Component");
+    let attributes: u32 = components
+        .lines()
+        .find_map(|l| l.strip_prefix("Config\t"))
+        .and_then(|l| l.split('\t').nth(2))
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no Config component: {components}"));
+    assert_eq!(attributes & (16 | 128), 16 | 128, "{components}");
+    let upgrade = table("Upgrade");
+    assert!(
+        upgrade.contains("WIX_UPGRADE_DETECTED") && upgrade.contains("WIX_DOWNGRADE_DETECTED"),
+        "{upgrade}"
+    );
+
     // Installed under Wine, in a fresh prefix of its own: every build has
     // a new product code, so an older build's install would stay beside.
     // Wine runs services only while another Wine program runs: an idle
@@ -786,12 +804,77 @@ fn the_zip_and_the_msi_hold_the_release_and_the_msi_installs() {
     );
     let (_, text) = wine_output_in(&msi_prefix, "sc", &["query", "boxmq"]);
     assert!(text.contains("STOPPED"), "registered, not started: {text}");
-    let (ok, text) = wine_output_in(&msi_prefix, "msiexec", &["/x", &msi_arg, "/qn"]);
+
+    // The user's config survives an upgrade and the uninstall.
+    let config = msi_prefix.join("drive_c/ProgramData/boxmq/boxmq.conf");
+    let mut edited = fs::read_to_string(&config).expect("installed config");
+    edited.push_str("# edited on the box\r\n");
+    fs::write(&config, &edited).expect("edit the config");
+    let next = next_version(env!("CARGO_PKG_VERSION"));
+    let mut cmd = Command::new("bash");
+    cmd.arg(manifest_dir().join("pkg/windows/dist.sh"))
+        .env("BOXMQ_VERSION", &next)
+        .env("BOXMQ_DIST", &dist);
+    without_outer_build(&mut cmd).env("CARGO_TARGET_DIR", &dir);
+    let (status, out) = run_bounded(&mut cmd, BUILD_LIMIT, "dist (upgrade)", &dir);
+    assert!(status.success(), "{out}");
+    let upgrade = windows_path(&dist.join(format!("boxmq-{next}-x86_64-windows.msi")));
+    let (ok, text) = wine_output_in(&msi_prefix, "msiexec", &["/i", &upgrade, "/qn"]);
+    assert!(ok, "msiexec /i (upgrade): {text}");
+    let products = installed_products(&msi_prefix);
+    assert_eq!(
+        products,
+        std::slice::from_ref(&next),
+        "one boxmq, the newer one"
+    );
+    assert!(installed.join("boxmq.exe").is_file());
+    assert_eq!(fs::read_to_string(&config).ok().as_ref(), Some(&edited));
+    // Back to the older one: refused, the newer one stays.
+    let (ok, text) = wine_output_in(&msi_prefix, "msiexec", &["/i", &msi_arg, "/qn"]);
+    assert!(!ok, "downgrade accepted: {text}");
+    assert_eq!(installed_products(&msi_prefix), [next]);
+
+    let (ok, text) = wine_output_in(&msi_prefix, "msiexec", &["/x", &upgrade, "/qn"]);
     assert!(ok, "msiexec /x: {text}");
     until("uninstalled", &|| !installed.join("boxmq.exe").exists());
     let (_, text) = wine_output_in(&msi_prefix, "sc", &["query", "boxmq"]);
     assert!(!text.contains("SERVICE_NAME"), "service removed: {text}");
+    assert!(installed_products(&msi_prefix).is_empty());
+    assert_eq!(
+        fs::read_to_string(&config).ok().as_ref(),
+        Some(&edited),
+        "the config stays after uninstalling"
+    );
     drop(keep_alive.0.stdin.take());
+}
+
+/// `0.1.0` -> `0.1.1`: a version the MSI takes as newer.
+fn next_version(version: &str) -> String {
+    let (head, last) = version.rsplit_once('.').expect("x.y.z version");
+    let last: u32 = last.parse().expect("numeric patch version");
+    format!("{head}.{}", last + 1)
+}
+
+/// The versions of boxmq that Windows (Wine) lists as installed, from the
+/// uninstall entries in the registry.
+fn installed_products(prefix: &Path) -> Vec<String> {
+    let key = r"HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall";
+    let (_, text) = wine_output_in(prefix, "reg", &["query", key, "/s"]);
+    let mut versions = Vec::new();
+    let mut boxmq = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with("HKEY_") {
+            boxmq = false;
+        } else if line.starts_with("DisplayName") && line.ends_with("boxmq MQTT broker") {
+            boxmq = true;
+        } else if boxmq && line.starts_with("DisplayVersion") {
+            if let Some(v) = line.split_whitespace().last() {
+                versions.push(v.to_owned());
+            }
+        }
+    }
+    versions
 }
 
 /// Ctrl-C (Wine turns SIGINT into CTRL_C_EVENT for a console program) is a

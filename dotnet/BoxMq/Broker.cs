@@ -350,7 +350,7 @@ namespace BoxMq
             if (hooks == null)
             {
                 var target = new HookTarget();
-                handle.HooksKey = HookRegistry.Add(target);
+                handle.HooksKey = HookRegistry.Targets.Add(target);
                 hooks = target;
             }
             return hooks;

@@ -97,14 +97,14 @@ namespace BoxMq
             }
             byte[] f = Utf8.Encode(filter, "filter");
             var target = new CallbackTarget(filter, onMessage);
-            long key = Callbacks.Add(target);
+            long key = Callbacks.Targets.Add(target);
             SubscriptionHandle h;
             int rc = NativeMethods.boxmq_client_subscribe_callback(
                 Live(), f, qos, Callbacks.Trampoline, (IntPtr)key, out h);
             if (rc < 0)
             {
                 var e = NativeMethods.Error(rc);
-                Callbacks.Remove(key);
+                Callbacks.Targets.Remove(key);
                 h.Dispose();
                 throw e;
             }

@@ -1,5 +1,4 @@
 using System;
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Threading;
@@ -177,34 +176,13 @@ namespace BoxMq
         internal static readonly NativeMethods.PublishCallback PublishTrampoline = Publish;
         internal static readonly NativeMethods.SubscribeCallback SubscribeTrampoline = Subscribe;
 
-        private static readonly ConcurrentDictionary<long, HookTarget> Targets =
-            new ConcurrentDictionary<long, HookTarget>();
-
-        private static long next;
-
-        internal static long Add(HookTarget target)
-        {
-            long key = Interlocked.Increment(ref next);
-            Targets[key] = target;
-            return key;
-        }
-
-        internal static void Remove(long key)
-        {
-            HookTarget gone;
-            Targets.TryRemove(key, out gone);
-        }
+        /// <summary>The brokers with hooks, by the key their trampolines get.</summary>
+        internal static readonly Registry<HookTarget> Targets = new Registry<HookTarget>();
 
         /// <summary>How many brokers with hooks are live (for tests).</summary>
         internal static int Count
         {
             get { return Targets.Count; }
-        }
-
-        private static HookTarget Find(IntPtr userData)
-        {
-            HookTarget target;
-            return Targets.TryGetValue(userData.ToInt64(), out target) ? target : null;
         }
 
         private static string Text(IntPtr p)
@@ -220,7 +198,7 @@ namespace BoxMq
         {
             try
             {
-                var target = Find(userData);
+                var target = Targets.Find(userData);
                 var hook = target == null ? null : target.OnConnect;
                 if (hook == null)
                 {
@@ -246,7 +224,7 @@ namespace BoxMq
         {
             try
             {
-                var target = Find(userData);
+                var target = Targets.Find(userData);
                 var hook = target == null ? null : target.OnPublish;
                 if (hook == null)
                 {
@@ -272,7 +250,7 @@ namespace BoxMq
         {
             try
             {
-                var target = Find(userData);
+                var target = Targets.Find(userData);
                 var hook = target == null ? null : target.OnSubscribe;
                 if (hook == null)
                 {

@@ -328,7 +328,7 @@ namespace BoxMq
             NativeMethods.boxmq_broker_free(handle);
             if (HooksKey != 0)
             {
-                HookRegistry.Remove(HooksKey);
+                HookRegistry.Targets.Remove(HooksKey);
             }
             return true;
         }
@@ -371,7 +371,7 @@ namespace BoxMq
             NativeMethods.boxmq_subscription_free(handle);
             if (CallbackKey != 0)
             {
-                Callbacks.Remove(CallbackKey);
+                Callbacks.Targets.Remove(CallbackKey);
             }
             return true;
         }

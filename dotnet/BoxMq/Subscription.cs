@@ -1,5 +1,4 @@
 using System;
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Threading;
@@ -167,23 +166,8 @@ namespace BoxMq
     {
         internal static readonly NativeMethods.MessageCallback Trampoline = Deliver;
 
-        private static readonly ConcurrentDictionary<long, CallbackTarget> Targets =
-            new ConcurrentDictionary<long, CallbackTarget>();
-
-        private static long next;
-
-        internal static long Add(CallbackTarget target)
-        {
-            long key = Interlocked.Increment(ref next);
-            Targets[key] = target;
-            return key;
-        }
-
-        internal static void Remove(long key)
-        {
-            CallbackTarget gone;
-            Targets.TryRemove(key, out gone);
-        }
+        /// <summary>The callback subscriptions, by the key the trampoline gets.</summary>
+        internal static readonly Registry<CallbackTarget> Targets = new Registry<CallbackTarget>();
 
         /// <summary>How many callback subscriptions are live (for tests).</summary>
         internal static int Count
@@ -198,7 +182,8 @@ namespace BoxMq
             CallbackTarget target = null;
             try
             {
-                if (!Targets.TryGetValue(userData.ToInt64(), out target))
+                target = Targets.Find(userData);
+                if (target == null)
                 {
                     return;
                 }

@@ -14,12 +14,13 @@ ROOT=$(pwd)
 TARGET=x86_64-pc-windows-gnu
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 DIST=${BOXMQ_DIST:-$ROOT/target/dist}
-VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
+# BOXMQ_VERSION: another version for the packages (the upgrade test).
+VERSION=${BOXMQ_VERSION:-$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)}
 NAME=boxmq-$VERSION-x86_64-windows
 
-for tool in x86_64-w64-mingw32-gcc zip wixl; do
+for tool in x86_64-w64-mingw32-gcc zip wixl msiinfo msibuild; do
     command -v $tool >/dev/null || {
-        echo "dist.sh: $tool is missing (Debian: gcc-mingw-w64-x86-64, zip, wixl)" >&2
+        echo "dist.sh: $tool is missing (Debian: gcc-mingw-w64-x86-64, zip, wixl, msitools)" >&2
         exit 1
     }
 done
@@ -40,5 +41,15 @@ done
 (cd "$DIST" && zip -q -r "$NAME.zip" "$NAME")
 # wixl takes sources relative to where it runs.
 (cd "$STAGE" && wixl -a x64 -D Version="$VERSION" -D Dist=. -o "$DIST/$NAME.msi" "$ROOT/pkg/windows/boxmq.wxs")
+# The config component: Permanent (16, uninstalling leaves the user's
+# config) and NeverOverwrite (128, an upgrade keeps it), which wixl does
+# not write itself.
+IDT=$(mktemp -d)
+msiinfo export "$DIST/$NAME.msi" Component >"$IDT/Component.idt"
+awk -F'\t' 'BEGIN { OFS = "\t" } NR > 3 && $1 == "Config" { $4 = $4 + 16 + 128 } { print }' \
+    "$IDT/Component.idt" >"$IDT/Component.new"
+mv "$IDT/Component.new" "$IDT/Component.idt"
+msibuild "$DIST/$NAME.msi" -i "$IDT/Component.idt"
+rm -rf "$IDT"
 echo "$DIST/$NAME.zip"
 echo "$DIST/$NAME.msi"

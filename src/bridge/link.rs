@@ -557,6 +557,7 @@ impl Link {
         self.remote_inflight.clear();
         self.suback_pid = None;
         self.drop_socket = true;
+        core.release_remote_frame(self.local);
         if !self.cfg.cleansession {
             // The remote resends PUBREL for these; forgetting them could
             // publish a resent PUBLISH twice.
@@ -676,8 +677,24 @@ impl Link {
             }
             let rest = data.get(used..).unwrap_or_default();
             match codec::decode(rest, v, max) {
-                Ok(None) => return used,
+                Ok(None) => {
+                    // Its size counts in the memory budget once the fixed
+                    // header is in, as a client's does.
+                    let Ok(Some(size)) = codec::frame_len(rest, usize::MAX) else {
+                        return used;
+                    };
+                    if core.admit_remote_frame(self.local, size) {
+                        return used;
+                    }
+                    let why = format!(
+                        "a {size}-byte packet from the remote does not fit in the memory budget \
+                         (memory_limit)"
+                    );
+                    self.fail(core, now, &why);
+                    return data.len();
+                }
                 Ok(Some((packet, n))) => {
+                    core.release_remote_frame(self.local);
                     used += n;
                     self.last_rx = now;
                     self.remote_packet(core, packet, now);

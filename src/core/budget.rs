@@ -180,6 +180,13 @@ impl Budget {
     }
 }
 
+/// The budget's key for frames from the remote of the bridge whose local
+/// connection is `local`: connection ids are slab keys, small numbers, so
+/// counting down from the top never meets one.
+fn remote_key(local: ConnId) -> ConnId {
+    ConnId(usize::MAX - local.0)
+}
+
 impl Core {
     /// Frame `rest` of connection `id` is incomplete: reserves its size
     /// once its fixed header is in. `Err`: it does not fit, and the
@@ -202,6 +209,25 @@ impl Core {
             code: Some(RC_QUOTA_EXCEEDED),
             why: why.into(),
         })
+    }
+
+    /// A bridge's remote has sent the fixed header of a `size`-byte frame
+    /// that is not complete yet: reserves it like a client's partial frame
+    /// (see [`Core::receive_partial`]). `false`: it does not fit in the
+    /// budget, and the bridge is to drop the remote connection. `local` is
+    /// the bridge's connection in the core; the reservation is kept apart
+    /// from that connection's own.
+    pub(crate) fn admit_remote_frame(&mut self, local: ConnId, size: usize) -> bool {
+        if self.budget.admit_frame(remote_key(local), size) {
+            return true;
+        }
+        self.stats.budget_refused += 1;
+        false
+    }
+
+    /// The remote's frame is complete, or the remote connection is gone.
+    pub(crate) fn release_remote_frame(&mut self, local: ConnId) {
+        self.budget.release_frame(remote_key(local));
     }
 
     /// The budget and `message_size_limit` for a checked PUBLISH on `topic`

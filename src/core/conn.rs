@@ -90,6 +90,9 @@ pub(crate) struct Conn {
     pub dirty: bool,
     /// Already in the core's urgent list (output past `FLUSH_MARK`).
     pub urgent: bool,
+    /// A 5.0 DISCONNECT told the client why it is being closed (see
+    /// `Core::linger`).
+    pub told: bool,
 }
 
 impl Conn {
@@ -110,6 +113,7 @@ impl Conn {
             problem_info: true,
             dirty: false,
             urgent: false,
+            told: false,
         }
     }
 

@@ -11,7 +11,7 @@ use super::message::{Incoming, WillMsg, WillParts};
 use super::publish::forwardable;
 use super::session::{NEVER_EXPIRES, Session, SessionId, offline_lifetime};
 use super::verdict::{EventKind, Gate, HookQuestion, Kind, Verdict, level};
-use super::{Close, ConnId, Core, Input};
+use super::{CONNECTION_LOG, Close, ConnId, Core, Input};
 use crate::auth::AuthResult;
 use crate::codec::{
     self, Connect, Disconnect, Packet, PropertiesBuf, Property, ProtocolVersion, QoS,
@@ -299,8 +299,11 @@ impl Core {
         else {
             return;
         };
-        log::info!("client '{client_id}' connected again; closing its old connection");
-        self.disconnect_v5(old, RC_SESSION_TAKEN_OVER, "session taken over");
+        log::info!(
+            target: CONNECTION_LOG,
+            "client '{client_id}' connected again; closing its old connection"
+        );
+        let _ = self.disconnect_v5(old, RC_SESSION_TAKEN_OVER, "session taken over");
         self.note_close_reason("taken over");
         // Closed as any connection: a session that ends with its
         // connection ends here; one that outlives it is resumed (or
@@ -403,6 +406,7 @@ impl Core {
         self.stats.clients_connected += 1;
         self.stats.clients_maximum = self.stats.clients_maximum.max(self.stats.clients_connected);
         log::info!(
+            target: CONNECTION_LOG,
             "client '{}' connected from {peer} (protocol {:?}, clean {}, keepalive {}s)",
             a.client_id,
             c.protocol,
@@ -607,7 +611,7 @@ impl Core {
         // [MQTT-3.14.4-3]: DISCONNECT discards the will; 5.0 reason 0x04
         // asks for it to be published all the same.
         let with_will = d.reason == RC_DISCONNECT_WITH_WILL;
-        log::info!("client {} disconnected", self.label(id));
+        log::info!(target: CONNECTION_LOG, "client {} disconnected", self.label(id));
         self.note_close_reason("clean");
         self.close(id, with_will, now);
     }
@@ -730,10 +734,12 @@ impl Core {
 
     /// Sends a 5.0 DISCONNECT with `reason` (and, where the client allows,
     /// a reason string) if the connection speaks 5.0.
-    pub(super) fn disconnect_v5(&mut self, id: ConnId, reason: u8, why: &str) {
-        let Some(conn) = self.conn(id) else { return };
+    pub(super) fn disconnect_v5(&mut self, id: ConnId, reason: u8, why: &str) -> bool {
+        let Some(conn) = self.conn(id) else {
+            return false;
+        };
         if !(conn.protocol.is_v5() && conn.is_connected()) {
-            return;
+            return false;
         }
         let mut props = PropertiesBuf::new();
         if conn.problem_info {
@@ -744,6 +750,7 @@ impl Core {
             properties: props.as_properties(),
         });
         self.send(id, &packet);
+        true
     }
 
     /// Closes for a reason found after decoding: a 5.0 DISCONNECT with
@@ -758,7 +765,13 @@ impl Core {
 
     pub(super) fn disconnect_with(&mut self, id: ConnId, reason: u8, why: &str, now: Instant) {
         log::warn!("client {}: {why}; closing", self.label(id));
-        self.disconnect_v5(id, reason, why);
+        if self.disconnect_v5(id, reason, why) {
+            // The client broke a rule and may still be sending: the loop
+            // closes so that it reads why (see `Core::linger`).
+            if let Some(conn) = self.conn_mut(id) {
+                conn.told = true;
+            }
+        }
         if self.hooks.is_some() {
             let kept = self.take_close_reason_noted();
             self.note_close_reason(kept.unwrap_or("protocol error"));

@@ -35,9 +35,11 @@
 
 use std::time::Instant;
 
+use slab::Slab;
+
 use super::session::{QueuePolicy, Session, SessionId};
 use super::verdict::EventKind;
-use super::{ConnId, Core};
+use super::{ConnId, Core, Delivery};
 use crate::codec::QoS;
 
 /// Whether `s` owes acknowledgements and has made no progress for
@@ -54,28 +56,109 @@ fn bounds(s: &Session, limits: &crate::Limits) -> QueuePolicy {
     s.policy.unwrap_or_else(|| QueuePolicy::from_limits(limits))
 }
 
-impl Core {
-    /// Whether session `sid` holds up the publishers that feed it: it is
-    /// connected, may slow others down and is not stuck. `Some` gives the
-    /// instant it would become stuck without further progress.
-    fn holds_until(&self, sid: SessionId, now: Instant) -> Option<Instant> {
-        let s = self.sessions.get(sid.0)?;
-        let timeout = self.limits.stuck_timeout;
-        if s.conn.is_none() || bounds(s, &self.limits).never_throttle || stuck(s, timeout, now) {
-            return None;
-        }
-        Some(s.last_progress.map_or(now, |t| t + timeout))
+/// Whether session `sid` holds up the publishers that feed it: it is
+/// connected, may slow others down and is not stuck. `Some` gives the
+/// instant it would become stuck without further progress.
+fn holds_until(
+    sessions: &Slab<Session>,
+    limits: &crate::Limits,
+    sid: SessionId,
+    now: Instant,
+) -> Option<Instant> {
+    let s = sessions.get(sid.0)?;
+    let timeout = limits.stuck_timeout;
+    if s.conn.is_none() || bounds(s, limits).never_throttle || stuck(s, timeout, now) {
+        return None;
     }
+    Some(s.last_progress.map_or(now, |t| t + timeout))
+}
 
+impl Delivery<'_> {
     /// Whether session `sid`'s queue passed half its bound (the mark at
     /// which publishers feeding it are paused).
     pub(super) fn queue_pressed(&self, sid: SessionId, now: Instant) -> bool {
         let Some(s) = self.sessions.get(sid.0) else {
             return false;
         };
-        let b = bounds(s, &self.limits);
+        let b = bounds(s, self.limits);
         (s.queue.len() * 2 >= b.max_messages || s.queued_bytes * 2 >= b.max_bytes)
-            && self.holds_until(sid, now).is_some()
+            && holds_until(self.sessions, self.limits, sid, now).is_some()
+    }
+
+    /// The connection side of `Core::release`: `id` is no longer in the
+    /// list.
+    #[inline(always)]
+    pub(super) fn unpause(&mut self, id: ConnId, now: Instant) {
+        let timeout = self.limits.connect_timeout;
+        if let Some(c) = self.conns.get_mut(id.0).and_then(Option::as_mut) {
+            if c.throttled_until.take().is_some() {
+                c.last_rx = c.last_rx.max(now);
+                let d = c.deadline(timeout);
+                self.resumed.push_back(id);
+                self.note_deadline(d);
+            }
+        }
+    }
+
+    /// Lifts every pause made for subscriber `sid`, in the order they were
+    /// made (one pass: hundreds of publishers may wait for one subscriber).
+    // Inlined into `Core`'s wrapper too, so that it builds no view.
+    #[inline(always)]
+    pub(super) fn release_for(&mut self, sid: SessionId, now: Instant) {
+        if !self.throttled.iter().any(|&(_, by)| by == sid) {
+            return;
+        }
+        let mut waiting = Vec::new();
+        self.throttled.retain(|&(id, by)| {
+            if by == sid {
+                waiting.push(id);
+            }
+            by != sid
+        });
+        for id in waiting {
+            self.unpause(id, now);
+        }
+    }
+
+    /// A message for session `sid` was dropped at its queue bound: counted,
+    /// and logged once per episode.
+    pub(super) fn note_dropped(&mut self, sid: SessionId, now: Instant) {
+        self.stats.publish_dropped += 1;
+        let timeout = self.limits.stuck_timeout;
+        let Some(s) = self.sessions.get_mut(sid.0) else {
+            return;
+        };
+        s.dropped += 1;
+        if !s.dropping {
+            s.dropping = true;
+            if self.hooks.is_some() {
+                self.emit(EventKind::Dropped, sid, None, Some("queue full"));
+            }
+            let Some(s) = self.sessions.get_mut(sid.0) else {
+                return;
+            };
+            let why = if s.conn.is_none() {
+                "offline".to_owned()
+            } else if stuck(s, timeout, now) {
+                format!("no acknowledgement for {} s", timeout.as_secs())
+            } else {
+                "not slowing its publishers".to_owned()
+            };
+            log::warn!(
+                "client '{}': queue full ({} messages, {} bytes; {why}): dropping QoS 1/2 messages for it until it acknowledges again",
+                s.client_id,
+                s.queue.len(),
+                s.queued_bytes
+            );
+        }
+    }
+}
+
+impl Core {
+    /// See the free function: whether session `sid` holds up its
+    /// publishers, and until when.
+    fn holds_until(&self, sid: SessionId, now: Instant) -> Option<Instant> {
+        holds_until(&self.sessions, &self.limits, sid, now)
     }
 
     /// Whether session `sid`'s queue drained to a quarter of its bound
@@ -112,33 +195,13 @@ impl Core {
 
     /// The connection side of `release`: `id` is no longer in the list.
     pub(super) fn unpause(&mut self, id: ConnId, now: Instant) {
-        let timeout = self.limits.connect_timeout;
-        if let Some(c) = self.conn_mut(id) {
-            if c.throttled_until.take().is_some() {
-                c.last_rx = c.last_rx.max(now);
-                let d = c.deadline(timeout);
-                self.resumed.push_back(id);
-                self.note_deadline(d);
-            }
-        }
+        self.delivery().unpause(id, now);
     }
 
-    /// Lifts every pause made for subscriber `sid`, in the order they were
-    /// made (one pass: hundreds of publishers may wait for one subscriber).
+    /// Lifts every pause made for subscriber `sid` (see
+    /// [`Delivery::release_for`]).
     pub(super) fn release_for(&mut self, sid: SessionId, now: Instant) {
-        if !self.throttled.iter().any(|&(_, by)| by == sid) {
-            return;
-        }
-        let mut waiting = Vec::new();
-        self.throttled.retain(|&(id, by)| {
-            if by == sid {
-                waiting.push(id);
-            }
-            by != sid
-        });
-        for id in waiting {
-            self.unpause(id, now);
-        }
+        self.delivery().release_for(sid, now);
     }
 
     /// Connection `id` is gone: it waits for nobody any more.
@@ -231,39 +294,6 @@ impl Core {
                 "client '{}' acknowledges again; {} QoS 1/2 messages dropped for it in all",
                 s.client_id,
                 s.dropped
-            );
-        }
-    }
-
-    /// A message for session `sid` was dropped at its queue bound: counted,
-    /// and logged once per episode.
-    pub(super) fn note_dropped(&mut self, sid: SessionId, now: Instant) {
-        self.stats.publish_dropped += 1;
-        let timeout = self.limits.stuck_timeout;
-        let Some(s) = self.sessions.get_mut(sid.0) else {
-            return;
-        };
-        s.dropped += 1;
-        if !s.dropping {
-            s.dropping = true;
-            if self.hooks.is_some() {
-                self.emit(EventKind::Dropped, sid, None, Some("queue full"));
-            }
-            let Some(s) = self.sessions.get_mut(sid.0) else {
-                return;
-            };
-            let why = if s.conn.is_none() {
-                "offline".to_owned()
-            } else if stuck(s, timeout, now) {
-                format!("no acknowledgement for {} s", timeout.as_secs())
-            } else {
-                "not slowing its publishers".to_owned()
-            };
-            log::warn!(
-                "client '{}': queue full ({} messages, {} bytes; {why}): dropping QoS 1/2 messages for it until it acknowledges again",
-                s.client_id,
-                s.queue.len(),
-                s.queued_bytes
             );
         }
     }

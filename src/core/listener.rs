@@ -118,11 +118,7 @@ impl Core {
     /// [MQTT-3.8.4-6], or `granted` with `upgrade_outgoing_qos`
     /// (Mosquitto's non-standard option).
     pub(super) fn outgoing_qos(&self, published: QoS, granted: QoS) -> QoS {
-        if self.upgrade_outgoing_qos {
-            granted
-        } else {
-            published.min(granted)
-        }
+        outgoing_qos(self.upgrade_outgoing_qos, published, granted)
     }
 }
 
@@ -142,6 +138,15 @@ impl Core {
             _ if topic::is_sys_topic(topic) => Cow::Borrowed(topic),
             _ => Cow::Owned(format!("{mount}{topic}")),
         }
+    }
+}
+
+/// See [`Core::outgoing_qos`]; `upgrade`: `upgrade_outgoing_qos`.
+pub(super) fn outgoing_qos(upgrade: bool, published: QoS, granted: QoS) -> QoS {
+    if upgrade {
+        granted
+    } else {
+        published.min(granted)
     }
 }
 

@@ -11,6 +11,7 @@ use slab::Slab;
 use super::Core;
 use super::retain::RetainStore;
 use super::session::{Session, SessionId, SubEntry};
+use crate::auth::Auth;
 use crate::codec::QoS;
 use crate::topic::Trie;
 
@@ -176,15 +177,22 @@ fn add_match(
     }
 }
 
+/// May session `sid` receive a message on `topic`, by the ACL `auth`?
+pub(crate) fn may_receive(
+    auth: &Auth,
+    sessions: &Slab<Session>,
+    sid: SessionId,
+    topic: &str,
+) -> bool {
+    sessions
+        .get(sid.0)
+        .is_some_and(|s| s.trusted || auth.may_receive(s.username.as_deref(), &s.client_id, topic))
+}
+
 impl Core {
     /// May session `sid` receive a message on `topic`, by the ACL?
     pub(crate) fn may_receive(&self, sid: SessionId, topic: &str) -> bool {
-        self.sessions.get(sid.0).is_some_and(|s| {
-            s.trusted
-                || self
-                    .auth
-                    .may_receive(s.username.as_deref(), &s.client_id, topic)
-        })
+        may_receive(&self.auth, &self.sessions, sid, topic)
     }
 }
 
@@ -221,10 +229,10 @@ impl Router {
         sessions: &mut Slab<Session>,
         topic: &str,
         origin: Option<SessionId>,
-        out: &mut Vec<Match>,
     ) -> usize {
         self.route_gen += 1;
         let round = self.route_gen;
+        let out = &mut self.matches;
         out.clear();
         let ids = &mut self.slot_ids;
         ids.clear();

@@ -71,6 +71,11 @@ pub use persist::{PersistFigures, PersistMode, RestoreReport, for_each_record};
 /// [`Core::poll_urgent`]).
 const FLUSH_MARK: usize = 64 * 1024;
 
+/// The log target of the lines about clients connecting and disconnecting,
+/// what Mosquitto's `connection_messages false` leaves out of the log.
+/// Under `boxmq::core`, so a `boxmq::core=...` log filter still covers it.
+pub const CONNECTION_LOG: &str = "boxmq::core::connection";
+
 /// What the core is made with: the few settings of the configuration it
 /// reads (the configuration layer builds one, see
 /// `Config::core_options`).
@@ -251,6 +256,97 @@ pub struct Core {
     listeners: Vec<ListenerOptions>,
     /// The memory budget's accountant (`memory_limit`, see `budget.rs`).
     budget: budget::Budget,
+}
+
+/// The delivery side of the core, borrowed apart from its [`Router`] (see
+/// [`Core::split_route`]): what handing a message to a session, its queue
+/// and its connection touches. Routing walks the router's matches while
+/// delivering through this view, so neither needs to take the other's
+/// buffers out and put them back.
+struct Delivery<'a> {
+    limits: &'a Limits,
+    auth: &'a Auth,
+    listeners: &'a [ListenerOptions],
+    /// `CoreOptions::upgrade_outgoing_qos`.
+    upgrade_outgoing_qos: bool,
+    /// `CoreOptions::queue_qos0_messages`.
+    queue_qos0_messages: bool,
+    /// `CoreOptions::max_inflight_bytes`.
+    max_inflight_bytes: usize,
+    sessions: &'a mut Slab<Session>,
+    conns: &'a mut Vec<Option<Conn>>,
+    budget: &'a mut budget::Budget,
+    stats: &'a mut Stats,
+    journal: &'a mut persist::Journal,
+    hooks: &'a mut Option<Box<verdict::Hooks>>,
+    throttled: &'a mut Vec<(ConnId, SessionId)>,
+    resumed: &'a mut std::collections::VecDeque<ConnId>,
+    dirty: &'a mut Vec<ConnId>,
+    urgent: &'a mut Vec<ConnId>,
+    next_sweep: &'a mut Option<Instant>,
+    /// A QoS 0 frame encoded once per routing for every 3.1/3.1.1
+    /// subscriber (`Core::scratch_frame`).
+    frame: &'a mut Vec<u8>,
+    /// Properties of the PUBLISH being encoded (`Core::scratch_props`).
+    props: &'a mut PropertiesBuf,
+}
+
+/// Queues connection `id` for the caller's attention (`dirty`, and
+/// `urgent` past `FLUSH_MARK`); what was appended to its output is charged
+/// to the budget. Shared by `Core` and its `Delivery` view.
+fn mark_dirty(
+    conns: &mut [Option<Conn>],
+    budget: &mut budget::Budget,
+    dirty: &mut Vec<ConnId>,
+    urgent: &mut Vec<ConnId>,
+    id: ConnId,
+) {
+    if let Some(c) = conns.get_mut(id.0).and_then(Option::as_mut) {
+        // Every append to an output buffer ends here: the budget counts it.
+        budget.charge_output(c.charge_output());
+        if !c.dirty {
+            c.dirty = true;
+            dirty.push(id);
+        }
+        if !c.urgent && c.output_len() >= FLUSH_MARK {
+            c.urgent = true;
+            urgent.push(id);
+        }
+    }
+}
+
+/// Moves `next_sweep` back to `deadline` if that is earlier.
+fn note_deadline(next_sweep: &mut Option<Instant>, deadline: Option<Instant>) {
+    if let Some(d) = deadline {
+        if next_sweep.is_none_or(|t| d < t) {
+            *next_sweep = Some(d);
+        }
+    }
+}
+
+impl Delivery<'_> {
+    /// Queues `id` for the caller's attention.
+    #[inline(always)]
+    fn mark_dirty(&mut self, id: ConnId) {
+        mark_dirty(self.conns, self.budget, self.dirty, self.urgent, id);
+    }
+
+    /// Moves the next sweep back to `deadline` if that is earlier.
+    #[inline(always)]
+    fn note_deadline(&mut self, deadline: Option<Instant>) {
+        note_deadline(self.next_sweep, deadline);
+    }
+
+    /// Records an event about session `sid`, when events are on (as
+    /// `Core::emit` does).
+    fn emit(&mut self, kind: EventKind, sid: SessionId, topic: Option<&str>, reason: Option<&str>) {
+        let Some(h) = self.hooks.as_deref_mut() else {
+            return;
+        };
+        if let Some(s) = self.sessions.get(sid.0) {
+            h.push_event(kind, s, topic, reason);
+        }
+    }
 }
 
 /// What became of one packet of input (see [`Core::handle_data`]).
@@ -546,7 +642,7 @@ impl Core {
     /// client said DISCONNECT [MQTT-3.1.2-8]. The id may be reused afterwards.
     pub fn handle_close(&mut self, id: ConnId, now: Instant) {
         if self.conn(id).is_some_and(|c| c.phase != Phase::Closing) {
-            log::info!("client {} closed the connection", self.label(id));
+            log::info!(target: CONNECTION_LOG, "client {} closed the connection", self.label(id));
             self.close(id, true, now);
         }
         if let Some(slot) = self.conns.get_mut(id.0) {
@@ -646,6 +742,17 @@ impl Core {
             .is_none_or(|c| c.phase == Phase::Closing && !c.has_held_output())
     }
 
+    /// Whether connection `id`, which [`Core::is_closing`], was sent a
+    /// DISCONNECT saying what rule it broke. Such a client may still be
+    /// writing (acknowledgements, a burst of PUBLISHes): closed at once, its
+    /// next write meets a reset, and many clients then report the broken
+    /// pipe rather than read the DISCONNECT waiting for them. The loop
+    /// closes these in two steps: the write side first, then the rest after
+    /// discarding what the client still sends for a moment.
+    pub fn linger(&self, id: ConnId) -> bool {
+        self.conn(id).is_some_and(|c| c.told)
+    }
+
     /// Graceful stop: tells every connected client (5.0: DISCONNECT 0x8B,
     /// server shutting down) and marks every connection for closing. Wills
     /// are not published: the clients did nothing wrong.
@@ -653,7 +760,7 @@ impl Core {
         for i in 0..self.conns.len() {
             let id = ConnId(i);
             if self.conn(id).is_some_and(|c| c.phase != Phase::Closing) {
-                self.disconnect_v5(id, 0x8B, "server shutting down");
+                let _ = self.disconnect_v5(id, 0x8B, "server shutting down");
                 self.note_close_reason("shutdown");
                 self.close(id, false, now);
             }
@@ -693,20 +800,49 @@ impl Core {
         }
     }
 
+    /// The core split in two: its router, and the rest as the delivery
+    /// side (see [`Delivery`]), borrowed apart.
+    #[inline]
+    fn split_route(&mut self) -> (&mut Router, Delivery<'_>) {
+        let delivery = Delivery {
+            limits: &self.limits,
+            auth: &self.auth,
+            listeners: &self.listeners,
+            upgrade_outgoing_qos: self.upgrade_outgoing_qos,
+            queue_qos0_messages: self.queue_qos0_messages,
+            max_inflight_bytes: self.max_inflight_bytes,
+            sessions: &mut self.sessions,
+            conns: &mut self.conns,
+            budget: &mut self.budget,
+            stats: &mut self.stats,
+            journal: &mut self.journal,
+            hooks: &mut self.hooks,
+            throttled: &mut self.throttled,
+            resumed: &mut self.resumed,
+            dirty: &mut self.dirty,
+            urgent: &mut self.urgent,
+            next_sweep: &mut self.next_sweep,
+            frame: &mut self.scratch_frame,
+            props: &mut self.scratch_props,
+        };
+        (&mut self.router, delivery)
+    }
+
+    /// The delivery side of the core (see [`Delivery`]).
+    #[inline]
+    fn delivery(&mut self) -> Delivery<'_> {
+        self.split_route().1
+    }
+
     /// Queues `id` for the caller's attention.
     fn mark_dirty(&mut self, id: ConnId) {
-        if let Some(c) = self.conns.get_mut(id.0).and_then(Option::as_mut) {
-            // Every append to an output buffer ends here: the budget counts it.
-            self.budget.charge_output(c.charge_output());
-            if !c.dirty {
-                c.dirty = true;
-                self.dirty.push(id);
-            }
-            if !c.urgent && c.output_len() >= FLUSH_MARK {
-                c.urgent = true;
-                self.urgent.push(id);
-            }
-        }
+        mark_dirty(
+            &mut self.conns,
+            &mut self.budget,
+            &mut self.dirty,
+            &mut self.urgent,
+            id,
+        );
     }
 
     /// Encodes `packet` for connection `id` and queues it for writing.
@@ -721,11 +857,7 @@ impl Core {
     }
 
     fn note_deadline(&mut self, deadline: Option<Instant>) {
-        if let Some(d) = deadline {
-            if self.next_sweep.is_none_or(|t| d < t) {
-                self.next_sweep = Some(d);
-            }
-        }
+        note_deadline(&mut self.next_sweep, deadline);
     }
 
     /// Closes every connection past its deadline, handles sessions whose
@@ -792,7 +924,11 @@ impl Core {
         }
         for (id, awaiting_connect) in expired {
             if awaiting_connect {
-                log::info!("client {} sent no CONNECT in time; closing", self.label(id));
+                log::info!(
+                    target: CONNECTION_LOG,
+                    "client {} sent no CONNECT in time; closing",
+                    self.label(id)
+                );
                 self.close(id, false, now);
             } else {
                 // [MQTT-3.1.2-24]: no packet within 1.5 x keepalive.

@@ -14,12 +14,13 @@ use std::time::{Duration, Instant};
 
 use super::alias::{AliasUse, OutAliases};
 use super::charge::Meter;
-use super::listener::{mount_of, unmounted};
+use super::listener::{mount_of, outgoing_qos, unmounted};
+use super::matching::{Match, may_receive};
 use super::message::Incoming;
 use super::retain::RetainOutcome;
 use super::session::{Inflight, Message, OutState, Pending, QueuePolicy, SessionId};
 use super::verdict::{Gate, HookQuestion, Kind};
-use super::{Close, ConnId, Core, Input};
+use super::{Close, ConnId, Core, Delivery, Input};
 use crate::codec::{
     self, PacketId, Properties, PropertiesBuf, Property, ProtocolVersion, PubResp, PubRespKind,
     Publish, QoS,
@@ -47,7 +48,7 @@ pub(crate) struct Routed {
 }
 
 /// What one outgoing PUBLISH carries, borrowed.
-struct Delivery<'a> {
+struct Outgoing<'a> {
     topic: &'a str,
     payload: &'a [u8],
     props: &'a [u8],
@@ -59,10 +60,10 @@ struct Delivery<'a> {
     sub_ids: &'a [u32],
 }
 
-impl<'a> Delivery<'a> {
+impl<'a> Outgoing<'a> {
     /// A held message as it goes out now (its expiry reduced by the wait).
     fn of(p: &'a Pending, packet_id: Option<PacketId>, dup: bool, now: Instant) -> Self {
-        Delivery {
+        Outgoing {
             topic: &p.msg.topic,
             payload: &p.msg.payload,
             props: &p.msg.props,
@@ -85,7 +86,7 @@ fn encode_delivery(
     out: &mut Vec<u8>,
     props_buf: &mut PropertiesBuf,
     version: ProtocolVersion,
-    d: &Delivery<'_>,
+    d: &Outgoing<'_>,
     max_packet: u32,
     aliases: Option<&mut OutAliases>,
 ) -> bool {
@@ -597,7 +598,8 @@ impl Core {
     /// Delivers a message to every session with a matching subscription,
     /// and stores or clears it as retained when `retain` is set. Says how
     /// many sessions it matched and which subscriber, if any, is to pause
-    /// the publisher.
+    /// the publisher. The router's matches are walked while the delivery
+    /// side of the core (see [`Delivery`]) hands the message out.
     pub(crate) fn route(
         &mut self,
         m: &Incoming<'_>,
@@ -605,100 +607,168 @@ impl Core {
         now: Instant,
     ) -> Routed {
         // Built at most once, and only when some session must keep it.
-        let mut shared: Option<Rc<Message>> = None;
-        if m.retain {
-            let msg = new_message(m, now, &self.budget.meter);
-            match self.router.retained.set(
-                &msg,
-                self.limits.max_retained_messages,
-                self.limits.max_retained_bytes,
-            ) {
-                outcome @ (RetainOutcome::Stored | RetainOutcome::Cleared) => {
-                    self.journal.retain(&msg, outcome);
-                }
-                RetainOutcome::Refused => {
-                    self.stats.retained_refused += 1;
-                    log::warn!(
-                        "retained message on '{}' not stored: retained limits reached",
-                        m.topic
-                    );
-                }
-            }
-            shared = Some(msg);
-        }
-
-        let mut matches = std::mem::take(&mut self.router.matches);
-        let skipped =
-            self.router
-                .collect_matches(&mut self.sessions, m.topic, origin, &mut matches);
-        self.journal.route_begin();
-
+        let mut shared = m.retain.then(|| self.store_retained(m, now));
+        let (router, mut out) = self.split_route();
+        let skipped = router.collect_matches(out.sessions, m.topic, origin);
+        out.journal.route_begin();
         // A QoS 0 frame is the same bytes for every 3.1/3.1.1 subscriber:
         // encode it once and copy it.
-        let mut frame = std::mem::take(&mut self.scratch_frame);
-        frame.clear();
-        let mut props_buf = std::mem::take(&mut self.scratch_props);
-        let all_ids = std::mem::take(&mut self.router.ids);
+        out.frame.clear();
         let mut pressure = None;
-        for mt in &matches {
-            if mt.acl_check && !self.may_receive(mt.session, m.topic) {
-                continue;
+        for mt in &router.matches {
+            let ids = router.ids.get(mt.ids.clone()).unwrap_or(&[]);
+            let queued = out.deliver_match(m, mt, ids, &mut shared, now);
+            // A connected subscriber falling behind but still
+            // acknowledging: slow the publisher down (see `flow.rs`)
+            // instead of dropping soon. Not for its own messages:
+            // pausing it would stop its acknowledgements too.
+            if queued
+                && pressure.is_none()
+                && origin != Some(mt.session)
+                && out.queue_pressed(mt.session, now)
+            {
+                pressure = Some(mt.session);
             }
-            // [MQTT-3.8.4-6]: delivered at the lower of published and granted QoS
-            // (`upgrade_outgoing_qos`: at the granted one).
-            let q = self.outgoing_qos(m.qos, mt.qos);
-            // [MQTT-3.3.1-9]: retain is 0 towards existing subscribers,
-            // unless 5.0 Retain As Published asks otherwise [MQTT-3.3.1-13].
-            let retain = m.retain && mt.retain_as_published;
-            let ids = all_ids.get(mt.ids.clone()).unwrap_or(&[]);
-            if q == QoS::AtMostOnce && !self.queues_qos0(mt.session) {
-                let d = Delivery {
-                    topic: m.topic,
-                    payload: m.payload,
-                    props: m.props,
-                    expiry: m.expiry,
-                    qos: QoS::AtMostOnce,
-                    retain,
-                    dup: false,
-                    packet_id: None,
-                    sub_ids: ids,
-                };
-                self.deliver_qos0(mt.session, &d, &mut frame, &mut props_buf);
-            } else {
-                let msg = shared
-                    .get_or_insert_with(|| new_message(m, now, &self.budget.meter))
-                    .clone();
-                let sub_ids = ids.into();
-                let pending = Pending {
-                    msg,
-                    qos: q,
-                    retain,
-                    sub_ids,
-                };
-                let queued = self.deliver(mt.session, pending, now);
-                // A connected subscriber falling behind but still
-                // acknowledging: slow the publisher down (see `flow.rs`)
-                // instead of dropping soon. Not for its own messages:
-                // pausing it would stop its acknowledgements too.
-                if queued
-                    && pressure.is_none()
-                    && origin != Some(mt.session)
-                    && self.queue_pressed(mt.session, now)
-                {
-                    pressure = Some(mt.session);
+        }
+        out.journal.route_end(shared.as_ref());
+        Routed {
+            matched: router.matches.len() + skipped,
+            pressure,
+        }
+    }
+
+    /// Stores or clears `m` as retained (within the retained limits), and
+    /// returns it as the message the routing shares.
+    fn store_retained(&mut self, m: &Incoming<'_>, now: Instant) -> Rc<Message> {
+        let msg = new_message(m, now, &self.budget.meter);
+        match self.router.retained.set(
+            &msg,
+            self.limits.max_retained_messages,
+            self.limits.max_retained_bytes,
+        ) {
+            outcome @ (RetainOutcome::Stored | RetainOutcome::Cleared) => {
+                self.journal.retain(&msg, outcome);
+            }
+            RetainOutcome::Refused => {
+                self.stats.retained_refused += 1;
+                log::warn!(
+                    "retained message on '{}' not stored: retained limits reached",
+                    m.topic
+                );
+            }
+        }
+        msg
+    }
+
+    /// Gives a message to a session's queue (see [`Delivery::deliver`]).
+    pub(super) fn deliver(&mut self, sid: SessionId, pending: Pending, now: Instant) -> bool {
+        self.delivery().deliver(sid, pending, now)
+    }
+
+    /// Sends what a session's queue and window allow (see
+    /// [`Delivery::pump`]).
+    pub(super) fn pump(&mut self, sid: SessionId, now: Instant) {
+        self.delivery().pump(sid, now);
+    }
+
+    /// Resends what was in flight when the client went away: PUBLISH with
+    /// DUP for unacknowledged messages, PUBREL for released ones
+    /// [MQTT-4.4.0-1]. On the new connection a topic goes by name first
+    /// [MQTT-3.3.2-7]; a message now larger than the client's Maximum
+    /// Packet Size (its name instead of an alias, or a smaller maximum) is
+    /// dropped as if it had been delivered [MQTT-3.1.2-25].
+    pub(super) fn resend_inflight(&mut self, id: ConnId, sid: SessionId, now: Instant) {
+        let Some(session) = self.sessions.get_mut(sid.0) else {
+            return;
+        };
+        let Some(conn) = self.conns.get_mut(id.0).and_then(Option::as_mut) else {
+            return;
+        };
+        self.journal.hold_output(conn, id);
+        let version = conn.protocol;
+        let mut sent = 0u64;
+        let mut too_large = Vec::new();
+        for (i, f) in session.inflight.iter().enumerate() {
+            match f.state {
+                OutState::AwaitAck => {
+                    let mut d = Outgoing::of(&f.pending, Some(f.pid), true, now);
+                    d.topic = unmounted(mount_of(&self.listeners, conn), d.topic);
+                    let (out, aliases) = conn.out_buf_and_aliases();
+                    let max_packet = session.client_max_packet;
+                    let props = &mut self.scratch_props;
+                    if encode_delivery(out, props, version, &d, max_packet, aliases) {
+                        sent += 1;
+                    } else {
+                        too_large.push(i);
+                    }
+                }
+                OutState::AwaitComp => {
+                    let r = PubResp {
+                        kind: PubRespKind::PubRel,
+                        packet_id: f.pid,
+                        reason: 0,
+                        properties: codec::Properties::EMPTY,
+                    };
+                    r.encode(version, conn.out_buf());
                 }
             }
         }
-        self.journal.route_end(shared.as_ref());
-        let routed = Routed {
-            matched: matches.len() + skipped,
-            pressure,
+        for &i in too_large.iter().rev() {
+            self.journal.remove_inflight(session, i);
+        }
+        self.stats.publish_dropped += too_large.len() as u64;
+        self.stats.messages_sent += sent;
+        self.mark_dirty(id);
+    }
+}
+
+impl Delivery<'_> {
+    /// Hands `m` to the session of match `mt` (`ids`: its subscription
+    /// identifiers): QoS 0 straight to its connection, QoS 1/2 through its
+    /// queue as `shared`, built at most once per routing. Says whether it
+    /// was queued.
+    fn deliver_match(
+        &mut self,
+        m: &Incoming<'_>,
+        mt: &Match,
+        ids: &[u32],
+        shared: &mut Option<Rc<Message>>,
+        now: Instant,
+    ) -> bool {
+        if mt.acl_check && !may_receive(self.auth, self.sessions, mt.session, m.topic) {
+            return false;
+        }
+        // [MQTT-3.8.4-6]: delivered at the lower of published and granted QoS
+        // (`upgrade_outgoing_qos`: at the granted one).
+        let q = outgoing_qos(self.upgrade_outgoing_qos, m.qos, mt.qos);
+        // [MQTT-3.3.1-9]: retain is 0 towards existing subscribers,
+        // unless 5.0 Retain As Published asks otherwise [MQTT-3.3.1-13].
+        let retain = m.retain && mt.retain_as_published;
+        if q == QoS::AtMostOnce && !self.queues_qos0(mt.session) {
+            let d = Outgoing {
+                topic: m.topic,
+                payload: m.payload,
+                props: m.props,
+                expiry: m.expiry,
+                qos: QoS::AtMostOnce,
+                retain,
+                dup: false,
+                packet_id: None,
+                sub_ids: ids,
+            };
+            self.deliver_qos0(mt.session, &d);
+            return false;
+        }
+        let msg = shared
+            .get_or_insert_with(|| new_message(m, now, &self.budget.meter))
+            .clone();
+        let pending = Pending {
+            msg,
+            qos: q,
+            retain,
+            sub_ids: ids.into(),
         };
-        self.router.ids = all_ids;
-        self.scratch_props = props_buf;
-        self.scratch_frame = frame;
-        self.router.matches = matches;
-        routed
+        self.deliver(mt.session, pending, now)
     }
 
     /// Whether QoS 0 messages for `sid` go through its queue: its policy
@@ -714,15 +784,10 @@ impl Core {
 
     /// Writes a QoS 0 message to a session's connection, or drops it
     /// (counted) when the session is offline, its output buffer is full or
-    /// the message is larger than the client accepts. `frame` caches the
-    /// encoding shared by every 3.1/3.1.1 subscriber with the same flags.
-    fn deliver_qos0(
-        &mut self,
-        sid: SessionId,
-        d: &Delivery<'_>,
-        frame: &mut Vec<u8>,
-        props_buf: &mut PropertiesBuf,
-    ) {
+    /// the message is larger than the client accepts. `self.frame` caches
+    /// the encoding shared by every 3.1/3.1.1 subscriber with the same
+    /// flags.
+    fn deliver_qos0(&mut self, sid: SessionId, d: &Outgoing<'_>) {
         let max_out = self.limits.max_output_buffer;
         let Some(session) = self.sessions.get(sid.0) else {
             return;
@@ -747,22 +812,23 @@ impl Core {
         // QoS 0 depends on nothing durable: not held (only queued behind
         // what is held already).
         let version = conn.protocol;
-        let mount = mount_of(&self.listeners, conn);
+        let mount = mount_of(self.listeners, conn);
         let written = if let Some(m) = mount {
             // Behind a mount point: its own topic, not the shared frame.
-            let d = Delivery {
+            let d = Outgoing {
                 topic: unmounted(Some(m), d.topic),
                 ..*d
             };
             let (out, aliases) = conn.out_buf_and_aliases();
-            encode_delivery(out, props_buf, version, &d, max_packet, aliases)
+            encode_delivery(out, self.props, version, &d, max_packet, aliases)
         } else if version.is_v5() {
             let (out, aliases) = conn.out_buf_and_aliases();
-            encode_delivery(out, props_buf, version, d, max_packet, aliases)
+            encode_delivery(out, self.props, version, d, max_packet, aliases)
         } else {
             // The cached frame has RETAIN 0; Retain As Published is 5.0 only.
+            let frame = &mut *self.frame;
             if frame.is_empty() {
-                encode_delivery(frame, props_buf, ProtocolVersion::V311, d, u32::MAX, None);
+                encode_delivery(frame, self.props, ProtocolVersion::V311, d, u32::MAX, None);
             }
             conn.out_buf().extend_from_slice(frame);
             true
@@ -778,8 +844,8 @@ impl Core {
     /// Gives a message to a session's queue, from which `pump` sends as
     /// the inflight window and the output buffer allow. Dropped and counted
     /// when the queue is full. Says whether it was queued.
-    pub(super) fn deliver(&mut self, sid: SessionId, pending: Pending, now: Instant) -> bool {
-        let limits = &self.limits;
+    fn deliver(&mut self, sid: SessionId, pending: Pending, now: Instant) -> bool {
+        let limits = self.limits;
         let Some(session) = self.sessions.get_mut(sid.0) else {
             return false;
         };
@@ -821,10 +887,7 @@ impl Core {
             self.note_dropped(sid, now);
             return false;
         }
-        self.journal.queued(self.psid(sid), &pending);
-        let Some(session) = self.sessions.get_mut(sid.0) else {
-            return false;
-        };
+        self.journal.queued(session.persist_id, &pending);
         if session.queue.is_empty() && session.inflight.is_empty() {
             // It owed nothing: the clock of `stuck` starts now.
             session.last_progress = Some(now);
@@ -839,7 +902,9 @@ impl Core {
     /// the inflight window and the output buffer have room. Order is kept:
     /// the queue is first in, first out [MQTT-4.6.0-6]. Expired messages are
     /// dropped here [MQTT-3.3.2-5].
-    pub(super) fn pump(&mut self, sid: SessionId, now: Instant) {
+    // Inlined into `Core`'s wrapper too, so that it builds no view.
+    #[inline(always)]
+    fn pump(&mut self, sid: SessionId, now: Instant) {
         let max_out = self.limits.max_output_buffer;
         let Some(session) = self.sessions.get_mut(sid.0) else {
             return;
@@ -913,12 +978,12 @@ impl Core {
                 self.journal.sent(session.persist_id, &p.msg, pid.get());
                 self.journal.hold_output(conn, conn_id);
             }
-            let mut d = Delivery::of(&p, packet_id, false, now);
-            d.topic = unmounted(mount_of(&self.listeners, conn), d.topic);
+            let mut d = Outgoing::of(&p, packet_id, false, now);
+            d.topic = unmounted(mount_of(self.listeners, conn), d.topic);
             let (out, aliases) = conn.out_buf_and_aliases();
             let ok = encode_delivery(
                 out,
-                &mut self.scratch_props,
+                self.props,
                 version,
                 &d,
                 session.client_max_packet,
@@ -943,7 +1008,7 @@ impl Core {
         // Its own bounds (a bridge's are larger), as `deliver` applied them.
         let bounds = session
             .policy
-            .unwrap_or_else(|| QueuePolicy::from_limits(&self.limits));
+            .unwrap_or_else(|| QueuePolicy::from_limits(self.limits));
         let drained = session.queue.len() * 4 <= bounds.max_messages
             && session.queued_bytes * 4 <= bounds.max_bytes;
         if drained && !self.throttled.is_empty() {
@@ -953,56 +1018,6 @@ impl Core {
             self.stats.messages_sent += sent;
             self.mark_dirty(conn_id);
         }
-    }
-
-    /// Resends what was in flight when the client went away: PUBLISH with
-    /// DUP for unacknowledged messages, PUBREL for released ones
-    /// [MQTT-4.4.0-1]. On the new connection a topic goes by name first
-    /// [MQTT-3.3.2-7]; a message now larger than the client's Maximum
-    /// Packet Size (its name instead of an alias, or a smaller maximum) is
-    /// dropped as if it had been delivered [MQTT-3.1.2-25].
-    pub(super) fn resend_inflight(&mut self, id: ConnId, sid: SessionId, now: Instant) {
-        let Some(session) = self.sessions.get_mut(sid.0) else {
-            return;
-        };
-        let Some(conn) = self.conns.get_mut(id.0).and_then(Option::as_mut) else {
-            return;
-        };
-        self.journal.hold_output(conn, id);
-        let version = conn.protocol;
-        let mut sent = 0u64;
-        let mut too_large = Vec::new();
-        for (i, f) in session.inflight.iter().enumerate() {
-            match f.state {
-                OutState::AwaitAck => {
-                    let mut d = Delivery::of(&f.pending, Some(f.pid), true, now);
-                    d.topic = unmounted(mount_of(&self.listeners, conn), d.topic);
-                    let (out, aliases) = conn.out_buf_and_aliases();
-                    let max_packet = session.client_max_packet;
-                    let props = &mut self.scratch_props;
-                    if encode_delivery(out, props, version, &d, max_packet, aliases) {
-                        sent += 1;
-                    } else {
-                        too_large.push(i);
-                    }
-                }
-                OutState::AwaitComp => {
-                    let r = PubResp {
-                        kind: PubRespKind::PubRel,
-                        packet_id: f.pid,
-                        reason: 0,
-                        properties: codec::Properties::EMPTY,
-                    };
-                    r.encode(version, conn.out_buf());
-                }
-            }
-        }
-        for &i in too_large.iter().rev() {
-            self.journal.remove_inflight(session, i);
-        }
-        self.stats.publish_dropped += too_large.len() as u64;
-        self.stats.messages_sent += sent;
-        self.mark_dirty(id);
     }
 }
 

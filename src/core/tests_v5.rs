@@ -689,6 +689,26 @@ fn client_receive_maximum_caps_inflight() {
     assert_eq!(publishes(&mut h, s).len(), 1);
 }
 
+/// Only a close that told the client what rule it broke asks the loop to
+/// linger (see `Core::linger`): not a takeover, not a shutdown, not a
+/// client that left by itself.
+#[test]
+fn only_a_disconnect_for_a_broken_rule_lingers() {
+    let mut h = Harness::new();
+    let m = up(&mut h, "m");
+    h.bytes(m, &[0x30, 0x03, 0x00, 0x05, b'a']);
+    assert!(h.core.is_closing(m) && h.core.linger(m));
+    let old = up(&mut h, "same");
+    up(&mut h, "same");
+    assert!(h.core.is_closing(old) && !h.core.linger(old));
+    let gone = up(&mut h, "gone");
+    disconnect5(&mut h, gone, 0, &[]);
+    assert!(!h.core.linger(gone));
+    let stays = up(&mut h, "stays");
+    h.core.shutdown(h.now);
+    assert!(h.core.is_closing(stays) && !h.core.linger(stays));
+}
+
 #[test]
 fn server_disconnect_reason_codes() {
     let mut h = Harness::new();

@@ -19,6 +19,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use super::session::Session;
 use super::{ConnId, Core, SessionId};
 use crate::codec::ProtocolVersion;
 
@@ -38,6 +39,13 @@ pub struct HookSet {
     pub timeout: Duration,
     /// Produce events ([`Core::poll_event`]).
     pub events: bool,
+}
+
+impl HookSet {
+    /// No hook and no events: the same as no hooks at all.
+    fn is_off(&self) -> bool {
+        !(self.connect || self.publish || self.subscribe || self.events)
+    }
 }
 
 impl Default for HookSet {
@@ -212,6 +220,26 @@ pub(super) struct Hooks {
 }
 
 impl Hooks {
+    /// Records an event about session `s`, when events are on; the
+    /// application's own sessions make none (see `Core::emit`).
+    pub(super) fn push_event(
+        &mut self,
+        kind: EventKind,
+        s: &Session,
+        topic: Option<&str>,
+        reason: Option<&str>,
+    ) {
+        if !self.set.events || s.trusted {
+            return;
+        }
+        self.events.push_back(Event {
+            kind,
+            client_id: s.client_id.to_string(),
+            topic: topic.map(str::to_owned),
+            reason: reason.map(str::to_owned),
+        });
+    }
+
     fn wants(&self, kind: Kind) -> bool {
         match kind {
             Kind::Connect => self.set.connect,
@@ -235,7 +263,7 @@ impl Core {
     /// application's hooks. Connections parked under the previous set keep
     /// waiting for their verdict.
     pub fn set_hooks(&mut self, set: HookSet) {
-        let off = !(set.connect || set.publish || set.subscribe || set.events);
+        let off = set.is_off();
         match (&mut self.hooks, off) {
             (Some(h), false) => h.set = set,
             (Some(h), true) if h.parked.is_empty() => self.hooks = None,
@@ -308,6 +336,8 @@ impl Core {
             return Gate::Go;
         };
         if !h.wants(kind) {
+            // Parked under hooks since removed: handled as without them.
+            self.forget_park(id);
             return Gate::Go;
         }
         let parked = h.parked.contains_key(&id);
@@ -386,18 +416,12 @@ impl Core {
         topic: Option<&str>,
         reason: Option<&str>,
     ) {
-        let Some(h) = self.hooks.as_mut().filter(|h| h.set.events) else {
+        let Some(h) = self.hooks.as_deref_mut() else {
             return;
         };
-        let Some(s) = self.sessions.get(sid.0).filter(|s| !s.trusted) else {
-            return;
-        };
-        h.events.push_back(Event {
-            kind,
-            client_id: s.client_id.to_string(),
-            topic: topic.map(str::to_owned),
-            reason: reason.map(str::to_owned),
-        });
+        if let Some(s) = self.sessions.get(sid.0) {
+            h.push_event(kind, s, topic, reason);
+        }
     }
 
     /// Says why the connection about to be closed ends (for its
@@ -422,10 +446,15 @@ impl Core {
         self.hooks.as_mut().and_then(|h| h.close_reason.take())
     }
 
-    /// Connection `id` is gone: a verdict for it is no longer awaited.
+    /// Connection `id` is gone, or its hook was removed: a verdict for it
+    /// is no longer awaited. Hooks removed while connections were parked
+    /// go once the last of them is let go.
     pub(super) fn forget_park(&mut self, id: ConnId) {
-        if let Some(h) = self.hooks.as_mut() {
-            h.parked.remove(&id);
+        let Some(h) = self.hooks.as_mut() else {
+            return;
+        };
+        if h.parked.remove(&id).is_some() && h.parked.is_empty() && h.set.is_off() {
+            self.hooks = None;
         }
     }
 }

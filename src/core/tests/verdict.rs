@@ -194,7 +194,10 @@ fn a_connect_parked_before_the_hooks_went_is_handled_once() {
     assert_eq!(calls(&mut h).len(), 1);
     // The application removes its hooks; the parked CONNECT is not asked
     // about again when its deadline resumes it, but handled as usual.
-    h.core.set_hooks(HookSet::default());
+    h.core.set_hooks(HookSet {
+        events: false,
+        ..HookSet::default()
+    });
     h.advance(TIMEOUT);
     inbox.resume(&mut h);
     assert_eq!(
@@ -209,6 +212,9 @@ fn a_connect_parked_before_the_hooks_went_is_handled_once() {
     inbox.send(&mut h, a, Packet::PingReq);
     assert_eq!(h.recv(a), vec![Out::PingResp]);
     assert!(!h.core.is_closing(a));
+    // Nothing is left of the removed hooks.
+    assert_eq!(h.core.parked_count(), 0);
+    assert!(h.core.hooks.is_none());
 }
 
 #[test]
