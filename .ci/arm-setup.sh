@@ -8,10 +8,14 @@
 #                   aarch64-unknown-linux-gnu (linux-arm64 libboxmq.so),
 #                   x86_64-pc-windows-gnu (win-x64 boxmq.dll)
 #   Debian          qemu-user (qemu-aarch64, qemu-arm),
-#                   gcc-arm-linux-gnueabihf (armv7 linker and its libc for qemu),
-#                   gcc-aarch64-linux-gnu (aarch64 glibc linker),
+#                   gcc-arm-linux-gnueabihf + libc6-dev-armhf-cross (armv7
+#                     linker, C compiler for ring's C code, its libc for qemu),
+#                   gcc-aarch64-linux-gnu + libc6-dev-arm64-cross (aarch64
+#                     glibc linker; also compiles ring's C code for the
+#                     aarch64 musl target, see .cargo/config.toml [env]),
 #                   gcc-mingw-w64-x86-64 (Windows linker, and its objdump),
-#                   mosquitto-clients (the smoke test's peers)
+#                   mosquitto-clients (the relay tests' peers),
+#                   openssl (their TLS test certificates)
 #   crates.io       cargo-deb (packages)
 #
 # Each download is retried. When a component still cannot be installed the
@@ -44,11 +48,16 @@ fi
 # --- Debian packages ------------------------------------------------------
 need_apt=()
 command -v qemu-aarch64 >/dev/null 2>&1 && command -v qemu-arm >/dev/null 2>&1 || need_apt+=(qemu-user)
-command -v arm-linux-gnueabihf-gcc >/dev/null 2>&1 || need_apt+=(gcc-arm-linux-gnueabihf libc6-dev-armhf-cross)
-command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || need_apt+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
+command -v arm-linux-gnueabihf-gcc >/dev/null 2>&1 || need_apt+=(gcc-arm-linux-gnueabihf)
+command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || need_apt+=(gcc-aarch64-linux-gnu)
+# The C headers ring's C code includes (<string.h>, <stdint.h>); the gcc
+# packages above only recommend them.
+[ -f /usr/arm-linux-gnueabihf/include/string.h ] || need_apt+=(libc6-dev-armhf-cross)
+[ -f /usr/aarch64-linux-gnu/include/string.h ] || need_apt+=(libc6-dev-arm64-cross)
 command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1 || need_apt+=(gcc-mingw-w64-x86-64)
 command -v mosquitto_pub >/dev/null 2>&1 && command -v mosquitto_sub >/dev/null 2>&1 || need_apt+=(mosquitto-clients)
 command -v dpkg-deb >/dev/null 2>&1 || need_apt+=(dpkg)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 if [ ${#need_apt[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt_opts=(-o Acquire::Retries=3 -o Acquire::http::Timeout=60 -o Dpkg::Use-Pty=0)
@@ -69,8 +78,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 # What the tests actually run, checked after the install.
 for tool in qemu-aarch64 qemu-arm arm-linux-gnueabihf-gcc aarch64-linux-gnu-gcc x86_64-w64-mingw32-gcc \
-    x86_64-w64-mingw32-objdump mosquitto_pub mosquitto_sub dpkg-deb; do
+    x86_64-w64-mingw32-objdump mosquitto_pub mosquitto_sub dpkg-deb openssl; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+for h in /usr/arm-linux-gnueabihf/include/string.h /usr/aarch64-linux-gnu/include/string.h; do
+    [ -f "$h" ] || missing+=("$h (libc6-dev-armhf-cross / libc6-dev-arm64-cross)")
 done
 [ -d /usr/arm-linux-gnueabihf/lib ] || missing+=("/usr/arm-linux-gnueabihf/lib (libc6-armhf-cross, qemu-arm -L needs it)")
 
