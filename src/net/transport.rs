@@ -242,7 +242,9 @@ impl Layer {
         Ok(())
     }
 
-    /// Once, after a TLS handshake with `use_identity_as_username`.
+    /// Once, after a TLS handshake with `use_identity_as_username` or
+    /// `use_subject_as_username`: the user name from the client's
+    /// certificate.
     fn take_identity(&mut self) -> Option<Result<String, String>> {
         #[cfg(feature = "tls")]
         if let Some(tls) = self.tls.as_mut() {
