@@ -60,6 +60,10 @@ pub struct ListenerConfig {
     pub keyfile: Option<PathBuf>,
     /// PEM CA certificates that sign client certificates (`cafile`).
     pub cafile: Option<PathBuf>,
+    /// A directory of PEM CA certificates, every file in it read (`capath`,
+    /// as OpenSSL's `c_rehash` directories such as `/etc/ssl/certs`);
+    /// with `cafile`, both count.
+    pub capath: Option<PathBuf>,
     /// Clients must present a certificate `cafile` verifies (`require_certificate`).
     pub require_certificate: bool,
     /// PEM certificate revocation lists (`crlfile`): a client certificate
@@ -708,6 +712,7 @@ Per listener (after its 'listener' line; docs/SECURITY.md):
   certfile PATH                    TLS with this PEM certificate chain and
   keyfile PATH                     this PEM private key (feature tls)
   cafile PATH                      CA for client certificates (feature tls)
+  capath DIR                       every file in DIR read for such CAs
   require_certificate true|false   clients need a certificate (feature tls)
   crlfile PATH                     PEM CRLs: revoked client certificates are
                                    refused (feature tls)
@@ -744,6 +749,8 @@ it describe it (defaults in brackets):
   bridge_bind_address IP           local address towards the remote
   bridge_cafile PATH               TLS to the remote, its certificate signed
                                    by this PEM CA (feature tls)
+  bridge_capath DIR                the same with every file in DIR, e.g.
+                                   /etc/ssl/certs
   bridge_certfile PATH             client certificate (PEM) for the remote,
   bridge_keyfile PATH              with its PEM key (feature tls)
   bridge_insecure true|false       skip the remote's host name check [false]

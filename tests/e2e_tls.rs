@@ -257,6 +257,80 @@ fn revoked_client_certificate_is_refused() {
     assert!(out.stderr.contains("no PEM revocation list"), "{out}");
 }
 
+/// `capath`: every file of a directory read for client CAs, as Debian's
+/// `/etc/ssl/certs` would be (a file that is no certificate skipped): alice
+/// (signed by the CA in it) gets through, mallory (rogue CA) is refused.
+/// A directory without any certificate stops the start, naming it.
+#[test]
+fn capath_directory_of_cas() {
+    let certs = Certs::generate();
+    let dir = TempDir::new("tls-capath");
+    let cas = dir.path().join("certs");
+    std::fs::create_dir(&cas).expect("mkdir");
+    std::fs::write(cas.join("README"), "not a certificate\n").expect("readme");
+    std::fs::copy(certs.path("ca.crt"), cas.join("site-ca.pem")).expect("copy ca");
+    let tls_port = free_port();
+    let b = start_tls(
+        &certs,
+        tls_port,
+        &[
+            format!("capath {}", cas.display()),
+            "require_certificate true".into(),
+        ],
+    );
+    let ca = certs.path("ca.crt");
+    let publish_as = |name: &str| {
+        try_mosquitto_pub(
+            tls_port,
+            &[
+                "--cafile",
+                &ca,
+                "--cert",
+                &certs.path(&format!("{name}.crt")),
+                "--key",
+                &certs.path(&format!("{name}.key")),
+                "-t",
+                "shellies/s1/input_event/0",
+                "-m",
+                name,
+                "-q",
+                "1",
+            ],
+        )
+    };
+    let sub = MosqSub::start(b.port, &["-t", "shellies/#", "-C", "1", "-W", "10"]);
+    let mallory = publish_as("mallory");
+    assert!(!mallory.success(), "rogue CA accepted: {mallory}");
+    let alice = publish_as("alice");
+    assert!(alice.success(), "{alice}");
+    assert_eq!(sub.finish(WAIT).messages, ["alice"]);
+
+    std::fs::remove_file(cas.join("site-ca.pem")).expect("rm");
+    let conf = dir.path().join("boxmq.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "persistence false\nlistener 0 127.0.0.1\ncertfile {}\nkeyfile {}\ncapath {}\n",
+            certs.path("server.crt"),
+            certs.path("server.key"),
+            cas.display()
+        ),
+    )
+    .expect("conf");
+    let out = run_with_timeout(
+        Command::new(env!("CARGO_BIN_EXE_boxmq"))
+            .arg("--config")
+            .arg(&conf),
+        WAIT,
+    );
+    assert_eq!(out.status.and_then(|s| s.code()), Some(2), "{out}");
+    assert!(
+        out.stderr
+            .contains("capath: no usable PEM CA certificate in the directory"),
+        "{out}"
+    );
+}
+
 #[test]
 fn bad_certificate_files_refuse_to_start_naming_the_file() {
     let certs = Certs::generate();

@@ -160,6 +160,34 @@ fn shelly_press_reaches_remote_over_tls_and_command_comes_back() {
     assert!(log.contains("TLS handshake done"), "{log}");
 }
 
+/// `bridge_capath`: the remote's CA found in a directory of certificates
+/// (as `bridge_capath /etc/ssl/certs` finds a public CA), beside files
+/// that are none.
+#[test]
+fn bridge_capath_directory_finds_the_remotes_ca() {
+    if common::skip_unless_boxmq("tls capath", "starts the boxmq binary with bridge lines") {
+        return;
+    }
+    let certs = Certs::generate();
+    let remote = TlsRemote::start(&certs, false);
+    let dir = TempDir::new("bridge-capath");
+    fs::write(dir.path().join("README"), "not a certificate\n").expect("readme");
+    fs::copy(certs.path("rogue.crt"), dir.path().join("other-ca.pem")).expect("rogue");
+    fs::copy(certs.path("ca.crt"), dir.path().join("site-ca.pem")).expect("ca");
+    let capath = format!("bridge_capath {}", dir.path().display());
+    let boxmq = TestBroker::start_with_config(&[
+        "connection up",
+        &format!("address 127.0.0.1:{}", remote.tls),
+        "restart_timeout 1 2",
+        "keepalive_interval 5",
+        &capath,
+        "topic shellies/# out 1",
+        "topic shellies/+/relay/0/command in 1",
+    ]);
+    wait_retained(remote.plain, &state("up"), "1", WAIT);
+    shelly_round_trip(boxmq.port, remote.plain);
+}
+
 #[test]
 fn remote_with_untrusted_certificate_is_refused_and_retried() {
     let certs = Certs::generate();

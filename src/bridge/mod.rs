@@ -233,6 +233,10 @@ pub struct BridgeConfig {
     /// remote's name is the host of the address in use (an IP address
     /// literal is checked against the certificate's IP addresses).
     pub cafile: Option<PathBuf>,
+    /// A directory of PEM CA certificates, every file in it read
+    /// (`bridge_capath`, e.g. `/etc/ssl/certs` for a remote with a public
+    /// certificate); TLS as with `cafile`, and both count when both are set.
+    pub capath: Option<PathBuf>,
     /// Client certificate chain (PEM) shown to the remote
     /// (`bridge_certfile`; with `keyfile`).
     pub certfile: Option<PathBuf>,
@@ -305,6 +309,7 @@ impl BridgeConfig {
             queue_full: QueueFull::RefuseNew,
             queue_qos0: true,
             cafile: None,
+            capath: None,
             certfile: None,
             keyfile: None,
             insecure: false,
@@ -337,9 +342,17 @@ impl BridgeConfig {
         self
     }
 
+    /// TLS towards the remote with the CA certificates in the directory
+    /// `capath` (every file in it; `bridge_capath`). Needs the cargo
+    /// feature `tls`.
+    pub fn capath(mut self, capath: impl Into<PathBuf>) -> BridgeConfig {
+        self.capath = Some(capath.into());
+        self
+    }
+
     /// Whether the remote is reached over TLS.
     pub fn is_tls(&self) -> bool {
-        self.cafile.is_some()
+        self.cafile.is_some() || self.capath.is_some()
     }
 
     /// Adds a remote address (`host:port`).
@@ -396,11 +409,11 @@ impl BridgeConfig {
                 self.name
             ));
         }
-        if self.cafile.is_none()
+        if !self.is_tls()
             && (self.certfile.is_some() || self.insecure || self.alpn.is_some() || self.tls13_only)
         {
             return Err(format!(
-                "bridge '{}': TLS settings without 'bridge_cafile' (TLS towards the remote needs bridge_cafile)",
+                "bridge '{}': TLS settings without 'bridge_cafile' or 'bridge_capath' (TLS towards the remote needs bridge_cafile or bridge_capath)",
                 self.name
             ));
         }

@@ -96,6 +96,7 @@ fn topic_line(args: &[&str]) -> Result<TopicRule, String> {
 /// TLS bridge lines, which need the cargo feature `tls`.
 const TLS_LINES: &[&str] = &[
     "bridge_cafile",
+    "bridge_capath",
     "bridge_certfile",
     "bridge_keyfile",
     "bridge_insecure",
@@ -245,6 +246,7 @@ fn apply(bridges: &mut Vec<BridgeConfig>, name: &str, args: &[&str]) -> Result<(
             b.threshold = n.max(1);
         }
         "bridge_cafile" => b.cafile = Some(single(name, args)?.into()),
+        "bridge_capath" => b.capath = Some(single(name, args)?.into()),
         "bridge_certfile" => b.certfile = Some(single(name, args)?.into()),
         "bridge_keyfile" => b.keyfile = Some(single(name, args)?.into()),
         "bridge_insecure" => b.insecure = boolean(name, args)?,

@@ -98,8 +98,6 @@ const PSK: &str = "pre-shared-key TLS is not available: rustls, boxmq's TLS, has
      cipher suites; use certificates (certfile, keyfile, cafile, require_certificate)";
 const CIPHERS: &str = "boxmq's TLS (rustls) offers only its own modern cipher suites \
      (AES-GCM, ChaCha20-Poly1305, ECDHE) and has no line to narrow them; remove the line";
-const CAPATH: &str = "rustls reads CA certificates from one PEM file; put them together in \
-     cafile (bridge_cafile for a bridge)";
 const ENGINE: &str = "OpenSSL engines (TPM-held keys) do not exist in rustls, boxmq's TLS; \
      use a PEM key file (keyfile)";
 
@@ -183,7 +181,7 @@ pub(super) const TABLE: &[Directive] = &[
     differs("websockets_log_level", no_effect_number),
     // Certificate based TLS.
     same("cafile", listener_line_tls),
-    refused("capath", CAPATH),
+    differs("capath", listener_line_tls),
     same("certfile", listener_line_tls),
     refused("ciphers", CIPHERS),
     refused("ciphers_tls1.3", CIPHERS),
@@ -239,7 +237,7 @@ pub(super) const TABLE: &[Directive] = &[
     // Bridge TLS.
     same("bridge_alpn", bridge_line),
     same("bridge_cafile", bridge_line),
-    refused("bridge_capath", CAPATH),
+    differs("bridge_capath", bridge_line),
     same("bridge_certfile", bridge_line),
     refused("bridge_identity", PSK),
     same("bridge_insecure", bridge_line),

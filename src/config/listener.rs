@@ -28,6 +28,7 @@ impl ListenerConfig {
             certfile: None,
             keyfile: None,
             cafile: None,
+            capath: None,
             require_certificate: false,
             crlfile: None,
             use_identity_as_username: false,
@@ -106,7 +107,7 @@ pub(super) fn directive(
         return Ok(());
     }
     match name {
-        "certfile" | "keyfile" | "cafile" | "crlfile" => {
+        "certfile" | "keyfile" | "cafile" | "capath" | "crlfile" => {
             let form = format!("expected '{name} PATH'");
             let path = Some(PathBuf::from(one(name, args, &form)?));
             tls_built(name)?;
@@ -114,6 +115,7 @@ pub(super) fn directive(
                 "certfile" => listener.certfile = path,
                 "keyfile" => listener.keyfile = path,
                 "crlfile" => listener.crlfile = path,
+                "capath" => listener.capath = path,
                 _ => listener.cafile = path,
             }
         }
@@ -178,6 +180,7 @@ fn tls_built(name: &str) -> Result<(), String> {
 pub(super) fn check(l: &ListenerConfig) -> Result<(), String> {
     let tls_line = l.keyfile.is_some()
         || l.cafile.is_some()
+        || l.capath.is_some()
         || l.require_certificate
         || l.crlfile.is_some()
         || l.use_identity_as_username
@@ -195,15 +198,16 @@ pub(super) fn check(l: &ListenerConfig) -> Result<(), String> {
     if l.keyfile.is_none() {
         return Err(format!("listener {}: 'certfile' without 'keyfile'", l.addr));
     }
-    if l.require_certificate && l.cafile.is_none() {
+    let no_ca = l.cafile.is_none() && l.capath.is_none();
+    if l.require_certificate && no_ca {
         return Err(format!(
-            "listener {}: 'require_certificate true' needs 'cafile' (the CA that signs client certificates)",
+            "listener {}: 'require_certificate true' needs 'cafile' or 'capath' (the CA that signs client certificates)",
             l.addr
         ));
     }
-    if l.crlfile.is_some() && l.cafile.is_none() {
+    if l.crlfile.is_some() && no_ca {
         return Err(format!(
-            "listener {}: 'crlfile' needs 'cafile' (the CA whose revocations it lists)",
+            "listener {}: 'crlfile' needs 'cafile' or 'capath' (the CA whose revocations it lists)",
             l.addr
         ));
     }

@@ -962,11 +962,6 @@ fn bridge_lines_are_checked() {
         &["mqttv31 is not supported"],
     );
     fails_with(
-        "connection a\nbridge_capath /etc/ssl/certs",
-        2,
-        &["bridge_capath: not supported", "bridge_cafile"],
-    );
-    fails_with(
         "connection a\nbridge_queue_full maybe",
         2,
         &["drop_oldest or refuse_new"],

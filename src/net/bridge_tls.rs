@@ -47,8 +47,7 @@ mod with_tls {
     use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
     use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
     use rustls::{
-        CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore,
-        SignatureScheme,
+        CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme,
     };
     use rustls_pki_types::PrivateKeyDer;
     use rustls_pki_types::pem::PemObject;
@@ -56,7 +55,7 @@ mod with_tls {
     use super::host_of;
     use crate::bridge::BridgeConfig;
     use crate::config::ConfigError;
-    use crate::net::tls::{file_error, protocol_versions, read_certs, read_pem};
+    use crate::net::tls::{ca_roots, file_error, protocol_versions, read_certs, read_pem};
 
     /// A bridge's TLS configuration, shared by its connections.
     pub(in crate::net) struct BridgeTls {
@@ -121,22 +120,22 @@ mod with_tls {
         /// Reads and checks the bridge's files (`None`: no `bridge_cafile`,
         /// plain TCP). Errors name the bridge and the file.
         pub(in crate::net) fn load(b: &BridgeConfig) -> Result<Option<BridgeTls>, ConfigError> {
-            let Some(cafile) = b.cafile.as_deref() else {
+            let Some(cafile) = b.cafile.as_deref().or(b.capath.as_deref()) else {
                 return Ok(None);
             };
             let name = &b.name;
             let error = |path: &std::path::Path, e: ConfigError| {
                 file_error(path, format!("bridge '{name}': {}", e.message))
             };
-            let mut roots = RootCertStore::empty();
-            for cert in read_certs(cafile, "bridge_cafile").map_err(|e| error(cafile, e))? {
-                roots.add(cert).map_err(|e| {
-                    file_error(
-                        cafile,
-                        format!("bridge '{name}': bridge_cafile: unusable CA certificate: {e}"),
-                    )
-                })?;
-            }
+            let roots = ca_roots(
+                b.cafile.as_deref(),
+                b.capath.as_deref(),
+                ["bridge_cafile", "bridge_capath"],
+            )
+            .map_err(|e| {
+                let origin = std::path::PathBuf::from(&e.origin);
+                error(&origin, e)
+            })?;
             let provider = Arc::new(rustls::crypto::ring::default_provider());
             let verifier =
                 WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
@@ -304,7 +303,7 @@ mod without_tls {
         /// Refuses a bridge that asks for TLS (possible through the
         /// embedding API; config files are refused when parsed).
         pub(in crate::net) fn load(b: &BridgeConfig) -> Result<Option<BridgeTls>, ConfigError> {
-            if b.cafile.is_some()
+            if b.is_tls()
                 || b.certfile.is_some()
                 || b.keyfile.is_some()
                 || b.insecure

@@ -102,6 +102,76 @@ pub(super) fn read_certs(
     Ok(certs)
 }
 
+/// Files read from a `capath` directory at most (`/etc/ssl/certs` on
+/// Debian holds about 300 entries, most of them links).
+const MAX_CAPATH_FILES: usize = 4096;
+
+/// The CA certificates of `cafile` and of every file in the directory
+/// `capath` (`what` names the two lines in messages, e.g. `cafile` /
+/// `capath`). A file of `capath` that holds no PEM certificate, or one
+/// rustls cannot use, is skipped, as OpenSSL skips what it cannot parse in
+/// such a directory (OpenSSL finds certificates by hashed names; boxmq
+/// reads them all, so a plain directory of `.pem` files works as well).
+pub(super) fn ca_roots(
+    cafile: Option<&Path>,
+    capath: Option<&Path>,
+    what: [&str; 2],
+) -> Result<RootCertStore, ConfigError> {
+    let [file_line, dir_line] = what;
+    let mut roots = RootCertStore::empty();
+    if let Some(cafile) = cafile {
+        for cert in read_certs(cafile, file_line)? {
+            roots.add(cert).map_err(|e| {
+                file_error(cafile, format!("{file_line}: unusable CA certificate: {e}"))
+            })?;
+        }
+    }
+    let Some(dir) = capath else {
+        return Ok(roots);
+    };
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| file_error(dir, format!("{dir_line}: cannot read the directory: {e}")))?;
+    let mut paths: Vec<std::path::PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .take(MAX_CAPATH_FILES)
+        .collect();
+    paths.sort();
+    let (mut added, mut skipped) = (0, 0);
+    for path in &paths {
+        let Ok(pem) = read_pem(path, dir_line) else {
+            skipped += 1;
+            continue;
+        };
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
+            .filter_map(Result::ok)
+            .collect();
+        if certs.is_empty() {
+            skipped += 1;
+            continue;
+        }
+        let (ok, bad) = roots.add_parsable_certificates(certs);
+        added += ok;
+        skipped += bad;
+    }
+    if added == 0 {
+        return Err(file_error(
+            dir,
+            format!(
+                "{dir_line}: no usable PEM CA certificate in the directory ({} files read)",
+                paths.len()
+            ),
+        ));
+    }
+    log::debug!(
+        "{dir_line} {}: {added} CA certificates from {} files ({skipped} skipped)",
+        dir.display(),
+        paths.len()
+    );
+    Ok(roots)
+}
+
 /// The PEM certificate revocation lists in `path` (`crlfile`).
 fn read_crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>, ConfigError> {
     let pem = read_pem(path, "crlfile")?;
@@ -136,15 +206,15 @@ impl TlsListener {
         let builder = ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(protocol_versions(l.tls13_only))
             .map_err(|e| file_error(certfile, format!("TLS set-up failed: {e}")))?;
-        let builder = match l.cafile.as_deref() {
+        let ca = l.cafile.as_deref().or(l.capath.as_deref());
+        let builder = match ca {
             None => builder.with_no_client_auth(),
-            Some(cafile) => {
-                let mut roots = RootCertStore::empty();
-                for cert in read_certs(cafile, "cafile")? {
-                    roots.add(cert).map_err(|e| {
-                        file_error(cafile, format!("cafile: unusable CA certificate: {e}"))
-                    })?;
-                }
+            Some(ca) => {
+                let roots = ca_roots(
+                    l.cafile.as_deref(),
+                    l.capath.as_deref(),
+                    ["cafile", "capath"],
+                )?;
                 let mut verifier =
                     WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
                 if let Some(crlfile) = l.crlfile.as_deref() {
@@ -161,7 +231,7 @@ impl TlsListener {
                 }
                 let verifier = verifier
                     .build()
-                    .map_err(|e| file_error(cafile, format!("cafile: {e}")))?;
+                    .map_err(|e| file_error(ca, format!("cafile/capath: {e}")))?;
                 builder.with_client_cert_verifier(verifier)
             }
         };
