@@ -87,25 +87,9 @@ fn target_dir() -> PathBuf {
     nested_cargo::target_dir("arm-qemu")
 }
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
 fn on_path(tool: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
-}
-
-fn rust_target_installed(target: &str) -> bool {
-    let Ok(out) = Command::new("rustc").args(["--print", "sysroot"]).output() else {
-        return false;
-    };
-    let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    Path::new(&sysroot)
-        .join("lib/rustlib")
-        .join(target)
-        .join("lib")
-        .is_dir()
 }
 
 /// True when everything `test` needs for `arm` is here. Otherwise prints a
@@ -117,45 +101,16 @@ fn have_tools(test: &str, arm: &Arm, tools: &[&str]) -> bool {
         .filter(|t| !on_path(t))
         .map(|t| (*t).to_owned())
         .collect();
-    if !rust_target_installed(arm.target) {
+    if !nested_cargo::rust_target_installed(arm.target) {
         missing.push(format!("rust target {}", arm.target));
     }
-    if missing.is_empty() {
-        return true;
-    }
-    let msg = format!(
-        "{test}: missing {}; run .ci/arm-setup.sh",
-        missing.join(", ")
-    );
-    assert!(!in_ci(), "{msg} (CI=true: not skipping)");
-    println!("NOTE: skipped: {msg}");
-    false
-}
-
-/// Removes what the outer `cargo test` set for this test process
-/// (`CARGO_PKG_*`, `CARGO_MANIFEST_*`, `CARGO_CRATE_NAME`,
-/// `CARGO_PRIMARY_PACKAGE`). ring's build script tracks some of them, so
-/// with them set the nested build differs from the same `cargo build` (or
-/// `cargo deb`) typed in a shell, and each would rebuild ring and all after
-/// it for the other.
-fn as_from_a_shell(cmd: &mut Command) -> &mut Command {
-    for (key, _) in std::env::vars_os() {
-        let name = key.to_string_lossy();
-        if name.starts_with("CARGO_PKG_")
-            || name.starts_with("CARGO_MANIFEST_")
-            || name == "CARGO_CRATE_NAME"
-            || name == "CARGO_PRIMARY_PACKAGE"
-        {
-            cmd.env_remove(&key);
-        }
-    }
-    cmd
+    nested_cargo::tools_or_skip(test, &missing)
 }
 
 /// A nested cargo (`tests/nested_cargo`), with the environment of a shell.
 fn cargo() -> Command {
     let mut cmd = nested_cargo::cargo();
-    as_from_a_shell(&mut cmd);
+    nested_cargo::as_from_a_shell(&mut cmd);
     cmd
 }
 

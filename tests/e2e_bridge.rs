@@ -381,22 +381,35 @@ fn shelly_presses_at_qos0_during_an_outage_arrive_afterwards() {
     uplink.set_up(false);
     wait_retained(boxmq.port, &state("up"), "0", Duration::from_secs(5));
     // The button wakes, publishes at QoS 0 (its default) and sleeps again.
+    presses_kept_then_sent(&boxmq, &uplink, &mut cloud, PRESSES, 0);
+}
+
+/// A Shelly button presses `n` times at `qos` while the uplink is down
+/// (one connection per press); the bridge keeps them all; the uplink comes
+/// back and the cloud gets them once, in order.
+fn presses_kept_then_sent(
+    boxmq: &TestBroker,
+    uplink: &Uplink,
+    cloud: &mut RawClient,
+    n: usize,
+    qos: u8,
+) {
     let topic = "shellies/shellybutton1-A4CF12F45A10/input_event/0";
-    for i in 0..PRESSES {
+    for i in 0..n {
         let mut button = RawClient::connect(boxmq.port, "shellybutton1-A4CF12F45A10");
-        button.publish(topic, format!("m{i:05}").as_bytes(), 0, false);
+        button.publish(topic, format!("m{i:05}").as_bytes(), qos, false);
         button.disconnect();
     }
     wait_retained(
         boxmq.port,
         "$SYS/broker/connection/up/queued/messages",
-        &PRESSES.to_string(),
+        &n.to_string(),
         Duration::from_secs(10),
     );
     uplink.set_up(true);
-    let got = receive(&mut cloud, PRESSES, Duration::from_secs(20));
-    assert_seq(&got, &expected(0, PRESSES));
-    nothing_more(&mut cloud, Duration::from_millis(500));
+    let got = receive(cloud, n, Duration::from_secs(20));
+    assert_seq(&got, &expected(0, n));
+    nothing_more(cloud, Duration::from_millis(500));
 }
 
 /// A box that starts without its uplink (a gateway booting before the
@@ -418,22 +431,7 @@ fn presses_before_the_first_connection_are_kept_for_the_remote() {
     let uplink = Uplink::start(remote.port);
     uplink.set_up(false);
     let boxmq = boxmq_bridged(&[uplink.port], &["topic shellies/# out 1"]);
-    let topic = "shellies/shellybutton1-A4CF12F45A11/input_event/0";
-    for i in 0..PRESSES {
-        let mut button = RawClient::connect(boxmq.port, "shellybutton1-A4CF12F45A11");
-        button.publish(topic, format!("m{i:05}").as_bytes(), 1, false);
-        button.disconnect();
-    }
-    wait_retained(
-        boxmq.port,
-        "$SYS/broker/connection/up/queued/messages",
-        &PRESSES.to_string(),
-        Duration::from_secs(10),
-    );
-    uplink.set_up(true);
-    let got = receive(&mut cloud, PRESSES, Duration::from_secs(20));
-    assert_seq(&got, &expected(0, PRESSES));
-    nothing_more(&mut cloud, Duration::from_millis(500));
+    presses_kept_then_sent(&boxmq, &uplink, &mut cloud, PRESSES, 1);
 }
 
 #[test]

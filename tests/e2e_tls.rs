@@ -47,6 +47,44 @@ fn expect_closed(s: &mut TcpStream, limit: Duration) {
     }
 }
 
+/// `mosquitto_pub` of one QoS 1 message `name` over TLS to `tls_port`,
+/// with the client certificate `<name>.crt`.
+fn publish_with_certificate(certs: &Certs, tls_port: u16, name: &str) -> CmdOutput {
+    try_mosquitto_pub(
+        tls_port,
+        &[
+            "--cafile",
+            &certs.path("ca.crt"),
+            "--cert",
+            &certs.path(&format!("{name}.crt")),
+            "--key",
+            &certs.path(&format!("{name}.key")),
+            "-t",
+            "shellies/s1/input_event/0",
+            "-m",
+            name,
+            "-q",
+            "1",
+        ],
+    )
+}
+
+/// The binary with the config `lines` (written into `dir`, persistence
+/// off) refuses to start: exit status 2, the output for the caller to
+/// check what it names.
+fn start_fails(dir: &TempDir, lines: &str) -> CmdOutput {
+    let conf = dir.path().join("boxmq.conf");
+    std::fs::write(&conf, format!("persistence false\n{lines}")).expect("conf");
+    let out = run_with_timeout(
+        Command::new(env!("CARGO_BIN_EXE_boxmq"))
+            .arg("--config")
+            .arg(&conf),
+        WAIT,
+    );
+    assert_eq!(out.status.and_then(|s| s.code()), Some(2), "{out}");
+    out
+}
+
 #[test]
 fn mosquitto_clients_over_tls_with_cafile() {
     let certs = Certs::generate();
@@ -204,25 +242,7 @@ fn revoked_client_certificate_is_refused() {
         ],
     );
     let ca = certs.path("ca.crt");
-    let publish_as = |name: &str| {
-        try_mosquitto_pub(
-            tls_port,
-            &[
-                "--cafile",
-                &ca,
-                "--cert",
-                &certs.path(&format!("{name}.crt")),
-                "--key",
-                &certs.path(&format!("{name}.key")),
-                "-t",
-                "shellies/s1/input_event/0",
-                "-m",
-                name,
-                "-q",
-                "1",
-            ],
-        )
-    };
+    let publish_as = |name: &str| publish_with_certificate(&certs, tls_port, name);
     let sub = MosqSub::start(b.port, &["-t", "shellies/#", "-C", "1", "-W", "10"]);
     let bob = publish_as("bob");
     assert!(!bob.success(), "revoked: {bob}");
@@ -236,24 +256,15 @@ fn revoked_client_certificate_is_refused() {
 
     // Not a CRL: the broker does not start, and names the file.
     let dir = TempDir::new("tls-crl");
-    let conf = dir.path().join("boxmq.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "persistence false\nlistener 0 127.0.0.1\ncertfile {}\nkeyfile {}\n\
+    let out = start_fails(
+        &dir,
+        &format!(
+            "listener 0 127.0.0.1\ncertfile {}\nkeyfile {}\n\
              cafile {ca}\nrequire_certificate true\ncrlfile {ca}\n",
             certs.path("server.crt"),
             certs.path("server.key")
         ),
-    )
-    .expect("conf");
-    let out = run_with_timeout(
-        Command::new(env!("CARGO_BIN_EXE_boxmq"))
-            .arg("--config")
-            .arg(&conf),
-        WAIT,
     );
-    assert_eq!(out.status.and_then(|s| s.code()), Some(2), "{out}");
     assert!(out.stderr.contains("no PEM revocation list"), "{out}");
 }
 
@@ -278,26 +289,7 @@ fn capath_directory_of_cas() {
             "require_certificate true".into(),
         ],
     );
-    let ca = certs.path("ca.crt");
-    let publish_as = |name: &str| {
-        try_mosquitto_pub(
-            tls_port,
-            &[
-                "--cafile",
-                &ca,
-                "--cert",
-                &certs.path(&format!("{name}.crt")),
-                "--key",
-                &certs.path(&format!("{name}.key")),
-                "-t",
-                "shellies/s1/input_event/0",
-                "-m",
-                name,
-                "-q",
-                "1",
-            ],
-        )
-    };
+    let publish_as = |name: &str| publish_with_certificate(&certs, tls_port, name);
     let sub = MosqSub::start(b.port, &["-t", "shellies/#", "-C", "1", "-W", "10"]);
     let mallory = publish_as("mallory");
     assert!(!mallory.success(), "rogue CA accepted: {mallory}");
@@ -306,24 +298,15 @@ fn capath_directory_of_cas() {
     assert_eq!(sub.finish(WAIT).messages, ["alice"]);
 
     std::fs::remove_file(cas.join("site-ca.pem")).expect("rm");
-    let conf = dir.path().join("boxmq.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "persistence false\nlistener 0 127.0.0.1\ncertfile {}\nkeyfile {}\ncapath {}\n",
+    let out = start_fails(
+        &dir,
+        &format!(
+            "listener 0 127.0.0.1\ncertfile {}\nkeyfile {}\ncapath {}\n",
             certs.path("server.crt"),
             certs.path("server.key"),
             cas.display()
         ),
-    )
-    .expect("conf");
-    let out = run_with_timeout(
-        Command::new(env!("CARGO_BIN_EXE_boxmq"))
-            .arg("--config")
-            .arg(&conf),
-        WAIT,
     );
-    assert_eq!(out.status.and_then(|s| s.code()), Some(2), "{out}");
     assert!(
         out.stderr
             .contains("capath: no usable PEM CA certificate in the directory"),
@@ -352,19 +335,10 @@ fn bad_certificate_files_refuse_to_start_naming_the_file() {
         // A key that does not belong to the certificate.
         (server_crt.as_str(), alice_key.as_str(), alice_key.as_str()),
     ] {
-        let conf = dir.path().join("boxmq.conf");
-        std::fs::write(
-            &conf,
-            format!("persistence false\nlistener 0 127.0.0.1\ncertfile {cert}\nkeyfile {key}\n"),
-        )
-        .expect("conf");
-        let out = run_with_timeout(
-            Command::new(env!("CARGO_BIN_EXE_boxmq"))
-                .arg("--config")
-                .arg(&conf),
-            WAIT,
+        let out = start_fails(
+            &dir,
+            &format!("listener 0 127.0.0.1\ncertfile {cert}\nkeyfile {key}\n"),
         );
-        assert_eq!(out.status.and_then(|s| s.code()), Some(2), "{out}");
         assert!(out.stderr.contains(named), "{named}: {out}");
     }
 }

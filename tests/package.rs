@@ -25,12 +25,11 @@ use std::time::{Duration, Instant};
 
 use boxmq::Config;
 
+#[allow(dead_code)] // the shell-like environment and the tool checks only
+mod nested_cargo;
+
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
 }
 
 fn unit() -> String {
@@ -140,18 +139,6 @@ fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
-fn rust_target_installed(target: &str) -> bool {
-    let Ok(out) = Command::new("rustc").args(["--print", "sysroot"]).output() else {
-        return false;
-    };
-    let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    Path::new(&sysroot)
-        .join("lib/rustlib")
-        .join(target)
-        .join("lib")
-        .is_dir()
-}
-
 /// True when `test` can run: cargo-deb, dpkg-deb and `tools`, and the
 /// rustup `target` if any. Otherwise prints a note and returns false, or
 /// panics under `CI=true`.
@@ -173,40 +160,11 @@ fn have_tools(test: &str, target: Option<&str>, tools: &[&str]) -> bool {
         }
     }
     if let Some(target) = target
-        && !rust_target_installed(target)
+        && !nested_cargo::rust_target_installed(target)
     {
         missing.push(format!("rust target {target}"));
     }
-    if missing.is_empty() {
-        return true;
-    }
-    let msg = format!(
-        "{test}: missing {}; run .ci/arm-setup.sh",
-        missing.join(", ")
-    );
-    assert!(!in_ci(), "{msg} (CI=true: not skipping)");
-    println!("NOTE: skipped: {msg}");
-    false
-}
-
-/// Removes what the outer `cargo test` set for this test process
-/// (`CARGO_PKG_*`, `CARGO_MANIFEST_*`, `CARGO_CRATE_NAME`,
-/// `CARGO_PRIMARY_PACKAGE`). ring's build script tracks some of them, so
-/// with them set the nested build differs from the same `cargo build` (or
-/// `cargo deb`) typed in a shell, and each would rebuild ring and all after
-/// it for the other.
-fn as_from_a_shell(cmd: &mut Command) -> &mut Command {
-    for (key, _) in std::env::vars_os() {
-        let name = key.to_string_lossy();
-        if name.starts_with("CARGO_PKG_")
-            || name.starts_with("CARGO_MANIFEST_")
-            || name == "CARGO_CRATE_NAME"
-            || name == "CARGO_PRIMARY_PACKAGE"
-        {
-            cmd.env_remove(&key);
-        }
-    }
-    cmd
+    nested_cargo::tools_or_skip(test, &missing)
 }
 
 /// `cargo deb --fast [--target T] [--variant V]` with `target_dir` as the
@@ -230,11 +188,8 @@ fn build_deb(
     }
     // As tests/arm_qemu.rs runs cargo, so that both see the same build in
     // target/arm-qemu, and so does `cargo deb` typed in a shell.
-    as_from_a_shell(&mut cmd)
-        .env("CARGO_TARGET_DIR", target_dir)
-        .env_remove("CARGO_BUILD_TARGET")
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS");
+    nested_cargo::without_outer_build(nested_cargo::as_from_a_shell(&mut cmd))
+        .env("CARGO_TARGET_DIR", target_dir);
     let start = Instant::now();
     let output = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     assert!(

@@ -108,3 +108,61 @@ pub fn require(tool: &str, package: &str) {
         "`{tool}` is not installed; install it (Debian: apt-get install -y {package})"
     );
 }
+
+/// Whether the process runs under CI (`CI=true`), where a missing tool
+/// fails a test instead of skipping it.
+#[allow(dead_code)] // not every test binary skips
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// `true` when nothing is `missing`; otherwise prints that `test` is
+/// skipped and returns `false`, or panics under `CI=true`.
+#[allow(dead_code)] // not every test binary skips
+pub fn tools_or_skip(test: &str, missing: &[String]) -> bool {
+    if missing.is_empty() {
+        return true;
+    }
+    let msg = format!(
+        "{test}: missing {}; run .ci/arm-setup.sh",
+        missing.join(", ")
+    );
+    assert!(!in_ci(), "{msg} (CI=true: not skipping)");
+    println!("NOTE: skipped: {msg}");
+    false
+}
+
+/// Whether rustup has the standard library for `target`.
+#[allow(dead_code)] // only the cross-building tests
+pub fn rust_target_installed(target: &str) -> bool {
+    let Ok(out) = Command::new("rustc").args(["--print", "sysroot"]).output() else {
+        return false;
+    };
+    let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    Path::new(&sysroot)
+        .join("lib/rustlib")
+        .join(target)
+        .join("lib")
+        .is_dir()
+}
+
+/// Removes what the outer `cargo test` set for this test process
+/// (`CARGO_PKG_*`, `CARGO_MANIFEST_*`, `CARGO_CRATE_NAME`,
+/// `CARGO_PRIMARY_PACKAGE`). ring's build script tracks some of them, so
+/// with them set the nested build differs from the same `cargo build` (or
+/// `cargo deb`) typed in a shell, and each would rebuild ring and all after
+/// it for the other.
+#[allow(dead_code)] // only the builds shared with a shell's
+pub fn as_from_a_shell(cmd: &mut Command) -> &mut Command {
+    for (key, _) in std::env::vars_os() {
+        let name = key.to_string_lossy();
+        if name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_MANIFEST_")
+            || name == "CARGO_CRATE_NAME"
+            || name == "CARGO_PRIMARY_PACKAGE"
+        {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd
+}
