@@ -47,6 +47,33 @@ fn expect_closed(s: &mut TcpStream, limit: Duration) {
     }
 }
 
+/// A broker whose TLS listener on `tls_port` requires client
+/// certificates and takes the user name from them (`how`:
+/// `use_identity_as_username` or `use_subject_as_username`), anonymous
+/// clients refused, under the ACL file `acl` (kept in the returned dir).
+fn start_certificate_users(
+    certs: &Certs,
+    tls_port: u16,
+    how: &str,
+    acl: &str,
+) -> (TestBroker, TempDir) {
+    let dir = TempDir::new("tls-acl");
+    let acl_path = dir.path().join("acl");
+    std::fs::write(&acl_path, acl).expect("acl");
+    let b = start_tls(
+        certs,
+        tls_port,
+        &[
+            format!("cafile {}", certs.path("ca.crt")),
+            "require_certificate true".into(),
+            format!("{how} true"),
+            "allow_anonymous false".into(),
+            format!("acl_file {}", acl_path.display()),
+        ],
+    );
+    (b, dir)
+}
+
 /// `mosquitto_pub` of one QoS 1 message `name` over TLS to `tls_port`,
 /// with the client certificate `<name>.crt`.
 fn publish_with_certificate(certs: &Certs, tls_port: u16, name: &str) -> CmdOutput {
@@ -114,24 +141,12 @@ fn mosquitto_clients_over_tls_with_cafile() {
 #[test]
 fn client_certificate_as_user_name_under_an_acl() {
     let certs = Certs::generate();
-    let dir = TempDir::new("tls-acl");
-    let acl = dir.path().join("acl");
-    std::fs::write(
-        &acl,
-        "user alice\ntopic readwrite alice/#\ntopic read other/#\n",
-    )
-    .expect("acl");
     let tls_port = free_port();
-    let b = start_tls(
+    let (b, _dir) = start_certificate_users(
         &certs,
         tls_port,
-        &[
-            format!("cafile {}", certs.path("ca.crt")),
-            "require_certificate true".into(),
-            "use_identity_as_username true".into(),
-            "allow_anonymous false".into(),
-            format!("acl_file {}", acl.display()),
-        ],
+        "use_identity_as_username",
+        "user alice\ntopic readwrite alice/#\ntopic read other/#\n",
     );
     let ca = certs.path("ca.crt");
     let as_alice = |args: &[&str]| -> Vec<String> {
@@ -574,20 +589,12 @@ fn client_certificate_subject_as_user_name_under_an_acl() {
         subject,
         r"CN=carol,OU=Press #3+OU=Line 2,O=Example\, Inc.,C=GB"
     );
-    let dir = TempDir::new("tls-subject");
-    let acl = dir.path().join("acl");
-    std::fs::write(&acl, format!("user {subject}\ntopic readwrite line2/#\n")).expect("acl");
     let tls_port = free_port();
-    let _b = start_tls(
+    let _b = start_certificate_users(
         &certs,
         tls_port,
-        &[
-            format!("cafile {}", certs.path("ca.crt")),
-            "require_certificate true".into(),
-            "use_subject_as_username true".into(),
-            "allow_anonymous false".into(),
-            format!("acl_file {}", acl.display()),
-        ],
+        "use_subject_as_username",
+        &format!("user {subject}\ntopic readwrite line2/#\n"),
     );
     let ca = certs.path("ca.crt");
     let as_client = |who: &str, args: &[&str]| -> Vec<String> {

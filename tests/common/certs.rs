@@ -22,26 +22,29 @@ fn openssl(dir: &TempDir, args: &[&str]) {
     out.assert_success();
 }
 
+/// A new P-256 key, `<name>.key` in `dir`.
+fn new_key(dir: &TempDir, name: &str) {
+    openssl(
+        dir,
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            &format!("{name}.key"),
+        ],
+    );
+}
+
 impl Certs {
     /// Generates: ca, server (CN localhost), `elsewhere` (a server
     /// certificate for elsewhere.example only), clients `alice`, `bob` and `nocn`
     /// (no CN) signed by ca, rogue CA and its client `mallory`.
     pub fn generate() -> Certs {
         let dir = TempDir::new("certs");
-        let key = |name: &str| {
-            openssl(
-                &dir,
-                &[
-                    "genpkey",
-                    "-algorithm",
-                    "EC",
-                    "-pkeyopt",
-                    "ec_paramgen_curve:P-256",
-                    "-out",
-                    &format!("{name}.key"),
-                ],
-            );
-        };
+        let key = |name: &str| new_key(&dir, name);
         for ca in ["ca", "rogue"] {
             key(ca);
             openssl(
@@ -132,18 +135,7 @@ impl Certs {
     #[allow(dead_code)] // not every test binary makes extra certificates
     pub fn client(&self, name: &str, subj: &str, config: Option<&str>) {
         let dir = &self.dir;
-        openssl(
-            dir,
-            &[
-                "genpkey",
-                "-algorithm",
-                "EC",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-out",
-                &format!("{name}.key"),
-            ],
-        );
+        new_key(dir, name);
         let mut req = vec![
             "req".to_owned(),
             "-new".to_owned(),
